@@ -1,0 +1,70 @@
+// The last-writer-wins map: key -> winning Entry (value or tombstone).
+//
+// Besides the hash map, an index per origin orders the current winners by seq,
+// so "winners of origin o above seq s" costs O(log n + answer), which keeps
+// delta extraction proportional to what a peer misses, not to the map.
+#pragma once
+
+#include <cstddef>
+#include <map>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "crdt/entry.h"
+
+namespace meshkv::crdt {
+
+class LwwMap {
+ public:
+  enum class MergeResult { kInserted, kReplaced, kStale };
+
+  // Keeps the winner of `e` and the current entry for `key`. The only mutation
+  // besides erase(); commutative, associative and idempotent.
+  MergeResult merge(std::string_view key, const Entry& e);
+
+  const Entry* find(std::string_view key) const;
+  // Removes `key` (tombstone garbage collection). Returns whether it existed.
+  bool erase(std::string_view key);
+
+  size_t size() const { return entries_.size(); }  // values and tombstones
+  size_t tombstones() const { return tombstones_; }
+  size_t live() const { return entries_.size() - tombstones_; }
+
+  // fn(const std::string& key, const Entry&) for every entry, in no order.
+  template <class F>
+  void for_each(F&& fn) const {
+    for (const auto& [k, e] : entries_) fn(k, e);
+  }
+
+  // fn(const std::string& key, const Entry&) -> bool for each winner of
+  // `origin` with seq > `after`, in seq order, until fn returns false.
+  template <class F>
+  void scan_origin(Origin origin, uint64_t after, F&& fn) const {
+    auto o = by_origin_.find(origin);
+    if (o == by_origin_.end()) return;
+    for (auto it = o->second.upper_bound(after); it != o->second.end(); ++it) {
+      const std::string& key = *it->second;
+      if (!fn(key, entries_.find(key)->second)) return;
+    }
+  }
+
+  // Origins that currently hold at least one winning entry, ascending.
+  std::vector<Origin> origins() const;
+
+ private:
+  struct Hash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  void index(const std::string* key, Dot d);
+  void unindex(Dot d);
+
+  // Node-based: keys keep their address, so the index may point at them.
+  std::unordered_map<std::string, Entry, Hash, std::equal_to<>> entries_;
+  std::map<Origin, std::map<uint64_t, const std::string*>> by_origin_;
+  size_t tombstones_ = 0;
+};
+
+}  // namespace meshkv::crdt

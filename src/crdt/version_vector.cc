@@ -1,0 +1,90 @@
+#include "crdt/version_vector.h"
+
+#include <algorithm>
+
+namespace meshkv::crdt {
+
+namespace {
+template <class V>
+auto find_origin(V& items, Origin o) {
+  return std::lower_bound(items.begin(), items.end(), o,
+                          [](const auto& it, Origin x) { return it.first < x; });
+}
+}  // namespace
+
+uint64_t VersionVector::get(Origin o) const {
+  auto it = find_origin(items_, o);
+  return (it != items_.end() && it->first == o) ? it->second : 0;
+}
+
+void VersionVector::raise(Origin o, uint64_t seq) {
+  if (seq == 0) return;
+  auto it = find_origin(items_, o);
+  if (it != items_.end() && it->first == o) {
+    it->second = std::max(it->second, seq);
+  } else {
+    items_.insert(it, {o, seq});
+  }
+}
+
+void VersionVector::join(const VersionVector& other) {
+  for (const auto& [o, s] : other.items_) raise(o, s);
+}
+
+bool CausalContext::covers(Dot d) const {
+  if (vv_.covers(d)) return true;
+  auto it = find_origin(cloud_, d.origin);
+  if (it == cloud_.end() || it->first != d.origin) return false;
+  return std::binary_search(it->second.begin(), it->second.end(), d.seq);
+}
+
+void CausalContext::add(Dot d) {
+  if (d.seq == 0 || vv_.covers(d)) return;
+  if (d.seq == vv_.get(d.origin) + 1) {
+    vv_.raise(d.origin, d.seq);
+    absorb(d.origin);
+    return;
+  }
+  auto it = find_origin(cloud_, d.origin);
+  if (it == cloud_.end() || it->first != d.origin) {
+    it = cloud_.insert(it, {d.origin, {}});
+  }
+  auto& seqs = it->second;
+  auto pos = std::lower_bound(seqs.begin(), seqs.end(), d.seq);
+  if (pos != seqs.end() && *pos == d.seq) return;
+  seqs.insert(pos, d.seq);
+  // Over the bound, forget the highest dots: they are the furthest from being
+  // absorbed, and anti-entropy will bring them again.
+  if (seqs.size() > kMaxCloudPerOrigin) seqs.resize(kMaxCloudPerOrigin);
+}
+
+bool CausalContext::add_range(Origin o, uint64_t from, uint64_t to) {
+  uint64_t have = vv_.get(o);
+  if (have < from || to <= have) return false;
+  vv_.raise(o, to);
+  absorb(o);
+  return true;
+}
+
+void CausalContext::absorb(Origin o) {
+  auto it = find_origin(cloud_, o);
+  if (it == cloud_.end() || it->first != o) return;
+  auto& seqs = it->second;
+  uint64_t have = vv_.get(o);
+  size_t i = 0;
+  while (i < seqs.size() && seqs[i] <= have + 1) {
+    have = std::max(have, seqs[i]);
+    ++i;
+  }
+  vv_.raise(o, have);
+  seqs.erase(seqs.begin(), seqs.begin() + static_cast<std::ptrdiff_t>(i));
+  if (seqs.empty()) cloud_.erase(it);
+}
+
+size_t CausalContext::cloud_size() const {
+  size_t n = 0;
+  for (const auto& [o, s] : cloud_) n += s.size();
+  return n;
+}
+
+}  // namespace meshkv::crdt

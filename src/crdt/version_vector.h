@@ -1,0 +1,64 @@
+// Version vectors and the causal context built on them.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+#include "crdt/entry.h"
+
+namespace meshkv::crdt {
+
+// For each origin, the highest seq whose effects are incorporated: every write
+// (o, s) with s <= vv[o] is reflected in the state (itself, or something that
+// beats it). Stored as a vector sorted by origin: small, cache-friendly, and
+// iterated in a deterministic order for encoding and display.
+class VersionVector {
+ public:
+  using Item = std::pair<Origin, uint64_t>;
+
+  uint64_t get(Origin o) const;
+  // Raises vv[o] to `seq` if that is higher. Never lowers.
+  void raise(Origin o, uint64_t seq);
+  bool covers(Dot d) const { return d.seq != 0 && get(d.origin) >= d.seq; }
+
+  const std::vector<Item>& items() const { return items_; }
+  size_t size() const { return items_.size(); }
+  bool empty() const { return items_.empty(); }
+  // Pointwise maximum.
+  void join(const VersionVector& other);
+  friend bool operator==(const VersionVector&, const VersionVector&) = default;
+
+ private:
+  std::vector<Item> items_;  // sorted by origin, seq > 0
+};
+
+// A version vector plus the "cloud" of dots received beyond a gap (a push of
+// seq 7 that arrived before seq 6). Dots in the cloud are folded into the
+// vector as soon as they become contiguous. The cloud is bounded per origin;
+// forgetting a cloud dot is always safe (anti-entropy resends it), claiming
+// one never is.
+class CausalContext {
+ public:
+  static constexpr size_t kMaxCloudPerOrigin = 4096;
+
+  const VersionVector& vv() const { return vv_; }
+  bool covers(Dot d) const;
+  // Records that the write `d` itself has been incorporated.
+  void add(Dot d);
+  // Records that every write of `o` in (from, to] is incorporated, which is
+  // only true if (0, from] already was: raises vv[o] to `to` iff vv[o] >= from.
+  // Returns whether it raised.
+  bool add_range(Origin o, uint64_t from, uint64_t to);
+  size_t cloud_size() const;
+  friend bool operator==(const CausalContext&, const CausalContext&) = default;
+
+ private:
+  void absorb(Origin o);
+  VersionVector vv_;
+  // origin -> sorted seqs above vv[origin] + 1
+  std::vector<std::pair<Origin, std::vector<uint64_t>>> cloud_;
+};
+
+}  // namespace meshkv::crdt

@@ -1,0 +1,179 @@
+// Edge cases of the CRDT pieces, one behaviour per case.
+#include <doctest/doctest.h>
+
+#include <random>
+#include <string>
+
+#include "crdt/replica.h"
+
+using namespace meshkv::crdt;
+
+TEST_CASE("hlc: issues strictly increasing timestamps while the wall clock stands still") {
+  HlcClock c;
+  Hlc a = c.now(1000), b = c.now(1000), d = c.now(999);
+  CHECK(a < b);
+  CHECK(b < d);
+  CHECK(d.physical() == 1000);
+}
+
+TEST_CASE("hlc: follows a remote clock that is ahead, within the skew bound") {
+  HlcClock c(/*max_skew_ms=*/500);
+  CHECK(c.observe(Hlc::make(1400, 7), 1000));
+  Hlc t = c.now(1000);
+  CHECK(t > Hlc::make(1400, 7));
+  CHECK(c.skew_rejections() == 0);
+}
+
+TEST_CASE("hlc: refuses to adopt a remote clock beyond the skew bound and counts it") {
+  HlcClock c(/*max_skew_ms=*/500);
+  CHECK_FALSE(c.observe(Hlc::make(1501, 0), 1000));
+  CHECK(c.skew_rejections() == 1);
+  CHECK(c.now(1000).physical() == 1000);
+}
+
+TEST_CASE("hlc: logical overflow borrows a millisecond instead of wrapping") {
+  HlcClock c;
+  c.restore(Hlc::make(5000, Hlc::kLogicalMask));
+  Hlc t = c.now(5000);
+  CHECK(t == Hlc::make(5001, 0));
+}
+
+TEST_CASE("hlc: skewed replicas still order causally related writes") {
+  // Replica B's wall clock runs 300 ms behind A's; a write on B made after
+  // seeing A's write must still win over it.
+  std::mt19937_64 rng(7);
+  for (int round = 0; round < 1000; ++round) {
+    Replica a(1), b(2);
+    uint64_t now = 1'000'000 + rng() % 1000;
+    auto wa = a.write("k", "from-a", now + 300);
+    b.apply_entry(wa->key, wa->entry, now);
+    auto wb = b.write("k", "from-b", now);
+    REQUIRE(wins(wb->entry, wa->entry));
+    a.apply_entry(wb->key, wb->entry, now + 300);
+    CHECK(a.map().find("k")->value == "from-b");
+  }
+}
+
+TEST_CASE("causal context: out-of-order dots are absorbed once the gap closes") {
+  CausalContext cc;
+  cc.add({9, 3});
+  cc.add({9, 2});
+  CHECK(cc.vv().get(9) == 0);
+  CHECK(cc.covers({9, 3}));
+  cc.add({9, 1});
+  CHECK(cc.vv().get(9) == 3);
+  CHECK(cc.cloud_size() == 0);
+}
+
+TEST_CASE("causal context: a range is claimed only from a covered start") {
+  CausalContext cc;
+  CHECK_FALSE(cc.add_range(9, 5, 10));
+  CHECK(cc.vv().get(9) == 0);
+  CHECK(cc.add_range(9, 0, 4));
+  CHECK(cc.add_range(9, 4, 10));
+  CHECK(cc.vv().get(9) == 10);
+}
+
+TEST_CASE("causal context: the cloud is bounded per origin") {
+  CausalContext cc;
+  for (uint64_t s = 2; s < 2 + 2 * CausalContext::kMaxCloudPerOrigin; ++s) cc.add({1, s});
+  CHECK(cc.cloud_size() == CausalContext::kMaxCloudPerOrigin);
+  cc.add({1, 1});
+  CHECK(cc.vv().get(1) == CausalContext::kMaxCloudPerOrigin + 1);
+}
+
+TEST_CASE("replica: keys over 1 KiB and values over 1 MiB are refused and change nothing") {
+  Replica r(1);
+  auto big_key = r.write(std::string(kMaxKeyBytes + 1, 'k'), "v", 1);
+  CHECK(big_key.status().code() == meshkv::Code::kTooLarge);
+  auto big_val = r.write("k", std::string(kMaxValueBytes + 1, 'v'), 1);
+  CHECK(big_val.status().code() == meshkv::Code::kTooLarge);
+  CHECK(big_val.status().message().find("1 MiB") != std::string::npos);
+  CHECK(r.write("", "v", 1).status().code() == meshkv::Code::kInvalidArgument);
+  CHECK(r.map().size() == 0);
+  CHECK(r.last_seq() == 0);
+  CHECK(r.write(std::string(kMaxKeyBytes, 'k'), std::string(kMaxValueBytes, 'v'), 1).ok());
+}
+
+TEST_CASE("replica: a delete leaves a tombstone that wins over the value") {
+  Replica r(1);
+  REQUIRE(r.write("k", "v", 10).ok());
+  REQUIRE(r.write("k", std::nullopt, 10).ok());
+  CHECK(r.map().find("k")->tombstone);
+  CHECK(r.map().live() == 0);
+  CHECK(r.map().tombstones() == 1);
+}
+
+TEST_CASE("delta: lists only what the peer misses, in seq order, labelled up to our vector") {
+  Replica a(1);
+  for (int i = 0; i < 100; ++i) REQUIRE(a.write("k" + std::to_string(i), "v", 10).ok());
+  REQUIRE(a.write("k99", "again", 10).ok());  // seq 101 supersedes seq 100
+  VersionVector peer;
+  peer.raise(1, 95);
+  auto chunks = a.delta(peer, 1 << 20);
+  REQUIRE(chunks.size() == 1);
+  CHECK(chunks[0].from == 95);
+  CHECK(chunks[0].to == 101);
+  REQUIRE(chunks[0].entries.size() == 5);  // seqs 96..99 and 101
+  CHECK(chunks[0].entries.front().entry.dot.seq == 96);
+  CHECK(chunks[0].entries.back().entry.dot.seq == 101);
+}
+
+TEST_CASE("delta: chunks respect the byte budget and chain their ranges") {
+  Replica a(1);
+  for (int i = 0; i < 50; ++i) REQUIRE(a.write("key" + std::to_string(i), std::string(40, 'x'), 10).ok());
+  auto chunks = a.delta(VersionVector{}, 300);
+  REQUIRE(chunks.size() > 5);
+  uint64_t expect_from = 0;
+  for (const auto& c : chunks) {
+    size_t bytes = 0;
+    for (const auto& ke : c.entries) bytes += entry_size_bound(ke.key.size(), ke.entry.value.size());
+    CHECK(bytes <= 300);
+    CHECK(c.from == expect_from);
+    expect_from = c.to;
+  }
+  CHECK(expect_from == 50);
+}
+
+TEST_CASE("delta: an origin whose writes were all superseded still lets the peer catch up") {
+  Replica a(1), b(2);
+  auto w = b.write("k", "old", 10);
+  a.apply_entry(w->key, w->entry, 20);
+  REQUIRE(a.write("k", "new", 20).ok());
+  VersionVector peer;
+  auto chunks = a.delta(peer, 1400);
+  Replica c(3);
+  for (const auto& ch : chunks) REQUIRE(c.apply_chunk(ch, 30).ok());
+  CHECK(c.vv() == a.vv());
+  CHECK(c.map().find("k")->value == "new");
+}
+
+TEST_CASE("delta: entries held above our own vector travel without claiming a range") {
+  Replica a(1), b(2);
+  auto w1 = b.write("x", "1", 10);
+  auto w2 = b.write("y", "2", 10);
+  a.apply_entry(w2->key, w2->entry, 10);  // seq 2 before seq 1
+  auto chunks = a.delta(VersionVector{}, 1400);
+  Replica c(3);
+  for (const auto& ch : chunks) REQUIRE(c.apply_chunk(ch, 10).ok());
+  CHECK(c.vv().get(2) == 0);
+  CHECK(c.context().covers(w2->entry.dot));
+  CHECK(c.map().find("y") != nullptr);
+}
+
+TEST_CASE("apply_chunk: malformed chunks are refused whole") {
+  Replica a(1), r(2);
+  auto w = a.write("k", "v", 10);
+  Chunk wrong_origin{5, 0, 1, {*w}};
+  CHECK(r.apply_chunk(wrong_origin, 10).code() == meshkv::Code::kCorruption);
+  Chunk outside{1, 1, 2, {*w}};
+  CHECK(r.apply_chunk(outside, 10).code() == meshkv::Code::kCorruption);
+  Chunk backwards{1, 3, 2, {}};
+  CHECK_FALSE(r.apply_chunk(backwards, 10).ok());
+  KeyedEntry bad = *w;
+  bad.entry.tombstone = true;
+  Chunk tomb_with_value{1, 0, 1, {bad}};
+  CHECK_FALSE(r.apply_chunk(tomb_with_value, 10).ok());
+  CHECK(r.map().size() == 0);
+  CHECK(r.vv().empty());
+}
