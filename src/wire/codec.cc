@@ -1,0 +1,417 @@
+#include "wire/codec.h"
+
+#include <string>
+#include <type_traits>
+
+namespace meshkv::wire {
+
+namespace {
+
+constexpr size_t kMaxNameBytes = 255;
+constexpr size_t kMaxOpBytes = 64;
+constexpr size_t kMaxErrorBytes = 4096;
+constexpr int kMaxValueDepth = 32;
+// Upper bound on a member update's size; also its minimum is > 1 byte.
+constexpr size_t kMinMemberBytes = 1 + 8 + 1 + 4 + 2 + 1 + 1;
+constexpr size_t kMinEntryBytes = 2 + 1 + 1 + 1;
+
+// ---- encoding ---------------------------------------------------------------
+
+void put_endpoint(Writer& w, const Endpoint& e) {
+  w.u8(e.family);
+  w.raw(e.ip.data(), e.family == 6 ? 16 : 4);
+  w.u16(e.port);
+}
+
+void put_member(Writer& w, const MemberUpdate& m) {
+  w.bytes(m.name);
+  w.u64(m.uid);
+  put_endpoint(w, m.addr);
+  w.varint(m.incarnation);
+  w.u8(static_cast<uint8_t>(m.state));
+}
+
+void put_members(Writer& w, const std::vector<MemberUpdate>& ms) {
+  w.varint(ms.size());
+  for (const auto& m : ms) put_member(w, m);
+}
+
+void put_chunk(Writer& w, const crdt::Chunk& c) {
+  w.u64(c.origin);
+  w.varint(c.from);
+  w.varint(c.to);
+  w.varint(c.entries.size());
+  for (const auto& ke : c.entries) {
+    w.bytes(ke.key);
+    w.u8(ke.entry.tombstone ? 1 : 0);
+    w.varint(ke.entry.hlc.raw);
+    w.varint(ke.entry.dot.seq);
+    if (!ke.entry.tombstone) w.bytes(ke.entry.value);
+  }
+}
+
+void put_value(Writer& w, const Value& v) {
+  if (v.is_null()) {
+    w.u8(0);
+  } else if (v.is_bool()) {
+    w.u8(v.as_bool() ? 2 : 1);
+  } else if (v.is_int()) {
+    w.u8(3);
+    int64_t x = v.as_int();
+    w.varint((static_cast<uint64_t>(x) << 1) ^ static_cast<uint64_t>(x >> 63));  // zigzag
+  } else if (v.is_string()) {
+    w.u8(4);
+    w.bytes(v.as_string());
+  } else if (v.is_list()) {
+    w.u8(5);
+    w.varint(v.as_list().size());
+    for (const Value& x : v.as_list()) put_value(w, x);
+  } else {
+    w.u8(6);
+    w.varint(v.as_object().size());
+    for (const auto& [k, x] : v.as_object()) {
+      w.bytes(k);
+      put_value(w, x);
+    }
+  }
+}
+
+void put_body(Writer& w, const Push& m) {
+  w.varint(m.msg_seq);
+  put_chunk(w, m.chunk);
+}
+void put_body(Writer& w, const Ack& m) { w.varint(m.msg_seq); }
+void put_body(Writer& w, const Digest& m) {
+  w.u8(m.reply ? 1 : 0);
+  w.u64(m.origin_lo);
+  w.u64(m.origin_hi);
+  w.varint(m.vv.items().size());
+  for (const auto& [o, s] : m.vv.items()) {
+    w.u64(o);
+    w.varint(s);
+  }
+}
+void put_body(Writer& w, const ChunkMsg& m) { put_chunk(w, m.chunk); }
+void put_body(Writer& w, const Ping& m) {
+  w.varint(m.probe_seq);
+  w.u64(m.target_uid);
+  put_members(w, m.updates);
+}
+void put_body(Writer& w, const PingReq& m) {
+  w.varint(m.probe_seq);
+  w.u64(m.target_uid);
+  put_endpoint(w, m.target_addr);
+  put_members(w, m.updates);
+}
+void put_body(Writer& w, const PingAck& m) {
+  w.varint(m.probe_seq);
+  w.u64(m.target_uid);
+  put_members(w, m.updates);
+}
+void put_body(Writer& w, const Fragment& m) {
+  w.u64(m.xfer_id);
+  w.varint(m.index);
+  w.varint(m.count);
+  w.bytes(m.bytes);
+}
+void put_body(Writer& w, const Join& m) { put_member(w, m.self); }
+void put_body(Writer& w, const Members& m) { put_members(w, m.updates); }
+void put_body(Writer& w, const CtlRequest& m) {
+  w.varint(m.req_id);
+  w.bytes(m.op);
+  put_value(w, m.args);
+}
+void put_body(Writer& w, const CtlResponse& m) {
+  w.varint(m.req_id);
+  w.u8(m.code);
+  w.bytes(m.error);
+  w.u8(m.more ? 1 : 0);
+  put_value(w, m.body);
+}
+
+// ---- decoding ---------------------------------------------------------------
+
+Endpoint get_endpoint(Reader& r) {
+  Endpoint e;
+  e.family = r.u8();
+  if (e.family != 4 && e.family != 6) {
+    r.fail("bad address family");
+    return e;
+  }
+  r.raw(e.ip.data(), e.family == 6 ? 16 : 4);
+  e.port = r.u16();
+  return e;
+}
+
+MemberUpdate get_member(Reader& r) {
+  MemberUpdate m;
+  m.name = r.bytes(kMaxNameBytes);
+  m.uid = r.u64();
+  m.addr = get_endpoint(r);
+  m.incarnation = r.varint();
+  uint8_t st = r.u8();
+  if (st > static_cast<uint8_t>(MemberState::kLeft)) r.fail("bad member state");
+  m.state = static_cast<MemberState>(st);
+  return m;
+}
+
+std::vector<MemberUpdate> get_members(Reader& r) {
+  std::vector<MemberUpdate> out;
+  uint64_t n = r.count(kMinMemberBytes);
+  out.reserve(n);
+  for (uint64_t i = 0; i < n && r.ok(); ++i) out.push_back(get_member(r));
+  return out;
+}
+
+crdt::Chunk get_chunk(Reader& r) {
+  crdt::Chunk c;
+  c.origin = r.u64();
+  c.from = r.varint();
+  c.to = r.varint();
+  uint64_t n = r.count(kMinEntryBytes);
+  c.entries.reserve(n);
+  for (uint64_t i = 0; i < n && r.ok(); ++i) {
+    crdt::KeyedEntry ke;
+    ke.key = r.bytes(crdt::kMaxKeyBytes);
+    uint8_t flags = r.u8();  // bits other than 0 are reserved and ignored
+    ke.entry.tombstone = flags & 1;
+    ke.entry.hlc.raw = r.varint();
+    ke.entry.dot = crdt::Dot{c.origin, r.varint()};
+    if (!ke.entry.tombstone) ke.entry.value = r.bytes(crdt::kMaxValueBytes);
+    c.entries.push_back(std::move(ke));
+  }
+  return c;
+}
+
+Value get_value(Reader& r, int depth) {
+  if (depth > kMaxValueDepth) {
+    r.fail("value nested too deeply");
+    return {};
+  }
+  switch (r.u8()) {
+    case 0: return {};
+    case 1: return Value(false);
+    case 2: return Value(true);
+    case 3: {
+      uint64_t z = r.varint();
+      return Value(static_cast<int64_t>((z >> 1) ^ (~(z & 1) + 1)));
+    }
+    case 4: return Value(r.bytes(kMaxFrameBytes));
+    case 5: {
+      Value::List l;
+      uint64_t n = r.count(1);
+      l.reserve(n);
+      for (uint64_t i = 0; i < n && r.ok(); ++i) l.push_back(get_value(r, depth + 1));
+      return Value(std::move(l));
+    }
+    case 6: {
+      Value::Object o;
+      uint64_t n = r.count(2);
+      o.reserve(n);
+      for (uint64_t i = 0; i < n && r.ok(); ++i) {
+        std::string k = r.bytes(kMaxNameBytes);
+        o.emplace_back(std::move(k), get_value(r, depth + 1));
+      }
+      return Value(std::move(o));
+    }
+    default:
+      r.fail("unknown value tag");
+      return {};
+  }
+}
+
+template <class M>
+M get_body(Reader& r);
+
+template <>
+Push get_body<Push>(Reader& r) {
+  Push m;
+  m.msg_seq = r.varint();
+  m.chunk = get_chunk(r);
+  return m;
+}
+template <>
+Ack get_body<Ack>(Reader& r) {
+  return Ack{r.varint()};
+}
+template <>
+Digest get_body<Digest>(Reader& r) {
+  Digest m;
+  m.reply = r.u8() & 1;
+  m.origin_lo = r.u64();
+  m.origin_hi = r.u64();
+  uint64_t n = r.count(9);
+  uint64_t prev = 0;
+  for (uint64_t i = 0; i < n && r.ok(); ++i) {
+    uint64_t o = r.u64();
+    uint64_t s = r.varint();
+    if (i > 0 && o <= prev) r.fail("digest origins not ascending");
+    prev = o;
+    m.vv.raise(o, s);
+  }
+  return m;
+}
+template <>
+ChunkMsg get_body<ChunkMsg>(Reader& r) {
+  return ChunkMsg{get_chunk(r)};
+}
+template <>
+Ping get_body<Ping>(Reader& r) {
+  Ping m;
+  m.probe_seq = r.varint();
+  m.target_uid = r.u64();
+  m.updates = get_members(r);
+  return m;
+}
+template <>
+PingReq get_body<PingReq>(Reader& r) {
+  PingReq m;
+  m.probe_seq = r.varint();
+  m.target_uid = r.u64();
+  m.target_addr = get_endpoint(r);
+  m.updates = get_members(r);
+  return m;
+}
+template <>
+PingAck get_body<PingAck>(Reader& r) {
+  PingAck m;
+  m.probe_seq = r.varint();
+  m.target_uid = r.u64();
+  m.updates = get_members(r);
+  return m;
+}
+template <>
+Fragment get_body<Fragment>(Reader& r) {
+  Fragment m;
+  m.xfer_id = r.u64();
+  uint64_t index = r.varint();
+  uint64_t count = r.varint();
+  if (count == 0 || count > UINT32_MAX || index >= count) r.fail("bad fragment index");
+  m.index = static_cast<uint32_t>(index);
+  m.count = static_cast<uint32_t>(count);
+  m.bytes = r.bytes(kMaxFrameBytes);
+  return m;
+}
+template <>
+Join get_body<Join>(Reader& r) {
+  return Join{get_member(r)};
+}
+template <>
+Members get_body<Members>(Reader& r) {
+  return Members{get_members(r)};
+}
+template <>
+CtlRequest get_body<CtlRequest>(Reader& r) {
+  CtlRequest m;
+  m.req_id = r.varint();
+  m.op = r.bytes(kMaxOpBytes);
+  m.args = get_value(r, 0);
+  return m;
+}
+template <>
+CtlResponse get_body<CtlResponse>(Reader& r) {
+  CtlResponse m;
+  m.req_id = r.varint();
+  m.code = r.u8();
+  m.error = r.bytes(kMaxErrorBytes);
+  m.more = r.u8() & 1;
+  m.body = get_value(r, 0);
+  return m;
+}
+
+// Skips extension fields up to the end; none are defined in version 1.
+void skip_extensions(Reader& r) {
+  while (r.ok() && r.remaining() > 0) {
+    r.varint();  // tag
+    uint64_t len = r.varint();
+    r.skip(len);
+  }
+}
+
+template <class M>
+Message decode_as(Reader& r) {
+  M m = get_body<M>(r);
+  skip_extensions(r);
+  return Message(std::move(m));
+}
+
+}  // namespace
+
+const char* member_state_name(MemberState s) {
+  switch (s) {
+    case MemberState::kAlive: return "alive";
+    case MemberState::kSuspect: return "suspect";
+    case MemberState::kDead: return "dead";
+    case MemberState::kLeft: return "left";
+  }
+  return "?";
+}
+
+static_assert(std::variant_size_v<Message> == kMaxMsgType, "Message alternatives follow MsgType");
+MsgType type_of(const Message& m) { return static_cast<MsgType>(m.index() + 1); }
+
+const char* type_name(MsgType t) {
+  static const char* names[] = {"?",     "push",     "ack",     "digest",   "chunk",
+                                "ping",  "ping-req", "ping-ack", "fragment", "join",
+                                "members", "ctl-request", "ctl-response"};
+  auto i = static_cast<size_t>(t);
+  return i <= kMaxMsgType ? names[i] : "?";
+}
+
+void encode_to(const Envelope& env, Bytes& out) {
+  Writer w(out);
+  w.u8(kMagic0);
+  w.u8(kMagic1);
+  w.u8(kVersion);
+  w.u8(static_cast<uint8_t>(type_of(env.msg)));
+  w.u64(env.sender);
+  std::visit([&](const auto& m) { put_body(w, m); }, env.msg);
+}
+
+Bytes encode(const Envelope& env) {
+  Bytes out;
+  encode_to(env, out);
+  return out;
+}
+
+Result<Header> peek_header(const uint8_t* data, size_t n) {
+  Reader r(data, n);
+  if (r.u8() != kMagic0 || r.u8() != kMagic1) return Status::Corruption("bad magic");
+  Header h;
+  h.version = r.u8();
+  uint8_t t = r.u8();
+  h.sender = r.u64();
+  if (!r.ok()) return Status::Corruption("truncated header");
+  if (h.version < kMinVersion) return Status::Corruption("unsupported version");
+  if (t == 0 || t > kMaxMsgType) return Status::Corruption("unknown message type");
+  h.type = static_cast<MsgType>(t);
+  return h;
+}
+
+Result<Envelope> decode(const uint8_t* data, size_t n) {
+  if (n > kMaxFrameBytes) return Status::Corruption("message too large");
+  auto h = peek_header(data, n);
+  if (!h.ok()) return h.status();
+  Reader r(data + kHeaderBytes, n - kHeaderBytes);
+  Envelope env;
+  env.version = h->version;
+  env.sender = h->sender;
+  switch (h->type) {
+    case MsgType::kPush: env.msg = decode_as<Push>(r); break;
+    case MsgType::kAck: env.msg = decode_as<Ack>(r); break;
+    case MsgType::kDigest: env.msg = decode_as<Digest>(r); break;
+    case MsgType::kChunk: env.msg = decode_as<ChunkMsg>(r); break;
+    case MsgType::kPing: env.msg = decode_as<Ping>(r); break;
+    case MsgType::kPingReq: env.msg = decode_as<PingReq>(r); break;
+    case MsgType::kPingAck: env.msg = decode_as<PingAck>(r); break;
+    case MsgType::kFragment: env.msg = decode_as<Fragment>(r); break;
+    case MsgType::kJoin: env.msg = decode_as<Join>(r); break;
+    case MsgType::kMembers: env.msg = decode_as<Members>(r); break;
+    case MsgType::kCtlRequest: env.msg = decode_as<CtlRequest>(r); break;
+    case MsgType::kCtlResponse: env.msg = decode_as<CtlResponse>(r); break;
+  }
+  if (!r.ok()) return Status::Corruption(std::string(type_name(h->type)) + ": " + r.error());
+  return env;
+}
+
+}  // namespace meshkv::wire

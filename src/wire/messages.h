@@ -1,0 +1,156 @@
+// The meshkv wire format, version 1. Every datagram and every control frame is
+// one message:
+//
+//   offset  size  field
+//   0       2     magic 0x6D 0x6B ("mk")
+//   2       1     version (this code writes kVersion, reads >= kMinVersion)
+//   3       1     type (MsgType)
+//   4       8     sender uid, little-endian (0 from control clients)
+//   12      ...   body: the type's required fields in order, then optional
+//                 extension fields until the end of the message
+//
+// Integers in bodies are unsigned LEB128 varints (at most 10 bytes) unless
+// stated; "bytes" is a varint length then that many bytes. Every length and
+// count is checked against the bytes that remain before anything is read or
+// allocated.
+//
+// Extension fields are `tag varint, length varint, payload`. A reader skips
+// tags it does not know, so a newer node may append fields that an older one
+// ignores. Bodies never change their required part within a version.
+//
+// Message type numbers are part of the protocol: ONLY APPEND to MsgType.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "common/endpoint.h"
+#include "crdt/replica.h"
+#include "wire/value.h"
+
+namespace meshkv::wire {
+
+inline constexpr uint8_t kMagic0 = 0x6D;
+inline constexpr uint8_t kMagic1 = 0x6B;
+inline constexpr uint8_t kVersion = 1;
+inline constexpr uint8_t kMinVersion = 1;
+inline constexpr size_t kHeaderBytes = 12;
+// Control frames may carry a whole 1 MiB value plus metadata, or a listing.
+inline constexpr size_t kMaxFrameBytes = 64 * 1024 * 1024;
+
+enum class MsgType : uint8_t {
+  kPush = 1,         // local writes, eagerly pushed; acknowledged
+  kAck = 2,          // acknowledges a Push (or a fragmented one) by msg_seq
+  kDigest = 3,       // anti-entropy: "here is my vector (for origins lo..hi)"
+  kChunk = 4,        // anti-entropy answer: winners of one origin in (from,to]
+  kPing = 5,         // direct probe, with piggybacked membership updates
+  kPingReq = 6,      // "probe `target` for me"
+  kPingAck = 7,      // answer to Ping, or relayed answer to a PingReq
+  kFragment = 8,     // one piece of a message larger than the MTU
+  kJoin = 9,         // "I am here; send me your member list"
+  kMembers = 10,     // membership updates (gossip, join replies, leave)
+  kCtlRequest = 11,  // control plane, TCP only
+  kCtlResponse = 12,
+};
+inline constexpr uint8_t kMaxMsgType = 12;
+
+enum class MemberState : uint8_t { kAlive = 0, kSuspect = 1, kDead = 2, kLeft = 3 };
+const char* member_state_name(MemberState s);
+
+// What one node says about a member. Newer incarnations win; within one
+// incarnation alive < suspect < dead/left (memberlist/SWIM rules).
+struct MemberUpdate {
+  std::string name;
+  uint64_t uid = 0;  // the member's current process identity (and CRDT origin)
+  Endpoint addr;
+  uint64_t incarnation = 0;
+  MemberState state = MemberState::kAlive;
+  friend bool operator==(const MemberUpdate&, const MemberUpdate&) = default;
+};
+
+struct Push {
+  uint64_t msg_seq = 0;  // per sender, for Ack and duplicate suppression
+  crdt::Chunk chunk;     // origin = writer; from == to == 0 (loose dots)
+  friend bool operator==(const Push&, const Push&) = default;
+};
+struct Ack {
+  uint64_t msg_seq = 0;
+  friend bool operator==(const Ack&, const Ack&) = default;
+};
+struct Digest {
+  bool reply = true;  // false: informational, do not answer with chunks
+  uint64_t origin_lo = 0;
+  uint64_t origin_hi = ~uint64_t{0};
+  crdt::VersionVector vv;  // only origins in [origin_lo, origin_hi]
+  friend bool operator==(const Digest&, const Digest&) = default;
+};
+struct ChunkMsg {
+  crdt::Chunk chunk;
+  friend bool operator==(const ChunkMsg&, const ChunkMsg&) = default;
+};
+struct Ping {
+  uint64_t probe_seq = 0;
+  uint64_t target_uid = 0;  // whom the sender means to probe (0: anyone there)
+  std::vector<MemberUpdate> updates;
+  friend bool operator==(const Ping&, const Ping&) = default;
+};
+struct PingReq {
+  uint64_t probe_seq = 0;
+  uint64_t target_uid = 0;
+  Endpoint target_addr;
+  std::vector<MemberUpdate> updates;
+  friend bool operator==(const PingReq&, const PingReq&) = default;
+};
+struct PingAck {
+  uint64_t probe_seq = 0;
+  uint64_t target_uid = 0;  // who answered (differs from sender when relayed)
+  std::vector<MemberUpdate> updates;
+  friend bool operator==(const PingAck&, const PingAck&) = default;
+};
+struct Fragment {
+  uint64_t xfer_id = 0;  // same for every piece of one message
+  uint32_t index = 0;
+  uint32_t count = 0;
+  std::string bytes;
+  friend bool operator==(const Fragment&, const Fragment&) = default;
+};
+struct Join {
+  MemberUpdate self;
+  friend bool operator==(const Join&, const Join&) = default;
+};
+struct Members {
+  std::vector<MemberUpdate> updates;
+  friend bool operator==(const Members&, const Members&) = default;
+};
+struct CtlRequest {
+  uint64_t req_id = 0;
+  std::string op;  // "get", "set", "status", ...
+  Value args;      // an object
+  friend bool operator==(const CtlRequest&, const CtlRequest&) = default;
+};
+struct CtlResponse {
+  uint64_t req_id = 0;
+  uint8_t code = 0;  // process exit code semantics: 0 ok, 1 negative, 2 usage, 3 refused
+  std::string error;
+  Value body;
+  bool more = false;  // streaming (watch): further responses follow
+  friend bool operator==(const CtlResponse&, const CtlResponse&) = default;
+};
+
+using Message = std::variant<Push, Ack, Digest, ChunkMsg, Ping, PingReq, PingAck, Fragment, Join,
+                             Members, CtlRequest, CtlResponse>;
+
+MsgType type_of(const Message& m);
+const char* type_name(MsgType t);
+
+struct Envelope {
+  uint8_t version = kVersion;
+  uint64_t sender = 0;
+  Message msg;
+  friend bool operator==(const Envelope&, const Envelope&) = default;
+};
+
+}  // namespace meshkv::wire
