@@ -1,0 +1,34 @@
+// The subcommand table: each subcommand registers its options on a CLI11
+// sub-app and returns a handler that runs after parsing. One file per
+// subcommand (cmd_*.cc); this header is all they share.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace CLI {
+class App;
+}
+
+namespace meshkv::cli {
+
+// Exit codes (also in the man page): 0 success, 1 negative answer, 2 usage or
+// config error, 3 node unreachable or refused.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitNegative = 1;
+inline constexpr int kExitUsage = 2;
+inline constexpr int kExitUnreachable = 3;
+
+using Handler = std::function<int()>;
+
+struct Command {
+  const char* name;
+  const char* help;  // one line, shown by `meshkv --help`
+  Handler (*setup)(CLI::App& sub);
+};
+
+const std::vector<Command>& commands();
+int run(int argc, char** argv);
+
+}  // namespace meshkv::cli

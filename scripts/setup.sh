@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs meshkv's build dependencies from Debian packages (non-interactive,
+# idempotent) and builds a Release tree in ./build.
+#   MESHKV_WERROR=ON  treat warnings as errors (CI does)
+#   MESHKV_NO_BUILD=1 install only
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(build-essential cmake file libasio-dev libcli11-dev libtomlplusplus-dev
+  libsodium-dev doctest-dev libedit-dev libbsd-dev libmd-dev libncurses-dev
+  clang libclang-rt-14-dev groff-base bash-completion)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "setup: installing ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+[ "${MESHKV_NO_BUILD:-0}" = 1 ] && exit 0
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DMESHKV_WERROR="${MESHKV_WERROR:-OFF}" >/dev/null
+cmake --build build -j"$(nproc)"
