@@ -81,7 +81,8 @@ struct Ack {
   friend bool operator==(const Ack&, const Ack&) = default;
 };
 struct Digest {
-  bool reply = true;  // false: informational, do not answer with chunks
+  bool reply = true;     // false: informational, do not answer with chunks
+  bool counter = false;  // sent in answer to a digest: do not digest back
   uint64_t origin_lo = 0;
   uint64_t origin_hi = ~uint64_t{0};
   crdt::VersionVector vv;  // only origins in [origin_lo, origin_hi]

@@ -1,0 +1,56 @@
+#include "node/config.h"
+
+#include <algorithm>
+
+#include "wire/fragment.h"
+
+namespace meshkv::node {
+
+std::string Config::effective_id() const {
+  if (!id.empty()) return id;
+  std::string host = listen.to_string();
+  auto colon = host.rfind(':');
+  std::string name = host.substr(0, colon);
+  name.erase(std::remove_if(name.begin(), name.end(), [](char c) { return c == '[' || c == ']'; }),
+             name.end());
+  std::replace(name.begin(), name.end(), ':', '.');
+  return name + "-" + std::to_string(listen.port);
+}
+
+Status Config::validate() const {
+  if (id.size() > 64) return Status::Invalid("id: at most 64 bytes");
+  for (char c : id) {
+    if (c <= ' ' || c == 0x7f) return Status::Invalid("id: no spaces or control characters");
+  }
+  if (mtu < wire::kMinMtu || mtu > 65000) {
+    return Status::Invalid("mtu: must be between 576 and 65000 bytes");
+  }
+  if (gossip_interval_ms == 0 || gossip_interval_ms > 60'000) {
+    return Status::Invalid("gossip_interval_ms: must be between 1 and 60000");
+  }
+  if (probe_interval_ms < 10 || probe_interval_ms > 60'000) {
+    return Status::Invalid("probe_interval_ms: must be between 10 and 60000");
+  }
+  if (probe_timeout_ms == 0 || probe_timeout_ms >= probe_interval_ms) {
+    return Status::Invalid("probe_timeout_ms: must be positive and below probe_interval_ms");
+  }
+  if (indirect_probes > 16) return Status::Invalid("indirect_probes: at most 16");
+  if (suspicion_mult == 0 || suspicion_mult > 100) {
+    return Status::Invalid("suspicion_mult: must be between 1 and 100");
+  }
+  if (anti_entropy_interval_ms < 10 || anti_entropy_interval_ms > 3'600'000) {
+    return Status::Invalid("anti_entropy_interval_ms: must be between 10 and 3600000");
+  }
+  if (max_retransmits == 0 || max_retransmits > 100) {
+    return Status::Invalid("max_retransmits: must be between 1 and 100");
+  }
+  static const char* levels[] = {"debug", "info", "warn", "error"};
+  if (std::find_if(std::begin(levels), std::end(levels),
+                   [&](const char* l) { return log_level == l; }) == std::end(levels)) {
+    return Status::Invalid("log_level: one of debug, info, warn, error");
+  }
+  if (listen.port == 0) return Status::Invalid("listen: a port is required");
+  return Status::Ok();
+}
+
+}  // namespace meshkv::node

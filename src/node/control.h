@@ -1,0 +1,29 @@
+// The control plane's operations, executed against an engine. Transport-free:
+// the Asio shell reads a CtlRequest frame, calls handle_control, and writes
+// the CtlResponse back.
+//
+// Operations (args -> body); `code` follows the process exit codes:
+//   get    {key}            -> {key, value, hlc, origin, seq}   code 1 if absent
+//   set    {key, value}     -> {key, hlc, origin, seq}
+//   del    {key}            -> {key, hlc, origin, seq}
+//   list   {prefix?}        -> {entries: [{key, value, hlc, origin, seq}]}
+//   status {}               -> see Engine::status
+//   peers  {}               -> {members: [...]}
+//   clock  {}               -> {id, vv: [{origin, node, seq}]}
+//   join   {peers: [addr]}  -> {}
+// Unknown ops and bad arguments get code 2 and an error message.
+#pragma once
+
+#include "node/engine.h"
+#include "wire/messages.h"
+
+namespace meshkv::node {
+
+wire::CtlResponse handle_control(Engine& engine, const wire::CtlRequest& req, Now now);
+
+// "1700000000123.4": an HLC as operators read it (physical ms, logical).
+std::string format_hlc(crdt::Hlc h);
+// A 64-bit uid as 16 hex digits.
+std::string format_uid(uint64_t uid);
+
+}  // namespace meshkv::node

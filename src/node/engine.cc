@@ -1,0 +1,458 @@
+#include "node/engine.h"
+
+#include <algorithm>
+
+#include "node/engine_impl.h"
+#include "wire/codec.h"
+
+namespace meshkv::node {
+
+using wire::MemberState;
+
+namespace {
+constexpr uint64_t kMs = 1000;
+constexpr size_t kMaxChanges = 65536;
+constexpr size_t kMaxPendingPerMember = 4096;
+// Chunks one digest is answered with. A peer that still misses more asks
+// again as soon as the answer advanced its vector, so a large sync proceeds
+// in RTT-clocked rounds instead of one burst that overflows socket buffers.
+constexpr size_t kMaxChunksPerAnswer = 48;
+}  // namespace
+
+Engine::Impl::Impl(Config c, uint64_t uid, Endpoint addr, uint64_t seed, Now n)
+    : cfg(std::move(c)),
+      self_name(cfg.effective_id()),
+      self_uid(uid),
+      self_addr(addr),
+      rng(seed),
+      now(n),
+      replica(uid, cfg.max_clock_skew_ms) {
+  uid_names[uid] = self_name;
+  const uint64_t t = now.mono_us;
+  // Spread periodic work so that nodes started together do not tick together.
+  auto jitter = [&](uint64_t ms) { return t + (rng() % (ms * kMs + 1)); };
+  next_probe_us = jitter(cfg.probe_interval_ms);
+  next_gossip_us = t + cfg.gossip_interval_ms * kMs;
+  next_ae_us = jitter(cfg.anti_entropy_interval_ms);
+  next_reconnect_us = t + 1000 * kMs;
+  next_expire_us = t + 5000 * kMs;
+}
+
+void Engine::Impl::log(LogLevel level, std::string text) {
+  if (logs.size() < 4096) logs.push_back({level, std::move(text)});
+}
+
+void Engine::Impl::send_raw(const Endpoint& to, const wire::Bytes& bytes) {
+  ++counters.datagrams_sent;
+  counters.bytes_sent += bytes.size();
+  outbox.push_back({to, bytes});
+}
+
+void Engine::Impl::send(const Endpoint& to, wire::Message msg) {
+  wire::Bytes b = wire::encode(wire::Envelope{wire::kVersion, self_uid, std::move(msg)});
+  if (b.size() <= cfg.mtu) {
+    send_raw(to, b);
+    return;
+  }
+  for (const auto& f : wire::fragment(self_uid, b, cfg.mtu)) send_raw(to, f);
+}
+
+Member* Engine::Impl::member_by_uid(uint64_t uid) {
+  auto it = uid_names.find(uid);
+  if (it == uid_names.end()) return nullptr;
+  auto m = members.find(it->second);
+  if (m == members.end() || m->second.uid != uid) return nullptr;
+  return &m->second;
+}
+
+void Engine::Impl::record_change(const crdt::KeyedEntry& ke, bool local) {
+  if (changes.size() >= kMaxChanges) {
+    changes.pop_front();
+    ++counters.queue_drops;
+  }
+  changes.push_back({ke.key, ke.entry, local});
+}
+
+void Engine::Impl::dispatch(const Endpoint& from, wire::Envelope env) {
+  if (env.sender == self_uid) {
+    ++counters.dropped;  // our own datagram looped back, or a forgery
+    return;
+  }
+  if (env.sender != 0) heard_from(from, env.sender);
+  std::visit(
+      [&](auto& m) {
+        using T = std::decay_t<decltype(m)>;
+        if constexpr (std::is_same_v<T, wire::Push>) {
+          on_push(from, env.sender, m);
+        } else if constexpr (std::is_same_v<T, wire::Ack>) {
+          on_ack(env.sender, m);
+        } else if constexpr (std::is_same_v<T, wire::Digest>) {
+          on_digest(from, m);
+        } else if constexpr (std::is_same_v<T, wire::ChunkMsg>) {
+          on_chunk(env.sender, m);
+        } else if constexpr (std::is_same_v<T, wire::Ping>) {
+          on_ping(from, env.sender, m);
+        } else if constexpr (std::is_same_v<T, wire::PingReq>) {
+          on_ping_req(from, m);
+        } else if constexpr (std::is_same_v<T, wire::PingAck>) {
+          on_ping_ack(env.sender, m);
+        } else if constexpr (std::is_same_v<T, wire::Join>) {
+          on_join(from, m);
+        } else if constexpr (std::is_same_v<T, wire::Members>) {
+          for (const auto& u : m.updates) apply_update(u, &from);
+        } else if constexpr (std::is_same_v<T, wire::Fragment>) {
+          auto whole = reassembler.add(env.sender, m.xfer_id, m.index, m.count, m.bytes, now.mono_us);
+          if (!whole) return;
+          auto inner = wire::decode(*whole);
+          if (!inner.ok() || std::holds_alternative<wire::Fragment>(inner->msg) ||
+              inner->sender != env.sender) {
+            ++counters.malformed;
+            return;
+          }
+          dispatch(from, std::move(*inner));
+        } else {
+          ++counters.dropped;  // control messages belong on the TCP port
+        }
+      },
+      env.msg);
+}
+
+// ---- replication: eager push ------------------------------------------------
+
+void Engine::Impl::flush_pushes() {
+  if (unpushed.empty()) return;
+  std::vector<Member*> targets;
+  for (auto& [name, m] : members) {
+    if (m.reachable()) targets.push_back(&m);
+  }
+  const size_t budget = cfg.mtu > wire::kPushOverhead ? cfg.mtu - wire::kPushOverhead : 0;
+  size_t i = 0;
+  while (i < unpushed.size()) {
+    wire::Push p;
+    p.msg_seq = ++msg_seq;
+    p.chunk.origin = self_uid;
+    size_t bytes = 0;
+    // Pack writes into one datagram while they fit; a large one goes alone
+    // and is fragmented.
+    while (i < unpushed.size()) {
+      const auto& ke = unpushed[i];
+      const size_t sz = crdt::entry_size_bound(ke.key.size(), ke.entry.value.size());
+      if (!p.chunk.entries.empty() && bytes + sz > budget) break;
+      p.chunk.entries.push_back(std::move(unpushed[i++]));
+      bytes += sz;
+    }
+    if (targets.empty()) continue;  // anti-entropy brings it to members who join later
+    wire::Bytes b = wire::encode(wire::Envelope{wire::kVersion, self_uid, std::move(p)});
+    std::vector<wire::Bytes> dgrams;
+    if (b.size() <= cfg.mtu) {
+      dgrams.push_back(std::move(b));
+    } else {
+      dgrams = wire::fragment(self_uid, b, cfg.mtu);
+    }
+    for (Member* m : targets) {
+      for (const auto& d : dgrams) send_raw(m->addr, d);
+      if (m->pending.size() >= kMaxPendingPerMember) {
+        m->pending.erase(m->pending.begin());  // oldest; anti-entropy repairs it
+        ++counters.queue_drops;
+      }
+      PendingPush& pp = m->pending[msg_seq];
+      pp.datagrams = dgrams;
+      pp.attempts = 1;
+      pp.first_sent_us = now.mono_us;
+      pp.deadline_us = now.mono_us + m->rtt.rto_us();
+      retransmit_timers.push({pp.deadline_us, {m->name, msg_seq}});
+    }
+  }
+  unpushed.clear();
+}
+
+void Engine::Impl::retransmit_due() {
+  while (!retransmit_timers.empty() && retransmit_timers.top().first <= now.mono_us) {
+    auto [deadline, key] = retransmit_timers.top();
+    retransmit_timers.pop();
+    auto m = members.find(key.first);
+    if (m == members.end()) continue;
+    auto p = m->second.pending.find(key.second);
+    if (p == m->second.pending.end() || p->second.deadline_us != deadline) continue;  // stale
+    Member& mem = m->second;
+    PendingPush& pp = p->second;
+    if (!mem.reachable() || pp.attempts > cfg.max_retransmits) {
+      ++counters.push_gave_up;
+      mem.pending.erase(p);
+      continue;
+    }
+    for (const auto& d : pp.datagrams) send_raw(mem.addr, d);
+    ++counters.retransmits;
+    pp.deadline_us = now.mono_us + backoff_us(mem.rtt.rto_us(), pp.attempts);
+    ++pp.attempts;
+    retransmit_timers.push({pp.deadline_us, key});
+  }
+}
+
+void Engine::Impl::on_push(const Endpoint& from, uint64_t sender, const wire::Push& p) {
+  // Always acknowledge: the sender may have lost our previous ack.
+  send(from, wire::Ack{p.msg_seq});
+  if (p.chunk.origin != sender || p.chunk.from != p.chunk.to) {
+    ++counters.dropped;
+    return;
+  }
+  if (!push_seen[sender].check_and_mark(p.msg_seq)) {
+    ++counters.duplicates;
+    return;
+  }
+  std::vector<const crdt::KeyedEntry*> won;
+  Status s = replica.apply_chunk(p.chunk, now.wall_ms, &won);
+  if (!s.ok()) {
+    ++counters.dropped;
+    log(LogLevel::kDebug, "dropped push from " + from.to_string() + ": " + s.to_string());
+    return;
+  }
+  for (const auto* ke : won) record_change(*ke, false);
+}
+
+void Engine::Impl::on_ack(uint64_t sender, const wire::Ack& a) {
+  Member* m = member_by_uid(sender);
+  if (!m) return;
+  auto p = m->pending.find(a.msg_seq);
+  if (p == m->pending.end()) return;
+  if (p->second.attempts == 1) m->rtt.sample(now.mono_us - p->second.first_sent_us);  // Karn
+  m->pending.erase(p);
+}
+
+// ---- replication: anti-entropy ---------------------------------------------
+
+void Engine::Impl::send_digest(const Endpoint& to, bool counter) {
+  ++counters.ae_rounds;
+  // Split the vector by origin ranges so that no digest exceeds the MTU.
+  const auto& items = replica.vv().items();
+  const size_t per = std::max<size_t>(1, (cfg.mtu - wire::kHeaderBytes - 40) / 19);
+  size_t i = 0;
+  uint64_t lo = 0;
+  do {
+    wire::Digest d;
+    d.counter = counter;
+    d.origin_lo = lo;
+    const size_t end = std::min(items.size(), i + per);
+    for (; i < end; ++i) d.vv.raise(items[i].first, items[i].second);
+    d.origin_hi = i < items.size() ? items[i - 1].first : ~uint64_t{0};
+    lo = d.origin_hi + 1;
+    send(to, std::move(d));
+  } while (i < items.size());
+}
+
+void Engine::Impl::on_digest(const Endpoint& from, const wire::Digest& d) {
+  if (d.origin_hi < d.origin_lo) {
+    ++counters.dropped;
+    return;
+  }
+  if (d.reply) {
+    const size_t budget = cfg.mtu - wire::kChunkOverhead;
+    auto chunks = replica.delta(d.vv, budget, d.origin_lo, d.origin_hi);
+    if (chunks.size() > kMaxChunksPerAnswer) chunks.resize(kMaxChunksPerAnswer);
+    for (auto& c : chunks) {
+      ++counters.chunks_sent;
+      send(from, wire::ChunkMsg{std::move(c)});
+    }
+  }
+  if (d.counter) return;
+  // Push-pull: if the asker holds writes we lack, ask back once.
+  for (const auto& [o, s] : d.vv.items()) {
+    if (s > replica.vv().get(o)) {
+      send_digest(from, /*counter=*/true);
+      return;
+    }
+  }
+}
+
+void Engine::Impl::on_chunk(uint64_t sender, const wire::ChunkMsg& c) {
+  ++counters.chunks_received;
+  const uint64_t before = replica.vv().get(c.chunk.origin);
+  std::vector<const crdt::KeyedEntry*> won;
+  Status s = replica.apply_chunk(c.chunk, now.wall_ms, &won);
+  if (!s.ok()) {
+    ++counters.dropped;
+    log(LogLevel::kDebug, "dropped chunk: " + s.to_string());
+    return;
+  }
+  for (const auto* ke : won) record_change(*ke, false);
+  // Progress means the sender may have more for us: ask again soon.
+  if (replica.vv().get(c.chunk.origin) > before) {
+    if (Member* m = member_by_uid(sender)) {
+      auto& when = ae_followup[m->name];
+      if (when == 0) when = now.mono_us + std::max<uint64_t>(m->rtt.srtt_us(), 1000);
+    }
+  }
+}
+
+// ---- Engine ------------------------------------------------------------------
+
+Engine::Engine(Config cfg, uint64_t uid, Endpoint self_addr, uint64_t seed, Now now)
+    : impl_(std::make_unique<Impl>(std::move(cfg), uid, self_addr, seed, now)) {}
+Engine::~Engine() = default;
+
+void Engine::handle_datagram(const Endpoint& from, const uint8_t* data, size_t n, Now now) {
+  Impl& s = *impl_;
+  s.now = now;
+  ++s.counters.datagrams_received;
+  s.counters.bytes_received += n;
+  if (n > s.cfg.mtu) {
+    ++s.counters.malformed;  // nobody in this mesh sends these
+    return;
+  }
+  auto env = wire::decode(data, n);
+  if (!env.ok()) {
+    ++s.counters.malformed;
+    s.log(LogLevel::kDebug, "malformed datagram from " + from.to_string() + ": " +
+                                env.status().to_string());
+    return;
+  }
+  s.dispatch(from, std::move(*env));
+}
+
+void Engine::tick(Now now) {
+  Impl& s = *impl_;
+  s.now = now;
+  const uint64_t t = now.mono_us;
+  s.retransmit_due();
+  s.suspicion_tick();
+  if (s.probe.active || t >= s.next_probe_us) s.probe_tick();
+  if (t >= s.next_gossip_us) s.gossip_tick();
+  if (t >= s.next_reconnect_us) s.reconnect_tick();
+  if (t >= s.next_ae_us) {
+    s.next_ae_us = t + s.cfg.anti_entropy_interval_ms * kMs;
+    auto peers = s.random_members(1, "");
+    if (!peers.empty() && peers[0]->state == MemberState::kAlive) {
+      s.send_digest(peers[0]->addr, false);
+    }
+  }
+  for (auto it = s.ae_followup.begin(); it != s.ae_followup.end();) {
+    if (it->second > t) {
+      ++it;
+      continue;
+    }
+    auto m = s.members.find(it->first);
+    if (m != s.members.end() && m->second.reachable()) s.send_digest(m->second.addr, true);
+    it = s.ae_followup.erase(it);
+  }
+  if (t >= s.next_expire_us) {
+    s.next_expire_us = t + 5000 * kMs;
+    s.reassembler.expire(t / kMs);
+  }
+  for (auto it = s.relays.begin(); it != s.relays.end();) {
+    it = it->second.expires_us <= t ? s.relays.erase(it) : std::next(it);
+  }
+}
+
+uint64_t Engine::next_deadline_us() const {
+  const Impl& s = *impl_;
+  uint64_t d = std::min({s.next_probe_us, s.next_ae_us, s.next_reconnect_us, s.next_expire_us});
+  bool suspects = false;
+  for (const auto& [name, m] : s.members) suspects |= m.state == MemberState::kSuspect;
+  if (!s.broadcasts.empty() || suspects) d = std::min(d, s.next_gossip_us);
+  if (s.probe.active) {
+    d = std::min(d, s.probe.indirect_sent ? s.probe.fail_at_us : s.probe.indirect_at_us);
+  }
+  if (!s.retransmit_timers.empty()) d = std::min(d, s.retransmit_timers.top().first);
+  for (const auto& [name, m] : s.members) {
+    if (m.state == MemberState::kSuspect) d = std::min(d, m.suspect_deadline_us);
+  }
+  for (const auto& [name, when] : s.ae_followup) d = std::min(d, when);
+  for (const auto& [seq, r] : s.relays) d = std::min(d, r.expires_us);
+  return d;
+}
+
+std::vector<Datagram> Engine::take_outbox() {
+  impl_->flush_pushes();
+  return std::exchange(impl_->outbox, {});
+}
+std::vector<LogLine> Engine::take_logs() { return std::exchange(impl_->logs, {}); }
+std::vector<Change> Engine::take_changes() {
+  std::vector<Change> out(std::make_move_iterator(impl_->changes.begin()),
+                          std::make_move_iterator(impl_->changes.end()));
+  impl_->changes.clear();
+  return out;
+}
+
+Result<crdt::KeyedEntry> Engine::set(std::string_view key, std::string_view value, Now now) {
+  impl_->now = now;
+  auto r = impl_->replica.write(key, value, now.wall_ms);
+  if (r.ok()) {
+    impl_->record_change(*r, true);
+    impl_->unpushed.push_back(*r);
+  }
+  return r;
+}
+
+Result<crdt::KeyedEntry> Engine::del(std::string_view key, Now now) {
+  impl_->now = now;
+  auto r = impl_->replica.write(key, std::nullopt, now.wall_ms);
+  if (r.ok()) {
+    impl_->record_change(*r, true);
+    impl_->unpushed.push_back(*r);
+  }
+  return r;
+}
+
+const crdt::Entry* Engine::get(std::string_view key) const { return impl_->replica.map().find(key); }
+
+std::vector<std::pair<std::string, crdt::Entry>> Engine::list(std::string_view prefix) const {
+  std::vector<std::pair<std::string, crdt::Entry>> out;
+  impl_->replica.map().for_each([&](const std::string& k, const crdt::Entry& e) {
+    if (!e.tombstone && k.compare(0, prefix.size(), prefix) == 0) out.emplace_back(k, e);
+  });
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  return out;
+}
+
+void Engine::join(const std::vector<Endpoint>& seeds, Now now) {
+  Impl& s = *impl_;
+  s.now = now;
+  for (const auto& e : seeds) {
+    if (std::find(s.seeds.begin(), s.seeds.end(), e) == s.seeds.end()) s.seeds.push_back(e);
+    if (e != s.self_addr) s.send(e, wire::Join{s.self_update()});
+  }
+}
+
+void Engine::leave(Now now) {
+  Impl& s = *impl_;
+  s.now = now;
+  s.flush_pushes();
+  s.leaving = true;
+  ++s.incarnation;
+  const wire::MemberUpdate me{s.self_name, s.self_uid, s.self_addr, s.incarnation,
+                              MemberState::kLeft};
+  for (auto& [name, m] : s.members) {
+    if (m.reachable()) {
+      s.send_members(m.addr, {me});
+      s.send_members(m.addr, {me});  // twice: a lossy link should still hear it
+    }
+  }
+}
+
+const crdt::Replica& Engine::replica() const { return impl_->replica; }
+const Counters& Engine::counters() const { return impl_->counters; }
+const Config& Engine::config() const { return impl_->cfg; }
+const std::string& Engine::id() const { return impl_->self_name; }
+uint64_t Engine::uid() const { return impl_->self_uid; }
+Endpoint Engine::address() const { return impl_->self_addr; }
+
+std::vector<std::string> Engine::alive_members() const {
+  std::vector<std::string> out;
+  for (const auto& [name, m] : impl_->members) {
+    if (m.state == MemberState::kAlive) out.push_back(name);
+  }
+  return out;
+}
+
+std::string Engine::member_state(std::string_view name) const {
+  auto it = impl_->members.find(name);
+  return it == impl_->members.end() ? "" : wire::member_state_name(it->second.state);
+}
+
+size_t Engine::pending_pushes() const {
+  size_t n = 0;
+  for (const auto& [name, m] : impl_->members) n += m.pending.size();
+  return n;
+}
+
+}  // namespace meshkv::node

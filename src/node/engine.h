@@ -1,0 +1,126 @@
+// The protocol engine: a pure state machine. It never touches a socket, a
+// clock or a random source of its own. It is fed datagrams, ticks and local
+// operations, each with the current time, and it queues what to send, log
+// lines and applied changes for its driver (the Asio shell in src/net, or the
+// simulator in src/sim) to take.
+//
+// The driver's loop:
+//   engine.handle_datagram(from, bytes, now) / engine.tick(now) / engine.set(...)
+//   for (auto& d : engine.take_outbox()) send d.bytes to d.to
+//   arm one timer for engine.next_deadline_us()
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/endpoint.h"
+#include "common/status.h"
+#include "crdt/replica.h"
+#include "node/config.h"
+#include "wire/bytes.h"
+#include "wire/value.h"
+
+namespace meshkv::node {
+
+// Time as the driver sees it: a monotonic clock for timers and the wall clock
+// for hybrid logical timestamps.
+struct Now {
+  uint64_t mono_us = 0;
+  uint64_t wall_ms = 0;
+};
+
+struct Datagram {
+  Endpoint to;
+  wire::Bytes bytes;
+};
+
+enum class LogLevel : uint8_t { kDebug, kInfo, kWarn, kError };
+struct LogLine {
+  LogLevel level;
+  std::string text;
+};
+
+// A key whose winning entry changed, locally or by replication.
+struct Change {
+  std::string key;
+  crdt::Entry entry;
+  bool local = false;
+};
+
+struct Counters {
+  uint64_t datagrams_sent = 0, datagrams_received = 0;
+  uint64_t bytes_sent = 0, bytes_received = 0;
+  uint64_t malformed = 0;      // failed to decode
+  uint64_t dropped = 0;        // decoded but refused (bad chunk, unknown sender...)
+  uint64_t queue_drops = 0;    // bounded queues overflowed
+  uint64_t retransmits = 0;
+  uint64_t push_gave_up = 0;   // retransmissions exhausted; anti-entropy repairs
+  uint64_t duplicates = 0;     // pushes received twice (acked, not re-applied)
+  uint64_t ae_rounds = 0;      // digests sent
+  uint64_t chunks_sent = 0, chunks_received = 0;
+  uint64_t probes_sent = 0, probe_failures = 0;
+};
+
+class Engine {
+ public:
+  // `uid` is this process's identity and CRDT origin: random, never 0.
+  // `seed` seeds the engine's own pseudo-random choices (which member to
+  // probe...): the simulator passes a derived seed for determinism.
+  Engine(Config cfg, uint64_t uid, Endpoint self_addr, uint64_t seed, Now now);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // ---- inputs ----
+  void handle_datagram(const Endpoint& from, const uint8_t* data, size_t n, Now now);
+  void tick(Now now);
+  // The monotonic time (us) by which tick() wants to be called.
+  uint64_t next_deadline_us() const;
+
+  // ---- outputs ----
+  std::vector<Datagram> take_outbox();
+  std::vector<LogLine> take_logs();
+  std::vector<Change> take_changes();  // bounded: oldest dropped beyond 65536
+
+  // ---- local operations ----
+  // A write; state is unchanged on error (too large, empty key).
+  Result<crdt::KeyedEntry> set(std::string_view key, std::string_view value, Now now);
+  Result<crdt::KeyedEntry> del(std::string_view key, Now now);
+  // The winning entry, tombstones included (callers treat them as absent).
+  const crdt::Entry* get(std::string_view key) const;
+  // Live entries under `prefix`, sorted by key.
+  std::vector<std::pair<std::string, crdt::Entry>> list(std::string_view prefix) const;
+  // Contacts seeds (also used by `--join` at start).
+  void join(const std::vector<Endpoint>& seeds, Now now);
+  // Announces a graceful leave to every member.
+  void leave(Now now);
+
+  // ---- introspection (status, peers, clock; tests) ----
+  wire::Value status(Now now) const;
+  wire::Value peers(Now now) const;
+  wire::Value clock() const;
+  const crdt::Replica& replica() const;
+  const Counters& counters() const;
+  const Config& config() const;
+  const std::string& id() const;
+  uint64_t uid() const;
+  Endpoint address() const;
+  // Names of members this node considers alive (self excluded).
+  std::vector<std::string> alive_members() const;
+  // The state ("alive", "suspect", "dead", "left") of a member, or "" if unknown.
+  std::string member_state(std::string_view name) const;
+  size_t pending_pushes() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace meshkv::node

@@ -1,0 +1,152 @@
+// Internal to src/node: the engine's state, shared by engine.cc (dispatch and
+// replication), membership.cc (SWIM) and introspect.cc (status views).
+#pragma once
+
+#include <deque>
+#include <map>
+#include <queue>
+#include <random>
+#include <set>
+#include <unordered_map>
+
+#include "node/engine.h"
+#include "node/protocol_math.h"
+#include "node/seq_window.h"
+#include "wire/fragment.h"
+#include "wire/messages.h"
+
+namespace meshkv::node {
+
+// An unacknowledged push to one member.
+struct PendingPush {
+  std::vector<wire::Bytes> datagrams;  // one message, or its fragments
+  unsigned attempts = 0;
+  uint64_t first_sent_us = 0;
+  uint64_t deadline_us = 0;
+};
+
+struct Member {
+  std::string name;
+  uint64_t uid = 0;
+  Endpoint addr;
+  uint64_t incarnation = 0;
+  wire::MemberState state = wire::MemberState::kAlive;
+  uint64_t state_since_us = 0;
+  uint64_t last_contact_us = 0;  // 0: never heard from directly
+  RttEstimator rtt;
+  uint64_t suspect_deadline_us = 0;  // when a suspect is declared dead
+  uint64_t told_us = 0;  // when we last told it a rumour about itself
+  std::map<uint64_t, PendingPush> pending;  // by msg_seq
+
+  bool reachable() const {
+    return state == wire::MemberState::kAlive || state == wire::MemberState::kSuspect;
+  }
+  wire::MemberUpdate update() const { return {name, uid, addr, incarnation, state}; }
+};
+
+// The probe in flight this protocol period.
+struct Probe {
+  std::string target;
+  uint64_t seq = 0;
+  uint64_t sent_us = 0;
+  uint64_t indirect_at_us = 0;  // direct timeout: ask others
+  uint64_t fail_at_us = 0;      // end of period: suspect
+  bool indirect_sent = false;
+  bool active = false;
+};
+
+// A probe this node runs on behalf of another (PingReq).
+struct Relay {
+  Endpoint requester;
+  uint64_t requester_seq = 0;
+  uint64_t target_uid = 0;
+  uint64_t expires_us = 0;
+};
+
+// A membership update waiting to be gossiped a few more times.
+struct Broadcast {
+  wire::MemberUpdate update;
+  unsigned transmits_left = 0;
+};
+
+struct Engine::Impl {
+  Impl(Config c, uint64_t uid, Endpoint addr, uint64_t seed, Now now);
+
+  Config cfg;
+  std::string self_name;
+  uint64_t self_uid;
+  Endpoint self_addr;
+  uint64_t incarnation = 0;
+  bool leaving = false;
+  std::mt19937_64 rng;
+  Now now{};
+
+  crdt::Replica replica;
+  Counters counters;
+  wire::Reassembler reassembler;
+  std::vector<Datagram> outbox;
+  std::vector<LogLine> logs;
+  std::deque<Change> changes;
+
+  // Membership.
+  std::map<std::string, Member, std::less<>> members;
+  std::unordered_map<uint64_t, std::string> uid_names;  // every uid ever seen, for display
+  std::vector<Broadcast> broadcasts;
+  std::vector<std::string> probe_order;
+  size_t probe_index = 0;
+  Probe probe;
+  uint64_t probe_seq = 0;
+  std::map<uint64_t, Relay> relays;  // by our probe seq
+  std::vector<Endpoint> seeds;
+  std::unordered_map<uint64_t, uint64_t> introduced_us;  // unknown uid -> when we asked it
+
+  // Replication.
+  uint64_t msg_seq = 0;
+  std::vector<crdt::KeyedEntry> unpushed;  // local writes not yet packed into pushes
+  using Timer = std::pair<uint64_t, std::pair<std::string, uint64_t>>;  // deadline, (member, msg_seq)
+  std::priority_queue<Timer, std::vector<Timer>, std::greater<>> retransmit_timers;
+  std::unordered_map<uint64_t, SeqWindow> push_seen;  // by sender uid
+  std::map<std::string, uint64_t> ae_followup;       // member -> when to digest again
+
+  // Periodic timers (monotonic us).
+  uint64_t next_probe_us = 0, next_gossip_us = 0, next_ae_us = 0, next_reconnect_us = 0,
+           next_expire_us = 0;
+
+  // ---- engine.cc ----
+  void log(LogLevel level, std::string text);
+  void send(const Endpoint& to, wire::Message msg);
+  void send_raw(const Endpoint& to, const wire::Bytes& bytes);
+  void dispatch(const Endpoint& from, wire::Envelope env);
+  void flush_pushes();
+  void on_push(const Endpoint& from, uint64_t sender, const wire::Push& p);
+  void on_ack(uint64_t sender, const wire::Ack& a);
+  void on_digest(const Endpoint& from, const wire::Digest& d);
+  void on_chunk(uint64_t sender, const wire::ChunkMsg& c);
+  void send_digest(const Endpoint& to, bool counter);
+  void retransmit_due();
+  void record_change(const crdt::KeyedEntry& ke, bool local);
+  Member* member_by_uid(uint64_t uid);
+
+  // ---- membership.cc ----
+  void apply_update(const wire::MemberUpdate& u, const Endpoint* from);
+  void refute(uint64_t seen_incarnation);
+  void queue_broadcast(const wire::MemberUpdate& u);
+  std::vector<wire::MemberUpdate> take_piggyback(size_t budget_bytes);
+  std::vector<wire::MemberUpdate> all_updates() const;
+  void send_members(const Endpoint& to, const std::vector<wire::MemberUpdate>& ups);
+  void on_ping(const Endpoint& from, uint64_t sender, const wire::Ping& p);
+  void on_ping_req(const Endpoint& from, const wire::PingReq& p);
+  void on_ping_ack(uint64_t sender, const wire::PingAck& a);
+  void on_join(const Endpoint& from, const wire::Join& j);
+  void heard_from(const Endpoint& from, uint64_t uid);
+  void set_state(Member& m, wire::MemberState s, uint64_t incarnation);
+  void probe_tick();
+  void gossip_tick();
+  void reconnect_tick();
+  void suspicion_tick();
+  size_t live_count() const;
+  std::vector<Member*> random_members(size_t k, const std::string& except);
+  wire::MemberUpdate self_update() const;
+};
+
+}  // namespace meshkv::node

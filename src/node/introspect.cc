@@ -1,0 +1,109 @@
+// Views of the engine for operators: status, peers, clock. Each is a Value,
+// so the prompt, the remote client and --json all render the same data.
+#include <cstdio>
+
+#include "node/control.h"
+#include "node/engine_impl.h"
+
+namespace meshkv::node {
+
+using wire::Value;
+
+std::string format_hlc(crdt::Hlc h) {
+  return std::to_string(h.physical()) + "." + std::to_string(h.logical());
+}
+
+std::string format_uid(uint64_t uid) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(uid));
+  return buf;
+}
+
+namespace {
+Value ms_ago(uint64_t now_us, uint64_t then_us) {
+  if (then_us == 0) return nullptr;
+  return Value(static_cast<int64_t>((now_us - std::min(now_us, then_us)) / 1000));
+}
+
+Value member_value(const Member& m, uint64_t now_us) {
+  Value v = Value::object();
+  v.set("name", m.name);
+  v.set("state", wire::member_state_name(m.state));
+  v.set("address", m.addr.to_string());
+  v.set("incarnation", m.incarnation);
+  v.set("uid", format_uid(m.uid));
+  v.set("rtt_us", m.rtt.has_sample() ? Value(m.rtt.srtt_us()) : Value(nullptr));
+  v.set("last_contact_ms_ago", ms_ago(now_us, m.last_contact_us));
+  v.set("state_for_ms", ms_ago(now_us, m.state_since_us));
+  v.set("pending_pushes", static_cast<uint64_t>(m.pending.size()));
+  return v;
+}
+}  // namespace
+
+Value Engine::clock() const {
+  const Impl& s = *impl_;
+  Value v = Value::object();
+  v.set("id", s.self_name);
+  Value vv = Value::list();
+  for (const auto& [o, seq] : s.replica.vv().items()) {
+    Value e = Value::object();
+    e.set("origin", format_uid(o));
+    auto it = s.uid_names.find(o);
+    e.set("node", it == s.uid_names.end() ? std::string() : it->second);
+    e.set("seq", seq);
+    vv.push(std::move(e));
+  }
+  v.set("vv", std::move(vv));
+  v.set("hlc", format_hlc(s.replica.clock().last()));
+  return v;
+}
+
+Value Engine::peers(Now now) const {
+  Value list = Value::list();
+  for (const auto& [name, m] : impl_->members) list.push(member_value(m, now.mono_us));
+  Value v = Value::object();
+  v.set("id", impl_->self_name);
+  v.set("members", std::move(list));
+  return v;
+}
+
+Value Engine::status(Now now) const {
+  const Impl& s = *impl_;
+  const Counters& c = s.counters;
+  Value v = Value::object();
+  v.set("id", s.self_name);
+  v.set("uid", format_uid(s.self_uid));
+  v.set("address", s.self_addr.to_string());
+  v.set("incarnation", s.incarnation);
+  v.set("storage", "in-memory");
+  v.set("keys", static_cast<uint64_t>(s.replica.map().live()));
+  v.set("tombstones", static_cast<uint64_t>(s.replica.map().tombstones()));
+  v.set("writes", s.replica.last_seq());
+  v.set("pending_retransmissions", static_cast<uint64_t>(pending_pushes()));
+  Value members = Value::list();
+  for (const auto& [name, m] : s.members) members.push(member_value(m, now.mono_us));
+  v.set("members", std::move(members));
+  v.set("vv", clock().get("vv"));
+  Value d = Value::object();
+  d.set("sent", c.datagrams_sent);
+  d.set("received", c.datagrams_received);
+  d.set("bytes_sent", c.bytes_sent);
+  d.set("bytes_received", c.bytes_received);
+  d.set("dropped", c.dropped);
+  d.set("malformed", c.malformed);
+  d.set("queue_drops", c.queue_drops);
+  d.set("duplicates", c.duplicates);
+  d.set("retransmits", c.retransmits);
+  d.set("push_gave_up", c.push_gave_up);
+  d.set("anti_entropy_rounds", c.ae_rounds);
+  d.set("chunks_sent", c.chunks_sent);
+  d.set("chunks_received", c.chunks_received);
+  d.set("probes", c.probes_sent);
+  d.set("probe_failures", c.probe_failures);
+  d.set("clock_skew_rejections", s.replica.clock().skew_rejections());
+  v.set("datagrams", std::move(d));
+  v.set("hlc", format_hlc(s.replica.clock().last()));
+  return v;
+}
+
+}  // namespace meshkv::node

@@ -1,0 +1,68 @@
+// Protocol math as pure functions: timeouts, backoff, fan-out. Tested with
+// tables in tests/protocol_math_test.cc.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+
+namespace meshkv::node {
+
+// How long a suspect has to refute before it is declared dead (us):
+// mult * probe_interval * max(1, log10(n + 1)), so larger meshes, where news
+// takes more hops to reach the suspect, wait longer.
+inline uint64_t suspicion_timeout_us(unsigned mult, uint64_t probe_interval_ms, size_t members) {
+  const double scale = std::max(1.0, std::log10(static_cast<double>(members) + 1.0));
+  return static_cast<uint64_t>(mult * static_cast<double>(probe_interval_ms) * scale * 1000.0);
+}
+
+// How many times a membership update is gossiped: 4 * ceil(log10(n + 1)),
+// at least 4, so it reaches every member with high probability under loss.
+inline unsigned gossip_transmits(size_t members) {
+  const double l = std::ceil(std::log10(static_cast<double>(members) + 1.0));
+  return static_cast<unsigned>(4 * std::max(1.0, l));
+}
+
+// Smoothed RTT and retransmission timeout in the manner of TCP (RFC 6298),
+// clamped for a protocol whose messages are tiny: the floor keeps loopback
+// from retransmitting on scheduling jitter, the ceiling keeps recovery quick.
+class RttEstimator {
+ public:
+  static constexpr uint64_t kMinRtoUs = 10'000;
+  static constexpr uint64_t kMaxRtoUs = 1'000'000;
+  static constexpr uint64_t kInitialRtoUs = 50'000;
+
+  void sample(uint64_t rtt_us) {
+    const double r = static_cast<double>(rtt_us);
+    if (!has_) {
+      srtt_ = r;
+      var_ = r / 2;
+      has_ = true;
+    } else {
+      var_ = 0.75 * var_ + 0.25 * std::abs(srtt_ - r);
+      srtt_ = 0.875 * srtt_ + 0.125 * r;
+    }
+  }
+  bool has_sample() const { return has_; }
+  uint64_t srtt_us() const { return static_cast<uint64_t>(srtt_); }
+  uint64_t rto_us() const {
+    if (!has_) return kInitialRtoUs;
+    const auto rto = static_cast<uint64_t>(srtt_ + 4 * var_);
+    return std::clamp(rto, kMinRtoUs, kMaxRtoUs);
+  }
+
+ private:
+  bool has_ = false;
+  double srtt_ = 0, var_ = 0;
+};
+
+// Timeout before retransmission number `attempt` (1 = first retransmission):
+// exponential backoff from the RTO, capped so that a burst of loss is
+// recovered from within a fraction of a second.
+inline uint64_t backoff_us(uint64_t rto_us, unsigned attempt) {
+  constexpr uint64_t kCapUs = 250'000;
+  const unsigned shift = std::min(attempt > 0 ? attempt - 1 : 0u, 16u);
+  return std::min(rto_us << shift, std::max(kCapUs, rto_us));
+}
+
+}  // namespace meshkv::node

@@ -1,0 +1,114 @@
+// A deterministic simulated network that drives many engines: virtual time,
+// one seeded random generator, per-link loss, duplication, delay with jitter
+// (which reorders), partitions, crashes and restarts. The same seed gives the
+// same run, datagram for datagram.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <queue>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "node/engine.h"
+
+namespace meshkv::sim {
+
+struct Faults {
+  double drop = 0;          // probability a datagram is lost
+  double dup = 0;           // probability it is delivered twice
+  uint64_t delay_us = 200;  // one-way base delay
+  uint64_t jitter_us = 300; // plus uniform [0, jitter): reorders datagrams
+};
+
+struct Options {
+  size_t nodes = 5;
+  uint64_t seed = 1;
+  Faults faults;
+  node::Config config;        // base config for every node (id and listen are set per node)
+  int64_t max_clock_skew_ms = 0;  // each node's wall clock is offset by up to +-this
+};
+
+struct Stats {
+  uint64_t delivered = 0, dropped = 0, duplicated = 0, bytes = 0;
+  uint64_t oversized = 0;  // datagrams above the MTU: must stay 0
+};
+
+class Sim {
+ public:
+  explicit Sim(Options opts);
+  ~Sim();
+
+  size_t size() const { return nodes_.size(); }
+  node::Engine& node(size_t i) { return *nodes_[i].engine; }
+  bool up(size_t i) const { return nodes_[i].up; }
+  uint64_t now_us() const { return now_us_; }
+  node::Now now_of(size_t i) const;
+  const Stats& stats() const { return stats_; }
+  Faults& faults() { return opts_.faults; }
+  std::mt19937_64& rng() { return rng_; }
+  // Receives every log line of every node (default: discarded).
+  std::function<void(size_t node, const node::LogLine&)> on_log;
+
+  // Advances virtual time, processing every event up to `t_us`.
+  void run_until(uint64_t t_us);
+  void run_for(uint64_t us) { run_until(now_us_ + us); }
+  // Runs until `pred` holds (checked every `step_us`) or `max_us` passes.
+  // Returns whether it held.
+  bool run_until(const std::function<bool()>& pred, uint64_t max_us, uint64_t step_us = 10'000);
+
+  // Local operations on node i, as a client would issue them.
+  Result<crdt::KeyedEntry> set(size_t i, const std::string& key, const std::string& value);
+  Result<crdt::KeyedEntry> del(size_t i, const std::string& key);
+
+  void crash(size_t i);
+  // Starts node i again as a new process (new uid, empty state) that joins node 0
+  // (or node 1 when i == 0).
+  void restart(size_t i);
+  // Cuts every link between `side` and the rest.
+  void partition(const std::set<size_t>& side);
+  void heal();
+
+  // All running nodes hold the same entries and the same version vector.
+  bool converged() const;
+  // Every running node considers every other running node alive.
+  bool membership_converged() const;
+
+ private:
+  struct Slot {
+    std::unique_ptr<node::Engine> engine;
+    Endpoint addr;
+    bool up = true;
+    int64_t skew_ms = 0;
+    uint64_t tick_at = 0;
+  };
+  struct Event {
+    uint64_t at;
+    uint64_t order;  // FIFO among equal times: determinism
+    size_t to;
+    Endpoint from;
+    wire::Bytes bytes;  // empty: a tick
+    bool operator>(const Event& o) const { return at != o.at ? at > o.at : order > o.order; }
+  };
+
+  void start(size_t i);
+  void after_input(size_t i);
+  void schedule_tick(size_t i);
+  bool linked(size_t a, size_t b) const;
+  size_t index_of(const Endpoint& e) const;
+
+  Options opts_;
+  std::mt19937_64 rng_;
+  uint64_t now_us_ = 1'000'000;
+  uint64_t order_ = 0;
+  std::vector<Slot> nodes_;
+  std::priority_queue<Event, std::vector<Event>, std::greater<>> events_;
+  std::set<size_t> partition_;
+  Stats stats_;
+};
+
+}  // namespace meshkv::sim
