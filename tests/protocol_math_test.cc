@@ -1,0 +1,66 @@
+// Table tests of the protocol's pure functions.
+#include <doctest/doctest.h>
+
+#include "node/protocol_math.h"
+#include "node/seq_window.h"
+
+using namespace meshkv::node;
+
+TEST_CASE("protocol math: suspicion timeout grows with log10 of the mesh size") {
+  struct Row { unsigned mult; uint64_t interval_ms; size_t n; uint64_t want_us; };
+  const Row rows[] = {
+      {4, 250, 1, 1'000'000},    // log10(2) < 1: floor of 1
+      {4, 250, 5, 1'000'000},    // log10(6) < 1
+      {4, 250, 9, 1'000'000},    // log10(10) == 1
+      {4, 250, 99, 2'000'000},   // log10(100) == 2
+      {2, 1000, 999, 6'000'000}, // log10(1000) == 3
+  };
+  for (const Row& r : rows) {
+    CAPTURE(r.n);
+    CHECK(suspicion_timeout_us(r.mult, r.interval_ms, r.n) == r.want_us);
+  }
+}
+
+TEST_CASE("protocol math: gossip transmits are 4 * ceil(log10(n + 1)), at least 4") {
+  CHECK(gossip_transmits(1) == 4);
+  CHECK(gossip_transmits(9) == 4);
+  CHECK(gossip_transmits(10) == 8);
+  CHECK(gossip_transmits(100) == 12);
+  CHECK(gossip_transmits(1000) == 16);
+}
+
+TEST_CASE("protocol math: RTO starts conservative, follows samples, stays clamped") {
+  RttEstimator r;
+  CHECK(r.rto_us() == RttEstimator::kInitialRtoUs);
+  r.sample(100);  // loopback: 100 us
+  CHECK(r.rto_us() == RttEstimator::kMinRtoUs);
+  for (int i = 0; i < 50; ++i) r.sample(200'000);
+  CHECK(r.srtt_us() > 190'000);
+  CHECK(r.rto_us() >= 200'000);
+  for (int i = 0; i < 50; ++i) r.sample(10'000'000);
+  CHECK(r.rto_us() == RttEstimator::kMaxRtoUs);
+}
+
+TEST_CASE("protocol math: backoff doubles per attempt up to a cap") {
+  struct Row { uint64_t rto; unsigned attempt; uint64_t want; };
+  const Row rows[] = {
+      {10'000, 1, 10'000}, {10'000, 2, 20'000}, {10'000, 3, 40'000},
+      {10'000, 5, 160'000}, {10'000, 6, 250'000}, {10'000, 60, 250'000},
+      {400'000, 1, 400'000}, {400'000, 3, 400'000},  // an RTO above the cap is kept
+  };
+  for (const Row& r : rows) {
+    CAPTURE(r.attempt);
+    CHECK(backoff_us(r.rto, r.attempt) == r.want);
+  }
+}
+
+TEST_CASE("seq window: new seqs pass once, duplicates and very old seqs do not") {
+  SeqWindow w;
+  CHECK(w.check_and_mark(5));
+  CHECK_FALSE(w.check_and_mark(5));
+  CHECK(w.check_and_mark(3));
+  CHECK(w.check_and_mark(4));
+  CHECK_FALSE(w.check_and_mark(3));
+  CHECK(w.check_and_mark(5 + SeqWindow::kWidth + 10));
+  CHECK_FALSE(w.check_and_mark(4));  // fell out of the window: treated as seen
+}
