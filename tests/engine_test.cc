@@ -141,3 +141,54 @@ TEST_CASE("engine: a graceful leave is seen as left, not dead") {
   p.exchange();
   CHECK(p.a.member_state("b") == "left");
 }
+
+TEST_CASE("engine: injected drop loses the configured share of sent datagrams") {
+  Pair p;
+  p.join();
+  node::Faults f;
+  f.drop = 0.3;
+  REQUIRE(p.a.set_faults(f).ok());
+  // Taking the outbox after each write makes one push datagram per write.
+  size_t sent = 0;
+  for (int i = 0; i < 2000; ++i) {
+    REQUIRE(p.a.set("x" + std::to_string(i), "v", at(1)).ok());
+    sent += p.a.take_outbox().size();
+  }
+  const double kept = static_cast<double>(sent) / 2000.0;
+  CHECK(kept > 0.65);
+  CHECK(kept < 0.75);
+  CHECK(p.a.counters().injected_drops > 500);
+}
+
+TEST_CASE("engine: a partition drops traffic to and from the named member only") {
+  Pair p;
+  p.join();
+  node::Faults f;
+  f.partition = {"b"};
+  REQUIRE(p.a.set_faults(f).ok());
+  REQUIRE(p.a.set("k", "v", at(1)).ok());
+  CHECK(p.a.take_outbox().empty());
+  REQUIRE(p.b.set("j", "w", at(1)).ok());
+  p.exchange();
+  CHECK(p.a.get("j") == nullptr);
+  REQUIRE(p.a.set_faults(node::Faults{}).ok());
+  for (uint64_t ms = 100; ms < 5000 && !p.a.get("j"); ms += 100) {
+    p.t = ms;
+    p.a.tick(at(ms));
+    p.b.tick(at(ms));
+    p.exchange();
+  }
+  CHECK(p.a.get("j") != nullptr);
+  CHECK(p.b.get("k") != nullptr);
+}
+
+TEST_CASE("engine: bad fault settings are refused and change nothing") {
+  Pair p;
+  node::Faults f;
+  f.drop = 1.5;
+  CHECK_FALSE(p.a.set_faults(f).ok());
+  f.drop = 0;
+  f.direction = "sideways";
+  CHECK_FALSE(p.a.set_faults(f).ok());
+  CHECK_FALSE(p.a.faults().active());
+}

@@ -44,6 +44,7 @@ Status Config::validate() const {
   if (max_retransmits == 0 || max_retransmits > 100) {
     return Status::Invalid("max_retransmits: must be between 1 and 100");
   }
+  if (!(loss >= 0 && loss <= 1)) return Status::Invalid("loss: a probability between 0 and 1");
   static const char* levels[] = {"debug", "info", "warn", "error"};
   if (std::find_if(std::begin(levels), std::end(levels),
                    [&](const char* l) { return log_level == l; }) == std::end(levels)) {

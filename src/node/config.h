@@ -49,6 +49,9 @@ struct Config {
   // Remote HLC timestamps further ahead of the local clock than this (ms) are
   // not adopted by the local clock (and are counted).
   uint64_t max_clock_skew_ms = 60'000;
+  // Fault injection from the start: the share (0..1) of datagrams this node
+  // sends that it drops. For demos and tests; `meshkv loss` changes it live.
+  double loss = 0;
   // debug, info, warn or error.
   std::string log_level = "info";
 

@@ -73,6 +73,12 @@ CtlResponse handle_control(Engine& engine, const wire::CtlRequest& req, Now now)
     if (seeds.empty()) return fail(id, 2, "join: no peers given");
     engine.join(seeds, now);
     r.body = Value::object();
+  } else if (req.op == "loss") {
+    Faults f = a.get("clear").as_bool() ? Faults{} : engine.faults();
+    if (Status st = f.merge_from(a); !st.ok()) return fail(id, 2, "loss: " + st.message());
+    if (Status st = engine.set_faults(f); !st.ok()) return fail(id, 2, "loss: " + st.message());
+    r.body = f.to_value();
+    r.body.set("active", f.active());
   } else {
     return fail(id, 2, "unknown operation '" + req.op + "'");
   }

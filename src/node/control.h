@@ -11,6 +11,8 @@
 //   peers  {}               -> {members: [...]}
 //   clock  {}               -> {id, vv: [{origin, node, seq}]}
 //   join   {peers: [addr]}  -> {}
+//   loss   {clear?, drop_ppm?, dup_ppm?, corrupt_ppm?, delay_ms?, jitter_ms?,
+//           direction?, peers?, partition?} -> the faults now active (see Faults)
 // Unknown ops and bad arguments get code 2 and an error message.
 #pragma once
 

@@ -28,6 +28,7 @@ Engine::Impl::Impl(Config c, uint64_t uid, Endpoint addr, uint64_t seed, Now n)
       now(n),
       replica(uid, cfg.max_clock_skew_ms) {
   uid_names[uid] = self_name;
+  faults.drop = cfg.loss;
   const uint64_t t = now.mono_us;
   // Spread periodic work so that nodes started together do not tick together.
   auto jitter = [&](uint64_t ms) { return t + (rng() % (ms * kMs + 1)); };
@@ -115,6 +116,54 @@ void Engine::Impl::dispatch(const Endpoint& from, wire::Envelope env) {
         }
       },
       env.msg);
+}
+
+// ---- fault injection -----------------------------------------------------------
+
+std::string Engine::Impl::name_at(const Endpoint& addr) const {
+  for (const auto& [name, m] : members) {
+    if (m.addr == addr) return name;
+  }
+  return {};
+}
+
+bool Engine::Impl::faults_cover(const std::string& name) const {
+  return faults.peers.empty() ||
+         std::find(faults.peers.begin(), faults.peers.end(), name) != faults.peers.end();
+}
+
+void Engine::Impl::fault_out(Datagram d, std::vector<Datagram>& ready) {
+  const std::string name = name_at(d.to);
+  const auto& cut = faults.partition;
+  if (!name.empty() && std::find(cut.begin(), cut.end(), name) != cut.end()) {
+    ++counters.injected_drops;
+    return;
+  }
+  if (!faults.applies_out() || !faults_cover(name)) {
+    ready.push_back(std::move(d));
+    return;
+  }
+  std::uniform_real_distribution<double> u(0, 1);
+  if (u(rng) < faults.drop) {
+    ++counters.injected_drops;
+    return;
+  }
+  if (!d.bytes.empty() && u(rng) < faults.corrupt) {
+    ++counters.injected_corrupts;
+    d.bytes[rng() % d.bytes.size()] ^= static_cast<uint8_t>(1u << (rng() % 8));
+  }
+  const int copies = u(rng) < faults.dup ? 2 : 1;
+  counters.injected_dups += static_cast<uint64_t>(copies - 1);
+  for (int c = 0; c < copies; ++c) {
+    const uint64_t delay_us =
+        (faults.delay_ms + (faults.jitter_ms ? rng() % faults.jitter_ms : 0)) * kMs;
+    if (delay_us == 0) {
+      ready.push_back(d);
+    } else {
+      ++counters.injected_delays;
+      delayed.emplace(now.mono_us + delay_us, d);
+    }
+  }
 }
 
 // ---- replication: eager push ------------------------------------------------
@@ -295,18 +344,40 @@ void Engine::handle_datagram(const Endpoint& from, const uint8_t* data, size_t n
   s.now = now;
   ++s.counters.datagrams_received;
   s.counters.bytes_received += n;
-  if (n > s.cfg.mtu) {
-    ++s.counters.malformed;  // nobody in this mesh sends these
+  if (s.faults.active()) {
+    const std::string name = s.name_at(from);
+    const auto& cut = s.faults.partition;
+    const bool covered = s.faults.applies_in() && s.faults_cover(name);
+    std::uniform_real_distribution<double> u(0, 1);
+    if ((!name.empty() && std::find(cut.begin(), cut.end(), name) != cut.end()) ||
+        (covered && u(s.rng) < s.faults.drop)) {
+      ++s.counters.injected_drops;
+      return;
+    }
+    if (covered && n > 0 && u(s.rng) < s.faults.corrupt) {
+      ++s.counters.injected_corrupts;
+      wire::Bytes copy(data, data + n);
+      copy[s.rng() % n] ^= static_cast<uint8_t>(1u << (s.rng() % 8));
+      s.receive(from, copy.data(), copy.size());
+      return;
+    }
+  }
+  s.receive(from, data, n);
+}
+
+void Engine::Impl::receive(const Endpoint& from, const uint8_t* data, size_t n) {
+  if (n > cfg.mtu) {
+    ++counters.malformed;  // nobody in this mesh sends these
     return;
   }
   auto env = wire::decode(data, n);
   if (!env.ok()) {
-    ++s.counters.malformed;
-    s.log(LogLevel::kDebug, "malformed datagram from " + from.to_string() + ": " +
-                                env.status().to_string());
+    ++counters.malformed;
+    log(LogLevel::kDebug, "malformed datagram from " + from.to_string() + ": " +
+                              env.status().to_string());
     return;
   }
-  s.dispatch(from, std::move(*env));
+  dispatch(from, std::move(*env));
 }
 
 void Engine::tick(Now now) {
@@ -358,13 +429,37 @@ uint64_t Engine::next_deadline_us() const {
   }
   for (const auto& [name, when] : s.ae_followup) d = std::min(d, when);
   for (const auto& [seq, r] : s.relays) d = std::min(d, r.expires_us);
+  if (!s.delayed.empty()) d = std::min(d, s.delayed.begin()->first);
   return d;
 }
 
 std::vector<Datagram> Engine::take_outbox() {
-  impl_->flush_pushes();
-  return std::exchange(impl_->outbox, {});
+  Impl& s = *impl_;
+  s.flush_pushes();
+  std::vector<Datagram> out = std::exchange(s.outbox, {});
+  if (!s.faults.active() && s.delayed.empty()) return out;
+  std::vector<Datagram> ready;
+  for (auto& d : out) {
+    if (s.faults.active()) {
+      s.fault_out(std::move(d), ready);
+    } else {
+      ready.push_back(std::move(d));
+    }
+  }
+  while (!s.delayed.empty() && s.delayed.begin()->first <= s.now.mono_us) {
+    ready.push_back(std::move(s.delayed.begin()->second));
+    s.delayed.erase(s.delayed.begin());
+  }
+  return ready;
 }
+
+Status Engine::set_faults(Faults f) {
+  if (Status st = f.validate(); !st.ok()) return st;
+  impl_->faults = std::move(f);
+  return Status::Ok();
+}
+
+const Faults& Engine::faults() const { return impl_->faults; }
 std::vector<LogLine> Engine::take_logs() { return std::exchange(impl_->logs, {}); }
 std::vector<Change> Engine::take_changes() {
   std::vector<Change> out(std::make_move_iterator(impl_->changes.begin()),

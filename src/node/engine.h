@@ -24,6 +24,7 @@
 #include "common/status.h"
 #include "crdt/replica.h"
 #include "node/config.h"
+#include "node/faults.h"
 #include "wire/bytes.h"
 #include "wire/value.h"
 
@@ -66,6 +67,8 @@ struct Counters {
   uint64_t ae_rounds = 0;      // digests sent
   uint64_t chunks_sent = 0, chunks_received = 0;
   uint64_t probes_sent = 0, probe_failures = 0;
+  // Fault injection (meshkv loss): datagrams dropped, duplicated, corrupted, delayed.
+  uint64_t injected_drops = 0, injected_dups = 0, injected_corrupts = 0, injected_delays = 0;
 };
 
 class Engine {
@@ -101,6 +104,9 @@ class Engine {
   void join(const std::vector<Endpoint>& seeds, Now now);
   // Announces a graceful leave to every member.
   void leave(Now now);
+  // Replaces the injected faults; state is unchanged on error.
+  Status set_faults(Faults f);
+  const Faults& faults() const;
 
   // ---- introspection (status, peers, clock; tests) ----
   wire::Value status(Now now) const;

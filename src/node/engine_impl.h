@@ -85,6 +85,8 @@ struct Engine::Impl {
   Counters counters;
   wire::Reassembler reassembler;
   std::vector<Datagram> outbox;
+  Faults faults;
+  std::multimap<uint64_t, Datagram> delayed;  // injected delay: release time -> datagram
   std::vector<LogLine> logs;
   std::deque<Change> changes;
 
@@ -116,6 +118,7 @@ struct Engine::Impl {
   void log(LogLevel level, std::string text);
   void send(const Endpoint& to, wire::Message msg);
   void send_raw(const Endpoint& to, const wire::Bytes& bytes);
+  void receive(const Endpoint& from, const uint8_t* data, size_t n);
   void dispatch(const Endpoint& from, wire::Envelope env);
   void flush_pushes();
   void on_push(const Endpoint& from, uint64_t sender, const wire::Push& p);
@@ -125,6 +128,9 @@ struct Engine::Impl {
   void send_digest(const Endpoint& to, bool counter);
   void retransmit_due();
   void record_change(const crdt::KeyedEntry& ke, bool local);
+  std::string name_at(const Endpoint& addr) const;
+  void fault_out(Datagram d, std::vector<Datagram>& ready);
+  bool faults_cover(const std::string& name) const;
   Member* member_by_uid(uint64_t uid);
 
   // ---- membership.cc ----

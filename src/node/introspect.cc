@@ -101,8 +101,13 @@ Value Engine::status(Now now) const {
   d.set("probes", c.probes_sent);
   d.set("probe_failures", c.probe_failures);
   d.set("clock_skew_rejections", s.replica.clock().skew_rejections());
+  d.set("injected_drops", c.injected_drops);
+  d.set("injected_dups", c.injected_dups);
+  d.set("injected_corrupts", c.injected_corrupts);
+  d.set("injected_delays", c.injected_delays);
   v.set("datagrams", std::move(d));
   v.set("hlc", format_hlc(s.replica.clock().last()));
+  v.set("faults", s.faults.active() ? s.faults.to_value() : Value(nullptr));
   return v;
 }
 
