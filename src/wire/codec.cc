@@ -173,6 +173,7 @@ crdt::Chunk get_chunk(Reader& r) {
   for (uint64_t i = 0; i < n && r.ok(); ++i) {
     crdt::KeyedEntry ke;
     ke.key = r.bytes(crdt::kMaxKeyBytes);
+    if (r.ok() && ke.key.empty()) r.fail("empty key");
     uint8_t flags = r.u8();  // bits other than 0 are reserved and ignored
     ke.entry.tombstone = flags & 1;
     ke.entry.hlc.raw = r.varint();

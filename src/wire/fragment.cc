@@ -46,10 +46,14 @@ std::optional<Bytes> Reassembler::add(uint64_t sender, uint64_t xfer_id, uint32_
   const auto key = std::make_pair(sender, xfer_id);
   auto it = parts_.find(key);
   if (it == parts_.end()) {
-    while (parts_.size() >= limits_.max_partial) evict_oldest();
-    it = parts_.emplace(key, Partial{}).first;
-    it->second.count = count;
-    it->second.pieces.resize(count);
+    while (!parts_.empty() && parts_.size() >= std::max<size_t>(limits_.max_partial, 1)) {
+      evict_oldest(key);
+    }
+    Partial fresh;
+    fresh.count = count;
+    fresh.pieces.resize(count);
+    slot_bytes_ += slots(count);
+    it = parts_.emplace(key, std::move(fresh)).first;
   }
   Partial& p = it->second;
   if (p.count != count) {
@@ -58,33 +62,31 @@ std::optional<Bytes> Reassembler::add(uint64_t sender, uint64_t xfer_id, uint32_
   }
   p.touched_ms = now_ms;
   if (p.pieces[index]) return std::nullopt;  // duplicate
-  if (p.bytes + piece.size() > kMaxReassembledBytes) {
-    bytes_ -= p.bytes;
-    parts_.erase(it);
+  // Make room by evicting other messages, never this one; a message that
+  // cannot fit the budget at all is given up.
+  auto over = [&] { return bytes_ + slot_bytes_ + piece.size() > limits_.max_bytes; };
+  while (over() && parts_.size() > 1) evict_oldest(key);
+  if (over() || p.bytes + piece.size() > kMaxReassembledBytes) {
+    forget(it);
     ++dropped_;
     return std::nullopt;
   }
-  while (bytes_ + piece.size() > limits_.max_bytes && parts_.size() > 1) evict_oldest();
-  it = parts_.find(key);
-  if (it == parts_.end()) return std::nullopt;  // evicted itself: too big for the budget
-  Partial& q = it->second;
-  q.pieces[index] = piece;
-  q.bytes += piece.size();
+  p.pieces[index] = piece;
+  p.bytes += piece.size();
   bytes_ += piece.size();
-  if (++q.have < q.count) return std::nullopt;
+  if (++p.have < p.count) return std::nullopt;
   Bytes whole;
-  whole.reserve(q.bytes);
-  for (const auto& s : q.pieces) whole.insert(whole.end(), s->begin(), s->end());
-  bytes_ -= q.bytes;
-  parts_.erase(it);
+  whole.reserve(p.bytes);
+  for (const auto& s : p.pieces) whole.insert(whole.end(), s->begin(), s->end());
+  forget(it);
   return whole;
 }
 
 void Reassembler::expire(uint64_t now_ms) {
   for (auto it = parts_.begin(); it != parts_.end();) {
-    if (now_ms - it->second.touched_ms > limits_.timeout_ms) {
-      bytes_ -= it->second.bytes;
-      it = parts_.erase(it);
+    const uint64_t touched = it->second.touched_ms;
+    if (now_ms > touched && now_ms - touched > limits_.timeout_ms) {
+      it = forget(it);
       ++dropped_;
     } else {
       ++it;
@@ -92,15 +94,21 @@ void Reassembler::expire(uint64_t now_ms) {
   }
 }
 
-void Reassembler::evict_oldest() {
-  auto oldest = parts_.begin();
+void Reassembler::evict_oldest(std::pair<uint64_t, uint64_t> keep) {
+  auto oldest = parts_.end();
   for (auto it = parts_.begin(); it != parts_.end(); ++it) {
-    if (it->second.touched_ms < oldest->second.touched_ms) oldest = it;
+    if (it->first == keep) continue;
+    if (oldest == parts_.end() || it->second.touched_ms < oldest->second.touched_ms) oldest = it;
   }
   if (oldest == parts_.end()) return;
-  bytes_ -= oldest->second.bytes;
-  parts_.erase(oldest);
+  forget(oldest);
   ++dropped_;
+}
+
+Reassembler::PartMap::iterator Reassembler::forget(PartMap::iterator it) {
+  bytes_ -= it->second.bytes;
+  slot_bytes_ -= slots(it->second.count);
+  return parts_.erase(it);
 }
 
 }  // namespace meshkv::wire

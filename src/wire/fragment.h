@@ -48,13 +48,20 @@ class Reassembler {
 
   // Adds one piece from `sender`. Returns the whole message once every piece
   // arrived. Inconsistent or oversized pieces are dropped (counted).
+  //
+  // No record of finished transfers is kept, on purpose: a retransmitted
+  // push whose ack was lost must be reassembled again so that it can be
+  // acknowledged again (the push's msg_seq suppresses the duplicate apply).
+  // Stragglers of a finished transfer hold memory until they expire, within
+  // the byte budget.
   std::optional<Bytes> add(uint64_t sender, uint64_t xfer_id, uint32_t index, uint32_t count,
                            const std::string& piece, uint64_t now_ms);
   // Drops partial messages that timed out.
   void expire(uint64_t now_ms);
 
   size_t partial() const { return parts_.size(); }
-  size_t buffered_bytes() const { return bytes_; }
+  size_t buffered_bytes() const { return bytes_; }  // payload only
+  size_t overhead_bytes() const { return slot_bytes_; }
   uint64_t dropped() const { return dropped_; }
 
  private:
@@ -65,10 +72,17 @@ class Reassembler {
     uint64_t touched_ms = 0;
     std::vector<std::optional<std::string>> pieces;
   };
-  void evict_oldest();
+  // Evicts the least recently touched partial message other than `keep`.
+  void evict_oldest(std::pair<uint64_t, uint64_t> keep);
+  using PartMap = std::map<std::pair<uint64_t, uint64_t>, Partial>;
+  PartMap::iterator forget(PartMap::iterator it);
+  // A partial message's empty slots cost memory before pieces fill them;
+  // they count against the budget so forged piece counts cannot hide.
+  static size_t slots(uint32_t count) { return count * sizeof(std::optional<std::string>); }
   Limits limits_;
-  std::map<std::pair<uint64_t, uint64_t>, Partial> parts_;
-  size_t bytes_ = 0;
+  PartMap parts_;
+  size_t bytes_ = 0;       // payload bytes buffered
+  size_t slot_bytes_ = 0;  // slot overhead of all partial messages
   uint64_t dropped_ = 0;
 };
 
