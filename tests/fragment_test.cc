@@ -305,11 +305,15 @@ TEST_CASE("fragment: making room under the byte budget never evicts the message 
 }
 
 TEST_CASE("fragment: the slots of a forged piece count are charged to the budget") {
-  Reassembler ra(Reassembler::Limits{64, 64 * 1024, 30'000});
-  CHECK(!ra.add(1, 1, 0, kMaxFragments, piece(1), 1));
-  CHECK(ra.overhead_bytes() >= kMaxFragments * sizeof(void*));
-  ra.expire(40'000);
-  CHECK(ra.overhead_bytes() == 0);
+  Reassembler small(Reassembler::Limits{64, 64 * 1024, 30'000});
+  CHECK(!small.add(1, 1, 0, kMaxFragments, piece(1), 1));  // slots alone exceed 64 KiB
+  CHECK(small.partial() == 0);
+  CHECK(small.dropped() == 1);
+  Reassembler big;
+  CHECK(!big.add(1, 1, 0, kMaxFragments, piece(1), 1));
+  CHECK(big.overhead_bytes() >= kMaxFragments * sizeof(void*));
+  big.expire(40'000);
+  CHECK(big.overhead_bytes() == 0);
 }
 
 TEST_CASE("fragment: a clock that goes backwards does not expire everything") {
