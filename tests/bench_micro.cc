@@ -6,8 +6,8 @@
 // Every figure is measured several times with std::chrono::steady_clock; the
 // table shows the best run (least time) and the median. Inputs are built
 // before the clock starts, and results feed a checksum so the optimizer cannot
-// drop the work. Meant for a Release build (-O2 -DNDEBUG); about 30-60 s on a
-// shared 2-core machine.
+// drop the work. Meant for a Release build (-O2 -DNDEBUG); about 20 s on an
+// idle 2-core machine, about 40 s when another build shares it.
 
 #include <algorithm>
 #include <chrono>
@@ -15,8 +15,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <memory>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -439,6 +439,17 @@ void bench_codec(int reps) {
 
 // ---- main -----------------------------------------------------------------------
 
+// The 1-minute load average (Linux), or a negative number when unknown. Read
+// before the work starts; it reflects the minute before.
+double load_average() {
+  double v = -1;
+  if (std::FILE* f = std::fopen("/proc/loadavg", "r")) {
+    if (std::fscanf(f, "%lf", &v) != 1) v = -1;
+    std::fclose(f);
+  }
+  return v;
+}
+
 int usage(const char* argv0) {
   std::printf(
       "usage: %s [--markdown] [--reps N] [--only merge|delta|codec]\n"
@@ -479,10 +490,16 @@ int main(int argc, char** argv) {
 #ifndef __OPTIMIZE__
   std::printf(" -- WARNING: compiled without optimization");
 #endif
-  std::printf("\nrepetitions: %d (best = least time; aims are judged on the median)\n\n", reps);
+  std::printf("\nrepetitions: %d (best = least time; aims are judged on the median)\n", reps);
+  if (const double la = load_average(); la >= 0) {
+    std::printf("load average (1 min) before start: %.2f%s\n", la,
+                la > 0.5 ? "  (WARNING: the machine is busy; figures may be pessimistic)" : "");
+  }
+  std::printf("\n");
   std::fflush(stdout);
 
   const auto t0 = Clock::now();
+  const std::clock_t cpu0 = std::clock();
   if (only.empty() || only == "merge") bench_merge(reps);
   if (only.empty() || only == "delta") bench_delta(reps);
   if (only.empty() || only == "codec") bench_codec(reps);
@@ -493,7 +510,15 @@ int main(int argc, char** argv) {
     std::printf("\n");
     print_markdown();
   }
-  std::printf("\ntotal %.1f s (checksum %llu)\n", seconds_since(t0),
+  // Every measurement is single-threaded: CPU time well below wall time means
+  // other processes took the core away and the figures are pessimistic.
+  const double wall = seconds_since(t0);
+  const double cpu = static_cast<double>(std::clock() - cpu0) / CLOCKS_PER_SEC;
+  std::printf("\nCPU time / wall time: %.0f%%%s\n", wall > 0 ? 100 * cpu / wall : 0.0,
+              cpu < 0.9 * wall ? "  (WARNING: other processes competed for the CPU; the figures "
+                                 "are pessimistic)"
+                               : "");
+  std::printf("total %.1f s (checksum %llu)\n", seconds_since(t0),
               static_cast<unsigned long long>(g_sink));
   return 0;
 }
