@@ -1,12 +1,14 @@
 #include "crdt/lww_map.h"
 
+#include <algorithm>
+
 namespace meshkv::crdt {
 
 LwwMap::MergeResult LwwMap::merge(std::string_view key, const Entry& e) {
   auto it = entries_.find(key);
   if (it == entries_.end()) {
     it = entries_.emplace(std::string(key), e).first;
-    index(&it->first, e.dot);
+    index(&*it);
     if (e.tombstone) ++tombstones_;
     return MergeResult::kInserted;
   }
@@ -16,7 +18,7 @@ LwwMap::MergeResult LwwMap::merge(std::string_view key, const Entry& e) {
   if (cur.tombstone) --tombstones_;
   cur = e;
   if (cur.tombstone) ++tombstones_;
-  index(&it->first, cur.dot);
+  index(&*it);
   return MergeResult::kReplaced;
 }
 
@@ -41,17 +43,47 @@ std::vector<Origin> LwwMap::origins() const {
   return out;
 }
 
-void LwwMap::index(const std::string* key, Dot d) {
+namespace {
+auto seq_less = [](const auto& slot, uint64_t seq) { return slot.first < seq; };
+}  // namespace
+
+std::vector<std::pair<uint64_t, LwwMap::Node>>::const_iterator LwwMap::OriginIndex::after(
+    uint64_t seq) const {
+  return std::upper_bound(slots.begin(), slots.end(), seq,
+                          [](uint64_t s, const auto& slot) { return s < slot.first; });
+}
+
+void LwwMap::index(Node node) {
+  const Dot d = node->second.dot;
   auto& idx = by_origin_[d.origin];
-  // Writes of one origin mostly arrive in seq order: hint at the end.
-  idx.emplace_hint(idx.end(), d.seq, key);
+  if (idx.slots.empty() || idx.slots.back().first < d.seq) {
+    idx.slots.emplace_back(d.seq, node);
+    return;
+  }
+  auto pos = std::lower_bound(idx.slots.begin(), idx.slots.end(), d.seq, seq_less);
+  if (pos != idx.slots.end() && pos->first == d.seq) {
+    if (!pos->second) --idx.cleared;
+    pos->second = node;
+    return;
+  }
+  idx.slots.insert(pos, {d.seq, node});
 }
 
 void LwwMap::unindex(Dot d) {
   auto o = by_origin_.find(d.origin);
   if (o == by_origin_.end()) return;
-  o->second.erase(d.seq);
-  if (o->second.empty()) by_origin_.erase(o);
+  auto& idx = o->second;
+  auto pos = std::lower_bound(idx.slots.begin(), idx.slots.end(), d.seq, seq_less);
+  if (pos == idx.slots.end() || pos->first != d.seq || !pos->second) return;
+  pos->second = nullptr;
+  ++idx.cleared;
+  const size_t live = idx.slots.size() - idx.cleared;
+  if (live == 0) {
+    by_origin_.erase(o);
+  } else if (idx.cleared > 64 && idx.cleared > live) {
+    std::erase_if(idx.slots, [](const auto& slot) { return slot.second == nullptr; });
+    idx.cleared = 0;
+  }
 }
 
 }  // namespace meshkv::crdt

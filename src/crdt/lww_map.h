@@ -44,9 +44,9 @@ class LwwMap {
   void scan_origin(Origin origin, uint64_t after, F&& fn) const {
     auto o = by_origin_.find(origin);
     if (o == by_origin_.end()) return;
-    for (auto it = o->second.upper_bound(after); it != o->second.end(); ++it) {
-      const std::string& key = *it->second;
-      if (!fn(key, entries_.find(key)->second)) return;
+    const auto& slots = o->second.slots;
+    for (auto it = o->second.after(after); it != slots.end(); ++it) {
+      if (it->second && !fn(it->second->first, it->second->second)) return;
     }
   }
 
@@ -58,12 +58,25 @@ class LwwMap {
     using is_transparent = void;
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
-  void index(const std::string* key, Dot d);
+  using Entries = std::unordered_map<std::string, Entry, Hash, std::equal_to<>>;
+  using Node = const Entries::value_type*;
+
+  // One origin's winners in seq order. Writes of one origin mostly arrive in
+  // seq order, so indexing is an append; a superseded winner's slot is
+  // cleared in place (found by binary search) and the vector is compacted
+  // once cleared slots outnumber live ones. No allocation per entry.
+  struct OriginIndex {
+    std::vector<std::pair<uint64_t, Node>> slots;  // ascending seq; null: cleared
+    size_t cleared = 0;
+    std::vector<std::pair<uint64_t, Node>>::const_iterator after(uint64_t seq) const;
+  };
+
+  void index(Node node);
   void unindex(Dot d);
 
-  // Node-based: keys keep their address, so the index may point at them.
-  std::unordered_map<std::string, Entry, Hash, std::equal_to<>> entries_;
-  std::map<Origin, std::map<uint64_t, const std::string*>> by_origin_;
+  // Node-based: entries keep their address, so the index may point at them.
+  Entries entries_;
+  std::map<Origin, OriginIndex> by_origin_;
   size_t tombstones_ = 0;
 };
 

@@ -12,6 +12,11 @@ auto find_origin(V& items, Origin o) {
 }
 }  // namespace
 
+VersionVector::Item* VersionVector::find(Origin o) {
+  auto it = find_origin(items_, o);
+  return (it != items_.end() && it->first == o) ? &*it : nullptr;
+}
+
 uint64_t VersionVector::get(Origin o) const {
   auto it = find_origin(items_, o);
   return (it != items_.end() && it->first == o) ? it->second : 0;
@@ -39,10 +44,18 @@ bool CausalContext::covers(Dot d) const {
 }
 
 void CausalContext::add(Dot d) {
-  if (d.seq == 0 || vv_.covers(d)) return;
-  if (d.seq == vv_.get(d.origin) + 1) {
-    vv_.raise(d.origin, d.seq);
-    absorb(d.origin);
+  if (d.seq == 0) return;
+  // Fast path, the common case: the next dot of a known origin.
+  if (VersionVector::Item* it = vv_.find(d.origin)) {
+    if (d.seq <= it->second) return;
+    if (d.seq == it->second + 1) {
+      it->second = d.seq;
+      if (!cloud_.empty()) absorb(d.origin);
+      return;
+    }
+  } else if (d.seq == 1) {
+    vv_.raise(d.origin, 1);
+    if (!cloud_.empty()) absorb(d.origin);
     return;
   }
   auto it = find_origin(cloud_, d.origin);

@@ -19,6 +19,8 @@ class VersionVector {
   using Item = std::pair<Origin, uint64_t>;
 
   uint64_t get(Origin o) const;
+  // The item of origin o, or null. The pointer is valid until the next raise.
+  Item* find(Origin o);
   // Raises vv[o] to `seq` if that is higher. Never lowers.
   void raise(Origin o, uint64_t seq);
   bool covers(Dot d) const { return d.seq != 0 && get(d.origin) >= d.seq; }
