@@ -17,15 +17,6 @@ Handler planned(CLI::App& sub) {
     return kExitUsage;
   };
 }
-constexpr char kNode[] = "node";
-constexpr char kGet[] = "get";
-constexpr char kSet[] = "set";
-constexpr char kDel[] = "del";
-constexpr char kList[] = "list";
-constexpr char kStatus[] = "status";
-constexpr char kPeers[] = "peers";
-constexpr char kClock[] = "clock";
-constexpr char kJoin[] = "join";
 constexpr char kLoss[] = "loss";
 constexpr char kDiff[] = "diff";
 constexpr char kWatch[] = "watch";
@@ -34,17 +25,28 @@ constexpr char kKeygen[] = "keygen";
 constexpr char kSim[] = "sim";
 }  // namespace
 
+// Defined in cmd_node.cc and cmd_client.cc.
+Handler setup_node(CLI::App&);
+Handler setup_get(CLI::App&);
+Handler setup_set(CLI::App&);
+Handler setup_del(CLI::App&);
+Handler setup_list(CLI::App&);
+Handler setup_status(CLI::App&);
+Handler setup_peers(CLI::App&);
+Handler setup_clock(CLI::App&);
+Handler setup_join(CLI::App&);
+
 const std::vector<Command>& commands() {
   static const std::vector<Command> table = {
-      {"node", "start a mesh node with an interactive prompt (the default)", planned<kNode>},
-      {"get", "read a key from a running node", planned<kGet>},
-      {"set", "write a key through a running node", planned<kSet>},
-      {"del", "delete a key through a running node", planned<kDel>},
-      {"list", "list keys (optionally under a prefix) of a running node", planned<kList>},
-      {"status", "show a node's members, counters and version vector", planned<kStatus>},
-      {"peers", "show a node's members with state, RTT and last contact", planned<kPeers>},
-      {"clock", "print version vectors of one or more nodes", planned<kClock>},
-      {"join", "make a running node contact peers and merge memberships", planned<kJoin>},
+      {"node", "start a mesh node with an interactive prompt (the default)", setup_node},
+      {"get", "read a key from a running node", setup_get},
+      {"set", "write a key through a running node", setup_set},
+      {"del", "delete a key through a running node", setup_del},
+      {"list", "list keys (optionally under a prefix) of a running node", setup_list},
+      {"status", "show a node's members, counters and version vector", setup_status},
+      {"peers", "show a node's members with state, RTT and last contact", setup_peers},
+      {"clock", "print version vectors of one or more nodes", setup_clock},
+      {"join", "make a running node contact peers and merge memberships", setup_join},
       {"loss", "inject loss, duplication, delay or partitions into a node", planned<kLoss>},
       {"diff", "compare the states of two nodes", planned<kDiff>},
       {"watch", "stream changes as a node applies them", planned<kWatch>},

@@ -27,6 +27,10 @@ int run(int argc, char** argv) {
   for (auto& [sub, h] : handlers) {
     if (sub->parsed()) return h();
   }
+  // Bare `meshkv` is `meshkv node` with every default.
+  for (auto& [sub, h] : handlers) {
+    if (sub->get_name() == "node") return h();
+  }
   std::cout << app.help();
   return kExitOk;
 }

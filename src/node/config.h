@@ -31,9 +31,9 @@ struct Config {
   uint64_t gossip_interval_ms = 200;
   // Failure detection: one member is probed per interval (ms). Detection time
   // is about probe_interval + suspicion timeout.
-  uint64_t probe_interval_ms = 300;
+  uint64_t probe_interval_ms = 250;
   // Wait for a direct ack before asking others to probe indirectly (ms).
-  uint64_t probe_timeout_ms = 100;
+  uint64_t probe_timeout_ms = 80;
   // Members asked to probe indirectly when a direct probe goes unanswered.
   unsigned indirect_probes = 3;
   // A suspect is declared dead after suspicion_mult * probe_interval *

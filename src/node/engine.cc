@@ -529,6 +529,11 @@ const Counters& Engine::counters() const { return impl_->counters; }
 const Config& Engine::config() const { return impl_->cfg; }
 const std::string& Engine::id() const { return impl_->self_name; }
 uint64_t Engine::uid() const { return impl_->self_uid; }
+
+std::string Engine::origin_name(uint64_t origin) const {
+  auto it = impl_->uid_names.find(origin);
+  return it == impl_->uid_names.end() ? std::string() : it->second;
+}
 Endpoint Engine::address() const { return impl_->self_addr; }
 
 std::vector<std::string> Engine::alive_members() const {

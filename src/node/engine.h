@@ -117,6 +117,8 @@ class Engine {
   const Config& config() const;
   const std::string& id() const;
   uint64_t uid() const;
+  // The name of the member whose process wrote with `origin`, or "".
+  std::string origin_name(uint64_t origin) const;
   Endpoint address() const;
   // Names of members this node considers alive (self excluded).
   std::vector<std::string> alive_members() const;

@@ -1,0 +1,128 @@
+// The remote subcommands: get, set, del, list, status, peers, clock, join.
+// Each sends one control request to a running node (--node, or MESHKV_NODE)
+// and prints the answer for people or, with --json, for scripts.
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+#include "commands.h"
+#include "config_file.h"
+#include "net/control_client.h"
+#include "output.h"
+
+namespace meshkv::cli {
+
+namespace {
+
+struct ClientOptions {
+  std::vector<std::string> nodes{"127.0.0.1:7946"};
+  unsigned timeout_ms = 3000;
+  bool json = false;
+  std::string key, value, prefix;
+  std::vector<std::string> peers;
+};
+
+void add_common(CLI::App& sub, ClientOptions& o, bool many_nodes) {
+  auto* node = sub.add_option("--node", o.nodes,
+                              many_nodes ? "node to ask, HOST:PORT (repeatable; default "
+                                           "127.0.0.1:7946, or $MESHKV_NODE)"
+                                         : "node to ask, HOST:PORT (default 127.0.0.1:7946, "
+                                           "or $MESHKV_NODE)")
+                   ->type_name("HOST:PORT")
+                   ->envname("MESHKV_NODE")
+                   ->expected(1);
+  if (many_nodes) {
+    node->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  } else {
+    node->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  }
+  sub.add_option("--timeout", o.timeout_ms, "give up after this long (default 3000)")
+      ->type_name("MS")
+      ->check(CLI::Range(1u, 3'600'000u));
+  sub.add_flag("--json", o.json, "print the node's answer as one line of JSON");
+}
+
+// One request to each node in turn; the exit code is the worst outcome.
+int call_nodes(const ClientOptions& o, const wire::CtlRequest& req) {
+  const Style style = detect_style(1);
+  int rc = kExitOk;
+  for (const std::string& n : o.nodes) {
+    auto ep = parse_address(n);
+    if (!ep) {
+      std::cerr << "--node: expected HOST:PORT with an IP address, got '" << n << "'\n";
+      return kExitUsage;
+    }
+    if (o.nodes.size() > 1 && !o.json) std::cout << "== " << ep->to_string() << "\n";
+    auto r = net::call(*ep, req, std::chrono::milliseconds(o.timeout_ms));
+    rc = std::max(rc, print_result(req, r, o.json, style, std::cout, std::cerr));
+  }
+  return rc;
+}
+
+wire::CtlRequest request(const char* op) {
+  wire::CtlRequest req;
+  req.req_id = 1;
+  req.op = op;
+  req.args = wire::Value::object();
+  return req;
+}
+
+Handler key_command(CLI::App& sub, const char* op, bool with_value) {
+  auto o = std::make_shared<ClientOptions>();
+  sub.add_option("KEY", o->key, "the key")->required();
+  if (with_value) sub.add_option("VALUE", o->value, "the value (quote it in the shell)")->required();
+  add_common(sub, *o, false);
+  return [o, op, with_value] {
+    wire::CtlRequest req = request(op);
+    req.args.set("key", o->key);
+    if (with_value) req.args.set("value", o->value);
+    return call_nodes(*o, req);
+  };
+}
+
+Handler plain_command(CLI::App& sub, const char* op, bool many_nodes) {
+  auto o = std::make_shared<ClientOptions>();
+  add_common(sub, *o, many_nodes);
+  return [o, op] { return call_nodes(*o, request(op)); };
+}
+
+}  // namespace
+
+Handler setup_get(CLI::App& sub) { return key_command(sub, "get", false); }
+Handler setup_set(CLI::App& sub) { return key_command(sub, "set", true); }
+Handler setup_del(CLI::App& sub) { return key_command(sub, "del", false); }
+Handler setup_status(CLI::App& sub) { return plain_command(sub, "status", false); }
+Handler setup_peers(CLI::App& sub) { return plain_command(sub, "peers", false); }
+Handler setup_clock(CLI::App& sub) { return plain_command(sub, "clock", true); }
+
+Handler setup_list(CLI::App& sub) {
+  auto o = std::make_shared<ClientOptions>();
+  sub.add_option("PREFIX", o->prefix, "only keys starting with this");
+  add_common(sub, *o, false);
+  return [o] {
+    wire::CtlRequest req = request("list");
+    if (!o->prefix.empty()) req.args.set("prefix", o->prefix);
+    return call_nodes(*o, req);
+  };
+}
+
+Handler setup_join(CLI::App& sub) {
+  auto o = std::make_shared<ClientOptions>();
+  sub.add_option("PEER", o->peers, "members to contact, HOST:PORT")->required();
+  add_common(sub, *o, false);
+  return [o] {
+    wire::CtlRequest req = request("join");
+    wire::Value peers = wire::Value::list();
+    for (const std::string& p : o->peers) {
+      auto e = parse_address(p);
+      if (!e) {
+        std::cerr << "join: expected HOST:PORT with an IP address, got '" << p << "'\n";
+        return kExitUsage;
+      }
+      peers.push(e->to_string());
+    }
+    req.args.set("peers", std::move(peers));
+    return call_nodes(*o, req);
+  };
+}
+
+}  // namespace meshkv::cli

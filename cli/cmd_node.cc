@@ -1,0 +1,227 @@
+// `meshkv node` (and bare `meshkv`): start a mesh node. Flags override the
+// config file; both are checked before anything binds. With a terminal on
+// stdin (in the foreground) the node runs the prompt, otherwise it runs headless until SIGINT or
+// SIGTERM; either way it leaves the mesh gracefully and exits 0.
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <csignal>
+#include <ctime>
+#include <iostream>
+#include <random>
+
+#include "commands.h"
+#include "config_file.h"
+#include "net/server.h"
+#include "node/control.h"
+#include "repl.h"
+
+namespace meshkv::cli {
+
+namespace {
+
+struct NodeOptions {
+  std::string config, id, listen, log_level;
+  std::vector<std::string> join;
+  size_t mtu = 0;
+  uint64_t gossip_ms = 0, probe_ms = 0, probe_timeout_ms = 0, ae_ms = 0;
+  double loss = 0;
+  bool insecure = false;
+  // Set when parsed; bare `meshkv` leaves them null, which reads as "not given".
+  std::map<std::string, CLI::Option*> given;
+
+  bool has(const std::string& flag) const {
+    auto it = given.find(flag);
+    return it != given.end() && it->second != nullptr && it->second->count() > 0;
+  }
+};
+
+// Applies the flags over the file's settings, recording which flag set what.
+Status apply_flags(const NodeOptions& o, node::Config& cfg, ConfigSources& src) {
+  auto take = [&](const char* flag, const char* field, auto& dst, const auto& v) {
+    if (!o.has(flag)) return;
+    dst = v;
+    src.flag[field] = flag;
+  };
+  take("--id", "id", cfg.id, o.id);
+  take("--mtu", "mtu", cfg.mtu, o.mtu);
+  take("--gossip-interval", "gossip_interval_ms", cfg.gossip_interval_ms, o.gossip_ms);
+  take("--probe-interval", "probe_interval_ms", cfg.probe_interval_ms, o.probe_ms);
+  take("--probe-timeout", "probe_timeout_ms", cfg.probe_timeout_ms, o.probe_timeout_ms);
+  take("--anti-entropy-interval", "anti_entropy_interval_ms", cfg.anti_entropy_interval_ms,
+       o.ae_ms);
+  take("--log-level", "log_level", cfg.log_level, o.log_level);
+  take("--loss", "loss", cfg.loss, o.loss);
+  if (o.has("--listen")) {
+    auto e = parse_address(o.listen);
+    if (!e) return Status::Invalid("--listen: expected HOST:PORT with an IP address, got '" + o.listen + "'");
+    cfg.listen = *e;
+    cfg.listen_explicit = true;
+    src.flag["listen"] = "--listen";
+  }
+  if (o.has("--join")) {
+    cfg.join.clear();
+    for (const std::string& j : o.join) {
+      auto e = parse_address(j);
+      if (!e) return Status::Invalid("--join: expected HOST:PORT with an IP address, got '" + j + "'");
+      cfg.join.push_back(*e);
+    }
+  }
+  return Status::Ok();
+}
+
+Result<node::Config> build_config(const NodeOptions& o) {
+  node::Config cfg;
+  ConfigSources src;
+  if (!o.config.empty()) {
+    if (Status s = load_config_file(o.config, cfg, src); !s.ok()) return s;
+  }
+  if (Status s = apply_flags(o, cfg, src); !s.ok()) return s;
+  if (Status s = check_config(cfg, src); !s.ok()) return s;
+  // Nothing authenticates or encrypts traffic yet, so only loopback is safe.
+  if (!cfg.listen.is_loopback() && !o.insecure) {
+    return Status::Invalid("listen " + cfg.listen.to_string() +
+                           ": not a loopback address; this build has no cluster key, so anyone "
+                           "who can reach it could read and write every key. Pass --insecure "
+                           "to listen there anyway");
+  }
+  return cfg;
+}
+
+node::LogLevel level_of(const std::string& name) {
+  if (name == "debug") return node::LogLevel::kDebug;
+  if (name == "warn") return node::LogLevel::kWarn;
+  if (name == "error") return node::LogLevel::kError;
+  return node::LogLevel::kInfo;
+}
+
+const char* level_name(node::LogLevel l) {
+  switch (l) {
+    case node::LogLevel::kDebug: return "DEBUG";
+    case node::LogLevel::kInfo: return "INFO ";
+    case node::LogLevel::kWarn: return "WARN ";
+    default: return "ERROR";
+  }
+}
+
+// "2025-01-31T12:34:56.789Z WARN  text", or nullopt below the threshold.
+LogFormatter log_formatter(node::LogLevel threshold) {
+  return [threshold](const node::LogLine& l) -> std::optional<std::string> {
+    if (l.level < threshold) return std::nullopt;
+    using namespace std::chrono;
+    const auto t = system_clock::now();
+    const std::time_t secs = system_clock::to_time_t(t);
+    const auto ms = duration_cast<milliseconds>(t.time_since_epoch()).count() % 1000;
+    std::tm tm{};
+    gmtime_r(&secs, &tm);
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
+    return std::string(buf) + " " + level_name(l.level) + " " + l.text;
+  };
+}
+
+uint64_t random_nonzero() {
+  std::random_device rd;
+  uint64_t v = 0;
+  while (v == 0) v = (uint64_t{rd()} << 32) ^ rd();
+  return v;
+}
+
+void print_banner(const net::Server& server, node::Engine& engine) {
+  std::cout << "meshkv node " << engine.id() << " (uid " << node::format_uid(engine.uid())
+            << ")\n";
+  if (server.address().port != server.requested_port()) {
+    std::cout << "port " << server.requested_port() << " was taken; listening on "
+              << server.address().port << "\n";
+  }
+  std::cout << "listening on " << server.address().to_string()
+            << " (UDP mesh, TCP control)\n"
+            << "in-memory (no data directory)\n";
+  const auto& seeds = engine.config().join;
+  if (!seeds.empty()) {
+    std::cout << "joining";
+    for (const Endpoint& e : seeds) std::cout << " " << e.to_string();
+    std::cout << "\n";
+  }
+  std::cout << std::flush;
+}
+
+int run_node(const NodeOptions& o) {
+  auto cfg = build_config(o);
+  if (!cfg.ok()) {
+    std::cerr << "meshkv node: " << cfg.status().message() << "\n";
+    return kExitUsage;
+  }
+  std::signal(SIGPIPE, SIG_IGN);  // a vanished control client is not fatal
+  const LogFormatter fmt = log_formatter(level_of(cfg->log_level));
+  auto server = net::Server::open(*cfg, random_nonzero(), random_nonzero());
+  if (!server.ok()) {
+    std::cerr << "meshkv node: " << server.status().message() << "\n";
+    return kExitUsage;
+  }
+  net::Server& s = **server;
+  print_banner(s, s.engine());
+  // A node started in the background of an interactive shell must not take
+  // the terminal (it would be stopped by SIGTTOU/SIGTTIN): it runs headless.
+  if (::isatty(STDIN_FILENO) == 1 && ::tcgetpgrp(STDIN_FILENO) == ::getpgrp()) {
+    return run_repl(s, fmt);
+  }
+  s.set_log_sink([fmt](const node::LogLine& l) {
+    if (auto text = fmt(l)) std::cerr << *text << "\n" << std::flush;
+  });
+  Status st = s.run();
+  if (!st.ok()) {
+    std::cerr << "meshkv node: " << st.message() << "\n";
+    return 1;
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+Handler setup_node(CLI::App& sub) {
+  auto o = std::make_shared<NodeOptions>();
+  auto& g = o->given;
+  sub.add_option("--config", o->config, "read settings from a TOML file (flags override it)")
+      ->type_name("FILE");
+  g["--id"] = sub.add_option("--id", o->id, "node name (default: HOST-PORT of --listen)")
+                  ->type_name("NAME");
+  g["--listen"] = sub.add_option("--listen", o->listen,
+                                 "UDP mesh and TCP control address (default 127.0.0.1:7946; "
+                                 "a taken default port moves to the next free one)")
+                      ->type_name("HOST:PORT");
+  g["--join"] = sub.add_option("--join", o->join, "contact this member at start (repeatable)")
+                    ->type_name("HOST:PORT")
+                    ->expected(1)
+                    ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  g["--mtu"] = sub.add_option("--mtu", o->mtu, "largest datagram, bytes (default 1400)")
+                   ->type_name("BYTES");
+  g["--gossip-interval"] =
+      sub.add_option("--gossip-interval", o->gossip_ms, "membership gossip period (default 200)")
+          ->type_name("MS");
+  g["--probe-interval"] =
+      sub.add_option("--probe-interval", o->probe_ms, "failure-detector probe period (default 250)")
+          ->type_name("MS");
+  g["--probe-timeout"] =
+      sub.add_option("--probe-timeout", o->probe_timeout_ms, "direct probe timeout (default 80)")
+          ->type_name("MS");
+  g["--anti-entropy-interval"] =
+      sub.add_option("--anti-entropy-interval", o->ae_ms, "anti-entropy period (default 1000)")
+          ->type_name("MS");
+  g["--loss"] = sub.add_option("--loss", o->loss,
+                               "drop this share (0..1) of the datagrams this node sends, from "
+                               "the start (fault injection for demos and tests; see meshkv loss)")
+                    ->type_name("P")
+                    ->check(CLI::Range(0.0, 1.0));
+  g["--log-level"] = sub.add_option("--log-level", o->log_level, "debug, info, warn or error")
+                         ->type_name("LEVEL")
+                         ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
+  sub.add_flag("--insecure", o->insecure,
+               "allow a non-loopback --listen although traffic is neither authenticated nor "
+               "encrypted");
+  return [o] { return run_node(*o); };
+}
+
+}  // namespace meshkv::cli

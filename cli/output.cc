@@ -1,0 +1,262 @@
+#include "output.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <ostream>
+#include <vector>
+
+namespace meshkv::cli {
+
+using wire::Value;
+
+namespace {
+constexpr const char* kBold = "\033[1m";
+constexpr const char* kGreen = "\033[32m";
+constexpr const char* kYellow = "\033[33m";
+constexpr const char* kRed = "\033[31m";
+constexpr const char* kDim = "\033[2m";
+constexpr const char* kReset = "\033[0m";
+
+struct Cell {
+  std::string text;
+  const char* color = nullptr;
+};
+using Row = std::vector<Cell>;
+
+// Display columns of UTF-8 text: continuation bytes take no column.
+size_t width(std::string_view s) {
+  return static_cast<size_t>(
+      std::count_if(s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
+}
+
+std::string paint(const std::string& s, const char* color, const Style& st) {
+  if (!st.color || color == nullptr) return s;
+  return color + s + kReset;
+}
+
+// Columns separated by two spaces; the last column is not padded. An empty
+// header prints no header line.
+std::string table(const Row& header, const std::vector<Row>& rows, const Style& st,
+                  const std::string& indent = "") {
+  std::vector<size_t> w(header.size(), 0);
+  auto widen = [&](const Row& r) {
+    if (w.size() < r.size()) w.resize(r.size(), 0);
+    for (size_t i = 0; i < r.size(); ++i) w[i] = std::max(w[i], width(r[i].text));
+  };
+  widen(header);
+  for (const Row& r : rows) widen(r);
+  std::string out;
+  auto line = [&](const Row& r) {
+    out += indent;
+    for (size_t i = 0; i < r.size(); ++i) {
+      out += paint(r[i].text, r[i].color, st);
+      if (i + 1 < r.size()) out += std::string(w[i] - width(r[i].text) + 2, ' ');
+    }
+    out += '\n';
+  };
+  if (!header.empty()) line(header);
+  for (const Row& r : rows) line(r);
+  return out;
+}
+
+Row bold_row(std::initializer_list<const char*> names) {
+  Row r;
+  for (const char* n : names) r.push_back({n, kBold});
+  return r;
+}
+
+std::string scalar(const Value& v) {
+  if (v.is_string()) return escape(v.as_string());
+  if (v.is_int()) return std::to_string(v.as_int());
+  if (v.is_bool()) return v.as_bool() ? "yes" : "no";
+  if (v.is_null()) return "-";
+  return v.to_json();
+}
+
+std::string rtt(const Value& us) {
+  if (!us.is_int()) return "-";
+  const int64_t v = us.as_int();
+  if (v < 1000) return std::to_string(v) + "us";
+  return std::to_string(v / 1000) + "." + std::to_string((v % 1000) / 100) + "ms";
+}
+
+std::string ago(const Value& ms) {
+  if (!ms.is_int()) return "never";
+  const int64_t v = ms.as_int();
+  if (v < 10'000) return std::to_string(v) + "ms ago";
+  return std::to_string(v / 1000) + "s ago";
+}
+
+const char* state_color(const std::string& s) {
+  if (s == "alive") return kGreen;
+  if (s == "suspect") return kYellow;
+  if (s == "dead") return kRed;
+  return kDim;
+}
+
+std::string members_table(const Value& list, const Style& st) {
+  std::vector<Row> rows;
+  for (const Value& m : list.as_list()) {
+    const std::string state = m.get("state").as_string();
+    rows.push_back({{scalar(m.get("name"))},
+                    {state, state_color(state)},
+                    {scalar(m.get("address"))},
+                    {rtt(m.get("rtt_us"))},
+                    {ago(m.get("last_contact_ms_ago"))},
+                    {scalar(m.get("incarnation"))},
+                    {scalar(m.get("pending_pushes"))}});
+  }
+  return table(bold_row({"NAME", "STATE", "ADDRESS", "RTT", "LAST CONTACT", "INC", "PENDING"}),
+               rows, st, "  ");
+}
+
+std::string vv_table(const Value& list, const Style& st) {
+  std::vector<Row> rows;
+  for (const Value& e : list.as_list()) {
+    const std::string node = e.get("node").as_string();
+    rows.push_back({{node.empty() ? "?" : escape(node)}, {scalar(e.get("origin"))}, {scalar(e.get("seq"))}});
+  }
+  return table(bold_row({"NODE", "ORIGIN", "SEQ"}), rows, st, "  ");
+}
+
+// Any other list of objects: one column per field of the first item.
+std::string generic_table(const Value& list, const Style& st) {
+  Row header;
+  std::vector<std::string> keys;
+  for (const auto& [k, v] : list.as_list().front().as_object()) {
+    keys.push_back(k);
+    std::string h = k;
+    for (char& c : h) c = c == '_' ? ' ' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    header.push_back({h, kBold});
+  }
+  std::vector<Row> rows;
+  for (const Value& item : list.as_list()) {
+    Row r;
+    for (const std::string& k : keys) r.push_back({scalar(item.get(k))});
+    rows.push_back(std::move(r));
+  }
+  return table(header, rows, st, "  ");
+}
+
+std::string titled(const std::string& name, const Value& v, const Style& st) {
+  static const std::pair<const char*, const char*> kTitles[] = {
+      {"vv", "version vector"}, {"members", "members"}, {"datagrams", "datagrams"}};
+  std::string title = name;
+  for (const auto& [k, t] : kTitles) {
+    if (name == k) title = t;
+  }
+  if (v.is_list()) title += " (" + std::to_string(v.as_list().size()) + ")";
+  return paint(title, kBold, st) + "\n";
+}
+
+// An object as people read it: scalar fields as aligned `name  value` lines,
+// then each nested object or list as a titled block.
+std::string render_object(const Value& body, const Style& st, const std::string& indent = "") {
+  std::vector<Row> kv;
+  std::string blocks;
+  for (const auto& [k, v] : body.as_object()) {
+    if (v.is_object()) {
+      blocks += "\n" + titled(k, v, st) + render_object(v, st, indent + "  ");
+    } else if (v.is_list() && (v.as_list().empty() || v.as_list().front().is_object())) {
+      blocks += "\n" + titled(k, v, st);
+      if (v.as_list().empty()) continue;
+      blocks += k == "members" ? members_table(v, st)
+                : k == "vv"    ? vv_table(v, st)
+                               : generic_table(v, st);
+    } else {
+      std::string text = v.is_list() ? "" : scalar(v);
+      for (const Value& x : v.as_list()) text += (text.empty() ? "" : ", ") + scalar(x);
+      kv.push_back({{k}, {text}});
+    }
+  }
+  return table({}, kv, st, indent) + blocks;
+}
+
+std::string render_list(const Value& body, const Style& st) {
+  const Value::List& entries = body.get("entries").as_list();
+  if (entries.empty()) return "(no keys)\n";
+  std::vector<Row> rows;
+  for (const Value& e : entries) {
+    rows.push_back({{escape(e.get("key").as_string())},
+                    {escape(e.get("value").as_string())},
+                    {scalar(e.get("origin")), kDim},
+                    {scalar(e.get("hlc")), kDim}});
+  }
+  return table(bold_row({"KEY", "VALUE", "ORIGIN", "HLC"}), rows, st);
+}
+
+std::string render_write(const wire::CtlRequest& req, const Value& body, const Style& st) {
+  return paint(req.op == "del" ? "deleted" : "set", kGreen, st) + " " +
+         escape(body.get("key").as_string()) + "  " +
+         paint("hlc " + scalar(body.get("hlc")) + "  dot " + scalar(body.get("origin")) + ":" +
+                   scalar(body.get("seq")),
+               kDim, st) +
+         "\n";
+}
+}  // namespace
+
+Style detect_style(int fd) {
+  const char* no_color = std::getenv("NO_COLOR");
+  return Style{::isatty(fd) == 1 && (no_color == nullptr || *no_color == '\0')};
+}
+
+std::string escape(std::string_view s) {
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  out.reserve(s.size());
+  for (unsigned char c : s) {
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c < 0x20 || c == 0x7f) {
+      out += "\\x";
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
+std::string render(const wire::CtlRequest& req, const Value& body, const Style& st) {
+  if (req.op == "get") return body.get("value").as_string() + "\n";
+  if (req.op == "set" || req.op == "del") return render_write(req, body, st);
+  if (req.op == "list") return render_list(body, st);
+  if (req.op == "join") {
+    std::string peers;
+    for (const Value& p : req.args.get("peers").as_list()) peers += " " + p.as_string();
+    return "contacting" + peers + "\n";
+  }
+  if (body.is_object()) return render_object(body, st);
+  return body.to_json() + "\n";
+}
+
+int print_result(const wire::CtlRequest& req, const Result<wire::CtlResponse>& result, bool json,
+                 const Style& style, std::ostream& out, std::ostream& err) {
+  if (!result.ok()) {
+    err << result.status().message() << "\n";
+    return 3;
+  }
+  const wire::CtlResponse& r = *result;
+  if (r.code != 0) {
+    err << (r.error.empty() ? "request failed" : r.error) << "\n";
+    return std::clamp<int>(r.code, 1, 3);
+  }
+  if (json) {
+    out << r.body.to_json() << "\n";
+  } else {
+    out << render(req, r.body, style);
+  }
+  out.flush();
+  return 0;
+}
+
+}  // namespace meshkv::cli

@@ -1,0 +1,37 @@
+// Rendering control responses for people (aligned text, colour on a
+// terminal) and for scripts (--json). The prompt and the remote client both
+// print through here, so a command looks the same in either.
+#pragma once
+
+#include <iosfwd>
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+#include "wire/messages.h"
+
+namespace meshkv::cli {
+
+struct Style {
+  bool color = false;
+};
+
+// Colour only when `fd` is a terminal and NO_COLOR is unset (no-color.org).
+Style detect_style(int fd);
+
+// A value made safe for one table cell: backslash, newlines, tabs and other
+// control bytes become escapes (\n, \t, \\, \xHH).
+std::string escape(std::string_view s);
+
+// The human rendering of a successful response to `req`. For get it is the
+// raw value and a newline, so `$(meshkv get k)` is exactly the value.
+std::string render(const wire::CtlRequest& req, const wire::Value& body, const Style& style);
+
+// Prints the outcome of one control call and returns the exit code:
+// transport failures go to `err` (exit 3); a node's refusal prints its error
+// to `err` and returns its code (1 negative, 2 usage, 3 refused); success
+// prints render() or, with `json`, the body as one line of JSON.
+int print_result(const wire::CtlRequest& req, const Result<wire::CtlResponse>& result, bool json,
+                 const Style& style, std::ostream& out, std::ostream& err);
+
+}  // namespace meshkv::cli

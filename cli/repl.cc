@@ -1,0 +1,287 @@
+#include "repl.h"
+
+#include <poll.h>
+#include <unistd.h>
+
+// clang-format off
+#include <cstdio>
+#include <editline/readline.h>
+// clang-format on
+
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+
+#include "config_file.h"
+#include "output.h"
+
+namespace meshkv::cli {
+
+namespace {
+
+struct CommandHelp {
+  const char* name;
+  const char* usage;
+  const char* help;
+};
+constexpr CommandHelp kCommands[] = {
+    {"set", "set KEY VALUE", "write a key (quote a value with spaces: set k \"a b\")"},
+    {"get", "get KEY", "read a key"},
+    {"del", "del KEY", "delete a key"},
+    {"list", "list [PREFIX]", "list live keys, optionally only those under PREFIX"},
+    {"status", "status", "this node: members, counters, version vector"},
+    {"peers", "peers", "members with state, round-trip time and last contact"},
+    {"clock", "clock", "this node's version vector and hybrid logical clock"},
+    {"join", "join PEER...", "contact peers (HOST:PORT) and merge memberships"},
+    {"help", "help", "show this list"},
+    {"quit", "quit", "leave the mesh gracefully and exit (also Ctrl-D)"},
+};
+
+// libedit calls back through plain function pointers, so the prompt's state
+// is reachable from one pointer, set only while run_repl() runs.
+struct Repl {
+  net::Server* server = nullptr;
+  LogFormatter format_log;
+  Style style;
+  bool installed = false;  // the line handler is active (terminal in edit mode)
+  bool quitting = false;
+  bool line_done = false;  // a line was handled since the last read
+  std::string prompt;
+  uint64_t next_req = 1;
+};
+Repl* g_repl = nullptr;
+
+// Prints `text` above the prompt. The visible line is cleared first and
+// redrawn afterwards from libedit's own buffer, so the partly typed line and
+// the cursor position survive unchanged.
+void print_above(const std::string& text) {
+  if (g_repl == nullptr || !g_repl->installed) {
+    std::fprintf(stderr, "%s\n", text.c_str());
+    return;
+  }
+  std::fputs("\r\033[K", stdout);
+  std::fflush(stdout);
+  std::fprintf(stderr, "%s\n", text.c_str());
+  std::fflush(stderr);
+  rl_forced_update_display();
+}
+
+void print_help() {
+  size_t w = 0;
+  for (const auto& c : kCommands) w = std::max(w, std::strlen(c.usage));
+  for (const auto& c : kCommands) {
+    std::cout << "  " << c.usage << std::string(w - std::strlen(c.usage) + 2, ' ') << c.help
+              << "\n";
+  }
+}
+
+// A control request from the words of a command, or nullopt after printing
+// what is wrong with them.
+std::optional<wire::CtlRequest> build_request(const std::vector<std::string>& w) {
+  const std::string& op = w[0];
+  const size_t n = w.size() - 1;
+  wire::CtlRequest req;
+  req.op = op;
+  req.args = wire::Value::object();
+  auto usage = [&](const char* u) -> std::optional<wire::CtlRequest> {
+    std::cerr << "usage: " << u << "\n";
+    return std::nullopt;
+  };
+  if (op == "set") {
+    if (n != 2) return usage("set KEY VALUE   (quote a value with spaces)");
+    req.args.set("key", w[1]);
+    req.args.set("value", w[2]);
+  } else if (op == "get" || op == "del") {
+    if (n != 1) return usage(op == "get" ? "get KEY" : "del KEY");
+    req.args.set("key", w[1]);
+  } else if (op == "list") {
+    if (n > 1) return usage("list [PREFIX]");
+    if (n == 1) req.args.set("prefix", w[1]);
+  } else if (op == "status" || op == "peers" || op == "clock") {
+    if (n != 0) return usage(op.c_str());
+  } else if (op == "join") {
+    if (n == 0) return usage("join PEER...   (PEER is HOST:PORT)");
+    wire::Value peers = wire::Value::list();
+    for (size_t i = 1; i <= n; ++i) {
+      auto e = parse_address(w[i]);
+      if (!e) {
+        std::cerr << "join: not an address: '" << w[i] << "' (want HOST:PORT)\n";
+        return std::nullopt;
+      }
+      peers.push(e->to_string());
+    }
+    req.args.set("peers", std::move(peers));
+  } else {
+    std::cerr << "unknown command '" << op << "'; type help for the list\n";
+    return std::nullopt;
+  }
+  req.req_id = g_repl->next_req++;
+  return req;
+}
+
+void execute(const std::vector<std::string>& words) {
+  const std::string& op = words[0];
+  if (op == "help" || op == "?") {
+    print_help();
+  } else if (op == "quit" || op == "exit") {
+    g_repl->quitting = true;
+  } else if (auto req = build_request(words)) {
+    Result<wire::CtlResponse> r = g_repl->server->control(*req);
+    print_result(*req, r, false, g_repl->style, std::cout, std::cerr);
+  }
+  std::cout.flush();
+  std::cerr.flush();
+}
+
+// libedit's line handler. `line` is malloc'd and ours; null means end of input.
+void on_line(char* line) {
+  g_repl->line_done = true;
+  if (line == nullptr) {
+    std::cout << "\n";
+    g_repl->quitting = true;
+    return;
+  }
+  std::string error;
+  auto words = tokenize(line, &error);
+  if (!words) {
+    std::cerr << error << "\n";
+  } else if (!words->empty()) {
+    add_history(line);
+    execute(*words);
+  }
+  std::free(line);
+}
+
+char* command_generator(const char* text, int state) {
+  static size_t next = 0;
+  if (state == 0) next = 0;
+  const size_t len = std::strlen(text);
+  while (next < std::size(kCommands)) {
+    const char* name = kCommands[next++].name;
+    if (std::strncmp(name, text, len) == 0) return strdup(name);
+  }
+  return nullptr;
+}
+
+// Completes command names in the first word only.
+char** complete(const char* text, int start, int /*end*/) {
+  rl_attempted_completion_over = 1;
+  if (start != 0) return nullptr;
+  return rl_completion_matches(text, command_generator);
+}
+
+void remove_handler() {
+  if (!g_repl->installed) return;
+  rl_callback_handler_remove();
+  g_repl->installed = false;
+}
+
+// Called when stdin is readable; false stops watching it.
+bool on_input() {
+  pollfd p{STDIN_FILENO, POLLIN, 0};
+  const bool hung_up = ::poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR | POLLNVAL));
+  if (!hung_up) rl_callback_read_char();
+  // libedit re-enters edit mode after the line handler returns, so the
+  // handler is removed here rather than inside it.
+  if (hung_up || g_repl->quitting) {
+    remove_handler();
+    g_repl->server->stop();
+    return false;
+  }
+  // libedit leaves edit mode to call the line handler and would only return
+  // to it at the next keystroke (echoed by the terminal meanwhile, without a
+  // prompt). Installing the handler again re-enters it and draws the prompt.
+  if (g_repl->line_done) {
+    g_repl->line_done = false;
+    rl_callback_handler_install(g_repl->prompt.c_str(), on_line);
+  }
+  return true;
+}
+
+}  // namespace
+
+std::optional<std::vector<std::string>> tokenize(std::string_view line, std::string* error) {
+  std::vector<std::string> words;
+  std::string cur;
+  bool in_word = false;
+  char quote = 0;
+  for (size_t i = 0; i < line.size(); ++i) {
+    const char c = line[i];
+    if (quote == '\'') {
+      if (c == '\'') quote = 0; else cur += c;
+    } else if (quote == '"') {
+      if (c == '"') {
+        quote = 0;
+      } else if (c == '\\' && i + 1 < line.size() && (line[i + 1] == '"' || line[i + 1] == '\\')) {
+        cur += line[++i];
+      } else {
+        cur += c;
+      }
+    } else if (c == ' ' || c == '\t' || c == '\n') {
+      if (in_word) words.push_back(std::move(cur));
+      cur.clear();
+      in_word = false;
+    } else if (c == '\'' || c == '"') {
+      quote = c;
+      in_word = true;
+    } else if (c == '\\') {
+      if (i + 1 == line.size()) {
+        *error = "trailing backslash";
+        return std::nullopt;
+      }
+      cur += line[++i];
+      in_word = true;
+    } else {
+      cur += c;
+      in_word = true;
+    }
+  }
+  if (quote != 0) {
+    *error = std::string("unterminated ") + (quote == '"' ? "double" : "single") + " quote";
+    return std::nullopt;
+  }
+  if (in_word) words.push_back(std::move(cur));
+  return words;
+}
+
+int run_repl(net::Server& server, LogFormatter format_log) {
+  Repl repl;
+  repl.server = &server;
+  repl.format_log = std::move(format_log);
+  repl.style = detect_style(STDOUT_FILENO);
+  g_repl = &repl;
+  server.set_log_sink([&repl](const node::LogLine& l) {
+    if (auto text = repl.format_log(l)) print_above(*text);
+  });
+
+  rl_catch_signals = 0;  // SIGINT/SIGTERM belong to the server: a graceful leave
+  rl_readline_name = const_cast<char*>("meshkv");
+  rl_attempted_completion_function = complete;
+  using_history();
+  stifle_history(1000);
+  repl.prompt = "meshkv " + server.engine().id() + "> ";
+  std::cout << "type help for commands, quit or Ctrl-D to leave\n" << std::flush;
+  rl_callback_handler_install(repl.prompt.c_str(), on_line);
+  repl.installed = true;
+
+  if (Status w = server.watch_readable(STDIN_FILENO, on_input); !w.ok()) {
+    remove_handler();
+    g_repl = nullptr;
+    std::cerr << "meshkv: " << w.message() << "\n";
+    return 1;
+  }
+  Status s = server.run();
+  if (repl.installed) {  // stopped by a signal: give the terminal back
+    remove_handler();
+    std::cout << "\n";
+  }
+  server.set_log_sink(nullptr);
+  g_repl = nullptr;
+  if (!s.ok()) {
+    std::cerr << "meshkv: " << s.message() << "\n";
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace meshkv::cli

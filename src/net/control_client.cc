@@ -1,0 +1,180 @@
+// POSIX sockets rather than Asio: a blocking one-shot exchange needs no event
+// loop, and poll() with a deadline bounds every step.
+#include "net/control_client.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "wire/codec.h"
+
+namespace meshkv::net {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+
+// Closes the descriptor on every path out.
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+// "Connection refused" reads as "...: connection refused" mid-sentence.
+std::string lowercase(std::string s) {
+  if (!s.empty() && s[0] >= 'A' && s[0] <= 'Z') s[0] = static_cast<char>(s[0] - 'A' + 'a');
+  return s;
+}
+
+struct Exchange {
+  const Endpoint& node;
+  Clock::time_point deadline;
+  std::chrono::milliseconds timeout;
+
+  Status unreachable(int err) const { return unreachable(lowercase(std::strerror(err))); }
+  Status unreachable(const std::string& why) const {
+    return Status::Unavailable("node " + node.to_string() + " unreachable: " + why);
+  }
+  Status timed_out(const char* step) const {
+    return Status::Unavailable("node " + node.to_string() + " did not answer within " +
+                               std::to_string(timeout.count()) + " ms (" + step + ")");
+  }
+  // Waits until `fd` is ready for `events` or the deadline passes.
+  bool wait(int fd, short events) const {
+    for (;;) {
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+      if (left <= 0) return false;
+      pollfd p{fd, events, 0};
+      const int r = ::poll(&p, 1, static_cast<int>(left));
+      if (r > 0) return true;
+      if (r < 0 && errno != EINTR) return false;
+    }
+  }
+};
+
+socklen_t fill_sockaddr(const Endpoint& e, sockaddr_storage& ss) {
+  std::memset(&ss, 0, sizeof ss);
+  if (e.family == 6) {
+    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+    a->sin6_family = AF_INET6;
+    a->sin6_port = htons(e.port);
+    std::memcpy(&a->sin6_addr, e.ip.data(), 16);
+    return sizeof(sockaddr_in6);
+  }
+  auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+  a->sin_family = AF_INET;
+  a->sin_port = htons(e.port);
+  std::memcpy(&a->sin_addr, e.ip.data(), 4);
+  return sizeof(sockaddr_in);
+}
+
+Status connect_to(const Exchange& x, int fd) {
+  sockaddr_storage ss;
+  const socklen_t len = fill_sockaddr(x.node, ss);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0) return Status::Ok();
+  if (errno != EINPROGRESS) return x.unreachable(errno);
+  if (!x.wait(fd, POLLOUT)) return x.timed_out("connecting");
+  int err = 0;
+  socklen_t elen = sizeof err;
+  if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0) err = errno;
+  return err == 0 ? Status::Ok() : x.unreachable(err);
+}
+
+Status write_all(const Exchange& x, int fd, const wire::Bytes& out) {
+  size_t done = 0;
+  while (done < out.size()) {
+    const ssize_t n = ::send(fd, out.data() + done, out.size() - done, MSG_NOSIGNAL);
+    if (n > 0) {
+      done += static_cast<size_t>(n);
+    } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+      if (!x.wait(fd, POLLOUT)) return x.timed_out("sending");
+    } else {
+      return x.unreachable(errno);
+    }
+  }
+  return Status::Ok();
+}
+
+Status read_exact(const Exchange& x, int fd, uint8_t* p, size_t want) {
+  size_t got = 0;
+  while (got < want) {
+    const ssize_t n = ::recv(fd, p + got, want - got, 0);
+    if (n > 0) {
+      got += static_cast<size_t>(n);
+    } else if (n == 0) {
+      return x.unreachable("connection closed before a response");
+    } else if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+      if (!x.wait(fd, POLLIN)) return x.timed_out("waiting for the response");
+    } else {
+      return x.unreachable(errno);
+    }
+  }
+  return Status::Ok();
+}
+
+Result<wire::Bytes> read_frame(const Exchange& x, int fd) {
+  uint8_t hdr[4];
+  if (Status s = read_exact(x, fd, hdr, 4); !s.ok()) return s;
+  const uint32_t len = static_cast<uint32_t>(hdr[0]) | static_cast<uint32_t>(hdr[1]) << 8 |
+                       static_cast<uint32_t>(hdr[2]) << 16 | static_cast<uint32_t>(hdr[3]) << 24;
+  if (len > wire::kMaxFrameBytes) {
+    return Status::Corruption("node " + x.node.to_string() +
+                              " does not speak the meshkv control protocol (frame of " +
+                              std::to_string(len) + " bytes announced)");
+  }
+  wire::Bytes body;
+  // Grown as bytes arrive, so a lying length costs no memory up front.
+  while (body.size() < len) {
+    const size_t old = body.size();
+    body.resize(old + std::min<size_t>(len - old, 1 << 20));
+    if (Status s = read_exact(x, fd, body.data() + old, body.size() - old); !s.ok()) return s;
+  }
+  return body;
+}
+}  // namespace
+
+Result<wire::CtlResponse> call(const Endpoint& node, const wire::CtlRequest& req,
+                               std::chrono::milliseconds timeout) {
+  const Exchange x{node, Clock::now() + timeout, timeout};
+  Fd fd(::socket(node.family == 6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                 0));
+  if (fd.get() < 0) return Status::Io(std::string("socket: ") + std::strerror(errno));
+  if (Status s = connect_to(x, fd.get()); !s.ok()) return s;
+
+  wire::Bytes out(4);
+  wire::encode_to(wire::Envelope{wire::kVersion, 0, req}, out);
+  const auto n = static_cast<uint32_t>(out.size() - 4);
+  for (size_t i = 0; i < 4; ++i) out[i] = static_cast<uint8_t>(n >> (8 * i));
+  if (Status s = write_all(x, fd.get(), out); !s.ok()) return s;
+
+  auto body = read_frame(x, fd.get());
+  if (!body.ok()) return body.status();
+  auto env = wire::decode(*body);
+  if (!env.ok()) {
+    return Status::Corruption("node " + node.to_string() + " sent a malformed response: " +
+                              env.status().message());
+  }
+  auto* resp = std::get_if<wire::CtlResponse>(&env->msg);
+  if (resp == nullptr) {
+    return Status::Corruption("node " + node.to_string() + " answered with a " +
+                              wire::type_name(wire::type_of(env->msg)) + " message");
+  }
+  return std::move(*resp);
+}
+
+}  // namespace meshkv::net

@@ -1,0 +1,27 @@
+// The client side of the control plane: one request, one response, over a
+// fresh TCP connection to a node's control port (framing in net/server.h).
+#pragma once
+
+#include <chrono>
+
+#include "common/endpoint.h"
+#include "common/status.h"
+#include "wire/messages.h"
+
+namespace meshkv::net {
+
+inline constexpr std::chrono::milliseconds kDefaultControlTimeout{3000};
+
+// Sends `req` to the node at `node` and returns its response. Blocking, and
+// bounded: connecting, writing and reading all finish within `timeout` in
+// total. Never hangs and never throws.
+//
+// Errors: kUnavailable when the node cannot be reached, refuses, resets,
+// closes early or does not answer in time ("node 127.0.0.1:7946 unreachable:
+// connection refused"); kCorruption when it answers with something that is
+// not a control response. The node's own verdict (code, error) is in the
+// returned response.
+Result<wire::CtlResponse> call(const Endpoint& node, const wire::CtlRequest& req,
+                               std::chrono::milliseconds timeout = kDefaultControlTimeout);
+
+}  // namespace meshkv::net

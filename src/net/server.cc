@@ -1,0 +1,576 @@
+#include "net/server.h"
+
+#include <deque>
+
+#include <poll.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <asio.hpp>
+#include <csignal>
+#include <vector>
+
+#include "node/control.h"
+#include "wire/codec.h"
+
+namespace meshkv::net {
+
+using asio::ip::tcp;
+using asio::ip::udp;
+using std::chrono::steady_clock;
+
+node::Now now() {
+  using namespace std::chrono;
+  node::Now n;
+  n.mono_us = static_cast<uint64_t>(
+      duration_cast<microseconds>(steady_clock::now().time_since_epoch()).count());
+  n.wall_ms = static_cast<uint64_t>(
+      duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count());
+  return n;
+}
+
+namespace {
+// Kernel socket buffers: anti-entropy answers come in bursts of up to ~48
+// datagrams per peer; the kernel caps this at net.core.[rw]mem_max.
+constexpr int kSocketBufferBytes = 4 * 1024 * 1024;
+// An engine deadline further out than this is re-checked then (and keeps
+// time_point arithmetic far from overflow).
+constexpr uint64_t kMaxTimerUs = 3600ull * 1000 * 1000;
+// The engine's timer never fires more often than this when its deadline does
+// not advance past a tick, so an engine bug cannot spin the CPU.
+constexpr uint64_t kMinRetickUs = 1000;
+constexpr std::chrono::milliseconds kLeaveGrace{100};
+
+// One control connection and its buffers. Every pending operation holds a
+// shared_ptr to it; `live` is shared so that a connection destroyed during
+// io_context teardown touches nothing already freed.
+struct Conn {
+  Conn(tcp::socket s, std::shared_ptr<size_t> l)
+      : sock(std::move(s)), idle(sock.get_executor()), live(std::move(l)) {
+    ++*live;
+  }
+  ~Conn() { --*live; }
+  tcp::socket sock;
+  asio::steady_timer idle;
+  std::shared_ptr<size_t> live;
+  std::array<uint8_t, 4> hdr{};
+  uint32_t len = 0;
+  wire::Bytes body;
+  wire::Bytes out;
+  bool watching = false;
+};
+
+// A connection that asked to `watch`: change frames queue here and are
+// written one at a time. Bounded: a client that falls this far behind is cut
+// off with a final frame saying so, rather than growing the node's memory.
+struct Watcher {
+  std::shared_ptr<Conn> conn;
+  uint64_t req_id = 0;
+  std::string prefix;
+  std::deque<wire::Bytes> queue;
+  bool writing = false;
+  bool closed = false;
+};
+constexpr size_t kMaxWatchQueue = 65536;
+
+void close_conn(Conn& c) {
+  std::error_code ignored;
+  c.idle.cancel();
+  c.sock.close(ignored);
+}
+
+// Closes the connection unless it makes progress within kControlIdle.
+void arm_idle(const std::shared_ptr<Conn>& c) {
+  if (c->watching) return;  // a watch is quiet for as long as nothing changes
+  c->idle.expires_after(kControlIdle);
+  c->idle.async_wait([w = std::weak_ptr<Conn>(c)](std::error_code ec) {
+    auto conn = w.lock();
+    if (ec || !conn || conn->idle.expiry() > steady_clock::now()) return;
+    std::error_code ignored;
+    conn->sock.close(ignored);
+  });
+}
+
+wire::Bytes frame_of(const wire::Envelope& env) {
+  wire::Bytes out(4);
+  wire::encode_to(env, out);
+  const auto n = static_cast<uint32_t>(out.size() - 4);
+  for (int i = 0; i < 4; ++i) out[static_cast<size_t>(i)] = static_cast<uint8_t>(n >> (8 * i));
+  return out;
+}
+
+asio::ip::address to_asio(const Endpoint& e) {
+  if (e.family == 6) {
+    asio::ip::address_v6::bytes_type b;
+    std::copy(e.ip.begin(), e.ip.end(), b.begin());
+    return asio::ip::address_v6(b);
+  }
+  return asio::ip::address_v4({e.ip[0], e.ip[1], e.ip[2], e.ip[3]});
+}
+
+Endpoint from_asio(const asio::ip::address& a, uint16_t port) {
+  Endpoint e;
+  e.port = port;
+  if (a.is_v6() && !a.to_v6().is_v4_mapped()) {
+    e.family = 6;
+    const auto b = a.to_v6().to_bytes();
+    std::copy(b.begin(), b.end(), e.ip.begin());
+    return e;
+  }
+  const auto b = a.is_v6() ? asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6()).to_bytes()
+                           : a.to_v4().to_bytes();
+  std::copy(b.begin(), b.end(), e.ip.begin());
+  return e;
+}
+
+const char* signal_name(int sig) {
+  switch (sig) {
+    case SIGINT: return "SIGINT";
+    case SIGTERM: return "SIGTERM";
+    default: return "SIGHUP";
+  }
+}
+
+bool readable_now(int fd) {
+  pollfd p{fd, POLLIN, 0};
+  return ::poll(&p, 1, 0) > 0 && (p.revents & POLLIN);
+}
+}  // namespace
+
+struct Server::Impl {
+  // Declared first so it is destroyed last: every I/O object below needs it.
+  asio::io_context io{1};
+  node::Config cfg;
+  uint16_t requested_port = 0;
+  udp::socket usock{io};
+  tcp::acceptor acceptor{io};
+  asio::steady_timer timer{io};       // the engine's one timer
+  asio::steady_timer stop_timer{io};  // ends the loop after a leave
+  asio::steady_timer accept_retry{io};
+  std::unique_ptr<asio::signal_set> signals;
+  std::vector<std::unique_ptr<asio::posix::stream_descriptor>> watched;
+  std::unique_ptr<node::Engine> engine;
+  LogSink log_sink;
+  ChangeSink change_sink;
+  std::array<uint8_t, 65536> rbuf{};
+  udp::endpoint rfrom;
+  uint64_t armed_us = 0;
+  uint64_t last_tick_us = 0;
+  bool stopping = false;
+  std::shared_ptr<size_t> live_conns = std::make_shared<size_t>(0);
+  std::vector<std::shared_ptr<Watcher>> watchers;
+
+  std::error_code bind_at(const Endpoint& at, const char** which);
+  Status bind_with_fallback();
+  void log(node::LogLevel level, std::string text);
+  void send(const node::Datagram& d);
+  void flush();
+  void arm_timer();
+  void on_timer(std::error_code ec);
+  void start_receive();
+  void start_accept();
+  void accepted(tcp::socket s);
+  void read_header(std::shared_ptr<Conn> c);
+  void read_body(std::shared_ptr<Conn> c);
+  void respond(std::shared_ptr<Conn> c);
+  wire::CtlResponse answer(const wire::Bytes& body, bool& close_after, bool& watch);
+  void start_watch(std::shared_ptr<Conn> c, const wire::CtlResponse& first, std::string prefix);
+  void publish(const node::Change& ch);
+  void pump(const std::shared_ptr<Watcher>& w);
+  void watch(asio::posix::stream_descriptor* d, std::function<bool()> cb);
+  void ready(asio::posix::stream_descriptor* d, std::function<bool()> cb);
+  void stop();
+};
+
+// ---- binding ------------------------------------------------------------------
+
+std::error_code Server::Impl::bind_at(const Endpoint& at, const char** which) {
+  std::error_code ec;
+  const asio::ip::address addr = to_asio(at);
+  *which = "UDP";
+  usock.open(addr.is_v4() ? udp::v4() : udp::v6(), ec);
+  if (!ec) usock.bind(udp::endpoint(addr, at.port), ec);
+  if (!ec) {
+    *which = "TCP";
+    const tcp::endpoint tep(addr, at.port);
+    acceptor.open(tep.protocol(), ec);
+    // Lets a restarted node take its port back while old control
+    // connections linger in TIME_WAIT; a live listener still refuses it.
+    if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec) acceptor.bind(tep, ec);
+    if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  }
+  if (ec) {
+    std::error_code ignored;
+    usock.close(ignored);
+    acceptor.close(ignored);
+  }
+  return ec;
+}
+
+Status Server::Impl::bind_with_fallback() {
+  Endpoint at = cfg.listen;
+  const unsigned attempts = cfg.listen_explicit ? 1 : kPortAttempts;
+  for (unsigned i = 0; i < attempts && at.port != 0; ++i, ++at.port) {
+    const char* which = "";
+    std::error_code ec = bind_at(at, &which);
+    if (!ec) {
+      cfg.listen = at;
+      std::error_code ignored;
+      usock.non_blocking(true, ignored);
+      usock.set_option(asio::socket_base::receive_buffer_size(kSocketBufferBytes), ignored);
+      usock.set_option(asio::socket_base::send_buffer_size(kSocketBufferBytes), ignored);
+      return Status::Ok();
+    }
+    if (ec != asio::error::address_in_use || cfg.listen_explicit) {
+      std::string why = ec.message();
+      if (!why.empty()) why[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(why[0])));
+      if (ec == asio::error::address_in_use) why += " (is another node running there?)";
+      return Status::Io("cannot listen on " + at.to_string() + " (" + which + "): " + why);
+    }
+  }
+  return Status::Io("cannot listen: ports " + std::to_string(cfg.listen.port) + " to " +
+                    std::to_string(cfg.listen.port + attempts - 1) + " are all taken");
+}
+
+// ---- the engine's I/O -----------------------------------------------------------
+
+void Server::Impl::log(node::LogLevel level, std::string text) {
+  if (log_sink) log_sink(node::LogLine{level, std::move(text)});
+}
+
+void Server::Impl::send(const node::Datagram& d) {
+  // UDP is allowed to lose datagrams; a full buffer or an unreachable peer is
+  // just loss, which the protocol repairs.
+  std::error_code ignored;
+  usock.send_to(asio::buffer(d.bytes), udp::endpoint(to_asio(d.to), d.to.port), 0, ignored);
+}
+
+void Server::Impl::flush() {
+  for (const node::Datagram& d : engine->take_outbox()) send(d);
+  for (node::LogLine& l : engine->take_logs()) {
+    if (log_sink) log_sink(l);
+  }
+  for (const node::Change& c : engine->take_changes()) {
+    if (change_sink) change_sink(c);
+    if (!watchers.empty()) publish(c);
+  }
+  arm_timer();
+}
+
+void Server::Impl::arm_timer() {
+  const uint64_t t = now().mono_us;
+  uint64_t d = engine->next_deadline_us();
+  if (d <= last_tick_us) d = last_tick_us + kMinRetickUs;
+  d = std::min(d, t + kMaxTimerUs);
+  if (d == armed_us) return;  // the pending wait already covers it
+  armed_us = d;
+  timer.expires_at(steady_clock::time_point(std::chrono::microseconds(d)));
+  timer.async_wait([this](std::error_code ec) { on_timer(ec); });
+}
+
+void Server::Impl::on_timer(std::error_code ec) {
+  if (ec) return;  // re-armed or shut down
+  const node::Now n = now();
+  armed_us = 0;
+  last_tick_us = n.mono_us;
+  engine->tick(n);
+  flush();
+}
+
+void Server::Impl::start_receive() {
+  usock.async_receive_from(asio::buffer(rbuf), rfrom, [this](std::error_code ec, size_t n) {
+    if (ec == asio::error::operation_aborted || !usock.is_open()) return;
+    if (!ec) {
+      engine->handle_datagram(from_asio(rfrom.address(), rfrom.port()), rbuf.data(), n, now());
+      flush();
+    }
+    start_receive();
+  });
+}
+
+// ---- control connections ----------------------------------------------------------
+
+void Server::Impl::start_accept() {
+  acceptor.async_accept([this](std::error_code ec, tcp::socket s) {
+    if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
+    if (ec) {
+      // Out of descriptors, most likely: back off instead of spinning.
+      log(node::LogLevel::kWarn, "control: accept failed: " + ec.message());
+      accept_retry.expires_after(std::chrono::milliseconds(100));
+      accept_retry.async_wait([this](std::error_code e) {
+        if (!e) start_accept();
+      });
+      return;
+    }
+    accepted(std::move(s));
+    start_accept();
+  });
+}
+
+void Server::Impl::accepted(tcp::socket s) {
+  if (*live_conns >= kMaxControlConnections || stopping) {
+    std::error_code ignored;
+    s.close(ignored);
+    return;
+  }
+  read_header(std::make_shared<Conn>(std::move(s), live_conns));
+}
+
+void Server::Impl::read_header(std::shared_ptr<Conn> c) {
+  arm_idle(c);
+  asio::async_read(c->sock, asio::buffer(c->hdr), [this, c](std::error_code ec, size_t) {
+    if (ec) return close_conn(*c);
+    const auto& h = c->hdr;
+    c->len = static_cast<uint32_t>(h[0]) | static_cast<uint32_t>(h[1]) << 8 |
+             static_cast<uint32_t>(h[2]) << 16 | static_cast<uint32_t>(h[3]) << 24;
+    // Nothing sensible can be answered to a length over the limit.
+    if (c->len > wire::kMaxFrameBytes) return close_conn(*c);
+    c->body.clear();
+    read_body(c);
+  });
+}
+
+// The body grows as bytes arrive, so a lying length costs no memory up front.
+void Server::Impl::read_body(std::shared_ptr<Conn> c) {
+  const size_t old = c->body.size();
+  if (old == c->len) return respond(std::move(c));
+  const size_t want = std::min<size_t>(c->len - old, 64 * 1024);
+  c->body.resize(old + want);
+  asio::async_read(c->sock, asio::buffer(c->body.data() + old, want),
+                   [this, c](std::error_code ec, size_t) {
+                     if (ec) return close_conn(*c);
+                     read_body(c);
+                   });
+}
+
+void Server::Impl::respond(std::shared_ptr<Conn> c) {
+  bool close_after = false, watch = false;
+  const wire::CtlResponse resp = answer(c->body, close_after, watch);
+  if (watch) return start_watch(std::move(c), resp, resp.body.get("prefix").as_string());
+  c->out = frame_of({wire::kVersion, engine->uid(), resp});
+  if (c->out.size() - 4 > wire::kMaxFrameBytes) {
+    const wire::CtlResponse too_big{resp.req_id, 2, "response too large for one frame", {}, false};
+    c->out = frame_of({wire::kVersion, engine->uid(), too_big});
+  }
+  arm_idle(c);
+  asio::async_write(c->sock, asio::buffer(c->out),
+                    [this, c, close_after](std::error_code ec, size_t) {
+                      if (ec || close_after) return close_conn(*c);
+                      read_header(c);
+                    });
+}
+
+wire::CtlResponse Server::Impl::answer(const wire::Bytes& body, bool& close_after, bool& watch) {
+  wire::CtlResponse resp;
+  auto env = wire::decode(body);
+  if (!env.ok()) {
+    close_after = true;
+    resp.code = 2;
+    resp.error = "malformed control frame: " + env.status().message();
+    return resp;
+  }
+  const auto* req = std::get_if<wire::CtlRequest>(&env->msg);
+  if (req == nullptr) {
+    close_after = true;
+    resp.code = 2;
+    resp.error = std::string("expected a control request, got ") +
+                 wire::type_name(wire::type_of(env->msg));
+    return resp;
+  }
+  if (stopping) {
+    resp.req_id = req->req_id;
+    resp.code = 3;
+    resp.error = "node is shutting down";
+    return resp;
+  }
+  if (req->op == "watch") {
+    watch = true;
+    resp.req_id = req->req_id;
+    resp.more = true;
+    resp.body = wire::Value::object();
+    resp.body.set("watching", req->args.get("prefix").as_string());
+    resp.body.set("prefix", req->args.get("prefix").as_string());
+    return resp;
+  }
+  resp = node::handle_control(*engine, *req, now());
+  flush();  // a set is pushed to peers at once, not at the next event
+  return resp;
+}
+
+// ---- watch ----------------------------------------------------------------------
+
+void Server::Impl::start_watch(std::shared_ptr<Conn> c, const wire::CtlResponse& first,
+                               std::string prefix) {
+  c->watching = true;
+  c->idle.cancel();
+  auto w = std::make_shared<Watcher>();
+  w->conn = c;
+  w->req_id = first.req_id;
+  w->prefix = std::move(prefix);
+  w->queue.push_back(frame_of({wire::kVersion, engine->uid(), first}));
+  watchers.push_back(w);
+  pump(w);
+  // The client sends nothing more on a watch; any read completion (its close,
+  // or stray bytes) ends the watch.
+  asio::async_read(c->sock, asio::buffer(c->hdr), [w](std::error_code, size_t) {
+    w->closed = true;
+    close_conn(*w->conn);
+  });
+}
+
+void Server::Impl::publish(const node::Change& ch) {
+  wire::CtlResponse r;
+  r.more = true;
+  r.body = wire::Value::object();
+  r.body.set("time_ms", now().wall_ms);
+  r.body.set("key", ch.key);
+  r.body.set("value", ch.entry.tombstone ? wire::Value(nullptr) : wire::Value(ch.entry.value));
+  r.body.set("deleted", ch.entry.tombstone);
+  r.body.set("origin", node::format_uid(ch.entry.dot.origin));
+  r.body.set("node", engine->origin_name(ch.entry.dot.origin));
+  r.body.set("seq", ch.entry.dot.seq);
+  r.body.set("hlc", node::format_hlc(ch.entry.hlc));
+  r.body.set("local", ch.local);
+  std::erase_if(watchers, [](const auto& w) { return w->closed; });
+  for (const auto& w : watchers) {
+    if (ch.key.compare(0, w->prefix.size(), w->prefix) != 0) continue;
+    if (w->queue.size() >= kMaxWatchQueue) {
+      wire::CtlResponse last{w->req_id, 3, "watch: the client fell too far behind; closing", {}, false};
+      w->queue.push_back(frame_of({wire::kVersion, engine->uid(), last}));
+      w->closed = true;  // no more frames; the queue drains, then it closes
+      pump(w);
+      continue;
+    }
+    r.req_id = w->req_id;
+    w->queue.push_back(frame_of({wire::kVersion, engine->uid(), r}));
+    pump(w);
+  }
+}
+
+void Server::Impl::pump(const std::shared_ptr<Watcher>& w) {
+  if (w->writing) return;
+  if (w->queue.empty()) {
+    if (w->closed) close_conn(*w->conn);
+    return;
+  }
+  w->writing = true;
+  asio::async_write(w->conn->sock, asio::buffer(w->queue.front()),
+                    [this, w](std::error_code ec, size_t) {
+                      w->writing = false;
+                      w->queue.pop_front();
+                      if (ec) {
+                        w->closed = true;
+                        w->queue.clear();
+                        close_conn(*w->conn);
+                        return;
+                      }
+                      pump(w);
+                    });
+}
+
+// ---- lifecycle ------------------------------------------------------------------
+
+void Server::Impl::watch(asio::posix::stream_descriptor* d, std::function<bool()> cb) {
+  d->async_wait(asio::posix::stream_descriptor::wait_read,
+                [this, d, cb = std::move(cb)](std::error_code ec) mutable {
+                  if (!ec) ready(d, std::move(cb));
+                });
+}
+
+void Server::Impl::ready(asio::posix::stream_descriptor* d, std::function<bool()> cb) {
+  const bool more = cb();
+  flush();
+  if (!more || stopping) return;
+  // The reactor is edge-triggered: input the callback left unread raises no
+  // new edge, so the callback runs again (after other pending work) instead.
+  if (readable_now(d->native_handle())) {
+    asio::post(io, [this, d, cb = std::move(cb)]() mutable { ready(d, std::move(cb)); });
+    return;
+  }
+  watch(d, std::move(cb));
+}
+
+void Server::Impl::stop() {
+  if (stopping) return;
+  stopping = true;
+  engine->leave(now());
+  flush();
+  std::error_code ignored;
+  acceptor.close(ignored);
+  if (signals) signals->cancel(ignored);
+  stop_timer.expires_after(kLeaveGrace);
+  stop_timer.async_wait([this](std::error_code) { io.stop(); });
+}
+
+// ---- Server -------------------------------------------------------------------------
+
+Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Server::~Server() = default;
+
+Result<std::unique_ptr<Server>> Server::open(node::Config cfg, uint64_t uid, uint64_t seed) {
+  auto impl = std::make_unique<Impl>();
+  impl->requested_port = cfg.listen.port;
+  impl->cfg = std::move(cfg);
+  if (Status s = impl->bind_with_fallback(); !s.ok()) return s;
+  impl->engine = std::make_unique<node::Engine>(impl->cfg, uid, impl->cfg.listen, seed, now());
+  return std::unique_ptr<Server>(new Server(std::move(impl)));
+}
+
+Endpoint Server::address() const { return impl_->cfg.listen; }
+uint16_t Server::requested_port() const { return impl_->requested_port; }
+void Server::set_log_sink(LogSink sink) { impl_->log_sink = std::move(sink); }
+void Server::set_change_sink(ChangeSink sink) { impl_->change_sink = std::move(sink); }
+node::Engine& Server::engine() { return *impl_->engine; }
+bool Server::stopping() const { return impl_->stopping; }
+void Server::stop() { impl_->stop(); }
+void Server::flush() { impl_->flush(); }
+
+Status Server::run() {
+  Impl& s = *impl_;
+  s.signals = std::make_unique<asio::signal_set>(s.io, SIGINT, SIGTERM, SIGHUP);
+  s.signals->async_wait([&s](std::error_code ec, int sig) {
+    if (ec) return;
+    s.log(node::LogLevel::kInfo,
+          std::string("received ") + signal_name(sig) + "; leaving the mesh");
+    s.stop();
+  });
+  if (!s.cfg.join.empty()) s.engine->join(s.cfg.join, now());
+  s.flush();
+  s.start_receive();
+  s.start_accept();
+  s.io.run();
+  return Status::Ok();
+}
+
+void Server::post(std::function<void()> fn) {
+  asio::post(impl_->io, [this, fn = std::move(fn)] {
+    fn();
+    impl_->flush();
+  });
+}
+
+Status Server::watch_readable(int fd, std::function<bool()> on_ready) {
+  // A duplicate, because a stream_descriptor closes what it holds.
+  const int dup_fd = ::dup(fd);
+  if (dup_fd < 0) return Status::Io("cannot watch descriptor " + std::to_string(fd));
+  std::error_code ec;
+  auto d = std::make_unique<asio::posix::stream_descriptor>(impl_->io);
+  d->assign(dup_fd, ec);
+  if (ec) {
+    ::close(dup_fd);
+    return Status::Io("cannot watch descriptor " + std::to_string(fd) + ": " + ec.message());
+  }
+  impl_->watch(d.get(), std::move(on_ready));
+  impl_->watched.push_back(std::move(d));
+  return Status::Ok();
+}
+
+wire::CtlResponse Server::control(const wire::CtlRequest& req) {
+  wire::CtlResponse r = node::handle_control(*impl_->engine, req, now());
+  impl_->flush();
+  return r;
+}
+
+}  // namespace meshkv::net

@@ -1,0 +1,98 @@
+// The Asio shell around one protocol engine: the only place (with
+// control_client.cc) that touches sockets, clocks and signals.
+//
+// One io_context, one thread. Every call into the engine happens on that
+// thread: datagrams, the engine's single timer, control connections, and the
+// closures given to post() or watch_readable(). After each of these the shell
+// flushes: it sends the engine's outbox, hands log lines and changes to the
+// sinks, and re-arms the timer at engine.next_deadline_us().
+//
+// Control plane: TCP on the same IP and port number as the UDP mesh socket.
+// A connection carries frames `[u32 little-endian length][wire message]`,
+// each a CtlRequest answered by one CtlResponse frame. Oversized frames close
+// the connection; undecodable ones get a code-2 response, then close. A
+// connection idle for kControlIdle is closed.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+
+#include "common/endpoint.h"
+#include "common/status.h"
+#include "node/config.h"
+#include "node/engine.h"
+#include "wire/messages.h"
+
+namespace meshkv::net {
+
+inline constexpr std::chrono::seconds kControlIdle{30};
+// Concurrent control connections; further ones are accepted and closed at once.
+inline constexpr size_t kMaxControlConnections = 256;
+// When the configured port is taken and was not given explicitly, this many
+// following ports are tried.
+inline constexpr unsigned kPortAttempts = 100;
+
+// Reads the clocks: monotonic microseconds and wall-clock milliseconds.
+node::Now now();
+
+class Server {
+ public:
+  using LogSink = std::function<void(const node::LogLine&)>;
+  using ChangeSink = std::function<void(const node::Change&)>;
+
+  // Binds the UDP socket and the TCP control listener, then builds the engine
+  // with `cfg.listen` set to the bound address (so a default id follows a
+  // moved port). A taken port moves on to the next free one unless
+  // cfg.listen_explicit; an explicit taken port is an error naming it.
+  // REQUIRES: cfg.validate().ok(), uid != 0.
+  static Result<std::unique_ptr<Server>> open(node::Config cfg, uint64_t uid, uint64_t seed);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // The bound address, and the port that was asked for (differs when moved).
+  Endpoint address() const;
+  uint16_t requested_port() const;
+
+  // Sinks run on the loop thread, after each event. Unset sinks discard.
+  void set_log_sink(LogSink sink);
+  void set_change_sink(ChangeSink sink);
+
+  // Joins cfg.join, handles SIGINT/SIGTERM/SIGHUP as stop(), and runs the
+  // loop until stop() completes. Returns once the loop has ended.
+  Status run();
+
+  // Leaves the mesh gracefully: announces the leave, flushes, and ends the
+  // loop ~100 ms later so the leave datagrams go out. Idempotent.
+  // REQUIRES: called on the loop thread (use post() from elsewhere).
+  void stop();
+  bool stopping() const;
+
+  // Runs `fn` on the loop thread, then flushes. Thread-safe.
+  void post(std::function<void()> fn);
+
+  // Calls `on_ready` on the loop thread each time `fd` is readable, for as
+  // long as it returns true. `fd` stays owned by the caller. Used for stdin.
+  // REQUIRES: called before or during run(), on the loop thread once running.
+  Status watch_readable(int fd, std::function<bool()> on_ready);
+
+  // Executes a control request against the engine and flushes, exactly as a
+  // control connection would. REQUIRES: called on the loop thread.
+  wire::CtlResponse control(const wire::CtlRequest& req);
+
+  // The engine. REQUIRES: used on the loop thread only.
+  node::Engine& engine();
+
+  // Sends the outbox, drains logs and changes to the sinks, re-arms the timer.
+  // REQUIRES: called on the loop thread.
+  void flush();
+
+ private:
+  struct Impl;
+  explicit Server(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace meshkv::net

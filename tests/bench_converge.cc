@@ -1,0 +1,371 @@
+// Convergence benchmark with real processes on loopback. Prints figures,
+// asserts nothing.
+//
+//   meshkv_bench_converge --bin build/meshkv --nodes 5 --writes 2000 --rate 500 --loss 0.3
+//
+// Starts N `meshkv node` processes, waits until each sees all others alive,
+// opens a `watch` stream to every node, then writes at a steady rate through
+// random nodes. A write's latency is the time from sending `set` until the
+// last node reports applying it. Then: idle CPU and resident memory per node
+// over a quiet window, and failure detection (kill -9 of one node until every
+// survivor shows it dead).
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <random>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "wire/codec.h"
+
+using namespace meshkv;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+struct Args {
+  std::string bin = "build/meshkv";
+  int nodes = 5;
+  int writes = 2000;
+  int rate = 500;
+  double loss = 0;
+  int base_port = 0;
+  bool detect = true;
+};
+
+double now_ms() {
+  return std::chrono::duration<double, std::milli>(Clock::now().time_since_epoch()).count();
+}
+
+// One control connection: length-prefixed frames of wire messages.
+class Conn {
+ public:
+  bool open(int port) {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+      close(fd_);
+      fd_ = -1;
+      return false;
+    }
+    int one = 1;
+    setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    return true;
+  }
+  ~Conn() {
+    if (fd_ >= 0) close(fd_);
+  }
+  int fd() const { return fd_; }
+  bool send(const std::string& op, wire::Value args) {
+    wire::Bytes body = wire::encode(wire::Envelope{wire::kVersion, 0, wire::CtlRequest{++id_, op, std::move(args)}});
+    wire::Bytes frame(4);
+    const uint32_t n = static_cast<uint32_t>(body.size());
+    for (int i = 0; i < 4; ++i) frame[static_cast<size_t>(i)] = static_cast<uint8_t>(n >> (8 * i));
+    frame.insert(frame.end(), body.begin(), body.end());
+    return ::send(fd_, frame.data(), frame.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(frame.size());
+  }
+  // Reads whatever arrived; returns complete responses.
+  std::vector<wire::CtlResponse> read_some() {
+    std::vector<wire::CtlResponse> out;
+    uint8_t tmp[65536];
+    ssize_t r = ::recv(fd_, tmp, sizeof tmp, 0);
+    if (r <= 0) {
+      closed_ = true;
+      return out;
+    }
+    buf_.insert(buf_.end(), tmp, tmp + r);
+    while (buf_.size() >= 4) {
+      const uint32_t n = buf_[0] | (buf_[1] << 8) | (buf_[2] << 16) | (static_cast<uint32_t>(buf_[3]) << 24);
+      if (buf_.size() < 4 + n) break;
+      auto env = wire::decode(buf_.data() + 4, n);
+      buf_.erase(buf_.begin(), buf_.begin() + 4 + n);
+      if (env.ok() && std::holds_alternative<wire::CtlResponse>(env->msg)) {
+        out.push_back(std::get<wire::CtlResponse>(env->msg));
+      }
+    }
+    return out;
+  }
+  std::optional<wire::CtlResponse> call(const std::string& op, wire::Value args, int timeout_ms = 3000) {
+    if (!send(op, std::move(args))) return std::nullopt;
+    const double end = now_ms() + timeout_ms;
+    while (now_ms() < end && !closed_) {
+      pollfd p{fd_, POLLIN, 0};
+      if (poll(&p, 1, 50) <= 0) continue;
+      auto rs = read_some();
+      if (!rs.empty()) return rs.front();
+    }
+    return std::nullopt;
+  }
+  bool closed() const { return closed_; }
+
+ private:
+  int fd_ = -1;
+  uint64_t id_ = 0;
+  bool closed_ = false;
+  std::vector<uint8_t> buf_;
+};
+
+struct Node {
+  pid_t pid = 0;
+  int port = 0;
+  std::string name;
+};
+
+int free_base_port(int n) {
+  std::mt19937 rng(static_cast<unsigned>(getpid()));
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    const int base = 20000 + static_cast<int>(rng() % 30000);
+    bool ok = true;
+    for (int i = 0; i < n && ok; ++i) {
+      int fd = socket(AF_INET, SOCK_DGRAM, 0);
+      sockaddr_in a{};
+      a.sin_family = AF_INET;
+      a.sin_port = htons(static_cast<uint16_t>(base + i));
+      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      ok = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+      close(fd);
+    }
+    if (ok) return base;
+  }
+  return 40000;
+}
+
+pid_t spawn(const Args& a, int i, int base) {
+  pid_t pid = fork();
+  if (pid != 0) return pid;
+  const std::string listen = "127.0.0.1:" + std::to_string(base + i);
+  const std::string join = "127.0.0.1:" + std::to_string(base);
+  const std::string id = "n" + std::to_string(i);
+  const std::string loss = std::to_string(a.loss);
+  const std::string log = "/tmp/meshkv-bench-" + std::to_string(getppid()) + "-" + id + ".log";
+  int devnull = ::open("/dev/null", O_RDONLY);
+  int logfd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  dup2(devnull, 0);
+  dup2(logfd, 1);
+  dup2(logfd, 2);
+  std::vector<std::string> argv = {a.bin, "node", "--id", id, "--listen", listen, "--loss", loss,
+                                   "--log-level", "warn"};
+  if (i > 0) {
+    argv.push_back("--join");
+    argv.push_back(join);
+  }
+  std::vector<char*> cargv;
+  for (auto& s : argv) cargv.push_back(s.data());
+  cargv.push_back(nullptr);
+  execv(a.bin.c_str(), cargv.data());
+  _exit(127);
+}
+
+struct Usage {
+  double cpu_s = 0;
+  long rss_kb = 0;
+};
+
+Usage usage(pid_t pid) {
+  Usage u;
+  std::ifstream st("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  std::getline(st, line);
+  auto close_paren = line.rfind(')');
+  std::istringstream is(line.substr(close_paren + 2));
+  std::string f;
+  unsigned long utime = 0, stime = 0;
+  for (int field = 3; is >> f; ++field) {
+    if (field == 14) utime = std::stoul(f);
+    if (field == 15) {
+      stime = std::stoul(f);
+      break;
+    }
+  }
+  u.cpu_s = static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  while (std::getline(status, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) u.rss_kb = std::stol(line.substr(6));
+  }
+  return u;
+}
+
+int alive_count(Conn& c) {
+  auto r = c.call("peers", wire::Value::object());
+  if (!r) return -1;
+  int n = 0;
+  for (const auto& m : r->body.get("members").as_list()) n += m.get("state").as_string() == "alive";
+  return n;
+}
+
+double pct(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())))];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string k = argv[i], v = argv[i + 1];
+    if (k == "--bin") a.bin = v;
+    else if (k == "--nodes") a.nodes = std::stoi(v);
+    else if (k == "--writes") a.writes = std::stoi(v);
+    else if (k == "--rate") a.rate = std::stoi(v);
+    else if (k == "--loss") a.loss = std::stod(v);
+    else if (k == "--base-port") a.base_port = std::stoi(v);
+    else if (k == "--detect") a.detect = v != "0";
+  }
+  const int base = a.base_port ? a.base_port : free_base_port(a.nodes);
+  std::vector<Node> nodes(static_cast<size_t>(a.nodes));
+  for (int i = 0; i < a.nodes; ++i) {
+    nodes[static_cast<size_t>(i)] = {spawn(a, i, base), base + i, "n" + std::to_string(i)};
+    if (i == 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  auto cleanup = [&] {
+    for (auto& n : nodes) {
+      if (n.pid > 0) {
+        kill(n.pid, SIGKILL);
+        waitpid(n.pid, nullptr, 0);
+        n.pid = 0;
+      }
+    }
+  };
+  std::vector<std::unique_ptr<Conn>> ctl, watch;
+  for (auto& n : nodes) {
+    auto c = std::make_unique<Conn>();
+    for (int t = 0; t < 100 && !c->open(n.port); ++t) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (c->fd() < 0) {
+      std::fprintf(stderr, "node %s did not start (see /tmp/meshkv-bench-*.log)\n", n.name.c_str());
+      cleanup();
+      return 1;
+    }
+    ctl.push_back(std::move(c));
+  }
+  const double t_join = now_ms();
+  bool joined = false;
+  while (now_ms() - t_join < 30'000 && !joined) {
+    joined = true;
+    for (auto& c : ctl) joined = joined && alive_count(*c) == a.nodes - 1;
+    if (!joined) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  if (!joined) {
+    std::fprintf(stderr, "membership did not converge within 30 s\n");
+    cleanup();
+    return 1;
+  }
+  for (auto& n : nodes) {
+    auto w = std::make_unique<Conn>();
+    w->open(n.port);
+    wire::Value args = wire::Value::object();
+    args.set("prefix", "bench/");
+    w->send("watch", std::move(args));
+    watch.push_back(std::move(w));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+
+  // Writes at a steady rate; watch streams are read in between.
+  std::map<std::string, std::pair<double, int>> pending;  // key -> (sent at, nodes seen)
+  std::vector<double> lat;
+  std::mt19937 rng(42);
+  auto drain = [&](int timeout_ms) {
+    std::vector<pollfd> fds;
+    for (auto& w : watch) fds.push_back({w->fd(), POLLIN, 0});
+    if (poll(fds.data(), fds.size(), timeout_ms) <= 0) return;
+    const double t = now_ms();
+    for (size_t i = 0; i < fds.size(); ++i) {
+      if (!(fds[i].revents & POLLIN)) continue;
+      for (const auto& r : watch[i]->read_some()) {
+        auto it = pending.find(r.body.get("key").as_string());
+        if (it == pending.end()) continue;
+        if (++it->second.second == a.nodes) {
+          lat.push_back(t - it->second.first);
+          pending.erase(it);
+        }
+      }
+    }
+  };
+  const double interval = 1000.0 / a.rate;
+  const double start = now_ms();
+  for (int i = 0; i < a.writes; ++i) {
+    const double due = start + i * interval;
+    while (now_ms() < due) drain(std::max(0, static_cast<int>(due - now_ms())));
+    const std::string key = "bench/" + std::to_string(i);
+    wire::Value args = wire::Value::object();
+    args.set("key", key);
+    args.set("value", "value-" + std::to_string(i));
+    pending[key] = {now_ms(), 0};
+    ctl[rng() % ctl.size()]->send("set", std::move(args));
+  }
+  const double t_end = now_ms();
+  while (!pending.empty() && now_ms() - t_end < 15'000) drain(50);
+  const size_t missing = pending.size();
+  const double achieved = a.writes / ((t_end - start) / 1000.0);
+
+  // Idle cost per node, after a settling pause.
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  for (auto& c : ctl) c->read_some();
+  std::vector<Usage> u0;
+  for (auto& n : nodes) u0.push_back(usage(n.pid));
+  const double idle_window_s = 5;
+  std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int>(idle_window_s * 1000)));
+  double cpu_max = 0, cpu_sum = 0;
+  long rss_max = 0;
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    Usage u1 = usage(nodes[i].pid);
+    const double pct_cpu = 100.0 * (u1.cpu_s - u0[i].cpu_s) / idle_window_s;
+    cpu_max = std::max(cpu_max, pct_cpu);
+    cpu_sum += pct_cpu;
+    rss_max = std::max(rss_max, u1.rss_kb);
+  }
+
+  double detect_ms = -1;
+  if (a.detect && a.nodes > 2) {
+    Node& victim = nodes.back();
+    kill(victim.pid, SIGKILL);
+    waitpid(victim.pid, nullptr, 0);
+    victim.pid = 0;
+    const double t0 = now_ms();
+    while (now_ms() - t0 < 20'000) {
+      bool all = true;
+      for (size_t i = 0; i + 1 < nodes.size() && all; ++i) {
+        auto r = ctl[i]->call("peers", wire::Value::object());
+        bool dead = false;
+        if (r) {
+          for (const auto& m : r->body.get("members").as_list()) {
+            if (m.get("name").as_string() == victim.name) dead = m.get("state").as_string() == "dead";
+          }
+        }
+        all = dead;
+      }
+      if (all) {
+        detect_ms = now_ms() - t0;
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+  cleanup();
+
+  std::printf("| %d | %.0f%% | %d | %.0f/s | %.2f | %.2f | %.2f | %zu | %.2f%% / %.2f%% | %.1f MB | %s |\n",
+              a.nodes, a.loss * 100, a.writes, achieved, pct(lat, 0.5), pct(lat, 0.99),
+              lat.empty() ? 0.0 : *std::max_element(lat.begin(), lat.end()), missing,
+              cpu_sum / static_cast<double>(nodes.size()), cpu_max, static_cast<double>(rss_max) / 1024.0,
+              detect_ms < 0 ? "-" : (std::to_string(static_cast<int>(detect_ms)) + " ms").c_str());
+  return missing == 0 ? 0 : 1;
+}
