@@ -17,9 +17,7 @@ Handler planned(CLI::App& sub) {
     return kExitUsage;
   };
 }
-constexpr char kLoss[] = "loss";
 constexpr char kDiff[] = "diff";
-constexpr char kWatch[] = "watch";
 constexpr char kTrace[] = "trace";
 constexpr char kKeygen[] = "keygen";
 constexpr char kSim[] = "sim";
@@ -35,6 +33,8 @@ Handler setup_status(CLI::App&);
 Handler setup_peers(CLI::App&);
 Handler setup_clock(CLI::App&);
 Handler setup_join(CLI::App&);
+Handler setup_loss(CLI::App&);
+Handler setup_watch(CLI::App&);
 
 const std::vector<Command>& commands() {
   static const std::vector<Command> table = {
@@ -47,9 +47,9 @@ const std::vector<Command>& commands() {
       {"peers", "show a node's members with state, RTT and last contact", setup_peers},
       {"clock", "print version vectors of one or more nodes", setup_clock},
       {"join", "make a running node contact peers and merge memberships", setup_join},
-      {"loss", "inject loss, duplication, delay or partitions into a node", planned<kLoss>},
+      {"loss", "inject loss, duplication, delay or partitions into a node", setup_loss},
       {"diff", "compare the states of two nodes", planned<kDiff>},
-      {"watch", "stream changes as a node applies them", planned<kWatch>},
+      {"watch", "stream changes as a node applies them", setup_watch},
       {"trace", "write a key and report when each member acknowledged it", planned<kTrace>},
       {"keygen", "create a cluster key or a node identity", planned<kKeygen>},
       {"sim", "run the deterministic network simulator", planned<kSim>},

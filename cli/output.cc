@@ -1,5 +1,9 @@
 #include "output.h"
 
+#include <cstdio>
+
+#include <ctime>
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -226,7 +230,48 @@ std::string escape(std::string_view s) {
   return out;
 }
 
+std::string render_loss(const Value& body, const Style& st) {
+  if (!body.get("active").as_bool()) return paint("no faults injected", kDim, st) + "\n";
+  auto pct = [&](const char* f) {
+    const int64_t ppm = body.get(f).as_int();
+    return std::to_string(ppm / 10000) + "." + std::to_string(ppm / 1000 % 10) + "%";
+  };
+  std::string s = "drop " + pct("drop_ppm") + "  dup " + pct("dup_ppm") + "  corrupt " +
+                  pct("corrupt_ppm") + "  delay " + scalar(body.get("delay_ms")) + "ms";
+  if (body.get("jitter_ms").as_int() > 0) s += ":" + scalar(body.get("jitter_ms"));
+  s += "  direction " + body.get("direction").as_string();
+  auto names = [](const Value& l) {
+    std::string out;
+    for (const Value& x : l.as_list()) out += (out.empty() ? "" : ",") + x.as_string();
+    return out;
+  };
+  if (!body.get("peers").as_list().empty()) s += "  peers " + names(body.get("peers"));
+  if (!body.get("partition").as_list().empty()) s += "  partition " + names(body.get("partition"));
+  return paint("faults:", kYellow, st) + " " + s + "\n";
+}
+
+std::string render_change(const Value& ev, const Style& st) {
+  const int64_t ms = ev.get("time_ms").as_int();
+  const std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char when[32];
+  std::snprintf(when, sizeof when, "%02d:%02d:%02d.%03d", tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<int>(ms % 1000));
+  const bool del = ev.get("deleted").as_bool();
+  std::string who = ev.get("node").as_string();
+  if (who.empty()) who = ev.get("origin").as_string();
+  return paint(when, kDim, st) + "  " + paint(del ? "del" : "set", del ? kYellow : kGreen, st) +
+         "  " + escape(ev.get("key").as_string()) +
+         (del ? std::string() : " = " + escape(ev.get("value").as_string())) + "  " +
+         paint("from " + who + (ev.get("local").as_bool() ? " (local)" : "") + "  hlc " +
+                   ev.get("hlc").as_string(),
+               kDim, st) +
+         "\n";
+}
+
 std::string render(const wire::CtlRequest& req, const Value& body, const Style& st) {
+  if (req.op == "loss") return render_loss(body, st);
   if (req.op == "get") return body.get("value").as_string() + "\n";
   if (req.op == "set" || req.op == "del") return render_write(req, body, st);
   if (req.op == "list") return render_list(body, st);

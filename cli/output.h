@@ -27,6 +27,10 @@ std::string escape(std::string_view s);
 // raw value and a newline, so `$(meshkv get k)` is exactly the value.
 std::string render(const wire::CtlRequest& req, const wire::Value& body, const Style& style);
 
+// One line for a change streamed by `watch`: time (UTC), set/del, key,
+// value, the writer and the HLC.
+std::string render_change(const wire::Value& event, const Style& style);
+
 // Prints the outcome of one control call and returns the exit code:
 // transport failures go to `err` (exit 3); a node's refusal prints its error
 // to `err` and returns its code (1 negative, 2 usage, 3 refused); success

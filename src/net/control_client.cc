@@ -11,6 +11,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <functional>
 
 #include "wire/codec.h"
 
@@ -56,9 +57,13 @@ struct Exchange {
   // Waits until `fd` is ready for `events` or the deadline passes.
   bool wait(int fd, short events) const {
     for (;;) {
+      // time_point::max() means "no deadline": poll without a timeout.
+      const bool forever = deadline == Clock::time_point::max();
       const auto left =
-          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-      if (left <= 0) return false;
+          forever ? -1
+                  : std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now())
+                        .count();
+      if (!forever && left <= 0) return false;
       pollfd p{fd, events, 0};
       const int r = ::poll(&p, 1, static_cast<int>(left));
       if (r > 0) return true;
@@ -146,35 +151,61 @@ Result<wire::Bytes> read_frame(const Exchange& x, int fd) {
   }
   return body;
 }
+
+Status send_request(const Exchange& x, int fd, const wire::CtlRequest& req) {
+  if (Status s = connect_to(x, fd); !s.ok()) return s;
+  wire::Bytes out(4);
+  wire::encode_to(wire::Envelope{wire::kVersion, 0, req}, out);
+  const auto n = static_cast<uint32_t>(out.size() - 4);
+  for (size_t i = 0; i < 4; ++i) out[i] = static_cast<uint8_t>(n >> (8 * i));
+  return write_all(x, fd, out);
+}
+
+Result<wire::CtlResponse> read_response(const Exchange& x, int fd) {
+  auto body = read_frame(x, fd);
+  if (!body.ok()) return body.status();
+  auto env = wire::decode(*body);
+  if (!env.ok()) {
+    return Status::Corruption("node " + x.node.to_string() + " sent a malformed response: " +
+                              env.status().message());
+  }
+  auto* resp = std::get_if<wire::CtlResponse>(&env->msg);
+  if (resp == nullptr) {
+    return Status::Corruption("node " + x.node.to_string() + " answered with a " +
+                              wire::type_name(wire::type_of(env->msg)) + " message");
+  }
+  return std::move(*resp);
+}
+
+int open_socket(const Endpoint& node) {
+  return ::socket(node.family == 6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                  0);
+}
 }  // namespace
 
 Result<wire::CtlResponse> call(const Endpoint& node, const wire::CtlRequest& req,
                                std::chrono::milliseconds timeout) {
   const Exchange x{node, Clock::now() + timeout, timeout};
-  Fd fd(::socket(node.family == 6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                 0));
+  Fd fd(open_socket(node));
   if (fd.get() < 0) return Status::Io(std::string("socket: ") + std::strerror(errno));
-  if (Status s = connect_to(x, fd.get()); !s.ok()) return s;
+  if (Status s = send_request(x, fd.get(), req); !s.ok()) return s;
+  return read_response(x, fd.get());
+}
 
-  wire::Bytes out(4);
-  wire::encode_to(wire::Envelope{wire::kVersion, 0, req}, out);
-  const auto n = static_cast<uint32_t>(out.size() - 4);
-  for (size_t i = 0; i < 4; ++i) out[i] = static_cast<uint8_t>(n >> (8 * i));
-  if (Status s = write_all(x, fd.get(), out); !s.ok()) return s;
-
-  auto body = read_frame(x, fd.get());
-  if (!body.ok()) return body.status();
-  auto env = wire::decode(*body);
-  if (!env.ok()) {
-    return Status::Corruption("node " + node.to_string() + " sent a malformed response: " +
-                              env.status().message());
+Status stream(const Endpoint& node, const wire::CtlRequest& req, std::chrono::milliseconds timeout,
+              const std::function<bool(const wire::CtlResponse&)>& on_response) {
+  Exchange x{node, Clock::now() + timeout, timeout};
+  Fd fd(open_socket(node));
+  if (fd.get() < 0) return Status::Io(std::string("socket: ") + std::strerror(errno));
+  if (Status s = send_request(x, fd.get(), req); !s.ok()) return s;
+  for (bool first = true;; first = false) {
+    // The first answer is bounded by the timeout; later ones come when the
+    // node has news, however long that takes.
+    if (!first) x.deadline = Clock::time_point::max();
+    auto r = read_response(x, fd.get());
+    if (!r.ok()) return first ? r.status() : Status::Unavailable("node " + node.to_string() + " closed the stream");
+    if (!on_response(*r) || !r->more) return Status::Ok();
   }
-  auto* resp = std::get_if<wire::CtlResponse>(&env->msg);
-  if (resp == nullptr) {
-    return Status::Corruption("node " + node.to_string() + " answered with a " +
-                              wire::type_name(wire::type_of(env->msg)) + " message");
-  }
-  return std::move(*resp);
 }
 
 }  // namespace meshkv::net

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 
 #include "common/endpoint.h"
 #include "common/status.h"
@@ -23,5 +24,12 @@ inline constexpr std::chrono::milliseconds kDefaultControlTimeout{3000};
 // returned response.
 Result<wire::CtlResponse> call(const Endpoint& node, const wire::CtlRequest& req,
                                std::chrono::milliseconds timeout = kDefaultControlTimeout);
+
+// Like call(), for requests the node answers with a stream (watch): calls
+// `on_response` for every response until it returns false, or a response
+// says no more follow. Only the first response is bounded by `timeout`.
+// Errors as for call(); a stream the node closes is kUnavailable.
+Status stream(const Endpoint& node, const wire::CtlRequest& req, std::chrono::milliseconds timeout,
+              const std::function<bool(const wire::CtlResponse&)>& on_response);
 
 }  // namespace meshkv::net

@@ -1,0 +1,116 @@
+// meshkv loss: set, show or clear a running node's fault injection.
+#include <CLI/CLI.hpp>
+#include <charconv>
+#include <iostream>
+
+#include "commands.h"
+#include "config_file.h"
+#include "net/control_client.h"
+#include "output.h"
+
+namespace meshkv::cli {
+
+namespace {
+struct LossOptions {
+  std::string node = "127.0.0.1:7946";
+  unsigned timeout_ms = 3000;
+  bool json = false, clear = false;
+  double drop = -1, dup = -1, corrupt = -1;
+  std::string delay, direction, partition;
+  std::vector<std::string> peers;
+};
+
+// "MS" or "MS:JITTER".
+bool parse_delay(const std::string& s, int64_t& ms, int64_t& jitter) {
+  const auto colon = s.find(':');
+  const std::string a = s.substr(0, colon), b = colon == std::string::npos ? "0" : s.substr(colon + 1);
+  auto num = [](const std::string& t, int64_t& out) {
+    auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), out);
+    return ec == std::errc() && p == t.data() + t.size() && out >= 0 && out <= 60'000;
+  };
+  return num(a, ms) && num(b, jitter);
+}
+
+std::vector<std::string> split_commas(const std::string& s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= s.size()) {
+    const size_t end = s.find(',', start);
+    std::string part = s.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    if (!part.empty()) out.push_back(part);
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  return out;
+}
+}  // namespace
+
+Handler setup_loss(CLI::App& sub) {
+  auto o = std::make_shared<LossOptions>();
+  sub.footer(
+      "Faults apply to the datagrams the node sends (--direction changes that), only to\n"
+      "traffic with the --peer members when given. Options not given keep their current\n"
+      "setting; with no option at all the active faults are shown.\n"
+      "Examples:\n"
+      "  meshkv loss --node 127.0.0.1:7001 --drop 0.3\n"
+      "  meshkv loss --node 127.0.0.1:7001 --delay 50:20 --peer b\n"
+      "  meshkv loss --node 127.0.0.1:7001 --partition c,d\n"
+      "  meshkv loss --node 127.0.0.1:7001 --clear");
+  sub.add_option("--node", o->node, "node to change, HOST:PORT (default 127.0.0.1:7946, or $MESHKV_NODE)")
+      ->type_name("HOST:PORT")
+      ->envname("MESHKV_NODE");
+  sub.add_option("--drop", o->drop, "share of datagrams dropped, 0..1")->type_name("P")->check(CLI::Range(0.0, 1.0));
+  sub.add_option("--dup", o->dup, "share of datagrams sent twice, 0..1")->type_name("P")->check(CLI::Range(0.0, 1.0));
+  sub.add_option("--corrupt", o->corrupt, "share of datagrams with one bit flipped, 0..1")
+      ->type_name("P")
+      ->check(CLI::Range(0.0, 1.0));
+  sub.add_option("--delay", o->delay, "added latency, with optional uniform jitter")->type_name("MS[:JITTER]");
+  sub.add_option("--peer", o->peers, "apply only to traffic with this member (repeatable)")
+      ->type_name("ID")
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  sub.add_option("--partition", o->partition, "drop everything to and from these members")
+      ->type_name("ID,...");
+  sub.add_option("--direction", o->direction, "out (default), in or both")
+      ->check(CLI::IsMember({"out", "in", "both"}));
+  sub.add_flag("--clear", o->clear, "remove every fault (other options then start from none)");
+  sub.add_option("--timeout", o->timeout_ms, "give up after this long (default 3000)")->type_name("MS");
+  sub.add_flag("--json", o->json, "print the active faults as JSON");
+  return [o] {
+    auto ep = parse_address(o->node);
+    if (!ep) {
+      std::cerr << "--node: expected HOST:PORT with an IP address, got '" << o->node << "'\n";
+      return kExitUsage;
+    }
+    wire::CtlRequest req;
+    req.req_id = 1;
+    req.op = "loss";
+    req.args = wire::Value::object();
+    if (o->clear) req.args.set("clear", true);
+    auto ppm = [](double p) { return static_cast<int64_t>(p * 1'000'000.0 + 0.5); };
+    if (o->drop >= 0) req.args.set("drop_ppm", ppm(o->drop));
+    if (o->dup >= 0) req.args.set("dup_ppm", ppm(o->dup));
+    if (o->corrupt >= 0) req.args.set("corrupt_ppm", ppm(o->corrupt));
+    if (!o->delay.empty()) {
+      int64_t ms = 0, jitter = 0;
+      if (!parse_delay(o->delay, ms, jitter)) {
+        std::cerr << "--delay: expected MS or MS:JITTER (0..60000), got '" << o->delay << "'\n";
+        return kExitUsage;
+      }
+      req.args.set("delay_ms", ms);
+      req.args.set("jitter_ms", jitter);
+    }
+    if (!o->direction.empty()) req.args.set("direction", o->direction);
+    auto list = [](const std::vector<std::string>& names) {
+      wire::Value l = wire::Value::list();
+      for (const auto& n : names) l.push(n);
+      return l;
+    };
+    if (!o->peers.empty()) req.args.set("peers", list(o->peers));
+    if (!o->partition.empty()) req.args.set("partition", list(split_commas(o->partition)));
+    auto r = net::call(*ep, req, std::chrono::milliseconds(o->timeout_ms));
+    return print_result(req, r, o->json, detect_style(1), std::cout, std::cerr);
+  };
+}
+
+}  // namespace meshkv::cli
