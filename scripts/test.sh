@@ -11,7 +11,7 @@ fuzz_seconds=${MESHKV_FUZZ_SECONDS:-60}
 step() { printf '\n== %s\n' "$*"; }
 
 step "release build (-Werror)"
-MESHKV_WERROR=ON scripts/setup.sh
+MESHKV_WERROR=ON scripts/setup.sh >/dev/null
 file build/meshkv | grep -q "statically linked" || { echo "build/meshkv is not statically linked"; exit 1; }
 echo "build/meshkv: $(file -b build/meshkv | cut -d, -f1-4)"
 

@@ -4,7 +4,7 @@
 # rejoins and catches up. Usage: tests/proc_mesh.sh path/to/meshkv
 set -uo pipefail
 MESHKV=$(realpath "$1")
-source "$(dirname "$0")/proc_lib.sh"
+source "$(dirname "$0")/lib_proc.sh"
 N=5
 BASE=$(free_base_port $N)
 

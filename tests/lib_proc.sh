@@ -1,6 +1,6 @@
 # Shared helpers for real-process tests: start meshkv nodes on free loopback
 # ports, wait for conditions with a bound, and stop only what was started.
-# Sourced by tests/proc_*.sh; $MESHKV is the binary under test.
+# Sourced by tests/proc_*.sh (not a test itself); $MESHKV is the binary under test.
 
 RUN_DIR=$(mktemp -d /tmp/meshkv-test.XXXXXX)
 PIDS=()
