@@ -2,6 +2,7 @@
 // Each sends one control request to a running node (--node, or MESHKV_NODE)
 // and prints the answer for people or, with --json, for scripts.
 #include <CLI/CLI.hpp>
+#include <fstream>
 #include <iostream>
 
 #include "commands.h"
@@ -87,8 +88,83 @@ Handler plain_command(CLI::App& sub, const char* op, bool many_nodes) {
 
 }  // namespace
 
+// `set --batch FILE`: "KEY VALUE" lines (split at the first space or tab; "-"
+// is stdin), sent in frames of up to kBatch writes.
+int set_batch(const ClientOptions& o, const std::string& file) {
+  constexpr size_t kBatch = 5000;
+  std::ifstream f;
+  std::istream* in = &std::cin;
+  if (file != "-") {
+    f.open(file);
+    if (!f) {
+      std::cerr << "--batch: cannot open '" << file << "'\n";
+      return kExitUsage;
+    }
+    in = &f;
+  }
+  auto ep = parse_address(o.nodes.back());
+  if (!ep) {
+    std::cerr << "--node: expected HOST:PORT with an IP address, got '" << o.nodes.back() << "'\n";
+    return kExitUsage;
+  }
+  uint64_t total = 0, lineno = 0;
+  std::string line;
+  wire::CtlRequest req = request("mset");
+  wire::Value batch = wire::Value::list();
+  auto send = [&]() -> int {
+    if (batch.as_list().empty()) return kExitOk;
+    req.args.set("entries", std::exchange(batch, wire::Value::list()));
+    auto r = net::call(*ep, req, std::chrono::milliseconds(o.timeout_ms));
+    if (!r.ok() || r->code != 0) return print_result(req, r, false, Style{}, std::cout, std::cerr);
+    total += static_cast<uint64_t>(r->body.get("written").as_int());
+    return kExitOk;
+  };
+  while (std::getline(*in, line)) {
+    ++lineno;
+    if (line.empty()) continue;
+    const size_t cut = line.find_first_of(" \t");
+    if (cut == std::string::npos) {
+      std::cerr << file << ":" << lineno << ": expected KEY VALUE\n";
+      return kExitUsage;
+    }
+    wire::Value kv = wire::Value::list();
+    kv.push(line.substr(0, cut));
+    kv.push(line.substr(cut + 1));
+    batch.push(std::move(kv));
+    if (batch.as_list().size() >= kBatch) {
+      if (int rc = send(); rc != kExitOk) return rc;
+    }
+  }
+  if (int rc = send(); rc != kExitOk) return rc;
+  if (!o.json) std::cout << "set " << total << " keys\n";
+  if (o.json) std::cout << "{\"written\":" << total << "}\n";
+  return kExitOk;
+}
+
 Handler setup_get(CLI::App& sub) { return key_command(sub, "get", false); }
-Handler setup_set(CLI::App& sub) { return key_command(sub, "set", true); }
+
+Handler setup_set(CLI::App& sub) {
+  auto o = std::make_shared<ClientOptions>();
+  auto batch = std::make_shared<std::string>();
+  auto* key = sub.add_option("KEY", o->key, "the key");
+  auto* value = sub.add_option("VALUE", o->value, "the value (quote it in the shell)");
+  auto* b = sub.add_option("--batch", *batch,
+                           "write many keys: lines of KEY VALUE from FILE ('-' for stdin)")
+                ->type_name("FILE");
+  b->excludes(key)->excludes(value);
+  add_common(sub, *o, false);
+  return [o, batch, key, value] {
+    if (!batch->empty()) return set_batch(*o, *batch);
+    if (key->count() == 0 || value->count() == 0) {
+      std::cerr << "set: KEY and VALUE are required (or --batch FILE)\n";
+      return kExitUsage;
+    }
+    wire::CtlRequest req = request("set");
+    req.args.set("key", o->key);
+    req.args.set("value", o->value);
+    return call_nodes(*o, req);
+  };
+}
 Handler setup_del(CLI::App& sub) { return key_command(sub, "del", false); }
 Handler setup_status(CLI::App& sub) { return plain_command(sub, "status", false); }
 Handler setup_peers(CLI::App& sub) { return plain_command(sub, "peers", false); }

@@ -17,7 +17,6 @@ Handler planned(CLI::App& sub) {
     return kExitUsage;
   };
 }
-constexpr char kDiff[] = "diff";
 constexpr char kTrace[] = "trace";
 constexpr char kKeygen[] = "keygen";
 constexpr char kSim[] = "sim";
@@ -35,6 +34,7 @@ Handler setup_clock(CLI::App&);
 Handler setup_join(CLI::App&);
 Handler setup_loss(CLI::App&);
 Handler setup_watch(CLI::App&);
+Handler setup_diff(CLI::App&);
 
 const std::vector<Command>& commands() {
   static const std::vector<Command> table = {
@@ -48,7 +48,7 @@ const std::vector<Command>& commands() {
       {"clock", "print version vectors of one or more nodes", setup_clock},
       {"join", "make a running node contact peers and merge memberships", setup_join},
       {"loss", "inject loss, duplication, delay or partitions into a node", setup_loss},
-      {"diff", "compare the states of two nodes", planned<kDiff>},
+      {"diff", "compare the states of two nodes", setup_diff},
       {"watch", "stream changes as a node applies them", setup_watch},
       {"trace", "write a key and report when each member acknowledged it", planned<kTrace>},
       {"keygen", "create a cluster key or a node identity", planned<kKeygen>},

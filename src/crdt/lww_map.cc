@@ -9,12 +9,15 @@ LwwMap::MergeResult LwwMap::merge(std::string_view key, const Entry& e) {
   if (it == entries_.end()) {
     it = entries_.emplace(std::string(key), e).first;
     index(&*it);
+    digest_.add(key, e);
     if (e.tombstone) ++tombstones_;
     return MergeResult::kInserted;
   }
   Entry& cur = it->second;
   if (!wins(e, cur)) return MergeResult::kStale;
   unindex(cur.dot);
+  digest_.remove(key, cur);
+  digest_.add(key, e);
   if (cur.tombstone) --tombstones_;
   cur = e;
   if (cur.tombstone) ++tombstones_;
@@ -31,6 +34,7 @@ bool LwwMap::erase(std::string_view key) {
   auto it = entries_.find(key);
   if (it == entries_.end()) return false;
   unindex(it->second.dot);
+  digest_.remove(key, it->second);
   if (it->second.tombstone) --tombstones_;
   entries_.erase(it);
   return true;

@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "crdt/digest.h"
 #include "crdt/entry.h"
 
 namespace meshkv::crdt {
@@ -53,6 +54,9 @@ class LwwMap {
   // Origins that currently hold at least one winning entry, ascending.
   std::vector<Origin> origins() const;
 
+  // The digest of every entry, kept current by merge() and erase().
+  const Digest& digest() const { return digest_; }
+
  private:
   struct Hash {
     using is_transparent = void;
@@ -77,6 +81,7 @@ class LwwMap {
   // Node-based: entries keep their address, so the index may point at them.
   Entries entries_;
   std::map<Origin, OriginIndex> by_origin_;
+  Digest digest_;
   size_t tombstones_ = 0;
 };
 

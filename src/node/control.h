@@ -6,11 +6,14 @@
 //   get    {key}            -> {key, value, hlc, origin, seq}   code 1 if absent
 //   set    {key, value}     -> {key, hlc, origin, seq}
 //   del    {key}            -> {key, hlc, origin, seq}
+//   mset   {entries: [[key, value]]} -> {written}; all or nothing on bad input
 //   list   {prefix?}        -> {entries: [{key, value, hlc, origin, seq}]}
 //   status {}               -> see Engine::status
 //   peers  {}               -> {members: [...]}
 //   clock  {}               -> {id, vv: [{origin, node, seq}]}
 //   join   {peers: [addr]}  -> {}
+//   digest {groups?: [g]}   -> {root, groups: [64 hashes], buckets: [{group, buckets: [64]}]}
+//   bucket {buckets: [b]}   -> {entries: [{key, value?, deleted, hlc, origin, seq, bucket}]}
 //   loss   {clear?, drop_ppm?, dup_ppm?, corrupt_ppm?, delay_ms?, jitter_ms?,
 //           direction?, peers?, partition?} -> the faults now active (see Faults)
 // Unknown ops and bad arguments get code 2 and an error message.

@@ -35,7 +35,7 @@ Engine::Impl::Impl(Config c, uint64_t uid, Endpoint addr, uint64_t seed, Now n)
   next_probe_us = jitter(cfg.probe_interval_ms);
   next_gossip_us = t + cfg.gossip_interval_ms * kMs;
   next_ae_us = jitter(cfg.anti_entropy_interval_ms);
-  next_reconnect_us = t + 1000 * kMs;
+  next_reconnect_us = t + alone_retry_ms * kMs;
   next_expire_us = t + 5000 * kMs;
 }
 

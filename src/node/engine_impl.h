@@ -113,6 +113,9 @@ struct Engine::Impl {
   // Periodic timers (monotonic us).
   uint64_t next_probe_us = 0, next_gossip_us = 0, next_ae_us = 0, next_reconnect_us = 0,
            next_expire_us = 0;
+  // While alone, seeds are retried from 100 ms, doubling to 1 s: a node
+  // started together with its seed should not wait a second for it.
+  uint64_t alone_retry_ms = 100;
 
   // ---- engine.cc ----
   void log(LogLevel level, std::string text);

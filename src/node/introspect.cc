@@ -79,6 +79,7 @@ Value Engine::status(Now now) const {
   v.set("keys", static_cast<uint64_t>(s.replica.map().live()));
   v.set("tombstones", static_cast<uint64_t>(s.replica.map().tombstones()));
   v.set("writes", s.replica.last_seq());
+  v.set("digest", format_uid(s.replica.map().digest().root()));
   v.set("pending_retransmissions", static_cast<uint64_t>(pending_pushes()));
   Value members = Value::list();
   for (const auto& [name, m] : s.members) members.push(member_value(m, now.mono_us));

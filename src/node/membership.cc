@@ -326,7 +326,9 @@ void Engine::Impl::gossip_tick() {
 }
 
 void Engine::Impl::reconnect_tick() {
-  next_reconnect_us = now.mono_us + 1000 * kMs;
+  const bool alone = live_count() == 1;
+  alone_retry_ms = alone && !seeds.empty() ? std::min<uint64_t>(alone_retry_ms * 2, 1000) : 100;
+  next_reconnect_us = now.mono_us + (alone && !seeds.empty() ? alone_retry_ms : 1000) * kMs;
   if (leaving) return;
   // Dead members may only be partitioned away: knock on one door per second.
   std::vector<Member*> dead;
@@ -338,7 +340,7 @@ void Engine::Impl::reconnect_tick() {
     send(m->addr, wire::Join{self_update()});
   }
   // Alone: keep trying the seeds we were given.
-  if (live_count() == 1) {
+  if (alone) {
     for (const auto& e : seeds) {
       if (e != self_addr) send(e, wire::Join{self_update()});
     }
