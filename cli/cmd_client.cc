@@ -168,7 +168,6 @@ Handler setup_set(CLI::App& sub) {
 Handler setup_del(CLI::App& sub) { return key_command(sub, "del", false); }
 Handler setup_status(CLI::App& sub) { return plain_command(sub, "status", false); }
 Handler setup_peers(CLI::App& sub) { return plain_command(sub, "peers", false); }
-Handler setup_clock(CLI::App& sub) { return plain_command(sub, "clock", true); }
 
 Handler setup_list(CLI::App& sub) {
   auto o = std::make_shared<ClientOptions>();
