@@ -17,7 +17,6 @@ Handler planned(CLI::App& sub) {
     return kExitUsage;
   };
 }
-constexpr char kTrace[] = "trace";
 constexpr char kKeygen[] = "keygen";
 constexpr char kSim[] = "sim";
 }  // namespace
@@ -35,6 +34,7 @@ Handler setup_join(CLI::App&);
 Handler setup_loss(CLI::App&);
 Handler setup_watch(CLI::App&);
 Handler setup_diff(CLI::App&);
+Handler setup_trace(CLI::App&);
 
 const std::vector<Command>& commands() {
   static const std::vector<Command> table = {
@@ -50,7 +50,7 @@ const std::vector<Command>& commands() {
       {"loss", "inject loss, duplication, delay or partitions into a node", setup_loss},
       {"diff", "compare the states of two nodes", setup_diff},
       {"watch", "stream changes as a node applies them", setup_watch},
-      {"trace", "write a key and report when each member acknowledged it", planned<kTrace>},
+      {"trace", "write a key and report when each member acknowledged it", setup_trace},
       {"keygen", "create a cluster key or a node identity", planned<kKeygen>},
       {"sim", "run the deterministic network simulator", planned<kSim>},
   };

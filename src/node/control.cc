@@ -94,6 +94,16 @@ CtlResponse handle_control(Engine& engine, const wire::CtlRequest& req, Now now)
     }
     r.body = Value::object();
     r.body.set("written", static_cast<uint64_t>(items.size()));
+  } else if (req.op == "trace") {
+    if (!need_string(a, "key", key) || !need_string(a, "value", value)) {
+      return fail(id, 2, "trace: missing 'key' or 'value'");
+    }
+    auto t = engine.traced_set(key, value, now);
+    if (!t.ok()) return fail(id, 2, "trace: " + t.status().message());
+    r.body = engine.trace_report(*t, now);
+  } else if (req.op == "trace_status") {
+    r.body = engine.trace_report(static_cast<uint64_t>(a.get("id").as_int()), now);
+    if (r.body.is_null()) return fail(id, 1, "trace: unknown or expired trace id");
   } else if (req.op == "list") {
     std::string prefix;
     need_string(a, "prefix", prefix);

@@ -7,6 +7,8 @@
 //   set    {key, value}     -> {key, hlc, origin, seq}
 //   del    {key}            -> {key, hlc, origin, seq}
 //   mset   {entries: [[key, value]]} -> {written}; all or nothing on bad input
+//   trace  {key, value}     -> a write whose acks are timed: see Engine::trace_report
+//   trace_status {id}       -> Engine::trace_report; code 1 if unknown
 //   list   {prefix?}        -> {entries: [{key, value, hlc, origin, seq}]}
 //   status {}               -> see Engine::status
 //   peers  {}               -> {members: [...]}

@@ -262,6 +262,11 @@ void Engine::Impl::on_push(const Endpoint& from, uint64_t sender, const wire::Pu
 void Engine::Impl::on_ack(uint64_t sender, const wire::Ack& a) {
   Member* m = member_by_uid(sender);
   if (!m) return;
+  if (auto t = traces.find(a.msg_seq); t != traces.end()) {
+    for (auto& [name, at] : t->second.acks) {
+      if (name == m->name && at == 0) at = now.mono_us;
+    }
+  }
   auto p = m->pending.find(a.msg_seq);
   if (p == m->pending.end()) return;
   if (p->second.attempts == 1) m->rtt.sample(now.mono_us - p->second.first_sent_us);  // Karn
@@ -486,6 +491,40 @@ Result<crdt::KeyedEntry> Engine::del(std::string_view key, Now now) {
     impl_->unpushed.push_back(*r);
   }
   return r;
+}
+
+Result<uint64_t> Engine::traced_set(std::string_view key, std::string_view value, Now now) {
+  Impl& s = *impl_;
+  s.flush_pushes();  // earlier writes go in their own pushes
+  auto w = set(key, value, now);
+  if (!w.ok()) return w.status();
+  s.flush_pushes();  // this write alone: its push's msg_seq names the trace
+  Trace t;
+  t.start_us = now.mono_us;
+  for (const auto& [name, m] : s.members) {
+    if (m.reachable()) t.acks.emplace_back(name, 0);
+  }
+  if (s.traces.size() >= 64) s.traces.erase(s.traces.begin());
+  s.traces[s.msg_seq] = std::move(t);
+  return s.msg_seq;
+}
+
+wire::Value Engine::trace_report(uint64_t id, Now now) const {
+  auto it = impl_->traces.find(id);
+  if (it == impl_->traces.end()) return nullptr;
+  const Trace& t = it->second;
+  wire::Value v = wire::Value::object();
+  v.set("id", id);
+  v.set("age_us", now.mono_us - t.start_us);
+  wire::Value ms = wire::Value::list();
+  for (const auto& [name, at] : t.acks) {
+    wire::Value m = wire::Value::object();
+    m.set("name", name);
+    m.set("ack_us", at == 0 ? wire::Value(nullptr) : wire::Value(at - t.start_us));
+    ms.push(std::move(m));
+  }
+  v.set("members", std::move(ms));
+  return v;
 }
 
 const crdt::Entry* Engine::get(std::string_view key) const { return impl_->replica.map().find(key); }

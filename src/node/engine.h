@@ -96,6 +96,12 @@ class Engine {
   // A write; state is unchanged on error (too large, empty key).
   Result<crdt::KeyedEntry> set(std::string_view key, std::string_view value, Now now);
   Result<crdt::KeyedEntry> del(std::string_view key, Now now);
+  // A write whose acknowledgements are recorded per member: pushes it at
+  // once and returns a trace id for trace_report(). The last 64 traces are kept.
+  Result<uint64_t> traced_set(std::string_view key, std::string_view value, Now now);
+  // {id, age_us, members: [{name, ack_us (null while unacknowledged)}]}, or
+  // null for an unknown or expired id.
+  wire::Value trace_report(uint64_t id, Now now) const;
   // The winning entry, tombstones included (callers treat them as absent).
   const crdt::Entry* get(std::string_view key) const;
   // Live entries under `prefix`, sorted by key.

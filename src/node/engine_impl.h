@@ -63,6 +63,12 @@ struct Relay {
   uint64_t expires_us = 0;
 };
 
+// A traced write: when it was pushed, and when each member acknowledged.
+struct Trace {
+  uint64_t start_us = 0;
+  std::vector<std::pair<std::string, uint64_t>> acks;  // member, ack time (0: none yet)
+};
+
 // A membership update waiting to be gossiped a few more times.
 struct Broadcast {
   wire::MemberUpdate update;
@@ -109,6 +115,7 @@ struct Engine::Impl {
   std::priority_queue<Timer, std::vector<Timer>, std::greater<>> retransmit_timers;
   std::unordered_map<uint64_t, SeqWindow> push_seen;  // by sender uid
   std::map<std::string, uint64_t> ae_followup;       // member -> when to digest again
+  std::map<uint64_t, Trace> traces;                  // by msg_seq of the traced push
 
   // Periodic timers (monotonic us).
   uint64_t next_probe_us = 0, next_gossip_us = 0, next_ae_us = 0, next_reconnect_us = 0,
