@@ -100,6 +100,13 @@ const char* state_color(const std::string& s) {
   return kDim;
 }
 
+// A peer's clock offset: "+3ms" ahead of ours, "-12ms" behind, "-" unknown.
+std::string offset(const Value& v) {
+  if (!v.is_int()) return "-";
+  const int64_t ms = v.as_int();
+  return (ms > 0 ? "+" : "") + std::to_string(ms) + "ms";
+}
+
 std::string members_table(const Value& list, const Style& st) {
   std::vector<Row> rows;
   for (const Value& m : list.as_list()) {
@@ -108,11 +115,12 @@ std::string members_table(const Value& list, const Style& st) {
                     {state, state_color(state)},
                     {scalar(m.get("address"))},
                     {rtt(m.get("rtt_us"))},
+                    {offset(m.get("clock_offset_ms"))},
                     {ago(m.get("last_contact_ms_ago"))},
                     {scalar(m.get("incarnation"))},
                     {scalar(m.get("pending_pushes"))}});
   }
-  return table(bold_row({"NAME", "STATE", "ADDRESS", "RTT", "LAST CONTACT", "INC", "PENDING"}),
+  return table(bold_row({"NAME", "STATE", "ADDRESS", "RTT", "CLOCK", "LAST CONTACT", "INC", "PENDING"}),
                rows, st, "  ");
 }
 

@@ -162,7 +162,7 @@ class Gen {
       case 3: return ChunkMsg{chunk(/*loose=*/false)};
       case 4: return Ping{u64(), next(), members()};
       case 5: return PingReq{u64(), next(), endpoint(), members()};
-      case 6: return PingAck{u64(), next(), members()};
+      case 6: return PingAck{u64(), next(), u64(), members()};
       case 7: {
         Fragment f;
         f.xfer_id = next();

@@ -34,6 +34,9 @@ struct Member {
   uint64_t state_since_us = 0;
   uint64_t last_contact_us = 0;  // 0: never heard from directly
   RttEstimator rtt;
+  // Its wall clock minus ours (ms), smoothed; valid once has_offset.
+  double clock_offset_ms = 0;
+  bool has_offset = false;
   uint64_t suspect_deadline_us = 0;  // when a suspect is declared dead
   uint64_t told_us = 0;  // when we last told it a rumour about itself
   std::map<uint64_t, PendingPush> pending;  // by msg_seq

@@ -1,5 +1,6 @@
 // Views of the engine for operators: status, peers, clock. Each is a Value,
 // so the prompt, the remote client and --json all render the same data.
+#include <cmath>
 #include <cstdio>
 
 #include "node/control.h"
@@ -33,6 +34,8 @@ Value member_value(const Member& m, uint64_t now_us) {
   v.set("incarnation", m.incarnation);
   v.set("uid", format_uid(m.uid));
   v.set("rtt_us", m.rtt.has_sample() ? Value(m.rtt.srtt_us()) : Value(nullptr));
+  v.set("clock_offset_ms",
+        m.has_offset ? Value(static_cast<int64_t>(std::llround(m.clock_offset_ms))) : Value(nullptr));
   v.set("last_contact_ms_ago", ms_ago(now_us, m.last_contact_us));
   v.set("state_for_ms", ms_ago(now_us, m.state_since_us));
   v.set("pending_pushes", static_cast<uint64_t>(m.pending.size()));

@@ -261,7 +261,7 @@ void Engine::Impl::probe_tick() {
 void Engine::Impl::on_ping(const Endpoint& from, uint64_t sender, const wire::Ping& p) {
   for (const auto& u : p.updates) apply_update(u, &from);
   (void)sender;
-  send(from, wire::PingAck{p.probe_seq, self_uid, take_piggyback(kPiggybackBytes)});
+  send(from, wire::PingAck{p.probe_seq, self_uid, now.wall_ms, take_piggyback(kPiggybackBytes)});
 }
 
 void Engine::Impl::on_ping_req(const Endpoint& from, const wire::PingReq& p) {
@@ -276,7 +276,8 @@ void Engine::Impl::on_ping_ack(uint64_t sender, const wire::PingAck& a) {
   auto relay = relays.find(a.probe_seq);
   if (relay != relays.end()) {
     if (a.target_uid == relay->second.target_uid) {
-      send(relay->second.requester, wire::PingAck{relay->second.requester_seq, a.target_uid, {}});
+      send(relay->second.requester,
+           wire::PingAck{relay->second.requester_seq, a.target_uid, a.wall_ms, {}});
     }
     relays.erase(relay);
     return;
@@ -285,7 +286,14 @@ void Engine::Impl::on_ping_ack(uint64_t sender, const wire::PingAck& a) {
   auto it = members.find(probe.target);
   if (it == members.end() || it->second.uid != a.target_uid) return;
   if (sender == a.target_uid && !probe.indirect_sent) {
-    it->second.rtt.sample(now.mono_us - probe.sent_us);
+    const uint64_t rtt_us = now.mono_us - probe.sent_us;
+    it->second.rtt.sample(rtt_us);
+    // Its clock read at about the middle of the round trip, against ours then.
+    const double sample = static_cast<double>(a.wall_ms) -
+                          (static_cast<double>(now.wall_ms) - static_cast<double>(rtt_us) / 2000.0);
+    Member& m = it->second;
+    m.clock_offset_ms = m.has_offset ? 0.75 * m.clock_offset_ms + 0.25 * sample : sample;
+    m.has_offset = true;
   }
   it->second.last_contact_us = now.mono_us;
   probe.active = false;

@@ -106,6 +106,7 @@ void put_body(Writer& w, const PingReq& m) {
 void put_body(Writer& w, const PingAck& m) {
   w.varint(m.probe_seq);
   w.u64(m.target_uid);
+  w.varint(m.wall_ms);
   put_members(w, m.updates);
 }
 void put_body(Writer& w, const Fragment& m) {
@@ -280,6 +281,7 @@ PingAck get_body<PingAck>(Reader& r) {
   PingAck m;
   m.probe_seq = r.varint();
   m.target_uid = r.u64();
+  m.wall_ms = r.varint();
   m.updates = get_members(r);
   return m;
 }

@@ -108,6 +108,7 @@ struct PingReq {
 struct PingAck {
   uint64_t probe_seq = 0;
   uint64_t target_uid = 0;  // who answered (differs from sender when relayed)
+  uint64_t wall_ms = 0;     // the answerer's wall clock, for clock offset estimates
   std::vector<MemberUpdate> updates;
   friend bool operator==(const PingAck&, const PingAck&) = default;
 };
