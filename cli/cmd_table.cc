@@ -18,7 +18,6 @@ Handler planned(CLI::App& sub) {
   };
 }
 constexpr char kKeygen[] = "keygen";
-constexpr char kSim[] = "sim";
 }  // namespace
 
 // Defined in cmd_node.cc and cmd_client.cc.
@@ -35,6 +34,7 @@ Handler setup_loss(CLI::App&);
 Handler setup_watch(CLI::App&);
 Handler setup_diff(CLI::App&);
 Handler setup_trace(CLI::App&);
+Handler setup_sim(CLI::App&);
 
 const std::vector<Command>& commands() {
   static const std::vector<Command> table = {
@@ -52,7 +52,7 @@ const std::vector<Command>& commands() {
       {"watch", "stream changes as a node applies them", setup_watch},
       {"trace", "write a key and report when each member acknowledged it", setup_trace},
       {"keygen", "create a cluster key or a node identity", planned<kKeygen>},
-      {"sim", "run the deterministic network simulator", planned<kSim>},
+      {"sim", "run the deterministic network simulator", setup_sim},
   };
   return table;
 }
