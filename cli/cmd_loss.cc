@@ -45,6 +45,39 @@ std::vector<std::string> split_commas(const std::string& s) {
 }
 }  // namespace
 
+std::string loss_arg(wire::Value& args, const std::string& name, const std::string& value) {
+  auto ppm = [&](const char* field) -> std::string {
+    char* end = nullptr;
+    const double p = std::strtod(value.c_str(), &end);
+    if (value.empty() || *end != '\0' || !(p >= 0 && p <= 1)) return name + ": a probability between 0 and 1";
+    args.set(field, static_cast<int64_t>(p * 1'000'000.0 + 0.5));
+    return "";
+  };
+  if (name == "drop") return ppm("drop_ppm");
+  if (name == "dup") return ppm("dup_ppm");
+  if (name == "corrupt") return ppm("corrupt_ppm");
+  if (name == "delay") {
+    int64_t ms = 0, jitter = 0;
+    if (!parse_delay(value, ms, jitter)) return "delay: expected MS or MS:JITTER (0..60000)";
+    args.set("delay_ms", ms);
+    args.set("jitter_ms", jitter);
+    return "";
+  }
+  if (name == "direction") {
+    if (value != "out" && value != "in" && value != "both") return "direction: one of out, in, both";
+    args.set("direction", value);
+    return "";
+  }
+  if (name == "peer" || name == "partition") {
+    const char* field = name == "peer" ? "peers" : "partition";
+    wire::Value l = args.get(field).is_list() ? args.get(field) : wire::Value::list();
+    for (const auto& n : split_commas(value)) l.push(n);
+    args.set(field, std::move(l));
+    return "";
+  }
+  return "unknown fault '" + name + "' (drop, dup, corrupt, delay, direction, peer, partition)";
+}
+
 Handler setup_loss(CLI::App& sub) {
   auto o = std::make_shared<LossOptions>();
   sub.footer(
@@ -87,27 +120,20 @@ Handler setup_loss(CLI::App& sub) {
     req.op = "loss";
     req.args = wire::Value::object();
     if (o->clear) req.args.set("clear", true);
-    auto ppm = [](double p) { return static_cast<int64_t>(p * 1'000'000.0 + 0.5); };
-    if (o->drop >= 0) req.args.set("drop_ppm", ppm(o->drop));
-    if (o->dup >= 0) req.args.set("dup_ppm", ppm(o->dup));
-    if (o->corrupt >= 0) req.args.set("corrupt_ppm", ppm(o->corrupt));
-    if (!o->delay.empty()) {
-      int64_t ms = 0, jitter = 0;
-      if (!parse_delay(o->delay, ms, jitter)) {
-        std::cerr << "--delay: expected MS or MS:JITTER (0..60000), got '" << o->delay << "'\n";
+    std::vector<std::pair<std::string, std::string>> given;
+    if (o->drop >= 0) given.emplace_back("drop", std::to_string(o->drop));
+    if (o->dup >= 0) given.emplace_back("dup", std::to_string(o->dup));
+    if (o->corrupt >= 0) given.emplace_back("corrupt", std::to_string(o->corrupt));
+    if (!o->delay.empty()) given.emplace_back("delay", o->delay);
+    if (!o->direction.empty()) given.emplace_back("direction", o->direction);
+    for (const auto& p : o->peers) given.emplace_back("peer", p);
+    if (!o->partition.empty()) given.emplace_back("partition", o->partition);
+    for (const auto& [name, value] : given) {
+      if (std::string err = loss_arg(req.args, name, value); !err.empty()) {
+        std::cerr << "--" << err << " (got '" << value << "')\n";
         return kExitUsage;
       }
-      req.args.set("delay_ms", ms);
-      req.args.set("jitter_ms", jitter);
     }
-    if (!o->direction.empty()) req.args.set("direction", o->direction);
-    auto list = [](const std::vector<std::string>& names) {
-      wire::Value l = wire::Value::list();
-      for (const auto& n : names) l.push(n);
-      return l;
-    };
-    if (!o->peers.empty()) req.args.set("peers", list(o->peers));
-    if (!o->partition.empty()) req.args.set("partition", list(split_commas(o->partition)));
     auto r = net::call(*ep, req, std::chrono::milliseconds(o->timeout_ms));
     return print_result(req, r, o->json, detect_style(1), std::cout, std::cerr);
   };

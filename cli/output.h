@@ -31,6 +31,11 @@ std::string render(const wire::CtlRequest& req, const wire::Value& body, const S
 // value, the writer and the HLC.
 std::string render_change(const wire::Value& event, const Style& style);
 
+// Adds one fault setting ("drop" "0.3", "delay" "50:10", "partition" "b,c",
+// ...) to the arguments of a `loss` request. Returns "" or what is wrong.
+// Shared by `meshkv loss` and the prompt's `loss`.
+std::string loss_arg(wire::Value& args, const std::string& name, const std::string& value);
+
 // Prints the outcome of one control call and returns the exit code:
 // transport failures go to `err` (exit 3); a node's refusal prints its error
 // to `err` and returns its code (1 negative, 2 usage, 3 refused); success

@@ -33,6 +33,8 @@ constexpr CommandHelp kCommands[] = {
     {"peers", "peers", "members with state, round-trip time and last contact"},
     {"clock", "clock", "this node's version vector and hybrid logical clock"},
     {"join", "join PEER...", "contact peers (HOST:PORT) and merge memberships"},
+    {"loss", "loss [clear] [drop P] [dup P] [corrupt P] [delay MS[:J]] [peer ID] [partition ID,..]",
+     "show, set or clear injected faults (see meshkv loss --help)"},
     {"help", "help", "show this list"},
     {"quit", "quit", "leave the mesh gracefully and exit (also Ctrl-D)"},
 };
@@ -99,6 +101,19 @@ std::optional<wire::CtlRequest> build_request(const std::vector<std::string>& w)
     if (n == 1) req.args.set("prefix", w[1]);
   } else if (op == "status" || op == "peers" || op == "clock") {
     if (n != 0) return usage(op.c_str());
+  } else if (op == "loss") {
+    size_t i = 1;
+    if (i <= n && w[i] == "clear") {
+      req.args.set("clear", true);
+      ++i;
+    }
+    if ((n + 1 - i) % 2 != 0) return usage("loss [clear] [drop P] [dup P] [corrupt P] [delay MS[:J]] [direction D] [peer ID] [partition ID,...]");
+    for (; i + 1 <= n; i += 2) {
+      if (std::string err = loss_arg(req.args, w[i], w[i + 1]); !err.empty()) {
+        std::cerr << "loss: " << err << "\n";
+        return std::nullopt;
+      }
+    }
   } else if (op == "join") {
     if (n == 0) return usage("join PEER...   (PEER is HOST:PORT)");
     wire::Value peers = wire::Value::list();
