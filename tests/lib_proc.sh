@@ -64,3 +64,9 @@ state_of() {
   "$MESHKV" peers --node "127.0.0.1:$1" --json | grep -o "\"name\":\"$2\",\"state\":\"[a-z]*\"" |
     sed 's/.*"state":"\([a-z]*\)"/\1/'
 }
+
+# member_is NODE_PORT MEMBER STATE: for wait_for, re-queried on every try.
+member_is() { [ "$(state_of "$1" "$2")" = "$3" ]; }
+
+# value_is KEY NODE VALUE: the node returns exactly VALUE for KEY.
+value_is() { [ "$("$MESHKV" get "$1" --node "$2" 2>/dev/null)" = "$3" ]; }
