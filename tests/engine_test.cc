@@ -192,3 +192,23 @@ TEST_CASE("engine: bad fault settings are refused and change nothing") {
   CHECK_FALSE(p.a.set_faults(f).ok());
   CHECK_FALSE(p.a.faults().active());
 }
+
+TEST_CASE("engine: membership gossip for ever new names is bounded") {
+  Pair p;
+  p.join();
+  for (int batch = 0; batch < 250; ++batch) {  // 25 per datagram stays under the MTU
+    wire::Members m;
+    for (int i = 0; i < 25; ++i) {
+      const int n = batch * 25 + i;
+      m.updates.push_back({"forged" + std::to_string(n), 1000u + static_cast<uint64_t>(n),
+                           Endpoint::v4(10, 9, static_cast<uint8_t>(n >> 8), static_cast<uint8_t>(n), 7946),
+                           0, wire::MemberState::kDead});
+    }
+    auto bytes = wire::encode({wire::kVersion, 22, m});
+    p.a.handle_datagram(p.b_addr, bytes.data(), bytes.size(), at(1));
+    p.a.take_outbox();
+  }
+  CHECK(p.a.counters().malformed == 0);
+  CHECK(p.a.peers(at(1)).get("members").as_list().size() == 4096);
+  CHECK(p.a.counters().queue_drops > 0);
+}

@@ -245,6 +245,11 @@ void Engine::Impl::on_push(const Endpoint& from, uint64_t sender, const wire::Pu
     ++counters.dropped;
     return;
   }
+  // One window per sender uid; uids of processes that are gone are forgotten
+  // when the table grows (a forgotten window only risks a harmless re-apply).
+  if (push_seen.size() > 1024 && !push_seen.count(sender)) {
+    std::erase_if(push_seen, [&](const auto& kv) { return member_by_uid(kv.first) == nullptr; });
+  }
   if (!push_seen[sender].check_and_mark(p.msg_seq)) {
     ++counters.duplicates;
     return;

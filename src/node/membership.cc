@@ -16,6 +16,10 @@ namespace {
 constexpr uint64_t kMs = 1000;
 constexpr size_t kGossipFanout = 3;
 constexpr size_t kPiggybackBytes = 400;
+// Bounds on what datagrams can make a node remember. Beyond them new members
+// and relay requests are refused (counted as queue drops).
+constexpr size_t kMaxMembers = 4096;
+constexpr size_t kMaxRelays = 1024;
 
 int rank(MemberState s) {
   switch (s) {
@@ -144,6 +148,10 @@ void Engine::Impl::apply_update(const MemberUpdate& u, const Endpoint* from) {
   uid_names[u.uid] = u.name;
   auto it = members.find(u.name);
   if (it == members.end()) {
+    if (members.size() >= kMaxMembers) {
+      ++counters.queue_drops;
+      return;
+    }
     Member m;
     m.name = u.name;
     m.uid = u.uid;
@@ -266,6 +274,10 @@ void Engine::Impl::on_ping(const Endpoint& from, uint64_t sender, const wire::Pi
 
 void Engine::Impl::on_ping_req(const Endpoint& from, const wire::PingReq& p) {
   for (const auto& u : p.updates) apply_update(u, &from);
+  if (relays.size() >= kMaxRelays) {
+    ++counters.queue_drops;
+    return;
+  }
   const uint64_t seq = ++probe_seq;
   relays[seq] = Relay{from, p.probe_seq, p.target_uid, now.mono_us + cfg.probe_interval_ms * kMs};
   send(p.target_addr, wire::Ping{seq, p.target_uid, {}});
