@@ -5,12 +5,23 @@
 #                     supported toolchain, Debian 12's g++ 12, builds clean,
 #                     and tests and CI then reuse this build as it is)
 #   MESHKV_NO_BUILD=1 install only
+#   --install, or MESHKV_INSTALL=1: after building, also run `cmake --install
+#                     build` (the binary, the man page and the bash, zsh and
+#                     fish completions under /usr/local; with sudo unless root)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+install="${MESHKV_INSTALL:-0}"
+for arg in "$@"; do
+  case $arg in
+    --install) install=1 ;;
+    *) echo "setup: unknown argument '$arg' (only --install)" >&2; exit 2 ;;
+  esac
+done
+
 packages=(build-essential cmake file libasio-dev libcli11-dev libtomlplusplus-dev
   libsodium-dev doctest-dev libedit-dev libbsd-dev libmd-dev libncurses-dev
-  clang libclang-rt-14-dev groff-base bash-completion)
+  clang libclang-rt-14-dev groff-base bash-completion iproute2)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -27,3 +38,9 @@ fi
 [ "${MESHKV_NO_BUILD:-0}" = 1 ] && exit 0
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DMESHKV_WERROR="${MESHKV_WERROR:-ON}" >/dev/null
 cmake --build build -j"$(nproc)"
+
+if [ "$install" = 1 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo cmake --install build
+fi

@@ -1,0 +1,95 @@
+# fish completion for meshkv(1). Written by hand and kept beside the code: when
+# a subcommand or option changes in cli/, change it here, in meshkv.bash,
+# _meshkv and man/meshkv.1 (tests/proc_docs.sh checks that they agree).
+# Installed as share/fish/vendor_completions.d/meshkv.fish.
+#
+# One line per option and subcommand, the subcommands named literally in the
+# condition, so that a reader (and the test) can see what each one takes.
+
+complete -c meshkv -f
+
+# Subcommands, offered until one is given.
+set -l meshkv_subcommands node get set del list status peers clock join loss watch diff trace sim
+complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -s h -l help -d 'print help and exit'
+complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -l version -d 'print version and exit'
+complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -a node -d 'start a mesh node with an interactive prompt (the default)'
+complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -a get -d 'read a key from a running node'
+complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -a set -d 'write a key through a running node'
+complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -a del -d 'delete a key through a running node'
+complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -a list -d 'list keys (optionally under a prefix) of a running node'
+complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -a status -d "show a node's members, counters and version vector"
+complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -a peers -d "show a node's members with state, RTT and last contact"
+complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -a clock -d 'print version vectors of one or more nodes'
+complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -a join -d 'make a running node contact peers and merge memberships'
+complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -a loss -d 'inject loss, duplication, delay or partitions into a node'
+complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -a watch -d 'stream changes as a node applies them'
+complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -a diff -d 'compare the states of two nodes'
+complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -a trace -d 'write a key and report when each member acknowledged it'
+complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -a sim -d 'run the deterministic network simulator'
+
+# --help after any subcommand.
+complete -c meshkv -n "__fish_seen_subcommand_from $meshkv_subcommands" -s h -l help -d 'print help and exit'
+
+# node
+complete -c meshkv -n '__fish_seen_subcommand_from node' -l config -r -F -d 'read settings from a TOML file'
+complete -c meshkv -n '__fish_seen_subcommand_from node' -l id -x -d 'node name'
+complete -c meshkv -n '__fish_seen_subcommand_from node' -l listen -x -d 'UDP mesh and TCP control address, HOST:PORT'
+complete -c meshkv -n '__fish_seen_subcommand_from node' -l join -x -d 'contact this member at start (repeatable)'
+complete -c meshkv -n '__fish_seen_subcommand_from node' -l mtu -x -d 'largest datagram, bytes'
+complete -c meshkv -n '__fish_seen_subcommand_from node' -l gossip-interval -x -d 'membership gossip period, ms'
+complete -c meshkv -n '__fish_seen_subcommand_from node' -l probe-interval -x -d 'failure-detector probe period, ms'
+complete -c meshkv -n '__fish_seen_subcommand_from node' -l probe-timeout -x -d 'direct probe timeout, ms'
+complete -c meshkv -n '__fish_seen_subcommand_from node' -l anti-entropy-interval -x -d 'anti-entropy period, ms'
+complete -c meshkv -n '__fish_seen_subcommand_from node' -l loss -x -d 'drop this share (0..1) of sent datagrams'
+complete -c meshkv -n '__fish_seen_subcommand_from node' -l log-level -x -a 'debug info warn error' -d 'log threshold'
+complete -c meshkv -n '__fish_seen_subcommand_from node' -l insecure -d 'allow a non-loopback --listen'
+
+# The remote subcommands: get set del list status peers clock join.
+complete -c meshkv -n '__fish_seen_subcommand_from get set del list status peers clock join' -l node -x -a '(set -q MESHKV_NODE; and echo $MESHKV_NODE; or echo 127.0.0.1:7946)' -d 'node to ask, HOST:PORT'
+complete -c meshkv -n '__fish_seen_subcommand_from get set del list status peers clock join' -l timeout -x -d 'give up after this long, ms'
+complete -c meshkv -n '__fish_seen_subcommand_from get set del list status peers clock join' -l json -d 'print the answer as JSON'
+
+complete -c meshkv -n '__fish_seen_subcommand_from set' -l batch -r -F -d "write many keys: lines of KEY VALUE from FILE ('-' for stdin)"
+
+# loss
+complete -c meshkv -n '__fish_seen_subcommand_from loss' -l node -x -d 'node to change, HOST:PORT'
+complete -c meshkv -n '__fish_seen_subcommand_from loss' -l drop -x -d 'share of datagrams dropped, 0..1'
+complete -c meshkv -n '__fish_seen_subcommand_from loss' -l dup -x -d 'share of datagrams sent twice, 0..1'
+complete -c meshkv -n '__fish_seen_subcommand_from loss' -l corrupt -x -d 'share of datagrams with one bit flipped, 0..1'
+complete -c meshkv -n '__fish_seen_subcommand_from loss' -l delay -x -d 'added latency, MS[:JITTER]'
+complete -c meshkv -n '__fish_seen_subcommand_from loss' -l peer -x -d 'apply only to traffic with this member (repeatable)'
+complete -c meshkv -n '__fish_seen_subcommand_from loss' -l partition -x -d 'drop everything to and from these members, ID,...'
+complete -c meshkv -n '__fish_seen_subcommand_from loss' -l direction -x -a 'out in both' -d 'datagrams the faults apply to'
+complete -c meshkv -n '__fish_seen_subcommand_from loss' -l clear -d 'remove every fault'
+complete -c meshkv -n '__fish_seen_subcommand_from loss' -l timeout -x -d 'give up after this long, ms'
+complete -c meshkv -n '__fish_seen_subcommand_from loss' -l json -d 'print the active faults as JSON'
+
+# watch
+complete -c meshkv -n '__fish_seen_subcommand_from watch' -l node -x -d 'node to watch, HOST:PORT'
+complete -c meshkv -n '__fish_seen_subcommand_from watch' -l prefix -x -d 'only keys starting with this'
+complete -c meshkv -n '__fish_seen_subcommand_from watch' -l timeout -x -d 'give up connecting after this long, ms'
+complete -c meshkv -n '__fish_seen_subcommand_from watch' -l json -d 'one JSON object per line'
+
+# diff A B
+complete -c meshkv -n '__fish_seen_subcommand_from diff' -l json -d 'print the differences as JSON'
+complete -c meshkv -n '__fish_seen_subcommand_from diff' -l timeout -x -d 'give up after this long, ms'
+
+# trace KEY VALUE
+complete -c meshkv -n '__fish_seen_subcommand_from trace' -l node -x -d 'node to write through, HOST:PORT'
+complete -c meshkv -n '__fish_seen_subcommand_from trace' -l json -d 'print the report as JSON'
+complete -c meshkv -n '__fish_seen_subcommand_from trace' -l timeout -x -d 'wait this long for acknowledgements, ms (default 2000)'
+
+# sim
+complete -c meshkv -n '__fish_seen_subcommand_from sim' -l nodes -x -d 'simulated nodes (default 5)'
+complete -c meshkv -n '__fish_seen_subcommand_from sim' -l loss -x -d 'share of datagrams lost, 0..0.95 (default 0.1)'
+complete -c meshkv -n '__fish_seen_subcommand_from sim' -l dup -x -d 'share of datagrams duplicated, 0..1 (default 0.01)'
+complete -c meshkv -n '__fish_seen_subcommand_from sim' -l delay -x -d 'one-way delay, ms (default 1)'
+complete -c meshkv -n '__fish_seen_subcommand_from sim' -l jitter -x -d 'extra uniform delay, reorders, ms (default 2)'
+complete -c meshkv -n '__fish_seen_subcommand_from sim' -l partition-at -x -d 'when the partition starts, s'
+complete -c meshkv -n '__fish_seen_subcommand_from sim' -l heal-at -x -d 'when it heals, s'
+complete -c meshkv -n '__fish_seen_subcommand_from sim' -l partition -x -d 'cut these nodes (from 0) off from the rest, N,...'
+complete -c meshkv -n '__fish_seen_subcommand_from sim' -l writes -x -d 'writes spread over the run (default 200)'
+complete -c meshkv -n '__fish_seen_subcommand_from sim' -l seed -x -d 'random seed (default 1)'
+complete -c meshkv -n '__fish_seen_subcommand_from sim' -l duration -x -d 'give up converging after this long, s (default 60)'
+complete -c meshkv -n '__fish_seen_subcommand_from sim' -l quiet -d 'print only the report'
+complete -c meshkv -n '__fish_seen_subcommand_from sim' -l json -d 'print the report and timeline as JSON'
