@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: the Release build (unit, property, simulation and
-# real-process tests), the unit tests again under AddressSanitizer and
-# UndefinedBehaviorSanitizer, and the wire decoder's fuzzer for a bounded time.
+# real-process tests), the unit and real-process tests again under
+# AddressSanitizer and UndefinedBehaviorSanitizer, and the wire decoder's
+# fuzzer for a bounded time.
 #   MESHKV_FUZZ_SECONDS  fuzzing time (default 60; 0 skips)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,8 +21,15 @@ ctest --test-dir build --output-on-failure -j"$jobs"
 
 step "unit tests under ASan + UBSan"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMESHKV_SANITIZE=ON -DMESHKV_WERROR=ON >/dev/null
-cmake --build build-asan -j"$jobs" --target meshkv_tests
-ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 build-asan/meshkv_tests
+cmake --build build-asan -j"$jobs" --target meshkv_tests meshkv
+export ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1
+build-asan/meshkv_tests
+
+step "real-process tests against the sanitizer build"
+# The shell, the control plane and the client under ASan/UBSan: any report
+# makes a node or client exit non-zero, which fails the test.
+bash tests/proc_mesh.sh build-asan/meshkv
+bash tests/proc_tools.sh build-asan/meshkv
 
 if [ "$fuzz_seconds" -gt 0 ]; then
   step "fuzzing the wire decoder for ${fuzz_seconds}s"
