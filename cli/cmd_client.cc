@@ -47,11 +47,8 @@ int call_nodes(const ClientOptions& o, const wire::CtlRequest& req) {
   const Style style = detect_style(1);
   int rc = kExitOk;
   for (const std::string& n : o.nodes) {
-    auto ep = parse_address(n);
-    if (!ep) {
-      std::cerr << "--node: expected HOST:PORT with an IP address, got '" << n << "'\n";
-      return kExitUsage;
-    }
+    auto ep = parse_flag_address(n);
+    if (!ep) return kExitUsage;
     if (o.nodes.size() > 1 && !o.json) std::cout << "== " << ep->to_string() << "\n";
     auto r = net::call(*ep, req, std::chrono::milliseconds(o.timeout_ms));
     rc = std::max(rc, print_result(req, r, o.json, style, std::cout, std::cerr));
@@ -102,11 +99,8 @@ int set_batch(const ClientOptions& o, const std::string& file) {
     }
     in = &f;
   }
-  auto ep = parse_address(o.nodes.back());
-  if (!ep) {
-    std::cerr << "--node: expected HOST:PORT with an IP address, got '" << o.nodes.back() << "'\n";
-    return kExitUsage;
-  }
+  auto ep = parse_flag_address(o.nodes.back());
+  if (!ep) return kExitUsage;
   uint64_t total = 0, lineno = 0;
   std::string line;
   wire::CtlRequest req = request("mset");
@@ -188,11 +182,8 @@ Handler setup_join(CLI::App& sub) {
     wire::CtlRequest req = request("join");
     wire::Value peers = wire::Value::list();
     for (const std::string& p : o->peers) {
-      auto e = parse_address(p);
-      if (!e) {
-        std::cerr << "join: expected HOST:PORT with an IP address, got '" << p << "'\n";
-        return kExitUsage;
-      }
+      auto e = parse_flag_address(p, "join");
+      if (!e) return kExitUsage;
       peers.push(e->to_string());
     }
     req.args.set("peers", std::move(peers));

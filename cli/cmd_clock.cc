@@ -44,11 +44,8 @@ Handler setup_clock(CLI::App& sub) {
     std::map<std::string, Row> rows;  // by origin
     int rc = kExitOk;
     for (const std::string& n : o->nodes) {
-      auto ep = parse_address(n);
-      if (!ep) {
-        std::cerr << "--node: expected HOST:PORT with an IP address, got '" << n << "'\n";
-        return kExitUsage;
-      }
+      auto ep = parse_flag_address(n);
+      if (!ep) return kExitUsage;
       auto r = net::call(*ep, wire::CtlRequest{1, "clock", wire::Value::object()},
                          std::chrono::milliseconds(o->timeout_ms));
       if (!r.ok() || r->code != 0) {

@@ -110,11 +110,8 @@ Handler setup_loss(CLI::App& sub) {
   sub.add_option("--timeout", o->timeout_ms, "give up after this long (default 3000)")->type_name("MS");
   sub.add_flag("--json", o->json, "print the active faults as JSON");
   return [o] {
-    auto ep = parse_address(o->node);
-    if (!ep) {
-      std::cerr << "--node: expected HOST:PORT with an IP address, got '" << o->node << "'\n";
-      return kExitUsage;
-    }
+    auto ep = parse_flag_address(o->node);
+    if (!ep) return kExitUsage;
     wire::CtlRequest req;
     req.req_id = 1;
     req.op = "loss";

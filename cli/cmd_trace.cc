@@ -29,11 +29,8 @@ Handler setup_trace(CLI::App& sub) {
   sub.add_option("--timeout", o->timeout_ms, "wait this long for acknowledgements (default 2000)")->type_name("MS");
   sub.add_flag("--json", o->json, "print the report as JSON");
   return [o] {
-    auto ep = parse_address(o->node);
-    if (!ep) {
-      std::cerr << "--node: expected HOST:PORT with an IP address, got '" << o->node << "'\n";
-      return kExitUsage;
-    }
+    auto ep = parse_flag_address(o->node);
+    if (!ep) return kExitUsage;
     wire::CtlRequest req{1, "trace", wire::Value::object()};
     req.args.set("key", o->key);
     req.args.set("value", o->value);

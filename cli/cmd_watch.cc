@@ -27,11 +27,8 @@ Handler setup_watch(CLI::App& sub) {
       ->type_name("MS");
   sub.add_flag("--json", o->json, "one JSON object per line");
   return [o] {
-    auto ep = parse_address(o->node);
-    if (!ep) {
-      std::cerr << "--node: expected HOST:PORT with an IP address, got '" << o->node << "'\n";
-      return kExitUsage;
-    }
+    auto ep = parse_flag_address(o->node);
+    if (!ep) return kExitUsage;
     wire::CtlRequest req;
     req.req_id = 1;
     req.op = "watch";

@@ -1,5 +1,7 @@
 #include "config_file.h"
 
+#include <iostream>
+
 #include <cerrno>
 #include <charconv>
 #include <climits>
@@ -188,6 +190,12 @@ Status check_config(const node::Config& cfg, const ConfigSources& sources) {
                            "':" + why);
   }
   return s;
+}
+
+std::optional<Endpoint> parse_flag_address(const std::string& text, const char* flag) {
+  auto e = parse_address(text);
+  if (!e) std::cerr << flag << ": expected HOST:PORT with an IP address, got '" << text << "'\n";
+  return e;
 }
 
 }  // namespace meshkv::cli

@@ -20,6 +20,11 @@ namespace meshkv::cli {
 // or a bare port "5" meaning 127.0.0.1:5. Names are not resolved otherwise.
 std::optional<Endpoint> parse_address(std::string_view text);
 
+// parse_address for a command-line value; on failure tells stderr which
+// flag was wrong and why ("--node: expected HOST:PORT ..."), so callers
+// just return kExitUsage.
+std::optional<Endpoint> parse_flag_address(const std::string& text, const char* flag = "--node");
+
 // Where each Config field was set, for error messages.
 struct ConfigSources {
   std::string file;                          // as given on the command line
