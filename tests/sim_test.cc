@@ -223,3 +223,30 @@ TEST_CASE("sim: 100 nodes converge") {
   }
   report("100 nodes, 5% loss", secs, dgrams);
 }
+
+TEST_CASE("sim: faults injected at the engine boundary (meshkv loss) behave as in a real node") {
+  for (uint64_t seed : seeds(8000, 5)) {
+    INFO("seed " << seed << " (replay: MESHKV_SIM_SEED=" << seed << ")");
+    sim::Sim s(options(4, seed, 0.0, 0.0));
+    REQUIRE(s.run_until([&] { return s.membership_converged(); }, 30 * kSec));
+    // What `meshkv loss --partition n3` on n0..n2 and `--partition n0,n1,n2`
+    // on n3 do, plus 20% drop on n1's sends.
+    node::Faults cut;
+    cut.partition = {"n3"};
+    for (size_t i = 0; i < 3; ++i) REQUIRE(s.node(i).set_faults(cut).ok());
+    node::Faults lossy = cut;
+    lossy.drop = 0.2;
+    REQUIRE(s.node(1).set_faults(lossy).ok());
+    node::Faults other;
+    other.partition = {"n0", "n1", "n2"};
+    REQUIRE(s.node(3).set_faults(other).ok());
+    Workload w;
+    w.run(s, 60, 1 * kSec, 8);
+    s.run_for(1 * kSec);
+    CHECK_FALSE(s.converged());
+    CHECK(s.node(3).counters().injected_drops > 0);
+    for (size_t i = 0; i < 4; ++i) REQUIRE(s.node(i).set_faults(node::Faults{}).ok());
+    REQUIRE(s.run_until([&] { return s.converged() && s.membership_converged(); }, 30 * kSec));
+    CHECK(w.check(s) == "");
+  }
+}
