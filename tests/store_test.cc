@@ -1,0 +1,146 @@
+// The record log: what a crash or a damaged disk leaves behind, and how it
+// is read back.
+#include <doctest/doctest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+
+#include "store/record_log.h"
+
+using namespace meshkv;
+using namespace meshkv::store;
+
+namespace {
+struct TempDir {
+  std::string path;
+  TempDir() {
+    char tmpl[] = "/tmp/meshkv-store-test.XXXXXX";
+    path = ::mkdtemp(tmpl);
+  }
+  ~TempDir() { std::system(("rm -rf " + path).c_str()); }
+};
+
+std::string slurp(const std::string& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+void spit(const std::string& p, const std::string& data) {
+  std::ofstream(p, std::ios::binary | std::ios::trunc) << data;
+}
+
+std::string write_three(const std::string& path) {
+  RecordWriter w;
+  REQUIRE(w.open(path, 0).ok());
+  w.append("first");
+  w.append("");
+  w.append(std::string(1000, 'x'));
+  REQUIRE(w.sync().ok());
+  return slurp(path);
+}
+}  // namespace
+
+TEST_CASE("store: crc32c matches the standard check value") {
+  CHECK(crc32c("123456789", 9) == 0xE3069283u);
+}
+
+TEST_CASE("store: records read back as written") {
+  TempDir d;
+  const std::string f = d.path + "/log";
+  write_three(f);
+  auto r = read_records(f);
+  REQUIRE(r.ok());
+  REQUIRE(r->records.size() == 3);
+  CHECK(r->records[0] == "first");
+  CHECK(r->records[1].empty());
+  CHECK(r->records[2].size() == 1000);
+  CHECK_FALSE(r->torn_tail);
+  CHECK(r->valid_bytes == r->file_bytes);
+}
+
+TEST_CASE("store: a torn last record, cut anywhere, is reported as a torn tail") {
+  TempDir d;
+  const std::string f = d.path + "/log";
+  const std::string whole = write_three(f);
+  const size_t last_start = whole.size() - 1008;
+  for (size_t cut = last_start + 1; cut < whole.size(); cut += 37) {
+    spit(f, whole.substr(0, cut));
+    auto r = read_records(f);
+    REQUIRE(r.ok());
+    CHECK(r->records.size() == 2);
+    CHECK(r->torn_tail);
+    CHECK(r->valid_bytes == last_start);
+  }
+}
+
+TEST_CASE("store: a last record with a bad checksum is a torn tail too") {
+  TempDir d;
+  const std::string f = d.path + "/log";
+  std::string whole = write_three(f);
+  whole.back() ^= 0x40;
+  spit(f, whole);
+  auto r = read_records(f);
+  REQUIRE(r.ok());
+  CHECK(r->records.size() == 2);
+  CHECK(r->torn_tail);
+}
+
+TEST_CASE("store: damage in the middle is corruption naming file and offset") {
+  TempDir d;
+  const std::string f = d.path + "/log";
+  std::string whole = write_three(f);
+  whole[10] ^= 0x01;  // inside the first record's payload
+  spit(f, whole);
+  auto r = read_records(f);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.status().code() == Code::kCorruption);
+  CHECK(r.status().message().find(f) != std::string::npos);
+  CHECK(r.status().message().find("offset 0") != std::string::npos);
+  auto salvage = read_records(f, /*discard_damaged=*/true);
+  REQUIRE(salvage.ok());
+  CHECK(salvage->records.empty());
+  CHECK(salvage->torn_tail);
+}
+
+TEST_CASE("store: appending after a torn tail overwrites it") {
+  TempDir d;
+  const std::string f = d.path + "/log";
+  const std::string whole = write_three(f);
+  spit(f, whole.substr(0, whole.size() - 5));
+  auto r = read_records(f);
+  REQUIRE(r.ok());
+  RecordWriter w;
+  REQUIRE(w.open(f, r->valid_bytes).ok());
+  w.append("again");
+  REQUIRE(w.sync().ok());
+  auto r2 = read_records(f);
+  REQUIRE(r2.ok());
+  REQUIRE(r2->records.size() == 3);
+  CHECK(r2->records[2] == "again");
+  CHECK_FALSE(r2->torn_tail);
+}
+
+TEST_CASE("store: atomic replacement leaves the whole new file and no temporary") {
+  TempDir d;
+  const std::string f = d.path + "/snap";
+  REQUIRE(write_records_atomically(f, {"a", "b"}).ok());
+  REQUIRE(write_records_atomically(f, {"c"}).ok());
+  auto r = read_records(f);
+  REQUIRE(r.ok());
+  REQUIRE(r->records.size() == 1);
+  CHECK(r->records[0] == "c");
+  CHECK(::access((f + ".tmp").c_str(), F_OK) != 0);
+}
+
+TEST_CASE("store: a data directory is locked by one holder at a time") {
+  TempDir d;
+  DirLock a;
+  REQUIRE(a.acquire(d.path + "/data").ok());
+  DirLock b;
+  const Status s = b.acquire(d.path + "/data");
+  CHECK(s.code() == Code::kUnavailable);
+  CHECK(s.message().find("in use") != std::string::npos);
+}
