@@ -129,6 +129,15 @@ std::vector<Chunk> Replica::delta(const VersionVector& peer, size_t max_chunk_by
   return out;
 }
 
+void Replica::load_entry(std::string_view key, const Entry& e) {
+  map_.merge(key, e);
+  clock_.restore(e.hlc);
+}
+
+void Replica::load_vv(const VersionVector& vv) {
+  for (const auto& [o, s] : vv.items()) ctx_.add_range(o, 0, s);
+}
+
 void Replica::restore_seq(uint64_t last_seq) {
   next_seq_ = std::max(next_seq_, last_seq + 1);
 }

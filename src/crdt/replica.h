@@ -91,6 +91,12 @@ class Replica {
 
   // Restores the write counter of a persisted replica so dots are never reused.
   void restore_seq(uint64_t last_seq);
+  // Loading a snapshot: the entry as it was (no dot recorded, the clock only
+  // moved forward), and the vector as it was.
+  void load_entry(std::string_view key, const Entry& e);
+  void load_vv(const VersionVector& vv);
+  // Replaying a logged range claim (see apply_chunk).
+  void claim_range(Origin o, uint64_t from, uint64_t to) { ctx_.add_range(o, from, to); }
 
  private:
   Origin self_;

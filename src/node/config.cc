@@ -44,6 +44,11 @@ Status Config::validate() const {
   if (max_retransmits == 0 || max_retransmits > 100) {
     return Status::Invalid("max_retransmits: must be between 1 and 100");
   }
+  if (sync != "always" && sync != "interval") return Status::Invalid("sync: always or interval");
+  if (sync_interval_ms == 0 || sync_interval_ms > 60'000) {
+    return Status::Invalid("sync_interval_ms: must be between 1 and 60000");
+  }
+  if (snapshot_log_bytes < (1u << 20)) return Status::Invalid("snapshot_log_bytes: at least 1048576");
   if (!(loss >= 0 && loss <= 1)) return Status::Invalid("loss: a probability between 0 and 1");
   static const char* levels[] = {"debug", "info", "warn", "error"};
   if (std::find_if(std::begin(levels), std::end(levels),

@@ -52,6 +52,21 @@ struct Config {
   // Fault injection from the start: the share (0..1) of datagrams this node
   // sends that it drops. For demos and tests; `meshkv loss` changes it live.
   double loss = 0;
+  // Data directory: when set, every write is logged there and survives a
+  // crash; empty means in-memory.
+  std::string data_dir;
+  // "always": a local write is synced to disk before it is acknowledged or
+  // pushed (group commit: one sync for all writes of a loop iteration).
+  // "interval": synced every sync_interval_ms; faster, but a crash may lose
+  // the writes of the last interval even though they were acknowledged.
+  std::string sync = "always";
+  uint64_t sync_interval_ms = 50;
+  // The log is compacted into a snapshot once it exceeds this many bytes.
+  uint64_t snapshot_log_bytes = 64ull << 20;
+  // Start even when the log is damaged in the middle: keep what precedes the
+  // damage and let peers resend the rest. Off by default: a node refuses to
+  // serve from a damaged log unless told.
+  bool repair = false;
   // debug, info, warn or error.
   std::string log_level = "info";
 

@@ -29,6 +29,7 @@ Engine::Impl::Impl(Config c, uint64_t uid, Endpoint addr, uint64_t seed, Now n)
       replica(uid, cfg.max_clock_skew_ms) {
   uid_names[uid] = self_name;
   faults.drop = cfg.loss;
+  durable = !cfg.data_dir.empty();
   const uint64_t t = now.mono_us;
   // Spread periodic work so that nodes started together do not tick together.
   auto jitter = [&](uint64_t ms) { return t + (rng() % (ms * kMs + 1)); };
@@ -64,6 +65,10 @@ Member* Engine::Impl::member_by_uid(uint64_t uid) {
   auto m = members.find(it->second);
   if (m == members.end() || m->second.uid != uid) return nullptr;
   return &m->second;
+}
+
+void Engine::Impl::log_local_write(const crdt::KeyedEntry& ke) {
+  if (durable) log_ops.push_back(LogOp{LogOp::Kind::kEntry, true, ke, 0, 0, 0});
 }
 
 void Engine::Impl::record_change(const crdt::KeyedEntry& ke, bool local) {
@@ -261,7 +266,10 @@ void Engine::Impl::on_push(const Endpoint& from, uint64_t sender, const wire::Pu
     log(LogLevel::kDebug, "dropped push from " + from.to_string() + ": " + s.to_string());
     return;
   }
-  for (const auto* ke : won) record_change(*ke, false);
+  for (const auto* ke : won) {
+    record_change(*ke, false);
+    log_entry(*ke);
+  }
 }
 
 void Engine::Impl::on_ack(uint64_t sender, const wire::Ack& a) {
@@ -333,9 +341,15 @@ void Engine::Impl::on_chunk(uint64_t sender, const wire::ChunkMsg& c) {
     log(LogLevel::kDebug, "dropped chunk: " + s.to_string());
     return;
   }
-  for (const auto* ke : won) record_change(*ke, false);
+  for (const auto* ke : won) {
+    record_change(*ke, false);
+    log_entry(*ke);
+  }
   // Progress means the sender may have more for us: ask again soon.
   if (replica.vv().get(c.chunk.origin) > before) {
+    if (durable && c.chunk.from < c.chunk.to) {
+      log_ops.push_back(LogOp{LogOp::Kind::kRange, false, {}, c.chunk.origin, c.chunk.from, c.chunk.to});
+    }
     if (Member* m = member_by_uid(sender)) {
       auto& when = ae_followup[m->name];
       if (when == 0) when = now.mono_us + std::max<uint64_t>(m->rtt.srtt_us(), 1000);
@@ -483,6 +497,7 @@ Result<crdt::KeyedEntry> Engine::set(std::string_view key, std::string_view valu
   auto r = impl_->replica.write(key, value, now.wall_ms);
   if (r.ok()) {
     impl_->record_change(*r, true);
+    impl_->log_local_write(*r);
     impl_->unpushed.push_back(*r);
   }
   return r;
@@ -493,6 +508,7 @@ Result<crdt::KeyedEntry> Engine::del(std::string_view key, Now now) {
   auto r = impl_->replica.write(key, std::nullopt, now.wall_ms);
   if (r.ok()) {
     impl_->record_change(*r, true);
+    impl_->log_local_write(*r);
     impl_->unpushed.push_back(*r);
   }
   return r;
@@ -531,6 +547,45 @@ wire::Value Engine::trace_report(uint64_t id, Now now) const {
   v.set("members", std::move(ms));
   return v;
 }
+
+std::vector<LogOp> Engine::take_log() { return std::exchange(impl_->log_ops, {}); }
+
+void Engine::load(const Snapshot& snap, Now now) {
+  Impl& s = *impl_;
+  s.now = now;
+  for (const auto& ke : snap.entries) s.replica.load_entry(ke.key, ke.entry);
+  s.replica.load_vv(snap.vv);
+  s.replica.clock().restore(snap.hlc);
+}
+
+void Engine::replay(const LogOp& op, Now now) {
+  Impl& s = *impl_;
+  s.now = now;
+  switch (op.kind) {
+    case LogOp::Kind::kEntry:
+      s.replica.apply_entry(op.ke.key, op.ke.entry, now.wall_ms);
+      s.replica.clock().restore(op.ke.entry.hlc);
+      break;
+    case LogOp::Kind::kRange:
+      s.replica.claim_range(op.origin, op.from, op.to);
+      break;
+  }
+}
+
+Snapshot Engine::snapshot() const {
+  const Impl& s = *impl_;
+  Snapshot snap;
+  snap.id = s.self_name;
+  snap.hlc = s.replica.clock().last();
+  snap.vv = s.replica.vv();
+  snap.entries.reserve(s.replica.map().size());
+  s.replica.map().for_each([&](const std::string& k, const crdt::Entry& e) {
+    snap.entries.push_back(crdt::KeyedEntry{k, e});
+  });
+  return snap;
+}
+
+void Engine::set_storage_info(wire::Value info) { impl_->storage_info = std::move(info); }
 
 const crdt::Entry* Engine::get(std::string_view key) const { return impl_->replica.map().find(key); }
 

@@ -25,6 +25,7 @@
 #include "crdt/replica.h"
 #include "node/config.h"
 #include "node/faults.h"
+#include "node/persist.h"
 #include "wire/bytes.h"
 #include "wire/value.h"
 
@@ -91,6 +92,17 @@ class Engine {
   std::vector<Datagram> take_outbox();
   std::vector<LogLine> take_logs();
   std::vector<Change> take_changes();  // bounded: oldest dropped beyond 65536
+
+  // ---- durability (when config().data_dir is set) ----
+  // What to append to the write-ahead log, in order, since the last call.
+  std::vector<LogOp> take_log();
+  // Rebuilding at start: the snapshot, then every logged operation after it.
+  void load(const Snapshot& s, Now now);
+  void replay(const LogOp& op, Now now);
+  // The whole state, for a snapshot.
+  Snapshot snapshot() const;
+  // Shown by status under "storage" (the shell describes its files).
+  void set_storage_info(wire::Value info);
 
   // ---- local operations ----
   // A write; state is unchanged on error (too large, empty key).

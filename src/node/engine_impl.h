@@ -95,6 +95,9 @@ struct Engine::Impl {
   wire::Reassembler reassembler;
   std::vector<Datagram> outbox;
   Faults faults;
+  bool durable = false;
+  std::vector<LogOp> log_ops;
+  wire::Value storage_info;
   std::multimap<uint64_t, Datagram> delayed;  // injected delay: release time -> datagram
   std::vector<LogLine> logs;
   std::deque<Change> changes;
@@ -141,6 +144,10 @@ struct Engine::Impl {
   void send_digest(const Endpoint& to, bool counter);
   void retransmit_due();
   void record_change(const crdt::KeyedEntry& ke, bool local);
+  void log_local_write(const crdt::KeyedEntry& ke);
+  void log_entry(const crdt::KeyedEntry& ke) {
+    if (durable) log_ops.push_back(LogOp{LogOp::Kind::kEntry, false, ke, 0, 0, 0});
+  }
   std::string name_at(const Endpoint& addr) const;
   void fault_out(Datagram d, std::vector<Datagram>& ready);
   bool faults_cover(const std::string& name) const;

@@ -1,0 +1,140 @@
+#include "node/persist.h"
+
+#include "wire/bytes.h"
+
+namespace meshkv::node {
+
+namespace {
+constexpr std::string_view kSnapshotMagic = "meshkv-snapshot-1";
+constexpr size_t kEntriesPerRecord = 1024;
+
+std::string as_string(const wire::Bytes& b) { return std::string(b.begin(), b.end()); }
+
+void put_entry(wire::Writer& w, const crdt::KeyedEntry& ke) {
+  w.bytes(ke.key);
+  w.u8(ke.entry.tombstone ? 1 : 0);
+  w.varint(ke.entry.hlc.raw);
+  w.u64(ke.entry.dot.origin);
+  w.varint(ke.entry.dot.seq);
+  if (!ke.entry.tombstone) w.bytes(ke.entry.value);
+}
+
+crdt::KeyedEntry get_entry(wire::Reader& r) {
+  crdt::KeyedEntry ke;
+  ke.key = r.bytes(crdt::kMaxKeyBytes);
+  ke.entry.tombstone = r.u8() & 1;
+  ke.entry.hlc.raw = r.varint();
+  ke.entry.dot.origin = r.u64();
+  ke.entry.dot.seq = r.varint();
+  if (!ke.entry.tombstone) ke.entry.value = r.bytes(crdt::kMaxValueBytes);
+  return ke;
+}
+
+wire::Reader reader(std::string_view s) {
+  return wire::Reader(reinterpret_cast<const uint8_t*>(s.data()), s.size());
+}
+}  // namespace
+
+std::string encode_op(const LogOp& op) {
+  wire::Bytes b;
+  wire::Writer w(b);
+  w.u8(static_cast<uint8_t>(op.kind));
+  switch (op.kind) {
+    case LogOp::Kind::kEntry:
+      w.u8(op.local ? 1 : 0);
+      put_entry(w, op.ke);
+      break;
+    case LogOp::Kind::kRange:
+      w.u64(op.origin);
+      w.varint(op.from);
+      w.varint(op.to);
+      break;
+  }
+  return as_string(b);
+}
+
+Result<LogOp> decode_op(std::string_view bytes) {
+  wire::Reader r = reader(bytes);
+  LogOp op;
+  const uint8_t kind = r.u8();
+  switch (kind) {
+    case 1:
+      op.kind = LogOp::Kind::kEntry;
+      op.local = r.u8() & 1;
+      op.ke = get_entry(r);
+      if (r.ok()) {
+        if (Status s = crdt::validate_entry(op.ke.key, op.ke.entry); !s.ok()) return s;
+      }
+      break;
+    case 2:
+      op.kind = LogOp::Kind::kRange;
+      op.origin = r.u64();
+      op.from = r.varint();
+      op.to = r.varint();
+      break;
+    default:
+      return Status::Corruption("unknown log operation " + std::to_string(kind));
+  }
+  if (!r.ok()) return Status::Corruption(std::string("log operation: ") + r.error());
+  if (r.remaining() != 0) return Status::Corruption("log operation: trailing bytes");
+  return op;
+}
+
+std::vector<std::string> encode_snapshot(const Snapshot& s) {
+  std::vector<std::string> out;
+  {
+    wire::Bytes b;
+    wire::Writer w(b);
+    w.bytes(kSnapshotMagic);
+    w.bytes(s.id);
+    w.varint(s.hlc.raw);
+    w.varint(s.wal_segment);
+    w.varint(s.entries.size());
+    w.varint(s.vv.items().size());
+    for (const auto& [o, seq] : s.vv.items()) {
+      w.u64(o);
+      w.varint(seq);
+    }
+    out.push_back(as_string(b));
+  }
+  for (size_t i = 0; i < s.entries.size(); i += kEntriesPerRecord) {
+    wire::Bytes b;
+    wire::Writer w(b);
+    const size_t end = std::min(s.entries.size(), i + kEntriesPerRecord);
+    w.varint(end - i);
+    for (size_t j = i; j < end; ++j) put_entry(w, s.entries[j]);
+    out.push_back(as_string(b));
+  }
+  return out;
+}
+
+Result<Snapshot> decode_snapshot(const std::vector<std::string>& records) {
+  if (records.empty()) return Status::Corruption("snapshot: empty");
+  Snapshot s;
+  wire::Reader r = reader(records[0]);
+  if (r.bytes(64) != kSnapshotMagic) return Status::Corruption("snapshot: not a meshkv snapshot");
+  s.id = r.bytes(255);
+  s.hlc.raw = r.varint();
+  s.wal_segment = r.varint();
+  const uint64_t count = r.varint();
+  const uint64_t vv_items = r.count(9);
+  for (uint64_t i = 0; i < vv_items && r.ok(); ++i) {
+    const uint64_t o = r.u64();
+    s.vv.raise(o, r.varint());
+  }
+  if (!r.ok()) return Status::Corruption(std::string("snapshot header: ") + r.error());
+  s.entries.reserve(count);
+  for (size_t i = 1; i < records.size(); ++i) {
+    wire::Reader e = reader(records[i]);
+    const uint64_t n = e.count(5);
+    for (uint64_t j = 0; j < n && e.ok(); ++j) s.entries.push_back(get_entry(e));
+    if (!e.ok()) return Status::Corruption("snapshot record " + std::to_string(i) + ": " + e.error());
+  }
+  if (s.entries.size() != count) {
+    return Status::Corruption("snapshot: " + std::to_string(s.entries.size()) + " entries, header says " +
+                              std::to_string(count));
+  }
+  return s;
+}
+
+}  // namespace meshkv::node

@@ -1,0 +1,55 @@
+// What a durable node writes down, as bytes: log operations for the
+// write-ahead log and the records of a snapshot. Pure encoding; the files
+// themselves are src/store's, the orchestration the shell's.
+//
+// Replaying the log operations of a node, in order, over its last snapshot
+// rebuilds its map exactly and its version vector up to what it claimed
+// (dots of entries that lost a merge are not logged, so a replayed vector
+// may claim less than before the crash, never more: anti-entropy refills).
+//
+// Every start of a node begins a new origin (a fresh uid), durable or not.
+// That is how a restarted node never reuses a dot, with no write counter to
+// persist: the previous process's writes stay in the vector under its own
+// origin, and any the crash lost locally come back from peers. What persists
+// is the node's name (its membership identity), its state and its HLC.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "crdt/replica.h"
+
+namespace meshkv::node {
+
+struct LogOp {
+  enum class Kind : uint8_t {
+    kEntry = 1,       // an entry that became a key's winner (local or replicated)
+    kRange = 2,       // the vector claimed (from, to] of an origin from a chunk
+  };
+  Kind kind = Kind::kEntry;
+  bool local = false;  // kEntry: a local write, durable before it is acknowledged
+  crdt::KeyedEntry ke;
+  crdt::Origin origin = 0;
+  uint64_t from = 0, to = 0;
+};
+
+std::string encode_op(const LogOp& op);
+Result<LogOp> decode_op(std::string_view bytes);
+
+// A node's durable identity and state.
+struct Snapshot {
+  std::string id;  // the node's name
+  crdt::Hlc hlc;
+  uint64_t wal_segment = 0;  // the log segment that continues this snapshot
+  crdt::VersionVector vv;
+  std::vector<crdt::KeyedEntry> entries;
+};
+
+// Records of a snapshot: a header, the vector, then entries in batches.
+std::vector<std::string> encode_snapshot(const Snapshot& s);
+Result<Snapshot> decode_snapshot(const std::vector<std::string>& records);
+
+}  // namespace meshkv::node
