@@ -27,6 +27,9 @@ struct NodeOptions {
   size_t mtu = 0;
   uint64_t gossip_ms = 0, probe_ms = 0, probe_timeout_ms = 0, ae_ms = 0;
   double loss = 0;
+  std::string data_dir, sync;
+  uint64_t sync_interval_ms = 0;
+  bool repair = false;
   bool insecure = false;
   // Set when parsed; bare `meshkv` leaves them null, which reads as "not given".
   std::map<std::string, CLI::Option*> given;
@@ -53,6 +56,10 @@ Status apply_flags(const NodeOptions& o, node::Config& cfg, ConfigSources& src) 
        o.ae_ms);
   take("--log-level", "log_level", cfg.log_level, o.log_level);
   take("--loss", "loss", cfg.loss, o.loss);
+  take("--data-dir", "data_dir", cfg.data_dir, o.data_dir);
+  take("--sync", "sync", cfg.sync, o.sync);
+  take("--sync-interval", "sync_interval_ms", cfg.sync_interval_ms, o.sync_interval_ms);
+  if (o.repair) cfg.repair = true;
   if (o.has("--listen")) {
     auto e = parse_address(o.listen);
     if (!e) return Status::Invalid("--listen: expected HOST:PORT with an IP address, got '" + o.listen + "'");
@@ -136,9 +143,16 @@ void print_banner(const net::Server& server, node::Engine& engine) {
     std::cout << "port " << server.requested_port() << " was taken; listening on "
               << server.address().port << "\n";
   }
-  std::cout << "listening on " << server.address().to_string()
-            << " (UDP mesh, TCP control)\n"
-            << "in-memory (no data directory)\n";
+  std::cout << "listening on " << server.address().to_string() << " (UDP mesh, TCP control)\n";
+  const node::Config& cfg = engine.config();
+  if (cfg.data_dir.empty()) {
+    std::cout << "in-memory (no data directory)\n";
+  } else {
+    std::cout << "durable: " << cfg.data_dir << " (sync "
+              << (cfg.sync == "always" ? std::string("always")
+                                       : "every " + std::to_string(cfg.sync_interval_ms) + " ms")
+              << ")\n";
+  }
   const auto& seeds = engine.config().join;
   if (!seeds.empty()) {
     std::cout << "joining";
@@ -215,6 +229,21 @@ Handler setup_node(CLI::App& sub) {
                                "the start (fault injection for demos and tests; see meshkv loss)")
                     ->type_name("P")
                     ->check(CLI::Range(0.0, 1.0));
+  g["--data-dir"] = sub.add_option("--data-dir", o->data_dir,
+                                   "keep state in DIR (write-ahead log and snapshots): it survives "
+                                   "crashes; default: in-memory")
+                        ->type_name("DIR");
+  g["--sync"] = sub.add_option("--sync", o->sync,
+                               "always (default): a write is on disk before it is acknowledged; "
+                               "interval: synced every --sync-interval ms, faster, may lose the "
+                               "last interval's writes in a crash")
+                    ->check(CLI::IsMember({"always", "interval"}));
+  g["--sync-interval"] = sub.add_option("--sync-interval", o->sync_interval_ms,
+                                        "sync period for --sync interval (default 50)")
+                             ->type_name("MS");
+  sub.add_flag("--repair", o->repair,
+               "start even if the log is damaged in the middle: keep what precedes the damage "
+               "and recover the rest from peers");
   g["--log-level"] = sub.add_option("--log-level", o->log_level, "debug, info, warn or error")
                          ->type_name("LEVEL")
                          ->check(CLI::IsMember({"debug", "info", "warn", "error"}));

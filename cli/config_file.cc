@@ -66,6 +66,15 @@ Setter probability(double node::Config::*field) {
   };
 }
 
+Setter boolean(bool node::Config::*field) {
+  return [field](const toml::node& v, node::Config& c) -> std::string {
+    const auto* b = v.as_boolean();
+    if (b == nullptr) return expected("true or false", v);
+    c.*field = b->get();
+    return "";
+  };
+}
+
 Setter string(std::string node::Config::*field) {
   return [field](const toml::node& v, node::Config& c) -> std::string {
     const auto* s = v.as_string();
@@ -116,6 +125,11 @@ const std::map<std::string, Setter, std::less<>>& setters() {
       {"max_clock_skew_ms", integer(&C::max_clock_skew_ms)},
       {"log_level", string(&C::log_level)},
       {"loss", probability(&C::loss)},
+      {"data_dir", string(&C::data_dir)},
+      {"sync", string(&C::sync)},
+      {"sync_interval_ms", integer(&C::sync_interval_ms)},
+      {"snapshot_log_bytes", integer(&C::snapshot_log_bytes)},
+      {"repair", boolean(&C::repair)},
   };
   return table;
 }

@@ -11,6 +11,7 @@
 #include <csignal>
 #include <vector>
 
+#include "net/durable.h"
 #include "node/control.h"
 #include "wire/codec.h"
 
@@ -161,6 +162,19 @@ struct Server::Impl {
   std::shared_ptr<size_t> live_conns = std::make_shared<size_t>(0);
   std::vector<std::shared_ptr<Watcher>> watchers;
 
+  // Durability (cfg.data_dir). While a sync is pending, outgoing datagrams
+  // and control responses wait for it: nothing leaves before the local
+  // writes it depends on are on disk, and one sync serves every request of
+  // the loop iteration (group commit).
+  std::unique_ptr<Durable> durable;
+  asio::steady_timer sync_timer{io};
+  bool sync_pending = false, sync_posted = false;
+  std::vector<node::Datagram> held;
+  std::vector<std::pair<std::shared_ptr<Conn>, bool>> held_responses;  // conn, close after
+  uint64_t startup_ms = 0, snapshots = 0;
+  uint64_t engine_uid = 0, engine_seed = 0;
+  std::vector<node::LogLine> early_logs;
+
   std::error_code bind_at(const Endpoint& at, const char** which);
   Status bind_with_fallback();
   void log(node::LogLevel level, std::string text);
@@ -181,6 +195,13 @@ struct Server::Impl {
   void watch(asio::posix::stream_descriptor* d, std::function<bool()> cb);
   void ready(asio::posix::stream_descriptor* d, std::function<bool()> cb);
   void stop();
+  Status open_durable();
+  void schedule_sync();
+  void complete_sync();
+  void arm_sync_timer();
+  void take_snapshot(const char* why);
+  void update_storage_info();
+  void write_response(std::shared_ptr<Conn> c, bool close_after);
 };
 
 // ---- binding ------------------------------------------------------------------
@@ -237,7 +258,11 @@ Status Server::Impl::bind_with_fallback() {
 // ---- the engine's I/O -----------------------------------------------------------
 
 void Server::Impl::log(node::LogLevel level, std::string text) {
-  if (log_sink) log_sink(node::LogLine{level, std::move(text)});
+  if (log_sink) {
+    log_sink(node::LogLine{level, std::move(text)});
+  } else {
+    early_logs.push_back({level, std::move(text)});  // before a sink exists (start-up)
+  }
 }
 
 void Server::Impl::send(const node::Datagram& d) {
@@ -248,7 +273,16 @@ void Server::Impl::send(const node::Datagram& d) {
 }
 
 void Server::Impl::flush() {
-  for (const node::Datagram& d : engine->take_outbox()) send(d);
+  std::vector<node::Datagram> out = engine->take_outbox();
+  if (durable) {
+    const bool local = durable->append(engine->take_log());
+    if (local && cfg.sync == "always") schedule_sync();
+  }
+  if (sync_pending) {
+    held.insert(held.end(), std::make_move_iterator(out.begin()), std::make_move_iterator(out.end()));
+  } else {
+    for (const node::Datagram& d : out) send(d);
+  }
   for (node::LogLine& l : engine->take_logs()) {
     if (log_sink) log_sink(l);
   }
@@ -354,6 +388,14 @@ void Server::Impl::respond(std::shared_ptr<Conn> c) {
     const wire::CtlResponse too_big{resp.req_id, 2, "response too large for one frame", {}, false};
     c->out = frame_of({wire::kVersion, engine->uid(), too_big});
   }
+  if (sync_pending) {  // acknowledged only once durable
+    held_responses.emplace_back(std::move(c), close_after);
+    return;
+  }
+  write_response(std::move(c), close_after);
+}
+
+void Server::Impl::write_response(std::shared_ptr<Conn> c, bool close_after) {
   arm_idle(c);
   asio::async_write(c->sock, asio::buffer(c->out),
                     [this, c, close_after](std::error_code ec, size_t) {
@@ -492,11 +534,115 @@ void Server::Impl::ready(asio::posix::stream_descriptor* d, std::function<bool()
   watch(d, std::move(cb));
 }
 
+// ---- durability --------------------------------------------------------------
+
+Status Server::Impl::open_durable() {
+  const auto t0 = steady_clock::now();
+  Durable::Opened opened;
+  auto d = Durable::open(cfg.data_dir, cfg.repair, opened);
+  if (!d.ok()) return d.status();
+  durable = std::move(*d);
+  if (opened.snapshot) {
+    if (cfg.id.empty()) {
+      cfg.id = opened.snapshot->id;
+    } else if (cfg.id != opened.snapshot->id) {
+      return Status::Invalid("data directory " + cfg.data_dir + " belongs to node '" +
+                             opened.snapshot->id + "', not '" + cfg.id + "'");
+    }
+  }
+  engine = std::make_unique<node::Engine>(cfg, engine_uid, cfg.listen, engine_seed, now());
+  const node::Now n = now();
+  if (opened.snapshot) engine->load(*opened.snapshot, n);
+  for (const auto& op : opened.ops) engine->replay(op, n);
+  engine->take_changes();
+  startup_ms = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(steady_clock::now() - t0).count());
+  for (const auto& w : opened.warnings) log(node::LogLevel::kWarn, w);
+  log(node::LogLevel::kInfo,
+      "loaded " + cfg.data_dir + ": " + std::to_string(engine->replica().map().size()) +
+          " entries (" + std::to_string(opened.snapshot ? opened.snapshot->entries.size() : 0) +
+          " from the snapshot, " + std::to_string(opened.ops.size()) + " log records) in " +
+          std::to_string(startup_ms) + " ms");
+  // A new directory gets its identity on disk at once.
+  if (!opened.snapshot) take_snapshot("new data directory");
+  update_storage_info();
+  return Status::Ok();
+}
+
+void Server::Impl::schedule_sync() {
+  sync_pending = true;
+  if (sync_posted) return;
+  sync_posted = true;
+  // Runs after every handler already queued: they all share this one sync.
+  asio::post(io, [this] { complete_sync(); });
+}
+
+void Server::Impl::complete_sync() {
+  sync_posted = false;
+  if (!sync_pending) return;
+  if (Status s = durable->sync(); !s.ok()) {
+    log(node::LogLevel::kError, "write-ahead log sync failed: " + s.to_string());
+  }
+  sync_pending = false;
+  for (const node::Datagram& d : held) send(d);
+  held.clear();
+  for (auto& [c, close_after] : std::exchange(held_responses, {})) write_response(c, close_after);
+  if (durable->log_bytes() > cfg.snapshot_log_bytes) take_snapshot("log size");
+  update_storage_info();
+}
+
+void Server::Impl::arm_sync_timer() {
+  // "interval" syncs on this timer; "always" syncs local writes at once and
+  // replicated ones here.
+  const uint64_t ms = cfg.sync == "interval" ? cfg.sync_interval_ms : 200;
+  sync_timer.expires_after(std::chrono::milliseconds(ms));
+  sync_timer.async_wait([this](std::error_code ec) {
+    if (ec || stopping) return;
+    if (durable->dirty() && !sync_pending) {
+      if (Status s = durable->sync(); !s.ok()) log(node::LogLevel::kError, "sync failed: " + s.to_string());
+    }
+    if (durable->log_bytes() > cfg.snapshot_log_bytes) take_snapshot("log size");
+    update_storage_info();
+    arm_sync_timer();
+  });
+}
+
+void Server::Impl::take_snapshot(const char* why) {
+  const auto t0 = steady_clock::now();
+  node::Snapshot snap = engine->snapshot();
+  const size_t keys = snap.entries.size();
+  if (Status s = durable->snapshot(std::move(snap)); !s.ok()) {
+    log(node::LogLevel::kError, "snapshot failed: " + s.to_string());
+    return;
+  }
+  ++snapshots;
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(steady_clock::now() - t0).count();
+  log(node::LogLevel::kInfo, std::string("snapshot (") + why + "): " + std::to_string(keys) +
+                                 " entries in " + std::to_string(ms) + " ms");
+}
+
+void Server::Impl::update_storage_info() {
+  wire::Value v = wire::Value::object();
+  v.set("kind", "durable");
+  v.set("data_dir", cfg.data_dir);
+  v.set("sync", cfg.sync == "always" ? std::string("always")
+                                      : "interval " + std::to_string(cfg.sync_interval_ms) + "ms");
+  v.set("startup_ms", startup_ms);
+  v.set("log_bytes", durable->log_bytes());
+  v.set("syncs", durable->syncs());
+  v.set("snapshots", snapshots);
+  engine->set_storage_info(std::move(v));
+}
+
 void Server::Impl::stop() {
   if (stopping) return;
   stopping = true;
   engine->leave(now());
   flush();
+  if (durable) {
+    complete_sync();
+    take_snapshot("clean shutdown");
+  }
   std::error_code ignored;
   acceptor.close(ignored);
   if (signals) signals->cancel(ignored);
@@ -514,13 +660,23 @@ Result<std::unique_ptr<Server>> Server::open(node::Config cfg, uint64_t uid, uin
   impl->requested_port = cfg.listen.port;
   impl->cfg = std::move(cfg);
   if (Status s = impl->bind_with_fallback(); !s.ok()) return s;
-  impl->engine = std::make_unique<node::Engine>(impl->cfg, uid, impl->cfg.listen, seed, now());
+  impl->engine_uid = uid;
+  impl->engine_seed = seed;
+  if (!impl->cfg.data_dir.empty()) {
+    if (Status s = impl->open_durable(); !s.ok()) return s;
+  } else {
+    impl->engine = std::make_unique<node::Engine>(impl->cfg, uid, impl->cfg.listen, seed, now());
+  }
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }
 
 Endpoint Server::address() const { return impl_->cfg.listen; }
 uint16_t Server::requested_port() const { return impl_->requested_port; }
-void Server::set_log_sink(LogSink sink) { impl_->log_sink = std::move(sink); }
+void Server::set_log_sink(LogSink sink) {
+  impl_->log_sink = std::move(sink);
+  if (!impl_->log_sink) return;
+  for (auto& l : std::exchange(impl_->early_logs, {})) impl_->log_sink(l);
+}
 void Server::set_change_sink(ChangeSink sink) { impl_->change_sink = std::move(sink); }
 node::Engine& Server::engine() { return *impl_->engine; }
 bool Server::stopping() const { return impl_->stopping; }
@@ -537,6 +693,7 @@ Status Server::run() {
     s.stop();
   });
   if (!s.cfg.join.empty()) s.engine->join(s.cfg.join, now());
+  if (s.durable) s.arm_sync_timer();
   s.flush();
   s.start_receive();
   s.start_accept();
@@ -570,6 +727,7 @@ Status Server::watch_readable(int fd, std::function<bool()> on_ready) {
 wire::CtlResponse Server::control(const wire::CtlRequest& req) {
   wire::CtlResponse r = node::handle_control(*impl_->engine, req, now());
   impl_->flush();
+  if (impl_->sync_pending) impl_->complete_sync();  // the prompt acknowledges only durable writes
   return r;
 }
 
