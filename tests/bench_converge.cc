@@ -46,6 +46,10 @@ struct Args {
   double loss = 0;
   int base_port = 0;
   bool detect = true;
+  std::string data_dir;   // each node gets DATA_DIR/nI when set
+  std::string sync;       // passed as --sync
+  double throughput = 0;  // > 0: closed-loop throughput for this many seconds
+  int clients = 16;       // connections per node in throughput mode
 };
 
 double now_ms() {
@@ -167,6 +171,14 @@ pid_t spawn(const Args& a, int i, int base) {
     argv.push_back("--join");
     argv.push_back(join);
   }
+  if (!a.data_dir.empty()) {
+    argv.push_back("--data-dir");
+    argv.push_back(a.data_dir + "/" + id);
+  }
+  if (!a.sync.empty()) {
+    argv.push_back("--sync");
+    argv.push_back(a.sync);
+  }
   std::vector<char*> cargv;
   for (auto& s : argv) cargv.push_back(s.data());
   cargv.push_back(nullptr);
@@ -211,6 +223,59 @@ int alive_count(Conn& c) {
   return n;
 }
 
+// Closed loop: `clients` connections per node, each sending its next set as
+// soon as the previous one is acknowledged, for `seconds`. Then the time
+// until every node holds every acknowledged write.
+void run_throughput(const Args& a, std::vector<std::unique_ptr<Conn>>& ctl, const std::vector<Node>& nodes) {
+  std::vector<std::unique_ptr<Conn>> conns;
+  for (const auto& n : nodes) {
+    for (int c = 0; c < a.clients; ++c) {
+      auto conn = std::make_unique<Conn>();
+      if (conn->open(n.port)) conns.push_back(std::move(conn));
+    }
+  }
+  uint64_t next_key = 0, acked = 0;
+  auto send_one = [&](Conn& c) {
+    wire::Value args = wire::Value::object();
+    args.set("key", "tp/" + std::to_string(next_key++));
+    args.set("value", "0123456789abcdef");
+    c.send("set", std::move(args));
+  };
+  for (auto& c : conns) send_one(*c);
+  const double start = now_ms(), end = start + a.throughput * 1000;
+  std::vector<pollfd> fds;
+  for (auto& c : conns) fds.push_back({c->fd(), POLLIN, 0});
+  while (now_ms() < end) {
+    if (poll(fds.data(), fds.size(), 50) <= 0) continue;
+    for (size_t i = 0; i < fds.size(); ++i) {
+      if (!(fds[i].revents & POLLIN)) continue;
+      for (const auto& r : conns[i]->read_some()) {
+        if (r.code == 0) ++acked;
+        if (now_ms() < end) send_one(*conns[i]);
+      }
+    }
+  }
+  const double secs = (now_ms() - start) / 1000.0;
+  const double t_rep = now_ms();
+  double replicated_ms = -1;
+  while (now_ms() - t_rep < 60'000) {
+    bool all = true;
+    for (auto& c : ctl) {
+      auto st = c->call("status", wire::Value::object(), 5000);
+      if (!st || static_cast<uint64_t>(st->body.get("keys").as_int()) < acked) all = false;
+    }
+    if (all) {
+      replicated_ms = now_ms() - t_rep;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  std::printf("| %d | %s | %d | %.0f | %.0f | %s |\n", a.nodes,
+              a.data_dir.empty() ? "in-memory" : (a.sync.empty() ? "always" : a.sync.c_str()),
+              a.clients * a.nodes, static_cast<double>(acked), static_cast<double>(acked) / secs,
+              replicated_ms < 0 ? "not within 60 s" : (std::to_string(static_cast<int>(replicated_ms)) + " ms").c_str());
+}
+
 double pct(std::vector<double> v, double p) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
@@ -230,6 +295,10 @@ int main(int argc, char** argv) {
     else if (k == "--loss") a.loss = std::stod(v);
     else if (k == "--base-port") a.base_port = std::stoi(v);
     else if (k == "--detect") a.detect = v != "0";
+    else if (k == "--data-dir") a.data_dir = v;
+    else if (k == "--sync") a.sync = v;
+    else if (k == "--throughput") a.throughput = std::stod(v);
+    else if (k == "--clients") a.clients = std::stoi(v);
   }
   const int base = a.base_port ? a.base_port : free_base_port(a.nodes);
   std::vector<Node> nodes(static_cast<size_t>(a.nodes));
@@ -268,6 +337,11 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "membership did not converge within 30 s\n");
     cleanup();
     return 1;
+  }
+  if (a.throughput > 0) {
+    run_throughput(a, ctl, nodes);
+    cleanup();
+    return 0;
   }
   for (auto& n : nodes) {
     auto w = std::make_unique<Conn>();
