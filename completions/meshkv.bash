@@ -17,7 +17,8 @@ _meshkv_options() {
     case $1 in
         node)
             echo "--config --id --listen --join --mtu --gossip-interval --probe-interval" \
-                "--probe-timeout --anti-entropy-interval --loss --log-level --insecure --help"
+                "--probe-timeout --anti-entropy-interval --loss --data-dir --sync" \
+                "--sync-interval --repair --log-level --insecure --help"
             ;;
         set) echo "--batch $remote" ;;
         get | del | list | status | peers | clock | join) echo "$remote" ;;
@@ -47,7 +48,7 @@ _meshkv_repeatable() {
 # Succeeds when option $1 takes a value (every option but these flags does).
 _meshkv_takes_value() {
     case $1 in
-        --help | --json | --insecure | --clear) return 1 ;;
+        --help | --json | --insecure | --clear | --repair) return 1 ;;
     esac
 }
 
@@ -99,6 +100,19 @@ _meshkv() {
                 compopt -o filenames 2>/dev/null
                 COMPREPLY=($(compgen -f -- "$cur"))
             fi
+            return
+            ;;
+        --data-dir)
+            if declare -F _filedir >/dev/null 2>&1; then
+                _filedir -d
+            else
+                compopt -o filenames 2>/dev/null
+                COMPREPLY=($(compgen -d -- "$cur"))
+            fi
+            return
+            ;;
+        --sync)
+            COMPREPLY=($(compgen -W "always interval" -- "$cur"))
             return
             ;;
         --log-level)

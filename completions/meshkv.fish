@@ -41,6 +41,10 @@ complete -c meshkv -n '__fish_seen_subcommand_from node' -l probe-interval -x -d
 complete -c meshkv -n '__fish_seen_subcommand_from node' -l probe-timeout -x -d 'direct probe timeout, ms'
 complete -c meshkv -n '__fish_seen_subcommand_from node' -l anti-entropy-interval -x -d 'anti-entropy period, ms'
 complete -c meshkv -n '__fish_seen_subcommand_from node' -l loss -x -d 'drop this share (0..1) of sent datagrams'
+complete -c meshkv -n '__fish_seen_subcommand_from node' -l data-dir -x -a '(__fish_complete_directories)' -d 'keep state in DIR (write-ahead log and snapshots)'
+complete -c meshkv -n '__fish_seen_subcommand_from node' -l sync -x -a 'always interval' -d 'when the log reaches the disk (default always)'
+complete -c meshkv -n '__fish_seen_subcommand_from node' -l sync-interval -x -d 'sync period for --sync interval, ms (default 50)'
+complete -c meshkv -n '__fish_seen_subcommand_from node' -l repair -d 'start even if the log is damaged in the middle'
 complete -c meshkv -n '__fish_seen_subcommand_from node' -l log-level -x -a 'debug info warn error' -d 'log threshold'
 complete -c meshkv -n '__fish_seen_subcommand_from node' -l insecure -d 'allow a non-loopback --listen'
 
