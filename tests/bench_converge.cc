@@ -136,7 +136,8 @@ struct Node {
 int free_base_port(int n) {
   std::mt19937 rng(static_cast<unsigned>(getpid()));
   for (int attempt = 0; attempt < 50; ++attempt) {
-    const int base = 20000 + static_cast<int>(rng() % 30000);
+    // Below the ephemeral port range, so client connections cannot take them.
+    const int base = 12000 + static_cast<int>(rng() % 20000);
     bool ok = true;
     for (int i = 0; i < n && ok; ++i) {
       int fd = socket(AF_INET, SOCK_DGRAM, 0);

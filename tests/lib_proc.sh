@@ -23,11 +23,13 @@ fail() {
   exit 1
 }
 
-# A base port such that base..base+n-1 are free for TCP and UDP.
+# A base port such that base..base+n-1 are free for TCP and UDP. Chosen
+# below the kernel's ephemeral range (32768 and up by default), where a
+# client connection's source port could otherwise take a node's port.
 free_base_port() {
   local n=$1 base p busy
   for _ in $(seq 1 50); do
-    base=$((30000 + RANDOM % 25000))
+    base=$((12000 + RANDOM % 20000))
     busy=0
     for p in $(seq "$base" $((base + n - 1))); do
       if ss -Htuln "sport = :$p" | grep -q .; then busy=1; break; fi

@@ -112,6 +112,9 @@ Status Durable::snapshot(node::Snapshot s) {
   // replays the old segment and the (empty) new one over the old snapshot.
   const uint64_t next = segment_ + 1;
   if (Status st = wal_.open(segment_path(next), 0); !st.ok()) return st;
+  // From here on appends go to `next`, whatever happens to the snapshot: a
+  // later attempt must never reopen (and truncate) the segment in use.
+  segment_ = next;
   s.wal_segment = next;
   if (Status st = store::write_records_atomically(dir_ + "/snapshot", node::encode_snapshot(s)); !st.ok()) {
     return st;
@@ -119,7 +122,6 @@ Status Durable::snapshot(node::Snapshot s) {
   for (uint64_t n : list_segments(dir_)) {
     if (n < next) ::unlink(segment_path(n).c_str());
   }
-  segment_ = next;
   log_bytes_ = 0;
   return store::sync_dir(dir_);
 }

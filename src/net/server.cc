@@ -580,13 +580,20 @@ void Server::Impl::schedule_sync() {
 void Server::Impl::complete_sync() {
   sync_posted = false;
   if (!sync_pending) return;
-  if (Status s = durable->sync(); !s.ok()) {
-    log(node::LogLevel::kError, "write-ahead log sync failed: " + s.to_string());
-  }
+  const Status synced = durable->sync();
+  if (!synced.ok()) log(node::LogLevel::kError, "write-ahead log sync failed: " + synced.to_string());
   sync_pending = false;
   for (const node::Datagram& d : held) send(d);
   held.clear();
-  for (auto& [c, close_after] : std::exchange(held_responses, {})) write_response(c, close_after);
+  for (auto& [c, close_after] : std::exchange(held_responses, {})) {
+    // Never acknowledge a write that is not on disk: without a response the
+    // client reports the node unreachable and knows the write is uncertain.
+    if (synced.ok()) {
+      write_response(c, close_after);
+    } else {
+      close_conn(*c);
+    }
+  }
   if (durable->log_bytes() > cfg.snapshot_log_bytes) take_snapshot("log size");
   update_storage_info();
 }
