@@ -1,4 +1,5 @@
 #include "net/server.h"
+#include "net/server_impl.h"
 
 #include <deque>
 
@@ -20,6 +21,7 @@ namespace meshkv::net {
 using asio::ip::tcp;
 using asio::ip::udp;
 using std::chrono::steady_clock;
+using namespace detail;
 
 node::Now now() {
   using namespace std::chrono;
@@ -32,75 +34,6 @@ node::Now now() {
 }
 
 namespace {
-// Kernel socket buffers: anti-entropy answers come in bursts of up to ~48
-// datagrams per peer; the kernel caps this at net.core.[rw]mem_max.
-constexpr int kSocketBufferBytes = 4 * 1024 * 1024;
-// An engine deadline further out than this is re-checked then (and keeps
-// time_point arithmetic far from overflow).
-constexpr uint64_t kMaxTimerUs = 3600ull * 1000 * 1000;
-// The engine's timer never fires more often than this when its deadline does
-// not advance past a tick, so an engine bug cannot spin the CPU.
-constexpr uint64_t kMinRetickUs = 1000;
-constexpr std::chrono::milliseconds kLeaveGrace{100};
-
-// One control connection and its buffers. Every pending operation holds a
-// shared_ptr to it; `live` is shared so that a connection destroyed during
-// io_context teardown touches nothing already freed.
-struct Conn {
-  Conn(tcp::socket s, std::shared_ptr<size_t> l)
-      : sock(std::move(s)), idle(sock.get_executor()), live(std::move(l)) {
-    ++*live;
-  }
-  ~Conn() { --*live; }
-  tcp::socket sock;
-  asio::steady_timer idle;
-  std::shared_ptr<size_t> live;
-  std::array<uint8_t, 4> hdr{};
-  uint32_t len = 0;
-  wire::Bytes body;
-  wire::Bytes out;
-  bool watching = false;
-};
-
-// A connection that asked to `watch`: change frames queue here and are
-// written one at a time. Bounded: a client that falls this far behind is cut
-// off with a final frame saying so, rather than growing the node's memory.
-struct Watcher {
-  std::shared_ptr<Conn> conn;
-  uint64_t req_id = 0;
-  std::string prefix;
-  std::deque<wire::Bytes> queue;
-  bool writing = false;
-  bool closed = false;
-};
-constexpr size_t kMaxWatchQueue = 65536;
-
-void close_conn(Conn& c) {
-  std::error_code ignored;
-  c.idle.cancel();
-  c.sock.close(ignored);
-}
-
-// Closes the connection unless it makes progress within kControlIdle.
-void arm_idle(const std::shared_ptr<Conn>& c) {
-  if (c->watching) return;  // a watch is quiet for as long as nothing changes
-  c->idle.expires_after(kControlIdle);
-  c->idle.async_wait([w = std::weak_ptr<Conn>(c)](std::error_code ec) {
-    auto conn = w.lock();
-    if (ec || !conn || conn->idle.expiry() > steady_clock::now()) return;
-    std::error_code ignored;
-    conn->sock.close(ignored);
-  });
-}
-
-wire::Bytes frame_of(const wire::Envelope& env) {
-  wire::Bytes out(4);
-  wire::encode_to(env, out);
-  const auto n = static_cast<uint32_t>(out.size() - 4);
-  for (int i = 0; i < 4; ++i) out[static_cast<size_t>(i)] = static_cast<uint8_t>(n >> (8 * i));
-  return out;
-}
-
 asio::ip::address to_asio(const Endpoint& e) {
   if (e.family == 6) {
     asio::ip::address_v6::bytes_type b;
@@ -139,70 +72,6 @@ bool readable_now(int fd) {
 }
 }  // namespace
 
-struct Server::Impl {
-  // Declared first so it is destroyed last: every I/O object below needs it.
-  asio::io_context io{1};
-  node::Config cfg;
-  uint16_t requested_port = 0;
-  udp::socket usock{io};
-  tcp::acceptor acceptor{io};
-  asio::steady_timer timer{io};       // the engine's one timer
-  asio::steady_timer stop_timer{io};  // ends the loop after a leave
-  asio::steady_timer accept_retry{io};
-  std::unique_ptr<asio::signal_set> signals;
-  std::vector<std::unique_ptr<asio::posix::stream_descriptor>> watched;
-  std::unique_ptr<node::Engine> engine;
-  LogSink log_sink;
-  ChangeSink change_sink;
-  std::array<uint8_t, 65536> rbuf{};
-  udp::endpoint rfrom;
-  uint64_t armed_us = 0;
-  uint64_t last_tick_us = 0;
-  bool stopping = false;
-  std::shared_ptr<size_t> live_conns = std::make_shared<size_t>(0);
-  std::vector<std::shared_ptr<Watcher>> watchers;
-
-  // Durability (cfg.data_dir). While a sync is pending, outgoing datagrams
-  // and control responses wait for it: nothing leaves before the local
-  // writes it depends on are on disk, and one sync serves every request of
-  // the loop iteration (group commit).
-  std::unique_ptr<Durable> durable;
-  asio::steady_timer sync_timer{io};
-  bool sync_pending = false, sync_posted = false;
-  std::vector<node::Datagram> held;
-  std::vector<std::pair<std::shared_ptr<Conn>, bool>> held_responses;  // conn, close after
-  uint64_t startup_ms = 0, snapshots = 0;
-  uint64_t engine_uid = 0, engine_seed = 0;
-  std::vector<node::LogLine> early_logs;
-
-  std::error_code bind_at(const Endpoint& at, const char** which);
-  Status bind_with_fallback();
-  void log(node::LogLevel level, std::string text);
-  void send(const node::Datagram& d);
-  void flush();
-  void arm_timer();
-  void on_timer(std::error_code ec);
-  void start_receive();
-  void start_accept();
-  void accepted(tcp::socket s);
-  void read_header(std::shared_ptr<Conn> c);
-  void read_body(std::shared_ptr<Conn> c);
-  void respond(std::shared_ptr<Conn> c);
-  wire::CtlResponse answer(const wire::Bytes& body, bool& close_after, bool& watch);
-  void start_watch(std::shared_ptr<Conn> c, const wire::CtlResponse& first, std::string prefix);
-  void publish(const node::Change& ch);
-  void pump(const std::shared_ptr<Watcher>& w);
-  void watch(asio::posix::stream_descriptor* d, std::function<bool()> cb);
-  void ready(asio::posix::stream_descriptor* d, std::function<bool()> cb);
-  void stop();
-  Status open_durable();
-  void schedule_sync();
-  void complete_sync();
-  void arm_sync_timer();
-  void take_snapshot(const char* why);
-  void update_storage_info();
-  void write_response(std::shared_ptr<Conn> c, bool close_after);
-};
 
 // ---- binding ------------------------------------------------------------------
 
@@ -441,77 +310,6 @@ wire::CtlResponse Server::Impl::answer(const wire::Bytes& body, bool& close_afte
   return resp;
 }
 
-// ---- watch ----------------------------------------------------------------------
-
-void Server::Impl::start_watch(std::shared_ptr<Conn> c, const wire::CtlResponse& first,
-                               std::string prefix) {
-  c->watching = true;
-  c->idle.cancel();
-  auto w = std::make_shared<Watcher>();
-  w->conn = c;
-  w->req_id = first.req_id;
-  w->prefix = std::move(prefix);
-  w->queue.push_back(frame_of({wire::kVersion, engine->uid(), first}));
-  watchers.push_back(w);
-  pump(w);
-  // The client sends nothing more on a watch; any read completion (its close,
-  // or stray bytes) ends the watch.
-  asio::async_read(c->sock, asio::buffer(c->hdr), [w](std::error_code, size_t) {
-    w->closed = true;
-    close_conn(*w->conn);
-  });
-}
-
-void Server::Impl::publish(const node::Change& ch) {
-  wire::CtlResponse r;
-  r.more = true;
-  r.body = wire::Value::object();
-  r.body.set("time_ms", now().wall_ms);
-  r.body.set("key", ch.key);
-  r.body.set("value", ch.entry.tombstone ? wire::Value(nullptr) : wire::Value(ch.entry.value));
-  r.body.set("deleted", ch.entry.tombstone);
-  r.body.set("origin", node::format_uid(ch.entry.dot.origin));
-  r.body.set("node", engine->origin_name(ch.entry.dot.origin));
-  r.body.set("seq", ch.entry.dot.seq);
-  r.body.set("hlc", node::format_hlc(ch.entry.hlc));
-  r.body.set("local", ch.local);
-  std::erase_if(watchers, [](const auto& w) { return w->closed; });
-  for (const auto& w : watchers) {
-    if (ch.key.compare(0, w->prefix.size(), w->prefix) != 0) continue;
-    if (w->queue.size() >= kMaxWatchQueue) {
-      wire::CtlResponse last{w->req_id, 3, "watch: the client fell too far behind; closing", {}, false};
-      w->queue.push_back(frame_of({wire::kVersion, engine->uid(), last}));
-      w->closed = true;  // no more frames; the queue drains, then it closes
-      pump(w);
-      continue;
-    }
-    r.req_id = w->req_id;
-    w->queue.push_back(frame_of({wire::kVersion, engine->uid(), r}));
-    pump(w);
-  }
-}
-
-void Server::Impl::pump(const std::shared_ptr<Watcher>& w) {
-  if (w->writing) return;
-  if (w->queue.empty()) {
-    if (w->closed) close_conn(*w->conn);
-    return;
-  }
-  w->writing = true;
-  asio::async_write(w->conn->sock, asio::buffer(w->queue.front()),
-                    [this, w](std::error_code ec, size_t) {
-                      w->writing = false;
-                      w->queue.pop_front();
-                      if (ec) {
-                        w->closed = true;
-                        w->queue.clear();
-                        close_conn(*w->conn);
-                        return;
-                      }
-                      pump(w);
-                    });
-}
-
 // ---- lifecycle ------------------------------------------------------------------
 
 void Server::Impl::watch(asio::posix::stream_descriptor* d, std::function<bool()> cb) {
@@ -532,113 +330,6 @@ void Server::Impl::ready(asio::posix::stream_descriptor* d, std::function<bool()
     return;
   }
   watch(d, std::move(cb));
-}
-
-// ---- durability --------------------------------------------------------------
-
-Status Server::Impl::open_durable() {
-  const auto t0 = steady_clock::now();
-  Durable::Opened opened;
-  auto d = Durable::open(cfg.data_dir, cfg.repair, opened);
-  if (!d.ok()) return d.status();
-  durable = std::move(*d);
-  if (opened.snapshot) {
-    if (cfg.id.empty()) {
-      cfg.id = opened.snapshot->id;
-    } else if (cfg.id != opened.snapshot->id) {
-      return Status::Invalid("data directory " + cfg.data_dir + " belongs to node '" +
-                             opened.snapshot->id + "', not '" + cfg.id + "'");
-    }
-  }
-  engine = std::make_unique<node::Engine>(cfg, engine_uid, cfg.listen, engine_seed, now());
-  const node::Now n = now();
-  if (opened.snapshot) engine->load(*opened.snapshot, n);
-  for (const auto& op : opened.ops) engine->replay(op, n);
-  engine->take_changes();
-  startup_ms = static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(steady_clock::now() - t0).count());
-  for (const auto& w : opened.warnings) log(node::LogLevel::kWarn, w);
-  log(node::LogLevel::kInfo,
-      "loaded " + cfg.data_dir + ": " + std::to_string(engine->replica().map().size()) +
-          " entries (" + std::to_string(opened.snapshot ? opened.snapshot->entries.size() : 0) +
-          " from the snapshot, " + std::to_string(opened.ops.size()) + " log records) in " +
-          std::to_string(startup_ms) + " ms");
-  // A new directory gets its identity on disk at once.
-  if (!opened.snapshot) take_snapshot("new data directory");
-  update_storage_info();
-  return Status::Ok();
-}
-
-void Server::Impl::schedule_sync() {
-  sync_pending = true;
-  if (sync_posted) return;
-  sync_posted = true;
-  // Runs after every handler already queued: they all share this one sync.
-  asio::post(io, [this] { complete_sync(); });
-}
-
-void Server::Impl::complete_sync() {
-  sync_posted = false;
-  if (!sync_pending) return;
-  const Status synced = durable->sync();
-  if (!synced.ok()) log(node::LogLevel::kError, "write-ahead log sync failed: " + synced.to_string());
-  sync_pending = false;
-  for (const node::Datagram& d : held) send(d);
-  held.clear();
-  for (auto& [c, close_after] : std::exchange(held_responses, {})) {
-    // Never acknowledge a write that is not on disk: without a response the
-    // client reports the node unreachable and knows the write is uncertain.
-    if (synced.ok()) {
-      write_response(c, close_after);
-    } else {
-      close_conn(*c);
-    }
-  }
-  if (durable->log_bytes() > cfg.snapshot_log_bytes) take_snapshot("log size");
-  update_storage_info();
-}
-
-void Server::Impl::arm_sync_timer() {
-  // "interval" syncs on this timer; "always" syncs local writes at once and
-  // replicated ones here.
-  const uint64_t ms = cfg.sync == "interval" ? cfg.sync_interval_ms : 200;
-  sync_timer.expires_after(std::chrono::milliseconds(ms));
-  sync_timer.async_wait([this](std::error_code ec) {
-    if (ec || stopping) return;
-    if (durable->dirty() && !sync_pending) {
-      if (Status s = durable->sync(); !s.ok()) log(node::LogLevel::kError, "sync failed: " + s.to_string());
-    }
-    if (durable->log_bytes() > cfg.snapshot_log_bytes) take_snapshot("log size");
-    update_storage_info();
-    arm_sync_timer();
-  });
-}
-
-void Server::Impl::take_snapshot(const char* why) {
-  const auto t0 = steady_clock::now();
-  node::Snapshot snap = engine->snapshot();
-  const size_t keys = snap.entries.size();
-  if (Status s = durable->snapshot(std::move(snap)); !s.ok()) {
-    log(node::LogLevel::kError, "snapshot failed: " + s.to_string());
-    return;
-  }
-  ++snapshots;
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(steady_clock::now() - t0).count();
-  log(node::LogLevel::kInfo, std::string("snapshot (") + why + "): " + std::to_string(keys) +
-                                 " entries in " + std::to_string(ms) + " ms");
-}
-
-void Server::Impl::update_storage_info() {
-  wire::Value v = wire::Value::object();
-  v.set("kind", "durable");
-  v.set("data_dir", cfg.data_dir);
-  v.set("sync", cfg.sync == "always" ? std::string("always")
-                                      : "interval " + std::to_string(cfg.sync_interval_ms) + "ms");
-  v.set("startup_ms", startup_ms);
-  v.set("log_bytes", durable->log_bytes());
-  v.set("syncs", durable->syncs());
-  v.set("snapshots", snapshots);
-  engine->set_storage_info(std::move(v));
 }
 
 void Server::Impl::stop() {

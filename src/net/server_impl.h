@@ -1,0 +1,164 @@
+// Internal to src/net: the Asio shell's state, shared by server.cc (sockets,
+// timer, control connections, lifecycle), server_durable.cc (the data
+// directory, group commit, snapshots) and server_watch.cc (change streams).
+#pragma once
+
+#include <array>
+#include <asio.hpp>
+#include <chrono>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "net/durable.h"
+#include "net/server.h"
+#include "wire/codec.h"
+
+namespace meshkv::net {
+
+namespace detail {
+using asio::ip::tcp;
+using asio::ip::udp;
+using std::chrono::steady_clock;
+// Kernel socket buffers: anti-entropy answers come in bursts of up to ~48
+// datagrams per peer; the kernel caps this at net.core.[rw]mem_max.
+constexpr int kSocketBufferBytes = 4 * 1024 * 1024;
+// An engine deadline further out than this is re-checked then (and keeps
+// time_point arithmetic far from overflow).
+constexpr uint64_t kMaxTimerUs = 3600ull * 1000 * 1000;
+// The engine's timer never fires more often than this when its deadline does
+// not advance past a tick, so an engine bug cannot spin the CPU.
+constexpr uint64_t kMinRetickUs = 1000;
+constexpr std::chrono::milliseconds kLeaveGrace{100};
+
+// One control connection and its buffers. Every pending operation holds a
+// shared_ptr to it; `live` is shared so that a connection destroyed during
+// io_context teardown touches nothing already freed.
+struct Conn {
+  Conn(tcp::socket s, std::shared_ptr<size_t> l)
+      : sock(std::move(s)), idle(sock.get_executor()), live(std::move(l)) {
+    ++*live;
+  }
+  ~Conn() { --*live; }
+  tcp::socket sock;
+  asio::steady_timer idle;
+  std::shared_ptr<size_t> live;
+  std::array<uint8_t, 4> hdr{};
+  uint32_t len = 0;
+  wire::Bytes body;
+  wire::Bytes out;
+  bool watching = false;
+};
+
+// A connection that asked to `watch`: change frames queue here and are
+// written one at a time. Bounded: a client that falls this far behind is cut
+// off with a final frame saying so, rather than growing the node's memory.
+struct Watcher {
+  std::shared_ptr<Conn> conn;
+  uint64_t req_id = 0;
+  std::string prefix;
+  std::deque<wire::Bytes> queue;
+  bool writing = false;
+  bool closed = false;
+};
+constexpr size_t kMaxWatchQueue = 65536;
+
+inline void close_conn(Conn& c) {
+  std::error_code ignored;
+  c.idle.cancel();
+  c.sock.close(ignored);
+}
+
+// Closes the connection unless it makes progress within kControlIdle.
+inline void arm_idle(const std::shared_ptr<Conn>& c) {
+  if (c->watching) return;  // a watch is quiet for as long as nothing changes
+  c->idle.expires_after(kControlIdle);
+  c->idle.async_wait([w = std::weak_ptr<Conn>(c)](std::error_code ec) {
+    auto conn = w.lock();
+    if (ec || !conn || conn->idle.expiry() > steady_clock::now()) return;
+    std::error_code ignored;
+    conn->sock.close(ignored);
+  });
+}
+
+inline wire::Bytes frame_of(const wire::Envelope& env) {
+  wire::Bytes out(4);
+  wire::encode_to(env, out);
+  const auto n = static_cast<uint32_t>(out.size() - 4);
+  for (int i = 0; i < 4; ++i) out[static_cast<size_t>(i)] = static_cast<uint8_t>(n >> (8 * i));
+  return out;
+}
+}  // namespace detail
+
+using detail::Conn;
+using detail::Watcher;
+using detail::tcp;
+using detail::udp;
+
+struct Server::Impl {
+  // Declared first so it is destroyed last: every I/O object below needs it.
+  asio::io_context io{1};
+  node::Config cfg;
+  uint16_t requested_port = 0;
+  udp::socket usock{io};
+  tcp::acceptor acceptor{io};
+  asio::steady_timer timer{io};       // the engine's one timer
+  asio::steady_timer stop_timer{io};  // ends the loop after a leave
+  asio::steady_timer accept_retry{io};
+  std::unique_ptr<asio::signal_set> signals;
+  std::vector<std::unique_ptr<asio::posix::stream_descriptor>> watched;
+  std::unique_ptr<node::Engine> engine;
+  LogSink log_sink;
+  ChangeSink change_sink;
+  std::array<uint8_t, 65536> rbuf{};
+  udp::endpoint rfrom;
+  uint64_t armed_us = 0;
+  uint64_t last_tick_us = 0;
+  bool stopping = false;
+  std::shared_ptr<size_t> live_conns = std::make_shared<size_t>(0);
+  std::vector<std::shared_ptr<Watcher>> watchers;
+
+  // Durability (cfg.data_dir). While a sync is pending, outgoing datagrams
+  // and control responses wait for it: nothing leaves before the local
+  // writes it depends on are on disk, and one sync serves every request of
+  // the loop iteration (group commit).
+  std::unique_ptr<Durable> durable;
+  asio::steady_timer sync_timer{io};
+  bool sync_pending = false, sync_posted = false;
+  std::vector<node::Datagram> held;
+  std::vector<std::pair<std::shared_ptr<Conn>, bool>> held_responses;  // conn, close after
+  uint64_t startup_ms = 0, snapshots = 0;
+  uint64_t engine_uid = 0, engine_seed = 0;
+  std::vector<node::LogLine> early_logs;
+
+  std::error_code bind_at(const Endpoint& at, const char** which);
+  Status bind_with_fallback();
+  void log(node::LogLevel level, std::string text);
+  void send(const node::Datagram& d);
+  void flush();
+  void arm_timer();
+  void on_timer(std::error_code ec);
+  void start_receive();
+  void start_accept();
+  void accepted(tcp::socket s);
+  void read_header(std::shared_ptr<Conn> c);
+  void read_body(std::shared_ptr<Conn> c);
+  void respond(std::shared_ptr<Conn> c);
+  wire::CtlResponse answer(const wire::Bytes& body, bool& close_after, bool& watch);
+  void start_watch(std::shared_ptr<Conn> c, const wire::CtlResponse& first, std::string prefix);
+  void publish(const node::Change& ch);
+  void pump(const std::shared_ptr<Watcher>& w);
+  void watch(asio::posix::stream_descriptor* d, std::function<bool()> cb);
+  void ready(asio::posix::stream_descriptor* d, std::function<bool()> cb);
+  void stop();
+  Status open_durable();
+  void schedule_sync();
+  void complete_sync();
+  void arm_sync_timer();
+  void take_snapshot(const char* why);
+  void update_storage_info();
+  void write_response(std::shared_ptr<Conn> c, bool close_after);
+};
+
+}  // namespace meshkv::net
