@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <cstdlib>
+#include <functional>
 #include <map>
 #include <string>
 
@@ -69,6 +70,21 @@ sim::Options options(size_t n, uint64_t seed, double drop, double dup) {
   return o;
 }
 
+// Runs until `goal` holds (bounded by `max_us`) and records how long it took
+// and how many datagrams went over the network meanwhile. False on timeout.
+struct Measured {
+  std::vector<double> secs;
+  std::vector<uint64_t> dgrams;
+  bool until(sim::Sim& s, const std::function<bool()>& goal, uint64_t max_us, uint64_t step_us = 10'000) {
+    const uint64_t t0 = s.now_us();
+    const uint64_t d0 = s.stats().delivered + s.stats().dropped;
+    if (!s.run_until(goal, max_us, step_us)) return false;
+    secs.push_back(static_cast<double>(s.now_us() - t0) / kSec);
+    dgrams.push_back(s.stats().delivered + s.stats().dropped - d0);
+    return true;
+  }
+};
+
 void report(const char* scenario, const std::vector<double>& secs, const std::vector<uint64_t>& dgrams) {
   double worst = 0, sum = 0;
   uint64_t dsum = 0;
@@ -86,23 +102,18 @@ void report(const char* scenario, const std::vector<double>& secs, const std::ve
 // mesh takes to converge (faults still on).
 void converge_under(const char* name, size_t n, double drop, double dup, uint64_t base, uint64_t count,
                     size_t writes) {
-  std::vector<double> secs;
-  std::vector<uint64_t> dgrams;
+  Measured m;
   for (uint64_t seed : seeds(base, count)) {
     INFO("seed " << seed << " (replay: MESHKV_SIM_SEED=" << seed << ")");
     sim::Sim s(options(n, seed, drop, dup));
     REQUIRE(s.run_until([&] { return s.membership_converged(); }, 30 * kSec));
     Workload w;
     w.run(s, writes, 2 * kSec, 20);
-    const uint64_t t0 = s.now_us();
-    const uint64_t d0 = s.stats().delivered + s.stats().dropped;
-    REQUIRE(s.run_until([&] { return s.converged(); }, 60 * kSec));
-    secs.push_back(static_cast<double>(s.now_us() - t0) / kSec);
-    dgrams.push_back(s.stats().delivered + s.stats().dropped - d0);
+    REQUIRE(m.until(s, [&] { return s.converged(); }, 60 * kSec));
     CHECK(w.check(s) == "");
     CHECK(s.stats().oversized == 0);
   }
-  report(name, secs, dgrams);
+  report(name, m.secs, m.dgrams);
 }
 
 }  // namespace
@@ -116,8 +127,7 @@ TEST_CASE("sim: 5 nodes at 50% loss converge") {
 }
 
 TEST_CASE("sim: a partition with writes on both sides heals to the last-writer-wins state") {
-  std::vector<double> secs;
-  std::vector<uint64_t> dgrams;
+  Measured m;
   for (uint64_t seed : seeds(3000, 10)) {
     INFO("seed " << seed << " (replay: MESHKV_SIM_SEED=" << seed << ")");
     sim::Sim s(options(5, seed, 0.05, 0.02));
@@ -128,19 +138,14 @@ TEST_CASE("sim: a partition with writes on both sides heals to the last-writer-w
     CHECK(s.node(0).member_state("n3") == "dead");
     CHECK(s.node(4).member_state("n1") == "dead");
     s.heal();
-    const uint64_t t0 = s.now_us();
-    const uint64_t d0 = s.stats().delivered + s.stats().dropped;
-    REQUIRE(s.run_until([&] { return s.converged() && s.membership_converged(); }, 60 * kSec));
-    secs.push_back(static_cast<double>(s.now_us() - t0) / kSec);
-    dgrams.push_back(s.stats().delivered + s.stats().dropped - d0);
+    REQUIRE(m.until(s, [&] { return s.converged() && s.membership_converged(); }, 60 * kSec));
     CHECK(w.check(s) == "");
   }
-  report("partition heal (5 nodes, 2|3)", secs, dgrams);
+  report("partition heal (5 nodes, 2|3)", m.secs, m.dgrams);
 }
 
 TEST_CASE("sim: a crashed node is declared dead by all, and no live node is at 30% loss") {
-  std::vector<double> secs;
-  std::vector<uint64_t> dgrams;
+  Measured m;
   for (uint64_t seed : seeds(4000, 10)) {
     INFO("seed " << seed << " (replay: MESHKV_SIM_SEED=" << seed << ")");
     sim::Sim s(options(5, seed, 0.30, 0.05));
@@ -157,20 +162,16 @@ TEST_CASE("sim: a crashed node is declared dead by all, and no live node is at 3
     CHECK(false_deaths == 0);
     crashed = 2;
     s.crash(crashed);
-    const uint64_t t0 = s.now_us();
-    const uint64_t d0 = s.stats().delivered + s.stats().dropped;
     auto all_see_dead = [&] {
       for (size_t i = 0; i < s.size(); ++i) {
         if (i != crashed && s.node(i).member_state("n2") != "dead") return false;
       }
       return true;
     };
-    REQUIRE(s.run_until(all_see_dead, 30 * kSec, 1000));
-    secs.push_back(static_cast<double>(s.now_us() - t0) / kSec);
-    dgrams.push_back(s.stats().delivered + s.stats().dropped - d0);
+    REQUIRE(m.until(s, all_see_dead, 30 * kSec, 1000));
     CHECK(false_deaths == 0);
   }
-  report("failure detection at 30% loss (kill to all agree)", secs, dgrams);
+  report("failure detection at 30% loss (kill to all agree)", m.secs, m.dgrams);
 }
 
 TEST_CASE("sim: a crashed node restarts as a new process, rejoins and catches up") {
@@ -205,23 +206,18 @@ TEST_CASE("sim: a 1 MiB value crosses a 30% lossy mesh in MTU-sized fragments") 
 }
 
 TEST_CASE("sim: 100 nodes converge") {
-  std::vector<double> secs;
-  std::vector<uint64_t> dgrams;
+  Measured m;
   for (uint64_t seed : seeds(7000, 2)) {
     INFO("seed " << seed << " (replay: MESHKV_SIM_SEED=" << seed << ")");
     sim::Sim s(options(100, seed, 0.05, 0.01));
     REQUIRE(s.run_until([&] { return s.membership_converged(); }, 60 * kSec, 100'000));
     Workload w;
     w.run(s, 300, 3 * kSec, 50);
-    const uint64_t t0 = s.now_us();
-    const uint64_t d0 = s.stats().delivered + s.stats().dropped;
-    REQUIRE(s.run_until([&] { return s.converged(); }, 60 * kSec, 50'000));
-    secs.push_back(static_cast<double>(s.now_us() - t0) / kSec);
-    dgrams.push_back(s.stats().delivered + s.stats().dropped - d0);
+    REQUIRE(m.until(s, [&] { return s.converged(); }, 60 * kSec, 50'000));
     CHECK(w.check(s) == "");
     CHECK(s.stats().oversized == 0);
   }
-  report("100 nodes, 5% loss", secs, dgrams);
+  report("100 nodes, 5% loss", m.secs, m.dgrams);
 }
 
 TEST_CASE("sim: faults injected at the engine boundary (meshkv loss) behave as in a real node") {
