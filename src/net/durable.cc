@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <utility>
 #include <cinttypes>
 #include <cstdio>
 
@@ -86,6 +87,7 @@ Result<std::unique_ptr<Durable>> Durable::open(const std::string& dir, bool repa
 }
 
 bool Durable::append(const std::vector<node::LogOp>& ops) {
+  if (ops.empty()) return false;
   bool local = false;
   for (const auto& op : ops) {
     const std::string rec = node::encode_op(op);
@@ -93,11 +95,15 @@ bool Durable::append(const std::vector<node::LogOp>& ops) {
     log_bytes_ += rec.size() + store::kRecordHeader;
     local |= op.local;
   }
-  dirty_ |= !ops.empty();
+  dirty_ = true;
+  // Into the kernel at once (one write per event): a crash of the process
+  // then loses nothing logged; only the fdatasync waits for its policy.
+  if (Status s = wal_.flush(); !s.ok()) last_error_ = s;
   return local;
 }
 
 Status Durable::sync() {
+  if (!last_error_.ok()) return std::exchange(last_error_, Status::Ok());
   if (!dirty_) return Status::Ok();
   if (Status s = wal_.sync(); !s.ok()) return s;
   dirty_ = false;

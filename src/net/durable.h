@@ -32,7 +32,9 @@ class Durable {
 
   static Result<std::unique_ptr<Durable>> open(const std::string& dir, bool repair, Opened& out);
 
-  // Buffers operations; returns whether any was a local write.
+  // Appends operations and hands them to the kernel (they survive a crash of
+  // the process, not yet of the machine); returns whether any was a local
+  // write. A write error is reported by the next sync().
   bool append(const std::vector<node::LogOp>& ops);
   // Makes everything appended so far durable.
   Status sync();
@@ -52,6 +54,7 @@ class Durable {
   bool dirty_ = false;
   uint64_t log_bytes_ = 0;  // appended since the snapshot
   uint64_t syncs_ = 0;
+  Status last_error_;  // a failed write, reported by the next sync()
 };
 
 }  // namespace meshkv::net
