@@ -5,10 +5,12 @@
 #include <cstdio>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <tuple>
 
 #include "commands.h"
 #include "config_file.h"
+#include "crdt/digest.h"
 #include "net/control_client.h"
 #include "output.h"
 #include "wire/codec.h"
@@ -34,6 +36,19 @@ struct Session {
              wire::encode({wire::kVersion, 0, *r}).size();
     if (r->code != 0) return Status::Unavailable(s.name + ": " + r->error);
     return r->body;
+  }
+
+  // The same request to both nodes (b only if a answered); on failure says
+  // why on stderr and returns nothing.
+  std::optional<std::pair<wire::Value, wire::Value>> ask_both(const Side& a, const Side& b,
+                                                              const char* op, const wire::Value& args) {
+    auto ra = ask(a, op, args);
+    auto rb = ra.ok() ? ask(b, op, args) : ra;
+    if (!ra.ok() || !rb.ok()) {
+      std::cerr << (!ra.ok() ? ra : rb).status().message() << "\n";
+      return std::nullopt;
+    }
+    return std::make_pair(std::move(*ra), std::move(*rb));
   }
 };
 
@@ -69,40 +84,27 @@ std::vector<size_t> differing(const wire::Value& a, const wire::Value& b, size_t
 }
 
 int run_diff(const Side& a, const Side& b, Session& s, bool json) {
-  auto da = s.ask(a, "digest", wire::Value::object());
-  auto db = da.ok() ? s.ask(b, "digest", wire::Value::object()) : da;
-  if (!da.ok() || !db.ok()) {
-    std::cerr << (!da.ok() ? da : db).status().message() << "\n";
-    return kExitUnreachable;
-  }
+  auto roots = s.ask_both(a, b, "digest", wire::Value::object());
+  if (!roots) return kExitUnreachable;
   std::map<std::string, wire::Value> ea, eb;
-  if (!(da->get("root") == db->get("root"))) {
-    const auto groups = differing(da->get("groups"), db->get("groups"));
+  if (!(roots->first.get("root") == roots->second.get("root"))) {
     wire::Value args = wire::Value::object();
-    args.set("groups", int_list(groups));
-    auto ga = s.ask(a, "digest", args);
-    auto gb = ga.ok() ? s.ask(b, "digest", args) : ga;
-    if (!ga.ok() || !gb.ok()) {
-      std::cerr << (!ga.ok() ? ga : gb).status().message() << "\n";
-      return kExitUnreachable;
-    }
+    args.set("groups", int_list(differing(roots->first.get("groups"), roots->second.get("groups"))));
+    auto groups = s.ask_both(a, b, "digest", args);
+    if (!groups) return kExitUnreachable;
     std::vector<size_t> buckets;
-    const auto& ra = ga->get("buckets").as_list();
-    const auto& rb = gb->get("buckets").as_list();
+    const auto& ra = groups->first.get("buckets").as_list();
+    const auto& rb = groups->second.get("buckets").as_list();
     for (size_t i = 0; i < std::min(ra.size(), rb.size()); ++i) {
-      const size_t base = static_cast<size_t>(ra[i].get("group").as_int()) * 64;
+      const size_t base = static_cast<size_t>(ra[i].get("group").as_int()) * crdt::kDigestFanout;
       for (size_t x : differing(ra[i].get("buckets"), rb[i].get("buckets"), base)) buckets.push_back(x);
     }
     wire::Value bargs = wire::Value::object();
     bargs.set("buckets", int_list(buckets));
-    auto xa = s.ask(a, "bucket", bargs);
-    auto xb = xa.ok() ? s.ask(b, "bucket", bargs) : xa;
-    if (!xa.ok() || !xb.ok()) {
-      std::cerr << (!xa.ok() ? xa : xb).status().message() << "\n";
-      return kExitUnreachable;
-    }
-    for (const auto& e : xa->get("entries").as_list()) ea[e.get("key").as_string()] = e;
-    for (const auto& e : xb->get("entries").as_list()) eb[e.get("key").as_string()] = e;
+    auto entries = s.ask_both(a, b, "bucket", bargs);
+    if (!entries) return kExitUnreachable;
+    for (const auto& e : entries->first.get("entries").as_list()) ea[e.get("key").as_string()] = e;
+    for (const auto& e : entries->second.get("entries").as_list()) eb[e.get("key").as_string()] = e;
   }
   wire::Value only_a = wire::Value::list(), only_b = wire::Value::list(), diff = wire::Value::list();
   for (const auto& [k, e] : ea) {

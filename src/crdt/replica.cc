@@ -138,8 +138,4 @@ void Replica::load_vv(const VersionVector& vv) {
   for (const auto& [o, s] : vv.items()) ctx_.add_range(o, 0, s);
 }
 
-void Replica::restore_seq(uint64_t last_seq) {
-  next_seq_ = std::max(next_seq_, last_seq + 1);
-}
-
 }  // namespace meshkv::crdt

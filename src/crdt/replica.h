@@ -89,8 +89,6 @@ class Replica {
   std::vector<Chunk> delta(const VersionVector& peer, size_t max_chunk_bytes,
                            Origin lo = 0, Origin hi = ~Origin{0}) const;
 
-  // Restores the write counter of a persisted replica so dots are never reused.
-  void restore_seq(uint64_t last_seq);
   // Loading a snapshot: the entry as it was (no dot recorded, the clock only
   // moved forward), and the vector as it was.
   void load_entry(std::string_view key, const Entry& e);
