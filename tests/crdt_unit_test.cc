@@ -220,3 +220,42 @@ TEST_CASE("digest: one differing entry changes exactly its bucket, group and the
   b.erase("key7");
   CHECK(a.digest().root() == b.digest().root());
 }
+
+TEST_CASE("replica: a collected tombstone keeps its delete: a late copy of the older write stays out") {
+  Replica a(1), b(2);
+  auto w = a.write("k", std::string_view("old"), 1000);
+  REQUIRE(w.ok());
+  REQUIRE(b.apply_entry(w->key, w->entry, 1000));
+  auto d = b.write("k", std::nullopt, 2000);
+  REQUIRE(d.ok());
+  CHECK(b.map().tombstones() == 1);
+  CHECK_FALSE(b.collect("k", Dot{1, 1}));  // not the tombstone's dot: kept
+  CHECK(b.collect("k", d->entry.dot));
+  CHECK(b.map().size() == 0);
+  CHECK(b.context().covers(d->entry.dot));
+  // The older write arrives again (a late retransmission, or a peer that
+  // never saw the delete): its dot is covered, so it is not merged.
+  CHECK_FALSE(b.apply_entry(w->key, w->entry, 3000));
+  CHECK(b.map().find("k") == nullptr);
+  // A newer write of the key is, of course.
+  auto again = a.write("k", std::string_view("new"), 4000);
+  REQUIRE(again.ok());
+  CHECK(b.apply_entry(again->key, again->entry, 4000));
+}
+
+TEST_CASE("replica: reset_to keeps the given entries, the clock and the write counter") {
+  Replica a(7);
+  auto x = a.write("x", std::string_view("1"), 1000);
+  auto y = a.write("y", std::string_view("2"), 1000);
+  REQUIRE((x.ok() && y.ok()));
+  const Hlc before = a.clock().last();
+  a.reset_to({*y});
+  CHECK(a.map().size() == 1);
+  CHECK(a.map().find("x") == nullptr);
+  CHECK(a.context().covers(y->entry.dot));
+  CHECK_FALSE(a.context().covers(x->entry.dot));  // x can come back from peers
+  auto z = a.write("z", std::string_view("3"), 500);  // wall clock went back
+  REQUIRE(z.ok());
+  CHECK(z->entry.dot.seq == 3);  // no dot reused
+  CHECK(z->entry.hlc > before);  // no time reused
+}

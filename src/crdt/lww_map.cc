@@ -40,6 +40,17 @@ bool LwwMap::erase(std::string_view key) {
   return true;
 }
 
+void LwwMap::shrink() {
+  entries_.rehash(0);  // as few buckets as the load factor allows
+  for (auto& [o, idx] : by_origin_) {
+    if (idx.cleared > 0) {
+      std::erase_if(idx.slots, [](const auto& slot) { return slot.second == nullptr; });
+      idx.cleared = 0;
+    }
+    idx.slots.shrink_to_fit();
+  }
+}
+
 std::vector<Origin> LwwMap::origins() const {
   std::vector<Origin> out;
   out.reserve(by_origin_.size());

@@ -29,6 +29,9 @@ class LwwMap {
   // Removes `key` (tombstone garbage collection). Returns whether it existed.
   bool erase(std::string_view key);
 
+  // Releases hash buckets and index slots left over from erased entries.
+  void shrink();
+
   size_t size() const { return entries_.size(); }  // values and tombstones
   size_t tombstones() const { return tombstones_; }
   size_t live() const { return entries_.size() - tombstones_; }

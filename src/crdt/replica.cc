@@ -51,6 +51,7 @@ Result<KeyedEntry> Replica::write(std::string_view key, std::optional<std::strin
 
 bool Replica::apply_entry(std::string_view key, const Entry& e, uint64_t phys_ms) {
   clock_.observe(e.hlc, phys_ms);
+  if (ctx_.covers(e.dot)) return false;
   ctx_.add(e.dot);
   return map_.merge(key, e) != LwwMap::MergeResult::kStale;
 }
@@ -127,6 +128,21 @@ std::vector<Chunk> Replica::delta(const VersionVector& peer, size_t max_chunk_by
     }
   }
   return out;
+}
+
+bool Replica::collect(std::string_view key, Dot d) {
+  const Entry* e = map_.find(key);
+  if (!e || !e->tombstone || e->dot != d) return false;
+  return map_.erase(key);
+}
+
+void Replica::reset_to(std::vector<KeyedEntry> keep) {
+  map_ = LwwMap();
+  ctx_ = CausalContext();
+  for (const KeyedEntry& ke : keep) {
+    map_.merge(ke.key, ke.entry);
+    ctx_.add(ke.entry.dot);
+  }
 }
 
 void Replica::load_entry(std::string_view key, const Entry& e) {

@@ -74,6 +74,9 @@ class Replica {
 
   // Merges one entry received from a peer (pushed or inside a chunk) and
   // records its dot. Returns true if the entry became the key's winner.
+  // An entry whose dot the causal context already covers is not merged: it
+  // was incorporated before, or something that beats it was (possibly a
+  // tombstone since collected), so it can never be the key's final winner.
   // REQUIRES: the entry passed validate_entry().
   bool apply_entry(std::string_view key, const Entry& e, uint64_t phys_ms);
 
@@ -88,6 +91,18 @@ class Replica {
   // larger than that travels alone).
   std::vector<Chunk> delta(const VersionVector& peer, size_t max_chunk_bytes,
                            Origin lo = 0, Origin hi = ~Origin{0}) const;
+
+  // Tombstone garbage collection: drops `key` if its winner is still the
+  // tombstone with dot `d`, and returns whether it did. The causal context
+  // keeps covering `d`, so a superseded write of the key that arrives late is
+  // still recognised as such (see apply_entry).
+  bool collect(std::string_view key, Dot d);
+  // Starting over from peers: forgets every entry and the causal context
+  // except `keep` (their dots are recorded one by one). The clock and the
+  // write counter stay, so no dot is reused and time never goes back.
+  void reset_to(std::vector<KeyedEntry> keep);
+  // Gives memory held by erased entries back (after a large collection).
+  void shrink() { map_.shrink(); }
 
   // Loading a snapshot: the entry as it was (no dot recorded, the clock only
   // moved forward), and the vector as it was.

@@ -36,6 +36,29 @@ void VersionVector::join(const VersionVector& other) {
   for (const auto& [o, s] : other.items_) raise(o, s);
 }
 
+void VersionVector::meet(const VersionVector& other) {
+  std::vector<Item> out;
+  out.reserve(std::min(items_.size(), other.items_.size()));
+  for (const auto& [o, s] : items_) {
+    const uint64_t theirs = other.get(o);
+    if (theirs > 0) out.emplace_back(o, std::min(s, theirs));
+  }
+  items_ = std::move(out);
+}
+
+void VersionVector::replace_range(Origin lo, Origin hi, const VersionVector& part) {
+  std::vector<Item> out;
+  out.reserve(items_.size() + part.items_.size());
+  auto it = items_.begin();
+  for (; it != items_.end() && it->first < lo; ++it) out.push_back(*it);
+  for (const auto& item : part.items_) {
+    if (item.first >= lo && item.first <= hi) out.push_back(item);
+  }
+  while (it != items_.end() && it->first <= hi) ++it;
+  for (; it != items_.end(); ++it) out.push_back(*it);
+  items_ = std::move(out);
+}
+
 bool CausalContext::covers(Dot d) const {
   if (vv_.covers(d)) return true;
   auto it = find_origin(cloud_, d.origin);

@@ -30,6 +30,11 @@ class VersionVector {
   bool empty() const { return items_.empty(); }
   // Pointwise maximum.
   void join(const VersionVector& other);
+  // Pointwise minimum: what both cover (an origin absent from either is 0).
+  void meet(const VersionVector& other);
+  // Replaces the items of origins in [lo, hi] by those of `part` (which holds
+  // only origins in that range): how a vector sent in pieces is reassembled.
+  void replace_range(Origin lo, Origin hi, const VersionVector& part);
   friend bool operator==(const VersionVector&, const VersionVector&) = default;
 
  private:
