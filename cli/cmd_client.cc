@@ -86,8 +86,9 @@ Handler plain_command(CLI::App& sub, const char* op, bool many_nodes) {
 }  // namespace
 
 // `set --batch FILE`: "KEY VALUE" lines (split at the first space or tab; "-"
-// is stdin), sent in frames of up to kBatch writes.
-int set_batch(const ClientOptions& o, const std::string& file) {
+// is stdin), sent in frames of up to kBatch writes. `del --batch FILE`: one
+// KEY per line.
+int write_batch(const ClientOptions& o, const std::string& file, bool deleting) {
   constexpr size_t kBatch = 5000;
   std::ifstream f;
   std::istream* in = &std::cin;
@@ -116,21 +117,26 @@ int set_batch(const ClientOptions& o, const std::string& file) {
   while (std::getline(*in, line)) {
     ++lineno;
     if (line.empty()) continue;
-    const size_t cut = line.find_first_of(" \t");
-    if (cut == std::string::npos) {
-      std::cerr << file << ":" << lineno << ": expected KEY VALUE\n";
-      return kExitUsage;
-    }
     wire::Value kv = wire::Value::list();
-    kv.push(line.substr(0, cut));
-    kv.push(line.substr(cut + 1));
+    if (deleting) {
+      kv.push(line);
+      kv.push(nullptr);
+    } else {
+      const size_t cut = line.find_first_of(" \t");
+      if (cut == std::string::npos) {
+        std::cerr << file << ":" << lineno << ": expected KEY VALUE\n";
+        return kExitUsage;
+      }
+      kv.push(line.substr(0, cut));
+      kv.push(line.substr(cut + 1));
+    }
     batch.push(std::move(kv));
     if (batch.as_list().size() >= kBatch) {
       if (int rc = send(); rc != kExitOk) return rc;
     }
   }
   if (int rc = send(); rc != kExitOk) return rc;
-  if (!o.json) std::cout << "set " << total << " keys\n";
+  if (!o.json) std::cout << (deleting ? "deleted " : "set ") << total << " keys\n";
   if (o.json) std::cout << "{\"written\":" << total << "}\n";
   return kExitOk;
 }
@@ -148,7 +154,7 @@ Handler setup_set(CLI::App& sub) {
   b->excludes(key)->excludes(value);
   add_common(sub, *o, false);
   return [o, batch, key, value] {
-    if (!batch->empty()) return set_batch(*o, *batch);
+    if (!batch->empty()) return write_batch(*o, *batch, false);
     if (key->count() == 0 || value->count() == 0) {
       std::cerr << "set: KEY and VALUE are required (or --batch FILE)\n";
       return kExitUsage;
@@ -159,7 +165,25 @@ Handler setup_set(CLI::App& sub) {
     return call_nodes(*o, req);
   };
 }
-Handler setup_del(CLI::App& sub) { return key_command(sub, "del", false); }
+Handler setup_del(CLI::App& sub) {
+  auto o = std::make_shared<ClientOptions>();
+  auto batch = std::make_shared<std::string>();
+  auto* key = sub.add_option("KEY", o->key, "the key");
+  sub.add_option("--batch", *batch, "delete many keys: one KEY per line of FILE ('-' for stdin)")
+      ->type_name("FILE")
+      ->excludes(key);
+  add_common(sub, *o, false);
+  return [o, batch, key] {
+    if (!batch->empty()) return write_batch(*o, *batch, true);
+    if (key->count() == 0) {
+      std::cerr << "del: KEY is required (or --batch FILE)\n";
+      return kExitUsage;
+    }
+    wire::CtlRequest req = request("del");
+    req.args.set("key", o->key);
+    return call_nodes(*o, req);
+  };
+}
 Handler setup_status(CLI::App& sub) { return plain_command(sub, "status", false); }
 Handler setup_peers(CLI::App& sub) { return plain_command(sub, "peers", false); }
 

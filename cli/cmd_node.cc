@@ -28,7 +28,7 @@ struct NodeOptions {
   uint64_t gossip_ms = 0, probe_ms = 0, probe_timeout_ms = 0, ae_ms = 0;
   double loss = 0;
   std::string data_dir, sync;
-  uint64_t sync_interval_ms = 0;
+  uint64_t sync_interval_ms = 0, tombstone_grace_ms = 0;
   bool repair = false;
   bool insecure = false;
   // Set when parsed; bare `meshkv` leaves them null, which reads as "not given".
@@ -59,6 +59,7 @@ Status apply_flags(const NodeOptions& o, node::Config& cfg, ConfigSources& src) 
   take("--data-dir", "data_dir", cfg.data_dir, o.data_dir);
   take("--sync", "sync", cfg.sync, o.sync);
   take("--sync-interval", "sync_interval_ms", cfg.sync_interval_ms, o.sync_interval_ms);
+  take("--tombstone-grace", "tombstone_grace_ms", cfg.tombstone_grace_ms, o.tombstone_grace_ms);
   if (o.repair) cfg.repair = true;
   if (o.has("--listen")) {
     auto e = parse_address(o.listen);
@@ -241,6 +242,12 @@ Handler setup_node(CLI::App& sub) {
   g["--sync-interval"] = sub.add_option("--sync-interval", o->sync_interval_ms,
                                         "sync period for --sync interval (default 50)")
                              ->type_name("MS");
+  g["--tombstone-grace"] =
+      sub.add_option("--tombstone-grace", o->tombstone_grace_ms,
+                     "drop a delete's tombstone this long after the delete once every member has "
+                     "it (default 86400000, one day; at least 2000); a node cut off for more than "
+                     "half of it resyncs from its peers when it returns")
+          ->type_name("MS");
   sub.add_flag("--repair", o->repair,
                "start even if the log is damaged in the middle: keep what precedes the damage "
                "and recover the rest from peers");

@@ -129,6 +129,7 @@ const std::map<std::string, Setter, std::less<>>& setters() {
       {"sync", string(&C::sync)},
       {"sync_interval_ms", integer(&C::sync_interval_ms)},
       {"snapshot_log_bytes", integer(&C::snapshot_log_bytes)},
+      {"tombstone_grace_ms", integer(&C::tombstone_grace_ms)},
       {"repair", boolean(&C::repair)},
   };
   return table;

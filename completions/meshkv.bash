@@ -18,10 +18,10 @@ _meshkv_options() {
         node)
             echo "--config --id --listen --join --mtu --gossip-interval --probe-interval" \
                 "--probe-timeout --anti-entropy-interval --loss --data-dir --sync" \
-                "--sync-interval --repair --log-level --insecure --help"
+                "--sync-interval --tombstone-grace --repair --log-level --insecure --help"
             ;;
-        set) echo "--batch $remote" ;;
-        get | del | list | status | peers | clock | join) echo "$remote" ;;
+        set | del) echo "--batch $remote" ;;
+        get | list | status | peers | clock | join) echo "$remote" ;;
         loss)
             echo "--node --drop --dup --corrupt --delay --peer --partition --direction --clear" \
                 "--timeout --json --help"

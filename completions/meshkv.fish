@@ -44,6 +44,7 @@ complete -c meshkv -n '__fish_seen_subcommand_from node' -l loss -x -d 'drop thi
 complete -c meshkv -n '__fish_seen_subcommand_from node' -l data-dir -x -a '(__fish_complete_directories)' -d 'keep state in DIR (write-ahead log and snapshots)'
 complete -c meshkv -n '__fish_seen_subcommand_from node' -l sync -x -a 'always interval' -d 'when the log reaches the disk (default always)'
 complete -c meshkv -n '__fish_seen_subcommand_from node' -l sync-interval -x -d 'sync period for --sync interval, ms (default 50)'
+complete -c meshkv -n '__fish_seen_subcommand_from node' -l tombstone-grace -x -d 'keep tombstones this long once every member has them, ms'
 complete -c meshkv -n '__fish_seen_subcommand_from node' -l repair -d 'start even if the log is damaged in the middle'
 complete -c meshkv -n '__fish_seen_subcommand_from node' -l log-level -x -a 'debug info warn error' -d 'log threshold'
 complete -c meshkv -n '__fish_seen_subcommand_from node' -l insecure -d 'allow a non-loopback --listen'
@@ -54,6 +55,7 @@ complete -c meshkv -n '__fish_seen_subcommand_from get set del list status peers
 complete -c meshkv -n '__fish_seen_subcommand_from get set del list status peers clock join' -l json -d 'print the answer as JSON'
 
 complete -c meshkv -n '__fish_seen_subcommand_from set' -l batch -r -F -d "write many keys: lines of KEY VALUE from FILE ('-' for stdin)"
+complete -c meshkv -n '__fish_seen_subcommand_from del' -l batch -r -F -d "delete many keys: one KEY per line of FILE ('-' for stdin)"
 
 # loss
 complete -c meshkv -n '__fish_seen_subcommand_from loss' -l node -x -d 'node to change, HOST:PORT'

@@ -246,3 +246,48 @@ TEST_CASE("sim: faults injected at the engine boundary (meshkv loss) behave as i
     CHECK(w.check(s) == "");
   }
 }
+
+TEST_CASE("sim: tombstones are collected, and a node back from a long partition resyncs rather than resurrect") {
+  Measured m;
+  for (uint64_t seed : seeds(9000, 5)) {
+    INFO("seed " << seed << " (replay: MESHKV_SIM_SEED=" << seed << ")");
+    sim::Options o = options(3, seed, 0.05, 0.02);
+    o.config.tombstone_grace_ms = 4000;
+    sim::Sim s(o);
+    REQUIRE(s.run_until([&] { return s.membership_converged(); }, 30 * kSec));
+    for (size_t i = 0; i < 200; ++i) REQUIRE(s.set(i % 3, "k" + std::to_string(i), "v").ok());
+    REQUIRE(s.run_until([&] { return s.converged(); }, 30 * kSec));
+
+    s.partition({2});
+    s.run_for(6 * kSec);  // each side declares the other dead
+    CHECK(s.node(0).member_state("n2") == "dead");
+    for (size_t i = 0; i < 150; ++i) REQUIRE(s.del(i % 2, "k" + std::to_string(i)).ok());
+    REQUIRE(s.set(2, "fresh", "written on the cut-off side").ok());
+    // The majority side collects every tombstone once the grace period has
+    // passed, without waiting for the member that is gone.
+    auto collected = [&] {
+      for (size_t i = 0; i < 2; ++i) {
+        const auto& map = s.node(i).replica().map();
+        if (map.tombstones() != 0 || map.size() != 50) return false;
+      }
+      return true;
+    };
+    REQUIRE(s.run_until(collected, 30 * kSec));
+    CHECK(s.node(2).replica().map().live() == 201);
+
+    s.heal();
+    REQUIRE(m.until(s, [&] { return s.converged() && s.membership_converged(); }, 60 * kSec));
+    for (size_t n = 0; n < 3; ++n) {
+      INFO("node n" << n);
+      for (size_t i = 0; i < 150; ++i) {
+        const crdt::Entry* e = s.node(n).get("k" + std::to_string(i));
+        CHECK_MESSAGE((e == nullptr || e->tombstone), "deleted key k" << i << " came back");
+      }
+      const crdt::Entry* fresh = s.node(n).get("fresh");
+      CHECK((fresh != nullptr && !fresh->tombstone));  // the cut-off side's own write survives
+      CHECK(s.node(n).replica().map().live() == 51);
+    }
+    CHECK(s.node(2).status(s.now_of(2)).get("gc").get("resyncs").as_int() == 1);
+  }
+  report("partition longer than the tombstone grace period, then heal (3 nodes)", m.secs, m.dgrams);
+}

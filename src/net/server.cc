@@ -152,6 +152,7 @@ void Server::Impl::flush() {
   } else {
     for (const node::Datagram& d : out) send(d);
   }
+  if (engine->take_compaction_request()) compact();
   for (node::LogLine& l : engine->take_logs()) {
     if (log_sink) log_sink(l);
   }

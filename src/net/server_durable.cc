@@ -1,5 +1,7 @@
 // The data directory in the shell: start-up replay, group commit, periodic
 // sync and snapshots.
+#include <malloc.h>
+
 #include "net/server_impl.h"
 #include "node/control.h"
 
@@ -99,6 +101,13 @@ void Server::Impl::take_snapshot(const char* why) {
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(steady_clock::now() - t0).count();
   log(node::LogLevel::kInfo, std::string("snapshot (") + why + "): " + std::to_string(keys) +
                                  " entries in " + std::to_string(ms) + " ms");
+}
+
+void Server::Impl::compact() {
+  // The log still holds what was collected or dropped: a snapshot replaces
+  // it. Then the allocator returns freed pages to the system.
+  if (durable) take_snapshot("compaction");
+  ::malloc_trim(0);
 }
 
 void Server::Impl::update_storage_info() {

@@ -157,6 +157,7 @@ struct Server::Impl {
   void complete_sync();
   void arm_sync_timer();
   void take_snapshot(const char* why);
+  void compact();
   void update_storage_info();
   void write_response(std::shared_ptr<Conn> c, bool close_after);
 };

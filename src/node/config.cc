@@ -48,6 +48,7 @@ Status Config::validate() const {
   if (sync_interval_ms == 0 || sync_interval_ms > 60'000) {
     return Status::Invalid("sync_interval_ms: must be between 1 and 60000");
   }
+  if (tombstone_grace_ms < 2000) return Status::Invalid("tombstone_grace_ms: at least 2000");
   if (snapshot_log_bytes < (1u << 20)) return Status::Invalid("snapshot_log_bytes: at least 1048576");
   if (!(loss >= 0 && loss <= 1)) return Status::Invalid("loss: a probability between 0 and 1");
   static const char* levels[] = {"debug", "info", "warn", "error"};

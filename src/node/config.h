@@ -63,6 +63,12 @@ struct Config {
   uint64_t sync_interval_ms = 50;
   // The log is compacted into a snapshot once it exceeds this many bytes.
   uint64_t snapshot_log_bytes = 64ull << 20;
+  // Tombstone garbage collection: a deleted key's tombstone is dropped once
+  // every member's version vector covers it and this long (ms) has passed
+  // since the delete. A node cut off from a majority of its members for more
+  // than half of this starts over from its peers when it returns, so that it
+  // cannot bring deleted keys back. At least 2000; default one day.
+  uint64_t tombstone_grace_ms = 86'400'000;
   // Start even when the log is damaged in the middle: keep what precedes the
   // damage and let peers resend the rest. Off by default: a node refuses to
   // serve from a damaged log unless told.

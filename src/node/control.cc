@@ -82,15 +82,20 @@ CtlResponse handle_control(Engine& engine, const wire::CtlRequest& req, Now now)
     const auto& items = a.get("entries").as_list();
     for (const Value& kv : items) {
       const auto& pair = kv.as_list();
-      if (pair.size() != 2 || !pair[0].is_string() || !pair[1].is_string()) {
-        return fail(id, 2, "mset: entries must be [key, value] pairs of strings");
+      // [key, value] writes; [key, null] deletes.
+      if (pair.size() != 2 || !pair[0].is_string() || !(pair[1].is_string() || pair[1].is_null())) {
+        return fail(id, 2, "mset: entries must be [key, value or null] pairs");
       }
       if (Status st = crdt::check_key(pair[0].as_string()); !st.ok()) return fail(id, 2, "mset: " + st.message());
-      if (Status st = crdt::check_value(pair[1].as_string()); !st.ok()) return fail(id, 2, "mset: " + st.message());
+      if (Status st = crdt::check_value(pair[1].is_null() ? "" : pair[1].as_string()); !st.ok()) {
+        return fail(id, 2, "mset: " + st.message());
+      }
     }
     for (const Value& kv : items) {
       const auto& pair = kv.as_list();
-      if (!engine.set(pair[0].as_string(), pair[1].as_string(), now).ok()) return fail(id, 3, "mset: write failed");
+      const auto w = pair[1].is_null() ? engine.del(pair[0].as_string(), now)
+                                       : engine.set(pair[0].as_string(), pair[1].as_string(), now);
+      if (!w.ok()) return fail(id, 3, "mset: write failed");
     }
     r.body = Value::object();
     r.body.set("written", static_cast<uint64_t>(items.size()));

@@ -72,6 +72,7 @@ void Engine::Impl::record_change(const crdt::KeyedEntry& ke, bool local) {
     ++counters.queue_drops;
   }
   changes.push_back({ke.key, ke.entry, local});
+  if (ke.entry.tombstone) tomb_fifo.emplace_back(now.wall_ms, ke.key);
 }
 
 void Engine::Impl::dispatch(const Endpoint& from, wire::Envelope env) {
@@ -88,7 +89,7 @@ void Engine::Impl::dispatch(const Endpoint& from, wire::Envelope env) {
         } else if constexpr (std::is_same_v<T, wire::Ack>) {
           on_ack(env.sender, m);
         } else if constexpr (std::is_same_v<T, wire::Digest>) {
-          on_digest(from, m);
+          on_digest(from, env.sender, m);
         } else if constexpr (std::is_same_v<T, wire::ChunkMsg>) {
           on_chunk(env.sender, m);
         } else if constexpr (std::is_same_v<T, wire::Ping>) {
@@ -222,6 +223,7 @@ void Engine::tick(Now now) {
   if (s.probe.active || t >= s.next_probe_us) s.probe_tick();
   if (t >= s.next_gossip_us) s.gossip_tick();
   if (t >= s.next_reconnect_us) s.reconnect_tick();
+  if (t >= s.next_gc_us) s.gc_tick();
   if (t >= s.next_ae_us) {
     s.next_ae_us = t + s.cfg.anti_entropy_interval_ms * kMs;
     auto peers = s.random_members(1, "");
@@ -249,7 +251,8 @@ void Engine::tick(Now now) {
 
 uint64_t Engine::next_deadline_us() const {
   const Impl& s = *impl_;
-  uint64_t d = std::min({s.next_probe_us, s.next_ae_us, s.next_reconnect_us, s.next_expire_us});
+  uint64_t d = std::min({s.next_probe_us, s.next_ae_us, s.next_reconnect_us, s.next_expire_us,
+                         s.next_gc_us});
   bool suspects = false;
   for (const auto& [name, m] : s.members) suspects |= m.state == MemberState::kSuspect;
   if (!s.broadcasts.empty() || suspects) d = std::min(d, s.next_gossip_us);
@@ -359,6 +362,8 @@ wire::Value Engine::trace_report(uint64_t id, Now now) const {
 
 std::vector<LogOp> Engine::take_log() { return std::exchange(impl_->log_ops, {}); }
 
+bool Engine::take_compaction_request() { return std::exchange(impl_->want_compaction, false); }
+
 void Engine::load(const Snapshot& snap, Now now) {
   Impl& s = *impl_;
   s.now = now;
@@ -373,6 +378,7 @@ void Engine::load(const Snapshot& snap, Now now) {
   for (const auto* ke : order) s.replica.load_entry(ke->key, ke->entry);
   s.replica.load_vv(snap.vv);
   s.replica.clock().restore(snap.hlc);
+  s.last_quorum_wall_ms = std::max(s.last_quorum_wall_ms, snap.quorum_ms);
 }
 
 void Engine::replay(const LogOp& op, Now now) {
@@ -386,6 +392,9 @@ void Engine::replay(const LogOp& op, Now now) {
     case LogOp::Kind::kRange:
       s.replica.claim_range(op.origin, op.from, op.to);
       break;
+    case LogOp::Kind::kQuorum:
+      s.last_quorum_wall_ms = std::max(s.last_quorum_wall_ms, op.to);
+      break;
   }
 }
 
@@ -395,6 +404,7 @@ Snapshot Engine::snapshot() const {
   snap.id = s.self_name;
   snap.hlc = s.replica.clock().last();
   snap.vv = s.replica.vv();
+  snap.quorum_ms = s.last_quorum_wall_ms;
   snap.entries.reserve(s.replica.map().size());
   s.replica.map().for_each([&](const std::string& k, const crdt::Entry& e) {
     snap.entries.push_back(crdt::KeyedEntry{k, e});

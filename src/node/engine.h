@@ -101,6 +101,9 @@ class Engine {
   void replay(const LogOp& op, Now now);
   // The whole state, for a snapshot.
   Snapshot snapshot() const;
+  // True once after tombstone collection freed much, or a resync replaced the
+  // state: the shell should snapshot (compacting the log) and return memory.
+  bool take_compaction_request();
   // Shown by status under "storage" (the shell describes its files).
   void set_storage_info(wire::Value info);
 

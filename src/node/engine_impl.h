@@ -123,6 +123,25 @@ struct Engine::Impl {
   std::map<std::string, uint64_t> ae_followup;       // member -> when to digest again
   std::map<uint64_t, Trace> traces;                  // by msg_seq of the traced push
 
+  // Tombstone garbage collection and resynchronisation (gc.cc).
+  struct PeerVector {
+    crdt::VersionVector vv;    // reassembled from the peer's digests
+    uint64_t updated_us = 0;   // when a digest last changed or confirmed it
+    bool resyncing = false;    // the peer said it is starting over
+  };
+  std::unordered_map<uint64_t, PeerVector> peer_vv;       // by member uid
+  std::deque<std::pair<uint64_t, std::string>> tomb_fifo;  // (wall ms noticed, key)
+  std::vector<std::string> tomb_ripe;  // past the grace period, waiting for every member
+  bool tombs_scanned = false;          // tombstones loaded at start are queued once
+  uint64_t next_gc_us = 0;
+  uint64_t quorum_lost_us = 0;     // monotonic; 0 while in a quorum
+  uint64_t quorum_back_us = 0;     // when the quorum was last regained
+  uint64_t last_quorum_wall_ms = 0, quorum_logged_ms = 0;
+  bool startup_checked = false;
+  bool must_resync = false;
+  bool want_compaction = false;
+  uint64_t gc_collected = 0, gc_collected_since_compaction = 0, resyncs = 0, resync_dropped = 0;
+
   // Periodic timers (monotonic us).
   uint64_t next_probe_us = 0, next_gossip_us = 0, next_ae_us = 0, next_reconnect_us = 0,
            next_expire_us = 0;
@@ -139,7 +158,7 @@ struct Engine::Impl {
   void flush_pushes();
   void on_push(const Endpoint& from, uint64_t sender, const wire::Push& p);
   void on_ack(uint64_t sender, const wire::Ack& a);
-  void on_digest(const Endpoint& from, const wire::Digest& d);
+  void on_digest(const Endpoint& from, uint64_t sender, const wire::Digest& d);
   void on_chunk(uint64_t sender, const wire::ChunkMsg& c);
   void send_digest(const Endpoint& to, bool counter);
   void retransmit_due();
@@ -152,6 +171,13 @@ struct Engine::Impl {
   void fault_out(Datagram d, std::vector<Datagram>& ready);
   bool faults_cover(const std::string& name) const;
   Member* member_by_uid(uint64_t uid);
+
+  // ---- gc.cc ----
+  void gc_tick();
+  bool has_quorum() const;
+  void note_peer_vv(uint64_t uid, const wire::Digest& d);
+  bool try_resync();
+  wire::Value gc_status() const;
 
   // ---- membership.cc ----
   void apply_update(const wire::MemberUpdate& u, const Endpoint* from);

@@ -78,6 +78,7 @@ Value Engine::status(Now now) const {
   v.set("uid", format_uid(s.self_uid));
   v.set("address", s.self_addr.to_string());
   v.set("incarnation", s.incarnation);
+  v.set("gc", s.gc_status());
   v.set("storage", s.durable && !s.storage_info.is_null() ? s.storage_info : Value("in-memory"));
   v.set("keys", static_cast<uint64_t>(s.replica.map().live()));
   v.set("tombstones", static_cast<uint64_t>(s.replica.map().tombstones()));

@@ -49,6 +49,9 @@ std::string encode_op(const LogOp& op) {
       w.varint(op.from);
       w.varint(op.to);
       break;
+    case LogOp::Kind::kQuorum:
+      w.varint(op.to);
+      break;
   }
   return as_string(b);
 }
@@ -70,6 +73,10 @@ Result<LogOp> decode_op(std::string_view bytes) {
       op.kind = LogOp::Kind::kRange;
       op.origin = r.u64();
       op.from = r.varint();
+      op.to = r.varint();
+      break;
+    case 3:
+      op.kind = LogOp::Kind::kQuorum;
       op.to = r.varint();
       break;
     default:
@@ -95,6 +102,7 @@ std::vector<std::string> encode_snapshot(const Snapshot& s) {
       w.u64(o);
       w.varint(seq);
     }
+    w.varint(s.quorum_ms);  // added after the first release: optional when reading
     out.push_back(as_string(b));
   }
   for (size_t i = 0; i < s.entries.size(); i += kEntriesPerRecord) {
@@ -122,6 +130,7 @@ Result<Snapshot> decode_snapshot(const std::vector<std::string>& records) {
     const uint64_t o = r.u64();
     s.vv.raise(o, r.varint());
   }
+  if (r.ok() && r.remaining() > 0) s.quorum_ms = r.varint();
   if (!r.ok()) return Status::Corruption(std::string("snapshot header: ") + r.error());
   s.entries.reserve(count);
   for (size_t i = 1; i < records.size(); ++i) {

@@ -28,6 +28,7 @@ struct LogOp {
   enum class Kind : uint8_t {
     kEntry = 1,       // an entry that became a key's winner (local or replicated)
     kRange = 2,       // the vector claimed (from, to] of an origin from a chunk
+    kQuorum = 3,      // `to`: wall ms at which the node last saw a majority of members
   };
   Kind kind = Kind::kEntry;
   bool local = false;  // kEntry: a local write, durable before it is acknowledged
@@ -44,6 +45,7 @@ struct Snapshot {
   std::string id;  // the node's name
   crdt::Hlc hlc;
   uint64_t wal_segment = 0;  // the log segment that continues this snapshot
+  uint64_t quorum_ms = 0;    // see LogOp::Kind::kQuorum (0: unknown)
   crdt::VersionVector vv;
   std::vector<crdt::KeyedEntry> entries;
 };

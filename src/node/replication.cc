@@ -144,6 +144,7 @@ void Engine::Impl::send_digest(const Endpoint& to, bool counter) {
   do {
     wire::Digest d;
     d.counter = counter;
+    d.resyncing = must_resync;
     d.origin_lo = lo;
     const size_t end = std::min(items.size(), i + per);
     for (; i < end; ++i) d.vv.raise(items[i].first, items[i].second);
@@ -153,11 +154,12 @@ void Engine::Impl::send_digest(const Endpoint& to, bool counter) {
   } while (i < items.size());
 }
 
-void Engine::Impl::on_digest(const Endpoint& from, const wire::Digest& d) {
+void Engine::Impl::on_digest(const Endpoint& from, uint64_t sender, const wire::Digest& d) {
   if (d.origin_hi < d.origin_lo) {
     ++counters.dropped;
     return;
   }
+  note_peer_vv(sender, d);
   if (d.reply) {
     const size_t budget = cfg.mtu - wire::kChunkOverhead;
     auto chunks = replica.delta(d.vv, budget, d.origin_lo, d.origin_hi);
@@ -168,6 +170,11 @@ void Engine::Impl::on_digest(const Endpoint& from, const wire::Digest& d) {
     }
   }
   if (d.counter) return;
+  // A peer starting over needs our vector to know what to drop.
+  if (d.resyncing) {
+    send_digest(from, /*counter=*/true);
+    return;
+  }
   // Push-pull: if the asker holds writes we lack, ask back once.
   for (const auto& [o, s] : d.vv.items()) {
     if (s > replica.vv().get(o)) {

@@ -82,7 +82,7 @@ void put_body(Writer& w, const Push& m) {
 }
 void put_body(Writer& w, const Ack& m) { w.varint(m.msg_seq); }
 void put_body(Writer& w, const Digest& m) {
-  w.u8(static_cast<uint8_t>((m.reply ? 1 : 0) | (m.counter ? 2 : 0)));
+  w.u8(static_cast<uint8_t>((m.reply ? 1 : 0) | (m.counter ? 2 : 0) | (m.resyncing ? 4 : 0)));
   w.u64(m.origin_lo);
   w.u64(m.origin_hi);
   w.varint(m.vv.items().size());
@@ -239,9 +239,10 @@ Ack get_body<Ack>(Reader& r) {
 template <>
 Digest get_body<Digest>(Reader& r) {
   Digest m;
-  const uint8_t flags = r.u8();  // bits above 1 are reserved and ignored
+  const uint8_t flags = r.u8();  // bits above 2 are reserved and ignored
   m.reply = flags & 1;
   m.counter = flags & 2;
+  m.resyncing = flags & 4;
   m.origin_lo = r.u64();
   m.origin_hi = r.u64();
   uint64_t n = r.count(9);

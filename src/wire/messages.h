@@ -83,6 +83,7 @@ struct Ack {
 struct Digest {
   bool reply = true;     // false: informational, do not answer with chunks
   bool counter = false;  // sent in answer to a digest: do not digest back
+  bool resyncing = false;  // the sender is starting over (tombstone GC, gc.cc)
   uint64_t origin_lo = 0;
   uint64_t origin_hi = ~uint64_t{0};
   crdt::VersionVector vv;  // only origins in [origin_lo, origin_hi]
