@@ -39,16 +39,29 @@ void Engine::Impl::log(LogLevel level, std::string text) {
   if (logs.size() < 4096) logs.push_back({level, std::move(text)});
 }
 
-void Engine::Impl::send_raw(const Endpoint& to, const wire::Bytes& bytes) {
+void Engine::Impl::send_raw(const Endpoint& to, const wire::Bytes& bytes, bool unbound_ok) {
+  if (sealed) {
+    Datagram d{to, {}};
+    seal_to(to, bytes, unbound_ok, d.bytes);
+    if (d.bytes.empty()) return;
+    ++counters.datagrams_sent;
+    counters.bytes_sent += d.bytes.size();
+    outbox.push_back(std::move(d));
+    return;
+  }
   ++counters.datagrams_sent;
   counters.bytes_sent += bytes.size();
   outbox.push_back({to, bytes});
 }
 
 void Engine::Impl::send(const Endpoint& to, wire::Message msg) {
+  // Introductions may be sealed before we know the receiver's identity; a
+  // Join goes with our Hello, so the answer can be sealed for us.
+  const bool intro = std::holds_alternative<wire::Hello>(msg) || std::holds_alternative<wire::Join>(msg);
+  if (sealed && std::holds_alternative<wire::Join>(msg)) send(to, hello(true));
   wire::Bytes b = wire::encode(wire::Envelope{wire::kVersion, self_uid, std::move(msg)});
   if (b.size() <= cfg.mtu) {
-    send_raw(to, b);
+    send_raw(to, b, intro);
     return;
   }
   for (const auto& f : wire::fragment(self_uid, b, cfg.mtu)) send_raw(to, f);
@@ -100,6 +113,8 @@ void Engine::Impl::dispatch(const Endpoint& from, wire::Envelope env) {
           on_ping_ack(env.sender, m);
         } else if constexpr (std::is_same_v<T, wire::Join>) {
           on_join(from, m);
+        } else if constexpr (std::is_same_v<T, wire::Hello>) {
+          on_hello(from, env.sender, m);
         } else if constexpr (std::is_same_v<T, wire::Members>) {
           for (const auto& u : m.updates) apply_update(u, &from);
         } else if constexpr (std::is_same_v<T, wire::Fragment>) {
@@ -200,9 +215,16 @@ void Engine::handle_datagram(const Endpoint& from, const uint8_t* data, size_t n
 }
 
 void Engine::Impl::receive(const Endpoint& from, const uint8_t* data, size_t n) {
-  if (n > cfg.mtu) {
+  if (n > (sealed ? wire_mtu : cfg.mtu)) {
     ++counters.malformed;  // nobody in this mesh sends these
     return;
+  }
+  wire::Bytes inner;
+  if (sealed) {
+    bool unbound = false;
+    if (!open_sealed(from, data, n, inner, unbound)) return;
+    data = inner.data();
+    n = inner.size();
   }
   auto env = wire::decode(data, n);
   if (!env.ok()) {

@@ -26,6 +26,7 @@
 #include "node/config.h"
 #include "node/faults.h"
 #include "node/persist.h"
+#include "node/security.h"
 #include "wire/bytes.h"
 #include "wire/value.h"
 
@@ -70,6 +71,15 @@ struct Counters {
   uint64_t probes_sent = 0, probe_failures = 0;
   // Fault injection (meshkv loss): datagrams dropped, duplicated, corrupted, delayed.
   uint64_t injected_drops = 0, injected_dups = 0, injected_corrupts = 0, injected_delays = 0;
+  // Sealed meshes: datagrams refused before decoding, by reason.
+  uint64_t unsealed = 0;        // not sealed, or sealed in an unknown format
+  uint64_t auth_failed = 0;     // forged, damaged, or sealed with another key
+  uint64_t unknown_key = 0;     // sealed with a key this node does not hold (or removed)
+  uint64_t replayed = 0;        // counter seen before, too old, or stale clock
+  uint64_t stale_session = 0;   // meant for an earlier process of this node
+  uint64_t unknown_sender = 0;  // from a process that has not proven its identity
+  uint64_t refused_peers = 0;   // identities outside allowed_peers, or bad certificates
+  uint64_t awaiting_identity = 0;  // not sent: the receiver's identity is not known yet
 };
 
 class Engine {
@@ -106,6 +116,19 @@ class Engine {
   bool take_compaction_request();
   // Shown by status under "storage" (the shell describes its files).
   void set_storage_info(wire::Value info);
+
+  // ---- security ----
+  // Seals the mesh: call once, before any traffic. The MTU then includes the
+  // sealing overhead.
+  void secure(Security s);
+  bool sealed() const;
+  // Runtime key rotation: add a key (it opens at once), make one the key
+  // that seals, or remove one that does not seal. State is unchanged on error.
+  Status install_key(const crypto::ClusterKey& k);
+  Status use_key(uint64_t id);
+  Status remove_key(uint64_t id);
+  // {sealed, identity, public_key, keys: [{id, primary}], allowed_peers}
+  wire::Value security() const;
 
   // ---- local operations ----
   // A write; state is unchanged on error (too large, empty key).

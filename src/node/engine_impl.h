@@ -9,6 +9,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "crypto/replay.h"
 #include "node/engine.h"
 #include "node/protocol_math.h"
 #include "node/seq_window.h"
@@ -40,6 +41,7 @@ struct Member {
   uint64_t suspect_deadline_us = 0;  // when a suspect is declared dead
   uint64_t told_us = 0;  // when we last told it a rumour about itself
   std::map<uint64_t, PendingPush> pending;  // by msg_seq
+  std::string fingerprint;  // of its identity, in a sealed mesh
 
   bool reachable() const {
     return state == wire::MemberState::kAlive || state == wire::MemberState::kSuspect;
@@ -123,6 +125,29 @@ struct Engine::Impl {
   std::map<std::string, uint64_t> ae_followup;       // member -> when to digest again
   std::map<uint64_t, Trace> traces;                  // by msg_seq of the traced push
 
+  // Sealing (secure.cc).
+  struct KeyState {
+    crypto::ClusterKey key;
+    crypto::Key32 datagram_key;  // derived from the cluster key for kind-1 datagrams
+  };
+  struct PeerIdentity {
+    crypto::PublicKey pk;
+    std::string name, fingerprint;
+    std::map<uint64_t, crypto::Key32> pair_keys;  // by cluster key id
+  };
+  bool sealed = false;
+  size_t wire_mtu = 0;  // cfg.mtu is what messages may take inside the seal
+  std::vector<KeyState> keys;  // [0] seals
+  crypto::Identity identity{};
+  std::string self_fingerprint;
+  std::string self_signature;  // over (self_uid, self_name)
+  std::vector<crypto::PublicKey> allowed_peers;
+  std::unordered_map<uint64_t, PeerIdentity> identities;  // by uid, proven by a Hello
+  std::unordered_map<uint64_t, crypto::ReplayWindow> pair_windows, cluster_windows;  // by sender uid
+  std::unordered_map<uint64_t, uint64_t> send_counters;  // by receiver uid (0: unbound)
+  std::map<std::string, uint64_t> hello_asked_us;         // by address: when we last asked
+  std::set<std::string> refused_logged;
+
   // Tombstone garbage collection and resynchronisation (gc.cc).
   struct PeerVector {
     crdt::VersionVector vv;    // reassembled from the peer's digests
@@ -152,7 +177,7 @@ struct Engine::Impl {
   // ---- engine.cc ----
   void log(LogLevel level, std::string text);
   void send(const Endpoint& to, wire::Message msg);
-  void send_raw(const Endpoint& to, const wire::Bytes& bytes);
+  void send_raw(const Endpoint& to, const wire::Bytes& bytes, bool unbound_ok = false);
   void receive(const Endpoint& from, const uint8_t* data, size_t n);
   void dispatch(const Endpoint& from, wire::Envelope env);
   void flush_pushes();
@@ -171,6 +196,17 @@ struct Engine::Impl {
   void fault_out(Datagram d, std::vector<Datagram>& ready);
   bool faults_cover(const std::string& name) const;
   Member* member_by_uid(uint64_t uid);
+
+  // ---- secure.cc ----
+  bool open_sealed(const Endpoint& from, const uint8_t* data, size_t n, wire::Bytes& inner,
+                   bool& unbound);
+  void seal_to(const Endpoint& to, const wire::Bytes& msg, bool unbound, std::vector<uint8_t>& out);
+  const crypto::Key32* pair_key(uint64_t uid, uint64_t key_id);
+  bool identity_known(uint64_t uid) const { return identities.count(uid) != 0; }
+  void ask_identity(const Endpoint& to);
+  wire::Hello hello(bool want_reply) const;
+  void on_hello(const Endpoint& from, uint64_t sender, const wire::Hello& h);
+  Member* member_at(const Endpoint& addr);
 
   // ---- gc.cc ----
   void gc_tick();

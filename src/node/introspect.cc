@@ -39,6 +39,7 @@ Value member_value(const Member& m, uint64_t now_us) {
   v.set("last_contact_ms_ago", ms_ago(now_us, m.last_contact_us));
   v.set("state_for_ms", ms_ago(now_us, m.state_since_us));
   v.set("pending_pushes", static_cast<uint64_t>(m.pending.size()));
+  if (!m.fingerprint.empty()) v.set("identity", m.fingerprint);
   return v;
 }
 }  // namespace
@@ -78,6 +79,7 @@ Value Engine::status(Now now) const {
   v.set("uid", format_uid(s.self_uid));
   v.set("address", s.self_addr.to_string());
   v.set("incarnation", s.incarnation);
+  v.set("security", security());
   v.set("gc", s.gc_status());
   v.set("storage", s.durable && !s.storage_info.is_null() ? s.storage_info : Value("in-memory"));
   v.set("keys", static_cast<uint64_t>(s.replica.map().live()));
@@ -110,6 +112,14 @@ Value Engine::status(Now now) const {
   d.set("injected_dups", c.injected_dups);
   d.set("injected_corrupts", c.injected_corrupts);
   d.set("injected_delays", c.injected_delays);
+  d.set("unsealed", c.unsealed);
+  d.set("auth_failed", c.auth_failed);
+  d.set("unknown_key", c.unknown_key);
+  d.set("replayed", c.replayed);
+  d.set("stale_session", c.stale_session);
+  d.set("unknown_sender", c.unknown_sender);
+  d.set("refused_peers", c.refused_peers);
+  d.set("awaiting_identity", c.awaiting_identity);
   v.set("datagrams", std::move(d));
   v.set("hlc", format_hlc(s.replica.clock().last()));
   v.set("faults", s.faults.active() ? s.faults.to_value() : Value(nullptr));

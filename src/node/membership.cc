@@ -145,6 +145,11 @@ void Engine::Impl::apply_update(const MemberUpdate& u, const Endpoint* from) {
     }
     return;
   }
+  if (sealed && !identity_known(u.uid)) {
+    // In a sealed mesh a process is a member only once it proved who it is.
+    ask_identity(u.addr);
+    return;
+  }
   uid_names[u.uid] = u.name;
   auto it = members.find(u.name);
   if (it == members.end()) {

@@ -117,6 +117,12 @@ void put_body(Writer& w, const Fragment& m) {
 }
 void put_body(Writer& w, const Join& m) { put_member(w, m.self); }
 void put_body(Writer& w, const Members& m) { put_members(w, m.updates); }
+void put_body(Writer& w, const Hello& m) {
+  put_member(w, m.self);
+  w.bytes(m.public_key);
+  w.bytes(m.signature);
+  w.u8(m.want_reply ? 1 : 0);
+}
 void put_body(Writer& w, const CtlRequest& m) {
   w.varint(m.req_id);
   w.bytes(m.op);
@@ -307,6 +313,16 @@ Members get_body<Members>(Reader& r) {
   return Members{get_members(r)};
 }
 template <>
+Hello get_body<Hello>(Reader& r) {
+  Hello m;
+  m.self = get_member(r);
+  m.public_key = r.bytes(32);
+  m.signature = r.bytes(64);
+  m.want_reply = r.u8() & 1;
+  if (r.ok() && (m.public_key.size() != 32 || m.signature.size() != 64)) r.fail("hello: bad key or signature size");
+  return m;
+}
+template <>
 CtlRequest get_body<CtlRequest>(Reader& r) {
   CtlRequest m;
   m.req_id = r.varint();
@@ -359,7 +375,7 @@ MsgType type_of(const Message& m) { return static_cast<MsgType>(m.index() + 1); 
 const char* type_name(MsgType t) {
   static const char* names[] = {"?",     "push",     "ack",     "digest",   "chunk",
                                 "ping",  "ping-req", "ping-ack", "fragment", "join",
-                                "members", "ctl-request", "ctl-response"};
+                                "members", "ctl-request", "ctl-response", "hello"};
   auto i = static_cast<size_t>(t);
   return i <= kMaxMsgType ? names[i] : "?";
 }
@@ -415,6 +431,7 @@ Result<Envelope> decode(const uint8_t* data, size_t n) {
     case MsgType::kMembers: env.msg = decode_as<Members>(r); break;
     case MsgType::kCtlRequest: env.msg = decode_as<CtlRequest>(r); break;
     case MsgType::kCtlResponse: env.msg = decode_as<CtlResponse>(r); break;
+    case MsgType::kHello: env.msg = decode_as<Hello>(r); break;
   }
   if (!r.ok()) return Status::Corruption(std::string(type_name(h->type)) + ": " + r.error());
   return env;

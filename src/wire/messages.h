@@ -54,8 +54,9 @@ enum class MsgType : uint8_t {
   kMembers = 10,     // membership updates (gossip, join replies, leave)
   kCtlRequest = 11,  // control plane, TCP only
   kCtlResponse = 12,
+  kHello = 13,       // sealed meshes: "this process is that identity" (a certificate)
 };
-inline constexpr uint8_t kMaxMsgType = 12;
+inline constexpr uint8_t kMaxMsgType = 13;
 
 enum class MemberState : uint8_t { kAlive = 0, kSuspect = 1, kDead = 2, kLeft = 3 };
 const char* member_state_name(MemberState s);
@@ -143,8 +144,19 @@ struct CtlResponse {
   friend bool operator==(const CtlResponse&, const CtlResponse&) = default;
 };
 
+// In a sealed mesh, a node proves which identity a process (uid) speaks for
+// before anything else from it is accepted: the identity's Ed25519
+// signature over (uid, name). See node/secure.cc.
+struct Hello {
+  MemberUpdate self;
+  std::string public_key;  // 32 bytes
+  std::string signature;   // 64 bytes
+  bool want_reply = false;  // the sender does not know our identity yet
+  friend bool operator==(const Hello&, const Hello&) = default;
+};
+
 using Message = std::variant<Push, Ack, Digest, ChunkMsg, Ping, PingReq, PingAck, Fragment, Join,
-                             Members, CtlRequest, CtlResponse>;
+                             Members, CtlRequest, CtlResponse, Hello>;
 
 MsgType type_of(const Message& m);
 const char* type_name(MsgType t);
