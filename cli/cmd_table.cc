@@ -17,7 +17,6 @@ Handler planned(CLI::App& sub) {
     return kExitUsage;
   };
 }
-constexpr char kKeygen[] = "keygen";
 }  // namespace
 
 // Defined in cmd_node.cc and cmd_client.cc.
@@ -35,6 +34,7 @@ Handler setup_watch(CLI::App&);
 Handler setup_diff(CLI::App&);
 Handler setup_trace(CLI::App&);
 Handler setup_sim(CLI::App&);
+Handler setup_keygen(CLI::App&);
 
 const std::vector<Command>& commands() {
   static const std::vector<Command> table = {
@@ -51,7 +51,7 @@ const std::vector<Command>& commands() {
       {"diff", "compare the states of two nodes", setup_diff},
       {"watch", "stream changes as a node applies them", setup_watch},
       {"trace", "write a key and report when each member acknowledged it", setup_trace},
-      {"keygen", "create a cluster key or a node identity", planned<kKeygen>},
+      {"keygen", "create a cluster key or a node identity", setup_keygen},
       {"sim", "run the deterministic network simulator", setup_sim},
   };
   return table;

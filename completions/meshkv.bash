@@ -9,7 +9,7 @@
 # COMPREPLY=($(compgen ...)) is the completion idiom: candidates have no spaces.
 # shellcheck disable=SC2207
 
-_meshkv_subcommands="node get set del list status peers clock join loss watch diff trace sim"
+_meshkv_subcommands="node get set del list status peers clock join loss watch diff trace keygen sim"
 
 # The options of a subcommand, every one of them.
 _meshkv_options() {
@@ -29,6 +29,7 @@ _meshkv_options() {
         watch) echo "--node --prefix --timeout --json --help" ;;
         diff) echo "--json --timeout --help" ;;
         trace) echo "--node --json --timeout --help" ;;
+        keygen) echo "--cluster --out -o --force --help" ;;
         sim)
             echo "--nodes --loss --dup --delay --jitter --partition-at --heal-at --partition" \
                 "--writes --seed --duration --quiet --json --help"
@@ -48,7 +49,7 @@ _meshkv_repeatable() {
 # Succeeds when option $1 takes a value (every option but these flags does).
 _meshkv_takes_value() {
     case $1 in
-        --help | --json | --insecure | --clear | --repair) return 1 ;;
+        --help | --json | --insecure | --clear | --repair | --cluster | --force) return 1 ;;
     esac
 }
 
@@ -93,7 +94,7 @@ _meshkv() {
 
     # The value of an option.
     case $prev in
-        --config | --batch)
+        --config | --batch | --out | -o)
             if declare -F _filedir >/dev/null 2>&1; then
                 _filedir
             else

@@ -9,7 +9,7 @@
 complete -c meshkv -f
 
 # Subcommands, offered until one is given.
-set -l meshkv_subcommands node get set del list status peers clock join loss watch diff trace sim
+set -l meshkv_subcommands node get set del list status peers clock join loss watch diff trace keygen sim
 complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -s h -l help -d 'print help and exit'
 complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -l version -d 'print version and exit'
 complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -a node -d 'start a mesh node with an interactive prompt (the default)'
@@ -25,6 +25,7 @@ complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -a l
 complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -a watch -d 'stream changes as a node applies them'
 complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -a diff -d 'compare the states of two nodes'
 complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -a trace -d 'write a key and report when each member acknowledged it'
+complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -a keygen -d 'create a cluster key or a node identity'
 complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -a sim -d 'run the deterministic network simulator'
 
 # --help after any subcommand.
@@ -84,6 +85,11 @@ complete -c meshkv -n '__fish_seen_subcommand_from diff' -l timeout -x -d 'give 
 complete -c meshkv -n '__fish_seen_subcommand_from trace' -l node -x -d 'node to write through, HOST:PORT'
 complete -c meshkv -n '__fish_seen_subcommand_from trace' -l json -d 'print the report as JSON'
 complete -c meshkv -n '__fish_seen_subcommand_from trace' -l timeout -x -d 'wait this long for acknowledgements, ms (default 2000)'
+
+# keygen
+complete -c meshkv -n '__fish_seen_subcommand_from keygen' -l cluster -d 'create a cluster key instead of a node identity'
+complete -c meshkv -n '__fish_seen_subcommand_from keygen' -s o -l out -r -F -d 'file to create (default meshkv.identity or meshkv.key)'
+complete -c meshkv -n '__fish_seen_subcommand_from keygen' -l force -d 'replace an existing file (the old key is lost)'
 
 # sim
 complete -c meshkv -n '__fish_seen_subcommand_from sim' -l nodes -x -d 'simulated nodes (default 5)'
