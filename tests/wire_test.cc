@@ -307,7 +307,7 @@ TEST_CASE("wire: random garbage never crashes and mostly fails") {
   CHECK(ok_headed < kRuns / 2 / 100);  // about 15 in 10000 in practice
 }
 
-TEST_CASE("wire: bad magic, version 0 and unknown types 0 and 13 fail with kCorruption") {
+TEST_CASE("wire: bad magic, version 0 and unknown types fail with kCorruption") {
   const Bytes good = encode(Envelope{kVersion, 9, Ack{5}});
   REQUIRE(decode(good).ok());
   auto with = [&](size_t at, uint8_t v) {
@@ -322,7 +322,7 @@ TEST_CASE("wire: bad magic, version 0 and unknown types 0 and 13 fail with kCorr
   CHECK(is_corruption(with(3, kMaxMsgType + 1)));
   CHECK(is_corruption(with(3, 255)));
   CHECK(says(with(2, 0), "version"));
-  CHECK(says(with(3, 13), "type"));
+  CHECK(says(with(3, kMaxMsgType + 1), "type"));
 }
 
 TEST_CASE("wire: unknown extension fields after the body are skipped") {

@@ -156,8 +156,12 @@ void Engine::Impl::seal_to(const Endpoint& to, const wire::Bytes& msg, bool unbo
                            std::vector<uint8_t>& out) {
   out.clear();
   const KeyState& primary = keys.front();
-  const Member* m = member_at(to);
-  const uint64_t receiver = m ? m->uid : 0;
+  uint64_t receiver = 0;
+  if (auto p = proven_at.find(to.to_string()); p != proven_at.end()) {
+    receiver = p->second;
+  } else if (const Member* m = member_at(to)) {
+    receiver = m->uid;
+  }
   const crypto::Key32* key = nullptr;
   uint8_t kind = kKindCluster;
   if (!unbound) {
@@ -311,6 +315,8 @@ void Engine::Impl::on_hello(const Endpoint& from, uint64_t sender, const wire::H
   it->second.pk = pk;
   it->second.name = h.self.name;
   it->second.fingerprint = fp;
+  if (proven_at.size() > kMaxIdentities) proven_at.clear();
+  proven_at[from.to_string()] = sender;
   if (h.want_reply) send(from, hello(false));
   wire::MemberUpdate u = h.self;
   u.addr = from;

@@ -39,6 +39,11 @@ void Sim::start(size_t i) {
   uint64_t uid = 0;
   while (uid == 0) uid = rng_();
   s.engine = std::make_unique<node::Engine>(cfg, uid, s.addr, rng_(), now_of(i));
+  if (opts_.security) {
+    node::Security sec = *opts_.security;
+    if (opts_.security_of) opts_.security_of(i, sec);
+    s.engine->secure(std::move(sec));
+  }
   s.up = true;
   if (nodes_.size() > 1) {
     const size_t seed = i == 0 ? 1 : 0;

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <queue>
 #include <random>
 #include <set>
@@ -31,6 +32,10 @@ struct Options {
   Faults faults;
   node::Config config;        // base config for every node (id and listen are set per node)
   int64_t max_clock_skew_ms = 0;  // each node's wall clock is offset by up to +-this
+  // Seals every node with this security (identities are made per process
+  // unless given); `security_of` may adjust it per node (allowlists, keys).
+  std::optional<node::Security> security;
+  std::function<void(size_t node, node::Security&)> security_of;
 };
 
 struct Stats {
