@@ -13,6 +13,7 @@
 
 #include "commands.h"
 #include "config_file.h"
+#include "crypto/keys.h"
 #include "net/server.h"
 #include "node/control.h"
 #include "repl.h"
@@ -31,6 +32,8 @@ struct NodeOptions {
   uint64_t sync_interval_ms = 0, tombstone_grace_ms = 0;
   bool repair = false;
   bool insecure = false;
+  std::vector<std::string> key_files, allowed_peers;
+  std::string identity;
   // Set when parsed; bare `meshkv` leaves them null, which reads as "not given".
   std::map<std::string, CLI::Option*> given;
 
@@ -61,6 +64,10 @@ Status apply_flags(const NodeOptions& o, node::Config& cfg, ConfigSources& src) 
   take("--sync-interval", "sync_interval_ms", cfg.sync_interval_ms, o.sync_interval_ms);
   take("--tombstone-grace", "tombstone_grace_ms", cfg.tombstone_grace_ms, o.tombstone_grace_ms);
   if (o.repair) cfg.repair = true;
+  if (o.insecure) cfg.insecure = true;
+  take("--key-file", "key_files", cfg.key_files, o.key_files);
+  take("--identity", "identity", cfg.identity, o.identity);
+  take("--allow-peer", "allowed_peers", cfg.allowed_peers, o.allowed_peers);
   if (o.has("--listen")) {
     auto e = parse_address(o.listen);
     if (!e) return Status::Invalid("--listen: expected HOST:PORT with an IP address, got '" + o.listen + "'");
@@ -87,14 +94,45 @@ Result<node::Config> build_config(const NodeOptions& o) {
   }
   if (Status s = apply_flags(o, cfg, src); !s.ok()) return s;
   if (Status s = check_config(cfg, src); !s.ok()) return s;
-  // Nothing authenticates or encrypts traffic yet, so only loopback is safe.
-  if (!cfg.listen.is_loopback() && !o.insecure) {
+  // Without a cluster key nothing authenticates or encrypts traffic, so only
+  // loopback is safe.
+  if (!cfg.listen.is_loopback() && cfg.key_files.empty() && !cfg.insecure) {
     return Status::Invalid("listen " + cfg.listen.to_string() +
-                           ": not a loopback address; this build has no cluster key, so anyone "
-                           "who can reach it could read and write every key. Pass --insecure "
-                           "to listen there anyway");
+                           ": not a loopback address, and no cluster key: anyone who can reach "
+                           "it could read and write every key. Give the mesh a key (meshkv "
+                           "keygen --cluster, then --key-file FILE), or pass --insecure to "
+                           "listen there anyway");
   }
   return cfg;
+}
+
+// Reads the key files the configuration names.
+Result<node::Security> load_security(const node::Config& cfg) {
+  node::Security sec;
+  if (Status s = crypto::init(); !s.ok()) return s;
+  for (const std::string& f : cfg.key_files) {
+    auto k = crypto::load_cluster_key(f);
+    if (!k.ok()) return k.status();
+    for (const auto& have : sec.keys) {
+      if (have.id == k->id) return Status::Invalid(f + ": the same key is given twice");
+    }
+    sec.keys.push_back(*k);
+  }
+  if (!cfg.identity.empty()) {
+    auto id = crypto::load_identity(cfg.identity);
+    if (!id.ok()) return id.status();
+    sec.identity = *id;
+  }
+  for (const std::string& p : cfg.allowed_peers) {
+    auto pk = crypto::parse_public(p);
+    if (!pk.ok()) return Status::Invalid("allowed_peers: " + pk.status().message());
+    sec.allowed_peers.push_back(*pk);
+  }
+  if (sec.keys.empty() && (!cfg.identity.empty() || !cfg.allowed_peers.empty())) {
+    return Status::Invalid("--identity and --allow-peer need a cluster key (--key-file): without "
+                           "one nothing is authenticated");
+  }
+  return sec;
 }
 
 node::LogLevel level_of(const std::string& name) {
@@ -154,6 +192,16 @@ void print_banner(const net::Server& server, node::Engine& engine) {
                                        : "every " + std::to_string(cfg.sync_interval_ms) + " ms")
               << ")\n";
   }
+  const wire::Value sec = engine.security();
+  if (sec.get("sealed").as_bool()) {
+    std::cout << "sealed: cluster key " << sec.get("keys").as_list()[0].get("id").as_string()
+              << ", identity " << sec.get("identity").as_string() << "\n";
+  } else if (cfg.insecure) {
+    std::cout << "INSECURE: no cluster key; anyone who can reach " << server.address().to_string()
+              << " can read and write every key\n";
+  } else {
+    std::cout << "not sealed (no cluster key): listening on loopback only\n";
+  }
   const auto& seeds = engine.config().join;
   if (!seeds.empty()) {
     std::cout << "joining";
@@ -171,7 +219,12 @@ int run_node(const NodeOptions& o) {
   }
   std::signal(SIGPIPE, SIG_IGN);  // a vanished control client is not fatal
   const LogFormatter fmt = log_formatter(level_of(cfg->log_level));
-  auto server = net::Server::open(*cfg, random_nonzero(), random_nonzero());
+  auto sec = load_security(*cfg);
+  if (!sec.ok()) {
+    std::cerr << "meshkv node: " << sec.status().message() << "\n";
+    return kExitUsage;
+  }
+  auto server = net::Server::open(*cfg, random_nonzero(), random_nonzero(), std::move(*sec));
   if (!server.ok()) {
     std::cerr << "meshkv node: " << server.status().message() << "\n";
     return kExitUsage;
@@ -255,8 +308,20 @@ Handler setup_node(CLI::App& sub) {
                          ->type_name("LEVEL")
                          ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
   sub.add_flag("--insecure", o->insecure,
-               "allow a non-loopback --listen although traffic is neither authenticated nor "
-               "encrypted");
+               "allow a non-loopback --listen without a cluster key, although traffic is then "
+               "neither authenticated nor encrypted (said in the log and in status)");
+  g["--key-file"] = sub.add_option("--key-file", o->key_files,
+                                   "seal the mesh with the cluster key in FILE (meshkv keygen "
+                                   "--cluster); repeat for rotation: the first seals, all open")
+                        ->type_name("FILE");
+  g["--identity"] = sub.add_option("--identity", o->identity,
+                                   "this node's identity key pair (meshkv keygen); default: a "
+                                   "new one for each start")
+                        ->type_name("FILE");
+  g["--allow-peer"] = sub.add_option("--allow-peer", o->allowed_peers,
+                                     "accept only members with this public key (mkpub:...); "
+                                     "repeatable; default: any holder of the cluster key")
+                          ->type_name("PUBKEY");
   return [o] { return run_node(*o); };
 }
 

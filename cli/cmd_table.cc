@@ -35,10 +35,11 @@ Handler setup_diff(CLI::App&);
 Handler setup_trace(CLI::App&);
 Handler setup_sim(CLI::App&);
 Handler setup_keygen(CLI::App&);
+Handler setup_keys(CLI::App&);
 
 const std::vector<Command>& commands() {
   static const std::vector<Command> table = {
-      {"node", "start a mesh node with an interactive prompt (the default)", setup_node},
+      {"node", "start a mesh node with an interactive prompt (the default)", setup_node, false},
       {"get", "read a key from a running node", setup_get},
       {"set", "write a key through a running node", setup_set},
       {"del", "delete a key through a running node", setup_del},
@@ -51,8 +52,9 @@ const std::vector<Command>& commands() {
       {"diff", "compare the states of two nodes", setup_diff},
       {"watch", "stream changes as a node applies them", setup_watch},
       {"trace", "write a key and report when each member acknowledged it", setup_trace},
-      {"keygen", "create a cluster key or a node identity", setup_keygen},
-      {"sim", "run the deterministic network simulator", setup_sim},
+      {"keys", "list, install, switch or remove a node's cluster keys at runtime", setup_keys},
+      {"keygen", "create a cluster key or a node identity", setup_keygen, false},
+      {"sim", "run the deterministic network simulator", setup_sim, false},
   };
   return table;
 }

@@ -26,6 +26,7 @@ struct Command {
   const char* name;
   const char* help;  // one line, shown by `meshkv --help`
   Handler (*setup)(CLI::App& sub);
+  bool talks_to_nodes = true;  // gets --key-file for sealed meshes
 };
 
 const std::vector<Command>& commands();

@@ -108,6 +108,20 @@ std::string set_join(const toml::node& v, node::Config& c) {
   return "";
 }
 
+Setter strings(std::vector<std::string> node::Config::*field) {
+  return [field](const toml::node& v, node::Config& c) -> std::string {
+    const auto* a = v.as_array();
+    if (a == nullptr) return expected("an array of strings", v);
+    (c.*field).clear();
+    for (const toml::node& item : *a) {
+      const auto* s = item.as_string();
+      if (s == nullptr) return "expected an array of strings, found " + std::string(type_name(item.type()));
+      (c.*field).push_back(s->get());
+    }
+    return "";
+  };
+}
+
 const std::map<std::string, Setter, std::less<>>& setters() {
   using C = node::Config;
   static const std::map<std::string, Setter, std::less<>> table = {
@@ -131,6 +145,10 @@ const std::map<std::string, Setter, std::less<>>& setters() {
       {"snapshot_log_bytes", integer(&C::snapshot_log_bytes)},
       {"tombstone_grace_ms", integer(&C::tombstone_grace_ms)},
       {"repair", boolean(&C::repair)},
+      {"key_files", strings(&C::key_files)},
+      {"identity", string(&C::identity)},
+      {"allowed_peers", strings(&C::allowed_peers)},
+      {"insecure", boolean(&C::insecure)},
   };
   return table;
 }

@@ -108,20 +108,26 @@ std::string offset(const Value& v) {
 }
 
 std::string members_table(const Value& list, const Style& st) {
+  // In a sealed mesh every member shows the fingerprint of its identity.
+  bool sealed = false;
+  for (const Value& m : list.as_list()) sealed |= m.get("identity").is_string();
   std::vector<Row> rows;
   for (const Value& m : list.as_list()) {
     const std::string state = m.get("state").as_string();
-    rows.push_back({{scalar(m.get("name"))},
-                    {state, state_color(state)},
-                    {scalar(m.get("address"))},
-                    {rtt(m.get("rtt_us"))},
-                    {offset(m.get("clock_offset_ms"))},
-                    {ago(m.get("last_contact_ms_ago"))},
-                    {scalar(m.get("incarnation"))},
-                    {scalar(m.get("pending_pushes"))}});
+    Row row{{scalar(m.get("name"))},
+            {state, state_color(state)},
+            {scalar(m.get("address"))},
+            {rtt(m.get("rtt_us"))},
+            {offset(m.get("clock_offset_ms"))},
+            {ago(m.get("last_contact_ms_ago"))},
+            {scalar(m.get("incarnation"))},
+            {scalar(m.get("pending_pushes"))}};
+    if (sealed) row.push_back({m.get("identity").is_string() ? m.get("identity").as_string() : "-"});
+    rows.push_back(std::move(row));
   }
-  return table(bold_row({"NAME", "STATE", "ADDRESS", "RTT", "CLOCK", "LAST CONTACT", "INC", "PENDING"}),
-               rows, st, "  ");
+  Row head = bold_row({"NAME", "STATE", "ADDRESS", "RTT", "CLOCK", "LAST CONTACT", "INC", "PENDING"});
+  if (sealed) head.push_back({"IDENTITY", kBold});
+  return table(head, rows, st, "  ");
 }
 
 std::string vv_table(const Value& list, const Style& st) {

@@ -12,12 +12,20 @@
 #include <cerrno>
 #include <cstring>
 #include <functional>
+#include <memory>
+#include <optional>
 
+#include "net/ctl_seal.h"
 #include "wire/codec.h"
 
 namespace meshkv::net {
 
 namespace {
+std::optional<crypto::ClusterKey>& client_key() {
+  static std::optional<crypto::ClusterKey> key;
+  return key;
+}
+
 using Clock = std::chrono::steady_clock;
 
 // Closes the descriptor on every path out.
@@ -152,19 +160,43 @@ Result<wire::Bytes> read_frame(const Exchange& x, int fd) {
   return body;
 }
 
-Status send_request(const Exchange& x, int fd, const wire::CtlRequest& req) {
-  if (Status s = connect_to(x, fd); !s.ok()) return s;
+Status write_frame(const Exchange& x, int fd, const wire::Bytes& body) {
   wire::Bytes out(4);
-  wire::encode_to(wire::Envelope{wire::kVersion, 0, req}, out);
-  const auto n = static_cast<uint32_t>(out.size() - 4);
+  const auto n = static_cast<uint32_t>(body.size());
   for (size_t i = 0; i < 4; ++i) out[i] = static_cast<uint8_t>(n >> (8 * i));
+  out.insert(out.end(), body.begin(), body.end());
   return write_all(x, fd, out);
 }
 
-Result<wire::CtlResponse> read_response(const Exchange& x, int fd) {
-  auto body = read_frame(x, fd);
-  if (!body.ok()) return body.status();
-  auto env = wire::decode(*body);
+Result<wire::CtlResponse> decode_response(const Exchange& x, const wire::Bytes& body);
+
+// Connects, opens a sealed session when this process holds a key, and sends
+// the request.
+Status send_request(const Exchange& x, int fd, const wire::CtlRequest& req,
+                    std::unique_ptr<CtlSession>& session) {
+  if (Status s = connect_to(x, fd); !s.ok()) return s;
+  wire::Bytes msg = wire::encode(wire::Envelope{wire::kVersion, 0, req});
+  if (const auto& key = client_key()) {
+    const Nonce24 cn = random_nonce();
+    if (Status s = write_frame(x, fd, client_hello(key->id, cn)); !s.ok()) return s;
+    auto reply = read_frame(x, fd);
+    if (!reply.ok()) return reply.status();
+    Nonce24 sn{};
+    if (!parse_server_hello(*reply, sn)) {
+      auto r = decode_response(x, *reply);
+      if (r.ok() && r->code == 3) return Status::Denied(r->error);
+      return Status::Denied("node " + x.node.to_string() +
+                            " is not sealed, or does not hold this cluster key; run without "
+                            "--key-file (and MESHKV_KEY_FILE) to talk to an unsealed node");
+    }
+    session = std::make_unique<CtlSession>(*key, cn, sn, false);
+    msg = session->seal(msg);
+  }
+  return write_frame(x, fd, msg);
+}
+
+Result<wire::CtlResponse> decode_response(const Exchange& x, const wire::Bytes& body) {
+  auto env = wire::decode(body);
   if (!env.ok()) {
     return Status::Corruption("node " + x.node.to_string() + " sent a malformed response: " +
                               env.status().message());
@@ -175,6 +207,19 @@ Result<wire::CtlResponse> read_response(const Exchange& x, int fd) {
                               wire::type_name(wire::type_of(env->msg)) + " message");
   }
   return std::move(*resp);
+}
+
+Result<wire::CtlResponse> read_response(const Exchange& x, int fd, const std::unique_ptr<CtlSession>& session) {
+  auto body = read_frame(x, fd);
+  if (!body.ok()) return body.status();
+  if (session) {
+    wire::Bytes plain;
+    if (!session->open(*body, plain)) {
+      return Status::Corruption("node " + x.node.to_string() + " sent a frame that does not authenticate");
+    }
+    return decode_response(x, plain);
+  }
+  return decode_response(x, *body);
 }
 
 int open_socket(const Endpoint& node) {
@@ -188,21 +233,25 @@ Result<wire::CtlResponse> call(const Endpoint& node, const wire::CtlRequest& req
   const Exchange x{node, Clock::now() + timeout, timeout};
   Fd fd(open_socket(node));
   if (fd.get() < 0) return Status::Io(std::string("socket: ") + std::strerror(errno));
-  if (Status s = send_request(x, fd.get(), req); !s.ok()) return s;
-  return read_response(x, fd.get());
+  std::unique_ptr<CtlSession> session;
+  if (Status s = send_request(x, fd.get(), req, session); !s.ok()) return s;
+  return read_response(x, fd.get(), session);
 }
+
+void set_client_key(const crypto::ClusterKey& key) { client_key() = key; }
 
 Status stream(const Endpoint& node, const wire::CtlRequest& req, std::chrono::milliseconds timeout,
               const std::function<bool(const wire::CtlResponse&)>& on_response) {
   Exchange x{node, Clock::now() + timeout, timeout};
   Fd fd(open_socket(node));
   if (fd.get() < 0) return Status::Io(std::string("socket: ") + std::strerror(errno));
-  if (Status s = send_request(x, fd.get(), req); !s.ok()) return s;
+  std::unique_ptr<CtlSession> session;
+  if (Status s = send_request(x, fd.get(), req, session); !s.ok()) return s;
   for (bool first = true;; first = false) {
     // The first answer is bounded by the timeout; later ones come when the
     // node has news, however long that takes.
     if (!first) x.deadline = Clock::time_point::max();
-    auto r = read_response(x, fd.get());
+    auto r = read_response(x, fd.get(), session);
     if (!r.ok()) return first ? r.status() : Status::Unavailable("node " + node.to_string() + " closed the stream");
     if (!on_response(*r) || !r->more) return Status::Ok();
   }

@@ -7,11 +7,18 @@
 
 #include "common/endpoint.h"
 #include "common/status.h"
+#include "crypto/keys.h"
 #include "wire/messages.h"
 
 namespace meshkv::net {
 
 inline constexpr std::chrono::milliseconds kDefaultControlTimeout{3000};
+
+// The cluster key this process presents to sealed nodes (meshkv --key-file).
+// With a key, every connection opens with the handshake of net/ctl_seal.h and
+// is sealed; a node without keys is then refused ("not sealed"), so that a
+// client never sends a keyed request in clear by mistake.
+void set_client_key(const crypto::ClusterKey& key);
 
 // Sends `req` to the node at `node` and returns its response. Blocking, and
 // bounded: connecting, writing and reading all finish within `timeout` in

@@ -249,14 +249,55 @@ void Server::Impl::read_body(std::shared_ptr<Conn> c) {
                    });
 }
 
+wire::Bytes Server::Impl::frame_for(Conn& c, const wire::CtlResponse& r) {
+  wire::Bytes plain = wire::encode(wire::Envelope{wire::kVersion, engine->uid(), r});
+  if (c.session) plain = c.session->seal(plain);
+  return framed(plain);
+}
+
 void Server::Impl::respond(std::shared_ptr<Conn> c) {
+  if (!ctl_keys.empty()) {
+    if (!c->session) {
+      // A sealed node talks only to clients that hold a cluster key.
+      uint64_t key_id = 0;
+      Nonce24 cn{};
+      const crypto::ClusterKey* key = nullptr;
+      if (parse_client_hello(c->body, key_id, cn)) {
+        for (const auto& k : ctl_keys) {
+          if (k.id == key_id) key = &k;
+        }
+      }
+      if (!key) {
+        engine->note_control_refused();
+        const bool hello = parse_client_hello(c->body, key_id, cn);
+        const wire::CtlResponse denied{
+            0, 3,
+            hello ? "permission denied: this node does not hold the cluster key given (id " +
+                        crypto::key_id_hex(key_id) + ")"
+                  : std::string(kControlDenied),
+            {}, false};
+        c->out = frame_for(*c, denied);
+        return write_response(std::move(c), true);
+      }
+      const Nonce24 sn = random_nonce();
+      c->session = std::make_unique<CtlSession>(*key, cn, sn, true);
+      c->out = framed(server_hello(sn));
+      return write_response(std::move(c), false);
+    }
+    wire::Bytes plain;
+    if (!c->session->open(c->body, plain)) {
+      engine->note_control_refused();
+      return close_conn(*c);  // forged, replayed or out of order: no answer
+    }
+    c->body = std::move(plain);
+  }
   bool close_after = false, watch = false;
   const wire::CtlResponse resp = answer(c->body, close_after, watch);
   if (watch) return start_watch(std::move(c), resp, resp.body.get("prefix").as_string());
-  c->out = frame_of({wire::kVersion, engine->uid(), resp});
+  c->out = frame_for(*c, resp);
   if (c->out.size() - 4 > wire::kMaxFrameBytes) {
     const wire::CtlResponse too_big{resp.req_id, 2, "response too large for one frame", {}, false};
-    c->out = frame_of({wire::kVersion, engine->uid(), too_big});
+    c->out = frame_for(*c, too_big);
   }
   if (sync_pending) {  // acknowledged only once durable
     held_responses.emplace_back(std::move(c), close_after);
@@ -297,6 +338,7 @@ wire::CtlResponse Server::Impl::answer(const wire::Bytes& body, bool& close_afte
     resp.error = "node is shutting down";
     return resp;
   }
+  if (req->op == "keys") return keys_op(*req);
   if (req->op == "watch") {
     watch = true;
     resp.req_id = req->req_id;
@@ -354,8 +396,11 @@ void Server::Impl::stop() {
 Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Server::~Server() = default;
 
-Result<std::unique_ptr<Server>> Server::open(node::Config cfg, uint64_t uid, uint64_t seed) {
+Result<std::unique_ptr<Server>> Server::open(node::Config cfg, uint64_t uid, uint64_t seed,
+                                             node::Security sec) {
   auto impl = std::make_unique<Impl>();
+  impl->ctl_keys = sec.keys;
+  impl->security = std::move(sec);
   impl->requested_port = cfg.listen.port;
   impl->cfg = std::move(cfg);
   if (Status s = impl->bind_with_fallback(); !s.ok()) return s;
@@ -365,6 +410,7 @@ Result<std::unique_ptr<Server>> Server::open(node::Config cfg, uint64_t uid, uin
     if (Status s = impl->open_durable(); !s.ok()) return s;
   } else {
     impl->engine = std::make_unique<node::Engine>(impl->cfg, uid, impl->cfg.listen, seed, now());
+    impl->engine->secure(std::exchange(impl->security, {}));
   }
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }

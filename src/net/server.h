@@ -47,7 +47,9 @@ class Server {
   // moved port). A taken port moves on to the next free one unless
   // cfg.listen_explicit; an explicit taken port is an error naming it.
   // REQUIRES: cfg.validate().ok(), uid != 0.
-  static Result<std::unique_ptr<Server>> open(node::Config cfg, uint64_t uid, uint64_t seed);
+  // With keys in `sec`, datagrams and control connections are sealed.
+  static Result<std::unique_ptr<Server>> open(node::Config cfg, uint64_t uid, uint64_t seed,
+                                              node::Security sec = {});
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;

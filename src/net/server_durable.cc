@@ -26,6 +26,7 @@ Status Server::Impl::open_durable() {
     }
   }
   engine = std::make_unique<node::Engine>(cfg, engine_uid, cfg.listen, engine_seed, now());
+  engine->secure(std::exchange(security, {}));
   const node::Now n = now();
   if (opened.snapshot) engine->load(*opened.snapshot, n);
   for (const auto& op : opened.ops) engine->replay(op, n);

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "net/ctl_seal.h"
 #include "net/durable.h"
 #include "net/server.h"
 #include "wire/codec.h"
@@ -49,6 +50,7 @@ struct Conn {
   wire::Bytes body;
   wire::Bytes out;
   bool watching = false;
+  std::unique_ptr<CtlSession> session;  // sealed nodes: set by the handshake
 };
 
 // A connection that asked to `watch`: change frames queue here and are
@@ -82,6 +84,16 @@ inline void arm_idle(const std::shared_ptr<Conn>& c) {
   });
 }
 
+// [u32 little-endian length][body]
+inline wire::Bytes framed(const wire::Bytes& body) {
+  wire::Bytes out;
+  out.reserve(4 + body.size());
+  const auto n = static_cast<uint32_t>(body.size());
+  for (int i = 0; i < 4; ++i) out.push_back(static_cast<uint8_t>(n >> (8 * i)));
+  out.insert(out.end(), body.begin(), body.end());
+  return out;
+}
+
 inline wire::Bytes frame_of(const wire::Envelope& env) {
   wire::Bytes out(4);
   wire::encode_to(env, out);
@@ -109,6 +121,8 @@ struct Server::Impl {
   std::unique_ptr<asio::signal_set> signals;
   std::vector<std::unique_ptr<asio::posix::stream_descriptor>> watched;
   std::unique_ptr<node::Engine> engine;
+  node::Security security;  // until the engine takes it
+  std::vector<crypto::ClusterKey> ctl_keys;  // control connections open with any of these
   LogSink log_sink;
   ChangeSink change_sink;
   std::array<uint8_t, 65536> rbuf{};
@@ -160,6 +174,8 @@ struct Server::Impl {
   void compact();
   void update_storage_info();
   void write_response(std::shared_ptr<Conn> c, bool close_after);
+  wire::Bytes frame_for(Conn& c, const wire::CtlResponse& r);
+  wire::CtlResponse keys_op(const wire::CtlRequest& req);
 };
 
 }  // namespace meshkv::net

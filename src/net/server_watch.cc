@@ -16,7 +16,7 @@ void Server::Impl::start_watch(std::shared_ptr<Conn> c, const wire::CtlResponse&
   w->conn = c;
   w->req_id = first.req_id;
   w->prefix = std::move(prefix);
-  w->queue.push_back(frame_of({wire::kVersion, engine->uid(), first}));
+  w->queue.push_back(frame_for(*c, first));
   watchers.push_back(w);
   pump(w);
   // The client sends nothing more on a watch; any read completion (its close,
@@ -45,13 +45,13 @@ void Server::Impl::publish(const node::Change& ch) {
     if (ch.key.compare(0, w->prefix.size(), w->prefix) != 0) continue;
     if (w->queue.size() >= kMaxWatchQueue) {
       wire::CtlResponse last{w->req_id, 3, "watch: the client fell too far behind; closing", {}, false};
-      w->queue.push_back(frame_of({wire::kVersion, engine->uid(), last}));
+      w->queue.push_back(frame_for(*w->conn, last));
       w->closed = true;  // no more frames; the queue drains, then it closes
       pump(w);
       continue;
     }
     r.req_id = w->req_id;
-    w->queue.push_back(frame_of({wire::kVersion, engine->uid(), r}));
+    w->queue.push_back(frame_for(*w->conn, r));
     pump(w);
   }
 }

@@ -69,6 +69,16 @@ struct Config {
   // than half of this starts over from its peers when it returns, so that it
   // cannot bring deleted keys back. At least 2000; default one day.
   uint64_t tombstone_grace_ms = 86'400'000;
+  // Security. Cluster key files: the first seals, all open (key rotation).
+  // None: the mesh is not sealed, and the node only listens on loopback
+  // unless `insecure`.
+  std::vector<std::string> key_files;
+  // This node's identity (meshkv keygen); none: one is made per process.
+  std::string identity;
+  // Public keys ("mkpub:...") accepted as members; empty: any key holder.
+  std::vector<std::string> allowed_peers;
+  // Listen beyond loopback without a cluster key (said in the log and status).
+  bool insecure = false;
   // Start even when the log is damaged in the middle: keep what precedes the
   // damage and let peers resend the rest. Off by default: a node refuses to
   // serve from a damaged log unless told.

@@ -80,6 +80,7 @@ struct Counters {
   uint64_t unknown_sender = 0;  // from a process that has not proven its identity
   uint64_t refused_peers = 0;   // identities outside allowed_peers, or bad certificates
   uint64_t awaiting_identity = 0;  // not sent: the receiver's identity is not known yet
+  uint64_t control_refused = 0;    // control connections without (or with a wrong) key
 };
 
 class Engine {
@@ -129,6 +130,8 @@ class Engine {
   Status remove_key(uint64_t id);
   // {sealed, identity, public_key, keys: [{id, primary}], allowed_peers}
   wire::Value security() const;
+  // The shell refused a control connection without the key (counted).
+  void note_control_refused();
 
   // ---- local operations ----
   // A write; state is unchanged on error (too large, empty key).

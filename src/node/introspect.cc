@@ -120,6 +120,7 @@ Value Engine::status(Now now) const {
   d.set("unknown_sender", c.unknown_sender);
   d.set("refused_peers", c.refused_peers);
   d.set("awaiting_identity", c.awaiting_identity);
+  d.set("control_refused", c.control_refused);
   v.set("datagrams", std::move(d));
   v.set("hlc", format_hlc(s.replica.clock().last()));
   v.set("faults", s.faults.active() ? s.faults.to_value() : Value(nullptr));

@@ -71,6 +71,7 @@ void Engine::secure(Security s) {
 }
 
 bool Engine::sealed() const { return impl_->sealed; }
+void Engine::note_control_refused() { ++impl_->counters.control_refused; }
 
 Status Engine::install_key(const crypto::ClusterKey& k) {
   Impl& i = *impl_;
@@ -110,7 +111,11 @@ wire::Value Engine::security() const {
   const Impl& i = *impl_;
   wire::Value v = wire::Value::object();
   v.set("sealed", i.sealed);
-  if (!i.sealed) return v;
+  if (!i.sealed) {
+    // Said wherever the node describes itself: nothing is authenticated.
+    if (i.cfg.insecure) v.set("insecure", true);
+    return v;
+  }
   v.set("identity", i.self_fingerprint);
   v.set("public_key", crypto::encode_public(i.identity.pk));
   wire::Value keys = wire::Value::list();
