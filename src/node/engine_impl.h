@@ -145,11 +145,11 @@ struct Engine::Impl {
   std::unordered_map<uint64_t, PeerIdentity> identities;  // by uid, proven by a Hello
   std::unordered_map<uint64_t, crypto::ReplayWindow> pair_windows, cluster_windows;  // by sender uid
   std::unordered_map<uint64_t, uint64_t> send_counters;  // by receiver uid (0: unbound)
-  std::map<std::string, uint64_t> hello_asked_us;         // by address: when we last asked
+  std::map<Endpoint, uint64_t> hello_asked_us;            // by address: when we last asked
   // The process that last proved its identity from an address. A restarted
   // node is there before membership says so, and only it can open what we
   // seal for that address.
-  std::map<std::string, uint64_t> proven_at;
+  std::map<Endpoint, uint64_t> proven_at;
   std::set<std::string> refused_logged;
 
   // Tombstone garbage collection and resynchronisation (gc.cc).

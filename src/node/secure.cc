@@ -162,7 +162,7 @@ void Engine::Impl::seal_to(const Endpoint& to, const wire::Bytes& msg, bool unbo
   out.clear();
   const KeyState& primary = keys.front();
   uint64_t receiver = 0;
-  if (auto p = proven_at.find(to.to_string()); p != proven_at.end()) {
+  if (auto p = proven_at.find(to); p != proven_at.end()) {
     receiver = p->second;
   } else if (const Member* m = member_at(to)) {
     receiver = m->uid;
@@ -281,11 +281,11 @@ wire::Hello Engine::Impl::hello(bool want_reply) const {
 }
 
 void Engine::Impl::ask_identity(const Endpoint& to) {
-  const std::string k = to.to_string();
-  uint64_t& last = hello_asked_us[k];
-  if (last != 0 && now.mono_us < last + kHelloEveryUs) return;
+  if (auto it = hello_asked_us.find(to); it != hello_asked_us.end() && now.mono_us < it->second + kHelloEveryUs) {
+    return;
+  }
   if (hello_asked_us.size() > 4096) hello_asked_us.clear();
-  hello_asked_us[k] = now.mono_us;
+  hello_asked_us[to] = now.mono_us;
   send(to, hello(true));
 }
 
@@ -321,7 +321,7 @@ void Engine::Impl::on_hello(const Endpoint& from, uint64_t sender, const wire::H
   it->second.name = h.self.name;
   it->second.fingerprint = fp;
   if (proven_at.size() > kMaxIdentities) proven_at.clear();
-  proven_at[from.to_string()] = sender;
+  proven_at[from] = sender;
   if (h.want_reply) send(from, hello(false));
   wire::MemberUpdate u = h.self;
   u.addr = from;
