@@ -33,7 +33,7 @@ struct NodeOptions {
   bool repair = false;
   bool insecure = false;
   std::vector<std::string> key_files, allowed_peers;
-  std::string identity;
+  std::string identity, metrics;
   // Set when parsed; bare `meshkv` leaves them null, which reads as "not given".
   std::map<std::string, CLI::Option*> given;
 
@@ -67,6 +67,7 @@ Status apply_flags(const NodeOptions& o, node::Config& cfg, ConfigSources& src) 
   if (o.insecure) cfg.insecure = true;
   take("--key-file", "key_files", cfg.key_files, o.key_files);
   take("--identity", "identity", cfg.identity, o.identity);
+  take("--metrics", "metrics", cfg.metrics, o.metrics);
   take("--allow-peer", "allowed_peers", cfg.allowed_peers, o.allowed_peers);
   if (o.has("--listen")) {
     auto e = parse_address(o.listen);
@@ -318,6 +319,10 @@ Handler setup_node(CLI::App& sub) {
                                    "this node's identity key pair (meshkv keygen); default: a "
                                    "new one for each start")
                         ->type_name("FILE");
+  g["--metrics"] = sub.add_option("--metrics", o->metrics,
+                                  "serve Prometheus metrics at http://HOST:PORT/metrics "
+                                  "(counters and gauges; no keys or values)")
+                       ->type_name("HOST:PORT");
   g["--allow-peer"] = sub.add_option("--allow-peer", o->allowed_peers,
                                      "accept only members with this public key (mkpub:...); "
                                      "repeatable; default: any holder of the cluster key")

@@ -149,6 +149,7 @@ const std::map<std::string, Setter, std::less<>>& setters() {
       {"identity", string(&C::identity)},
       {"allowed_peers", strings(&C::allowed_peers)},
       {"insecure", boolean(&C::insecure)},
+      {"metrics", string(&C::metrics)},
   };
   return table;
 }

@@ -21,7 +21,8 @@ done
 
 packages=(build-essential cmake file libasio-dev libcli11-dev libtomlplusplus-dev
   libsodium-dev doctest-dev libedit-dev libbsd-dev libmd-dev libncurses-dev
-  clang libclang-rt-14-dev groff-base bash-completion iproute2)
+  clang libclang-rt-14-dev groff-base bash-completion iproute2
+  curl prometheus)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -386,6 +386,7 @@ void Server::Impl::stop() {
   }
   std::error_code ignored;
   acceptor.close(ignored);
+  metrics_acceptor.close(ignored);
   if (signals) signals->cancel(ignored);
   stop_timer.expires_after(kLeaveGrace);
   stop_timer.async_wait([this](std::error_code) { io.stop(); });
@@ -404,6 +405,7 @@ Result<std::unique_ptr<Server>> Server::open(node::Config cfg, uint64_t uid, uin
   impl->requested_port = cfg.listen.port;
   impl->cfg = std::move(cfg);
   if (Status s = impl->bind_with_fallback(); !s.ok()) return s;
+  if (Status s = impl->open_metrics(); !s.ok()) return s;
   impl->engine_uid = uid;
   impl->engine_seed = seed;
   if (!impl->cfg.data_dir.empty()) {
@@ -442,6 +444,7 @@ Status Server::run() {
   s.flush();
   s.start_receive();
   s.start_accept();
+  s.accept_metrics();
   s.io.run();
   return Status::Ok();
 }

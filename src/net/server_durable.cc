@@ -56,7 +56,9 @@ void Server::Impl::schedule_sync() {
 void Server::Impl::complete_sync() {
   sync_posted = false;
   if (!sync_pending) return;
+  const auto t0 = steady_clock::now();
   const Status synced = durable->sync();
+  note_sync(steady_clock::now() - t0);
   if (!synced.ok()) log(node::LogLevel::kError, "write-ahead log sync failed: " + synced.to_string());
   sync_pending = false;
   for (const node::Datagram& d : held) send(d);
@@ -82,7 +84,10 @@ void Server::Impl::arm_sync_timer() {
   sync_timer.async_wait([this](std::error_code ec) {
     if (ec || stopping) return;
     if (durable->dirty() && !sync_pending) {
-      if (Status s = durable->sync(); !s.ok()) log(node::LogLevel::kError, "sync failed: " + s.to_string());
+      const auto t0 = steady_clock::now();
+      const Status s = durable->sync();
+      note_sync(steady_clock::now() - t0);
+      if (!s.ok()) log(node::LogLevel::kError, "sync failed: " + s.to_string());
     }
     if (durable->log_bytes() > cfg.snapshot_log_bytes) take_snapshot("log size");
     update_storage_info();

@@ -118,6 +118,7 @@ struct Server::Impl {
   asio::steady_timer timer{io};       // the engine's one timer
   asio::steady_timer stop_timer{io};  // ends the loop after a leave
   asio::steady_timer accept_retry{io};
+  tcp::acceptor metrics_acceptor{io};
   std::unique_ptr<asio::signal_set> signals;
   std::vector<std::unique_ptr<asio::posix::stream_descriptor>> watched;
   std::unique_ptr<node::Engine> engine;
@@ -175,6 +176,16 @@ struct Server::Impl {
   void update_storage_info();
   void write_response(std::shared_ptr<Conn> c, bool close_after);
   wire::Bytes frame_for(Conn& c, const wire::CtlResponse& r);
+  // Metrics over HTTP (server_metrics.cc).
+  Status open_metrics();
+  void accept_metrics();
+  std::string shell_metrics() const;
+  void note_sync(std::chrono::steady_clock::duration d);
+  // WAL sync latency histogram: counts per bucket (upper bounds in seconds).
+  static constexpr double kSyncBuckets[] = {0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5};
+  std::array<uint64_t, std::size(kSyncBuckets)> sync_hist{};
+  uint64_t sync_count = 0;
+  double sync_seconds = 0;
   wire::CtlResponse keys_op(const wire::CtlRequest& req);
 };
 

@@ -83,6 +83,9 @@ struct Config {
   // damage and let peers resend the rest. Off by default: a node refuses to
   // serve from a damaged log unless told.
   bool repair = false;
+  // Serve Prometheus metrics over HTTP at http://HOST:PORT/metrics (empty:
+  // off). Counters and gauges only: no key or value is exposed.
+  std::string metrics;
   // debug, info, warn or error.
   std::string log_level = "info";
 

@@ -26,6 +26,7 @@ Engine::Impl::Impl(Config c, uint64_t uid, Endpoint addr, uint64_t seed, Now n)
   faults.drop = cfg.loss;
   durable = !cfg.data_dir.empty();
   const uint64_t t = now.mono_us;
+  start_us = t;
   // Spread periodic work so that nodes started together do not tick together.
   auto jitter = [&](uint64_t ms) { return t + (rng() % (ms * kMs + 1)); };
   next_probe_us = jitter(cfg.probe_interval_ms);
@@ -59,7 +60,10 @@ void Engine::Impl::send(const Endpoint& to, wire::Message msg) {
   // Join goes with our Hello, so the answer can be sealed for us.
   const bool intro = std::holds_alternative<wire::Hello>(msg) || std::holds_alternative<wire::Join>(msg);
   if (sealed && std::holds_alternative<wire::Join>(msg)) send(to, hello(true));
+  const auto type = static_cast<size_t>(wire::type_of(msg));
   wire::Bytes b = wire::encode(wire::Envelope{wire::kVersion, self_uid, std::move(msg)});
+  ++counters.sent_by_type[type];
+  counters.sent_bytes_by_type[type] += b.size();
   if (b.size() <= cfg.mtu) {
     send_raw(to, b, intro);
     return;
@@ -219,6 +223,7 @@ void Engine::Impl::receive(const Endpoint& from, const uint8_t* data, size_t n) 
     ++counters.malformed;  // nobody in this mesh sends these
     return;
   }
+  const size_t wire_bytes = n;
   wire::Bytes inner;
   if (sealed) {
     bool unbound = false;
@@ -233,6 +238,9 @@ void Engine::Impl::receive(const Endpoint& from, const uint8_t* data, size_t n) 
                               env.status().to_string());
     return;
   }
+  const auto type = static_cast<size_t>(wire::type_of(env->msg));
+  ++counters.received_by_type[type];
+  counters.received_bytes_by_type[type] += wire_bytes;
   dispatch(from, std::move(*env));
 }
 

@@ -10,6 +10,7 @@
 //   arm one timer for engine.next_deadline_us()
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -58,6 +59,10 @@ struct Change {
 };
 
 struct Counters {
+  // Messages by wire::MsgType (index = type number): count, and bytes of the
+  // encoded message (before sealing; a received one as it arrived).
+  std::array<uint64_t, 16> sent_by_type{}, sent_bytes_by_type{};
+  std::array<uint64_t, 16> received_by_type{}, received_bytes_by_type{};
   uint64_t datagrams_sent = 0, datagrams_received = 0;
   uint64_t bytes_sent = 0, bytes_received = 0;
   uint64_t malformed = 0;      // failed to decode
@@ -130,6 +135,8 @@ class Engine {
   Status remove_key(uint64_t id);
   // {sealed, identity, public_key, keys: [{id, primary}], allowed_peers}
   wire::Value security() const;
+  // Prometheus text exposition of the engine's metrics (node/metrics.cc).
+  std::string metrics(Now now) const;
   // The shell refused a control connection without the key (counted).
   void note_control_refused();
 

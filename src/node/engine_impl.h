@@ -91,6 +91,7 @@ struct Engine::Impl {
   bool leaving = false;
   std::mt19937_64 rng;
   Now now{};
+  uint64_t start_us = 0;
 
   crdt::Replica replica;
   Counters counters;

@@ -43,6 +43,9 @@ void Engine::Impl::flush_pushes() {
     }
     if (targets.empty()) continue;  // anti-entropy brings it to members who join later
     wire::Bytes b = wire::encode(wire::Envelope{wire::kVersion, self_uid, std::move(p)});
+    constexpr auto kPushType = static_cast<size_t>(wire::MsgType::kPush);
+    counters.sent_by_type[kPushType] += targets.size();
+    counters.sent_bytes_by_type[kPushType] += b.size() * targets.size();
     std::vector<wire::Bytes> dgrams;
     if (b.size() <= cfg.mtu) {
       dgrams.push_back(std::move(b));

@@ -1,0 +1,139 @@
+// `--metrics HOST:PORT`: Prometheus metrics over a minimal HTTP/1.1 server.
+// One request per connection (GET /metrics), answered and closed; requests
+// are bounded in size and time, so a scraper cannot hold the node.
+#include <sstream>
+
+#include "net/server_impl.h"
+
+namespace meshkv::net {
+
+using namespace detail;
+
+namespace {
+constexpr size_t kMaxRequestBytes = 8192;
+constexpr std::chrono::seconds kRequestTimeout{5};
+
+struct HttpConn {
+  explicit HttpConn(tcp::socket s) : sock(std::move(s)), timer(sock.get_executor()) {}
+  tcp::socket sock;
+  asio::steady_timer timer;
+  asio::streambuf in{kMaxRequestBytes};
+  std::string out;
+};
+
+std::string http_response(int code, const char* reason, const char* type, const std::string& body) {
+  std::ostringstream r;
+  r << "HTTP/1.1 " << code << " " << reason << "\r\nContent-Type: " << type
+    << "\r\nContent-Length: " << body.size() << "\r\nConnection: close\r\n\r\n"
+    << body;
+  return r.str();
+}
+}  // namespace
+
+Status Server::Impl::open_metrics() {
+  if (cfg.metrics.empty()) return Status::Ok();
+  const size_t colon = cfg.metrics.rfind(':');
+  std::string host = colon == std::string::npos ? "" : cfg.metrics.substr(0, colon);
+  if (host.size() > 1 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  std::error_code ec;
+  const auto addr = asio::ip::make_address(host, ec);
+  unsigned long port = 0;
+  try {
+    port = colon == std::string::npos ? 0 : std::stoul(cfg.metrics.substr(colon + 1));
+  } catch (...) {
+    port = 0;
+  }
+  if (ec || port == 0 || port > 65535) {
+    return Status::Invalid("--metrics: expected HOST:PORT with an IP address, got '" + cfg.metrics + "'");
+  }
+  const tcp::endpoint at(addr, static_cast<uint16_t>(port));
+  metrics_acceptor.open(at.protocol(), ec);
+  if (!ec) metrics_acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) metrics_acceptor.bind(at, ec);
+  if (!ec) metrics_acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return Status::Io("cannot serve metrics on " + cfg.metrics + ": " + ec.message());
+  return Status::Ok();
+}
+
+void Server::Impl::accept_metrics() {
+  if (!metrics_acceptor.is_open()) return;
+  metrics_acceptor.async_accept([this](std::error_code ec, tcp::socket s) {
+    if (ec == asio::error::operation_aborted || !metrics_acceptor.is_open()) return;
+    if (!ec && !stopping) {
+      auto c = std::make_shared<HttpConn>(std::move(s));
+      c->timer.expires_after(kRequestTimeout);
+      c->timer.async_wait([c](std::error_code e) {
+        if (e) return;
+        std::error_code ignored;
+        c->sock.close(ignored);
+      });
+      asio::async_read_until(c->sock, c->in, "\r\n\r\n", [this, c](std::error_code e, size_t) {
+        if (e) {
+          if (e == asio::error::not_found) {  // larger than kMaxRequestBytes
+            c->out = http_response(431, "Request Header Fields Too Large", "text/plain", "too large\n");
+          } else {
+            c->timer.cancel();
+            return;
+          }
+        } else {
+          std::istream is(&c->in);
+          std::string method, target;
+          is >> method >> target;
+          if (method != "GET" && method != "HEAD") {
+            c->out = http_response(405, "Method Not Allowed", "text/plain", "only GET\n");
+          } else if (target != "/metrics" && target.rfind("/metrics?", 0) != 0) {
+            c->out = http_response(404, "Not Found", "text/plain", "metrics are at /metrics\n");
+          } else {
+            std::string body = engine->metrics(now()) + shell_metrics();
+            c->out = http_response(200, "OK", "text/plain; version=0.0.4; charset=utf-8", body);
+            if (method == "HEAD") c->out.resize(c->out.size() - body.size());
+          }
+        }
+        asio::async_write(c->sock, asio::buffer(c->out), [c](std::error_code, size_t) {
+          std::error_code ignored;
+          c->sock.shutdown(tcp::socket::shutdown_both, ignored);
+          c->sock.close(ignored);
+          c->timer.cancel();
+        });
+      });
+    }
+    accept_metrics();
+  });
+}
+
+void Server::Impl::note_sync(steady_clock::duration d) {
+  const double s = std::chrono::duration<double>(d).count();
+  ++sync_count;
+  sync_seconds += s;
+  for (size_t i = 0; i < std::size(kSyncBuckets); ++i) {
+    if (s <= kSyncBuckets[i]) ++sync_hist[i];
+  }
+}
+
+std::string Server::Impl::shell_metrics() const {
+  std::ostringstream w;
+  w << "# HELP meshkv_control_connections Open control connections.\n"
+       "# TYPE meshkv_control_connections gauge\n"
+    << "meshkv_control_connections " << *live_conns << "\n";
+  if (!durable) return w.str();
+  w << "# HELP meshkv_wal_sync_seconds Write-ahead log syncs (fdatasync) and their latency.\n"
+       "# TYPE meshkv_wal_sync_seconds histogram\n";
+  for (size_t i = 0; i < std::size(kSyncBuckets); ++i) {
+    w << "meshkv_wal_sync_seconds_bucket{le=\"" << kSyncBuckets[i] << "\"} " << sync_hist[i] << "\n";
+  }
+  w << "meshkv_wal_sync_seconds_bucket{le=\"+Inf\"} " << sync_count << "\n"
+    << "meshkv_wal_sync_seconds_sum " << sync_seconds << "\n"
+    << "meshkv_wal_sync_seconds_count " << sync_count << "\n";
+  w << "# HELP meshkv_wal_bytes Bytes in the write-ahead log since the last snapshot.\n"
+       "# TYPE meshkv_wal_bytes gauge\n"
+    << "meshkv_wal_bytes " << durable->log_bytes() << "\n";
+  w << "# HELP meshkv_snapshots_total Snapshots written by this process.\n"
+       "# TYPE meshkv_snapshots_total counter\n"
+    << "meshkv_snapshots_total " << snapshots << "\n";
+  w << "# HELP meshkv_startup_seconds Time to load the snapshot and replay the log at start.\n"
+       "# TYPE meshkv_startup_seconds gauge\n"
+    << "meshkv_startup_seconds " << static_cast<double>(startup_ms) / 1000.0 << "\n";
+  return w.str();
+}
+
+}  // namespace meshkv::net

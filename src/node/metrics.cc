@@ -1,0 +1,156 @@
+// The engine's metrics in the Prometheus text exposition format (version
+// 0.0.4): one HELP and TYPE line per family, then its samples. Counters end
+// in _total; label values are escaped.
+#include <cmath>
+#include <sstream>
+
+#include "node/control.h"
+#include "node/engine_impl.h"
+#include "wire/codec.h"
+
+namespace meshkv::node {
+
+namespace {
+std::string label(std::string_view v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\' || c == '"') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
+class Writer {
+ public:
+  void family(const char* name, const char* type, const char* help) {
+    out_ << "# HELP " << name << " " << help << "\n# TYPE " << name << " " << type << "\n";
+  }
+  template <class V>
+  void sample(const char* name, V value, std::initializer_list<std::pair<const char*, std::string>> labels = {}) {
+    out_ << name;
+    if (labels.size() > 0) {
+      out_ << "{";
+      bool first = true;
+      for (const auto& [k, v] : labels) {
+        out_ << (first ? "" : ",") << k << "=\"" << label(v) << "\"";
+        first = false;
+      }
+      out_ << "}";
+    }
+    out_ << " " << value << "\n";
+  }
+  std::string str() const { return out_.str(); }
+
+ private:
+  std::ostringstream out_;
+};
+}  // namespace
+
+std::string Engine::metrics(Now now) const {
+  const Impl& s = *impl_;
+  const Counters& c = s.counters;
+  Writer w;
+
+  w.family("meshkv_messages_sent_total", "counter", "Messages sent, by type (retransmissions not included).");
+  for (size_t t = 1; t <= wire::kMaxMsgType; ++t) {
+    if (t == static_cast<size_t>(wire::MsgType::kCtlRequest) || t == static_cast<size_t>(wire::MsgType::kCtlResponse)) continue;
+    w.sample("meshkv_messages_sent_total", c.sent_by_type[t], {{"type", wire::type_name(static_cast<wire::MsgType>(t))}});
+  }
+  w.family("meshkv_message_bytes_sent_total", "counter", "Bytes of messages sent, by type, before sealing.");
+  for (size_t t = 1; t <= wire::kMaxMsgType; ++t) {
+    if (t == static_cast<size_t>(wire::MsgType::kCtlRequest) || t == static_cast<size_t>(wire::MsgType::kCtlResponse)) continue;
+    w.sample("meshkv_message_bytes_sent_total", c.sent_bytes_by_type[t], {{"type", wire::type_name(static_cast<wire::MsgType>(t))}});
+  }
+  w.family("meshkv_messages_received_total", "counter", "Messages received and decoded, by type.");
+  for (size_t t = 1; t <= wire::kMaxMsgType; ++t) {
+    if (t == static_cast<size_t>(wire::MsgType::kCtlRequest) || t == static_cast<size_t>(wire::MsgType::kCtlResponse)) continue;
+    w.sample("meshkv_messages_received_total", c.received_by_type[t], {{"type", wire::type_name(static_cast<wire::MsgType>(t))}});
+  }
+  w.family("meshkv_message_bytes_received_total", "counter", "Bytes of datagrams received and decoded, by message type (as they arrived).");
+  for (size_t t = 1; t <= wire::kMaxMsgType; ++t) {
+    if (t == static_cast<size_t>(wire::MsgType::kCtlRequest) || t == static_cast<size_t>(wire::MsgType::kCtlResponse)) continue;
+    w.sample("meshkv_message_bytes_received_total", c.received_bytes_by_type[t], {{"type", wire::type_name(static_cast<wire::MsgType>(t))}});
+  }
+  w.family("meshkv_datagrams_sent_total", "counter", "Datagrams handed to the network.");
+  w.sample("meshkv_datagrams_sent_total", c.datagrams_sent);
+  w.family("meshkv_datagrams_received_total", "counter", "Datagrams received.");
+  w.sample("meshkv_datagrams_received_total", c.datagrams_received);
+  w.family("meshkv_bytes_sent_total", "counter", "Bytes of datagrams sent.");
+  w.sample("meshkv_bytes_sent_total", c.bytes_sent);
+  w.family("meshkv_bytes_received_total", "counter", "Bytes of datagrams received.");
+  w.sample("meshkv_bytes_received_total", c.bytes_received);
+
+  w.family("meshkv_datagrams_rejected_total", "counter", "Datagrams dropped or refused, by reason.");
+  const std::pair<const char*, uint64_t> reasons[] = {
+      {"malformed", c.malformed},         {"refused", c.dropped},
+      {"queue_full", c.queue_drops},      {"unsealed", c.unsealed},
+      {"auth_failed", c.auth_failed},     {"unknown_key", c.unknown_key},
+      {"replayed", c.replayed},           {"stale_session", c.stale_session},
+      {"unknown_sender", c.unknown_sender}, {"refused_peer", c.refused_peers},
+      {"injected_drop", c.injected_drops}};
+  for (const auto& [why, n] : reasons) w.sample("meshkv_datagrams_rejected_total", n, {{"reason", why}});
+  w.family("meshkv_duplicate_pushes_total", "counter", "Pushes received again (acknowledged, not re-applied).");
+  w.sample("meshkv_duplicate_pushes_total", c.duplicates);
+  w.family("meshkv_retransmits_total", "counter", "Pushes sent again for want of an acknowledgement.");
+  w.sample("meshkv_retransmits_total", c.retransmits);
+  w.family("meshkv_push_gave_up_total", "counter", "Pushes whose retransmissions ran out (anti-entropy repairs them).");
+  w.sample("meshkv_push_gave_up_total", c.push_gave_up);
+  w.family("meshkv_anti_entropy_rounds_total", "counter", "Digests sent.");
+  w.sample("meshkv_anti_entropy_rounds_total", c.ae_rounds);
+  w.family("meshkv_anti_entropy_bytes_sent_total", "counter", "Bytes of digests and delta chunks sent.");
+  w.sample("meshkv_anti_entropy_bytes_sent_total",
+           c.sent_bytes_by_type[static_cast<size_t>(wire::MsgType::kDigest)] +
+               c.sent_bytes_by_type[static_cast<size_t>(wire::MsgType::kChunk)]);
+  w.family("meshkv_chunks_total", "counter", "Delta chunks, by direction.");
+  w.sample("meshkv_chunks_total", c.chunks_sent, {{"direction", "sent"}});
+  w.sample("meshkv_chunks_total", c.chunks_received, {{"direction", "received"}});
+  w.family("meshkv_probes_total", "counter", "Failure-detector probes sent.");
+  w.sample("meshkv_probes_total", c.probes_sent);
+  w.family("meshkv_probe_failures_total", "counter", "Probes that got no answer in their period.");
+  w.sample("meshkv_probe_failures_total", c.probe_failures);
+  w.family("meshkv_control_refused_total", "counter", "Control connections refused for want of the key.");
+  w.sample("meshkv_control_refused_total", c.control_refused);
+
+  w.family("meshkv_members", "gauge", "Members by state, as this node sees them.");
+  size_t by_state[4] = {0, 0, 0, 0};
+  for (const auto& [name, m] : s.members) ++by_state[static_cast<size_t>(m.state)];
+  for (size_t st = 0; st < 4; ++st) {
+    w.sample("meshkv_members", by_state[st], {{"state", wire::member_state_name(static_cast<wire::MemberState>(st))}});
+  }
+  w.family("meshkv_peer_rtt_seconds", "gauge", "Smoothed round-trip time to each member with a sample.");
+  for (const auto& [name, m] : s.members) {
+    if (m.rtt.has_sample()) w.sample("meshkv_peer_rtt_seconds", static_cast<double>(m.rtt.srtt_us()) / 1e6, {{"peer", name}});
+  }
+  w.family("meshkv_keys", "gauge", "Live keys.");
+  w.sample("meshkv_keys", s.replica.map().live());
+  w.family("meshkv_tombstones", "gauge", "Tombstones not yet collected.");
+  w.sample("meshkv_tombstones", s.replica.map().tombstones());
+  w.family("meshkv_tombstones_collected_total", "counter", "Tombstones dropped by garbage collection.");
+  w.sample("meshkv_tombstones_collected_total", s.gc_collected);
+
+  // For each origin: how far this node is behind the furthest vector it
+  // knows (its own and every peer's last digest).
+  w.family("meshkv_vv_lag_writes", "gauge",
+           "Writes of an origin that some member has and this node has not yet, per origin.");
+  crdt::VersionVector best = s.replica.vv();
+  for (const auto& [uid, p] : s.peer_vv) best.join(p.vv);
+  for (const auto& [o, seq] : best.items()) {
+    const uint64_t mine = s.replica.vv().get(o);
+    auto n = s.uid_names.find(o);
+    w.sample("meshkv_vv_lag_writes", seq - std::min(seq, mine),
+             {{"origin", format_uid(o)}, {"node", n == s.uid_names.end() ? std::string() : n->second}});
+  }
+  w.family("meshkv_pending_pushes", "gauge", "Pushes waiting for an acknowledgement.");
+  size_t pending = 0;
+  for (const auto& [name, m] : s.members) pending += m.pending.size();
+  w.sample("meshkv_pending_pushes", pending);
+  w.family("meshkv_uptime_seconds", "gauge", "Seconds since the engine started (monotonic).");
+  w.sample("meshkv_uptime_seconds", static_cast<double>(now.mono_us - s.start_us) / 1e6);
+  return w.str();
+}
+
+}  // namespace meshkv::node
