@@ -128,10 +128,35 @@ TEST_CASE("engine: garbage datagrams are counted as malformed and change nothing
   p.join();
   const uint8_t junk[] = {0x6d, 0x6b, 1, 4, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, 0xff};
   p.a.handle_datagram(p.b_addr, junk, sizeof junk, at(1));
+  CHECK(p.a.counters().bad_checksum == 1);
+  const wire::Bytes checked = node::with_checksum(wire::Bytes(junk, junk + sizeof junk));
+  p.a.handle_datagram(p.b_addr, checked.data(), checked.size(), at(1));
   const uint8_t empty[1] = {0};
   p.a.handle_datagram(p.b_addr, empty, 0, at(1));
   CHECK(p.a.counters().malformed == 2);
   CHECK(p.a.replica().map().size() == 0);
+}
+
+TEST_CASE("engine: a bit flipped anywhere in an unsealed datagram is caught by its checksum") {
+  Pair p;
+  p.join();
+  REQUIRE(p.a.set("key", "value", at(1)).ok());
+  auto out = p.a.take_outbox();
+  REQUIRE(out.size() == 1);
+  const wire::Bytes& good = out[0].bytes;
+  size_t flips = 0;
+  for (size_t i = 0; i < good.size(); ++i) {
+    for (int bit = 0; bit < 8; ++bit) {
+      wire::Bytes bad = good;
+      bad[i] ^= static_cast<uint8_t>(1u << bit);
+      p.b.handle_datagram(p.a_addr, bad.data(), bad.size(), at(1));
+      ++flips;
+    }
+  }
+  CHECK(p.b.counters().bad_checksum == flips);
+  CHECK(p.b.get("key") == nullptr);
+  p.b.handle_datagram(p.a_addr, good.data(), good.size(), at(1));
+  CHECK(p.b.get("key") != nullptr);
 }
 
 TEST_CASE("engine: a graceful leave is seen as left, not dead") {
@@ -204,7 +229,7 @@ TEST_CASE("engine: membership gossip for ever new names is bounded") {
                            Endpoint::v4(10, 9, static_cast<uint8_t>(n >> 8), static_cast<uint8_t>(n), 7946),
                            0, wire::MemberState::kDead});
     }
-    auto bytes = wire::encode({wire::kVersion, 22, m});
+    auto bytes = node::with_checksum(wire::encode({wire::kVersion, 22, m}));
     p.a.handle_datagram(p.b_addr, bytes.data(), bytes.size(), at(1));
     p.a.take_outbox();
   }

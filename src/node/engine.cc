@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "node/engine_impl.h"
+#include "store/record_log.h"
 #include "wire/codec.h"
 
 namespace meshkv::node {
@@ -23,6 +24,8 @@ Engine::Impl::Impl(Config c, uint64_t uid, Endpoint addr, uint64_t seed, Now n)
       now(n),
       replica(uid, cfg.max_clock_skew_ms) {
   uid_names[uid] = self_name;
+  wire_mtu = cfg.mtu;
+  cfg.mtu -= kChecksumBytes;  // what a message may take; secure() changes it
   faults.drop = cfg.loss;
   durable = !cfg.data_dir.empty();
   const uint64_t t = now.mono_us;
@@ -50,9 +53,19 @@ void Engine::Impl::send_raw(const Endpoint& to, const wire::Bytes& bytes, bool u
     outbox.push_back(std::move(d));
     return;
   }
+  Datagram d{to, with_checksum(bytes)};
   ++counters.datagrams_sent;
-  counters.bytes_sent += bytes.size();
-  outbox.push_back({to, bytes});
+  counters.bytes_sent += d.bytes.size();
+  outbox.push_back(std::move(d));
+}
+
+wire::Bytes with_checksum(const wire::Bytes& message) {
+  wire::Bytes out;
+  out.reserve(message.size() + kChecksumBytes);
+  out = message;
+  const uint32_t c = store::crc32c(message.data(), message.size());
+  for (int i = 0; i < 4; ++i) out.push_back(static_cast<uint8_t>(c >> (8 * i)));
+  return out;
 }
 
 void Engine::Impl::send(const Endpoint& to, wire::Message msg) {
@@ -219,7 +232,7 @@ void Engine::handle_datagram(const Endpoint& from, const uint8_t* data, size_t n
 }
 
 void Engine::Impl::receive(const Endpoint& from, const uint8_t* data, size_t n) {
-  if (n > (sealed ? wire_mtu : cfg.mtu)) {
+  if (n > wire_mtu) {
     ++counters.malformed;  // nobody in this mesh sends these
     return;
   }
@@ -230,6 +243,18 @@ void Engine::Impl::receive(const Endpoint& from, const uint8_t* data, size_t n) 
     if (!open_sealed(from, data, n, inner, unbound)) return;
     data = inner.data();
     n = inner.size();
+  } else {
+    if (n < kChecksumBytes) {
+      ++counters.malformed;
+      return;
+    }
+    n -= kChecksumBytes;
+    const uint32_t want = static_cast<uint32_t>(data[n]) | static_cast<uint32_t>(data[n + 1]) << 8 |
+                          static_cast<uint32_t>(data[n + 2]) << 16 | static_cast<uint32_t>(data[n + 3]) << 24;
+    if (store::crc32c(data, n) != want) {
+      ++counters.bad_checksum;
+      return;
+    }
   }
   auto env = wire::decode(data, n);
   if (!env.ok()) {

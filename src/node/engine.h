@@ -66,6 +66,7 @@ struct Counters {
   uint64_t datagrams_sent = 0, datagrams_received = 0;
   uint64_t bytes_sent = 0, bytes_received = 0;
   uint64_t malformed = 0;      // failed to decode
+  uint64_t bad_checksum = 0;   // unsealed datagrams damaged on the way
   uint64_t dropped = 0;        // decoded but refused (bad chunk, unknown sender...)
   uint64_t queue_drops = 0;    // bounded queues overflowed
   uint64_t retransmits = 0;
@@ -87,6 +88,13 @@ struct Counters {
   uint64_t awaiting_identity = 0;  // not sent: the receiver's identity is not known yet
   uint64_t control_refused = 0;    // control connections without (or with a wrong) key
 };
+
+// A datagram of an unsealed mesh is the message followed by the CRC-32C of
+// it (4 bytes, little-endian): a bit flipped on the way is caught, where the
+// message format alone could decode it as another valid message. Sealed
+// meshes authenticate instead (node/security.h).
+inline constexpr size_t kChecksumBytes = 4;
+wire::Bytes with_checksum(const wire::Bytes& message);
 
 class Engine {
  public:

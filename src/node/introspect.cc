@@ -98,6 +98,7 @@ Value Engine::status(Now now) const {
   d.set("bytes_received", c.bytes_received);
   d.set("dropped", c.dropped);
   d.set("malformed", c.malformed);
+  d.set("bad_checksum", c.bad_checksum);
   d.set("queue_drops", c.queue_drops);
   d.set("duplicates", c.duplicates);
   d.set("retransmits", c.retransmits);

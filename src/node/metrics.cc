@@ -87,6 +87,7 @@ std::string Engine::metrics(Now now) const {
   w.family("meshkv_datagrams_rejected_total", "counter", "Datagrams dropped or refused, by reason.");
   const std::pair<const char*, uint64_t> reasons[] = {
       {"malformed", c.malformed},         {"refused", c.dropped},
+      {"bad_checksum", c.bad_checksum},
       {"queue_full", c.queue_drops},      {"unsealed", c.unsealed},
       {"auth_failed", c.auth_failed},     {"unknown_key", c.unknown_key},
       {"replayed", c.replayed},           {"stale_session", c.stale_session},

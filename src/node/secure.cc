@@ -52,8 +52,7 @@ void Engine::secure(Security s) {
   Impl& i = *impl_;
   if (s.keys.empty()) return;
   i.sealed = true;
-  i.wire_mtu = i.cfg.mtu;
-  i.cfg.mtu -= kSealedOverhead;
+  i.cfg.mtu = i.wire_mtu - kSealedOverhead;
   for (const auto& k : s.keys) i.keys.push_back({k, datagram_key(k)});
   if (s.identity) {
     i.identity = *s.identity;
