@@ -29,6 +29,7 @@ struct NodeOptions {
   double loss = 0;
   std::string data_dir, sync;
   uint64_t sync_interval_ms = 0;
+  int64_t clock_offset_ms = 0;
   bool repair = false;
   bool insecure = false;
   // Set when parsed; bare `meshkv` leaves them null, which reads as "not given".
@@ -59,6 +60,7 @@ Status apply_flags(const NodeOptions& o, node::Config& cfg, ConfigSources& src) 
   take("--data-dir", "data_dir", cfg.data_dir, o.data_dir);
   take("--sync", "sync", cfg.sync, o.sync);
   take("--sync-interval", "sync_interval_ms", cfg.sync_interval_ms, o.sync_interval_ms);
+  take("--clock-offset-ms", "clock_offset_ms", cfg.clock_offset_ms, o.clock_offset_ms);
   if (o.repair) cfg.repair = true;
   if (o.has("--listen")) {
     auto e = parse_address(o.listen);
@@ -250,6 +252,11 @@ Handler setup_node(CLI::App& sub) {
   sub.add_flag("--insecure", o->insecure,
                "allow a non-loopback --listen although traffic is neither authenticated nor "
                "encrypted");
+  g["--clock-offset-ms"] =
+      sub.add_option("--clock-offset-ms", o->clock_offset_ms,
+                     "for testing: add MS (may be negative) to the wall clock this node uses "
+                     "for its hybrid logical clock, as if its clock were skewed (default 0)")
+          ->type_name("MS");
   return [o] { return run_node(*o); };
 }
 

@@ -18,7 +18,7 @@ _meshkv_options() {
         node)
             echo "--config --id --listen --join --mtu --gossip-interval --probe-interval" \
                 "--probe-timeout --anti-entropy-interval --loss --data-dir --sync" \
-                "--sync-interval --repair --log-level --insecure --help"
+                "--sync-interval --repair --log-level --insecure --clock-offset-ms --help"
             ;;
         set) echo "--batch $remote" ;;
         get | del | list | status | peers | clock | join) echo "$remote" ;;

@@ -23,8 +23,8 @@ Status Server::Impl::open_durable() {
                              opened.snapshot->id + "', not '" + cfg.id + "'");
     }
   }
-  engine = std::make_unique<node::Engine>(cfg, engine_uid, cfg.listen, engine_seed, now());
-  const node::Now n = now();
+  engine = std::make_unique<node::Engine>(cfg, engine_uid, cfg.listen, engine_seed, clock());
+  const node::Now n = clock();
   if (opened.snapshot) engine->load(*opened.snapshot, n);
   for (const auto& op : opened.ops) engine->replay(op, n);
   engine->take_changes();
