@@ -30,6 +30,7 @@ struct NodeOptions {
   double loss = 0;
   std::string data_dir, sync;
   uint64_t sync_interval_ms = 0, tombstone_grace_ms = 0;
+  int64_t clock_offset_ms = 0;
   bool repair = false;
   bool insecure = false;
   std::vector<std::string> key_files, allowed_peers;
@@ -63,6 +64,7 @@ Status apply_flags(const NodeOptions& o, node::Config& cfg, ConfigSources& src) 
   take("--sync", "sync", cfg.sync, o.sync);
   take("--sync-interval", "sync_interval_ms", cfg.sync_interval_ms, o.sync_interval_ms);
   take("--tombstone-grace", "tombstone_grace_ms", cfg.tombstone_grace_ms, o.tombstone_grace_ms);
+  take("--clock-offset-ms", "clock_offset_ms", cfg.clock_offset_ms, o.clock_offset_ms);
   if (o.repair) cfg.repair = true;
   if (o.insecure) cfg.insecure = true;
   take("--key-file", "key_files", cfg.key_files, o.key_files);
@@ -327,6 +329,11 @@ Handler setup_node(CLI::App& sub) {
                                      "accept only members with this public key (mkpub:...); "
                                      "repeatable; default: any holder of the cluster key")
                           ->type_name("PUBKEY");
+  g["--clock-offset-ms"] =
+      sub.add_option("--clock-offset-ms", o->clock_offset_ms,
+                     "for testing: add MS (may be negative) to the wall clock this node uses "
+                     "for its hybrid logical clock, as if its clock were skewed (default 0)")
+          ->type_name("MS");
   return [o] { return run_node(*o); };
 }
 

@@ -49,6 +49,16 @@ Setter integer(T node::Config::*field) {
   };
 }
 
+// A signed integer (a clock offset may be negative).
+Setter signed_integer(int64_t node::Config::*field) {
+  return [field](const toml::node& v, node::Config& c) -> std::string {
+    const auto* i = v.as_integer();
+    if (i == nullptr) return expected("an integer", v);
+    c.*field = i->get();
+    return "";
+  };
+}
+
 // A probability: a float (or an integer 0 or 1) between 0 and 1.
 Setter probability(double node::Config::*field) {
   return [field](const toml::node& v, node::Config& c) -> std::string {
@@ -137,6 +147,7 @@ const std::map<std::string, Setter, std::less<>>& setters() {
       {"anti_entropy_interval_ms", integer(&C::anti_entropy_interval_ms)},
       {"max_retransmits", integer(&C::max_retransmits)},
       {"max_clock_skew_ms", integer(&C::max_clock_skew_ms)},
+      {"clock_offset_ms", signed_integer(&C::clock_offset_ms)},
       {"log_level", string(&C::log_level)},
       {"loss", probability(&C::loss)},
       {"data_dir", string(&C::data_dir)},

@@ -18,7 +18,7 @@ _meshkv_options() {
         node)
             echo "--config --id --listen --join --mtu --gossip-interval --probe-interval" \
                 "--probe-timeout --anti-entropy-interval --loss --data-dir --sync" \
-                "--sync-interval --tombstone-grace --repair --log-level --insecure --help"
+                "--sync-interval --tombstone-grace --repair --log-level --insecure --clock-offset-ms --help"
             ;;
         set | del) echo "--batch $remote" ;;
         get | list | status | peers | clock | join) echo "$remote" ;;

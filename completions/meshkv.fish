@@ -49,6 +49,7 @@ complete -c meshkv -n '__fish_seen_subcommand_from node' -l tombstone-grace -x -
 complete -c meshkv -n '__fish_seen_subcommand_from node' -l repair -d 'start even if the log is damaged in the middle'
 complete -c meshkv -n '__fish_seen_subcommand_from node' -l log-level -x -a 'debug info warn error' -d 'log threshold'
 complete -c meshkv -n '__fish_seen_subcommand_from node' -l insecure -d 'allow a non-loopback --listen'
+complete -c meshkv -n '__fish_seen_subcommand_from node' -l clock-offset-ms -x -d 'for testing: skew the wall clock by this many ms'
 
 # The remote subcommands: get set del list status peers clock join.
 complete -c meshkv -n '__fish_seen_subcommand_from get set del list status peers clock join' -l node -x -a '(set -q MESHKV_NODE; and echo $MESHKV_NODE; or echo 127.0.0.1:7946)' -d 'node to ask, HOST:PORT'

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # The operator subcommands against real processes: join, loss, clock, diff,
-# watch, trace, peers, status, list, set --batch and sim, including bad
-# arguments (exit 2) and unreachable nodes (exit 3, without hanging).
+# watch, trace, peers, status, list, set --batch and sim, a node with a
+# skewed clock (--clock-offset-ms), bad arguments (exit 2) and unreachable
+# nodes (exit 3, without hanging).
 # Usage: tests/proc_tools.sh path/to/meshkv
 set -uo pipefail
 MESHKV=$(realpath "$1")
 source "$(dirname "$0")/lib_proc.sh"
-BASE=$(free_base_port 4)
+BASE=$(free_base_port 6)
 A=127.0.0.1:$BASE B=127.0.0.1:$((BASE + 1)) C=127.0.0.1:$((BASE + 2))
 DEAD=127.0.0.1:$((BASE + 3))  # nobody listens here
+SKEWED=127.0.0.1:$((BASE + 4)) BEHIND=127.0.0.1:$((BASE + 5))
 m() { "$MESHKV" "$@"; }
 expect_rc() {  # expect_rc CODE DESCRIPTION COMMAND...
   local want=$1 what=$2
@@ -80,6 +82,34 @@ s2=$(m sim --seed 3 --nodes 4 --loss 0.2 --quiet)
 [ "$s1" = "$s2" ] || fail "sim is not deterministic"
 echo "$s1" | grep -q "lost 0" || fail "sim lost writes"
 echo "sim: ok"
+
+# --clock-offset-ms: a node whose clock runs an hour ahead stamps its writes
+# an hour ahead, and its peers measure the offset; the config key takes a
+# negative value; out of range is refused.
+start_node skewed $((BASE + 4)) --join "$A" --clock-offset-ms 3600000
+wait_for 10 "the skewed node is alive at a" member_is "$BASE" skewed alive
+now_ms=$(date +%s%3N)
+hlc=$(m set skew/1 ahead --node "$SKEWED" --json | grep -o '"hlc":"[0-9]*' | cut -d'"' -f4)
+[ -n "$hlc" ] && [ "$hlc" -ge $((now_ms + 3590000)) ] && [ "$hlc" -le $((now_ms + 3610000)) ] ||
+  fail "a write through a node an hour ahead has hlc ${hlc:-none}, now is $now_ms"
+# The offset is null until a probe of the skewed node has been answered.
+offset_near_an_hour() {
+  local off
+  off=$(m peers --node "$A" --json | grep -o '"name":"skewed",[^}]*' | grep -o '"clock_offset_ms":-\?[0-9]*' | cut -d: -f2)
+  [ -n "$off" ] && [ "$off" -ge 3590000 ] && [ "$off" -le 3610000 ]
+}
+wait_for 10 "a measures the skewed node's clock an hour ahead" offset_near_an_hour
+printf 'clock_offset_ms = -5000\n' >"$RUN_DIR/skew.toml"
+start_node behind $((BASE + 5)) --config "$RUN_DIR/skew.toml"  # alone: adopts no other clock
+wait_for 10 "the node with a config file starts" m status --node "$BEHIND"
+now_ms=$(date +%s%3N)
+hlc=$(m set skew/2 behind --node "$BEHIND" --json | grep -o '"hlc":"[0-9]*' | cut -d'"' -f4)
+[ -n "$hlc" ] && [ "$hlc" -le $((now_ms - 4000)) ] && [ "$hlc" -ge $((now_ms - 6000)) ] ||
+  fail "clock_offset_ms = -5000: a write has hlc ${hlc:-none}, now is $now_ms"
+expect_rc 2 "--clock-offset-ms beyond a day" m node --clock-offset-ms 86400001
+printf 'clock_offset_ms = "x"\n' >"$RUN_DIR/skew.toml"
+expect_rc 2 "clock_offset_ms not an integer" m node --config "$RUN_DIR/skew.toml"
+echo "clock offset: ok"
 
 # Bad arguments: exit 2 with a message.
 expect_rc 2 "loss --drop 2" m loss --node "$A" --drop 2

@@ -23,13 +23,14 @@ using asio::ip::udp;
 using std::chrono::steady_clock;
 using namespace detail;
 
-node::Now now() {
+node::Now now(int64_t wall_offset_ms) {
   using namespace std::chrono;
   node::Now n;
   n.mono_us = static_cast<uint64_t>(
       duration_cast<microseconds>(steady_clock::now().time_since_epoch()).count());
-  n.wall_ms = static_cast<uint64_t>(
-      duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count());
+  const int64_t wall =
+      duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count() + wall_offset_ms;
+  n.wall_ms = static_cast<uint64_t>(std::max<int64_t>(wall, 1));
   return n;
 }
 
@@ -176,7 +177,7 @@ void Server::Impl::arm_timer() {
 
 void Server::Impl::on_timer(std::error_code ec) {
   if (ec) return;  // re-armed or shut down
-  const node::Now n = now();
+  const node::Now n = clock();
   armed_us = 0;
   last_tick_us = n.mono_us;
   engine->tick(n);
@@ -187,7 +188,7 @@ void Server::Impl::start_receive() {
   usock.async_receive_from(asio::buffer(rbuf), rfrom, [this](std::error_code ec, size_t n) {
     if (ec == asio::error::operation_aborted || !usock.is_open()) return;
     if (!ec) {
-      engine->handle_datagram(from_asio(rfrom.address(), rfrom.port()), rbuf.data(), n, now());
+      engine->handle_datagram(from_asio(rfrom.address(), rfrom.port()), rbuf.data(), n, clock());
       flush();
     }
     start_receive();
@@ -348,7 +349,7 @@ wire::CtlResponse Server::Impl::answer(const wire::Bytes& body, bool& close_afte
     resp.body.set("prefix", req->args.get("prefix").as_string());
     return resp;
   }
-  resp = node::handle_control(*engine, *req, now());
+  resp = node::handle_control(*engine, *req, clock());
   flush();  // a set is pushed to peers at once, not at the next event
   return resp;
 }
@@ -378,7 +379,7 @@ void Server::Impl::ready(asio::posix::stream_descriptor* d, std::function<bool()
 void Server::Impl::stop() {
   if (stopping) return;
   stopping = true;
-  engine->leave(now());
+  engine->leave(clock());
   flush();
   if (durable) {
     complete_sync();
@@ -411,7 +412,7 @@ Result<std::unique_ptr<Server>> Server::open(node::Config cfg, uint64_t uid, uin
   if (!impl->cfg.data_dir.empty()) {
     if (Status s = impl->open_durable(); !s.ok()) return s;
   } else {
-    impl->engine = std::make_unique<node::Engine>(impl->cfg, uid, impl->cfg.listen, seed, now());
+    impl->engine = std::make_unique<node::Engine>(impl->cfg, uid, impl->cfg.listen, seed, impl->clock());
     impl->engine->secure(std::exchange(impl->security, {}));
   }
   return std::unique_ptr<Server>(new Server(std::move(impl)));
@@ -439,7 +440,7 @@ Status Server::run() {
           std::string("received ") + signal_name(sig) + "; leaving the mesh");
     s.stop();
   });
-  if (!s.cfg.join.empty()) s.engine->join(s.cfg.join, now());
+  if (!s.cfg.join.empty()) s.engine->join(s.cfg.join, s.clock());
   if (s.durable) s.arm_sync_timer();
   s.flush();
   s.start_receive();
@@ -473,7 +474,7 @@ Status Server::watch_readable(int fd, std::function<bool()> on_ready) {
 }
 
 wire::CtlResponse Server::control(const wire::CtlRequest& req) {
-  wire::CtlResponse r = node::handle_control(*impl_->engine, req, now());
+  wire::CtlResponse r = node::handle_control(*impl_->engine, req, impl_->clock());
   impl_->flush();
   if (impl_->sync_pending) impl_->complete_sync();  // the prompt acknowledges only durable writes
   return r;

@@ -34,8 +34,10 @@ inline constexpr size_t kMaxControlConnections = 256;
 // following ports are tried.
 inline constexpr unsigned kPortAttempts = 100;
 
-// Reads the clocks: monotonic microseconds and wall-clock milliseconds.
-node::Now now();
+// Reads the clocks: monotonic microseconds and wall-clock milliseconds, the
+// latter shifted by `wall_offset_ms` (a testing aid: a skewed clock; never
+// below 1).
+node::Now now(int64_t wall_offset_ms = 0);
 
 class Server {
  public:

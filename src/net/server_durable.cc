@@ -25,9 +25,9 @@ Status Server::Impl::open_durable() {
                              opened.snapshot->id + "', not '" + cfg.id + "'");
     }
   }
-  engine = std::make_unique<node::Engine>(cfg, engine_uid, cfg.listen, engine_seed, now());
+  engine = std::make_unique<node::Engine>(cfg, engine_uid, cfg.listen, engine_seed, clock());
   engine->secure(std::exchange(security, {}));
-  const node::Now n = now();
+  const node::Now n = clock();
   if (opened.snapshot) engine->load(*opened.snapshot, n);
   for (const auto& op : opened.ops) engine->replay(op, n);
   engine->take_changes();

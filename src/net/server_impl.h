@@ -147,6 +147,9 @@ struct Server::Impl {
   uint64_t engine_uid = 0, engine_seed = 0;
   std::vector<node::LogLine> early_logs;
 
+  // The clocks as this node's engine sees them: now() with the configured
+  // (testing) offset applied to the wall clock.
+  node::Now clock() const { return now(cfg.clock_offset_ms); }
   std::error_code bind_at(const Endpoint& at, const char** which);
   Status bind_with_fallback();
   void log(node::LogLevel level, std::string text);

@@ -6,6 +6,10 @@
 
 namespace meshkv::node {
 
+namespace {
+constexpr int64_t kMaxClockOffsetMs = 86'400'000;  // one day
+}  // namespace
+
 std::string Config::effective_id() const {
   if (!id.empty()) return id;
   std::string host = listen.to_string();
@@ -50,6 +54,9 @@ Status Config::validate() const {
   }
   if (tombstone_grace_ms < 2000) return Status::Invalid("tombstone_grace_ms: at least 2000");
   if (snapshot_log_bytes < (1u << 20)) return Status::Invalid("snapshot_log_bytes: at least 1048576");
+  if (clock_offset_ms < -kMaxClockOffsetMs || clock_offset_ms > kMaxClockOffsetMs) {
+    return Status::Invalid("clock_offset_ms: must be between -86400000 and 86400000");
+  }
   if (!(loss >= 0 && loss <= 1)) return Status::Invalid("loss: a probability between 0 and 1");
   static const char* levels[] = {"debug", "info", "warn", "error"};
   if (std::find_if(std::begin(levels), std::end(levels),

@@ -49,6 +49,10 @@ struct Config {
   // Remote HLC timestamps further ahead of the local clock than this (ms) are
   // not adopted by the local clock (and are counted).
   uint64_t max_clock_skew_ms = 60'000;
+  // For testing only: added (signed) to the wall clock the engine sees, so a
+  // node on one machine can run with a skewed physical clock. Monotonic time
+  // (timers, failure detection) is unaffected. At most one day either way.
+  int64_t clock_offset_ms = 0;
   // Fault injection from the start: the share (0..1) of datagrams this node
   // sends that it drops. For demos and tests; `meshkv loss` changes it live.
   double loss = 0;

@@ -1,0 +1,877 @@
+#!/usr/bin/env bash
+# A chaos test of real meshkv processes on 127.0.0.1: a seeded plan of faults
+# (injected loss and partitions, kill -9 and restart, SIGSTOP/SIGCONT pauses,
+# skewed clocks, optionally kernel packet loss) runs while clients write
+# through random nodes; then everything is healed and a checker compares what
+# the nodes hold with what was acknowledged. Run with --help for the details.
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+usage() {
+  cat <<'EOF'
+Usage: chaos.sh [--seed N] [--runs K] [--nodes N] [--duration S] [--bin PATH]
+                [--quick] [--keep-logs] [--corrupt] [--self-test]
+
+Starts N `meshkv node` processes on free loopback ports (some with a data
+directory, some in-memory), then for S seconds applies faults drawn from the
+seed while two clients write unique values to a small set of keys through
+random nodes, recording every acknowledged write with the HLC and origin the
+node reported. Faults: `meshkv loss` (drop, duplication, corruption, delay)
+on some or all nodes; partitions (`meshkv loss --partition`); kill -9 and
+restart; SIGSTOP then SIGCONT after 2-4 s; restarts with a skewed clock
+(`meshkv node --clock-offset-ms`); kernel-level loss with nftables when
+available (skipped with a note otherwise). Then every fault is healed and
+the checker requires:
+  (a) within 20 s all nodes report the same digest and see each other alive;
+  (b) on every node, every key holds the acknowledged write with the
+      greatest (hlc, origin), or a write greater than it (an unacknowledged
+      one will do); so no acknowledged write is lost. Exception, reported:
+      a write acknowledged by an in-memory node that was killed afterwards;
+  (c) no two acknowledged writes share an (hlc, origin), and one origin's
+      writes, one after the other, have increasing HLCs;
+  (d) no node was seen "dead" by another while both had been neither
+      killed, paused nor partitioned for the last 5 s (sampled from
+      `meshkv peers` every second).
+A failed seed prints what failed, the command that replays it, and keeps its
+logs.
+
+Options:
+  --seed N       first seed (default: from the clock; --quick: 1)
+  --runs K       run seeds N..N+K-1, one summary line each (default 1; --quick: 2)
+  --nodes N      nodes per run, 3 to 9 (default 5; --quick: 4)
+  --duration S   seconds of faults per run, 10 to 600 (default 40; --quick: 20)
+  --bin PATH     the meshkv binary (default: build/meshkv of this checkout)
+  --quick        the bounded form CI runs (tests/proc_chaos.sh)
+  --keep-logs    keep the logs of passing runs too
+  --corrupt      let injected loss also flip bits (meshkv loss --corrupt); off
+                 by default: datagrams carry no checksum, so a flipped bit in
+                 a key, value or HLC is stored and never repaired
+  --self-test    only test the checker on hand-made histories (seconds)
+  -h, --help     this text
+
+Environment:
+  MESHKV_CHAOS_NODE_ARGS  extra options for every `meshkv node`, for experiments
+                          (e.g. "--probe-interval 50 --probe-timeout 20")
+
+Exit status: 0 every seed passed, 1 a seed failed, 2 usage error.
+EOF
+}
+
+die_usage() {
+  echo "chaos.sh: $*" >&2
+  echo "Run 'chaos.sh --help' for usage." >&2
+  exit 2
+}
+
+# ---- arguments ---------------------------------------------------------------
+SEED="" RUNS="" NODES="" DURATION="" QUICK=0 KEEP_LOGS=0 CORRUPT=0
+BIN=$ROOT/build/meshkv
+while [ $# -gt 0 ]; do
+  case $1 in
+    -h | --help) usage; exit 0 ;;
+    --seed | --runs | --nodes | --duration | --bin)
+      [ $# -ge 2 ] || die_usage "$1 needs a value"
+      case $1 in
+        --seed) SEED=$2 ;;
+        --runs) RUNS=$2 ;;
+        --nodes) NODES=$2 ;;
+        --duration) DURATION=$2 ;;
+        --bin) BIN=$2 ;;
+      esac
+      shift
+      ;;
+    --quick) QUICK=1 ;;
+    --keep-logs) KEEP_LOGS=1 ;;
+    --corrupt) CORRUPT=1 ;;
+    --self-test) SELF_TEST=1 ;;
+    *) die_usage "unknown argument '$1'" ;;
+  esac
+  shift
+done
+if [ $QUICK = 1 ]; then
+  : "${SEED:=1}" "${RUNS:=2}" "${NODES:=4}" "${DURATION:=20}"
+else
+  : "${SEED:=$(($(date +%s) % 100000))}" "${RUNS:=1}" "${NODES:=5}" "${DURATION:=40}"
+fi
+isnum() { [[ $1 =~ ^[0-9]+$ ]] && [ ${#1} -le 9 ]; }
+isnum "$SEED" || die_usage "--seed needs a whole number below 10^9"
+isnum "$RUNS" && [ "$RUNS" -ge 1 ] && [ "$RUNS" -le 1000 ] || die_usage "--runs needs 1 to 1000"
+isnum "$NODES" && [ "$NODES" -ge 3 ] && [ "$NODES" -le 9 ] || die_usage "--nodes needs 3 to 9"
+isnum "$DURATION" && [ "$DURATION" -ge 10 ] && [ "$DURATION" -le 600 ] || die_usage "--duration needs 10 to 600"
+[ -x "$BIN" ] || { echo "chaos.sh: no meshkv binary at $BIN (build it, or pass --bin)" >&2; exit 2; }
+BIN=$(realpath "$BIN")
+command -v ss >/dev/null || { echo "chaos.sh: needs ss (Debian package iproute2)" >&2; exit 2; }
+
+# ---- constants ---------------------------------------------------------------
+WRITERS=2             # concurrent client loops
+KEYS=24               # key space: few keys, many conflicting writes per key
+WRITE_TIMEOUT_MS=1000 # a write not answered by then counts as unacknowledged
+CONVERGE_S=20         # bound for (a) after the heal
+GRACE_MS=5000         # (d): how long after a disturbance "dead" is excused
+SAMPLE_EVERY=1        # seconds between rounds of `meshkv peers`
+
+# Milliseconds since the epoch, into the variable NOW (no fork).
+now_ms() { local t=${EPOCHREALTIME/[.,]/}; NOW=$((10#$t / 1000)); }
+
+# Kernel loss needs nft and the right to add a table; probed once.
+NFT_OK=0
+NFT_NOTE="kernel loss (nftables) skipped: "
+if ! command -v nft >/dev/null; then
+  NFT_NOTE+="nft is not installed (apt-get install nftables)"
+elif ! nft add table inet "meshkv_chaos_probe_$$" 2>/dev/null; then
+  NFT_NOTE+="this environment does not allow nftables rules"
+else
+  nft delete table inet "meshkv_chaos_probe_$$" 2>/dev/null
+  NFT_OK=1
+  NFT_NOTE=""
+fi
+
+# ---- one run ---------------------------------------------------------------------
+# Everything below runs in a subshell per seed, so that arrays, traps and
+# the run directory of one seed never leak into the next.
+
+# R = a random whole number from $1 to $2 (bash's RANDOM, seeded per run).
+rnd() { R=$(($1 + RANDOM % ($2 - $1 + 1))); }
+
+# The plan: per node its storage (durable or memory) and initial clock
+# offset, and a list of timed fault events in $RUN_DIR/plan, all derived
+# from the seed alone. Times are in tenths of a second after the start.
+make_plan() {
+  RANDOM=$SEED
+  local i t end kind cand c n j k ids_g ids_h args p down d who
+  local T=$((DURATION * 10)) seq=0 maxdown=$(((N - 1) / 2))
+  for i in $(seq 0 $((N - 1))); do
+    if ((RANDOM % 2)); then MODE[i]=durable; else MODE[i]=memory; fi
+    OFF[i]=0
+    NETBUSY[i]=0 PROCBUSY[i]=0 DOWNUNTIL[i]=0
+  done
+  MODE[0]=durable MODE[1]=memory # at least one of each
+  rnd 0 $((N - 1)); i=$R
+  rnd 200 5000; ((RANDOM % 2)) && R=$((-R))
+  OFF[i]=$R
+  OFF_START=("${OFF[@]}") # restarts below may draw new offsets
+  : >"$RUN_DIR/plan"
+  ev() { seq=$((seq + 1)); echo "$1 $seq ${*:2}" >>"$RUN_DIR/plan"; }
+  t=10
+  while [ $t -lt $((T - 30)) ]; do
+    rnd 0 10
+    case $R in
+      0 | 1 | 2) kind=loss ;;
+      3 | 4) kind=partition ;;
+      5 | 6) kind="kill" ;;
+      7 | 8) kind=pause ;;
+      9) kind=skew ;;
+      *) kind=kernel ;;
+    esac
+    cand=()
+    case $kind in
+      loss | partition) for i in $(seq 0 $((N - 1))); do [ "${NETBUSY[i]}" -le $t ] && cand+=("$i"); done ;;
+      kill | pause | skew)
+        down=0
+        for i in $(seq 0 $((N - 1))); do [ "${DOWNUNTIL[i]}" -gt $t ] && down=$((down + 1)); done
+        if [ $down -lt $maxdown ]; then
+          for i in $(seq 0 $((N - 1))); do [ "${PROCBUSY[i]}" -le $t ] && cand+=("$i"); done
+        fi
+        ;;
+      kernel) [ "${KERNELBUSY:-0}" -le $t ] && cand=(all) ;;
+    esac
+    # Shuffle the candidates (Fisher-Yates).
+    for ((k = ${#cand[@]} - 1; k > 0; k--)); do
+      rnd 0 $k; c=${cand[k]}; cand[k]=${cand[R]}; cand[R]=$c
+    done
+    n=${#cand[@]}
+    case $kind in
+      loss)
+        if [ "$n" -ge 1 ]; then
+          rnd 30 80; end=$((t + R)); [ $end -gt $((T - 10)) ] && end=$((T - 10))
+          if ((RANDOM % 5 < 2)); then k=$n; else rnd 1 "$n"; k=$R; fi # all free nodes, or some
+          who=""
+          for j in $(seq 0 $((k - 1))); do who+="${who:+,}n${cand[j]}"; done
+          ev $t episode loss "injected loss on $who for $(((end - t) / 10)).$(((end - t) % 10))s"
+          for j in $(seq 0 $((k - 1))); do
+            i=${cand[j]}
+            rnd 5 30; printf -v p '0.%02d' $R; args="--drop $p"
+            if [ $R -le 15 ] && ((RANDOM % 3 == 0)); then args+=" --direction both"; fi
+            if ((RANDOM % 3 == 0)); then rnd 5 20; printf -v p '0.%02d' $R; args+=" --dup $p"; fi
+            # Drawn either way, so that --corrupt changes nothing else of the plan.
+            if ((RANDOM % 4 == 0)); then
+              rnd 1 5; printf -v p '0.%02d' $R
+              [ "$CORRUPT" = 1 ] && args+=" --corrupt $p"
+            fi
+            if ((RANDOM % 3 == 0)); then rnd 5 60; d=$R; rnd 0 20; args+=" --delay $d:$R"; fi
+            ev $t net "$i" "$args"
+            ev $end netclear "$i"
+            NETBUSY[i]=$((end + 1))
+          done
+        fi
+        ;;
+      partition)
+        if [ "$n" -ge 2 ]; then
+          rnd 20 60; end=$((t + R)); [ $end -gt $((T - 10)) ] && end=$((T - 10))
+          rnd 1 $((n - 1)); k=$R # |G|; H is the rest, or part of it
+          local h_end=$n
+          if [ $((n - k)) -ge 2 ] && ((RANDOM % 3 == 0)); then rnd $((k + 1)) $((n - 1)); h_end=$R; fi
+          ids_g="" ids_h=""
+          for j in $(seq 0 $((k - 1))); do ids_g+="${ids_g:+,}n${cand[j]}"; done
+          for j in $(seq $k $((h_end - 1))); do ids_h+="${ids_h:+,}n${cand[j]}"; done
+          ev $t episode partition "partition $ids_g | $ids_h for $(((end - t) / 10)).$(((end - t) % 10))s"
+          for j in $(seq 0 $((h_end - 1))); do
+            i=${cand[j]}
+            if [ "$j" -lt "$k" ]; then ev $t part "$i" "$ids_h"; else ev $t part "$i" "$ids_g"; fi
+            ev $end unpart "$i"
+            NETBUSY[i]=$((end + 1))
+          done
+        fi
+        ;;
+      kill)
+        if [ "$n" -ge 1 ]; then
+          i=${cand[0]}
+          rnd 10 40; end=$((t + R)); [ $end -gt $((T - 10)) ] && end=$((T - 10))
+          if ((RANDOM % 4 == 0)); then rnd 0 3000; ((RANDOM % 2)) && R=$((-R)); OFF[i]=$R; fi
+          ev $t kill "$i"
+          ev $end restart "$i" "${OFF[i]}"
+          PROCBUSY[i]=$((end + 20)) DOWNUNTIL[i]=$((end + 20))
+        fi
+        ;;
+      pause)
+        if [ "$n" -ge 1 ]; then
+          i=${cand[0]}
+          rnd 20 40; end=$((t + R)) # 2-4 s: long enough to be suspected and declared dead
+          [ $end -gt $((T - 10)) ] && end=$((T - 10))
+          ev $t stop "$i"
+          ev $end cont "$i"
+          PROCBUSY[i]=$((end + 10)) DOWNUNTIL[i]=$((end + 10))
+        fi
+        ;;
+      skew)
+        # A crash and an immediate restart with a clock now off by up to 15 s,
+        # sometimes by 90 s (beyond max_clock_skew_ms: peers do not adopt it).
+        if [ "$n" -ge 1 ]; then
+          i=${cand[0]}
+          if ((RANDOM % 6 == 0)); then R=90000; else rnd 500 15000; fi
+          ((RANDOM % 2)) && R=$((-R))
+          OFF[i]=$R
+          ev $t kill "$i"
+          ev $((t + 3)) restart "$i" "${OFF[i]}"
+          PROCBUSY[i]=$((t + 30)) DOWNUNTIL[i]=$((t + 30))
+        fi
+        ;;
+      kernel)
+        if [ "$n" -ge 1 ]; then
+          rnd 30 60; end=$((t + R)); [ $end -gt $((T - 10)) ] && end=$((T - 10))
+          rnd 10 30
+          ev $t kernel all "$R"
+          ev $end kernel_off all
+          KERNELBUSY=$((end + 1))
+        fi
+        ;;
+    esac
+    rnd 5 25
+    t=$((t + R))
+  done
+  sort -n -k1,1 -k2,2 "$RUN_DIR/plan" -o "$RUN_DIR/plan"
+  for i in $(seq 0 $((N - 1))); do echo "n$i ${MODE[i]}" ; done >"$RUN_DIR/modes"
+}
+
+log_event() { # log_event TEXT: timestamped, to events.log and the terminal
+  now_ms
+  local rel=$((NOW - T0))
+  printf '%d %s\n' "$NOW" "$*" >>"$RUN_DIR/events.log"
+  printf '[seed %s] %+6.1fs %s\n' "$SEED" "$((rel / 100))e-1" "$*"
+}
+log_quiet() { now_ms; printf '%d %s\n' "$NOW" "$*" >>"$RUN_DIR/events.log"; }
+
+# is_ours I: PID[I] is the running (not zombie) `meshkv node` this run
+# started as nI, so a recycled pid is never signalled.
+is_ours() {
+  local pid=${PID[$1]:-} st
+  [[ $pid =~ ^[0-9]+$ ]] && [ -r "/proc/$pid/cmdline" ] || return 1
+  st=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1)
+  [ -n "$st" ] && [ "$st" != Z ] || return 1
+  [[ "$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" == *" node --id n$1 --listen ${ADDR[$1]} "* ]]
+}
+
+# start_proc I FIRST: starts nI (joining n0 at first, every other node on a
+# restart) with its storage and current clock offset; disowned, so that its
+# kill -9 is not reported by the shell.
+start_proc() {
+  local i=$1 args j
+  args=(node --id "n$i" --listen "${ADDR[i]}")
+  if [ "$2" = first ]; then
+    [ "$i" != 0 ] && args+=(--join "${ADDR[0]}")
+  else
+    for j in $(seq 0 $((N - 1))); do [ "$j" != "$i" ] && args+=(--join "${ADDR[j]}"); done
+  fi
+  [ "${MODE[i]}" = durable ] && args+=(--data-dir "$RUN_DIR/data/n$i")
+  [ "${CUR_OFF[i]}" != 0 ] && args+=(--clock-offset-ms "${CUR_OFF[i]}")
+  # shellcheck disable=SC2206 # extra options, split on purpose
+  [ -n "${MESHKV_CHAOS_NODE_ARGS:-}" ] && args+=($MESHKV_CHAOS_NODE_ARGS)
+  echo "=== $(date -u +%H:%M:%S.%N | cut -c1-12) start: meshkv ${args[*]}" >>"$RUN_DIR/n$i.log"
+  "$BIN" "${args[@]}" </dev/null >>"$RUN_DIR/n$i.log" 2>&1 &
+  PID[i]=$!
+  disown "${PID[i]}"
+  STATE[i]=up
+}
+
+answers() { "$BIN" status --node "${ADDR[$1]}" --timeout 500 >/dev/null 2>&1; }
+
+# wait_up I SECONDS: nI answers on its control port.
+wait_up() {
+  local end=$((SECONDS + $2))
+  while [ $SECONDS -lt $end ]; do
+    answers "$1" && return 0
+    is_ours "$1" || return 1
+    sleep 0.1
+  done
+  return 1
+}
+
+# A disturbance of a node (killed, paused, partitioned) from its start to now.
+dist_begin() { now_ms; DSTART[$1,$2]=$NOW; }
+dist_end() {
+  [ -n "${DSTART[$1,$2]:-}" ] || return 0
+  now_ms
+  echo "n$1 $2 ${DSTART[$1,$2]} $NOW" >>"$RUN_DIR/disturbances"
+  unset "DSTART[$1,$2]"
+}
+
+# sync_net I: makes nI's injected faults what NET[I] says, when it can take
+# the command; a killed or paused node gets it when it is back.
+sync_net() {
+  local i=$1
+  [ "${STATE[i]}" = up ] || return 0
+  # shellcheck disable=SC2086 # NET holds options
+  if ! "$BIN" loss --node "${ADDR[i]}" --clear ${NET[i]} --timeout 2000 >/dev/null 2>&1; then
+    log_event "warning: could not set the faults of n$i (${NET[i]:-clear})"
+  fi
+}
+
+do_kill() {
+  local i=$1 k
+  [ "${STATE[i]}" = up ] || return 0
+  if is_ours "$i"; then kill -9 "${PID[i]}"; fi
+  for k in $(seq 1 30); do is_ours "$i" || break; sleep 0.1; done
+  STATE[i]=killed
+  dist_begin "$i" down
+  echo "$NOW kill n$i" >>"$RUN_DIR/kills"
+  FAULTS[kill]=$((${FAULTS[kill]:-0} + 1))
+}
+
+do_restart() {
+  local i=$1
+  [ "${STATE[i]}" = killed ] || return 0
+  CUR_OFF[i]=$2
+  start_proc "$i" again
+  wait_up "$i" 10 || log_event "warning: n$i did not answer within 10 s of its restart"
+  sync_net "$i"
+  dist_end "$i" down
+}
+
+do_stop() {
+  local i=$1
+  [ "${STATE[i]}" = up ] && is_ours "$i" || return 0
+  kill -STOP "${PID[i]}"
+  STATE[i]=stopped
+  dist_begin "$i" down
+  FAULTS[pause]=$((${FAULTS[pause]:-0} + 1))
+}
+
+do_cont() {
+  local i=$1
+  [ "${STATE[i]}" = stopped ] || return 0
+  is_ours "$i" && kill -CONT "${PID[i]}"
+  STATE[i]=up
+  sync_net "$i"
+  dist_end "$i" down
+}
+
+kernel_on() {
+  if [ $NFT_OK != 1 ]; then
+    FAULTS[kernel_skipped]=$((${FAULTS[kernel_skipped]:-0} + 1))
+    return 0
+  fi
+  nft add table inet "$NFT_TABLE" &&
+    nft add chain inet "$NFT_TABLE" out '{ type filter hook output priority 0; policy accept; }' &&
+    nft add rule inet "$NFT_TABLE" out oifname lo udp dport "$BASE-$((BASE + N - 1))" \
+      numgen random mod 100 lt "$1" counter drop ||
+    { log_event "warning: could not add the nftables rule"; return 0; }
+  NFT_ON=1
+  FAULTS[kernel]=$((${FAULTS[kernel]:-0} + 1))
+}
+
+kernel_off() {
+  [ "${NFT_ON:-0}" = 1 ] || return 0
+  local dropped
+  dropped=$(nft list table inet "$NFT_TABLE" 2>/dev/null | grep -o 'packets [0-9]*' | head -1)
+  nft delete table inet "$NFT_TABLE" 2>/dev/null
+  NFT_ON=0
+  log_event "kernel loss removed (${dropped:-packets ?} dropped)"
+}
+
+# One event of the plan: "TIME SEQ ACTION NODE [ARGS]".
+apply() {
+  local action=$1 i=$2
+  shift 2
+  case $action in
+    episode) FAULTS[$i]=$((${FAULTS[$i]:-0} + 1)); log_event "$*" ;;
+    net) NET[i]=$*; sync_net "$i"; log_quiet "loss n$i $*" ;;
+    netclear) NET[i]=""; sync_net "$i"; log_quiet "loss n$i cleared" ;;
+    part) NET[i]="--partition $1"; dist_begin "$i" partition; sync_net "$i"; log_quiet "n$i: loss --partition $1" ;;
+    unpart) NET[i]=""; sync_net "$i"; dist_end "$i" partition; log_quiet "n$i: partition cleared" ;;
+    kill)
+      [ "${STATE[i]}" = up ] || return 0
+      do_kill "$i"; log_event "kill -9 n$i (${MODE[i]})" ;;
+    restart)
+      [ "${STATE[i]}" = killed ] || return 0
+      [ "$1" != "${CUR_OFF[i]}" ] && FAULTS[skew]=$((${FAULTS[skew]:-0} + 1))
+      do_restart "$i" "$1"; log_event "restarted n$i (clock offset $1 ms)" ;;
+    stop)
+      [ "${STATE[i]}" = up ] || return 0
+      do_stop "$i"; log_event "SIGSTOP n$i" ;;
+    cont)
+      [ "${STATE[i]}" = stopped ] || return 0
+      do_cont "$i"; log_event "SIGCONT n$i" ;;
+    kernel)
+      kernel_on "$1"
+      if [ $NFT_OK = 1 ]; then log_event "kernel loss: nftables drops $1% of UDP to ports $BASE-$((BASE + N - 1))"
+      else log_event "kernel loss ($1%) skipped: ${NFT_NOTE#*: }"; fi ;;
+    kernel_off) kernel_off ;;
+  esac
+}
+
+# writer W: writes until told to stop (or a bound), one line per attempt in
+# writes.W: writer seq start_ms end_ms node op key value rc phys logical origin.
+writer() {
+  local w=$1 i=0 node key op val out rc t0 t1 phys lg origin
+  RANDOM=$((SEED * 31 + w))
+  local limit=$((SECONDS + DURATION + 60))
+  while [ ! -e "$RUN_DIR/stop-writers" ] && [ $i -lt 100000 ] && [ $SECONDS -lt $limit ]; do
+    i=$((i + 1))
+    node=$((RANDOM % N))
+    key=k$((RANDOM % KEYS))
+    if ((RANDOM % 100 < 8)); then op=del val=-; else op=set val=s${SEED}w${w}i$i; fi
+    now_ms; t0=$NOW
+    if [ $op = set ]; then
+      out=$("$BIN" set "$key" "$val" --node "${ADDR[node]}" --json --timeout $WRITE_TIMEOUT_MS 2>/dev/null)
+    else
+      out=$("$BIN" del "$key" --node "${ADDR[node]}" --json --timeout $WRITE_TIMEOUT_MS 2>/dev/null)
+    fi
+    rc=$?
+    now_ms; t1=$NOW
+    phys=- lg=- origin=-
+    if [[ $out =~ \"hlc\":\"([0-9]+)\.([0-9]+)\",\"origin\":\"([0-9a-f]+)\" ]]; then
+      phys=${BASH_REMATCH[1]} lg=${BASH_REMATCH[2]} origin=${BASH_REMATCH[3]}
+    fi
+    echo "$w $i $t0 $t1 n$node $op $key $val $rc $phys $lg $origin"
+    sleep 0.02
+  done >"$RUN_DIR/writes.$w"
+}
+
+# sampler: every node's view of every member, once a second: "ms observer
+# member state" lines in samples.
+sampler() {
+  local rounds=0 i out
+  while [ ! -e "$RUN_DIR/stop-sampler" ] && [ $rounds -lt $((DURATION + 300)) ]; do
+    rounds=$((rounds + 1))
+    for i in $(seq 0 $((N - 1))); do
+      out=$("$BIN" peers --node "${ADDR[i]}" --json --timeout 800 2>/dev/null) || continue
+      now_ms
+      while [[ $out =~ \"name\":\"([^\"]+)\",\"state\":\"([a-z]+)\" ]]; do
+        echo "$NOW n$i ${BASH_REMATCH[1]} ${BASH_REMATCH[2]}"
+        out=${out#*"${BASH_REMATCH[0]}"}
+      done
+    done
+    sleep $SAMPLE_EVERY
+  done >"$RUN_DIR/samples"
+}
+
+# (a): every node answers, all digests are equal, and every node sees the
+# N-1 others alive. Sets DIGESTS for the report.
+converged() {
+  local i out d first="" ok=0
+  DIGESTS=""
+  for i in $(seq 0 $((N - 1))); do
+    out=$("$BIN" status --node "${ADDR[i]}" --json --timeout 1000 2>/dev/null) || { DIGESTS+=" n$i:silent"; ok=1; continue; }
+    [[ $out =~ \"digest\":\"([0-9a-f]+)\" ]] && d=${BASH_REMATCH[1]} || d=none
+    DIGESTS+=" n$i:$d"
+    [ -z "$first" ] && first=$d
+    [ "$d" = "$first" ] || ok=1
+    [ "$(grep -o '"state":"alive"' <<<"$out" | wc -l)" -eq $((N - 1)) ] || { DIGESTS+="(sees $(grep -o '"state":"alive"' <<<"$out" | wc -l) alive)"; ok=1; }
+  done
+  return $ok
+}
+
+# The checker for (b) and (c) over the writes, the final lists and the kills.
+CHECK_WRITES_AWK='
+function cmp(a, b,   x, y) {  # order of "phys logical origin" triples
+  split(a, x, " "); split(b, y, " ")
+  if (x[1] + 0 != y[1] + 0) return x[1] + 0 > y[1] + 0 ? 1 : -1
+  if (x[2] + 0 != y[2] + 0) return x[2] + 0 > y[2] + 0 ? 1 : -1
+  if (("o" x[3]) == ("o" y[3])) return 0
+  return ("o" x[3]) > ("o" y[3]) ? 1 : -1
+}
+function bad(msg) { fails++; if (fails <= 12) print "  " msg }
+FILENAME == modes { mode[$1] = $2; nodes[++nn] = $1; next }
+FILENAME == kills { nk[$3]++; kt[$3, nk[$3]] = $1; next }
+FILENAME == writes {
+  key = $7; written[key] = 1
+  if ($9 == 0 && $10 != "-") {
+    acked++
+    id = $10 " " $11 " " $12
+    what = $6 " " key "=" $8 " via " $5 " at " $4 " hlc " $10 "." $11 " origin " $12
+    if (id in seen) bad("(c) two acknowledged writes share (hlc, origin): " seen[id] " and " what)
+    seen[id] = what
+    risk = 0
+    if (mode[$5] == "memory") for (k = 1; k <= nk[$5]; k++) if (kt[$5, k] >= $3) risk = 1
+    if ($6 == "set") acked_val[key, $8] = id
+    if (risk) {
+      at_risk++
+      if (!(key in rbest) || cmp(id, rbest[key]) > 0) { rbest[key] = id; rwhat[key] = what }
+      if ($6 == "del" && (!(key in rdel) || cmp(id, rdel[key]) > 0)) rdel[key] = id
+    } else if (!(key in best) || cmp(id, best[key]) > 0) {
+      best[key] = id; bop[key] = $6; bwhat[key] = what
+    }
+  } else {
+    unacked++
+    if ($6 == "set") unacked_val[key, $8] = 1; else unacked_del[key] = 1
+  }
+  next
+}
+FILENAME == finals { fin[$1, $2] = $4 " " $5 " " $6; fval[$1, $2] = $3; fkey[$2] = 1; next }
+END {
+  for (key in fkey) if (!(key in written)) bad("(b) key " key " is on a node but was never written")
+  for (j = 1; j <= nn; j++) {
+    n = nodes[j]
+    for (key in written) {
+      if ((n, key) in fin) {
+        v = fval[n, key]; id = fin[n, key]
+        if ((key, v) in acked_val) {
+          if (acked_val[key, v] != id) bad("(b) " n " holds " key "=" v " with (hlc, origin) " id ", acknowledged with " acked_val[key, v])
+        } else if (!((key, v) in unacked_val)) {
+          bad("(b) " n " holds " key "=" v ", a value never written to that key")
+        }
+        if ((key in best) && cmp(id, best[key]) < 0)
+          bad("(b) " n " holds " key "=" v " (" id "), older than the acknowledged " bwhat[key])
+        if (j == 1 && (key in rbest) && cmp(id, rbest[key]) < 0) { risk_lost++; risk_keys = risk_keys " " key }
+      } else if ((key in best) && bop[key] == "set") {
+        if ((key in rdel) && cmp(rdel[key], best[key]) > 0) continue
+        if (key in unacked_del) { if (j == 1) by_unacked_del++; continue }
+        bad("(b) " n " has no value for " key "; the acknowledged " bwhat[key] " is lost")
+      }
+    }
+  }
+  printf "writes: %d acknowledged, %d not; %d acknowledged by in-memory nodes killed afterwards",
+    acked, unacked, at_risk
+  printf " (%d keys lost such a write:%s)", risk_lost, risk_lost ? risk_keys : " none"
+  printf "; %d keys absent where only an unacknowledged delete explains it\n", by_unacked_del
+  if (fails) { printf "%d violation(s)\n", fails; exit 1 }
+}'
+
+# (c), second half: writes acknowledged one after the other by one origin
+# carry increasing HLCs.
+CHECK_HLC_AWK='
+$12 == prev_origin && prev_end < $3 {
+  if ($10 + 0 < prev_phys + 0 || ($10 + 0 == prev_phys + 0 && $11 + 0 <= prev_log + 0)) {
+    fails++
+    if (fails <= 5) printf "  (c) origin %s: write %s=%s at %s got hlc %s.%s, not above %s.%s of the write acknowledged at %s\n", $12, $7, $8, $3, $10, $11, prev_phys, prev_log, prev_end
+  }
+}
+{ prev_origin = $12; prev_end = $4; prev_phys = $10; prev_log = $11 }
+END { if (fails) exit 1 }'
+
+# (d): "dead" (or "left") in a sample while neither the observer nor the
+# member had been disturbed within the grace period.
+CHECK_DEAD_AWK='
+function disturbed(n, t,   k) {
+  for (k = 1; k <= nd[n]; k++) if (ds[n, k] <= t && t <= de[n, k] + grace) return 1
+  return 0
+}
+FILENAME == dist { nd[$1]++; ds[$1, nd[$1]] = $3; de[$1, nd[$1]] = $4; next }
+{
+  samples++
+  if ($4 == "suspect") suspect++
+  if ($4 != "dead" && $4 != "left") next
+  if (disturbed($2, $1) || disturbed($3, $1)) { excused++; next }
+  fails++
+  if (fails <= 10) printf "  (d) at %s (+%.1fs) %s saw %s %s, though both had been undisturbed for %d ms\n", $1, ($1 - t0) / 1000, $2, $3, $4, grace
+}
+END {
+  printf "membership: %d samples, %d suspect, %d dead/left while disturbed (excused), %d not excused\n",
+    samples, suspect, excused, fails
+  if (fails) exit 1
+}'
+
+# The checks, over the files of a run directory D: modes, kills, writes,
+# finals (b, c); writes (c); disturbances, samples (d).
+check_values() {
+  awk -v modes="$1/modes" -v kills="$1/kills" -v writes="$1/writes" -v finals="$1/finals" \
+    "$CHECK_WRITES_AWK" "$1/modes" "$1/kills" "$1/writes" "$1/finals"
+}
+check_hlc() {
+  awk '$9 == 0 && $10 != "-"' "$1/writes" | sort -k12,12 -k3,3n | awk "$CHECK_HLC_AWK"
+}
+check_dead() { # check_dead D T0
+  awk -v dist="$1/disturbances" -v grace=$GRACE_MS -v t0="$2" "$CHECK_DEAD_AWK" \
+    "$1/disturbances" "$1/samples"
+}
+
+run_seed() {
+  # The run directory and free ports come from the shared real-process test
+  # helpers; this script keeps its own pids and cleanup (nodes restart, so
+  # every signal is preceded by an ownership check).
+  # shellcheck disable=SC2034 # MESHKV is lib_proc.sh's name for the binary
+  MESHKV=$BIN
+  # shellcheck source=../tests/lib_proc.sh disable=SC1091
+  source "$ROOT/tests/lib_proc.sh"
+  trap run_cleanup EXIT
+  trap 'exit 130' INT TERM HUP
+  local started=$SECONDS i
+  declare -gA FAULTS=() DSTART=()
+  declare -ga MODE=() OFF=() OFF_START=() CUR_OFF=() NETBUSY=() PROCBUSY=() DOWNUNTIL=() PID=() STATE=() NET=() ADDR=() HELPERS=()
+  N=$NODES
+  FAILED=0
+  REASONS=()
+  make_plan
+  BASE=$(free_base_port "$N")
+  if [ -z "$BASE" ]; then
+    REASONS+=("setup: no $N free ports")
+    finish_seed 0 0 -
+    return
+  fi
+  NFT_TABLE=meshkv_chaos_$$_$SEED
+  for i in $(seq 0 $((N - 1))); do
+    ADDR[i]=127.0.0.1:$((BASE + i))
+    CUR_OFF[i]=${OFF_START[i]:-0}
+    NET[i]=""
+  done
+  mkdir -p "$RUN_DIR/data"
+  : >"$RUN_DIR/kills"
+  : >"$RUN_DIR/disturbances"
+  : >"$RUN_DIR/events.log"
+  now_ms; T0=$NOW
+  local desc="" offs=""
+  for i in $(seq 0 $((N - 1))); do
+    desc+=" n$i:${MODE[i]}"
+    [ "${CUR_OFF[i]}" != 0 ] && offs+=" n$i:${CUR_OFF[i]}ms"
+  done
+  echo "[seed $SEED] $N nodes on 127.0.0.1:$BASE-$((BASE + N - 1)):$desc; clock offsets:${offs:- none}; $(wc -l <"$RUN_DIR/plan") planned events over ${DURATION}s; logs in $RUN_DIR"
+  [ -n "$NFT_NOTE" ] && grep -q " kernel " "$RUN_DIR/plan" && echo "[seed $SEED] note: $NFT_NOTE"
+
+  for i in $(seq 0 $((N - 1))); do start_proc "$i" first; done
+  local formed=0 end=$((SECONDS + 20))
+  while [ $SECONDS -lt $end ]; do
+    converged && { formed=1; break; }
+    sleep 0.2
+  done
+  if [ $formed = 0 ]; then
+    REASONS+=("setup: the mesh did not form within 20 s:$DIGESTS")
+    finish_seed 0 0 -
+    return
+  fi
+
+  # Clients and the membership sampler run while the plan is applied.
+  for i in $(seq 1 $WRITERS); do writer "$i" & HELPERS+=($!); done
+  sampler &
+  SAMPLER=$!
+  now_ms; T0=$NOW
+  local t seq action node rest
+  while read -r t seq action node rest; do
+    now_ms
+    local wait_ms=$((T0 + t * 100 - NOW))
+    [ $wait_ms -gt 0 ] && sleep "$((wait_ms / 1000)).$(printf '%03d' $((wait_ms % 1000)))"
+    # shellcheck disable=SC2086 # rest holds the action's arguments
+    apply "$action" "$node" $rest
+  done <"$RUN_DIR/plan"
+  now_ms
+  local left_ms=$((T0 + DURATION * 1000 - NOW))
+  [ $left_ms -gt 0 ] && sleep "$((left_ms / 1000)).$(printf '%03d' $((left_ms % 1000)))"
+
+  # Heal everything (the plan should have, already): kernel loss off, paused
+  # nodes continued, killed nodes restarted, injected faults cleared.
+  log_event "healing: every fault stops"
+  kernel_off
+  for i in $(seq 0 $((N - 1))); do do_cont "$i"; done
+  for i in $(seq 0 $((N - 1))); do do_restart "$i" "${CUR_OFF[i]}"; done
+  for i in $(seq 0 $((N - 1))); do
+    NET[i]=""; sync_net "$i"
+    dist_end "$i" partition; dist_end "$i" down
+  done
+  touch "$RUN_DIR/stop-writers"
+  for i in "${HELPERS[@]}"; do wait "$i"; done
+  HELPERS=()
+  cat "$RUN_DIR"/writes.* >"$RUN_DIR/writes"
+  now_ms
+  local heal=$NOW conv=- ok=0
+  log_event "writers stopped; waiting up to ${CONVERGE_S}s for convergence"
+  end=$((SECONDS + CONVERGE_S))
+  while [ $SECONDS -lt $end ]; do
+    converged && { ok=1; break; }
+    sleep 0.25
+  done
+  now_ms
+  if [ $ok = 1 ]; then
+    conv=$(((NOW - heal) / 100))
+    conv="$((conv / 10)).$((conv % 10))s"
+    local digest=${DIGESTS#* n0:}
+    log_event "(a) converged in $conv: every node has digest ${digest%% *} and sees every other alive"
+  else
+    REASONS+=("(a) not converged ${CONVERGE_S}s after the heal:$DIGESTS")
+    for i in $(seq 1 $((N - 1))); do
+      echo "== meshkv diff n0 n$i"
+      "$BIN" diff "${ADDR[0]}" "${ADDR[i]}" 2>&1
+    done >"$RUN_DIR/diffs"
+    log_event "(a) FAILED:$DIGESTS (meshkv diff of n0 with each node in $RUN_DIR/diffs)"
+  fi
+  sleep 1 # one more membership sample after convergence
+  touch "$RUN_DIR/stop-sampler"
+  wait "$SAMPLER"
+  SAMPLER=""
+
+  # (b), (c): final states against the acknowledged writes.
+  : >"$RUN_DIR/finals"
+  for i in $(seq 0 $((N - 1))); do
+    if ! "$BIN" list --node "${ADDR[i]}" --json --timeout 5000 >"$RUN_DIR/list.n$i" 2>&1; then
+      REASONS+=("(b) list on n$i failed: $(head -c 200 "$RUN_DIR/list.n$i")")
+      continue
+    fi
+    grep -o '"key":"[^"]*","value":"[^"]*","hlc":"[0-9]*\.[0-9]*","origin":"[0-9a-f]*"' "$RUN_DIR/list.n$i" |
+      sed -E "s/\"key\":\"([^\"]*)\",\"value\":\"([^\"]*)\",\"hlc\":\"([0-9]*)\.([0-9]*)\",\"origin\":\"([0-9a-f]*)\"/n$i \1 \2 \3 \4 \5/" \
+        >>"$RUN_DIR/finals"
+  done
+  check_values "$RUN_DIR" | sed "s/^/[seed $SEED] /"
+  [ "${PIPESTATUS[0]}" = 0 ] || REASONS+=("(b)/(c) final values do not match the acknowledged writes")
+  check_hlc "$RUN_DIR" | sed "s/^/[seed $SEED] /"
+  [ "${PIPESTATUS[0]}" = 0 ] || REASONS+=("(c) an origin's HLC did not increase")
+  check_dead "$RUN_DIR" "$T0" | sed "s/^/[seed $SEED] /"
+  [ "${PIPESTATUS[0]}" = 0 ] || REASONS+=("(d) a node was declared dead while alive and reachable")
+  finish_seed "$(awk '$9 == 0 && $10 != "-"' "$RUN_DIR/writes" | wc -l)" "$(wc -l <"$RUN_DIR/writes")" "$conv"
+}
+
+# Writes this seed's summary line to $SUMMARY and sets FAILED for cleanup.
+finish_seed() {
+  local k faults="" count=0
+  for k in loss partition kill pause skew kernel; do
+    [ "${FAULTS[$k]:-0}" -gt 0 ] && { faults+="${faults:+, }$k ${FAULTS[$k]}"; count=$((count + FAULTS[$k])); }
+  done
+  [ "${FAULTS[kernel_skipped]:-0}" -gt 0 ] && faults+="${faults:+, }kernel skipped ${FAULTS[kernel_skipped]}"
+  local result=PASS
+  if [ ${#REASONS[@]} -gt 0 ]; then
+    result=FAIL
+    FAILED=1
+    echo "[seed $SEED] FAIL:"
+    for k in "${REASONS[@]}"; do echo "[seed $SEED]   $k"; done
+    echo "[seed $SEED] replay: scripts/chaos.sh --seed $SEED --nodes $NODES --duration $DURATION$([ "$CORRUPT" = 1 ] && echo " --corrupt")"
+    echo "[seed $SEED] logs kept in $RUN_DIR (nI.log, events.log, plan, writes, finals, samples, disturbances)"
+  fi
+  printf 'seed %-6s %s  faults %3d (%s)  writes %5s acked of %5s  converged %6s  %3ds\n' \
+    "$SEED" "$result" "$count" "${faults:-none}" "$1" "$2" "$3" $((SECONDS - ${started:-$SECONDS})) >>"$SUMMARY"
+}
+
+# Stops what this run started, by pid and only after an ownership check.
+run_cleanup() {
+  local i
+  [ -n "${SAMPLER:-}" ] && { touch "$RUN_DIR/stop-sampler"; kill "$SAMPLER" 2>/dev/null; }
+  touch "$RUN_DIR/stop-writers" 2>/dev/null
+  for i in "${HELPERS[@]}"; do kill "$i" 2>/dev/null; done
+  for i in "${HELPERS[@]}" ${SAMPLER:-}; do wait "$i" 2>/dev/null; done
+  kernel_off >/dev/null
+  for i in "${!PID[@]}"; do
+    if is_ours "$i"; then
+      kill -9 "${PID[i]}" 2>/dev/null
+    fi
+  done
+  if [ "$FAILED" = 1 ] || [ "$KEEP_LOGS" = 1 ]; then
+    [ "$FAILED" = 1 ] || echo "[seed $SEED] logs kept in $RUN_DIR"
+  else
+    rm -rf "$RUN_DIR"
+  fi
+  [ "$FAILED" = 1 ] && exit 1
+  exit 0
+}
+
+# ---- the checker's own test ----------------------------------------------------------
+# Hand-made histories, one the checks must pass and variants each must fail,
+# so that a passing seed means something. Seconds, no nodes.
+self_test() {
+  local d bad=0
+  d=$(mktemp -d /tmp/meshkv-chaos-selftest.XXXXXX)
+  printf 'n0 durable\nn1 memory\n' >"$d/modes"
+  echo "1250 kill n1" >"$d/kills"
+  # writer seq start end node op key value rc phys logical origin
+  cat >"$d/writes" <<'W'
+1 1 1000 1010 n0 set ka v1 0 100 0 00000000000000aa
+1 2 1100 1110 n0 set ka v2 0 200 0 00000000000000aa
+1 3 1200 1210 n1 set kb v3 0 300 0 00000000000000bb
+1 4 1300 1310 n0 set kc v4 0 400 0 00000000000000aa
+1 5 1400 1410 n0 del kc - 0 500 0 00000000000000aa
+1 6 1500 2510 n1 set kd v6 3 - - -
+2 1 1600 1610 n0 set ke v7 0 600 0 00000000000000aa
+2 2 1700 1710 n1 set ke v8 0 600 0 00000000000000bb
+W
+  # The good final state: ka's latest acknowledged write; kb's write was
+  # acknowledged by in-memory n1, killed later, so it may be (and is) gone;
+  # kc was deleted; kd holds an unacknowledged write; ke the greater origin.
+  local good='ka v2 200 0 00000000000000aa
+kd v6 900 0 00000000000000cc
+ke v8 600 0 00000000000000bb'
+  expect() { # expect pass|fail NAME FINALS-FOR-n1 [CHECK]
+    local want=$1 name=$2 got
+    { sed 's/^/n0 /' <<<"$good"; [ -n "$3" ] && sed 's/^/n1 /' <<<"$3"; } >"$d/finals"
+    if "${4:-check_values}" "$d" >"$d/out" 2>&1; then got=pass; else got=fail; fi
+    if [ "$got" = "$want" ]; then
+      echo "ok: $name ($got)"
+    else
+      echo "FAIL: $name: expected $want, got $got:"; sed 's/^/    /' "$d/out"; bad=1
+    fi
+  }
+  expect pass "the good state on both nodes" "$good"
+  expect fail "an older acknowledged value" "${good/ka v2 200/ka v1 100}"
+  expect fail "an acknowledged value with another hlc" "${good/ka v2 200/ka v2 250}"
+  expect fail "an acknowledged set missing" "$(grep -v '^ka' <<<"$good")"
+  expect fail "an acknowledged delete undone" "$good
+kc v4 400 0 00000000000000aa"
+  expect fail "a value never written" "${good/kd v6/kd v9}"
+  expect fail "a key never written" "$good
+zz v2 200 0 00000000000000aa"
+  expect fail "the smaller origin winning a tie of hlc" "${good/ke v8 600 0 00000000000000bb/ke v7 600 0 00000000000000aa}"
+  expect fail "a node without the state of the other" ""
+  printf '1 9 1800 1810 n0 set kf v9 0 150 0 00000000000000aa\n' >>"$d/writes"
+  expect fail "(c) an origin's clock going backwards" "$good" check_hlc
+  sed -i '$d' "$d/writes"
+  expect pass "(c) increasing clocks" "$good" check_hlc
+  echo "n1 down 1000 2000" >"$d/disturbances"
+  printf '2500 n0 n1 dead\n6900 n1 n0 suspect\n' >"$d/samples"
+  dead_at() { check_dead "$1" 0; }
+  expect pass "(d) dead within the grace after a kill" "$good" dead_at
+  echo "7100 n0 n1 dead" >>"$d/samples"
+  expect fail "(d) dead after the grace" "$good" dead_at
+  rm -rf "$d"
+  [ $bad = 0 ] && echo "checker self-test: PASS"
+  return $bad
+}
+if [ "${SELF_TEST:-0}" = 1 ]; then
+  self_test
+  exit
+fi
+
+# ---- all runs ----------------------------------------------------------------------
+SUMMARY=$(mktemp /tmp/meshkv-chaos-summary.XXXXXX)
+trap 'rm -f "$SUMMARY"' EXIT
+ALL_START=$SECONDS
+echo "chaos: seeds $SEED..$((SEED + RUNS - 1)), $NODES nodes, ${DURATION}s of faults each, $BIN"
+[ -n "$NFT_NOTE" ] && echo "chaos: note: $NFT_NOTE"
+passed=0
+failed_seeds=()
+for s in $(seq "$SEED" $((SEED + RUNS - 1))); do
+  if (SEED=$s; run_seed); then
+    passed=$((passed + 1))
+  else
+    failed_seeds+=("$s")
+  fi
+done
+echo
+echo "== chaos summary"
+cat "$SUMMARY"
+echo "passed $passed/$RUNS seeds in $((SECONDS - ALL_START))s${failed_seeds[*]:+; failed: ${failed_seeds[*]}}"
+[ ${#failed_seeds[@]} = 0 ]
