@@ -145,7 +145,8 @@ struct Engine::Impl {
   std::vector<crypto::PublicKey> allowed_peers;
   std::unordered_map<uint64_t, PeerIdentity> identities;  // by uid, proven by a Hello
   std::unordered_map<uint64_t, crypto::ReplayWindow> pair_windows, cluster_windows;  // by sender uid
-  std::unordered_map<uint64_t, uint64_t> send_counters;  // by receiver uid (0: unbound)
+  std::unordered_map<uint64_t, uint64_t> send_counters;  // pair-sealed, by receiver uid
+  uint64_t cluster_counter = 0;                           // cluster-sealed, any receiver
   std::map<Endpoint, uint64_t> hello_asked_us;            // by address: when we last asked
   // The process that last proved its identity from an address. A restarted
   // node is there before membership says so, and only it can open what we

@@ -189,9 +189,12 @@ void Engine::Impl::seal_to(const Endpoint& to, const wire::Bytes& msg, bool unbo
   put64(ad + 4, primary.key.id);
   put64(ad + 12, self_uid);
   put64(ad + 20, receiver);
-  // Counters are per receiver (its replay window sees one sequence); the
-  // unbound stream, whose receiver is not known, has its own.
-  const uint64_t counter = ++send_counters[kind == kKindPair ? receiver : ~receiver];
+  // Pair-sealed datagrams count per receiver, so its window sees one dense
+  // sequence. Cluster-sealed ones (Hello, Join) share one counter whatever
+  // their receiver: the receiver keeps one window for them per sender, and
+  // two sequences in one window would collide. The gaps this leaves are
+  // harmless, and these datagrams are few.
+  const uint64_t counter = kind == kKindPair ? ++send_counters[receiver] : ++cluster_counter;
   std::vector<uint8_t> plain(16 + msg.size());
   put64(plain.data(), counter);
   put64(plain.data() + 8, now.wall_ms);
