@@ -44,7 +44,14 @@ int run_keys(const KeysOptions& o) {
       return kExitUsage;
     }
     if (o.action == "install") {
-      // The key travels only inside the sealed control connection.
+      // The key travels only inside the sealed control connection. Without
+      // a key of our own the request would go out in clear (a node refuses
+      // it only after reading it), handing the new key to anyone watching.
+      if (!net::has_client_key()) {
+        std::cerr << "keys install: give a cluster key the nodes hold (--key-file FILE or "
+                     "MESHKV_KEY_FILE): without one the new key would be sent unencrypted\n";
+        return kExitUsage;
+      }
       std::string hex(65, '\0');
       sodium_bin2hex(hex.data(), hex.size(), key->key.data(), key->key.size());
       hex.resize(64);

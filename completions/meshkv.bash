@@ -9,26 +9,27 @@
 # COMPREPLY=($(compgen ...)) is the completion idiom: candidates have no spaces.
 # shellcheck disable=SC2207
 
-_meshkv_subcommands="node get set del list status peers clock join loss watch diff trace keygen sim"
+_meshkv_subcommands="node get set del list status peers clock join loss watch diff trace keys keygen sim"
 
 # The options of a subcommand, every one of them.
 _meshkv_options() {
-    local remote="--node --timeout --json --help"
+    local remote="--node --timeout --json --key-file --help"
     case $1 in
         node)
             echo "--config --id --listen --join --mtu --gossip-interval --probe-interval" \
                 "--probe-timeout --anti-entropy-interval --loss --data-dir --sync" \
-                "--sync-interval --tombstone-grace --repair --log-level --insecure --clock-offset-ms --help"
+                "--sync-interval --tombstone-grace --repair --log-level --insecure --key-file" \
+                "--identity --allow-peer --metrics --clock-offset-ms --help"
             ;;
         set | del) echo "--batch $remote" ;;
-        get | list | status | peers | clock | join) echo "$remote" ;;
+        get | list | status | peers | clock | join | keys) echo "$remote" ;;
         loss)
             echo "--node --drop --dup --corrupt --delay --peer --partition --direction --clear" \
-                "--timeout --json --help"
+                "--timeout --json --key-file --help"
             ;;
-        watch) echo "--node --prefix --timeout --json --help" ;;
-        diff) echo "--json --timeout --help" ;;
-        trace) echo "--node --json --timeout --help" ;;
+        watch) echo "--node --prefix --timeout --json --key-file --help" ;;
+        diff) echo "--json --timeout --key-file --help" ;;
+        trace) echo "--node --json --timeout --key-file --help" ;;
         keygen) echo "--cluster --out -o --force --help" ;;
         sim)
             echo "--nodes --loss --dup --delay --jitter --partition-at --heal-at --partition" \
@@ -40,8 +41,8 @@ _meshkv_options() {
 # Options that may be given more than once (still offered after use).
 _meshkv_repeatable() {
     case $1 in
-        node) echo "--join" ;;
-        clock) echo "--node" ;;
+        node) echo "--join --key-file --allow-peer" ;;
+        clock | keys) echo "--node" ;;
         loss) echo "--peer" ;;
     esac
 }
@@ -94,7 +95,7 @@ _meshkv() {
 
     # The value of an option.
     case $prev in
-        --config | --batch | --out | -o)
+        --config | --batch | --out | -o | --key-file | --identity)
             if declare -F _filedir >/dev/null 2>&1; then
                 _filedir
             else
@@ -135,6 +136,34 @@ _meshkv() {
     # Any other value is a number, a name or a prefix: nothing to offer.
     $split && return
     if [[ " $(_meshkv_options "$sub") " == *" $prev "* ]] && _meshkv_takes_value "$prev"; then
+        return
+    fi
+
+    # meshkv keys [ACTION] [KEY_FILE]: the action first, then a key file.
+    if [[ $sub == keys && $cur != -* ]]; then
+        local action="" skip=false
+        for ((i = i + 1; i < cword; i++)); do
+            w=${words[i]}
+            if $skip; then
+                skip=false
+            elif [[ $w == -* ]]; then
+                [[ $w != *=* ]] && _meshkv_takes_value "$w" && skip=true
+            elif [[ -z $action ]]; then
+                action=$w
+            else
+                return # both positionals are given
+            fi
+        done
+        if [[ -z $action ]]; then
+            COMPREPLY=($(compgen -W "list install use remove" -- "$cur"))
+        elif [[ $action != list ]]; then
+            if declare -F _filedir >/dev/null 2>&1; then
+                _filedir
+            else
+                compopt -o filenames 2>/dev/null
+                COMPREPLY=($(compgen -f -- "$cur"))
+            fi
+        fi
         return
     fi
 

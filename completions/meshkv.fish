@@ -9,7 +9,7 @@
 complete -c meshkv -f
 
 # Subcommands, offered until one is given.
-set -l meshkv_subcommands node get set del list status peers clock join loss watch diff trace keygen sim
+set -l meshkv_subcommands node get set del list status peers clock join loss watch diff trace keys keygen sim
 complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -s h -l help -d 'print help and exit'
 complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -l version -d 'print version and exit'
 complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -a node -d 'start a mesh node with an interactive prompt (the default)'
@@ -25,6 +25,7 @@ complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -a l
 complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -a watch -d 'stream changes as a node applies them'
 complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -a diff -d 'compare the states of two nodes'
 complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -a trace -d 'write a key and report when each member acknowledged it'
+complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -a keys -d "list, install, switch or remove a node's cluster keys at runtime"
 complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -a keygen -d 'create a cluster key or a node identity'
 complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -a sim -d 'run the deterministic network simulator'
 
@@ -48,8 +49,15 @@ complete -c meshkv -n '__fish_seen_subcommand_from node' -l sync-interval -x -d 
 complete -c meshkv -n '__fish_seen_subcommand_from node' -l tombstone-grace -x -d 'keep tombstones this long once every member has them, ms'
 complete -c meshkv -n '__fish_seen_subcommand_from node' -l repair -d 'start even if the log is damaged in the middle'
 complete -c meshkv -n '__fish_seen_subcommand_from node' -l log-level -x -a 'debug info warn error' -d 'log threshold'
-complete -c meshkv -n '__fish_seen_subcommand_from node' -l insecure -d 'allow a non-loopback --listen'
+complete -c meshkv -n '__fish_seen_subcommand_from node' -l insecure -d 'allow a non-loopback --listen without a cluster key'
+complete -c meshkv -n '__fish_seen_subcommand_from node' -l metrics -x -d 'serve Prometheus metrics at http://HOST:PORT/metrics'
 complete -c meshkv -n '__fish_seen_subcommand_from node' -l clock-offset-ms -x -d 'for testing: skew the wall clock by this many ms'
+complete -c meshkv -n '__fish_seen_subcommand_from node' -l key-file -r -F -d 'seal the mesh with this cluster key (repeatable: the first seals)'
+complete -c meshkv -n '__fish_seen_subcommand_from node' -l identity -r -F -d "this node's identity key pair (meshkv keygen)"
+complete -c meshkv -n '__fish_seen_subcommand_from node' -l allow-peer -x -d 'accept only members with this public key, mkpub:... (repeatable)'
+
+# Every subcommand that talks to a node presents the cluster key of a sealed mesh.
+complete -c meshkv -n '__fish_seen_subcommand_from get set del list status peers clock join loss watch diff trace keys' -l key-file -r -F -d 'cluster key of a sealed mesh (default $MESHKV_KEY_FILE)'
 
 # The remote subcommands: get set del list status peers clock join.
 complete -c meshkv -n '__fish_seen_subcommand_from get set del list status peers clock join' -l node -x -a '(set -q MESHKV_NODE; and echo $MESHKV_NODE; or echo 127.0.0.1:7946)' -d 'node to ask, HOST:PORT'
@@ -86,6 +94,16 @@ complete -c meshkv -n '__fish_seen_subcommand_from diff' -l timeout -x -d 'give 
 complete -c meshkv -n '__fish_seen_subcommand_from trace' -l node -x -d 'node to write through, HOST:PORT'
 complete -c meshkv -n '__fish_seen_subcommand_from trace' -l json -d 'print the report as JSON'
 complete -c meshkv -n '__fish_seen_subcommand_from trace' -l timeout -x -d 'wait this long for acknowledgements, ms (default 2000)'
+
+# keys [list|install|use|remove] [KEY_FILE]
+complete -c meshkv -n '__fish_seen_subcommand_from keys' -l node -x -d 'node to change, HOST:PORT (repeatable)'
+complete -c meshkv -n '__fish_seen_subcommand_from keys' -l timeout -x -d 'give up on a node after this long, ms'
+complete -c meshkv -n '__fish_seen_subcommand_from keys' -l json -d 'print each answer as JSON'
+complete -c meshkv -n '__fish_seen_subcommand_from keys; and not __fish_seen_subcommand_from list install use remove' -a list -d 'show the keys (default)'
+complete -c meshkv -n '__fish_seen_subcommand_from keys; and not __fish_seen_subcommand_from list install use remove' -a install -d 'add a key that opens datagrams'
+complete -c meshkv -n '__fish_seen_subcommand_from keys; and not __fish_seen_subcommand_from list install use remove' -a use -d 'seal with an installed key'
+complete -c meshkv -n '__fish_seen_subcommand_from keys; and not __fish_seen_subcommand_from list install use remove' -a remove -d 'forget a key'
+complete -c meshkv -n '__fish_seen_subcommand_from keys; and __fish_seen_subcommand_from install use remove' -F
 
 # keygen
 complete -c meshkv -n '__fish_seen_subcommand_from keygen' -l cluster -d 'create a cluster key instead of a node identity'

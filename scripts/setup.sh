@@ -19,9 +19,11 @@ for arg in "$@"; do
   esac
 done
 
+# tcpdump: tests/proc_security.sh captures the mesh's traffic on loopback to
+# show that no key or value crosses it in the clear.
 packages=(build-essential cmake file libasio-dev libcli11-dev libtomlplusplus-dev
   libsodium-dev doctest-dev libedit-dev libbsd-dev libmd-dev libncurses-dev
-  clang libclang-rt-14-dev groff-base bash-completion iproute2
+  clang libclang-rt-14-dev groff-base bash-completion iproute2 tcpdump
   curl prometheus)
 
 missing=()

@@ -239,6 +239,7 @@ Result<wire::CtlResponse> call(const Endpoint& node, const wire::CtlRequest& req
 }
 
 void set_client_key(const crypto::ClusterKey& key) { client_key() = key; }
+bool has_client_key() { return client_key().has_value(); }
 
 Status stream(const Endpoint& node, const wire::CtlRequest& req, std::chrono::milliseconds timeout,
               const std::function<bool(const wire::CtlResponse&)>& on_response) {

@@ -19,6 +19,8 @@ inline constexpr std::chrono::milliseconds kDefaultControlTimeout{3000};
 // is sealed; a node without keys is then refused ("not sealed"), so that a
 // client never sends a keyed request in clear by mistake.
 void set_client_key(const crypto::ClusterKey& key);
+// Whether set_client_key() was called: requests will be sealed.
+bool has_client_key();
 
 // Sends `req` to the node at `node` and returns its response. Blocking, and
 // bounded: connecting, writing and reading all finish within `timeout` in
