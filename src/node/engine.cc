@@ -308,15 +308,15 @@ uint64_t Engine::next_deadline_us() const {
   const Impl& s = *impl_;
   uint64_t d = std::min({s.next_probe_us, s.next_ae_us, s.next_reconnect_us, s.next_expire_us,
                          s.next_gc_us});
-  bool suspects = false;
-  for (const auto& [name, m] : s.members) suspects |= m.state == MemberState::kSuspect;
-  if (!s.broadcasts.empty() || suspects) d = std::min(d, s.next_gossip_us);
+  if (!s.broadcasts.empty() || s.suspect_count > 0) d = std::min(d, s.next_gossip_us);
   if (s.probe.active) {
     d = std::min(d, s.probe.indirect_sent ? s.probe.fail_at_us : s.probe.indirect_at_us);
   }
   if (!s.retransmit_timers.empty()) d = std::min(d, s.retransmit_timers.top().first);
-  for (const auto& [name, m] : s.members) {
-    if (m.state == MemberState::kSuspect) d = std::min(d, m.suspect_deadline_us);
+  if (s.suspect_count > 0) {
+    for (const auto& [name, m] : s.members) {
+      if (m.state == MemberState::kSuspect) d = std::min(d, m.suspect_deadline_us);
+    }
   }
   for (const auto& [name, when] : s.ae_followup) d = std::min(d, when);
   for (const auto& [seq, r] : s.relays) d = std::min(d, r.expires_us);

@@ -160,7 +160,8 @@ bool Engine::Impl::try_resync() {
     // Everyone in reach was away as long as we were (a whole cluster
     // restarted): nobody could collect meanwhile, since collecting takes a
     // majority, so there is nothing to start over from.
-    if ((resyncing + 1) * 2 > known || (members.empty() && seeds.empty())) {
+    // (Only once peers have answered: at start-up nobody has yet.)
+    if ((resyncing > 0 && (resyncing + 1) * 2 > known) || (members.empty() && seeds.empty())) {
       must_resync = false;
       log(LogLevel::kInfo, "every member in reach was away too: no resync needed");
       return true;

@@ -46,11 +46,7 @@ MemberUpdate Engine::Impl::self_update() const {
           leaving ? MemberState::kLeft : MemberState::kAlive};
 }
 
-size_t Engine::Impl::live_count() const {
-  size_t n = 1;
-  for (const auto& [name, m] : members) n += m.reachable();
-  return n;
-}
+size_t Engine::Impl::live_count() const { return 1 + reachable_count; }
 
 void Engine::Impl::queue_broadcast(const MemberUpdate& u) {
   broadcasts.erase(std::remove_if(broadcasts.begin(), broadcasts.end(),
@@ -116,8 +112,11 @@ void Engine::Impl::refute(uint64_t seen_incarnation) {
 
 void Engine::Impl::set_state(Member& m, MemberState s, uint64_t inc) {
   const MemberState old = m.state;
+  const bool was_reachable = m.reachable();
   m.incarnation = inc;
   m.state = s;
+  suspect_count += (s == MemberState::kSuspect) - (old == MemberState::kSuspect);
+  reachable_count += m.reachable() - was_reachable;
   m.state_since_us = now.mono_us;
   if (s == MemberState::kSuspect) {
     m.suspect_deadline_us =
@@ -150,7 +149,7 @@ void Engine::Impl::apply_update(const MemberUpdate& u, const Endpoint* from) {
     ask_identity(u.addr);
     return;
   }
-  uid_names[u.uid] = u.name;
+  if (auto& known = uid_names[u.uid]; known != u.name) known = u.name;
   auto it = members.find(u.name);
   if (it == members.end()) {
     if (members.size() >= kMaxMembers) {
@@ -168,6 +167,8 @@ void Engine::Impl::apply_update(const MemberUpdate& u, const Endpoint* from) {
       m.suspect_deadline_us =
           now.mono_us + suspicion_timeout_us(cfg.suspicion_mult, cfg.probe_interval_ms, live_count());
     }
+    suspect_count += m.state == MemberState::kSuspect;
+    reachable_count += m.reachable();
     it = members.emplace(u.name, std::move(m)).first;
     probe_order.push_back(u.name);
     log(LogLevel::kInfo, "member " + u.name + " (" + u.addr.to_string() + ") is " +
