@@ -119,6 +119,7 @@ struct Engine::Impl {
   std::map<uint64_t, Relay> relays;  // by our probe seq
   std::vector<Endpoint> seeds;
   std::unordered_map<uint64_t, uint64_t> introduced_us;  // unknown uid -> when we asked it
+  uint64_t last_intro_us = 0;
 
   // Replication.
   uint64_t msg_seq = 0;

@@ -206,11 +206,17 @@ void Engine::Impl::heard_from(const Endpoint& from, uint64_t uid) {
   }
   // A process we have no record of talks to us (its record was lost on the
   // way, or it restarted): introduce ourselves; its answer to a Join is its
-  // whole member list, itself included. At most once a second per uid.
+  // whole member list, itself included. At most once a second per uid, and
+  // five times a second in all: when hundreds of nodes start at once, each
+  // hears from hundreds it does not know yet, and answering every one with
+  // a whole member list made the traffic cubic in the mesh size; gossip
+  // brings those records anyway.
+  if (now.mono_us < last_intro_us + 200 * kMs && last_intro_us != 0) return;
   if (introduced_us.size() > 1024) introduced_us.clear();
   uint64_t& last = introduced_us[uid];
   if (last != 0 && now.mono_us < last + 1000 * kMs) return;
   last = now.mono_us;
+  last_intro_us = now.mono_us;
   if (!leaving) send(from, wire::Join{self_update()});
 }
 
