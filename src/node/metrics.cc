@@ -55,26 +55,23 @@ std::string Engine::metrics(Now now) const {
   const Counters& c = s.counters;
   Writer w;
 
-  w.family("meshkv_messages_sent_total", "counter", "Messages sent, by type (retransmissions not included).");
-  for (size_t t = 1; t <= wire::kMaxMsgType; ++t) {
-    if (t == static_cast<size_t>(wire::MsgType::kCtlRequest) || t == static_cast<size_t>(wire::MsgType::kCtlResponse)) continue;
-    w.sample("meshkv_messages_sent_total", c.sent_by_type[t], {{"type", wire::type_name(static_cast<wire::MsgType>(t))}});
-  }
-  w.family("meshkv_message_bytes_sent_total", "counter", "Bytes of messages sent, by type, before sealing.");
-  for (size_t t = 1; t <= wire::kMaxMsgType; ++t) {
-    if (t == static_cast<size_t>(wire::MsgType::kCtlRequest) || t == static_cast<size_t>(wire::MsgType::kCtlResponse)) continue;
-    w.sample("meshkv_message_bytes_sent_total", c.sent_bytes_by_type[t], {{"type", wire::type_name(static_cast<wire::MsgType>(t))}});
-  }
-  w.family("meshkv_messages_received_total", "counter", "Messages received and decoded, by type.");
-  for (size_t t = 1; t <= wire::kMaxMsgType; ++t) {
-    if (t == static_cast<size_t>(wire::MsgType::kCtlRequest) || t == static_cast<size_t>(wire::MsgType::kCtlResponse)) continue;
-    w.sample("meshkv_messages_received_total", c.received_by_type[t], {{"type", wire::type_name(static_cast<wire::MsgType>(t))}});
-  }
-  w.family("meshkv_message_bytes_received_total", "counter", "Bytes of datagrams received and decoded, by message type (as they arrived).");
-  for (size_t t = 1; t <= wire::kMaxMsgType; ++t) {
-    if (t == static_cast<size_t>(wire::MsgType::kCtlRequest) || t == static_cast<size_t>(wire::MsgType::kCtlResponse)) continue;
-    w.sample("meshkv_message_bytes_received_total", c.received_bytes_by_type[t], {{"type", wire::type_name(static_cast<wire::MsgType>(t))}});
-  }
+  // Control messages travel over TCP and are not counted here.
+  auto by_type = [&](const char* name, const char* help, const std::array<uint64_t, 16>& counts) {
+    w.family(name, "counter", help);
+    for (size_t t = 1; t <= wire::kMaxMsgType; ++t) {
+      const auto type = static_cast<wire::MsgType>(t);
+      if (type == wire::MsgType::kCtlRequest || type == wire::MsgType::kCtlResponse) continue;
+      w.sample(name, counts[t], {{"type", wire::type_name(type)}});
+    }
+  };
+  by_type("meshkv_messages_sent_total", "Messages sent, by type (retransmissions not included).",
+          c.sent_by_type);
+  by_type("meshkv_message_bytes_sent_total", "Bytes of messages sent, by type, before sealing.",
+          c.sent_bytes_by_type);
+  by_type("meshkv_messages_received_total", "Messages received and decoded, by type.", c.received_by_type);
+  by_type("meshkv_message_bytes_received_total",
+          "Bytes of datagrams received and decoded, by message type (as they arrived).",
+          c.received_bytes_by_type);
   w.family("meshkv_datagrams_sent_total", "counter", "Datagrams handed to the network.");
   w.sample("meshkv_datagrams_sent_total", c.datagrams_sent);
   w.family("meshkv_datagrams_received_total", "counter", "Datagrams received.");
