@@ -142,6 +142,15 @@ void Server::Impl::send(const node::Datagram& d) {
   usock.send_to(asio::buffer(d.bytes), udp::endpoint(to_asio(d.to), d.to.port), 0, ignored);
 }
 
+void Server::Impl::schedule_flush() {
+  if (flush_posted) return;
+  flush_posted = true;
+  asio::post(io, [this] {
+    flush_posted = false;
+    flush();
+  });
+}
+
 void Server::Impl::flush() {
   std::vector<node::Datagram> out = engine->take_outbox();
   if (durable) {
@@ -350,7 +359,14 @@ wire::CtlResponse Server::Impl::answer(const wire::Bytes& body, bool& close_afte
     return resp;
   }
   resp = node::handle_control(*engine, *req, clock());
-  flush();  // a set is pushed to peers at once, not at the next event
+  // The write is logged now, so that its response waits for the sync. Its
+  // push goes out once the requests already received have been handled
+  // too: one datagram then carries all their writes to each peer.
+  if (durable) {
+    const bool local = durable->append(engine->take_log());
+    if (local && cfg.sync == "always") schedule_sync();
+  }
+  schedule_flush();
   return resp;
 }
 

@@ -50,6 +50,8 @@ struct Conn {
   wire::Bytes body;
   wire::Bytes out;
   bool watching = false;
+  bool idle_armed = false;
+  steady_clock::time_point last_active{};
   std::unique_ptr<CtlSession> session;  // sealed nodes: set by the handshake
 };
 
@@ -73,15 +75,27 @@ inline void close_conn(Conn& c) {
 }
 
 // Closes the connection unless it makes progress within kControlIdle.
-inline void arm_idle(const std::shared_ptr<Conn>& c) {
-  if (c->watching) return;  // a watch is quiet for as long as nothing changes
-  c->idle.expires_after(kControlIdle);
+// Progress only stamps the time: the one timer re-arms itself when it finds
+// the connection was active meanwhile, so a busy connection costs no timer
+// work per request.
+inline void wait_idle(const std::shared_ptr<Conn>& c) {
+  c->idle_armed = true;
+  c->idle.expires_at(c->last_active + kControlIdle);
   c->idle.async_wait([w = std::weak_ptr<Conn>(c)](std::error_code ec) {
     auto conn = w.lock();
-    if (ec || !conn || conn->idle.expiry() > steady_clock::now()) return;
+    if (!conn) return;
+    conn->idle_armed = false;
+    if (ec || conn->watching) return;
+    if (steady_clock::now() < conn->last_active + kControlIdle) return wait_idle(conn);
     std::error_code ignored;
     conn->sock.close(ignored);
   });
+}
+
+inline void arm_idle(const std::shared_ptr<Conn>& c) {
+  if (c->watching) return;  // a watch is quiet for as long as nothing changes
+  c->last_active = steady_clock::now();
+  if (!c->idle_armed) wait_idle(c);
 }
 
 // [u32 little-endian length][body]
@@ -155,6 +169,8 @@ struct Server::Impl {
   void log(node::LogLevel level, std::string text);
   void send(const node::Datagram& d);
   void flush();
+  void schedule_flush();  // flush() after the handlers already queued
+  bool flush_posted = false;
   void arm_timer();
   void on_timer(std::error_code ec);
   void start_receive();
