@@ -232,31 +232,42 @@ void Server::Impl::accepted(tcp::socket s) {
   read_header(std::make_shared<Conn>(std::move(s), live_conns));
 }
 
+// Frames are cut out of a read buffer: one read usually brings a whole
+// request (or several, pipelined), where reading header and body apart cost
+// two system calls per request. The buffer grows only as bytes arrive, so a
+// lying length costs no memory up front.
 void Server::Impl::read_header(std::shared_ptr<Conn> c) {
   arm_idle(c);
-  asio::async_read(c->sock, asio::buffer(c->hdr), [this, c](std::error_code ec, size_t) {
-    if (ec) return close_conn(*c);
-    const auto& h = c->hdr;
-    c->len = static_cast<uint32_t>(h[0]) | static_cast<uint32_t>(h[1]) << 8 |
-             static_cast<uint32_t>(h[2]) << 16 | static_cast<uint32_t>(h[3]) << 24;
+  const size_t avail = c->in.size() - c->in_pos;
+  if (avail >= 4) {
+    const uint8_t* h = c->in.data() + c->in_pos;
+    const uint32_t len = static_cast<uint32_t>(h[0]) | static_cast<uint32_t>(h[1]) << 8 |
+                         static_cast<uint32_t>(h[2]) << 16 | static_cast<uint32_t>(h[3]) << 24;
     // Nothing sensible can be answered to a length over the limit.
-    if (c->len > wire::kMaxFrameBytes) return close_conn(*c);
-    c->body.clear();
-    read_body(c);
-  });
-}
-
-// The body grows as bytes arrive, so a lying length costs no memory up front.
-void Server::Impl::read_body(std::shared_ptr<Conn> c) {
-  const size_t old = c->body.size();
-  if (old == c->len) return respond(std::move(c));
-  const size_t want = std::min<size_t>(c->len - old, 64 * 1024);
-  c->body.resize(old + want);
-  asio::async_read(c->sock, asio::buffer(c->body.data() + old, want),
-                   [this, c](std::error_code ec, size_t) {
-                     if (ec) return close_conn(*c);
-                     read_body(c);
-                   });
+    if (len > wire::kMaxFrameBytes) return close_conn(*c);
+    if (avail - 4 >= len) {
+      c->body.assign(h + 4, h + 4 + len);
+      c->in_pos += 4 + len;
+      if (c->in_pos == c->in.size()) {
+        c->in.clear();
+        c->in_pos = 0;
+      }
+      return respond(std::move(c));
+    }
+  }
+  if (c->in_pos > 0) {
+    c->in.erase(c->in.begin(), c->in.begin() + static_cast<std::ptrdiff_t>(c->in_pos));
+    c->in_pos = 0;
+  }
+  constexpr size_t kReadChunk = 64 * 1024;
+  const size_t old = c->in.size();
+  c->in.resize(old + kReadChunk);
+  c->sock.async_read_some(asio::buffer(c->in.data() + old, kReadChunk),
+                          [this, c, old](std::error_code ec, size_t n) {
+                            if (ec) return close_conn(*c);
+                            c->in.resize(old + n);
+                            read_header(c);
+                          });
 }
 
 wire::Bytes Server::Impl::frame_for(Conn& c, const wire::CtlResponse& r) {

@@ -46,8 +46,9 @@ struct Conn {
   asio::steady_timer idle;
   std::shared_ptr<size_t> live;
   std::array<uint8_t, 4> hdr{};
-  uint32_t len = 0;
-  wire::Bytes body;
+  wire::Bytes in;     // bytes read and not yet cut into frames, from in_pos
+  size_t in_pos = 0;
+  wire::Bytes body;   // the frame being answered
   wire::Bytes out;
   bool watching = false;
   bool idle_armed = false;
@@ -177,7 +178,6 @@ struct Server::Impl {
   void start_accept();
   void accepted(tcp::socket s);
   void read_header(std::shared_ptr<Conn> c);
-  void read_body(std::shared_ptr<Conn> c);
   void respond(std::shared_ptr<Conn> c);
   wire::CtlResponse answer(const wire::Bytes& body, bool& close_after, bool& watch);
   void start_watch(std::shared_ptr<Conn> c, const wire::CtlResponse& first, std::string prefix);
