@@ -9,6 +9,16 @@
 // last node reports applying it. Then: idle CPU and resident memory per node
 // over a quiet window, and failure detection (kill -9 of one node until every
 // survivor shows it dead).
+//
+// With --key-file FILE (a cluster key, meshkv keygen --cluster) every node is
+// started sealed with that key and every control connection of the benchmark
+// opens with the handshake of net/ctl_seal.h, as a keyed client's would; the
+// benchmark checks that each node reports itself sealed (or not) before it
+// measures anything.
+//
+// With --throughput SECONDS it measures replicated write throughput instead:
+// --clients closed-loop connections per node issuing `set`, then the time
+// until every node holds every acknowledged write.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -31,6 +41,9 @@
 #include <thread>
 #include <vector>
 
+#include "crypto/keys.h"
+#include "net/control_client.h"
+#include "net/ctl_seal.h"
 #include "wire/codec.h"
 
 using namespace meshkv;
@@ -50,13 +63,20 @@ struct Args {
   std::string sync;       // passed as --sync
   double throughput = 0;  // > 0: closed-loop throughput for this many seconds
   int clients = 16;       // connections per node in throughput mode
+  std::string key_file;   // sealed mesh: passed to every node as --key-file
+  bool counters = false;  // print the nodes' summed datagram counters to stderr
 };
+
+// The cluster key of a sealed run; every Conn then opens a sealed session.
+std::optional<crypto::ClusterKey> g_key;
 
 double now_ms() {
   return std::chrono::duration<double, std::milli>(Clock::now().time_since_epoch()).count();
 }
 
-// One control connection: length-prefixed frames of wire messages.
+// One control connection: length-prefixed frames of wire messages, sealed
+// (net/ctl_seal.h) when the run has a cluster key. Requests may be pipelined:
+// the node answers them in order.
 class Conn {
  public:
   bool open(int port) {
@@ -66,12 +86,15 @@ class Conn {
     a.sin_port = htons(static_cast<uint16_t>(port));
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-      close(fd_);
-      fd_ = -1;
+      reset();
       return false;
     }
     int one = 1;
     setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (g_key && !handshake()) {
+      reset();
+      return false;
+    }
     return true;
   }
   ~Conn() {
@@ -80,51 +103,114 @@ class Conn {
   int fd() const { return fd_; }
   bool send(const std::string& op, wire::Value args) {
     wire::Bytes body = wire::encode(wire::Envelope{wire::kVersion, 0, wire::CtlRequest{++id_, op, std::move(args)}});
-    wire::Bytes frame(4);
-    const uint32_t n = static_cast<uint32_t>(body.size());
-    for (int i = 0; i < 4; ++i) frame[static_cast<size_t>(i)] = static_cast<uint8_t>(n >> (8 * i));
-    frame.insert(frame.end(), body.begin(), body.end());
-    return ::send(fd_, frame.data(), frame.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(frame.size());
+    if (session_) body = session_->seal(body);
+    return send_frame(body);
   }
   // Reads whatever arrived; returns complete responses.
   std::vector<wire::CtlResponse> read_some() {
     std::vector<wire::CtlResponse> out;
-    uint8_t tmp[65536];
-    ssize_t r = ::recv(fd_, tmp, sizeof tmp, 0);
-    if (r <= 0) {
-      closed_ = true;
-      return out;
-    }
-    buf_.insert(buf_.end(), tmp, tmp + r);
-    while (buf_.size() >= 4) {
-      const uint32_t n = buf_[0] | (buf_[1] << 8) | (buf_[2] << 16) | (static_cast<uint32_t>(buf_[3]) << 24);
-      if (buf_.size() < 4 + n) break;
-      auto env = wire::decode(buf_.data() + 4, n);
-      buf_.erase(buf_.begin(), buf_.begin() + 4 + n);
+    if (!fill()) return out;
+    wire::Bytes body, plain;
+    while (next_frame(body)) {
+      const wire::Bytes* msg = &body;
+      if (session_) {
+        if (!session_->open(body, plain)) {
+          std::fprintf(stderr, "bench: a sealed response did not authenticate\n");
+          closed_ = true;
+          return out;
+        }
+        msg = &plain;
+      }
+      auto env = wire::decode(*msg);
       if (env.ok() && std::holds_alternative<wire::CtlResponse>(env->msg)) {
         out.push_back(std::get<wire::CtlResponse>(env->msg));
       }
     }
     return out;
   }
+  // Sends a request and waits for its response; responses to earlier
+  // pipelined requests (the acknowledgements of sets) are skipped.
   std::optional<wire::CtlResponse> call(const std::string& op, wire::Value args, int timeout_ms = 3000) {
     if (!send(op, std::move(args))) return std::nullopt;
     const double end = now_ms() + timeout_ms;
     while (now_ms() < end && !closed_) {
       pollfd p{fd_, POLLIN, 0};
       if (poll(&p, 1, 50) <= 0) continue;
-      auto rs = read_some();
-      if (!rs.empty()) return rs.front();
+      for (auto& r : read_some()) {
+        if (r.req_id == id_) return std::move(r);
+      }
     }
     return std::nullopt;
+  }
+  // Reads and drops what has arrived, without waiting.
+  void drain() {
+    pollfd p{fd_, POLLIN, 0};
+    while (!closed_ && poll(&p, 1, 0) > 0) read_some();
   }
   bool closed() const { return closed_; }
 
  private:
+  void reset() {
+    if (fd_ >= 0) close(fd_);
+    fd_ = -1;
+    session_.reset();
+    buf_.clear();
+    closed_ = false;
+  }
+  bool send_frame(const wire::Bytes& body) {
+    wire::Bytes frame(4);
+    const uint32_t n = static_cast<uint32_t>(body.size());
+    for (int i = 0; i < 4; ++i) frame[static_cast<size_t>(i)] = static_cast<uint8_t>(n >> (8 * i));
+    frame.insert(frame.end(), body.begin(), body.end());
+    return ::send(fd_, frame.data(), frame.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(frame.size());
+  }
+  // One recv into the buffer; false when the node closed the connection.
+  bool fill() {
+    uint8_t tmp[65536];
+    ssize_t r = ::recv(fd_, tmp, sizeof tmp, 0);
+    if (r <= 0) {
+      closed_ = true;
+      return false;
+    }
+    buf_.insert(buf_.end(), tmp, tmp + r);
+    return true;
+  }
+  // Takes one complete frame's body off the buffer.
+  bool next_frame(wire::Bytes& body) {
+    if (buf_.size() < 4) return false;
+    const uint32_t n = buf_[0] | (buf_[1] << 8) | (buf_[2] << 16) | (static_cast<uint32_t>(buf_[3]) << 24);
+    if (buf_.size() < 4 + n) return false;
+    body.assign(buf_.begin() + 4, buf_.begin() + 4 + n);
+    buf_.erase(buf_.begin(), buf_.begin() + 4 + n);
+    return true;
+  }
+  // Client hello, node hello, then a session (as net::call does).
+  bool handshake() {
+    const net::Nonce24 cn = net::random_nonce();
+    if (!send_frame(net::client_hello(g_key->id, cn))) return false;
+    const double end = now_ms() + 3000;
+    wire::Bytes body;
+    while (!next_frame(body)) {
+      pollfd p{fd_, POLLIN, 0};
+      if (now_ms() > end || closed_) return false;
+      if (poll(&p, 1, 50) > 0 && !fill()) return false;
+    }
+    net::Nonce24 sn{};
+    if (!net::parse_server_hello(body, sn)) {
+      static bool said = false;
+      if (!said) std::fprintf(stderr, "bench: the node refused the sealed handshake (not sealed, or another key)\n");
+      said = true;
+      return false;
+    }
+    session_ = std::make_unique<net::CtlSession>(*g_key, cn, sn, false);
+    return true;
+  }
+
   int fd_ = -1;
   uint64_t id_ = 0;
   bool closed_ = false;
   std::vector<uint8_t> buf_;
+  std::unique_ptr<net::CtlSession> session_;
 };
 
 struct Node {
@@ -179,6 +265,10 @@ pid_t spawn(const Args& a, int i, int base) {
   if (!a.sync.empty()) {
     argv.push_back("--sync");
     argv.push_back(a.sync);
+  }
+  if (!a.key_file.empty()) {
+    argv.push_back("--key-file");
+    argv.push_back(a.key_file);
   }
   std::vector<char*> cargv;
   for (auto& s : argv) cargv.push_back(s.data());
@@ -277,6 +367,45 @@ void run_throughput(const Args& a, std::vector<std::unique_ptr<Conn>>& ctl, cons
               replicated_ms < 0 ? "not within 60 s" : (std::to_string(static_cast<int>(replicated_ms)) + " ms").c_str());
 }
 
+// Whether every node is sealed exactly when this run has a key, asked through
+// net::call (which presents the key given to net::set_client_key), so that a
+// "sealed" row can never be measured on an unsealed mesh or the reverse.
+bool check_sealed(const std::vector<Node>& nodes) {
+  for (const auto& n : nodes) {
+    auto ep = Endpoint::parse("127.0.0.1:" + std::to_string(n.port));
+    auto r = net::call(*ep, wire::CtlRequest{1, "status", wire::Value::object()});
+    if (!r.ok()) {
+      std::fprintf(stderr, "bench: status of %s: %s\n", n.name.c_str(), r.status().to_string().c_str());
+      return false;
+    }
+    const bool sealed = r->body.get("security").get("sealed").as_bool();
+    if (sealed != g_key.has_value()) {
+      std::fprintf(stderr, "bench: node %s is %s, but the run is %s\n", n.name.c_str(),
+                   sealed ? "sealed" : "not sealed", g_key ? "sealed" : "not sealed");
+      return false;
+    }
+  }
+  return true;
+}
+
+// The nodes' datagram counters, summed, on stderr: what the protocol did to
+// get there (retransmissions, datagrams waiting for an identity, ...).
+void print_counters(std::vector<std::unique_ptr<Conn>>& ctl, const char* label) {
+  static const char* const kNames[] = {"sent", "received", "bytes_sent", "retransmits", "duplicates",
+                                       "anti_entropy_rounds", "queue_drops", "awaiting_identity",
+                                       "unknown_sender", "replayed", "auth_failed", "stale_session"};
+  std::map<std::string, uint64_t> sum;
+  for (auto& c : ctl) {
+    auto st = c->call("status", wire::Value::object(), 5000);
+    if (!st) continue;
+    const wire::Value& d = st->body.get("datagrams");
+    for (const char* k : kNames) sum[k] += static_cast<uint64_t>(d.get(k).as_int());
+  }
+  std::fprintf(stderr, "bench counters (%s, %s, all nodes):", label, g_key ? "sealed" : "unsealed");
+  for (const char* k : kNames) std::fprintf(stderr, " %s=%llu", k, static_cast<unsigned long long>(sum[k]));
+  std::fprintf(stderr, "\n");
+}
+
 double pct(std::vector<double> v, double p) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
@@ -300,6 +429,21 @@ int main(int argc, char** argv) {
     else if (k == "--sync") a.sync = v;
     else if (k == "--throughput") a.throughput = std::stod(v);
     else if (k == "--clients") a.clients = std::stoi(v);
+    else if (k == "--key-file") a.key_file = v;
+    else if (k == "--counters") a.counters = v != "0";
+    else {
+      std::fprintf(stderr, "bench: unknown option %s\n", k.c_str());
+      return 2;
+    }
+  }
+  if (!a.key_file.empty()) {
+    auto key = crypto::load_cluster_key(a.key_file);
+    if (!key.ok()) {
+      std::fprintf(stderr, "bench: %s\n", key.status().to_string().c_str());
+      return 2;
+    }
+    g_key = *key;
+    net::set_client_key(*key);
   }
   const int base = a.base_port ? a.base_port : free_base_port(a.nodes);
   std::vector<Node> nodes(static_cast<size_t>(a.nodes));
@@ -339,8 +483,13 @@ int main(int argc, char** argv) {
     cleanup();
     return 1;
   }
+  if (!check_sealed(nodes)) {
+    cleanup();
+    return 1;
+  }
   if (a.throughput > 0) {
     run_throughput(a, ctl, nodes);
+    if (a.counters) print_counters(ctl, "throughput");
     cleanup();
     return 0;
   }
@@ -391,10 +540,11 @@ int main(int argc, char** argv) {
   while (!pending.empty() && now_ms() - t_end < 15'000) drain(50);
   const size_t missing = pending.size();
   const double achieved = a.writes / ((t_end - start) / 1000.0);
+  if (a.counters) print_counters(ctl, "latency");
 
   // Idle cost per node, after a settling pause.
   std::this_thread::sleep_for(std::chrono::seconds(2));
-  for (auto& c : ctl) c->read_some();
+  for (auto& c : ctl) c->drain();
   std::vector<Usage> u0;
   for (auto& n : nodes) u0.push_back(usage(n.pid));
   const double idle_window_s = 5;
