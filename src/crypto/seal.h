@@ -2,9 +2,10 @@
 // identity certificates.
 //
 // seal/open use XChaCha20-Poly1305 (IETF): its 24-byte nonce is large enough
-// to be drawn at random for every message, so no node needs a persistent
-// nonce counter to stay safe across restarts and crashes (replay protection
-// is a separate, explicit layer: replay.h).
+// for 16 random bytes drawn at each process (and thread) start followed by a
+// counter, so no node needs a persistent nonce counter to stay safe across
+// restarts and crashes, and no message pays for a random draw (replay
+// protection is a separate, explicit layer: replay.h).
 #pragma once
 
 #include <array>
@@ -23,7 +24,7 @@ inline constexpr size_t kNonceBytes = 24, kTagBytes = 16;
 inline constexpr size_t kSealOverhead = kNonceBytes + kTagBytes;
 
 // Appends nonce || ciphertext || tag (n + kSealOverhead bytes) to `out`, with
-// a fresh random nonce per call. `ad` is authenticated but not encrypted
+// a nonce never used before (random per thread, then counted; see seal.cc). `ad` is authenticated but not encrypted
 // (headers the receiver must read before it can open). `ad` and `plain` must
 // not point into `out`, which may reallocate. Either pointer may be null when
 // its length is 0.
