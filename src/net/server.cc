@@ -142,6 +142,12 @@ void Server::Impl::send(const node::Datagram& d) {
   usock.send_to(asio::buffer(d.bytes), udp::endpoint(to_asio(d.to), d.to.port), 0, ignored);
 }
 
+void Server::Impl::append_log() {
+  if (!durable) return;
+  const bool local = durable->append(engine->take_log());
+  if (local && cfg.sync == "always") schedule_sync();  // local writes wait for it
+}
+
 void Server::Impl::schedule_flush() {
   if (flush_posted) return;
   flush_posted = true;
@@ -153,10 +159,7 @@ void Server::Impl::schedule_flush() {
 
 void Server::Impl::flush() {
   std::vector<node::Datagram> out = engine->take_outbox();
-  if (durable) {
-    const bool local = durable->append(engine->take_log());
-    if (local && cfg.sync == "always") schedule_sync();
-  }
+  append_log();
   if (sync_pending) {
     held.insert(held.end(), std::make_move_iterator(out.begin()), std::make_move_iterator(out.end()));
   } else {
@@ -373,10 +376,7 @@ wire::CtlResponse Server::Impl::answer(const wire::Bytes& body, bool& close_afte
   // The write is logged now, so that its response waits for the sync. Its
   // push goes out once the requests already received have been handled
   // too: one datagram then carries all their writes to each peer.
-  if (durable) {
-    const bool local = durable->append(engine->take_log());
-    if (local && cfg.sync == "always") schedule_sync();
-  }
+  append_log();
   schedule_flush();
   return resp;
 }

@@ -171,6 +171,7 @@ struct Server::Impl {
   void send(const node::Datagram& d);
   void flush();
   void schedule_flush();  // flush() after the handlers already queued
+  void append_log();      // the engine's log records to the WAL
   bool flush_posted = false;
   void arm_timer();
   void on_timer(std::error_code ec);
