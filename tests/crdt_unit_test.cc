@@ -259,3 +259,26 @@ TEST_CASE("replica: reset_to keeps the given entries, the clock and the write co
   CHECK(z->entry.dot.seq == 3);  // no dot reused
   CHECK(z->entry.hlc > before);  // no time reused
 }
+
+TEST_CASE("replica: a delta capped at a few chunks per round still syncs everything, round after round") {
+  Replica a(1), b(2);
+  for (int i = 0; i < 3000; ++i) {
+    REQUIRE(a.write("k" + std::to_string(i), std::string_view("value"), 1000).ok());
+  }
+  for (int i = 0; i < 3000; i += 3) REQUIRE(a.write("k" + std::to_string(i), std::nullopt, 1001).ok());
+  int rounds = 0;
+  for (; rounds < 1000; ++rounds) {
+    const auto chunks = a.delta(b.vv(), 256, 0, ~Origin{0}, 4);
+    REQUIRE(chunks.size() <= 4);
+    if (chunks.empty()) break;
+    for (const auto& c : chunks) REQUIRE(b.apply_chunk(c, 2000).ok());
+  }
+  CHECK(rounds < 1000);
+  CHECK(b.vv() == a.vv());
+  CHECK(b.map().size() == a.map().size());
+  a.map().for_each([&](const std::string& k, const Entry& e) {
+    const Entry* got = b.map().find(k);
+    REQUIRE(got != nullptr);
+    CHECK(*got == e);
+  });
+}

@@ -77,7 +77,7 @@ Status Replica::apply_chunk(const Chunk& c, uint64_t phys_ms,
 }
 
 std::vector<Chunk> Replica::delta(const VersionVector& peer, size_t max_chunk_bytes, Origin lo,
-                                  Origin hi) const {
+                                  Origin hi, size_t max_chunks) const {
   // Origins with winners, and origins our vector knows (their seqs may all be
   // superseded, yet the peer's vector must still be able to catch up).
   std::set<Origin> origins;
@@ -100,7 +100,12 @@ std::vector<Chunk> Replica::delta(const VersionVector& peer, size_t max_chunk_by
       cur = Chunk{o, to, to, {}};
       bytes = 0;
     };
+    bool full = false;
     map_.scan_origin(o, theirs, [&](const std::string& key, const Entry& e) {
+      if (out.size() >= max_chunks) {
+        full = true;  // the entries gathered since the last chunk wait for the next round
+        return false;
+      }
       if (ranged && e.dot.seq > mine) {
         flush(mine);  // close the ranged part at exactly our vector
         ranged = false;
@@ -121,12 +126,14 @@ std::vector<Chunk> Replica::delta(const VersionVector& peer, size_t max_chunk_by
       bytes += sz;
       return true;
     });
+    if (full || out.size() >= max_chunks) break;
     if (ranged) {
       flush(mine);
     } else if (!cur.entries.empty()) {
       out.push_back(std::move(cur));
     }
   }
+  if (out.size() > max_chunks) out.resize(max_chunks);
   return out;
 }
 

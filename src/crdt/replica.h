@@ -88,9 +88,12 @@ class Replica {
 
   // What a peer whose vector is `peer` misses, for origins in [lo, hi], cut
   // into chunks whose entries take at most `max_chunk_bytes` (a single entry
-  // larger than that travels alone).
+  // larger than that travels alone). At most `max_chunks` chunks: the first
+  // ones, each a valid claim, so a peer missing a million keys costs one
+  // answer's worth of work per round, not a million entries' worth.
   std::vector<Chunk> delta(const VersionVector& peer, size_t max_chunk_bytes,
-                           Origin lo = 0, Origin hi = ~Origin{0}) const;
+                           Origin lo = 0, Origin hi = ~Origin{0},
+                           size_t max_chunks = ~size_t{0}) const;
 
   // Tombstone garbage collection: drops `key` if its winner is still the
   // tombstone with dot `d`, and returns whether it did. The causal context

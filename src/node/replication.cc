@@ -165,8 +165,7 @@ void Engine::Impl::on_digest(const Endpoint& from, uint64_t sender, const wire::
   note_peer_vv(sender, d);
   if (d.reply) {
     const size_t budget = cfg.mtu - wire::kChunkOverhead;
-    auto chunks = replica.delta(d.vv, budget, d.origin_lo, d.origin_hi);
-    if (chunks.size() > kMaxChunksPerAnswer) chunks.resize(kMaxChunksPerAnswer);
+    auto chunks = replica.delta(d.vv, budget, d.origin_lo, d.origin_hi, kMaxChunksPerAnswer);
     for (auto& c : chunks) {
       ++counters.chunks_sent;
       send(from, wire::ChunkMsg{std::move(c)});
