@@ -1,6 +1,8 @@
 // The cryptographic building blocks: what they accept, and above all what
 // they refuse (forgeries, replays, foreign keys, careless key files).
 #include <doctest/doctest.h>
+
+#include "test_util.h"
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -19,23 +21,11 @@ using namespace meshkv;
 using namespace meshkv::crypto;
 
 namespace {
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char tmpl[] = "/tmp/meshkv-crypto-test.XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { std::system(("rm -rf " + path).c_str()); }
+using meshkv::testing::slurp;
+using meshkv::testing::spit;
+struct TempDir : meshkv::testing::TempDir {
+  TempDir() : meshkv::testing::TempDir("meshkv-crypto-test") {}
 };
-
-std::string slurp(const std::string& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-// Replaces a file's contents, keeping its mode (0600 for key files).
-void spit(const std::string& p, const std::string& data) {
-  std::ofstream(p, std::ios::binary | std::ios::trunc) << data;
-}
 unsigned mode_of(const std::string& p) {
   struct stat st {};
   REQUIRE(::stat(p.c_str(), &st) == 0);

@@ -1,6 +1,8 @@
 // The record log: what a crash or a damaged disk leaves behind, and how it
 // is read back.
 #include <doctest/doctest.h>
+
+#include "test_util.h"
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -15,22 +17,11 @@ using namespace meshkv;
 using namespace meshkv::store;
 
 namespace {
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char tmpl[] = "/tmp/meshkv-store-test.XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { std::system(("rm -rf " + path).c_str()); }
+using meshkv::testing::slurp;
+using meshkv::testing::spit;
+struct TempDir : meshkv::testing::TempDir {
+  TempDir() : meshkv::testing::TempDir("meshkv-store-test") {}
 };
-
-std::string slurp(const std::string& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-void spit(const std::string& p, const std::string& data) {
-  std::ofstream(p, std::ios::binary | std::ios::trunc) << data;
-}
 
 std::string write_three(const std::string& path) {
   RecordWriter w;

@@ -43,6 +43,12 @@ class Writer {
     }
     out_ << " " << value << "\n";
   }
+  // A family with one unlabelled sample.
+  template <class V>
+  void single(const char* name, const char* type, const char* help, V value) {
+    family(name, type, help);
+    sample(name, value);
+  }
   std::string str() const { return out_.str(); }
 
  private:
@@ -72,14 +78,10 @@ std::string Engine::metrics(Now now) const {
   by_type("meshkv_message_bytes_received_total",
           "Bytes of datagrams received and decoded, by message type (as they arrived).",
           c.received_bytes_by_type);
-  w.family("meshkv_datagrams_sent_total", "counter", "Datagrams handed to the network.");
-  w.sample("meshkv_datagrams_sent_total", c.datagrams_sent);
-  w.family("meshkv_datagrams_received_total", "counter", "Datagrams received.");
-  w.sample("meshkv_datagrams_received_total", c.datagrams_received);
-  w.family("meshkv_bytes_sent_total", "counter", "Bytes of datagrams sent.");
-  w.sample("meshkv_bytes_sent_total", c.bytes_sent);
-  w.family("meshkv_bytes_received_total", "counter", "Bytes of datagrams received.");
-  w.sample("meshkv_bytes_received_total", c.bytes_received);
+  w.single("meshkv_datagrams_sent_total", "counter", "Datagrams handed to the network.", c.datagrams_sent);
+  w.single("meshkv_datagrams_received_total", "counter", "Datagrams received.", c.datagrams_received);
+  w.single("meshkv_bytes_sent_total", "counter", "Bytes of datagrams sent.", c.bytes_sent);
+  w.single("meshkv_bytes_received_total", "counter", "Bytes of datagrams received.", c.bytes_received);
 
   w.family("meshkv_datagrams_rejected_total", "counter", "Datagrams dropped or refused, by reason.");
   const std::pair<const char*, uint64_t> reasons[] = {
@@ -91,14 +93,10 @@ std::string Engine::metrics(Now now) const {
       {"unknown_sender", c.unknown_sender}, {"refused_peer", c.refused_peers},
       {"injected_drop", c.injected_drops}};
   for (const auto& [why, n] : reasons) w.sample("meshkv_datagrams_rejected_total", n, {{"reason", why}});
-  w.family("meshkv_duplicate_pushes_total", "counter", "Pushes received again (acknowledged, not re-applied).");
-  w.sample("meshkv_duplicate_pushes_total", c.duplicates);
-  w.family("meshkv_retransmits_total", "counter", "Pushes sent again for want of an acknowledgement.");
-  w.sample("meshkv_retransmits_total", c.retransmits);
-  w.family("meshkv_push_gave_up_total", "counter", "Pushes whose retransmissions ran out (anti-entropy repairs them).");
-  w.sample("meshkv_push_gave_up_total", c.push_gave_up);
-  w.family("meshkv_anti_entropy_rounds_total", "counter", "Digests sent.");
-  w.sample("meshkv_anti_entropy_rounds_total", c.ae_rounds);
+  w.single("meshkv_duplicate_pushes_total", "counter", "Pushes received again (acknowledged, not re-applied).", c.duplicates);
+  w.single("meshkv_retransmits_total", "counter", "Pushes sent again for want of an acknowledgement.", c.retransmits);
+  w.single("meshkv_push_gave_up_total", "counter", "Pushes whose retransmissions ran out (anti-entropy repairs them).", c.push_gave_up);
+  w.single("meshkv_anti_entropy_rounds_total", "counter", "Digests sent.", c.ae_rounds);
   w.family("meshkv_anti_entropy_bytes_sent_total", "counter", "Bytes of digests and delta chunks sent.");
   w.sample("meshkv_anti_entropy_bytes_sent_total",
            c.sent_bytes_by_type[static_cast<size_t>(wire::MsgType::kDigest)] +
@@ -106,12 +104,9 @@ std::string Engine::metrics(Now now) const {
   w.family("meshkv_chunks_total", "counter", "Delta chunks, by direction.");
   w.sample("meshkv_chunks_total", c.chunks_sent, {{"direction", "sent"}});
   w.sample("meshkv_chunks_total", c.chunks_received, {{"direction", "received"}});
-  w.family("meshkv_probes_total", "counter", "Failure-detector probes sent.");
-  w.sample("meshkv_probes_total", c.probes_sent);
-  w.family("meshkv_probe_failures_total", "counter", "Probes that got no answer in their period.");
-  w.sample("meshkv_probe_failures_total", c.probe_failures);
-  w.family("meshkv_control_refused_total", "counter", "Control connections refused for want of the key.");
-  w.sample("meshkv_control_refused_total", c.control_refused);
+  w.single("meshkv_probes_total", "counter", "Failure-detector probes sent.", c.probes_sent);
+  w.single("meshkv_probe_failures_total", "counter", "Probes that got no answer in their period.", c.probe_failures);
+  w.single("meshkv_control_refused_total", "counter", "Control connections refused for want of the key.", c.control_refused);
 
   w.family("meshkv_members", "gauge", "Members by state, as this node sees them.");
   size_t by_state[4] = {0, 0, 0, 0};
@@ -123,12 +118,9 @@ std::string Engine::metrics(Now now) const {
   for (const auto& [name, m] : s.members) {
     if (m.rtt.has_sample()) w.sample("meshkv_peer_rtt_seconds", static_cast<double>(m.rtt.srtt_us()) / 1e6, {{"peer", name}});
   }
-  w.family("meshkv_keys", "gauge", "Live keys.");
-  w.sample("meshkv_keys", s.replica.map().live());
-  w.family("meshkv_tombstones", "gauge", "Tombstones not yet collected.");
-  w.sample("meshkv_tombstones", s.replica.map().tombstones());
-  w.family("meshkv_tombstones_collected_total", "counter", "Tombstones dropped by garbage collection.");
-  w.sample("meshkv_tombstones_collected_total", s.gc_collected);
+  w.single("meshkv_keys", "gauge", "Live keys.", s.replica.map().live());
+  w.single("meshkv_tombstones", "gauge", "Tombstones not yet collected.", s.replica.map().tombstones());
+  w.single("meshkv_tombstones_collected_total", "counter", "Tombstones dropped by garbage collection.", s.gc_collected);
 
   // For each origin: how far this node is behind the furthest vector it
   // knows (its own and every peer's last digest).
@@ -146,8 +138,7 @@ std::string Engine::metrics(Now now) const {
   size_t pending = 0;
   for (const auto& [name, m] : s.members) pending += m.pending.size();
   w.sample("meshkv_pending_pushes", pending);
-  w.family("meshkv_uptime_seconds", "gauge", "Seconds since the engine started (monotonic).");
-  w.sample("meshkv_uptime_seconds", static_cast<double>(now.mono_us - s.start_us) / 1e6);
+  w.single("meshkv_uptime_seconds", "gauge", "Seconds since the engine started (monotonic).", static_cast<double>(now.mono_us - s.start_us) / 1e6);
   return w.str();
 }
 
