@@ -20,11 +20,12 @@ for arg in "$@"; do
 done
 
 # tcpdump: tests/proc_security.sh captures the mesh's traffic on loopback to
-# show that no key or value crosses it in the clear.
+# show that no key or value crosses it in the clear. gnuplot-nox:
+# scripts/bench.sh plots the latency distributions.
 packages=(build-essential cmake file libasio-dev libcli11-dev libtomlplusplus-dev
   libsodium-dev doctest-dev libedit-dev libbsd-dev libmd-dev libncurses-dev
   clang libclang-rt-14-dev groff-base bash-completion iproute2 tcpdump
-  curl prometheus)
+  curl prometheus gnuplot-nox)
 
 missing=()
 for p in "${packages[@]}"; do
