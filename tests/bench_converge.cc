@@ -307,6 +307,20 @@ std::string log_path(const Args& a, pid_t bench, int i) {
   return a.log_dir + "/meshkv-bench-" + std::to_string(bench) + "-n" + std::to_string(i) + ".log";
 }
 
+// In a forked child: runs the meshkv binary with `argv` (argv[0] included),
+// presenting the cluster key when the run is sealed. Never returns.
+[[noreturn]] void exec_meshkv(const Args& a, std::vector<std::string> argv) {
+  if (!a.key_file.empty()) {
+    argv.push_back("--key-file");
+    argv.push_back(a.key_file);
+  }
+  std::vector<char*> cargv;
+  for (auto& s : argv) cargv.push_back(s.data());
+  cargv.push_back(nullptr);
+  execv(a.bin.c_str(), cargv.data());
+  _exit(127);
+}
+
 pid_t spawn(const Args& a, int i, int base) {
   const pid_t bench = getpid();
   pid_t pid = fork();
@@ -335,15 +349,7 @@ pid_t spawn(const Args& a, int i, int base) {
     argv.push_back("--sync");
     argv.push_back(a.sync);
   }
-  if (!a.key_file.empty()) {
-    argv.push_back("--key-file");
-    argv.push_back(a.key_file);
-  }
-  std::vector<char*> cargv;
-  for (auto& s : argv) cargv.push_back(s.data());
-  cargv.push_back(nullptr);
-  execv(a.bin.c_str(), cargv.data());
-  _exit(127);
+  exec_meshkv(a, argv);
 }
 
 // Stops a node: SIGTERM (it leaves the mesh), SIGKILL after 5 s.
@@ -704,15 +710,7 @@ int run_batch(const Args& a, const std::string& file, int port) {
     dup2(devnull, 1);
     std::vector<std::string> argv = {a.bin, "set", "--batch", file, "--node", "127.0.0.1:" + std::to_string(port),
                                      "--timeout", "60000"};
-    if (!a.key_file.empty()) {
-      argv.push_back("--key-file");
-      argv.push_back(a.key_file);
-    }
-    std::vector<char*> cargv;
-    for (auto& s : argv) cargv.push_back(s.data());
-    cargv.push_back(nullptr);
-    execv(a.bin.c_str(), cargv.data());
-    _exit(127);
+    exec_meshkv(a, argv);
   }
   int st = 0;
   waitpid(pid, &st, 0);

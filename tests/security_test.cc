@@ -112,20 +112,11 @@ struct Captured {
   wire::Bytes bytes;
 };
 Captured capture_write(Mesh& m, const std::string& from, const std::string& to, const std::string& key) {
-  Captured c;
-  m.tap = [&](const std::string& src, const node::Datagram& d) {
-    if (src == from && d.to == m.addrs[to] && c.bytes.empty()) {
-      c.from = m.addrs[from];
-      c.bytes = d.bytes;
-      return false;
-    }
-    return true;
-  };
   REQUIRE(m[from].set(key, "secret-value", at(m.t)).ok());
+  Captured c;
   for (auto& d : m[from].take_outbox()) {
-    if (!m.tap(from, d)) continue;
+    if (d.to == m.addrs[to] && c.bytes.empty()) c = Captured{m.addrs[from], std::move(d.bytes)};
   }
-  m.tap = nullptr;
   REQUIRE(!c.bytes.empty());
   return c;
 }
