@@ -30,7 +30,8 @@ void add_common(CLI::App& sub, ClientOptions& o, bool many_nodes) {
                                            "or $MESHKV_NODE)")
                    ->type_name("HOST:PORT")
                    ->envname("MESHKV_NODE")
-                   ->expected(1);
+                   ->expected(1)
+                   ->allow_extra_args(false);  // `--node A KEY VALUE`: KEY is no node
   if (many_nodes) {
     node->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   } else {

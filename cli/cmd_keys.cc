@@ -88,6 +88,7 @@ Handler setup_keys(CLI::App& sub) {
       ->type_name("HOST:PORT")
       ->envname("MESHKV_NODE")
       ->expected(1)
+      ->allow_extra_args(false)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   sub.add_option("--timeout", o->timeout_ms, "give up on a node after this long (default 3000)")
       ->type_name("MS");

@@ -101,6 +101,7 @@ Handler setup_loss(CLI::App& sub) {
   sub.add_option("--peer", o->peers, "apply only to traffic with this member (repeatable)")
       ->type_name("ID")
       ->expected(1)
+      ->allow_extra_args(false)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   sub.add_option("--partition", o->partition, "drop everything to and from these members")
       ->type_name("ID,...");

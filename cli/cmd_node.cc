@@ -266,6 +266,7 @@ Handler setup_node(CLI::App& sub) {
   g["--join"] = sub.add_option("--join", o->join, "contact this member at start (repeatable)")
                     ->type_name("HOST:PORT")
                     ->expected(1)
+                    ->allow_extra_args(false)
                     ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   g["--mtu"] = sub.add_option("--mtu", o->mtu, "largest datagram, bytes (default 1400)")
                    ->type_name("BYTES");

@@ -83,6 +83,33 @@ TEST_CASE("causal context: the cloud is bounded per origin") {
   CHECK(cc.vv().get(1) == CausalContext::kMaxCloudPerOrigin + 1);
 }
 
+TEST_CASE("causal context: the fingerprint tells contexts apart, not the order they were built in") {
+  CausalContext a, b;
+  CHECK(a.fingerprint() == b.fingerprint());
+  for (uint64_t s : {1, 2, 3, 5, 9}) a.add({7, s});
+  for (uint64_t s : {9, 3, 1, 5, 2}) b.add({7, s});
+  REQUIRE(a == b);
+  CHECK(a.fingerprint() == b.fingerprint());
+  // Same vector (7:3), different clouds: anti-entropy must see a difference.
+  CausalContext c = a;
+  c.add({7, 6});
+  CHECK(c.vv() == a.vv());
+  CHECK(c.fingerprint() != a.fingerprint());
+  // A vector item and a cloud dot with the same numbers differ too.
+  CausalContext v, w;
+  v.add({7, 1});
+  v.add({7, 2});
+  w.add({7, 2});
+  CHECK(v.fingerprint() != w.fingerprint());
+  // Other origins, other seqs.
+  CausalContext o = a;
+  o.add({8, 1});
+  CHECK(o.fingerprint() != a.fingerprint());
+  CausalContext p = a;
+  p.add({7, 4});  // closes the gap: 7:6 with 9 beyond
+  CHECK(p.fingerprint() != a.fingerprint());
+}
+
 TEST_CASE("replica: keys over 1 KiB and values over 1 MiB are refused and change nothing") {
   Replica r(1);
   auto big_key = r.write(std::string(kMaxKeyBytes + 1, 'k'), "v", 1);

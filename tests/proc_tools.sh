@@ -36,6 +36,10 @@ wait_for 10 "batch replicated" value_is app/k2 "$C" "two words"
 m status --node "$A" --json | grep -q '"storage":"in-memory"' || fail "status --json"
 m status --node "$A" --json | grep -q '"digest":"[0-9a-f]\{16\}"' || fail "status shows the digest"
 m peers --node "$A" --json | grep -q '"clock_offset_ms"' || fail "peers shows clock offsets"
+# Options may come before the positionals: --node takes exactly one value.
+m set --node "$A" early/k v1 >/dev/null || fail "set --node A KEY VALUE"
+[ "$(m get --node "$A" early/k)" = v1 ] || fail "get --node A KEY"
+m clock --node "$A" --node "$B" >/dev/null || fail "clock --node A --node B"
 printf 'no-value-here\n' | m set --batch - --node "$A" >/dev/null 2>&1
 [ $? = 2 ] || fail "a malformed batch line must exit 2"
 echo "set --batch, list, status, peers: ok"

@@ -102,6 +102,37 @@ bool CausalContext::add_range(Origin o, uint64_t from, uint64_t to) {
   return true;
 }
 
+namespace {
+// A strong 64-bit mixer (the splitmix64 finaliser).
+uint64_t mix64(uint64_t x) {
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ULL;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebULL;
+  x ^= x >> 31;
+  return x;
+}
+}  // namespace
+
+uint64_t CausalContext::fingerprint() const {
+  // Order-dependent chaining over the sorted items; the cloud's dots are
+  // tagged so that a cloud dot never hashes like a vector item.
+  uint64_t h = 0x6d6b63747800ULL;
+  auto feed = [&h](uint64_t x) { h = mix64(h ^ mix64(x + 0x9e3779b97f4a7c15ULL)); };
+  for (const auto& [o, s] : vv_.items()) {
+    feed(o);
+    feed(s);
+  }
+  feed(~uint64_t{0});
+  for (const auto& [o, seqs] : cloud_) {
+    if (seqs.empty()) continue;
+    feed(o);
+    feed(seqs.size());
+    for (uint64_t s : seqs) feed(s);
+  }
+  return h;
+}
+
 void CausalContext::absorb(Origin o) {
   auto it = find_origin(cloud_, o);
   if (it == cloud_.end() || it->first != o) return;

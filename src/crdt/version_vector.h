@@ -59,6 +59,10 @@ class CausalContext {
   // Returns whether it raised.
   bool add_range(Origin o, uint64_t from, uint64_t to);
   size_t cloud_size() const;
+  // A 64-bit hash of the vector and the cloud: equal contexts hash equal, and
+  // different ones differ but for a 2^-64 chance. Anti-entropy compares it
+  // to skip sending whole vectors between replicas already in sync.
+  uint64_t fingerprint() const;
   friend bool operator==(const CausalContext&, const CausalContext&) = default;
 
  private:

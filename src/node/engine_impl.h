@@ -38,6 +38,8 @@ struct Member {
   // Its wall clock minus ours (ms), smoothed; valid once has_offset.
   double clock_offset_ms = 0;
   bool has_offset = false;
+  uint64_t wall_sent_us = 0;  // when our PingAck to it last carried our wall clock
+  bool has_wall_sent = false;
   uint64_t suspect_deadline_us = 0;  // when a suspect is declared dead
   uint64_t told_us = 0;  // when we last told it a rumour about itself
   std::map<uint64_t, PendingPush> pending;  // by msg_seq
@@ -195,7 +197,9 @@ struct Engine::Impl {
   void on_ack(uint64_t sender, const wire::Ack& a);
   void on_digest(const Endpoint& from, uint64_t sender, const wire::Digest& d);
   void on_chunk(uint64_t sender, const wire::ChunkMsg& c);
-  void send_digest(const Endpoint& to, bool counter);
+  // A full digest, or, when `peer` is given and our last word from it says
+  // it holds what we hold, a summary (one hash) asking it to confirm.
+  void send_digest(const Endpoint& to, bool counter, const Member* peer = nullptr);
   void retransmit_due();
   void record_change(const crdt::KeyedEntry& ke, bool local);
   void log_local_write(const crdt::KeyedEntry& ke);
@@ -222,6 +226,8 @@ struct Engine::Impl {
   void gc_tick();
   bool has_quorum() const;
   void note_peer_vv(uint64_t uid, const wire::Digest& d);
+  // Its summary matched our context: it holds exactly our vector.
+  void note_peer_in_sync(uint64_t uid);
   bool try_resync();
   wire::Value gc_status() const;
 

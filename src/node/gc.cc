@@ -51,6 +51,14 @@ void Engine::Impl::note_peer_vv(uint64_t uid, const wire::Digest& d) {
   p.resyncing = d.resyncing;
 }
 
+void Engine::Impl::note_peer_in_sync(uint64_t uid) {
+  if (uid == 0 || !member_by_uid(uid)) return;
+  PeerVector& p = peer_vv[uid];
+  p.vv = replica.vv();
+  p.updated_us = now.mono_us;
+  p.resyncing = false;
+}
+
 void Engine::Impl::gc_tick() {
   const uint64_t grace = cfg.tombstone_grace_ms;
   next_gc_us = now.mono_us + std::min<uint64_t>(1000, grace / 4) * kMs;

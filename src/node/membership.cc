@@ -16,6 +16,7 @@ namespace {
 constexpr uint64_t kMs = 1000;
 constexpr size_t kGossipFanout = 3;
 constexpr size_t kPiggybackBytes = 400;
+constexpr uint64_t kWallEveryUs = 2000 * 1000;
 // Bounds on what datagrams can make a node remember. Beyond them new members
 // and relay requests are refused (counted as queue drops).
 constexpr size_t kMaxMembers = 4096;
@@ -280,8 +281,18 @@ void Engine::Impl::probe_tick() {
 
 void Engine::Impl::on_ping(const Endpoint& from, uint64_t sender, const wire::Ping& p) {
   for (const auto& u : p.updates) apply_update(u, &from);
-  (void)sender;
-  send(from, wire::PingAck{p.probe_seq, self_uid, now.wall_ms, take_piggyback(kPiggybackBytes)});
+  // Our wall clock rides along at most every 2 s per member (the prober
+  // smooths its offset estimate), and always to a process we do not know.
+  uint64_t wall = now.wall_ms;
+  if (Member* m = member_by_uid(sender)) {
+    if (m->has_wall_sent && now.mono_us - m->wall_sent_us < kWallEveryUs) {
+      wall = 0;
+    } else {
+      m->wall_sent_us = now.mono_us;
+      m->has_wall_sent = true;
+    }
+  }
+  send(from, wire::PingAck{p.probe_seq, self_uid, wall, take_piggyback(kPiggybackBytes)});
 }
 
 void Engine::Impl::on_ping_req(const Endpoint& from, const wire::PingReq& p) {
@@ -312,12 +323,14 @@ void Engine::Impl::on_ping_ack(uint64_t sender, const wire::PingAck& a) {
   if (sender == a.target_uid && !probe.indirect_sent) {
     const uint64_t rtt_us = now.mono_us - probe.sent_us;
     it->second.rtt.sample(rtt_us);
-    // Its clock read at about the middle of the round trip, against ours then.
-    const double sample = static_cast<double>(a.wall_ms) -
-                          (static_cast<double>(now.wall_ms) - static_cast<double>(rtt_us) / 2000.0);
-    Member& m = it->second;
-    m.clock_offset_ms = m.has_offset ? 0.75 * m.clock_offset_ms + 0.25 * sample : sample;
-    m.has_offset = true;
+    if (a.wall_ms != 0) {
+      // Its clock read at about the middle of the round trip, against ours then.
+      const double sample = static_cast<double>(a.wall_ms) -
+                            (static_cast<double>(now.wall_ms) - static_cast<double>(rtt_us) / 2000.0);
+      Member& m = it->second;
+      m.clock_offset_ms = m.has_offset ? 0.75 * m.clock_offset_ms + 0.25 * sample : sample;
+      m.has_offset = true;
+    }
   }
   it->second.last_contact_us = now.mono_us;
   probe.active = false;

@@ -137,8 +137,22 @@ void Engine::Impl::on_ack(uint64_t sender, const wire::Ack& a) {
 
 // ---- replication: anti-entropy ---------------------------------------------
 
-void Engine::Impl::send_digest(const Endpoint& to, bool counter) {
+void Engine::Impl::send_digest(const Endpoint& to, bool counter, const Member* peer) {
   ++counters.ae_rounds;
+  // In sync as far as we know (its last digest, or its confirmation of our
+  // summary, showed our vector): ask with the context's hash only. Any
+  // difference, in the vector or in the dots beyond gaps, makes the peer
+  // answer with its full digest, and the exchange runs as below.
+  if (peer && !counter && !must_resync) {
+    auto p = peer_vv.find(peer->uid);
+    if (p != peer_vv.end() && !p->second.resyncing && p->second.vv == replica.vv()) {
+      wire::Digest d;
+      d.summary = true;
+      d.context_hash = replica.context().fingerprint();
+      send(to, std::move(d));
+      return;
+    }
+  }
   // Split the vector by origin ranges so that no digest exceeds the MTU.
   const auto& items = replica.vv().items();
   const size_t per = std::max<size_t>(1, (cfg.mtu - wire::kHeaderBytes - 40) / 19);
@@ -160,6 +174,14 @@ void Engine::Impl::send_digest(const Endpoint& to, bool counter) {
 void Engine::Impl::on_digest(const Endpoint& from, uint64_t sender, const wire::Digest& d) {
   if (d.origin_hi < d.origin_lo) {
     ++counters.dropped;
+    return;
+  }
+  if (d.summary) {
+    if (d.context_hash == replica.context().fingerprint()) {
+      note_peer_in_sync(sender);
+    } else {
+      send_digest(from, /*counter=*/false);
+    }
     return;
   }
   note_peer_vv(sender, d);

@@ -81,10 +81,22 @@ void put_body(Writer& w, const Push& m) {
   put_chunk(w, m.chunk);
 }
 void put_body(Writer& w, const Ack& m) { w.varint(m.msg_seq); }
+// Digest flags.
+constexpr uint8_t kDigestReply = 1, kDigestCounter = 2, kDigestResyncing = 4, kDigestSummary = 8,
+                  kDigestWholeRange = 16;  // origin_lo and origin_hi are left out: 0 .. max
 void put_body(Writer& w, const Digest& m) {
-  w.u8(static_cast<uint8_t>((m.reply ? 1 : 0) | (m.counter ? 2 : 0) | (m.resyncing ? 4 : 0)));
-  w.u64(m.origin_lo);
-  w.u64(m.origin_hi);
+  const bool whole = m.origin_lo == 0 && m.origin_hi == ~uint64_t{0};
+  w.u8(static_cast<uint8_t>((m.reply ? kDigestReply : 0) | (m.counter ? kDigestCounter : 0) |
+                            (m.resyncing ? kDigestResyncing : 0) |
+                            (m.summary ? kDigestSummary : 0) | (whole ? kDigestWholeRange : 0)));
+  if (m.summary) {
+    w.u64(m.context_hash);
+    return;
+  }
+  if (!whole) {
+    w.u64(m.origin_lo);
+    w.u64(m.origin_hi);
+  }
   w.varint(m.vv.items().size());
   for (const auto& [o, s] : m.vv.items()) {
     w.u64(o);
@@ -103,10 +115,14 @@ void put_body(Writer& w, const PingReq& m) {
   put_endpoint(w, m.target_addr);
   put_members(w, m.updates);
 }
-void put_body(Writer& w, const PingAck& m) {
+// PingAck flags. The answerer is the datagram's sender unless relayed.
+constexpr uint8_t kAckRelayed = 1, kAckWall = 2;
+void put_ping_ack(Writer& w, const PingAck& m, uint64_t sender) {
+  const bool relayed = m.target_uid != sender;
   w.varint(m.probe_seq);
-  w.u64(m.target_uid);
-  w.varint(m.wall_ms);
+  w.u8(static_cast<uint8_t>((relayed ? kAckRelayed : 0) | (m.wall_ms ? kAckWall : 0)));
+  if (relayed) w.u64(m.target_uid);
+  if (m.wall_ms) w.varint(m.wall_ms);
   put_members(w, m.updates);
 }
 void put_body(Writer& w, const Fragment& m) {
@@ -245,12 +261,19 @@ Ack get_body<Ack>(Reader& r) {
 template <>
 Digest get_body<Digest>(Reader& r) {
   Digest m;
-  const uint8_t flags = r.u8();  // bits above 2 are reserved and ignored
-  m.reply = flags & 1;
-  m.counter = flags & 2;
-  m.resyncing = flags & 4;
-  m.origin_lo = r.u64();
-  m.origin_hi = r.u64();
+  const uint8_t flags = r.u8();  // bits above 16 are reserved and ignored
+  m.reply = flags & kDigestReply;
+  m.counter = flags & kDigestCounter;
+  m.resyncing = flags & kDigestResyncing;
+  m.summary = flags & kDigestSummary;
+  if (m.summary) {
+    m.context_hash = r.u64();
+    return m;
+  }
+  if (!(flags & kDigestWholeRange)) {
+    m.origin_lo = r.u64();
+    m.origin_hi = r.u64();
+  }
   uint64_t n = r.count(9);
   uint64_t prev = 0;
   for (uint64_t i = 0; i < n && r.ok(); ++i) {
@@ -283,12 +306,12 @@ PingReq get_body<PingReq>(Reader& r) {
   m.updates = get_members(r);
   return m;
 }
-template <>
-PingAck get_body<PingAck>(Reader& r) {
+PingAck get_ping_ack(Reader& r, uint64_t sender) {
   PingAck m;
   m.probe_seq = r.varint();
-  m.target_uid = r.u64();
-  m.wall_ms = r.varint();
+  const uint8_t flags = r.u8();
+  m.target_uid = flags & kAckRelayed ? r.u64() : sender;
+  if (flags & kAckWall) m.wall_ms = r.varint();
   m.updates = get_members(r);
   return m;
 }
@@ -341,7 +364,7 @@ CtlResponse get_body<CtlResponse>(Reader& r) {
   return m;
 }
 
-// Skips extension fields up to the end; none are defined in version 1.
+// Skips extension fields up to the end; none are defined yet.
 void skip_extensions(Reader& r) {
   while (r.ok() && r.remaining() > 0) {
     r.varint();  // tag
@@ -387,7 +410,15 @@ void encode_to(const Envelope& env, Bytes& out) {
   w.u8(kVersion);
   w.u8(static_cast<uint8_t>(type_of(env.msg)));
   w.u64(env.sender);
-  std::visit([&](const auto& m) { put_body(w, m); }, env.msg);
+  std::visit(
+      [&](const auto& m) {
+        if constexpr (std::is_same_v<std::decay_t<decltype(m)>, PingAck>) {
+          put_ping_ack(w, m, env.sender);
+        } else {
+          put_body(w, m);
+        }
+      },
+      env.msg);
 }
 
 Bytes encode(const Envelope& env) {
@@ -425,7 +456,12 @@ Result<Envelope> decode(const uint8_t* data, size_t n) {
     case MsgType::kChunk: env.msg = decode_as<ChunkMsg>(r); break;
     case MsgType::kPing: env.msg = decode_as<Ping>(r); break;
     case MsgType::kPingReq: env.msg = decode_as<PingReq>(r); break;
-    case MsgType::kPingAck: env.msg = decode_as<PingAck>(r); break;
+    case MsgType::kPingAck: {
+      PingAck m = get_ping_ack(r, h->sender);
+      skip_extensions(r);
+      env.msg = std::move(m);
+      break;
+    }
     case MsgType::kFragment: env.msg = decode_as<Fragment>(r); break;
     case MsgType::kJoin: env.msg = decode_as<Join>(r); break;
     case MsgType::kMembers: env.msg = decode_as<Members>(r); break;

@@ -1,4 +1,4 @@
-// The meshkv wire format, version 1. Every datagram and every control frame is
+// The meshkv wire format, version 2. Every datagram and every control frame is
 // one message:
 //
 //   offset  size  field
@@ -19,6 +19,12 @@
 // ignores. Bodies never change their required part within a version.
 //
 // Message type numbers are part of the protocol: ONLY APPEND to MsgType.
+//
+// Version 2 (version 1 is refused) made the idle traffic smaller: a digest
+// may be a summary (a hash of the sender's causal context instead of its
+// vector) and need not spell out a full origin range; a PingAck names its
+// answerer only when relayed and carries a wall-clock reading only now and
+// then.
 #pragma once
 
 #include <cstddef>
@@ -35,8 +41,8 @@ namespace meshkv::wire {
 
 inline constexpr uint8_t kMagic0 = 0x6D;
 inline constexpr uint8_t kMagic1 = 0x6B;
-inline constexpr uint8_t kVersion = 1;
-inline constexpr uint8_t kMinVersion = 1;
+inline constexpr uint8_t kVersion = 2;
+inline constexpr uint8_t kMinVersion = 2;
 inline constexpr size_t kHeaderBytes = 12;
 // Control frames may carry a whole 1 MiB value plus metadata, or a listing.
 inline constexpr size_t kMaxFrameBytes = 64 * 1024 * 1024;
@@ -85,6 +91,12 @@ struct Digest {
   bool reply = true;     // false: informational, do not answer with chunks
   bool counter = false;  // sent in answer to a digest: do not digest back
   bool resyncing = false;  // the sender is starting over (tombstone GC, gc.cc)
+  // A summary carries only `context_hash`, the hash of the sender's whole
+  // causal context (crdt::CausalContext::fingerprint), sent when the sender
+  // believes the receiver already holds the same: "still in sync?". A
+  // receiver whose own hash differs answers with a full digest.
+  bool summary = false;
+  uint64_t context_hash = 0;
   uint64_t origin_lo = 0;
   uint64_t origin_hi = ~uint64_t{0};
   crdt::VersionVector vv;  // only origins in [origin_lo, origin_hi]
@@ -109,8 +121,10 @@ struct PingReq {
 };
 struct PingAck {
   uint64_t probe_seq = 0;
-  uint64_t target_uid = 0;  // who answered (differs from sender when relayed)
-  uint64_t wall_ms = 0;     // the answerer's wall clock, for clock offset estimates
+  uint64_t target_uid = 0;  // who answered (differs from sender when relayed;
+                            // on the wire only then)
+  uint64_t wall_ms = 0;     // the answerer's wall clock, for clock offset
+                            // estimates; 0: not sent this time
   std::vector<MemberUpdate> updates;
   friend bool operator==(const PingAck&, const PingAck&) = default;
 };
