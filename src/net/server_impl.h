@@ -8,7 +8,9 @@
 #include <chrono>
 #include <deque>
 #include <memory>
+#include <new>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "net/ctl_seal.h"
@@ -33,6 +35,28 @@ constexpr uint64_t kMaxTimerUs = 3600ull * 1000 * 1000;
 constexpr uint64_t kMinRetickUs = 1000;
 constexpr std::chrono::milliseconds kLeaveGrace{100};
 
+// An allocator that leaves new bytes uninitialised: the control read buffer
+// grows by 64 KiB before each read, and zeroing that much per request cost
+// more than parsing the request.
+template <class T>
+struct UninitAllocator : std::allocator<T> {
+  template <class U>
+  struct rebind {
+    using other = UninitAllocator<U>;
+  };
+  UninitAllocator() = default;
+  template <class U>
+  UninitAllocator(const UninitAllocator<U>&) noexcept {}
+  template <class U>
+  void construct(U* p) noexcept {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <class U, class... Args>
+  void construct(U* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
+};
+
 // One control connection and its buffers. Every pending operation holds a
 // shared_ptr to it; `live` is shared so that a connection destroyed during
 // io_context teardown touches nothing already freed.
@@ -46,7 +70,7 @@ struct Conn {
   asio::steady_timer idle;
   std::shared_ptr<size_t> live;
   std::array<uint8_t, 4> hdr{};
-  wire::Bytes in;     // bytes read and not yet cut into frames, from in_pos
+  std::vector<uint8_t, UninitAllocator<uint8_t>> in;  // read, not yet cut into frames, from in_pos
   size_t in_pos = 0;
   wire::Bytes body;   // the frame being answered
   wire::Bytes out;

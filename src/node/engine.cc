@@ -313,6 +313,7 @@ uint64_t Engine::next_deadline_us() const {
     d = std::min(d, s.probe.indirect_sent ? s.probe.fail_at_us : s.probe.indirect_at_us);
   }
   if (!s.retransmit_timers.empty()) d = std::min(d, s.retransmit_timers.top().first);
+  if (s.push_due_us != 0) d = std::min(d, s.push_due_us);
   if (s.suspect_count > 0) {
     for (const auto& [name, m] : s.members) {
       if (m.state == MemberState::kSuspect) d = std::min(d, m.suspect_deadline_us);
@@ -326,7 +327,7 @@ uint64_t Engine::next_deadline_us() const {
 
 std::vector<Datagram> Engine::take_outbox() {
   Impl& s = *impl_;
-  s.flush_pushes();
+  s.flush_pushes_gathered();
   std::vector<Datagram> out = std::exchange(s.outbox, {});
   if (!s.faults.active() && s.delayed.empty()) return out;
   std::vector<Datagram> ready;
@@ -365,6 +366,7 @@ Result<crdt::KeyedEntry> Engine::set(std::string_view key, std::string_view valu
   if (r.ok()) {
     impl_->record_change(*r, true);
     impl_->log_local_write(*r);
+    impl_->unpushed_bytes += crdt::entry_size_bound(r->key.size(), r->entry.value.size());
     impl_->unpushed.push_back(*r);
   }
   return r;
@@ -376,6 +378,7 @@ Result<crdt::KeyedEntry> Engine::del(std::string_view key, Now now) {
   if (r.ok()) {
     impl_->record_change(*r, true);
     impl_->log_local_write(*r);
+    impl_->unpushed_bytes += crdt::entry_size_bound(r->key.size(), r->entry.value.size());
     impl_->unpushed.push_back(*r);
   }
   return r;

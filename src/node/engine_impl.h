@@ -126,6 +126,9 @@ struct Engine::Impl {
   // Replication.
   uint64_t msg_seq = 0;
   std::vector<crdt::KeyedEntry> unpushed;  // local writes not yet packed into pushes
+  size_t unpushed_bytes = 0;                // their entry_size_bound sum
+  uint64_t last_push_us = 0;                // when pushes last left
+  uint64_t push_due_us = 0;                 // held writes leave by then (0: none held)
   using Timer = std::pair<uint64_t, std::pair<std::string, uint64_t>>;  // deadline, (member, msg_seq)
   std::priority_queue<Timer, std::vector<Timer>, std::greater<>> retransmit_timers;
   std::unordered_map<uint64_t, SeqWindow> push_seen;  // by sender uid
@@ -193,6 +196,9 @@ struct Engine::Impl {
   void receive(const Endpoint& from, const uint8_t* data, size_t n);
   void dispatch(const Endpoint& from, wire::Envelope env);
   void flush_pushes();
+  // flush_pushes, unless pushes left less than kPushHoldUs ago and the
+  // waiting writes do not fill a datagram: then they wait for more.
+  void flush_pushes_gathered();
   void on_push(const Endpoint& from, uint64_t sender, const wire::Push& p);
   void on_ack(uint64_t sender, const wire::Ack& a);
   void on_digest(const Endpoint& from, uint64_t sender, const wire::Digest& d);

@@ -19,8 +19,29 @@ constexpr size_t kMaxChunksPerAnswer = 48;
 
 // ---- replication: eager push ------------------------------------------------
 
+// Pushes leave at once when writes are sparse. When writes come faster
+// than one per kPushHoldUs, the ones that follow a push wait until that
+// much time has passed since it, or until they fill a datagram: under load
+// a push then carries many writes, and every peer receives, acknowledges
+// and checks a fraction of the datagrams, at the price of at most this
+// delay. (At 10,000 writes/s into a node: 2.4 writes a push without it.)
+constexpr uint64_t kPushHoldUs = 1000;
+
+void Engine::Impl::flush_pushes_gathered() {
+  if (unpushed.empty()) return;
+  const size_t budget = cfg.mtu > wire::kPushOverhead ? cfg.mtu - wire::kPushOverhead : 0;
+  if (last_push_us != 0 && now.mono_us < last_push_us + kPushHoldUs && unpushed_bytes < budget) {
+    push_due_us = last_push_us + kPushHoldUs;
+    return;
+  }
+  flush_pushes();
+}
+
 void Engine::Impl::flush_pushes() {
   if (unpushed.empty()) return;
+  last_push_us = now.mono_us;
+  push_due_us = 0;
+  unpushed_bytes = 0;
   std::vector<Member*> targets;
   for (auto& [name, m] : members) {
     if (m.reachable()) targets.push_back(&m);
