@@ -366,8 +366,7 @@ Result<crdt::KeyedEntry> Engine::set(std::string_view key, std::string_view valu
   if (r.ok()) {
     impl_->record_change(*r, true);
     impl_->log_local_write(*r);
-    impl_->unpushed_bytes += crdt::entry_size_bound(r->key.size(), r->entry.value.size());
-    impl_->unpushed.push_back(*r);
+    impl_->note_local_write(*r);
   }
   return r;
 }
@@ -378,8 +377,7 @@ Result<crdt::KeyedEntry> Engine::del(std::string_view key, Now now) {
   if (r.ok()) {
     impl_->record_change(*r, true);
     impl_->log_local_write(*r);
-    impl_->unpushed_bytes += crdt::entry_size_bound(r->key.size(), r->entry.value.size());
-    impl_->unpushed.push_back(*r);
+    impl_->note_local_write(*r);
   }
   return r;
 }

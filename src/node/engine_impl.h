@@ -129,6 +129,9 @@ struct Engine::Impl {
   size_t unpushed_bytes = 0;                // their entry_size_bound sum
   uint64_t last_push_us = 0;                // when pushes last left
   uint64_t push_due_us = 0;                 // held writes leave by then (0: none held)
+  uint64_t last_write_us = 0;               // the last local write
+  uint64_t write_gap_us = 2000;             // smoothed time between local writes (at most 2 ms)
+  void note_local_write(const crdt::KeyedEntry& ke);
   using Timer = std::pair<uint64_t, std::pair<std::string, uint64_t>>;  // deadline, (member, msg_seq)
   std::priority_queue<Timer, std::vector<Timer>, std::greater<>> retransmit_timers;
   std::unordered_map<uint64_t, SeqWindow> push_seen;  // by sender uid
