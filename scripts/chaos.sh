@@ -45,8 +45,8 @@ Options:
   --quick        the bounded form CI runs (tests/proc_chaos.sh)
   --keep-logs    keep the logs of passing runs too
   --corrupt      let injected loss also flip bits (meshkv loss --corrupt); off
-                 by default: datagrams carry no checksum, so a flipped bit in
-                 a key, value or HLC is stored and never repaired
+                 by default. Datagrams carry a CRC-32C (sealed ones a MAC), so
+                 a flipped one is dropped and counted as bad_checksum
   --self-test    only test the checker on hand-made histories (seconds)
   -h, --help     this text
 

@@ -199,8 +199,9 @@ struct Engine::Impl {
   void receive(const Endpoint& from, const uint8_t* data, size_t n);
   void dispatch(const Endpoint& from, wire::Envelope env);
   void flush_pushes();
-  // flush_pushes, unless pushes left less than kPushHoldUs ago and the
-  // waiting writes do not fill a datagram: then they wait for more.
+  // flush_pushes, unless writes come fast, pushes left less than 1 ms ago
+  // and the waiting writes do not fill a datagram: then they wait for more
+  // (replication.cc, kPushHoldUs).
   void flush_pushes_gathered();
   void on_push(const Endpoint& from, uint64_t sender, const wire::Push& p);
   void on_ack(uint64_t sender, const wire::Ack& a);

@@ -21,12 +21,12 @@ constexpr size_t kMaxChunksPerAnswer = 48;
 
 // Pushes leave at once when writes are sparse. Under load (local writes
 // more often than every kLoadedGapUs, smoothed over about 8 writes, so a
-// burst counts as load from its 16th write on), the
-// writes that follow a push wait until kPushHoldUs have passed since it, or
-// until they fill a datagram: a push then carries many writes, and every
-// peer receives, checks and acknowledges a fraction of the datagrams, at
-// the price of at most that delay. (At 10,000 writes/s into a node a push
-// carried 2.4 writes without it.)
+// burst counts as load from its 16th write on), the writes that follow a
+// push wait until kPushHoldUs have passed since it, or until they fill a
+// datagram: a push then carries many writes, and every peer receives,
+// checks and acknowledges a fraction of the datagrams, at the price of at
+// most that delay. (At 10,000 writes/s into a node a push carried 2.4
+// writes without it.)
 constexpr uint64_t kPushHoldUs = 1000;
 constexpr uint64_t kLoadedGapUs = 250;
 
