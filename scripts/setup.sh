@@ -21,11 +21,13 @@ done
 
 # tcpdump: tests/proc_security.sh captures the mesh's traffic on loopback to
 # show that no key or value crosses it in the clear. gnuplot-nox:
-# scripts/bench.sh plots the latency distributions.
+# scripts/bench.sh plots the latency distributions. libzstd-dev: only the
+# measurement build/meshkv_bench_zstd (does compressing delta chunks pay?);
+# meshkv itself does not use zstd.
 packages=(build-essential cmake file libasio-dev libcli11-dev libtomlplusplus-dev
   libsodium-dev doctest-dev libedit-dev libbsd-dev libmd-dev libncurses-dev
   clang libclang-rt-14-dev groff-base bash-completion iproute2 tcpdump
-  curl prometheus gnuplot-nox)
+  curl prometheus gnuplot-nox libzstd-dev)
 
 missing=()
 for p in "${packages[@]}"; do
