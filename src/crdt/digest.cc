@@ -4,8 +4,7 @@
 
 namespace meshkv::crdt {
 
-namespace {
-uint64_t mix(uint64_t x) {
+uint64_t mix64(uint64_t x) {
   x ^= x >> 32;
   x *= 0xd6e8feb86659fd93ULL;
   x ^= x >> 32;
@@ -13,39 +12,38 @@ uint64_t mix(uint64_t x) {
   x ^= x >> 32;
   return x;
 }
-}  // namespace
 
 uint64_t hash64(std::string_view bytes, uint64_t seed) {
-  uint64_t h = mix(seed ^ (0x9e3779b97f4a7c15ULL * (bytes.size() + 1)));
+  uint64_t h = mix64(seed ^ (0x9e3779b97f4a7c15ULL * (bytes.size() + 1)));
   size_t i = 0;
   for (; i + 8 <= bytes.size(); i += 8) {
     uint64_t w;
     std::memcpy(&w, bytes.data() + i, 8);
-    h = mix(h ^ w) + 0x9e3779b97f4a7c15ULL;
+    h = mix64(h ^ w) + 0x9e3779b97f4a7c15ULL;
   }
   uint64_t tail = 0;
   std::memcpy(&tail, bytes.data() + i, bytes.size() - i);
-  return mix(h ^ tail ^ (static_cast<uint64_t>(bytes.size() - i) << 56));
+  return mix64(h ^ tail ^ (static_cast<uint64_t>(bytes.size() - i) << 56));
 }
 
 uint64_t entry_hash(std::string_view key, const Entry& e) {
   uint64_t h = hash64(key, 1);
-  h = mix(h ^ e.hlc.raw);
-  h = mix(h ^ e.dot.origin);
-  h = mix(h ^ e.dot.seq);
-  h = mix(h ^ (e.tombstone ? 0x7f : 0x3c));
-  return mix(h ^ hash64(e.value, 2));
+  h = mix64(h ^ e.hlc.raw);
+  h = mix64(h ^ e.dot.origin);
+  h = mix64(h ^ e.dot.seq);
+  h = mix64(h ^ (e.tombstone ? 0x7f : 0x3c));
+  return mix64(h ^ hash64(e.value, 2));
 }
 
 uint64_t Digest::group(size_t g) const {
   uint64_t h = 0x5bd1e995ULL + g;
-  for (size_t b = g * kDigestFanout; b < (g + 1) * kDigestFanout; ++b) h = mix(h ^ buckets_[b]);
+  for (size_t b = g * kDigestFanout; b < (g + 1) * kDigestFanout; ++b) h = mix64(h ^ buckets_[b]);
   return h;
 }
 
 uint64_t Digest::root() const {
   uint64_t h = 0x2545f4914f6cdd1dULL;
-  for (size_t g = 0; g < kDigestFanout; ++g) h = mix(h ^ group(g));
+  for (size_t g = 0; g < kDigestFanout; ++g) h = mix64(h ^ group(g));
   return h;
 }
 

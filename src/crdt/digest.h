@@ -22,7 +22,9 @@ namespace meshkv::crdt {
 inline constexpr size_t kDigestFanout = 64;
 inline constexpr size_t kDigestBuckets = kDigestFanout * kDigestFanout;
 
-// A 64-bit hash of bytes: 8-byte words through a multiply-xorshift mix.
+// The multiply-xorshift mix of one 64-bit word that hash64 is built on.
+uint64_t mix64(uint64_t x);
+// A 64-bit hash of bytes: 8-byte words through mix64.
 uint64_t hash64(std::string_view bytes, uint64_t seed = 0);
 
 inline size_t bucket_of(std::string_view key) { return hash64(key) >> 52; }  // top 12 bits

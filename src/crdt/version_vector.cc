@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "crdt/digest.h"
+
 namespace meshkv::crdt {
 
 namespace {
@@ -101,18 +103,6 @@ bool CausalContext::add_range(Origin o, uint64_t from, uint64_t to) {
   absorb(o);
   return true;
 }
-
-namespace {
-// A strong 64-bit mixer (the splitmix64 finaliser).
-uint64_t mix64(uint64_t x) {
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ULL;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebULL;
-  x ^= x >> 31;
-  return x;
-}
-}  // namespace
 
 uint64_t CausalContext::fingerprint() const {
   // Order-dependent chaining over the sorted items; the cloud's dots are
