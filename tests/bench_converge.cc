@@ -27,6 +27,8 @@
 //   --throughput SECONDS   replicated write throughput: --clients closed-loop
 //                          connections per node issuing `set`, then the time
 //                          until every node holds every acknowledged write.
+//                          With --batch-size K > 1 each request is an `mset`
+//                          of K writes (what `meshkv set --batch` sends).
 //   --join-time K          K times, a new node joins through n0: the time from
 //                          starting its process until every existing node's
 //                          peers shows it alive (polled about every ms); it
@@ -89,6 +91,7 @@ struct Args {
   std::string sync;       // passed as --sync
   double throughput = 0;  // > 0: closed-loop throughput for this many seconds
   int clients = 16;       // connections per node in throughput mode
+  int batch_size = 1;     // writes per request in throughput mode (> 1: `mset`)
   std::string key_file;   // sealed mesh: passed to every node as --key-file
   bool counters = false;  // print the nodes' summed datagram counters to stderr
   std::string latency_file;  // each write's latency in ms, one a line
@@ -445,6 +448,7 @@ std::vector<std::optional<wire::CtlResponse>> call_all(Conns& conns, const std::
 struct NodeCounters {
   bool ok = false;
   uint64_t sent = 0, received = 0, bytes_sent = 0, bytes_received = 0, pending = 0, keys = 0;
+  uint64_t retransmits = 0;
 };
 
 std::vector<NodeCounters> counters_all(Conns& conns) {
@@ -460,6 +464,7 @@ std::vector<NodeCounters> counters_all(Conns& conns) {
       c.bytes_received = static_cast<uint64_t>(d.get("bytes_received").as_int());
       c.pending = static_cast<uint64_t>(r->body.get("pending_retransmissions").as_int());
       c.keys = static_cast<uint64_t>(r->body.get("keys").as_int());
+      c.retransmits = static_cast<uint64_t>(d.get("retransmits").as_int());
     }
     out.push_back(c);
   }
@@ -476,6 +481,7 @@ NodeCounters sum(const std::vector<NodeCounters>& v) {
     s.bytes_sent += c.bytes_sent;
     s.bytes_received += c.bytes_received;
     s.pending += c.pending;
+    s.retransmits += c.retransmits;
   }
   return s;
 }
@@ -534,9 +540,21 @@ void run_throughput(const Args& a, std::vector<std::unique_ptr<Conn>>& ctl, cons
   uint64_t next_key = 0, acked = 0;
   auto send_one = [&](Conn& c) {
     wire::Value args = wire::Value::object();
-    args.set("key", "tp/" + std::to_string(next_key++));
-    args.set("value", "0123456789abcdef");
-    c.send("set", std::move(args));
+    if (a.batch_size <= 1) {
+      args.set("key", "tp/" + std::to_string(next_key++));
+      args.set("value", "0123456789abcdef");
+      c.send("set", std::move(args));
+      return;
+    }
+    wire::Value entries = wire::Value::list();
+    for (int k = 0; k < a.batch_size; ++k) {
+      wire::Value kv = wire::Value::list();
+      kv.push("tp/" + std::to_string(next_key++));
+      kv.push("0123456789abcdef");
+      entries.push(std::move(kv));
+    }
+    args.set("entries", std::move(entries));
+    c.send("mset", std::move(args));
   };
   for (auto& c : conns) send_one(*c);
   const double start = now_ms(), end = start + a.throughput * 1000;
@@ -556,7 +574,7 @@ void run_throughput(const Args& a, std::vector<std::unique_ptr<Conn>>& ctl, cons
     for (int k = 0; k < n; ++k) {
       Conn& c = *conns[ready[static_cast<size_t>(k)].data.u64];
       for (const auto& r : c.read_some()) {
-        if (r.code == 0) ++acked;
+        if (r.code == 0) acked += a.batch_size <= 1 ? 1 : static_cast<uint64_t>(r.body.get("written").as_int());
         if (now_ms() < end) send_one(c);
       }
     }
@@ -586,6 +604,16 @@ void run_throughput(const Args& a, std::vector<std::unique_ptr<Conn>>& ctl, cons
   g_res.count("acked", acked);
   g_res.num("writes_per_s", static_cast<double>(acked) / secs);
   g_res.num("caught_up_ms", replicated_ms);
+  // Replicated: every write everywhere, per second from the first write
+  // until the last node caught up; and what the mesh did to get there.
+  if (replicated_ms >= 0) {
+    g_res.num("replicated_per_s", static_cast<double>(acked) / (secs + replicated_ms / 1000.0));
+  }
+  const NodeCounters c = sum(counters_all(ctl));
+  g_res.count("datagrams_sent", c.sent);
+  g_res.count("datagrams_received", c.received);
+  g_res.count("retransmits", c.retransmits);
+  g_res.count("batch_size", static_cast<uint64_t>(std::max(1, a.batch_size)));
 }
 
 // K times: a new node joins through n0; the time from starting its process
@@ -895,6 +923,7 @@ int main(int argc, char** argv) {
     else if (k == "--sync") a.sync = v;
     else if (k == "--throughput") a.throughput = std::stod(v);
     else if (k == "--clients") a.clients = std::stoi(v);
+    else if (k == "--batch-size") a.batch_size = std::stoi(v);
     else if (k == "--key-file") a.key_file = v;
     else if (k == "--counters") a.counters = v != "0";
     else if (k == "--latency-file") a.latency_file = v;
