@@ -21,6 +21,7 @@ namespace meshkv::node {
 // An unacknowledged push to one member.
 struct PendingPush {
   std::vector<wire::Bytes> datagrams;  // one message, or its fragments
+  bool sent = false;                   // false: waiting for room in the window
   unsigned attempts = 0;
   uint64_t first_sent_us = 0;
   uint64_t deadline_us = 0;
@@ -42,7 +43,9 @@ struct Member {
   bool has_wall_sent = false;
   uint64_t suspect_deadline_us = 0;  // when a suspect is declared dead
   uint64_t told_us = 0;  // when we last told it a rumour about itself
-  std::map<uint64_t, PendingPush> pending;  // by msg_seq
+  std::map<uint64_t, PendingPush> pending;  // by msg_seq, sent or waiting
+  size_t in_flight = 0;                      // pending entries sent and not acknowledged
+  std::deque<uint64_t> waiting;              // msg_seqs not sent yet, oldest first
   std::string fingerprint;  // of its identity, in a sealed mesh
 
   bool reachable() const {
@@ -211,6 +214,10 @@ struct Engine::Impl {
   // it holds what we hold, a summary (one hash) asking it to confirm.
   void send_digest(const Endpoint& to, bool counter, const Member* peer = nullptr);
   void retransmit_due();
+  // Sends waiting pushes while the member's window has room.
+  void release_waiting(Member& m);
+  // Forgets a pending push (acknowledged, given up or dropped).
+  void drop_pending(Member& m, std::map<uint64_t, PendingPush>::iterator it);
   void record_change(const crdt::KeyedEntry& ke, bool local);
   void log_local_write(const crdt::KeyedEntry& ke);
   void log_entry(const crdt::KeyedEntry& ke) {

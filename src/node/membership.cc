@@ -123,7 +123,11 @@ void Engine::Impl::set_state(Member& m, MemberState s, uint64_t inc) {
     m.suspect_deadline_us =
         now.mono_us + suspicion_timeout_us(cfg.suspicion_mult, cfg.probe_interval_ms, live_count());
   }
-  if (!m.reachable()) m.pending.clear();  // anti-entropy catches it up if it returns
+  if (!m.reachable()) {  // anti-entropy catches it up if it returns
+    m.pending.clear();
+    m.waiting.clear();
+    m.in_flight = 0;
+  }
   if (old != s) {
     log(s == MemberState::kAlive ? LogLevel::kInfo : LogLevel::kWarn,
         "member " + m.name + " (" + m.addr.to_string() + ") is " + wire::member_state_name(s));
