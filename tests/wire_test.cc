@@ -155,6 +155,7 @@ class Gen {
         d.reply = chance(50);
         d.counter = chance(50);
         d.resyncing = chance(20);
+        d.ask_back = chance(20);
         if (chance(30)) {  // a summary carries its hash only
           d.summary = true;
           d.context_hash = next();
@@ -168,7 +169,7 @@ class Gen {
         return d;
       }
       case 3: return ChunkMsg{chunk(/*loose=*/false)};
-      case 4: return Ping{u64(), next(), members()};
+      case 4: return Ping{u64(), chance(50) ? next() : 0, members()};
       case 5: return PingReq{u64(), next(), endpoint(), members()};
       case 6: return PingAck{u64(), next(), chance(50) ? u64() : 0, members()};
       case 7: {
@@ -251,7 +252,8 @@ TEST_CASE("wire: the idle messages are small") {
   summary.context_hash = 0xffffffffffffffffULL;
   CHECK(encode(Envelope{kVersion, me, summary}).size() == 12 + 1 + 8);
   CHECK(encode(Envelope{kVersion, me, Digest{}}).size() == 12 + 1 + 1);  // whole range, empty
-  CHECK(encode(Envelope{kVersion, me, Ping{300, peer, {}}}).size() == 12 + 2 + 8 + 1);
+  CHECK(encode(Envelope{kVersion, me, Ping{300, 0, {}}}).size() == 12 + 2 + 1 + 1);  // direct
+  CHECK(encode(Envelope{kVersion, me, Ping{300, peer, {}}}).size() == 12 + 2 + 1 + 8 + 1);  // relayed
   // A direct answer without a clock reading: sequence, flags, no updates.
   CHECK(encode(Envelope{kVersion, me, PingAck{300, me, 0, {}}}).size() == 12 + 2 + 1 + 1);
   // Relayed, with a clock reading: the answerer and the reading are there.
@@ -500,6 +502,7 @@ TEST_CASE("wire: count lies fail before anything is reserved") {
       Bytes b = header(MsgType::kPing);
       Writer w(b);
       w.varint(1);
+      w.u8(1);  // a target follows
       w.u64(2);
       w.varint(lie);
       w.raw("0123456789", 10);

@@ -43,6 +43,12 @@ struct Config {
   // Periodic anti-entropy with one random member (ms). It repairs whatever
   // eager pushes missed; traffic is proportional to what is missing.
   uint64_t anti_entropy_interval_ms = 1000;
+  // Periodic anti-entropy with a member believed in sync sends a summary
+  // (a hash of the causal context) instead of the vector. Off: with it, a
+  // 1,000-node simulation converged 1.3-3 s later after the last write
+  // (seeds 1 and 2, cause not yet found), for 97 B/s less idle traffic per
+  // node at N = 5. Nodes always answer summaries.
+  bool ae_summaries = false;
   // Retransmissions of an unacknowledged push before anti-entropy is left to
   // repair it.
   unsigned max_retransmits = 12;

@@ -283,7 +283,7 @@ void Engine::tick(Now now) {
     s.next_ae_us = t + s.cfg.anti_entropy_interval_ms * kMs;
     auto peers = s.random_members(1, "");
     if (!peers.empty() && peers[0]->state == MemberState::kAlive) {
-      s.send_digest(peers[0]->addr, false, peers[0]);
+      s.send_digest(peers[0]->addr, false, s.cfg.ae_summaries ? peers[0] : nullptr);
     }
   }
   for (auto it = s.ae_followup.begin(); it != s.ae_followup.end();) {

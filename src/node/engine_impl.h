@@ -212,7 +212,8 @@ struct Engine::Impl {
   void on_chunk(uint64_t sender, const wire::ChunkMsg& c);
   // A full digest, or, when `peer` is given and our last word from it says
   // it holds what we hold, a summary (one hash) asking it to confirm.
-  void send_digest(const Endpoint& to, bool counter, const Member* peer = nullptr);
+  void send_digest(const Endpoint& to, bool counter, const Member* peer = nullptr,
+                   bool ask_back = false);
   void retransmit_due();
   // Sends waiting pushes while the member's window has room.
   void release_waiting(Member& m);

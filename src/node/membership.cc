@@ -278,7 +278,10 @@ void Engine::Impl::probe_tick() {
     probe = Probe{it->first, ++probe_seq, t, t + cfg.probe_timeout_ms * kMs,
                   t + cfg.probe_interval_ms * kMs, false, true};
     ++counters.probes_sent;
-    send(it->second.addr, wire::Ping{probe.seq, it->second.uid, take_piggyback(kPiggybackBytes)});
+    // A direct ping names no target (8 bytes a ping): the answer says who
+    // answered, and an answer from another process at that address is
+    // ignored below.
+    send(it->second.addr, wire::Ping{probe.seq, 0, take_piggyback(kPiggybackBytes)});
     return;
   }
 }

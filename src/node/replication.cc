@@ -200,7 +200,8 @@ void Engine::Impl::on_ack(uint64_t sender, const wire::Ack& a) {
 
 // ---- replication: anti-entropy ---------------------------------------------
 
-void Engine::Impl::send_digest(const Endpoint& to, bool counter, const Member* peer) {
+void Engine::Impl::send_digest(const Endpoint& to, bool counter, const Member* peer,
+                               bool ask_back) {
   ++counters.ae_rounds;
   // In sync as far as we know (its last digest, or its confirmation of our
   // summary, showed our vector): ask with the context's hash only. Any
@@ -224,6 +225,7 @@ void Engine::Impl::send_digest(const Endpoint& to, bool counter, const Member* p
   do {
     wire::Digest d;
     d.counter = counter;
+    d.ask_back = ask_back && lo == 0;  // one piece asks: the answer is whole
     d.resyncing = must_resync;
     d.origin_lo = lo;
     const size_t end = std::min(items.size(), i + per);
@@ -243,7 +245,9 @@ void Engine::Impl::on_digest(const Endpoint& from, uint64_t sender, const wire::
     if (d.context_hash == replica.context().fingerprint()) {
       note_peer_in_sync(sender);
     } else {
-      send_digest(from, /*counter=*/false);
+      // Our full vector, and theirs back in any case: equal vectors with
+      // different dots beyond gaps need both sides' deltas.
+      send_digest(from, /*counter=*/false, nullptr, /*ask_back=*/true);
     }
     return;
   }
@@ -257,8 +261,9 @@ void Engine::Impl::on_digest(const Endpoint& from, uint64_t sender, const wire::
     }
   }
   if (d.counter) return;
-  // A peer starting over needs our vector to know what to drop.
-  if (d.resyncing) {
+  // A peer starting over needs our vector to know what to drop; a peer
+  // that answered our summary wants it too.
+  if (d.resyncing || d.ask_back) {
     send_digest(from, /*counter=*/true);
     return;
   }

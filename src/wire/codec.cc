@@ -83,12 +83,14 @@ void put_body(Writer& w, const Push& m) {
 void put_body(Writer& w, const Ack& m) { w.varint(m.msg_seq); }
 // Digest flags.
 constexpr uint8_t kDigestReply = 1, kDigestCounter = 2, kDigestResyncing = 4, kDigestSummary = 8,
-                  kDigestWholeRange = 16;  // origin_lo and origin_hi are left out: 0 .. max
+                  kDigestWholeRange = 16,  // origin_lo and origin_hi are left out: 0 .. max
+                  kDigestAskBack = 32;
 void put_body(Writer& w, const Digest& m) {
   const bool whole = m.origin_lo == 0 && m.origin_hi == ~uint64_t{0};
   w.u8(static_cast<uint8_t>((m.reply ? kDigestReply : 0) | (m.counter ? kDigestCounter : 0) |
                             (m.resyncing ? kDigestResyncing : 0) |
-                            (m.summary ? kDigestSummary : 0) | (whole ? kDigestWholeRange : 0)));
+                            (m.summary ? kDigestSummary : 0) | (whole ? kDigestWholeRange : 0) |
+                            (m.ask_back ? kDigestAskBack : 0)));
   if (m.summary) {
     w.u64(m.context_hash);
     return;
@@ -104,9 +106,12 @@ void put_body(Writer& w, const Digest& m) {
   }
 }
 void put_body(Writer& w, const ChunkMsg& m) { put_chunk(w, m.chunk); }
+// Ping flags: the target is spelled out only when named (not 0).
+constexpr uint8_t kPingTarget = 1;
 void put_body(Writer& w, const Ping& m) {
   w.varint(m.probe_seq);
-  w.u64(m.target_uid);
+  w.u8(m.target_uid != 0 ? kPingTarget : 0);
+  if (m.target_uid != 0) w.u64(m.target_uid);
   put_members(w, m.updates);
 }
 void put_body(Writer& w, const PingReq& m) {
@@ -261,11 +266,12 @@ Ack get_body<Ack>(Reader& r) {
 template <>
 Digest get_body<Digest>(Reader& r) {
   Digest m;
-  const uint8_t flags = r.u8();  // bits above 16 are reserved and ignored
+  const uint8_t flags = r.u8();  // bits above 32 are reserved and ignored
   m.reply = flags & kDigestReply;
   m.counter = flags & kDigestCounter;
   m.resyncing = flags & kDigestResyncing;
   m.summary = flags & kDigestSummary;
+  m.ask_back = flags & kDigestAskBack;
   if (m.summary) {
     m.context_hash = r.u64();
     return m;
@@ -293,7 +299,7 @@ template <>
 Ping get_body<Ping>(Reader& r) {
   Ping m;
   m.probe_seq = r.varint();
-  m.target_uid = r.u64();
+  if (r.u8() & kPingTarget) m.target_uid = r.u64();
   m.updates = get_members(r);
   return m;
 }

@@ -24,7 +24,7 @@
 // may be a summary (a hash of the sender's causal context instead of its
 // vector) and need not spell out a full origin range; a PingAck names its
 // answerer only when relayed and carries a wall-clock reading only now and
-// then.
+// then; a Ping names its target only when relayed.
 #pragma once
 
 #include <cstddef>
@@ -97,6 +97,10 @@ struct Digest {
   // receiver whose own hash differs answers with a full digest.
   bool summary = false;
   uint64_t context_hash = 0;
+  // Set on the full digest that answers a summary whose hash differed: the
+  // receiver sends its own vector back in any case (a counter digest), so
+  // that both sides learn what they lack, also beyond gaps in the vector.
+  bool ask_back = false;
   uint64_t origin_lo = 0;
   uint64_t origin_hi = ~uint64_t{0};
   crdt::VersionVector vv;  // only origins in [origin_lo, origin_hi]
@@ -108,7 +112,8 @@ struct ChunkMsg {
 };
 struct Ping {
   uint64_t probe_seq = 0;
-  uint64_t target_uid = 0;  // whom the sender means to probe (0: anyone there)
+  uint64_t target_uid = 0;  // whom the sender means to probe (0: anyone there;
+                            // on the wire only when not 0)
   std::vector<MemberUpdate> updates;
   friend bool operator==(const Ping&, const Ping&) = default;
 };
