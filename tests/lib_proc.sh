@@ -47,6 +47,22 @@ start_node() {
   "$MESHKV" node --id "$name" --listen "127.0.0.1:$port" "$@" </dev/null >"$RUN_DIR/$name.log" 2>&1 &
   PIDS+=($!)
   eval "PID_$name=$!"
+  eval "PORT_$name=$port"
+}
+
+# kill_node NAME: SIGKILL the node started as NAME, reap it, and wait until
+# its port is free again, so that a restart on the same port cannot fail
+# with "address already in use" however loaded the machine is.
+kill_node() {
+  local name=$1 pid port
+  eval "pid=\$PID_$name port=\$PORT_$name"
+  kill -9 "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+  local end=$((SECONDS + 10))
+  while ss -Htuln "sport = :$port" | grep -q .; do
+    [ $SECONDS -lt $end ] || fail "port $port still bound 10 s after $name (pid $pid) was killed"
+    sleep 0.05
+  done
 }
 
 # wait_for SECONDS DESCRIPTION COMMAND...: retries COMMAND every 0.1 s.

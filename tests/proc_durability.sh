@@ -48,15 +48,14 @@ for ROUND in $(seq 1 "$ROUNDS"); do
   writer "$BASE" &
   W=$!
   sleep "0.$((RANDOM % 5 + 1))"
-  kill -9 "$PID_solo"
+  kill_node solo
   wait "$W"
-  wait "$PID_solo" 2>/dev/null
   start_node solo "$BASE" --data-dir "$RUN_DIR/solo"
   wait_for 10 "solo restarts (round $ROUND)" node_up "$BASE"
   check_all_present "$BASE" || fail "round $ROUND: acknowledged writes lost: $(head -5 "$RUN_DIR/missing.$BASE")"
 done
 echo "single node: $ROUNDS SIGKILL rounds, $(wc -l <"$ACKED") acknowledged writes, none lost"
-kill -9 "$PID_solo"
+kill_node solo
 
 # ---- three nodes -------------------------------------------------------------------
 : >"$ACKED"
@@ -72,17 +71,15 @@ for ROUND in $(seq 1 "$ROUNDS"); do
   writer "${P[@]}" &
   W=$!
   sleep "0.$((RANDOM % 5 + 1))"
-  eval "kill -9 \$PID_c$victim"
+  kill_node "c$victim"
   wait "$W"
-  eval "wait \$PID_c$victim" 2>/dev/null
   start_node "c$victim" "${P[$victim]}" --data-dir "$RUN_DIR/c$victim" --join "127.0.0.1:${others[0]}"
   wait_for 10 "c$victim restarts (round $ROUND)" node_up "${P[$victim]}"
 done
 all_have_everything() { for p in "${P[@]}"; do check_all_present "$p" || return 1; done; }
 wait_for 30 "every node holds every acknowledged write" all_have_everything
 echo "3 nodes: $ROUNDS SIGKILL rounds, $(wc -l <"$ACKED") acknowledged writes, none lost anywhere"
-for i in 0 1 2; do eval "kill -9 \$PID_c$i"; done
-for i in 0 1 2; do eval "wait \$PID_c$i" 2>/dev/null; done
+for i in 0 1 2; do kill_node "c$i"; done
 
 # ---- damaged logs -------------------------------------------------------------------
 D="$RUN_DIR/c0"
@@ -92,8 +89,7 @@ start_node c0 "$BASE" --data-dir "$D"
 wait_for 10 "a node with a torn log tail starts" node_up "$BASE"
 grep -q "cut off .* torn or damaged record" "$RUN_DIR/c0.log" || fail "no warning about the torn tail"
 check_all_present "$BASE" || fail "writes lost after a torn tail"
-kill -9 "$PID_c0"
-wait "$PID_c0" 2>/dev/null
+kill_node c0
 seg=$(ls "$D"/wal-*.log | tail -1)
 size=$(stat -c %s "$seg")
 [ "$size" -gt 64 ] || fail "log segment unexpectedly small ($size bytes)"

@@ -47,7 +47,7 @@ wait_for 10 "all nodes converge on every write" converged
 echo "writes converged on all $N nodes"
 
 # kill -9 of one node: the others declare it dead.
-kill -9 "$PID_n4"
+kill_node n4
 t0=$(date +%s%N)
 all_see_dead() {
   local i

@@ -309,8 +309,7 @@ if [ $CAPTURE = 1 ]; then
   # shellcheck disable=SC2154  # PID_b: set by start_node
   kill -TERM "$PID_b"
   for _ in $(seq 50); do kill -0 "$PID_b" 2>/dev/null || break; sleep 0.1; done
-  kill -9 "$PID_b" 2>/dev/null
-  wait "$PID_b" 2>/dev/null
+  kill_node b
   start_node b "$PB" --key-file "$K" --join "$A"
   wait_for 10 "the restarted b rejoins" cluster_whole
   s0=$(counter "$PB" stale_session)
