@@ -26,6 +26,8 @@ using namespace meshkv::crdt;
 namespace {
 
 constexpr uint64_t kEpochMs = 1'700'000'000'000;
+constexpr int kHour = 3'600'000;           // ms
+constexpr uint64_t kMaxSkewMs = 60'000;  // Replica's default bound
 
 using State = std::vector<std::pair<std::string, Entry>>;
 
@@ -76,6 +78,10 @@ class History {
       skew_.push_back(pick(-200, 200));  // milliseconds, within the HLC bound
       max_seen_.push_back(Hlc{});
     }
+    // Sometimes one replica's clock is an hour off, far beyond the bound its
+    // peers adopt: its entries still merge, and a write elsewhere that
+    // replaces one of them must still win over it.
+    if (chance(0.3)) skew_[static_cast<size_t>(pick(0, n - 1))] = chance(0.5) ? kHour : -kHour;
     keys_ = pick(1, 6);
   }
 
@@ -116,11 +122,19 @@ class History {
     if (chance(0.75)) value = "v" + std::to_string(log_.size());
     auto res = rep.write(key, value ? std::optional<std::string_view>(*value) : std::nullopt, phys(r));
     if (!res.ok()) return "write failed: " + res.status().to_string();
-    // HLC: a write is later than everything its replica has seen or written.
+    // HLC: a write is later than everything its replica has written or
+    // adopted (seen within the skew bound).
     if (!(res->entry.hlc > max_seen_[static_cast<size_t>(r)])) {
       return "HLC went backwards at replica " + std::to_string(r) + ": " + describe(res->entry);
     }
-    max_seen_[static_cast<size_t>(r)] = res->entry.hlc;
+    max_seen_[static_cast<size_t>(r)] = rep.clock().last();
+    // A write supersedes what its replica showed: read-your-write, however
+    // far ahead the replaced entry's clock was.
+    const Entry* now_there = rep.map().find(key);
+    if (now_there == nullptr || !(*now_there == res->entry)) {
+      return "replica " + std::to_string(r) + " does not show its own write " + describe(res->entry) +
+             " of " + key + (now_there ? "; it shows " + describe(*now_there) : "");
+    }
     log_.push_back(*res);
     for (size_t to = 0; to < reps_.size(); ++to) {
       if (static_cast<int>(to) != r) net_.push_back(PushMsg{static_cast<int>(to), *res});
@@ -171,6 +185,7 @@ class History {
   }
 
   void note_seen(int r, Hlc h) {
+    if (h.physical() > phys(r) + kMaxSkewMs) return;  // refused by the clock, not adopted
     auto& m = max_seen_[static_cast<size_t>(r)];
     if (h > m) m = h;
   }

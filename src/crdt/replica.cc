@@ -41,6 +41,15 @@ Result<KeyedEntry> Replica::write(std::string_view key, std::optional<std::strin
   }
   KeyedEntry ke{std::string(key), Entry{}};
   ke.entry.hlc = clock_.now(phys_ms);
+  // A write supersedes the entry it replaces on this replica, even one whose
+  // clock ran further ahead than the clock adopts (HlcClock::observe refuses
+  // it): a writer that has seen a value must win over it, or an acknowledged
+  // set or delete would be invisible where it was made. The bumped timestamp
+  // stays out of the clock, so one fast peer cannot drag every later write of
+  // this node into its future; only writes of this key pay for it.
+  if (const Entry* cur = map_.find(ke.key); cur != nullptr && !(ke.entry.hlc > cur->hlc)) {
+    ke.entry.hlc = Hlc{cur->hlc.raw + 1};
+  }
   ke.entry.dot = Dot{self_, next_seq_++};
   ke.entry.tombstone = !value.has_value();
   if (value) ke.entry.value.assign(value->data(), value->size());

@@ -68,7 +68,10 @@ class Replica {
   uint64_t last_seq() const { return next_seq_ - 1; }
 
   // A local write: `value` set, or a tombstone when nullopt. Assigns the next
-  // dot and an HLC timestamp; state is unchanged on error.
+  // dot and an HLC timestamp above both the clock's and the HLC of the entry
+  // it replaces here, so the write is the key's winner on this replica
+  // (read-your-write, whatever a peer's clock said). State is unchanged on
+  // error.
   Result<KeyedEntry> write(std::string_view key, std::optional<std::string_view> value,
                            uint64_t phys_ms);
 
