@@ -5,7 +5,7 @@
 //                     [--dict-kib N] [--sample-chunks N] [--reps N]
 //                     [--random-values 1]
 //
-// It rebuilds the state of the full-sync benchmark row (tests/bench_converge.cc
+// It rebuilds the state of the full-sync benchmark row (tests/bench/full_sync.cc
 // --full-sync, run by scripts/bench.sh): KEYS keys "sync/key/%09ld" with values
 // "value-%013ld", loaded in parts of --part keys through 3 nodes in turn, each
 // `meshkv set --batch` frame of 5000 writes applied at one wall-clock reading
