@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The project's benchmark table in one command: real `meshkv node` processes
-# on loopback, driven by build/meshkv_bench_converge (tests/bench_converge.cc).
+# on loopback, driven by build/meshkv_bench_converge (tests/bench/, a file per mode).
 # Prints figures and whether each meets its target; asserts nothing (the
 # machine is shared and noisy: compare within one run).
 #

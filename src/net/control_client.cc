@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -140,16 +141,23 @@ Status read_exact(const Exchange& x, int fd, uint8_t* p, size_t want) {
   return Status::Ok();
 }
 
+// A frame's 4-byte little-endian length prefix.
+uint32_t frame_length(const uint8_t* hdr) {
+  return static_cast<uint32_t>(hdr[0]) | static_cast<uint32_t>(hdr[1]) << 8 |
+         static_cast<uint32_t>(hdr[2]) << 16 | static_cast<uint32_t>(hdr[3]) << 24;
+}
+
+Status oversized(const Exchange& x, uint32_t len) {
+  return Status::Corruption("node " + x.node.to_string() +
+                            " does not speak the meshkv control protocol (frame of " +
+                            std::to_string(len) + " bytes announced)");
+}
+
 Result<wire::Bytes> read_frame(const Exchange& x, int fd) {
   uint8_t hdr[4];
   if (Status s = read_exact(x, fd, hdr, 4); !s.ok()) return s;
-  const uint32_t len = static_cast<uint32_t>(hdr[0]) | static_cast<uint32_t>(hdr[1]) << 8 |
-                       static_cast<uint32_t>(hdr[2]) << 16 | static_cast<uint32_t>(hdr[3]) << 24;
-  if (len > wire::kMaxFrameBytes) {
-    return Status::Corruption("node " + x.node.to_string() +
-                              " does not speak the meshkv control protocol (frame of " +
-                              std::to_string(len) + " bytes announced)");
-  }
+  const uint32_t len = frame_length(hdr);
+  if (len > wire::kMaxFrameBytes) return oversized(x, len);
   wire::Bytes body;
   // Grown as bytes arrive, so a lying length costs no memory up front.
   while (body.size() < len) {
@@ -168,35 +176,45 @@ Status write_frame(const Exchange& x, int fd, const wire::Bytes& body) {
   return write_all(x, fd, out);
 }
 
-Result<wire::CtlResponse> decode_response(const Exchange& x, const wire::Bytes& body);
+Result<wire::CtlResponse> decode_response(const Exchange& x, const uint8_t* data, size_t n);
+Result<wire::CtlResponse> decode_response(const Exchange& x, const wire::Bytes& body) {
+  return decode_response(x, body.data(), body.size());
+}
+
+// On a connected socket: when this process holds a key, the handshake of
+// net/ctl_seal.h, leaving `session` set; otherwise nothing.
+Status open_session(const Exchange& x, int fd, std::unique_ptr<CtlSession>& session) {
+  const auto& key = client_key();
+  if (!key) return Status::Ok();
+  const Nonce24 cn = random_nonce();
+  if (Status s = write_frame(x, fd, client_hello(key->id, cn)); !s.ok()) return s;
+  auto reply = read_frame(x, fd);
+  if (!reply.ok()) return reply.status();
+  Nonce24 sn{};
+  if (!parse_server_hello(*reply, sn)) {
+    auto r = decode_response(x, *reply);
+    if (r.ok() && r->code == 3) return Status::Denied(r->error);
+    return Status::Denied("node " + x.node.to_string() +
+                          " is not sealed, or does not hold this cluster key; run without "
+                          "--key-file (and MESHKV_KEY_FILE) to talk to an unsealed node");
+  }
+  session = std::make_unique<CtlSession>(*key, cn, sn, false);
+  return Status::Ok();
+}
 
 // Connects, opens a sealed session when this process holds a key, and sends
 // the request.
 Status send_request(const Exchange& x, int fd, const wire::CtlRequest& req,
                     std::unique_ptr<CtlSession>& session) {
   if (Status s = connect_to(x, fd); !s.ok()) return s;
+  if (Status s = open_session(x, fd, session); !s.ok()) return s;
   wire::Bytes msg = wire::encode(wire::Envelope{wire::kVersion, 0, req});
-  if (const auto& key = client_key()) {
-    const Nonce24 cn = random_nonce();
-    if (Status s = write_frame(x, fd, client_hello(key->id, cn)); !s.ok()) return s;
-    auto reply = read_frame(x, fd);
-    if (!reply.ok()) return reply.status();
-    Nonce24 sn{};
-    if (!parse_server_hello(*reply, sn)) {
-      auto r = decode_response(x, *reply);
-      if (r.ok() && r->code == 3) return Status::Denied(r->error);
-      return Status::Denied("node " + x.node.to_string() +
-                            " is not sealed, or does not hold this cluster key; run without "
-                            "--key-file (and MESHKV_KEY_FILE) to talk to an unsealed node");
-    }
-    session = std::make_unique<CtlSession>(*key, cn, sn, false);
-    msg = session->seal(msg);
-  }
+  if (session) msg = session->seal(msg);
   return write_frame(x, fd, msg);
 }
 
-Result<wire::CtlResponse> decode_response(const Exchange& x, const wire::Bytes& body) {
-  auto env = wire::decode(body);
+Result<wire::CtlResponse> decode_response(const Exchange& x, const uint8_t* data, size_t n) {
+  auto env = wire::decode(data, n);
   if (!env.ok()) {
     return Status::Corruption("node " + x.node.to_string() + " sent a malformed response: " +
                               env.status().message());
@@ -257,5 +275,92 @@ Status stream(const Endpoint& node, const wire::CtlRequest& req, std::chrono::mi
     if (!on_response(*r) || !r->more) return Status::Ok();
   }
 }
+
+// ---- Connection ----------------------------------------------------------------
+
+struct Connection::State {
+  State(const Endpoint& n, int f) : node(n), fd(f) {}
+
+  // Moves every complete frame from `in` to `out`, decoded.
+  Status take_frames(std::vector<wire::CtlResponse>& out);
+  // One frame's body: opened when sealed, then decoded.
+  Result<wire::CtlResponse> decode(const Exchange& x, const uint8_t* body, size_t len);
+
+  Endpoint node;
+  Fd fd;
+  std::unique_ptr<CtlSession> session;
+  wire::Bytes in;   // bytes received; in[head..] not yet taken as frames
+  size_t head = 0;
+};
+
+Status Connection::State::take_frames(std::vector<wire::CtlResponse>& out) {
+  const Exchange x{node, Clock::time_point::max(), std::chrono::milliseconds(0)};
+  Status st;
+  while (st.ok() && in.size() - head >= 4) {
+    const uint32_t len = frame_length(in.data() + head);
+    if (len > wire::kMaxFrameBytes) return oversized(x, len);
+    if (in.size() - head - 4 < len) break;
+    auto r = decode(x, in.data() + head + 4, len);
+    head += 4 + len;
+    if (r.ok()) out.push_back(std::move(*r));
+    else st = r.status();
+  }
+  // Compacted now and then, not per frame, so a burst costs one move.
+  if (head == in.size()) {
+    in.clear();
+    head = 0;
+  } else if (head >= (size_t{1} << 16)) {
+    in.erase(in.begin(), in.begin() + static_cast<std::ptrdiff_t>(head));
+    head = 0;
+  }
+  return st;
+}
+
+Result<wire::CtlResponse> Connection::State::decode(const Exchange& x, const uint8_t* body, size_t len) {
+  if (!session) return decode_response(x, body, len);
+  wire::Bytes plain;
+  if (!session->open(wire::Bytes(body, body + len), plain)) {
+    return Status::Corruption("node " + node.to_string() + " sent a frame that does not authenticate");
+  }
+  return decode_response(x, plain);
+}
+
+Connection::Connection(std::unique_ptr<State> s) : s_(std::move(s)) {}
+Connection::Connection(Connection&&) noexcept = default;
+Connection& Connection::operator=(Connection&&) noexcept = default;
+Connection::~Connection() = default;
+
+Result<Connection> Connection::open(const Endpoint& node, std::chrono::milliseconds timeout) {
+  const Exchange x{node, Clock::now() + timeout, timeout};
+  auto s = std::make_unique<State>(node, open_socket(node));
+  if (s->fd.get() < 0) return Status::Io(std::string("socket: ") + std::strerror(errno));
+  if (Status st = connect_to(x, s->fd.get()); !st.ok()) return st;
+  const int one = 1;
+  ::setsockopt(s->fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (Status st = open_session(x, s->fd.get(), s->session); !st.ok()) return st;
+  return Connection(std::move(s));
+}
+
+Status Connection::send(const wire::CtlRequest& req, std::chrono::milliseconds timeout) {
+  const Exchange x{s_->node, Clock::now() + timeout, timeout};
+  wire::Bytes msg = wire::encode(wire::Envelope{wire::kVersion, 0, req});
+  if (s_->session) msg = s_->session->seal(msg);
+  return write_frame(x, s_->fd.get(), msg);
+}
+
+Status Connection::receive(std::vector<wire::CtlResponse>& out) {
+  // One read a call: a caller multiplexing many connections comes back
+  // when poll says so, and no connection can starve the others.
+  uint8_t buf[65536];
+  const ssize_t n = ::recv(s_->fd.get(), buf, sizeof buf, 0);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return Status::Ok();
+  const Exchange x{s_->node, Clock::time_point::max(), std::chrono::milliseconds(0)};
+  if (n < 0) return x.unreachable(errno);
+  if (n == 0) return x.unreachable("connection closed");
+  s_->in.insert(s_->in.end(), buf, buf + n);
+  return s_->take_frames(out);
+}
+
+int Connection::fd() const { return s_->fd.get(); }
 
 }  // namespace meshkv::net

@@ -4,6 +4,8 @@
 
 #include <chrono>
 #include <functional>
+#include <memory>
+#include <vector>
 
 #include "common/endpoint.h"
 #include "common/status.h"
@@ -40,5 +42,44 @@ Result<wire::CtlResponse> call(const Endpoint& node, const wire::CtlRequest& req
 // Errors as for call(); a stream the node closes is kUnavailable.
 Status stream(const Endpoint& node, const wire::CtlRequest& req, std::chrono::milliseconds timeout,
               const std::function<bool(const wire::CtlResponse&)>& on_response);
+
+// A control connection held open for many requests, for clients that send
+// requests without waiting for each answer (the node answers in the order it
+// received them) or watch many connections at once with poll or epoll: load
+// generators and benchmarks. Sealed as call() is when this process holds a
+// key. Small requests leave at once (TCP_NODELAY). Not thread-safe.
+class Connection {
+ public:
+  // Connects to `node` and, with a client key, completes the sealed
+  // handshake, both within `timeout`. Errors as for call(), and
+  // kPermissionDenied when the node refuses the key or is not sealed.
+  static Result<Connection> open(const Endpoint& node,
+                                 std::chrono::milliseconds timeout = kDefaultControlTimeout);
+
+  Connection(Connection&&) noexcept;
+  Connection& operator=(Connection&&) noexcept;
+  ~Connection();
+
+  // Writes `req`, waiting at most `timeout` for room in the socket's buffer.
+  // kUnavailable when the node closed the connection or the time ran out;
+  // the connection is unusable after an error.
+  Status send(const wire::CtlRequest& req, std::chrono::milliseconds timeout = kDefaultControlTimeout);
+
+  // Reads what has arrived, without blocking, and appends every complete
+  // response to `out` (none if nothing arrived). kUnavailable once the node
+  // has closed the connection; kCorruption for a frame that does not decode
+  // or authenticate. Responses completed before an error are appended; the
+  // connection is unusable after one.
+  Status receive(std::vector<wire::CtlResponse>& out);
+
+  // The socket, for poll or epoll: readable means receive() has bytes to
+  // read. Owned by the connection.
+  int fd() const;
+
+ private:
+  struct State;
+  explicit Connection(std::unique_ptr<State> s);
+  std::unique_ptr<State> s_;
+};
 
 }  // namespace meshkv::net

@@ -5,7 +5,7 @@
 //                     [--dict-kib N] [--sample-chunks N] [--reps N]
 //                     [--random-values 1]
 //
-// It rebuilds the state of the full-sync benchmark row (tests/bench_converge.cc
+// It rebuilds the state of the full-sync benchmark row (tests/bench/full_sync.cc
 // --full-sync, run by scripts/bench.sh): KEYS keys "sync/key/%09ld" with values
 // "value-%013ld", loaded in parts of --part keys through 3 nodes in turn, each
 // `meshkv set --batch` frame of 5000 writes applied at one wall-clock reading
@@ -150,15 +150,43 @@ struct Outcome {
   double c_cpu = 0, d_cpu = 0;  // medians, seconds
 };
 
+// One timed pass: every datagram compressed into `comp`.
+double compress_all(const Method& m, const std::vector<wire::Bytes>& dgrams, std::vector<wire::Bytes>& comp,
+                    ZSTD_CCtx* cctx, const ZSTD_CDict* cdict) {
+  const double t0 = cpu_now();
+  for (size_t i = 0; i < dgrams.size(); ++i) {
+    const auto& d = dgrams[i];
+    auto& c = comp[i];
+    c.resize(c.capacity());
+    const size_t n = m.dict ? ZSTD_compress_usingCDict(cctx, c.data(), c.size(), d.data(), d.size(), cdict)
+                            : ZSTD_compressCCtx(cctx, c.data(), c.size(), d.data(), d.size(), m.level);
+    if (ZSTD_isError(n)) die(m.name + ": compress: " + ZSTD_getErrorName(n));
+    c.resize(n);
+  }
+  return cpu_now() - t0;
+}
+
+// Decompresses `c` into `out`; its size.
+size_t decompress(const Method& m, const wire::Bytes& c, std::vector<uint8_t>& out, ZSTD_DCtx* dctx,
+                  const ZSTD_DDict* ddict) {
+  const size_t n = m.dict ? ZSTD_decompress_usingDDict(dctx, out.data(), out.size(), c.data(), c.size(), ddict)
+                          : ZSTD_decompressDCtx(dctx, out.data(), out.size(), c.data(), c.size());
+  if (ZSTD_isError(n)) die(m.name + ": decompress: " + ZSTD_getErrorName(n));
+  return n;
+}
+
+// Counts a datagram of `size` bytes as sent.
+void count_sizes(Outcome& o, size_t size, size_t mtu) {
+  o.bytes += size;
+  o.max_dgram = std::max(o.max_dgram, size);
+  o.over_mtu += size > mtu;
+}
+
 Outcome run(const Method& m, const std::vector<wire::Bytes>& dgrams, ZSTD_CCtx* cctx,
             ZSTD_DCtx* dctx, const ZSTD_CDict* cdict, const ZSTD_DDict* ddict, int reps, size_t mtu) {
   Outcome o;
   if (m.level == 0) {
-    for (const auto& d : dgrams) {
-      o.bytes += d.size();
-      o.max_dgram = std::max(o.max_dgram, d.size());
-      o.over_mtu += d.size() > mtu;
-    }
+    for (const auto& d : dgrams) count_sizes(o, d.size(), mtu);
     return o;
   }
   size_t max_in = 0;
@@ -168,26 +196,11 @@ Outcome run(const Method& m, const std::vector<wire::Bytes>& dgrams, ZSTD_CCtx* 
   std::vector<uint8_t> out(max_in + 64);
   std::vector<double> tc, td;
   for (int rep = 0; rep < reps; ++rep) {
-    double t0 = cpu_now();
-    for (size_t i = 0; i < dgrams.size(); ++i) {
-      const auto& d = dgrams[i];
-      auto& c = comp[i];
-      c.resize(c.capacity());
-      const size_t n =
-          m.dict ? ZSTD_compress_usingCDict(cctx, c.data(), c.size(), d.data(), d.size(), cdict)
-                 : ZSTD_compressCCtx(cctx, c.data(), c.size(), d.data(), d.size(), m.level);
-      if (ZSTD_isError(n)) die(m.name + ": compress: " + ZSTD_getErrorName(n));
-      c.resize(n);
-    }
-    tc.push_back(cpu_now() - t0);
-
+    tc.push_back(compress_all(m, dgrams, comp, cctx, cdict));
     uint64_t sum = 0;
-    t0 = cpu_now();
+    const double t0 = cpu_now();
     for (const auto& c : comp) {
-      const size_t n =
-          m.dict ? ZSTD_decompress_usingDDict(dctx, out.data(), out.size(), c.data(), c.size(), ddict)
-                 : ZSTD_decompressDCtx(dctx, out.data(), out.size(), c.data(), c.size());
-      if (ZSTD_isError(n)) die(m.name + ": decompress: " + ZSTD_getErrorName(n));
+      const size_t n = decompress(m, c, out, dctx, ddict);
       sum += n + out[n / 2];
     }
     td.push_back(cpu_now() - t0);
@@ -195,16 +208,11 @@ Outcome run(const Method& m, const std::vector<wire::Bytes>& dgrams, ZSTD_CCtx* 
   }
   // Untimed: every datagram must come back byte for byte.
   for (size_t i = 0; i < dgrams.size(); ++i) {
-    const auto& c = comp[i];
-    const size_t n =
-        m.dict ? ZSTD_decompress_usingDDict(dctx, out.data(), out.size(), c.data(), c.size(), ddict)
-               : ZSTD_decompressDCtx(dctx, out.data(), out.size(), c.data(), c.size());
-    if (ZSTD_isError(n) || n != dgrams[i].size() || std::memcmp(out.data(), dgrams[i].data(), n) != 0) {
+    const size_t n = decompress(m, comp[i], out, dctx, ddict);
+    if (n != dgrams[i].size() || std::memcmp(out.data(), dgrams[i].data(), n) != 0) {
       die(m.name + ": datagram " + std::to_string(i) + " did not round-trip");
     }
-    o.bytes += c.size();
-    o.max_dgram = std::max(o.max_dgram, c.size());
-    o.over_mtu += c.size() > mtu;
+    count_sizes(o, comp[i].size(), mtu);
   }
   o.c_cpu = median(tc);
   o.d_cpu = median(td);
@@ -228,15 +236,13 @@ int usage(const char* argv0) {
   return 2;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  Args a;
+// Parses the options into `a`; false on a bad one.
+bool parse_args(int argc, char** argv, Args& a) {
   for (int i = 1; i < argc; ++i) {
     const std::string_view k = argv[i];
-    if (i + 1 >= argc) return usage(argv[0]);
+    if (i + 1 >= argc) return false;
     const long v = std::atol(argv[++i]);
-    if (v <= 0) return usage(argv[0]);
+    if (v <= 0) return false;
     if (k == "--keys") a.keys = v;
     else if (k == "--part") a.part = v;
     else if (k == "--mtu") a.mtu = static_cast<size_t>(v);
@@ -245,11 +251,12 @@ int main(int argc, char** argv) {
     else if (k == "--sample-chunks") a.sample_chunks = static_cast<size_t>(v);
     else if (k == "--reps") a.reps = static_cast<int>(v);
     else if (k == "--random-values") a.random_values = true;
-    else return usage(argv[0]);
+    else return false;
   }
-  if (a.mtu <= wire::kChunkOverhead) return usage(argv[0]);
-  const size_t budget = a.budget ? a.budget : a.mtu - wire::kChunkOverhead;
+  return a.mtu > wire::kChunkOverhead;
+}
 
+void print_header(const Args& a, size_t budget) {
   std::printf("meshkv zstd full-sync micro-benchmark (zstd %s)\n", ZSTD_versionString());
 #ifdef NDEBUG
   std::printf("build: Release (NDEBUG defined)\n");
@@ -266,34 +273,32 @@ int main(int argc, char** argv) {
               a.keys, a.random_values ? "19 random letters and digits" : "\"value-%013ld\"", a.part, a.mtu,
               budget, a.budget ? " (NOT the engine's)" : "", kMaxChunksPerAnswer);
   std::fflush(stdout);
+}
 
-  crdt::Replica n0(kOrigins[0]), n1(kOrigins[1]), n2(kOrigins[2]);
-  crdt::Replica* nodes[3] = {&n0, &n1, &n2};
-  double t0 = cpu_now();
-  load(nodes, a, budget);
-  std::printf("loaded node 0 with %zu keys in %.2f CPU s (not part of any figure)\n",
-              n0.map().size(), cpu_now() - t0);
-  if (n0.map().size() != static_cast<size_t>(a.keys)) die("node 0 does not hold every key");
-
-  // Produce and encode the full sync as the engine would: answers of at most
-  // 48 chunks, the joiner's vector raised by each answer's claims.
+struct Sync {
   std::vector<wire::Bytes> dgrams;
+  double cpu = 0;  // producing and encoding them, CPU s
+};
+
+// The full sync as the engine would produce and encode it: answers of at
+// most 48 chunks, the joiner's vector raised by each answer's claims.
+Sync produce(const crdt::Replica& n0, const Args& a, size_t budget) {
+  Sync sync;
+  std::vector<wire::Bytes>& dgrams = sync.dgrams;
   size_t entries = 0;
-  t0 = cpu_now();
-  {
-    crdt::VersionVector joiner;
-    for (;;) {
-      auto chunks = n0.delta(joiner, budget, 0, ~crdt::Origin{0}, kMaxChunksPerAnswer);
-      if (chunks.empty()) break;
-      for (auto& c : chunks) {
-        joiner.raise(c.origin, c.to);
-        entries += c.entries.size();
-        dgrams.push_back(wire::encode(wire::Envelope{wire::kVersion, n0.self(), wire::ChunkMsg{std::move(c)}}));
-      }
+  const double t0 = cpu_now();
+  crdt::VersionVector joiner;
+  for (;;) {
+    auto chunks = n0.delta(joiner, budget, 0, ~crdt::Origin{0}, kMaxChunksPerAnswer);
+    if (chunks.empty()) break;
+    for (auto& c : chunks) {
+      joiner.raise(c.origin, c.to);
+      entries += c.entries.size();
+      dgrams.push_back(wire::encode(wire::Envelope{wire::kVersion, n0.self(), wire::ChunkMsg{std::move(c)}}));
     }
-    if (!(joiner == n0.vv())) die("the joiner's vector did not reach node 0's");
   }
-  const double produce_cpu = cpu_now() - t0;
+  if (!(joiner == n0.vv())) die("the joiner's vector did not reach node 0's");
+  sync.cpu = cpu_now() - t0;
   if (entries != static_cast<size_t>(a.keys)) die("the chunks carry " + std::to_string(entries) + " entries");
   size_t raw = 0, oversize = 0;
   for (const auto& d : dgrams) {
@@ -305,10 +310,20 @@ int main(int argc, char** argv) {
   std::printf("full sync: %zu ChunkMsg datagrams, %zu entries, %zu bytes (%.0f B avg); "
               "delta + encode %.3f CPU s (%.2f us per datagram)\n",
               dgrams.size(), entries, raw, static_cast<double>(raw) / static_cast<double>(dgrams.size()),
-              produce_cpu, produce_cpu / static_cast<double>(dgrams.size()) * 1e6);
+              sync.cpu, sync.cpu / static_cast<double>(dgrams.size()) * 1e6);
+  return sync;
+}
 
-  // The dictionary, trained on the first chunks.
+size_t total_bytes(const std::vector<wire::Bytes>& dgrams) {
+  size_t raw = 0;
+  for (const auto& d : dgrams) raw += d.size();
+  return raw;
+}
+
+// A dictionary trained on the first chunks.
+std::vector<uint8_t> train(const std::vector<wire::Bytes>& dgrams, const Args& a) {
   const size_t dict_cap = a.dict_kib * 1024;
+  const size_t raw = total_bytes(dgrams);
   size_t n_samples = a.sample_chunks ? a.sample_chunks : (100 * dict_cap) / (raw / dgrams.size()) + 1;
   n_samples = std::min(n_samples, dgrams.size());
   std::vector<uint8_t> samples;
@@ -318,7 +333,7 @@ int main(int argc, char** argv) {
     sample_sizes.push_back(dgrams[i].size());
   }
   std::vector<uint8_t> dict(dict_cap);
-  t0 = cpu_now();
+  const double t0 = cpu_now();
   const size_t dict_size = ZDICT_trainFromBuffer(dict.data(), dict.size(), samples.data(), sample_sizes.data(),
                                                  static_cast<unsigned>(sample_sizes.size()));
   const double train_cpu = cpu_now() - t0;
@@ -328,21 +343,25 @@ int main(int argc, char** argv) {
               n_samples, samples.size(), train_cpu);
   std::printf("timed passes per method: %d (median shown)\n\n", a.reps);
   std::fflush(stdout);
+  return dict;
+}
 
+// Every method over every datagram: the table.
+void compare(const std::vector<wire::Bytes>& dgrams, const std::vector<uint8_t>& dict, const Args& a) {
   const Method methods[] = {{"none", 0, false},
                             {"zstd -1", 1, false},
                             {"zstd -3", 3, false},
-                            {"zstd -1 + " + std::to_string(dict_size / 1024) + " KiB dict", 1, true}};
+                            {"zstd -1 + " + std::to_string(dict.size() / 1024) + " KiB dict", 1, true}};
   ZSTD_CCtx* cctx = ZSTD_createCCtx();
   ZSTD_DCtx* dctx = ZSTD_createDCtx();
   ZSTD_CDict* cdict = ZSTD_createCDict(dict.data(), dict.size(), 1);
   ZSTD_DDict* ddict = ZSTD_createDDict(dict.data(), dict.size());
   if (!cctx || !dctx || !cdict || !ddict) die("out of memory");
-
   std::printf("| method | bytes | ratio | saved | avg / max B per datagram | over mtu | compress CPU s | "
               "decompress CPU s | compress / decompress us per datagram |\n");
   std::printf("|---|--:|--:|--:|--:|--:|--:|--:|--:|\n");
   const double n = static_cast<double>(dgrams.size());
+  const size_t raw = total_bytes(dgrams);
   for (const Method& m : methods) {
     const Outcome o = run(m, dgrams, cctx, dctx, cdict, ddict, a.reps, a.mtu);
     const double ratio = static_cast<double>(raw) / static_cast<double>(o.bytes);
@@ -351,13 +370,31 @@ int main(int argc, char** argv) {
                 o.d_cpu, o.c_cpu / n * 1e6, o.d_cpu / n * 1e6);
     std::fflush(stdout);
   }
-  std::printf("\nfor scale: producing and encoding the uncompressed datagrams (Replica::delta in "
-              "answers of %zu, wire::encode) took %.3f CPU s\n",
-              kMaxChunksPerAnswer, produce_cpu);
   ZSTD_freeCCtx(cctx);
   ZSTD_freeDCtx(dctx);
   ZSTD_freeCDict(cdict);
   ZSTD_freeDDict(ddict);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args a;
+  if (!parse_args(argc, argv, a)) return usage(argv[0]);
+  const size_t budget = a.budget ? a.budget : a.mtu - wire::kChunkOverhead;
+  print_header(a, budget);
+  crdt::Replica n0(kOrigins[0]), n1(kOrigins[1]), n2(kOrigins[2]);
+  crdt::Replica* nodes[3] = {&n0, &n1, &n2};
+  const double t0 = cpu_now();
+  load(nodes, a, budget);
+  std::printf("loaded node 0 with %zu keys in %.2f CPU s (not part of any figure)\n",
+              n0.map().size(), cpu_now() - t0);
+  if (n0.map().size() != static_cast<size_t>(a.keys)) die("node 0 does not hold every key");
+  const Sync sync = produce(n0, a, budget);
+  compare(sync.dgrams, train(sync.dgrams, a), a);
+  std::printf("\nfor scale: producing and encoding the uncompressed datagrams (Replica::delta in "
+              "answers of %zu, wire::encode) took %.3f CPU s\n",
+              kMaxChunksPerAnswer, sync.cpu);
   std::printf("(checksum %llu)\n", static_cast<unsigned long long>(g_sink));
   return 0;
 }

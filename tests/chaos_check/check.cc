@@ -1,0 +1,297 @@
+// The checks of check.h. Keys are visited in sorted order and nodes in the
+// order of `modes`, so a report is the same for the same history.
+#include "chaos_check/check.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <set>
+
+#include "node/control.h"
+
+namespace meshkv::chaos {
+
+bool newer(const Stamp& a, const Stamp& b) {
+  crdt::Entry x, y;
+  x.hlc = a.hlc;
+  x.dot.origin = a.origin;
+  y.hlc = b.hlc;
+  y.dot.origin = b.origin;
+  return crdt::wins(x, y);
+}
+
+std::string to_string(const Stamp& s) {
+  return "hlc " + node::format_hlc(s.hlc) + " origin " + node::format_uid(s.origin);
+}
+
+size_t Report::count(char check) const {
+  return static_cast<size_t>(std::count_if(violations.begin(), violations.end(),
+                                           [&](const Violation& v) { return v.check == check; }));
+}
+
+namespace {
+
+struct Checker {
+  const History& h;
+  const Options& o;
+  Report r;
+
+  void fail(char check, std::string what) { r.violations.push_back({check, std::move(what)}); }
+};
+
+// "set ka=v2 via n0 at 1110 hlc 200.0 origin 00000000000000aa". REQUIRES: acked.
+std::string describe(const Write& w) {
+  return std::string(w.del ? "del " : "set ") + w.key + "=" + w.value + " via " + w.node + " at " +
+         std::to_string(w.end_ms) + " " + to_string(*w.stamp);
+}
+
+// ---- (a) ----------------------------------------------------------------------
+
+using Listing = std::map<std::string, const Final*>;  // key -> entry
+
+Listing listing_of(const History& h, const std::string& node) {
+  Listing out;
+  for (const Final& f : h.finals) {
+    if (f.node == node) out[f.key] = &f;
+  }
+  return out;
+}
+
+// The first key on which two listings differ, "" if none.
+std::string first_difference(const Listing& a, const Listing& b) {
+  std::set<std::string> keys;
+  for (const auto& [k, f] : a) keys.insert(k);
+  for (const auto& [k, f] : b) keys.insert(k);
+  for (const std::string& k : keys) {
+    const auto x = a.find(k), y = b.find(k);
+    if (x == a.end() || y == b.end()) return k;
+    if (x->second->value != y->second->value || !(x->second->stamp == y->second->stamp)) return k;
+  }
+  return "";
+}
+
+void check_digests(Checker& c) {
+  std::map<std::string, std::string> digest;
+  for (const Digest& d : c.h.digests) digest[d.node] = d.digest;
+  const NodeMode* first = nullptr;
+  for (const NodeMode& m : c.h.modes) {
+    const auto it = digest.find(m.node);
+    if (it == digest.end() || it->second == "silent") {
+      c.fail('a', m.node + " reported no digest");
+    } else if (first == nullptr) {
+      first = &m;
+    } else if (it->second != digest[first->node]) {
+      c.fail('a', m.node + " reports digest " + it->second + ", " + first->node + " " + digest[first->node]);
+    }
+  }
+  if (first == nullptr || c.r.count('a') > 0) {
+    c.r.summary.push_back("digests: not all " + std::to_string(c.h.modes.size()) + " nodes report the same");
+    return;
+  }
+  // Equal digests must mean equal states; a listing that differs says the
+  // digest misses something.
+  const Listing base = listing_of(c.h, first->node);
+  for (const NodeMode& m : c.h.modes) {
+    const std::string k = first_difference(base, listing_of(c.h, m.node));
+    if (!k.empty()) {
+      c.fail('a', first->node + " and " + m.node + " report the same digest but list key " + k + " differently");
+    }
+  }
+  c.r.summary.push_back("digests: all " + std::to_string(c.h.modes.size()) + " nodes report " +
+                        digest[first->node] + (c.r.count('a') ? "" : " and list the same entries"));
+}
+
+// ---- (b), and (c)'s uniqueness --------------------------------------------------
+
+struct KeyFacts {
+  const Write* best = nullptr;     // the greatest acknowledged write not at risk
+  std::optional<Stamp> risky_best;  // ... and the greatest at risk, of any op
+  std::optional<Stamp> risky_del;   // ... and the greatest deletion at risk
+  bool unacked_del = false;
+};
+
+using KeyValue = std::pair<std::string, std::string>;
+
+struct Facts {
+  std::map<std::string, KeyFacts> keys;  // every key written, acknowledged or not
+  std::map<KeyValue, Stamp> acked_values;
+  std::set<KeyValue> unacked_values;
+  size_t acked = 0, unacked = 0, at_risk = 0;
+  size_t risk_lost = 0, by_unacked_del = 0;  // counted on the first node only
+  std::string risk_keys;
+};
+
+// An in-memory node killed after the write began may have taken the write
+// with it: its acknowledgement promised nothing beyond the process.
+bool at_risk(const History& h, const Write& w) {
+  const bool memory = std::any_of(h.modes.begin(), h.modes.end(),
+                                  [&](const NodeMode& m) { return m.node == w.node && m.in_memory; });
+  return memory && std::any_of(h.kills.begin(), h.kills.end(),
+                               [&](const Kill& k) { return k.node == w.node && k.at_ms >= w.start_ms; });
+}
+
+void note_acked(Checker& c, Facts& f, const Write& w) {
+  const Stamp& s = *w.stamp;
+  KeyFacts& k = f.keys[w.key];
+  ++f.acked;
+  if (!w.del) f.acked_values[{w.key, w.value}] = s;
+  if (at_risk(c.h, w)) {
+    ++f.at_risk;
+    if (!k.risky_best || newer(s, *k.risky_best)) k.risky_best = s;
+    if (w.del && (!k.risky_del || newer(s, *k.risky_del))) k.risky_del = s;
+  } else if (k.best == nullptr || newer(s, *k.best->stamp)) {
+    k.best = &w;
+  }
+}
+
+Facts gather(Checker& c) {
+  Facts f;
+  std::map<std::pair<uint64_t, crdt::Origin>, const Write*> seen;
+  for (const Write& w : c.h.writes) {
+    KeyFacts& k = f.keys[w.key];
+    if (!w.acked()) {
+      ++f.unacked;
+      if (w.del) k.unacked_del = true;
+      else f.unacked_values.insert({w.key, w.value});
+      continue;
+    }
+    const auto [it, fresh] = seen.try_emplace({w.stamp->hlc.raw, w.stamp->origin}, &w);
+    if (!fresh) {
+      c.fail('c', "two acknowledged writes share (hlc, origin): " + describe(*it->second) + " and " + describe(w));
+    }
+    note_acked(c, f, w);
+  }
+  return f;
+}
+
+void judge_held(Checker& c, Facts& f, const KeyFacts& k, const Final& x, bool first) {
+  const std::string held = x.node + " holds " + x.key + "=" + x.value;
+  if (const auto a = f.acked_values.find({x.key, x.value}); a != f.acked_values.end()) {
+    if (!(a->second == x.stamp)) {
+      c.fail('b', held + " with " + to_string(x.stamp) + ", acknowledged with " + to_string(a->second));
+    }
+  } else if (f.unacked_values.count({x.key, x.value}) == 0) {
+    c.fail('b', held + ", a value never written to that key");
+  }
+  if (k.best != nullptr && newer(*k.best->stamp, x.stamp)) {
+    c.fail('b', held + " (" + to_string(x.stamp) + "), older than the acknowledged " + describe(*k.best));
+  }
+  if (first && k.risky_best && newer(*k.risky_best, x.stamp)) {
+    ++f.risk_lost;
+    f.risk_keys += " " + x.key;
+  }
+}
+
+void judge_absent(Checker& c, Facts& f, const KeyFacts& k, const std::string& node, const std::string& key,
+                  bool first) {
+  if (k.best == nullptr || k.best->del) return;
+  // A deletion explains the absence: one acknowledged at risk and newer, or
+  // one never acknowledged (it may have been applied all the same).
+  if (k.risky_del && newer(*k.risky_del, *k.best->stamp)) return;
+  if (k.unacked_del) {
+    f.by_unacked_del += first;
+    return;
+  }
+  c.fail('b', node + " has no value for " + key + "; the acknowledged " + describe(*k.best) + " is lost");
+}
+
+void check_values(Checker& c) {
+  Facts f = gather(c);
+  std::set<std::string> strays;
+  for (const Final& x : c.h.finals) {
+    if (f.keys.count(x.key) == 0 && strays.insert(x.key).second) {
+      c.fail('b', "key " + x.key + " is on " + x.node + " but was never written");
+    }
+  }
+  for (size_t j = 0; j < c.h.modes.size(); ++j) {
+    const std::string& node = c.h.modes[j].node;
+    const Listing held = listing_of(c.h, node);
+    for (const auto& [key, k] : f.keys) {
+      const auto it = held.find(key);
+      if (it != held.end()) judge_held(c, f, k, *it->second, j == 0);
+      else judge_absent(c, f, k, node, key, j == 0);
+    }
+  }
+  c.r.summary.push_back(
+      "writes: " + std::to_string(f.acked) + " acknowledged, " + std::to_string(f.unacked) + " not; " +
+      std::to_string(f.at_risk) + " acknowledged by in-memory nodes killed afterwards (" +
+      std::to_string(f.risk_lost) + " keys lost such a write:" + (f.risk_lost ? f.risk_keys : " none") + "); " +
+      std::to_string(f.by_unacked_del) + " keys absent where only an unacknowledged delete explains it");
+}
+
+// ---- (c): clocks ------------------------------------------------------------------
+
+// Every acknowledged write of one origin must carry an HLC above those of
+// the writes the origin acknowledged before it began: the clock never goes
+// back, across restarts of a durable origin too.
+void check_origin_clock(Checker& c, std::vector<const Write*> ws) {
+  std::vector<const Write*> by_end = ws;
+  std::sort(ws.begin(), ws.end(), [](const Write* a, const Write* b) { return a->start_ms < b->start_ms; });
+  std::sort(by_end.begin(), by_end.end(), [](const Write* a, const Write* b) { return a->end_ms < b->end_ms; });
+  const Write* before = nullptr;  // the greatest write ended before the current one began
+  size_t e = 0;
+  for (const Write* w : ws) {
+    for (; e < by_end.size() && by_end[e]->end_ms < w->start_ms; ++e) {
+      if (before == nullptr || newer(*by_end[e]->stamp, *before->stamp)) before = by_end[e];
+    }
+    if (before != nullptr && !newer(*w->stamp, *before->stamp)) {
+      c.fail('c', "origin " + node::format_uid(w->stamp->origin) + ": " + describe(*w) + " (begun at " +
+                      std::to_string(w->start_ms) + ") is not above the earlier " + describe(*before));
+    }
+  }
+}
+
+void check_clocks(Checker& c) {
+  std::map<crdt::Origin, std::vector<const Write*>> by_origin;
+  size_t acked = 0;
+  for (const Write& w : c.h.writes) {
+    if (!w.acked()) continue;
+    by_origin[w.stamp->origin].push_back(&w);
+    ++acked;
+  }
+  for (auto& [origin, ws] : by_origin) check_origin_clock(c, std::move(ws));
+  c.r.summary.push_back("clocks: " + std::to_string(acked) + " acknowledged writes from " +
+                        std::to_string(by_origin.size()) + " origins, " +
+                        (c.r.count('c') ? "not all" : "all") + " unique and increasing per origin");
+}
+
+// ---- (d) ----------------------------------------------------------------------------
+
+bool disturbed(const Checker& c, const std::string& node, int64_t t) {
+  return std::any_of(c.h.disturbances.begin(), c.h.disturbances.end(), [&](const Disturbance& d) {
+    return d.node == node && d.from_ms <= t && t <= d.to_ms + c.o.grace_ms;
+  });
+}
+
+void check_membership(Checker& c) {
+  size_t suspect = 0, excused = 0, bad = 0;
+  for (const Sample& s : c.h.samples) {
+    suspect += s.state == "suspect";
+    if (s.state != "dead" && s.state != "left") continue;
+    if (disturbed(c, s.observer, s.at_ms) || disturbed(c, s.member, s.at_ms)) {
+      ++excused;
+      continue;
+    }
+    ++bad;
+    char at[48];
+    std::snprintf(at, sizeof at, " (+%.1fs) ", static_cast<double>(s.at_ms - c.o.t0_ms) / 1000.0);
+    c.fail('d', "at " + std::to_string(s.at_ms) + at + s.observer + " saw " + s.member + " " + s.state +
+                    ", though both had been undisturbed for " + std::to_string(c.o.grace_ms) + " ms");
+  }
+  c.r.summary.push_back("membership: " + std::to_string(c.h.samples.size()) + " samples, " +
+                        std::to_string(suspect) + " suspect, " + std::to_string(excused) +
+                        " dead/left while disturbed (excused), " + std::to_string(bad) + " not excused");
+}
+
+}  // namespace
+
+Report check(const History& h, const Options& o) {
+  Checker c{h, o, {}};
+  check_digests(c);
+  check_values(c);
+  check_clocks(c);
+  check_membership(c);
+  return std::move(c.r);
+}
+
+}  // namespace meshkv::chaos

@@ -1,0 +1,140 @@
+// The chaos test's checker (scripts/chaos.sh): what the nodes hold at the end
+// of a run, against what the clients were told while faults were applied.
+//
+// Writes are ordered as the replicas order them: by (hlc, origin), through
+// crdt::wins. The checks, each named by its letter in `chaos.sh --help`:
+//   (a) every node reports the same digest, and nodes with equal digests list
+//       equal entries;
+//   (b) on every node each key holds the acknowledged write with the greatest
+//       (hlc, origin), or a greater write (acknowledged or not): no
+//       acknowledged write is lost. A write acknowledged by an in-memory node
+//       killed after the write began may be lost; such losses are counted;
+//   (c) no two acknowledged writes share an (hlc, origin), and a write
+//       acknowledged by one origin before another began on it has the
+//       smaller HLC;
+//   (d) no member is seen dead (or left) by an observer while neither had
+//       been disturbed (killed, paused, partitioned) within the grace period.
+//
+// Pure: a History in, a Report out. parse_file() reads the run directory's
+// files, whose formats are documented at each record below.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "crdt/entry.h"
+
+namespace meshkv::chaos {
+
+// What last-writer-wins compares.
+struct Stamp {
+  crdt::Hlc hlc;
+  crdt::Origin origin = 0;
+  friend bool operator==(const Stamp&, const Stamp&) = default;
+};
+// Whether `a` beats `b` (crdt::wins).
+bool newer(const Stamp& a, const Stamp& b);
+// "hlc 1700000000123.4 origin 00000000000000aa".
+std::string to_string(const Stamp& s);
+
+// `modes`: "node durable|memory", one per node; their order is the nodes'.
+struct NodeMode {
+  std::string node;
+  bool in_memory = false;
+};
+
+// `kills`: "ms kill node", a kill -9.
+struct Kill {
+  int64_t at_ms = 0;
+  std::string node;
+};
+
+// `writes`: one client attempt a line,
+//   writer seq start_ms end_ms node set|del key value rc phys logical origin
+// value is "-" for a delete; rc is the client's exit status; the last three
+// are the HLC (physical ms, logical) and origin (16 hex digits) the node
+// answered with, "- - -" when it answered none.
+struct Write {
+  int writer = 0;
+  uint64_t seq = 0;
+  int64_t start_ms = 0, end_ms = 0;
+  std::string node;
+  bool del = false;
+  std::string key, value;
+  int rc = 0;
+  std::optional<Stamp> stamp;
+
+  bool acked() const { return rc == 0 && stamp.has_value(); }
+};
+
+// `finals`: "node key value phys logical origin", every live entry of every
+// node after the heal (`meshkv list`).
+struct Final {
+  std::string node, key, value;
+  Stamp stamp;
+};
+
+// `digests`: "node digest", each node's `status` digest after the heal
+// ("silent" for a node that did not answer).
+struct Digest {
+  std::string node, digest;
+};
+
+// `disturbances`: "node kind from_ms to_ms", a span during which the node
+// was down (killed or paused) or partitioned.
+struct Disturbance {
+  std::string node, kind;
+  int64_t from_ms = 0, to_ms = 0;
+};
+
+// `samples`: "ms observer member state", one member of one `meshkv peers`.
+struct Sample {
+  int64_t at_ms = 0;
+  std::string observer, member, state;
+};
+
+struct History {
+  std::vector<NodeMode> modes;
+  std::vector<Kill> kills;
+  std::vector<Write> writes;
+  std::vector<Final> finals;
+  std::vector<Digest> digests;
+  std::vector<Disturbance> disturbances;
+  std::vector<Sample> samples;
+};
+
+// The files of a run directory, in the order load_run() reads them.
+inline constexpr std::string_view kRunFiles[] = {"modes",  "kills",        "writes", "finals",
+                                                 "digests", "disturbances", "samples"};
+
+// Parses `text` as the run file named `name` (one of kRunFiles) and appends
+// its records to `h`. Errors: kInvalidArgument for an unknown name, or a
+// malformed line ("writes:3: ..."); `h` then holds the lines before it.
+Status parse_file(std::string_view name, std::string_view text, History& h);
+
+struct Options {
+  int64_t grace_ms = 5000;  // (d): how long after a disturbance "dead" is excused
+  int64_t t0_ms = 0;        // start of the run, for "+12.3s" in messages
+};
+
+struct Violation {
+  char check = 0;  // 'a' to 'd'
+  std::string what;
+};
+
+struct Report {
+  std::vector<std::string> summary;  // one line per check, for people
+  std::vector<Violation> violations;
+
+  bool ok() const { return violations.empty(); }
+  // How many violations of `check`.
+  size_t count(char check) const;
+};
+
+Report check(const History& h, const Options& o = {});
+
+}  // namespace meshkv::chaos

@@ -1,0 +1,247 @@
+// The chaos checker (tests/chaos_check/) on hand-made histories: one it must
+// pass, and one for each violation it must catch, so that a passing chaos
+// seed means something.
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "chaos_check/check.h"
+
+using namespace meshkv::chaos;
+
+namespace {
+
+// Two nodes, n1 in-memory and killed at 1250. Origin aa is n0's, bb n1's.
+// writer seq start end node op key value rc phys logical origin
+constexpr const char* kWrites =
+    "1 1 1000 1010 n0 set ka v1 0 100 0 00000000000000aa\n"
+    "1 2 1100 1110 n0 set ka v2 0 200 0 00000000000000aa\n"
+    "1 3 1200 1210 n1 set kb v3 0 300 0 00000000000000bb\n"
+    "1 4 1300 1310 n0 set kc v4 0 400 0 00000000000000aa\n"
+    "1 5 1400 1410 n0 del kc - 0 500 0 00000000000000aa\n"
+    "1 6 1500 2510 n1 set kd v6 3 - - -\n"
+    "2 1 1600 1610 n0 set ke v7 0 600 0 00000000000000aa\n"
+    "2 2 1700 1710 n1 set ke v8 0 600 0 00000000000000bb\n";
+
+// ka: its latest acknowledged write; kb: acknowledged by n1, killed later,
+// so it may be (and is) gone; kc: deleted; kd: an unacknowledged write;
+// ke: a tie of HLCs, won by the greater origin.
+constexpr const char* kGood =
+    "ka v2 200 0 00000000000000aa\n"
+    "kd v6 900 0 00000000000000cc\n"
+    "ke v8 600 0 00000000000000bb\n";
+
+std::string replaced(std::string s, const std::string& from, const std::string& to) {
+  const size_t at = s.find(from);
+  REQUIRE_MESSAGE(at != std::string::npos, "the fixture has no '" << from << "'");
+  return s.replace(at, from.size(), to);
+}
+
+std::string on(const std::string& node, const std::string& state) {
+  std::string out;
+  for (size_t i = 0; i < state.size();) {
+    const size_t nl = state.find('\n', i);
+    out += node + " " + state.substr(i, nl - i) + "\n";
+    i = nl == std::string::npos ? state.size() : nl + 1;
+  }
+  return out;
+}
+
+struct Run {
+  std::string modes = "n0 durable\nn1 memory\n";
+  std::string kills = "1250 kill n1\n";
+  std::string writes = kWrites;
+  std::string finals = on("n0", kGood) + on("n1", kGood);
+  std::string digests = "n0 5eed\nn1 5eed\n";
+  std::string disturbances = "n1 down 1000 2000\n";
+  std::string samples = "2500 n0 n1 dead\n6900 n1 n0 suspect\n";
+
+  // Both nodes hold `state`, with equal digests: a mesh that converged.
+  Run& both_hold(const std::string& state) {
+    finals = on("n0", state) + on("n1", state);
+    return *this;
+  }
+  Report check() const {
+    History h;
+    const std::string* texts[] = {&modes, &kills, &writes, &finals, &digests, &disturbances, &samples};
+    for (size_t i = 0; i < std::size(kRunFiles); ++i) REQUIRE(parse_file(kRunFiles[i], *texts[i], h).ok());
+    return meshkv::chaos::check(h, Options{5000, 0});
+  }
+};
+
+// Whether a violation of `check` says `what`.
+bool says(const Report& r, char check, const std::string& what) {
+  for (const auto& v : r.violations) {
+    if (v.check == check && v.what.find(what) != std::string::npos) return true;
+  }
+  return false;
+}
+
+// Whether every violation is of `check` and one says `what`.
+bool only(const Report& r, char check, const std::string& what) {
+  return r.count(check) == r.violations.size() && says(r, check, what);
+}
+
+std::string shown(const Report& r) {
+  std::string s;
+  for (const auto& v : r.violations) s += std::string("(") + v.check + ") " + v.what + "\n";
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("chaos check: a converged run that kept every acknowledged write passes") {
+  const Report r = Run{}.check();
+  INFO(shown(r));
+  CHECK(r.ok());
+  REQUIRE(r.summary.size() == 4);
+  CHECK(r.summary[0] == "digests: all 2 nodes report 5eed and list the same entries");
+  CHECK(r.summary[1] ==
+        "writes: 7 acknowledged, 1 not; 1 acknowledged by in-memory nodes killed afterwards (0 keys lost "
+        "such a write: none); 0 keys absent where only an unacknowledged delete explains it");
+  CHECK(r.summary[2] == "clocks: 7 acknowledged writes from 2 origins, all unique and increasing per origin");
+  CHECK(r.summary[3] == "membership: 2 samples, 1 suspect, 1 dead/left while disturbed (excused), 0 not excused");
+}
+
+TEST_CASE("chaos check: (b) a key holding an older value than an acknowledged later write") {
+  const Report r = Run{}.both_hold(replaced(kGood, "ka v2 200", "ka v1 100")).check();
+  INFO(shown(r));
+  CHECK(r.count('b') == 2);
+  CHECK(only(r, 'b', "n0 holds ka=v1 (hlc 100.0 origin 00000000000000aa), older than the acknowledged set ka=v2"));
+}
+
+TEST_CASE("chaos check: (b) an acknowledged value held with another (hlc, origin)") {
+  const Report r = Run{}.both_hold(replaced(kGood, "ka v2 200", "ka v2 250")).check();
+  INFO(shown(r));
+  CHECK(only(r, 'b', "holds ka=v2 with hlc 250.0 origin 00000000000000aa, acknowledged with hlc 200.0"));
+}
+
+TEST_CASE("chaos check: (b) a lost acknowledged write") {
+  const Report r = Run{}.both_hold(replaced(kGood, "ka v2 200 0 00000000000000aa\n", "")).check();
+  INFO(shown(r));
+  CHECK(r.count('b') == 2);
+  CHECK(only(r, 'b', "n1 has no value for ka; the acknowledged set ka=v2 via n0 at 1110"));
+}
+
+TEST_CASE("chaos check: (b) an acknowledged delete undone") {
+  const Report r = Run{}.both_hold(std::string(kGood) + "kc v4 400 0 00000000000000aa\n").check();
+  INFO(shown(r));
+  CHECK(only(r, 'b', "holds kc=v4 (hlc 400.0 origin 00000000000000aa), older than the acknowledged del kc=-"));
+}
+
+TEST_CASE("chaos check: (b) a value never written, a key never written") {
+  Report r = Run{}.both_hold(replaced(kGood, "kd v6", "kd v9")).check();
+  CHECK(only(r, 'b', "n0 holds kd=v9, a value never written to that key"));
+  r = Run{}.both_hold(std::string(kGood) + "zz v2 200 0 00000000000000aa\n").check();
+  CHECK(r.count('b') == 1);
+  CHECK(only(r, 'b', "key zz is on n0 but was never written"));
+}
+
+TEST_CASE("chaos check: (b) the smaller origin winning a tie of HLCs") {
+  const std::string state =
+      replaced(kGood, "ke v8 600 0 00000000000000bb", "ke v7 600 0 00000000000000aa");
+  const Report r = Run{}.both_hold(state).check();
+  INFO(shown(r));
+  CHECK(only(r, 'b', "holds ke=v7 (hlc 600.0 origin 00000000000000aa), older than the acknowledged set ke=v8"));
+}
+
+TEST_CASE("chaos check: (b) a write lost with an in-memory node killed later is counted, not failed") {
+  Run run;
+  run.writes += "2 3 1150 1160 n0 set kb v0 0 250 0 00000000000000aa\n";
+  const Report r = run.both_hold(std::string(kGood) + "kb v0 250 0 00000000000000aa\n").check();
+  INFO(shown(r));
+  CHECK(r.ok());
+  CHECK(r.summary[1].find("(1 keys lost such a write: kb)") != std::string::npos);
+}
+
+TEST_CASE("chaos check: (b) an absence only an unacknowledged delete explains passes") {
+  Run run;
+  run.writes += "2 3 1750 2750 n1 del ka - 3 - - -\n";
+  const Report r = run.both_hold(replaced(kGood, "ka v2 200 0 00000000000000aa\n", "")).check();
+  INFO(shown(r));
+  CHECK(r.ok());
+  CHECK(r.summary[1].find("1 keys absent where only an unacknowledged delete explains it") != std::string::npos);
+}
+
+TEST_CASE("chaos check: (a) digests that differ") {
+  Run run;
+  run.digests = "n0 5eed\nn1 beef\n";
+  const Report r = run.check();
+  CHECK(r.count('a') == 1);
+  CHECK(only(r, 'a', "n1 reports digest beef, n0 5eed"));
+  run.digests = "n0 5eed\nn1 silent\n";
+  CHECK(only(run.check(), 'a', "n1 reported no digest"));
+}
+
+TEST_CASE("chaos check: (a) equal digests over different states") {
+  Run run;
+  run.finals = on("n0", kGood) + on("n1", replaced(kGood, "kd v6 900 0 00000000000000cc\n", ""));
+  const Report r = run.check();
+  INFO(shown(r));
+  CHECK(only(r, 'a', "n0 and n1 report the same digest but list key kd differently"));
+}
+
+TEST_CASE("chaos check: (a), (b) a node without the state of the other") {
+  Run run;
+  run.finals = on("n0", kGood);
+  run.digests = "n0 5eed\nn1 0\n";
+  const Report r = run.check();
+  CHECK(r.count('a') == 1);
+  CHECK(says(r, 'b', "n1 has no value for ka"));
+  CHECK(r.count('b') == 2);  // ka and ke
+}
+
+TEST_CASE("chaos check: (c) two acknowledged writes sharing an (hlc, origin)") {
+  Run run;
+  run.writes += "2 3 1605 1608 n0 set kf v10 0 600 0 00000000000000aa\n";
+  const Report r = run.both_hold(std::string(kGood) + "kf v10 600 0 00000000000000aa\n").check();
+  INFO(shown(r));
+  CHECK(r.count('c') == 1);
+  CHECK(only(r, 'c', "two acknowledged writes share (hlc, origin): set ke=v7 via n0 at 1610"));
+}
+
+TEST_CASE("chaos check: (c) an origin's clock going backwards") {
+  Run run;
+  run.writes += "1 9 1800 1810 n0 set kf v9 0 150 0 00000000000000aa\n";
+  const Report r = run.both_hold(std::string(kGood) + "kf v9 150 0 00000000000000aa\n").check();
+  INFO(shown(r));
+  CHECK(r.count('c') == 1);
+  CHECK(only(r, 'c', "origin 00000000000000aa: set kf=v9 via n0 at 1810 hlc 150.0"));
+}
+
+TEST_CASE("chaos check: (c) below an earlier write of its origin that was neither the last begun nor ended") {
+  // Two writers: g1 and g2 overlap, g2 begun and ended later but with the
+  // smaller HLC (the node took it first); g3 begins after both ended and
+  // must be above g1, the greater, not only above g2.
+  Run run;
+  run.writes += "1 9 3000 3100 n0 set kg g1 0 700 0 00000000000000aa\n"
+                "2 9 3050 3200 n0 set kg g2 0 650 0 00000000000000aa\n"
+                "1 10 5100 5200 n0 set kg g3 0 680 0 00000000000000aa\n";
+  const Report r = run.both_hold(std::string(kGood) + "kg g1 700 0 00000000000000aa\n").check();
+  INFO(shown(r));
+  CHECK(r.count('c') == 1);
+  CHECK(only(r, 'c', "set kg=g3 via n0 at 5200 hlc 680.0 origin 00000000000000aa (begun at 5100) is not above "
+                     "the earlier set kg=g1"));
+}
+
+TEST_CASE("chaos check: (d) dead within the grace after a disturbance passes, dead after it fails") {
+  Run run;
+  CHECK(run.check().ok());
+  run.samples += "7100 n0 n1 dead\n";
+  const Report r = run.check();
+  CHECK(r.count('d') == 1);
+  CHECK(only(r, 'd', "at 7100 (+7.1s) n0 saw n1 dead, though both had been undisturbed for 5000 ms"));
+}
+
+TEST_CASE("chaos check: malformed run files are refused with their line") {
+  History h;
+  meshkv::Status s = parse_file("writes", "1 1 1000 1010 n0 set ka v1 0 100 0\n", h);
+  CHECK(s.message().find("writes:1: malformed line") == 0);
+  s = parse_file("finals", "n0 ka v1 100 0 00aa\n", h);  // origin not 16 hex digits
+  CHECK_FALSE(s.ok());
+  s = parse_file("writes", "\n1 1 1000 1010 n0 put ka v1 0 100 0 00000000000000aa\n", h);
+  CHECK(s.message().find("writes:2:") == 0);
+  CHECK_FALSE(parse_file("modes", "n0 durable\nn1 flash\n", h).ok());
+  CHECK_FALSE(parse_file("plan", "", h).ok());
+  CHECK(h.modes.size() == 1);
+}
