@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <functional>
@@ -17,6 +18,7 @@
 
 #include "net/ctl_seal.h"
 #include "wire/codec.h"
+#include "wire/frame.h"
 
 namespace meshkv::net {
 
@@ -141,31 +143,25 @@ Status read_exact(const Exchange& x, int fd, uint8_t* p, size_t want) {
 }
 
 Result<wire::Bytes> read_frame(const Exchange& x, int fd) {
-  uint8_t hdr[4];
-  if (Status s = read_exact(x, fd, hdr, 4); !s.ok()) return s;
-  const uint32_t len = static_cast<uint32_t>(hdr[0]) | static_cast<uint32_t>(hdr[1]) << 8 |
-                       static_cast<uint32_t>(hdr[2]) << 16 | static_cast<uint32_t>(hdr[3]) << 24;
-  if (len > wire::kMaxFrameBytes) {
+  std::array<uint8_t, wire::kFrameHeaderBytes> hdr;
+  if (Status s = read_exact(x, fd, hdr.data(), hdr.size()); !s.ok()) return s;
+  const auto len = wire::frame_length(hdr);
+  if (!len.ok()) {
     return Status::Corruption("node " + x.node.to_string() +
-                              " does not speak the meshkv control protocol (frame of " +
-                              std::to_string(len) + " bytes announced)");
+                              " does not speak the meshkv control protocol (" + len.status().message() + ")");
   }
   wire::Bytes body;
   // Grown as bytes arrive, so a lying length costs no memory up front.
-  while (body.size() < len) {
+  while (body.size() < *len) {
     const size_t old = body.size();
-    body.resize(old + std::min<size_t>(len - old, 1 << 20));
+    body.resize(old + std::min<size_t>(*len - old, 1 << 20));
     if (Status s = read_exact(x, fd, body.data() + old, body.size() - old); !s.ok()) return s;
   }
   return body;
 }
 
 Status write_frame(const Exchange& x, int fd, const wire::Bytes& body) {
-  wire::Bytes out(4);
-  const auto n = static_cast<uint32_t>(body.size());
-  for (size_t i = 0; i < 4; ++i) out[i] = static_cast<uint8_t>(n >> (8 * i));
-  out.insert(out.end(), body.begin(), body.end());
-  return write_all(x, fd, out);
+  return write_all(x, fd, wire::frame(body));
 }
 
 Result<wire::CtlResponse> decode_response(const Exchange& x, const wire::Bytes& body);

@@ -10,6 +10,7 @@
 #include <array>
 #include <asio.hpp>
 #include <csignal>
+#include <span>
 #include <vector>
 
 #include "net/durable.h"
@@ -241,22 +242,18 @@ void Server::Impl::accepted(tcp::socket s) {
 // lying length costs no memory up front.
 void Server::Impl::read_header(std::shared_ptr<Conn> c) {
   arm_idle(c);
-  const size_t avail = c->in.size() - c->in_pos;
-  if (avail >= 4) {
-    const uint8_t* h = c->in.data() + c->in_pos;
-    const uint32_t len = static_cast<uint32_t>(h[0]) | static_cast<uint32_t>(h[1]) << 8 |
-                         static_cast<uint32_t>(h[2]) << 16 | static_cast<uint32_t>(h[3]) << 24;
-    // Nothing sensible can be answered to a length over the limit.
-    if (len > wire::kMaxFrameBytes) return close_conn(*c);
-    if (avail - 4 >= len) {
-      c->body.assign(h + 4, h + 4 + len);
-      c->in_pos += 4 + len;
-      if (c->in_pos == c->in.size()) {
-        c->in.clear();
-        c->in_pos = 0;
-      }
-      return respond(std::move(c));
+  const wire::FrameCut cut =
+      wire::cut_frame(std::span<const uint8_t>(c->in.data() + c->in_pos, c->in.size() - c->in_pos));
+  // Nothing sensible can be answered to a length over the limit.
+  if (cut.kind == wire::FrameCut::kTooLarge) return close_conn(*c);
+  if (cut.kind == wire::FrameCut::kWhole) {
+    c->body.assign(cut.body.begin(), cut.body.end());
+    c->in_pos += cut.consumed;
+    if (c->in_pos == c->in.size()) {
+      c->in.clear();
+      c->in_pos = 0;
     }
+    return respond(std::move(c));
   }
   if (c->in_pos > 0) {
     c->in.erase(c->in.begin(), c->in.begin() + static_cast<std::ptrdiff_t>(c->in_pos));
@@ -276,7 +273,7 @@ void Server::Impl::read_header(std::shared_ptr<Conn> c) {
 wire::Bytes Server::Impl::frame_for(Conn& c, const wire::CtlResponse& r) {
   wire::Bytes plain = wire::encode(wire::Envelope{wire::kVersion, engine->uid(), r});
   if (c.session) plain = c.session->seal(plain);
-  return framed(plain);
+  return wire::frame(plain);
 }
 
 void Server::Impl::respond(std::shared_ptr<Conn> c) {
@@ -305,7 +302,7 @@ void Server::Impl::respond(std::shared_ptr<Conn> c) {
       }
       const Nonce24 sn = random_nonce();
       c->session = std::make_unique<CtlSession>(*key, cn, sn, true);
-      c->out = framed(server_hello(sn));
+      c->out = wire::frame(server_hello(sn));
       return write_response(std::move(c), false);
     }
     wire::Bytes plain;
@@ -319,7 +316,7 @@ void Server::Impl::respond(std::shared_ptr<Conn> c) {
   const wire::CtlResponse resp = answer(c->body, close_after, watch);
   if (watch) return start_watch(std::move(c), resp, resp.body.get("prefix").as_string());
   c->out = frame_for(*c, resp);
-  if (c->out.size() - 4 > wire::kMaxFrameBytes) {
+  if (c->out.size() - wire::kFrameHeaderBytes > wire::kMaxFrameBytes) {
     const wire::CtlResponse too_big{resp.req_id, 2, "response too large for one frame", {}, false};
     c->out = frame_for(*c, too_big);
   }
