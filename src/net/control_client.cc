@@ -180,7 +180,7 @@ Status send_request(const Exchange& x, int fd, const wire::CtlRequest& req,
     Nonce24 sn{};
     if (!parse_server_hello(*reply, sn)) {
       auto r = decode_response(x, *reply);
-      if (r.ok() && r->code == 3) return Status::Denied(r->error);
+      if (r.ok() && r->code == wire::kCtlUnavailable) return Status::Denied(r->error);
       return Status::Denied("node " + x.node.to_string() +
                             " is not sealed, or does not hold this cluster key; run without "
                             "--key-file (and MESHKV_KEY_FILE) to talk to an unsealed node");

@@ -10,6 +10,7 @@
 #include <array>
 #include <asio.hpp>
 #include <csignal>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -291,12 +292,11 @@ void Server::Impl::respond(std::shared_ptr<Conn> c) {
       if (!key) {
         engine->note_control_refused();
         const bool hello = parse_client_hello(c->body, key_id, cn);
-        const wire::CtlResponse denied{
-            0, 3,
+        const wire::CtlResponse denied = wire::ctl_error(
+            0, wire::kCtlUnavailable,
             hello ? "permission denied: this node does not hold the cluster key given (id " +
                         crypto::key_id_hex(key_id) + ")"
-                  : std::string(kControlDenied),
-            {}, false};
+                  : std::string(kControlDenied));
         c->out = frame_for(*c, denied);
         return write_response(std::move(c), true);
       }
@@ -317,7 +317,8 @@ void Server::Impl::respond(std::shared_ptr<Conn> c) {
   if (watch) return start_watch(std::move(c), resp, resp.body.get("prefix").as_string());
   c->out = frame_for(*c, resp);
   if (c->out.size() - wire::kFrameHeaderBytes > wire::kMaxFrameBytes) {
-    const wire::CtlResponse too_big{resp.req_id, 2, "response too large for one frame", {}, false};
+    const wire::CtlResponse too_big =
+        wire::ctl_error(resp.req_id, wire::kCtlBadRequest, "response too large for one frame");
     c->out = frame_for(*c, too_big);
   }
   if (sync_pending) {  // acknowledged only once durable
@@ -337,45 +338,49 @@ void Server::Impl::write_response(std::shared_ptr<Conn> c, bool close_after) {
 }
 
 wire::CtlResponse Server::Impl::answer(const wire::Bytes& body, bool& close_after, bool& watch) {
-  wire::CtlResponse resp;
   auto env = wire::decode(body);
   if (!env.ok()) {
     close_after = true;
-    resp.code = 2;
-    resp.error = "malformed control frame: " + env.status().message();
-    return resp;
+    return wire::ctl_error(0, wire::kCtlBadRequest, "malformed control frame: " + env.status().message());
   }
   const auto* req = std::get_if<wire::CtlRequest>(&env->msg);
   if (req == nullptr) {
     close_after = true;
-    resp.code = 2;
-    resp.error = std::string("expected a control request, got ") +
-                 wire::type_name(wire::type_of(env->msg));
-    return resp;
+    return wire::ctl_error(0, wire::kCtlBadRequest, std::string("expected a control request, got ") +
+                                                        wire::type_name(wire::type_of(env->msg)));
   }
-  if (stopping) {
-    resp.req_id = req->req_id;
-    resp.code = 3;
-    resp.error = "node is shutting down";
-    return resp;
-  }
-  if (req->op == "keys") return keys_op(*req);
-  if (req->op == "watch") {
-    watch = true;
-    resp.req_id = req->req_id;
-    resp.more = true;
-    resp.body = wire::Value::object();
-    resp.body.set("watching", req->args.get("prefix").as_string());
-    resp.body.set("prefix", req->args.get("prefix").as_string());
-    return resp;
-  }
-  resp = node::handle_control(*engine, *req, clock());
+  if (stopping) return wire::ctl_error(req->req_id, wire::kCtlUnavailable, "node is shutting down");
+  const std::optional<wire::CtlOp> op = wire::find_op(req->op);
+  if (op && wire::spec(*op).answerer == wire::Answerer::kShell) return answer_shell(*op, *req, watch);
+  wire::CtlResponse resp = node::handle_control(*engine, *req, clock());
   // The write is logged now, so that its response waits for the sync. Its
   // push goes out once the requests already received have been handled
   // too: one datagram then carries all their writes to each peer.
   append_log();
   schedule_flush();
   return resp;
+}
+
+wire::CtlResponse Server::Impl::answer_shell(wire::CtlOp op, const wire::CtlRequest& req, bool& watch) {
+  if (auto checked = wire::check_request(req.op, req.args); !checked.ok()) {
+    return wire::ctl_error(req.req_id, wire::kCtlBadRequest, checked.status().message());
+  }
+  switch (op) {
+    case wire::CtlOp::kKeys: return keys_op(req);
+    case wire::CtlOp::kWatch: {
+      watch = true;
+      wire::CtlResponse resp;
+      resp.req_id = req.req_id;
+      resp.more = true;
+      resp.body = wire::Value::object();
+      resp.body.set("watching", req.args.get("prefix").as_string());
+      resp.body.set("prefix", req.args.get("prefix").as_string());
+      return resp;
+    }
+    default: break;
+  }
+  return wire::ctl_error(req.req_id, wire::kCtlBadRequest,
+                         std::string(wire::op_name(op)) + ": answered by the engine, not the shell");
 }
 
 // ---- lifecycle ------------------------------------------------------------------

@@ -189,6 +189,8 @@ struct Server::Impl {
   void read_header(std::shared_ptr<Conn> c);
   void respond(std::shared_ptr<Conn> c);
   wire::CtlResponse answer(const wire::Bytes& body, bool& close_after, bool& watch);
+  // The ops kCtlOps gives to the shell (keys, watch), arguments checked.
+  wire::CtlResponse answer_shell(wire::CtlOp op, const wire::CtlRequest& req, bool& watch);
   void start_watch(std::shared_ptr<Conn> c, const wire::CtlResponse& first, std::string prefix);
   void publish(const node::Change& ch);
   void pump(const std::shared_ptr<Watcher>& w);
