@@ -69,6 +69,15 @@ TEST_CASE("control: mset applies nothing when its last entry would fail") {
   }
 }
 
+TEST_CASE("control: mset without a list of entries is a bad request, not an empty batch") {
+  Node n;
+  CHECK(n.call("mset", Value::object()).code == wire::kCtlBadRequest);
+  Value args = Value::object();
+  args.set("entries", "a b");
+  CHECK(n.call("mset", args).code == wire::kCtlBadRequest);
+  CHECK(n.untouched());
+}
+
 TEST_CASE("control: mset applies a valid batch whole, deletes included") {
   Node n;
   REQUIRE(n.call("set", [] {

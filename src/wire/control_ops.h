@@ -88,7 +88,7 @@ inline constexpr ArgSpec kKey[] = {{"key", kString, true}};
 inline constexpr ArgSpec kKeyValue[] = {{"key", kString, true}, {"value", kString, true}};
 // [[key, value]] writes, [[key, null]] deletes; each pair is checked by the
 // handler, before anything is applied.
-inline constexpr ArgSpec kMset[] = {{"entries", kList}};
+inline constexpr ArgSpec kMset[] = {{"entries", kList, true}};
 inline constexpr ArgSpec kTraceStatus[] = {{"id", kInt, true}};
 inline constexpr ArgSpec kPrefix[] = {{"prefix", kString}};
 inline constexpr ArgSpec kJoin[] = {{"peers", kStringList}};
