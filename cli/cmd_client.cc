@@ -57,31 +57,23 @@ int call_nodes(const ClientOptions& o, const wire::CtlRequest& req) {
   return rc;
 }
 
-wire::CtlRequest request(const char* op) {
-  wire::CtlRequest req;
-  req.req_id = 1;
-  req.op = op;
-  req.args = wire::Value::object();
-  return req;
-}
-
-Handler key_command(CLI::App& sub, const char* op, bool with_value) {
+Handler key_command(CLI::App& sub, wire::CtlOp op, bool with_value) {
   auto o = std::make_shared<ClientOptions>();
   sub.add_option("KEY", o->key, "the key")->required();
   if (with_value) sub.add_option("VALUE", o->value, "the value (quote it in the shell)")->required();
   add_common(sub, *o, false);
   return [o, op, with_value] {
-    wire::CtlRequest req = request(op);
+    wire::CtlRequest req = wire::make_request(op);
     req.args.set("key", o->key);
     if (with_value) req.args.set("value", o->value);
     return call_nodes(*o, req);
   };
 }
 
-Handler plain_command(CLI::App& sub, const char* op, bool many_nodes) {
+Handler plain_command(CLI::App& sub, wire::CtlOp op, bool many_nodes) {
   auto o = std::make_shared<ClientOptions>();
   add_common(sub, *o, many_nodes);
-  return [o, op] { return call_nodes(*o, request(op)); };
+  return [o, op] { return call_nodes(*o, wire::make_request(op)); };
 }
 
 }  // namespace
@@ -105,13 +97,13 @@ int write_batch(const ClientOptions& o, const std::string& file, bool deleting) 
   if (!ep) return kExitUsage;
   uint64_t total = 0, lineno = 0;
   std::string line;
-  wire::CtlRequest req = request("mset");
+  wire::CtlRequest req = wire::make_request(wire::CtlOp::kMset);
   wire::Value batch = wire::Value::list();
   auto send = [&]() -> int {
     if (batch.as_list().empty()) return kExitOk;
     req.args.set("entries", std::exchange(batch, wire::Value::list()));
     auto r = net::call(*ep, req, std::chrono::milliseconds(o.timeout_ms));
-    if (!r.ok() || r->code != 0) return print_result(req, r, false, Style{}, std::cout, std::cerr);
+    if (!r.ok() || r->code != wire::kCtlOk) return print_result(req, r, false, Style{}, std::cout, std::cerr);
     total += static_cast<uint64_t>(r->body.get("written").as_int());
     return kExitOk;
   };
@@ -142,7 +134,7 @@ int write_batch(const ClientOptions& o, const std::string& file, bool deleting) 
   return kExitOk;
 }
 
-Handler setup_get(CLI::App& sub) { return key_command(sub, "get", false); }
+Handler setup_get(CLI::App& sub) { return key_command(sub, wire::CtlOp::kGet, false); }
 
 Handler setup_set(CLI::App& sub) {
   auto o = std::make_shared<ClientOptions>();
@@ -160,7 +152,7 @@ Handler setup_set(CLI::App& sub) {
       std::cerr << "set: KEY and VALUE are required (or --batch FILE)\n";
       return kExitUsage;
     }
-    wire::CtlRequest req = request("set");
+    wire::CtlRequest req = wire::make_request(wire::CtlOp::kSet);
     req.args.set("key", o->key);
     req.args.set("value", o->value);
     return call_nodes(*o, req);
@@ -180,20 +172,20 @@ Handler setup_del(CLI::App& sub) {
       std::cerr << "del: KEY is required (or --batch FILE)\n";
       return kExitUsage;
     }
-    wire::CtlRequest req = request("del");
+    wire::CtlRequest req = wire::make_request(wire::CtlOp::kDel);
     req.args.set("key", o->key);
     return call_nodes(*o, req);
   };
 }
-Handler setup_status(CLI::App& sub) { return plain_command(sub, "status", false); }
-Handler setup_peers(CLI::App& sub) { return plain_command(sub, "peers", false); }
+Handler setup_status(CLI::App& sub) { return plain_command(sub, wire::CtlOp::kStatus, false); }
+Handler setup_peers(CLI::App& sub) { return plain_command(sub, wire::CtlOp::kPeers, false); }
 
 Handler setup_list(CLI::App& sub) {
   auto o = std::make_shared<ClientOptions>();
   sub.add_option("PREFIX", o->prefix, "only keys starting with this");
   add_common(sub, *o, false);
   return [o] {
-    wire::CtlRequest req = request("list");
+    wire::CtlRequest req = wire::make_request(wire::CtlOp::kList);
     if (!o->prefix.empty()) req.args.set("prefix", o->prefix);
     return call_nodes(*o, req);
   };
@@ -204,7 +196,7 @@ Handler setup_join(CLI::App& sub) {
   sub.add_option("PEER", o->peers, "members to contact, HOST:PORT")->required();
   add_common(sub, *o, false);
   return [o] {
-    wire::CtlRequest req = request("join");
+    wire::CtlRequest req = wire::make_request(wire::CtlOp::kJoin);
     wire::Value peers = wire::Value::list();
     for (const std::string& p : o->peers) {
       auto e = parse_flag_address(p, "join");

@@ -47,9 +47,9 @@ Handler setup_clock(CLI::App& sub) {
     for (const std::string& n : o->nodes) {
       auto ep = parse_flag_address(n);
       if (!ep) return kExitUsage;
-      auto r = net::call(*ep, wire::CtlRequest{1, "clock", wire::Value::object()},
+      auto r = net::call(*ep, wire::make_request(wire::CtlOp::kClock),
                          std::chrono::milliseconds(o->timeout_ms));
-      if (!r.ok() || r->code != 0) {
+      if (!r.ok() || r->code != wire::kCtlOk) {
         std::cerr << (r.ok() ? r->error : r.status().message()) << "\n";
         rc = kExitUnreachable;
         continue;

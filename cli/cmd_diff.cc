@@ -28,20 +28,21 @@ struct Session {
   std::chrono::milliseconds timeout;
   uint64_t bytes = 0;  // control frames both ways, as sent on the wire
 
-  Result<wire::Value> ask(const Side& s, const char* op, wire::Value args) {
-    wire::CtlRequest req{1, op, std::move(args)};
+  Result<wire::Value> ask(const Side& s, wire::CtlOp op, wire::Value args) {
+    wire::CtlRequest req = wire::make_request(op);
+    req.args = std::move(args);
     auto r = net::call(s.at, req, timeout);
     if (!r.ok()) return r.status();
     bytes += 8 + wire::encode({wire::kVersion, 0, req}).size() +
              wire::encode({wire::kVersion, 0, *r}).size();
-    if (r->code != 0) return Status::Unavailable(s.name + ": " + r->error);
+    if (r->code != wire::kCtlOk) return Status::Unavailable(s.name + ": " + r->error);
     return r->body;
   }
 
   // The same request to both nodes (b only if a answered); on failure says
   // why on stderr and returns nothing.
   std::optional<std::pair<wire::Value, wire::Value>> ask_both(const Side& a, const Side& b,
-                                                              const char* op, const wire::Value& args) {
+                                                              wire::CtlOp op, const wire::Value& args) {
     auto ra = ask(a, op, args);
     auto rb = ra.ok() ? ask(b, op, args) : ra;
     if (!ra.ok() || !rb.ok()) {
@@ -84,13 +85,13 @@ std::vector<size_t> differing(const wire::Value& a, const wire::Value& b, size_t
 }
 
 int run_diff(const Side& a, const Side& b, Session& s, bool json) {
-  auto roots = s.ask_both(a, b, "digest", wire::Value::object());
+  auto roots = s.ask_both(a, b, wire::CtlOp::kDigest, wire::Value::object());
   if (!roots) return kExitUnreachable;
   std::map<std::string, wire::Value> ea, eb;
   if (!(roots->first.get("root") == roots->second.get("root"))) {
     wire::Value args = wire::Value::object();
     args.set("groups", int_list(differing(roots->first.get("groups"), roots->second.get("groups"))));
-    auto groups = s.ask_both(a, b, "digest", args);
+    auto groups = s.ask_both(a, b, wire::CtlOp::kDigest, args);
     if (!groups) return kExitUnreachable;
     std::vector<size_t> buckets;
     const auto& ra = groups->first.get("buckets").as_list();
@@ -101,7 +102,7 @@ int run_diff(const Side& a, const Side& b, Session& s, bool json) {
     }
     wire::Value bargs = wire::Value::object();
     bargs.set("buckets", int_list(buckets));
-    auto entries = s.ask_both(a, b, "bucket", bargs);
+    auto entries = s.ask_both(a, b, wire::CtlOp::kBucket, bargs);
     if (!entries) return kExitUnreachable;
     for (const auto& e : entries->first.get("entries").as_list()) ea[e.get("key").as_string()] = e;
     for (const auto& e : entries->second.get("entries").as_list()) eb[e.get("key").as_string()] = e;

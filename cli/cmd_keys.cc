@@ -28,10 +28,7 @@ struct KeysOptions {
 };
 
 int run_keys(const KeysOptions& o) {
-  wire::CtlRequest req;
-  req.req_id = 1;
-  req.op = "keys";
-  req.args = wire::Value::object();
+  wire::CtlRequest req = wire::make_request(wire::CtlOp::kKeys);
   req.args.set("action", o.action);
   if (o.action != "list") {
     if (o.file.empty()) {

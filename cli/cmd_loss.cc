@@ -113,10 +113,7 @@ Handler setup_loss(CLI::App& sub) {
   return [o] {
     auto ep = parse_flag_address(o->node);
     if (!ep) return kExitUsage;
-    wire::CtlRequest req;
-    req.req_id = 1;
-    req.op = "loss";
-    req.args = wire::Value::object();
+    wire::CtlRequest req = wire::make_request(wire::CtlOp::kLoss);
     if (o->clear) req.args.set("clear", true);
     std::vector<std::pair<std::string, std::string>> given;
     if (o->drop >= 0) given.emplace_back("drop", std::to_string(o->drop));

@@ -1,23 +1,10 @@
 // The table of subcommands: name, one-line help, and the setup function that
 // declares its options. `meshkv --help` is generated from it.
 #include <CLI/CLI.hpp>
-#include <iostream>
 
 #include "commands.h"
 
 namespace meshkv::cli {
-
-namespace {
-// A subcommand that is planned but not built yet says so plainly and fails.
-template <const char* Name>
-Handler planned(CLI::App& sub) {
-  sub.allow_extras();
-  return [] {
-    std::cerr << "meshkv " << Name << ": not available in this build yet\n";
-    return kExitUsage;
-  };
-}
-}  // namespace
 
 // Defined in cmd_node.cc and cmd_client.cc.
 Handler setup_node(CLI::App&);

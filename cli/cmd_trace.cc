@@ -31,12 +31,12 @@ Handler setup_trace(CLI::App& sub) {
   return [o] {
     auto ep = parse_flag_address(o->node);
     if (!ep) return kExitUsage;
-    wire::CtlRequest req{1, "trace", wire::Value::object()};
+    wire::CtlRequest req = wire::make_request(wire::CtlOp::kTrace);
     req.args.set("key", o->key);
     req.args.set("value", o->value);
     const auto limit = std::chrono::milliseconds(o->timeout_ms);
     auto r = net::call(*ep, req, std::max(limit, std::chrono::milliseconds(1000)));
-    if (!r.ok() || r->code != 0) return print_result(req, r, o->json, Style{}, std::cout, std::cerr);
+    if (!r.ok() || r->code != wire::kCtlOk) return print_result(req, r, o->json, Style{}, std::cout, std::cerr);
     wire::Value report = r->body;
     const auto end = std::chrono::steady_clock::now() + limit;
     auto all_acked = [&] {
@@ -47,10 +47,10 @@ Handler setup_trace(CLI::App& sub) {
     };
     while (!all_acked() && std::chrono::steady_clock::now() < end) {
       std::this_thread::sleep_for(std::chrono::milliseconds(2));
-      wire::CtlRequest poll{2, "trace_status", wire::Value::object()};
+      wire::CtlRequest poll = wire::make_request(wire::CtlOp::kTraceStatus, 2);
       poll.args.set("id", report.get("id"));
       auto p = net::call(*ep, poll, std::chrono::milliseconds(1000));
-      if (!p.ok() || p->code != 0) return print_result(poll, p, o->json, Style{}, std::cout, std::cerr);
+      if (!p.ok() || p->code != wire::kCtlOk) return print_result(poll, p, o->json, Style{}, std::cout, std::cerr);
       report = p->body;
     }
     const bool complete = all_acked();

@@ -29,19 +29,16 @@ Handler setup_watch(CLI::App& sub) {
   return [o] {
     auto ep = parse_flag_address(o->node);
     if (!ep) return kExitUsage;
-    wire::CtlRequest req;
-    req.req_id = 1;
-    req.op = "watch";
-    req.args = wire::Value::object();
+    wire::CtlRequest req = wire::make_request(wire::CtlOp::kWatch);
     req.args.set("prefix", o->prefix);
     const Style style = detect_style(1);
     int rc = kExitOk;
     bool first = true;
     Status s = net::stream(*ep, req, std::chrono::milliseconds(o->timeout_ms),
                            [&](const wire::CtlResponse& r) {
-                             if (r.code != 0) {
+                             if (r.code != wire::kCtlOk) {
                                std::cerr << r.error << "\n";
-                               rc = std::clamp<int>(r.code, 1, 3);
+                               rc = exit_code(r.code);
                                return false;
                              }
                              if (first) {  // the node's acknowledgement, not a change

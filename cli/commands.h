@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "wire/control_ops.h"
+
 namespace CLI {
 class App;
 }
@@ -14,11 +16,12 @@ class App;
 namespace meshkv::cli {
 
 // Exit codes (also in the man page): 0 success, 1 negative answer, 2 usage or
-// config error, 3 node unreachable or refused.
-inline constexpr int kExitOk = 0;
-inline constexpr int kExitNegative = 1;
-inline constexpr int kExitUsage = 2;
-inline constexpr int kExitUnreachable = 3;
+// config error, 3 node unreachable or refused. A node's answer exits with its
+// response code, so the two share their numbers.
+inline constexpr int kExitOk = wire::kCtlOk;
+inline constexpr int kExitNegative = wire::kCtlNotFound;
+inline constexpr int kExitUsage = wire::kCtlBadRequest;
+inline constexpr int kExitUnreachable = wire::kCtlUnavailable;
 
 using Handler = std::function<int()>;
 

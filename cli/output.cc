@@ -8,8 +8,11 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <optional>
 #include <ostream>
 #include <vector>
+
+#include "commands.h"
 
 namespace meshkv::cli {
 
@@ -205,13 +208,19 @@ std::string render_list(const Value& body, const Style& st) {
   return table(bold_row({"KEY", "VALUE", "ORIGIN", "HLC"}), rows, st);
 }
 
-std::string render_write(const wire::CtlRequest& req, const Value& body, const Style& st) {
-  return paint(req.op == "del" ? "deleted" : "set", kGreen, st) + " " +
+std::string render_write(wire::CtlOp op, const Value& body, const Style& st) {
+  return paint(op == wire::CtlOp::kDel ? "deleted" : "set", kGreen, st) + " " +
          escape(body.get("key").as_string()) + "  " +
          paint("hlc " + scalar(body.get("hlc")) + "  dot " + scalar(body.get("origin")) + ":" +
                    scalar(body.get("seq")),
                kDim, st) +
          "\n";
+}
+
+std::string render_join(const Value& args) {
+  std::string peers;
+  for (const Value& p : args.get("peers").as_list()) peers += " " + p.as_string();
+  return "contacting" + peers + "\n";
 }
 }  // namespace
 
@@ -285,29 +294,37 @@ std::string render_change(const Value& ev, const Style& st) {
 }
 
 std::string render(const wire::CtlRequest& req, const Value& body, const Style& st) {
-  if (req.op == "loss") return render_loss(body, st);
-  if (req.op == "get") return body.get("value").as_string() + "\n";
-  if (req.op == "set" || req.op == "del") return render_write(req, body, st);
-  if (req.op == "list") return render_list(body, st);
-  if (req.op == "join") {
-    std::string peers;
-    for (const Value& p : req.args.get("peers").as_list()) peers += " " + p.as_string();
-    return "contacting" + peers + "\n";
+  using wire::CtlOp;
+  const std::optional<CtlOp> op = wire::find_op(req.op);
+  if (op) {
+    switch (*op) {
+      case CtlOp::kLoss: return render_loss(body, st);
+      case CtlOp::kGet: return body.get("value").as_string() + "\n";
+      case CtlOp::kSet:
+      case CtlOp::kDel: return render_write(*op, body, st);
+      case CtlOp::kList: return render_list(body, st);
+      case CtlOp::kJoin: return render_join(req.args);
+      default: break;  // the generic rendering below
+    }
   }
   if (body.is_object()) return render_object(body, st);
   return body.to_json() + "\n";
+}
+
+int exit_code(wire::CtlCode code) {
+  return std::clamp<int>(code, wire::kCtlNotFound, wire::kCtlUnavailable);
 }
 
 int print_result(const wire::CtlRequest& req, const Result<wire::CtlResponse>& result, bool json,
                  const Style& style, std::ostream& out, std::ostream& err) {
   if (!result.ok()) {
     err << result.status().message() << "\n";
-    return 3;
+    return kExitUnreachable;
   }
   const wire::CtlResponse& r = *result;
-  if (r.code != 0) {
+  if (r.code != wire::kCtlOk) {
     err << (r.error.empty() ? "request failed" : r.error) << "\n";
-    return std::clamp<int>(r.code, 1, 3);
+    return exit_code(r.code);
   }
   if (json) {
     out << r.body.to_json() << "\n";
@@ -315,7 +332,7 @@ int print_result(const wire::CtlRequest& req, const Result<wire::CtlResponse>& r
     out << render(req, r.body, style);
   }
   out.flush();
-  return 0;
+  return kExitOk;
 }
 
 }  // namespace meshkv::cli

@@ -36,6 +36,10 @@ std::string render_change(const wire::Value& event, const Style& style);
 // Shared by `meshkv loss` and the prompt's `loss`.
 std::string loss_arg(wire::Value& args, const std::string& name, const std::string& value);
 
+// The exit code of a refusal: its code, or 3 (unreachable or refused) for a
+// code this build does not know.
+int exit_code(wire::CtlCode code);
+
 // Prints the outcome of one control call and returns the exit code:
 // transport failures go to `err` (exit 3); a node's refusal prints its error
 // to `err` and returns its code (1 negative, 2 usage, 3 refused); success

@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <string_view>
 
 #include "config_file.h"
 #include "output.h"
@@ -19,21 +20,25 @@ namespace meshkv::cli {
 
 namespace {
 
+using wire::CtlOp;
+
+// The prompt's commands: most are control ops, typed by their names.
 struct CommandHelp {
-  const char* name;
+  std::string_view name;
   const char* usage;
   const char* help;
 };
 constexpr CommandHelp kCommands[] = {
-    {"set", "set KEY VALUE", "write a key (quote a value with spaces: set k \"a b\")"},
-    {"get", "get KEY", "read a key"},
-    {"del", "del KEY", "delete a key"},
-    {"list", "list [PREFIX]", "list live keys, optionally only those under PREFIX"},
-    {"status", "status", "this node: members, counters, version vector"},
-    {"peers", "peers", "members with state, round-trip time and last contact"},
-    {"clock", "clock", "this node's version vector and hybrid logical clock"},
-    {"join", "join PEER...", "contact peers (HOST:PORT) and merge memberships"},
-    {"loss", "loss [clear] [drop P] [dup P] [corrupt P] [delay MS[:J]] [peer ID] [partition ID,..]",
+    {wire::op_name(CtlOp::kSet), "set KEY VALUE", "write a key (quote a value with spaces: set k \"a b\")"},
+    {wire::op_name(CtlOp::kGet), "get KEY", "read a key"},
+    {wire::op_name(CtlOp::kDel), "del KEY", "delete a key"},
+    {wire::op_name(CtlOp::kList), "list [PREFIX]", "list live keys, optionally only those under PREFIX"},
+    {wire::op_name(CtlOp::kStatus), "status", "this node: members, counters, version vector"},
+    {wire::op_name(CtlOp::kPeers), "peers", "members with state, round-trip time and last contact"},
+    {wire::op_name(CtlOp::kClock), "clock", "this node's version vector and hybrid logical clock"},
+    {wire::op_name(CtlOp::kJoin), "join PEER...", "contact peers (HOST:PORT) and merge memberships"},
+    {wire::op_name(CtlOp::kLoss),
+     "loss [clear] [drop P] [dup P] [corrupt P] [delay MS[:J]] [peer ID] [partition ID,..]",
      "show, set or clear injected faults (see meshkv loss --help)"},
     {"help", "help", "show this list"},
     {"quit", "quit", "leave the mesh gracefully and exit (also Ctrl-D)"},
@@ -77,58 +82,92 @@ void print_help() {
   }
 }
 
+// `loss [clear] [NAME VALUE]...` into the arguments of `req`; false after
+// printing what is wrong.
+bool loss_request(const std::vector<std::string>& w, wire::CtlRequest& req) {
+  const size_t n = w.size() - 1;
+  size_t i = 1;
+  if (i <= n && w[i] == "clear") {
+    req.args.set("clear", true);
+    ++i;
+  }
+  if ((n + 1 - i) % 2 != 0) {
+    std::cerr << "usage: loss [clear] [drop P] [dup P] [corrupt P] [delay MS[:J]] [direction D] [peer ID] "
+                 "[partition ID,...]\n";
+    return false;
+  }
+  for (; i + 1 <= n; i += 2) {
+    if (std::string err = loss_arg(req.args, w[i], w[i + 1]); !err.empty()) {
+      std::cerr << "loss: " << err << "\n";
+      return false;
+    }
+  }
+  return true;
+}
+
+// `join PEER...` into the arguments of `req`; false after printing what is
+// wrong.
+bool join_request(const std::vector<std::string>& w, wire::CtlRequest& req) {
+  if (w.size() == 1) {
+    std::cerr << "usage: join PEER...   (PEER is HOST:PORT)\n";
+    return false;
+  }
+  wire::Value peers = wire::Value::list();
+  for (size_t i = 1; i < w.size(); ++i) {
+    auto e = parse_address(w[i]);
+    if (!e) {
+      std::cerr << "join: not an address: '" << w[i] << "' (want HOST:PORT)\n";
+      return false;
+    }
+    peers.push(e->to_string());
+  }
+  req.args.set("peers", std::move(peers));
+  return true;
+}
+
 // A control request from the words of a command, or nullopt after printing
 // what is wrong with them.
 std::optional<wire::CtlRequest> build_request(const std::vector<std::string>& w) {
-  const std::string& op = w[0];
   const size_t n = w.size() - 1;
-  wire::CtlRequest req;
-  req.op = op;
-  req.args = wire::Value::object();
   auto usage = [&](const char* u) -> std::optional<wire::CtlRequest> {
     std::cerr << "usage: " << u << "\n";
     return std::nullopt;
   };
-  if (op == "set") {
-    if (n != 2) return usage("set KEY VALUE   (quote a value with spaces)");
-    req.args.set("key", w[1]);
-    req.args.set("value", w[2]);
-  } else if (op == "get" || op == "del") {
-    if (n != 1) return usage(op == "get" ? "get KEY" : "del KEY");
-    req.args.set("key", w[1]);
-  } else if (op == "list") {
-    if (n > 1) return usage("list [PREFIX]");
-    if (n == 1) req.args.set("prefix", w[1]);
-  } else if (op == "status" || op == "peers" || op == "clock") {
-    if (n != 0) return usage(op.c_str());
-  } else if (op == "loss") {
-    size_t i = 1;
-    if (i <= n && w[i] == "clear") {
-      req.args.set("clear", true);
-      ++i;
-    }
-    if ((n + 1 - i) % 2 != 0) return usage("loss [clear] [drop P] [dup P] [corrupt P] [delay MS[:J]] [direction D] [peer ID] [partition ID,...]");
-    for (; i + 1 <= n; i += 2) {
-      if (std::string err = loss_arg(req.args, w[i], w[i + 1]); !err.empty()) {
-        std::cerr << "loss: " << err << "\n";
-        return std::nullopt;
-      }
-    }
-  } else if (op == "join") {
-    if (n == 0) return usage("join PEER...   (PEER is HOST:PORT)");
-    wire::Value peers = wire::Value::list();
-    for (size_t i = 1; i <= n; ++i) {
-      auto e = parse_address(w[i]);
-      if (!e) {
-        std::cerr << "join: not an address: '" << w[i] << "' (want HOST:PORT)\n";
-        return std::nullopt;
-      }
-      peers.push(e->to_string());
-    }
-    req.args.set("peers", std::move(peers));
-  } else {
-    std::cerr << "unknown command '" << op << "'; type help for the list\n";
+  auto unknown = [&]() -> std::optional<wire::CtlRequest> {
+    std::cerr << "unknown command '" << w[0] << "'; type help for the list\n";
     return std::nullopt;
+  };
+  const std::optional<CtlOp> op = wire::find_op(w[0]);
+  if (!op) return unknown();
+  wire::CtlRequest req = wire::make_request(*op);
+  switch (*op) {
+    case CtlOp::kSet:
+      if (n != 2) return usage("set KEY VALUE   (quote a value with spaces)");
+      req.args.set("key", w[1]);
+      req.args.set("value", w[2]);
+      break;
+    case CtlOp::kGet:
+    case CtlOp::kDel:
+      if (n != 1) return usage(*op == CtlOp::kGet ? "get KEY" : "del KEY");
+      req.args.set("key", w[1]);
+      break;
+    case CtlOp::kList:
+      if (n > 1) return usage("list [PREFIX]");
+      if (n == 1) req.args.set("prefix", w[1]);
+      break;
+    case CtlOp::kStatus:
+    case CtlOp::kPeers:
+    case CtlOp::kClock:
+      if (n != 0) return usage(w[0].c_str());
+      break;
+    case CtlOp::kLoss:
+      if (!loss_request(w, req)) return std::nullopt;
+      break;
+    case CtlOp::kJoin:
+      if (!join_request(w, req)) return std::nullopt;
+      break;
+    default:  // ops for tools, not for the prompt
+      return unknown();
   }
   req.req_id = g_repl->next_req++;
   return req;
@@ -170,10 +209,9 @@ void on_line(char* line) {
 char* command_generator(const char* text, int state) {
   static size_t next = 0;
   if (state == 0) next = 0;
-  const size_t len = std::strlen(text);
   while (next < std::size(kCommands)) {
-    const char* name = kCommands[next++].name;
-    if (std::strncmp(name, text, len) == 0) return strdup(name);
+    const std::string_view name = kCommands[next++].name;
+    if (name.starts_with(text)) return strndup(name.data(), name.size());
   }
   return nullptr;
 }

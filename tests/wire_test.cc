@@ -183,7 +183,7 @@ class Gen {
       case 8: return Join{member()};
       case 9: return Members{members()};
       case 10: return CtlRequest{u64(), blob(64), object()};
-      case 11: return CtlResponse{u64(), static_cast<uint8_t>(next()), blob(200), value(),
+      case 11: return CtlResponse{u64(), static_cast<CtlCode>(next()), blob(200), value(),
                                   chance(50)};
       default: return Hello{member(), std::string(32, static_cast<char>(next())),
                             std::string(64, static_cast<char>(next())), chance(50)};

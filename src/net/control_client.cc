@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <functional>
@@ -18,6 +19,7 @@
 
 #include "net/ctl_seal.h"
 #include "wire/codec.h"
+#include "wire/frame.h"
 
 namespace meshkv::net {
 
@@ -141,39 +143,26 @@ Status read_exact(const Exchange& x, int fd, uint8_t* p, size_t want) {
   return Status::Ok();
 }
 
-// A frame's 4-byte little-endian length prefix.
-uint32_t frame_length(const uint8_t* hdr) {
-  return static_cast<uint32_t>(hdr[0]) | static_cast<uint32_t>(hdr[1]) << 8 |
-         static_cast<uint32_t>(hdr[2]) << 16 | static_cast<uint32_t>(hdr[3]) << 24;
-}
-
-Status oversized(const Exchange& x, uint32_t len) {
-  return Status::Corruption("node " + x.node.to_string() +
-                            " does not speak the meshkv control protocol (frame of " +
-                            std::to_string(len) + " bytes announced)");
-}
-
 Result<wire::Bytes> read_frame(const Exchange& x, int fd) {
-  uint8_t hdr[4];
-  if (Status s = read_exact(x, fd, hdr, 4); !s.ok()) return s;
-  const uint32_t len = frame_length(hdr);
-  if (len > wire::kMaxFrameBytes) return oversized(x, len);
+  std::array<uint8_t, wire::kFrameHeaderBytes> hdr;
+  if (Status s = read_exact(x, fd, hdr.data(), hdr.size()); !s.ok()) return s;
+  const auto len = wire::frame_length(hdr);
+  if (!len.ok()) {
+    return Status::Corruption("node " + x.node.to_string() +
+                              " does not speak the meshkv control protocol (" + len.status().message() + ")");
+  }
   wire::Bytes body;
   // Grown as bytes arrive, so a lying length costs no memory up front.
-  while (body.size() < len) {
+  while (body.size() < *len) {
     const size_t old = body.size();
-    body.resize(old + std::min<size_t>(len - old, 1 << 20));
+    body.resize(old + std::min<size_t>(*len - old, 1 << 20));
     if (Status s = read_exact(x, fd, body.data() + old, body.size() - old); !s.ok()) return s;
   }
   return body;
 }
 
 Status write_frame(const Exchange& x, int fd, const wire::Bytes& body) {
-  wire::Bytes out(4);
-  const auto n = static_cast<uint32_t>(body.size());
-  for (size_t i = 0; i < 4; ++i) out[i] = static_cast<uint8_t>(n >> (8 * i));
-  out.insert(out.end(), body.begin(), body.end());
-  return write_all(x, fd, out);
+  return write_all(x, fd, wire::frame(body));
 }
 
 Result<wire::CtlResponse> decode_response(const Exchange& x, const uint8_t* data, size_t n);
@@ -193,7 +182,7 @@ Status open_session(const Exchange& x, int fd, std::unique_ptr<CtlSession>& sess
   Nonce24 sn{};
   if (!parse_server_hello(*reply, sn)) {
     auto r = decode_response(x, *reply);
-    if (r.ok() && r->code == 3) return Status::Denied(r->error);
+    if (r.ok() && r->code == wire::kCtlUnavailable) return Status::Denied(r->error);
     return Status::Denied("node " + x.node.to_string() +
                           " is not sealed, or does not hold this cluster key; run without "
                           "--key-file (and MESHKV_KEY_FILE) to talk to an unsealed node");
@@ -296,12 +285,16 @@ struct Connection::State {
 Status Connection::State::take_frames(std::vector<wire::CtlResponse>& out) {
   const Exchange x{node, Clock::time_point::max(), std::chrono::milliseconds(0)};
   Status st;
-  while (st.ok() && in.size() - head >= 4) {
-    const uint32_t len = frame_length(in.data() + head);
-    if (len > wire::kMaxFrameBytes) return oversized(x, len);
-    if (in.size() - head - 4 < len) break;
-    auto r = decode(x, in.data() + head + 4, len);
-    head += 4 + len;
+  while (st.ok()) {
+    const auto cut = wire::cut_frame(std::span<const uint8_t>(in).subspan(head));
+    if (cut.kind == wire::FrameCut::kIncomplete) break;
+    if (cut.kind == wire::FrameCut::kTooLarge) {
+      const auto len = wire::frame_length(std::span<const uint8_t>(in).subspan(head).first<wire::kFrameHeaderBytes>());
+      return Status::Corruption("node " + x.node.to_string() +
+                                " does not speak the meshkv control protocol (" + len.status().message() + ")");
+    }
+    auto r = decode(x, cut.body.data(), cut.body.size());
+    head += cut.consumed;
     if (r.ok()) out.push_back(std::move(*r));
     else st = r.status();
   }

@@ -1,5 +1,5 @@
 // The client side of the control plane: one request, one response, over a
-// fresh TCP connection to a node's control port (framing in net/server.h).
+// fresh TCP connection to a node's control port (framing in wire/frame.h).
 #pragma once
 
 #include <chrono>

@@ -10,6 +10,8 @@
 #include <array>
 #include <asio.hpp>
 #include <csignal>
+#include <optional>
+#include <span>
 #include <vector>
 
 #include "net/durable.h"
@@ -241,22 +243,18 @@ void Server::Impl::accepted(tcp::socket s) {
 // lying length costs no memory up front.
 void Server::Impl::read_header(std::shared_ptr<Conn> c) {
   arm_idle(c);
-  const size_t avail = c->in.size() - c->in_pos;
-  if (avail >= 4) {
-    const uint8_t* h = c->in.data() + c->in_pos;
-    const uint32_t len = static_cast<uint32_t>(h[0]) | static_cast<uint32_t>(h[1]) << 8 |
-                         static_cast<uint32_t>(h[2]) << 16 | static_cast<uint32_t>(h[3]) << 24;
-    // Nothing sensible can be answered to a length over the limit.
-    if (len > wire::kMaxFrameBytes) return close_conn(*c);
-    if (avail - 4 >= len) {
-      c->body.assign(h + 4, h + 4 + len);
-      c->in_pos += 4 + len;
-      if (c->in_pos == c->in.size()) {
-        c->in.clear();
-        c->in_pos = 0;
-      }
-      return respond(std::move(c));
+  const wire::FrameCut cut =
+      wire::cut_frame(std::span<const uint8_t>(c->in.data() + c->in_pos, c->in.size() - c->in_pos));
+  // Nothing sensible can be answered to a length over the limit.
+  if (cut.kind == wire::FrameCut::kTooLarge) return close_conn(*c);
+  if (cut.kind == wire::FrameCut::kWhole) {
+    c->body.assign(cut.body.begin(), cut.body.end());
+    c->in_pos += cut.consumed;
+    if (c->in_pos == c->in.size()) {
+      c->in.clear();
+      c->in_pos = 0;
     }
+    return respond(std::move(c));
   }
   if (c->in_pos > 0) {
     c->in.erase(c->in.begin(), c->in.begin() + static_cast<std::ptrdiff_t>(c->in_pos));
@@ -276,7 +274,7 @@ void Server::Impl::read_header(std::shared_ptr<Conn> c) {
 wire::Bytes Server::Impl::frame_for(Conn& c, const wire::CtlResponse& r) {
   wire::Bytes plain = wire::encode(wire::Envelope{wire::kVersion, engine->uid(), r});
   if (c.session) plain = c.session->seal(plain);
-  return framed(plain);
+  return wire::frame(plain);
 }
 
 void Server::Impl::respond(std::shared_ptr<Conn> c) {
@@ -294,18 +292,17 @@ void Server::Impl::respond(std::shared_ptr<Conn> c) {
       if (!key) {
         engine->note_control_refused();
         const bool hello = parse_client_hello(c->body, key_id, cn);
-        const wire::CtlResponse denied{
-            0, 3,
+        const wire::CtlResponse denied = wire::ctl_error(
+            0, wire::kCtlUnavailable,
             hello ? "permission denied: this node does not hold the cluster key given (id " +
                         crypto::key_id_hex(key_id) + ")"
-                  : std::string(kControlDenied),
-            {}, false};
+                  : std::string(kControlDenied));
         c->out = frame_for(*c, denied);
         return write_response(std::move(c), true);
       }
       const Nonce24 sn = random_nonce();
       c->session = std::make_unique<CtlSession>(*key, cn, sn, true);
-      c->out = framed(server_hello(sn));
+      c->out = wire::frame(server_hello(sn));
       return write_response(std::move(c), false);
     }
     wire::Bytes plain;
@@ -319,8 +316,9 @@ void Server::Impl::respond(std::shared_ptr<Conn> c) {
   const wire::CtlResponse resp = answer(c->body, close_after, watch);
   if (watch) return start_watch(std::move(c), resp, resp.body.get("prefix").as_string());
   c->out = frame_for(*c, resp);
-  if (c->out.size() - 4 > wire::kMaxFrameBytes) {
-    const wire::CtlResponse too_big{resp.req_id, 2, "response too large for one frame", {}, false};
+  if (c->out.size() - wire::kFrameHeaderBytes > wire::kMaxFrameBytes) {
+    const wire::CtlResponse too_big =
+        wire::ctl_error(resp.req_id, wire::kCtlBadRequest, "response too large for one frame");
     c->out = frame_for(*c, too_big);
   }
   if (sync_pending) {  // acknowledged only once durable
@@ -340,45 +338,49 @@ void Server::Impl::write_response(std::shared_ptr<Conn> c, bool close_after) {
 }
 
 wire::CtlResponse Server::Impl::answer(const wire::Bytes& body, bool& close_after, bool& watch) {
-  wire::CtlResponse resp;
   auto env = wire::decode(body);
   if (!env.ok()) {
     close_after = true;
-    resp.code = 2;
-    resp.error = "malformed control frame: " + env.status().message();
-    return resp;
+    return wire::ctl_error(0, wire::kCtlBadRequest, "malformed control frame: " + env.status().message());
   }
   const auto* req = std::get_if<wire::CtlRequest>(&env->msg);
   if (req == nullptr) {
     close_after = true;
-    resp.code = 2;
-    resp.error = std::string("expected a control request, got ") +
-                 wire::type_name(wire::type_of(env->msg));
-    return resp;
+    return wire::ctl_error(0, wire::kCtlBadRequest, std::string("expected a control request, got ") +
+                                                        wire::type_name(wire::type_of(env->msg)));
   }
-  if (stopping) {
-    resp.req_id = req->req_id;
-    resp.code = 3;
-    resp.error = "node is shutting down";
-    return resp;
-  }
-  if (req->op == "keys") return keys_op(*req);
-  if (req->op == "watch") {
-    watch = true;
-    resp.req_id = req->req_id;
-    resp.more = true;
-    resp.body = wire::Value::object();
-    resp.body.set("watching", req->args.get("prefix").as_string());
-    resp.body.set("prefix", req->args.get("prefix").as_string());
-    return resp;
-  }
-  resp = node::handle_control(*engine, *req, clock());
+  if (stopping) return wire::ctl_error(req->req_id, wire::kCtlUnavailable, "node is shutting down");
+  const std::optional<wire::CtlOp> op = wire::find_op(req->op);
+  if (op && wire::spec(*op).answerer == wire::Answerer::kShell) return answer_shell(*op, *req, watch);
+  wire::CtlResponse resp = node::handle_control(*engine, *req, clock());
   // The write is logged now, so that its response waits for the sync. Its
   // push goes out once the requests already received have been handled
   // too: one datagram then carries all their writes to each peer.
   append_log();
   schedule_flush();
   return resp;
+}
+
+wire::CtlResponse Server::Impl::answer_shell(wire::CtlOp op, const wire::CtlRequest& req, bool& watch) {
+  if (auto checked = wire::check_request(req.op, req.args); !checked.ok()) {
+    return wire::ctl_error(req.req_id, wire::kCtlBadRequest, checked.status().message());
+  }
+  switch (op) {
+    case wire::CtlOp::kKeys: return keys_op(req);
+    case wire::CtlOp::kWatch: {
+      watch = true;
+      wire::CtlResponse resp;
+      resp.req_id = req.req_id;
+      resp.more = true;
+      resp.body = wire::Value::object();
+      resp.body.set("watching", req.args.get("prefix").as_string());
+      resp.body.set("prefix", req.args.get("prefix").as_string());
+      return resp;
+    }
+    default: break;
+  }
+  return wire::ctl_error(req.req_id, wire::kCtlBadRequest,
+                         std::string(wire::op_name(op)) + ": answered by the engine, not the shell");
 }
 
 // ---- lifecycle ------------------------------------------------------------------

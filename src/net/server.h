@@ -8,10 +8,15 @@
 // sinks, and re-arms the timer at engine.next_deadline_us().
 //
 // Control plane: TCP on the same IP and port number as the UDP mesh socket.
-// A connection carries frames `[u32 little-endian length][wire message]`,
-// each a CtlRequest answered by one CtlResponse frame. Oversized frames close
-// the connection; undecodable ones get a code-2 response, then close. A
-// connection idle for kControlIdle is closed.
+// A connection carries frames (wire/frame.h), each a CtlRequest answered by
+// one CtlResponse frame. Oversized frames close the connection; undecodable
+// ones get a kCtlBadRequest response, then close. A connection idle for
+// kControlIdle is closed. Requests are routed by wire::kCtlOps: the engine
+// answers most (node/control.h); the shell answers
+//   keys  -> the engine's security(); only on a sealed node
+//   watch -> {watching, prefix}, then a response with `more` set for every
+//            change under the prefix: {time_ms, key, value, deleted, origin,
+//            node, seq, hlc, local}
 #pragma once
 
 #include <chrono>
@@ -83,7 +88,8 @@ class Server {
   Status watch_readable(int fd, std::function<bool()> on_ready);
 
   // Executes a control request against the engine and flushes, exactly as a
-  // control connection would. REQUIRES: called on the loop thread.
+  // control connection would; the shell's own ops (keys, watch) are refused
+  // with kCtlBadRequest. REQUIRES: called on the loop thread.
   wire::CtlResponse control(const wire::CtlRequest& req);
 
   // The engine. REQUIRES: used on the loop thread only.

@@ -17,6 +17,7 @@
 #include "net/durable.h"
 #include "net/server.h"
 #include "wire/codec.h"
+#include "wire/frame.h"
 
 namespace meshkv::net {
 
@@ -123,23 +124,6 @@ inline void arm_idle(const std::shared_ptr<Conn>& c) {
   if (!c->idle_armed) wait_idle(c);
 }
 
-// [u32 little-endian length][body]
-inline wire::Bytes framed(const wire::Bytes& body) {
-  wire::Bytes out;
-  out.reserve(4 + body.size());
-  const auto n = static_cast<uint32_t>(body.size());
-  for (int i = 0; i < 4; ++i) out.push_back(static_cast<uint8_t>(n >> (8 * i)));
-  out.insert(out.end(), body.begin(), body.end());
-  return out;
-}
-
-inline wire::Bytes frame_of(const wire::Envelope& env) {
-  wire::Bytes out(4);
-  wire::encode_to(env, out);
-  const auto n = static_cast<uint32_t>(out.size() - 4);
-  for (int i = 0; i < 4; ++i) out[static_cast<size_t>(i)] = static_cast<uint8_t>(n >> (8 * i));
-  return out;
-}
 }  // namespace detail
 
 using detail::Conn;
@@ -205,6 +189,8 @@ struct Server::Impl {
   void read_header(std::shared_ptr<Conn> c);
   void respond(std::shared_ptr<Conn> c);
   wire::CtlResponse answer(const wire::Bytes& body, bool& close_after, bool& watch);
+  // The ops kCtlOps gives to the shell (keys, watch), arguments checked.
+  wire::CtlResponse answer_shell(wire::CtlOp op, const wire::CtlRequest& req, bool& watch);
   void start_watch(std::shared_ptr<Conn> c, const wire::CtlResponse& first, std::string prefix);
   void publish(const node::Change& ch);
   void pump(const std::shared_ptr<Watcher>& w);

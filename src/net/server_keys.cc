@@ -7,10 +7,6 @@
 namespace meshkv::net {
 
 namespace {
-wire::CtlResponse refuse(uint64_t id, uint8_t code, std::string why) {
-  return wire::CtlResponse{id, code, std::move(why), {}, false};
-}
-
 Result<uint64_t> parse_id(const wire::Value& v) {
   const std::string& s = v.as_string();
   if (s.size() != 16) return Status::Invalid("key id: expected 16 hex digits");
@@ -27,7 +23,8 @@ Result<uint64_t> parse_id(const wire::Value& v) {
 wire::CtlResponse Server::Impl::keys_op(const wire::CtlRequest& req) {
   const std::string action = req.args.get("action").as_string();
   if (!engine->sealed()) {
-    return refuse(req.req_id, 2, "keys: this node's mesh is not sealed (start it with --key-file)");
+    return wire::ctl_error(req.req_id, wire::kCtlBadRequest,
+                           "keys: this node's mesh is not sealed (start it with --key-file)");
   }
   if (action == "install") {
     const std::string& hex = req.args.get("key").as_string();
@@ -36,20 +33,28 @@ wire::CtlResponse Server::Impl::keys_op(const wire::CtlRequest& req) {
     if (hex.size() != 64 ||
         sodium_hex2bin(k.key.data(), k.key.size(), hex.data(), hex.size(), nullptr, &len, nullptr) != 0 ||
         len != 32) {
-      return refuse(req.req_id, 2, "keys install: expected a 32-byte key");
+      return wire::ctl_error(req.req_id, wire::kCtlBadRequest, "keys install: expected a 32-byte key");
     }
     k.id = crypto::cluster_key_id(k.key);
     sodium_memzero(const_cast<char*>(hex.data()), hex.size());
-    if (Status s = engine->install_key(k); !s.ok()) return refuse(req.req_id, 2, "keys install: " + s.message());
+    if (Status s = engine->install_key(k); !s.ok()) {
+      return wire::ctl_error(req.req_id, wire::kCtlBadRequest, "keys install: " + s.message());
+    }
     ctl_keys.push_back(k);
   } else if (action == "use" || action == "remove") {
     auto id = parse_id(req.args.get("id"));
-    if (!id.ok()) return refuse(req.req_id, 2, "keys " + action + ": " + id.status().message());
+    if (!id.ok()) {
+      return wire::ctl_error(req.req_id, wire::kCtlBadRequest, "keys " + action + ": " + id.status().message());
+    }
     Status s = action == "use" ? engine->use_key(*id) : engine->remove_key(*id);
-    if (!s.ok()) return refuse(req.req_id, s.code() == Code::kNotFound ? 1 : 2, "keys " + action + ": " + s.message());
+    if (!s.ok()) {
+      const wire::CtlCode code = s.code() == Code::kNotFound ? wire::kCtlNotFound : wire::kCtlBadRequest;
+      return wire::ctl_error(req.req_id, code, "keys " + action + ": " + s.message());
+    }
     if (action == "remove") std::erase_if(ctl_keys, [&](const auto& k) { return k.id == *id; });
   } else if (action != "list" && !action.empty()) {
-    return refuse(req.req_id, 2, "keys: unknown action '" + action + "' (list, install, use, remove)");
+    return wire::ctl_error(req.req_id, wire::kCtlBadRequest,
+                           "keys: unknown action '" + action + "' (list, install, use, remove)");
   }
   wire::CtlResponse r;
   r.req_id = req.req_id;

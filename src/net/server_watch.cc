@@ -44,7 +44,8 @@ void Server::Impl::publish(const node::Change& ch) {
   for (const auto& w : watchers) {
     if (ch.key.compare(0, w->prefix.size(), w->prefix) != 0) continue;
     if (w->queue.size() >= kMaxWatchQueue) {
-      wire::CtlResponse last{w->req_id, 3, "watch: the client fell too far behind; closing", {}, false};
+      const wire::CtlResponse last = wire::ctl_error(w->req_id, wire::kCtlUnavailable,
+                                                     "watch: the client fell too far behind; closing");
       w->queue.push_back(frame_for(*w->conn, last));
       w->closed = true;  // no more frames; the queue drains, then it closes
       pump(w);

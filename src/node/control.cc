@@ -1,18 +1,32 @@
 #include "node/control.h"
 
+#include <array>
+#include <optional>
+#include <string_view>
+#include <vector>
+
 namespace meshkv::node {
 
+using wire::CtlCode;
+using wire::CtlOp;
 using wire::CtlResponse;
 using wire::Value;
 
 namespace {
-CtlResponse fail(uint64_t id, uint8_t code, std::string msg) {
+// A handler answers one op; handle_control fills in the request id. Its
+// arguments have passed wire::check_request.
+using Handler = CtlResponse (*)(Engine& engine, const Value& args, Now now);
+
+CtlResponse ok(Value body) {
   CtlResponse r;
-  r.req_id = id;
-  r.code = code;
-  r.error = std::move(msg);
+  r.body = std::move(body);
   return r;
 }
+
+CtlResponse fail(CtlCode code, std::string msg) { return wire::ctl_error(0, code, std::move(msg)); }
+
+// "set: ": how an op's own refusals begin.
+std::string prefix(CtlOp op) { return std::string(wire::op_name(op)) + ": "; }
 
 Value entry_value(const std::string& key, const crdt::Entry& e) {
   Value v = Value::object();
@@ -51,117 +65,200 @@ Value digest_view(const crdt::Digest& d, const Value& groups) {
   return v;
 }
 
-// Both a missing argument and a wrong type are the client's mistake: code 2.
-bool need_string(const Value& args, const char* name, std::string& out) {
-  const Value& v = args.get(name);
-  if (!v.is_string()) return false;
-  out = v.as_string();
+// One write of an mset batch: a value, or a delete.
+struct BatchWrite {
+  std::string_view key;
+  std::optional<std::string_view> value;
+};
+
+// The whole batch, each entry checked exactly as Engine::set and del check
+// it (crdt::check_key, crdt::check_value), or why it cannot be applied.
+Result<std::vector<BatchWrite>> parse_batch(const Value& entries) {
+  std::vector<BatchWrite> batch;
+  batch.reserve(entries.as_list().size());
+  for (const Value& kv : entries.as_list()) {
+    const Value::List& pair = kv.as_list();
+    if (pair.size() != 2 || !pair[0].is_string() || !(pair[1].is_string() || pair[1].is_null())) {
+      return Status::Invalid("entries must be [key, value or null] pairs");
+    }
+    BatchWrite w{pair[0].as_string(), std::nullopt};
+    if (pair[1].is_string()) w.value = pair[1].as_string();
+    if (Status st = crdt::check_key(w.key); !st.ok()) return st;
+    if (w.value) {
+      if (Status st = crdt::check_value(*w.value); !st.ok()) return st;
+    }
+    batch.push_back(w);
+  }
+  return batch;
+}
+
+CtlResponse written(CtlOp op, const Result<crdt::KeyedEntry>& w) {
+  if (!w.ok()) return fail(wire::kCtlBadRequest, prefix(op) + w.status().message());
+  return ok(entry_value(w->key, w->entry));
+}
+
+// ---- one handler per op ----
+
+CtlResponse get_op(Engine& engine, const Value& args, Now) {
+  const std::string& key = args.get("key").as_string();
+  const crdt::Entry* e = engine.get(key);
+  if (!e || e->tombstone) return fail(wire::kCtlNotFound, "key not found: " + key);
+  return ok(entry_value(key, *e));
+}
+
+CtlResponse set_op(Engine& engine, const Value& args, Now now) {
+  return written(CtlOp::kSet, engine.set(args.get("key").as_string(), args.get("value").as_string(), now));
+}
+
+CtlResponse del_op(Engine& engine, const Value& args, Now now) {
+  return written(CtlOp::kDel, engine.del(args.get("key").as_string(), now));
+}
+
+CtlResponse mset_op(Engine& engine, const Value& args, Now now) {
+  auto batch = parse_batch(args.get("entries"));
+  if (!batch.ok()) return fail(wire::kCtlBadRequest, prefix(CtlOp::kMset) + batch.status().message());
+  // Engine::set and del refuse only what parse_batch refused (engine.h), so
+  // no write below fails and the batch applies whole. Were that contract
+  // ever to widen, the answer says how far the batch got rather than hide it.
+  for (size_t i = 0; i < batch->size(); ++i) {
+    const BatchWrite& w = (*batch)[i];
+    const auto r = w.value ? engine.set(w.key, *w.value, now) : engine.del(w.key, now);
+    if (!r.ok()) {
+      return fail(wire::kCtlUnavailable, prefix(CtlOp::kMset) + "entry " + std::to_string(i + 1) +
+                                             " failed after " + std::to_string(i) +
+                                             " were applied: " + r.status().message());
+    }
+  }
+  Value body = Value::object();
+  body.set("written", static_cast<uint64_t>(batch->size()));
+  return ok(std::move(body));
+}
+
+CtlResponse trace_op(Engine& engine, const Value& args, Now now) {
+  auto t = engine.traced_set(args.get("key").as_string(), args.get("value").as_string(), now);
+  if (!t.ok()) return fail(wire::kCtlBadRequest, prefix(CtlOp::kTrace) + t.status().message());
+  return ok(engine.trace_report(*t, now));
+}
+
+CtlResponse trace_status_op(Engine& engine, const Value& args, Now now) {
+  Value report = engine.trace_report(static_cast<uint64_t>(args.get("id").as_int()), now);
+  if (report.is_null()) {
+    return fail(wire::kCtlNotFound, prefix(CtlOp::kTrace) + "unknown or expired trace id");
+  }
+  return ok(std::move(report));
+}
+
+CtlResponse list_op(Engine& engine, const Value& args, Now) {
+  Value entries = Value::list();
+  for (const auto& [k, e] : engine.list(args.get("prefix").as_string())) entries.push(entry_value(k, e));
+  Value body = Value::object();
+  body.set("entries", std::move(entries));
+  return ok(std::move(body));
+}
+
+CtlResponse status_op(Engine& engine, const Value&, Now now) { return ok(engine.status(now)); }
+CtlResponse peers_op(Engine& engine, const Value&, Now now) { return ok(engine.peers(now)); }
+CtlResponse clock_op(Engine& engine, const Value&, Now) { return ok(engine.clock()); }
+
+CtlResponse join_op(Engine& engine, const Value& args, Now now) {
+  std::vector<Endpoint> seeds;
+  for (const Value& p : args.get("peers").as_list()) {
+    auto e = Endpoint::parse(p.as_string());
+    if (!e) {
+      return fail(wire::kCtlBadRequest,
+                  prefix(CtlOp::kJoin) + "not an address: '" + p.as_string() + "' (want HOST:PORT)");
+    }
+    seeds.push_back(*e);
+  }
+  if (seeds.empty()) return fail(wire::kCtlBadRequest, prefix(CtlOp::kJoin) + "no peers given");
+  engine.join(seeds, now);
+  return ok(Value::object());
+}
+
+CtlResponse digest_op(Engine& engine, const Value& args, Now) {
+  return ok(digest_view(engine.replica().map().digest(), args.get("groups")));
+}
+
+CtlResponse bucket_op(Engine& engine, const Value& args, Now) {
+  std::vector<bool> wanted(crdt::kDigestBuckets, false);
+  for (const Value& b : args.get("buckets").as_list()) {
+    if (b.as_int() < 0 || static_cast<size_t>(b.as_int()) >= crdt::kDigestBuckets) {
+      return fail(wire::kCtlBadRequest, prefix(CtlOp::kBucket) + "bucket numbers are 0.." +
+                                            std::to_string(crdt::kDigestBuckets - 1));
+    }
+    wanted[static_cast<size_t>(b.as_int())] = true;
+  }
+  Value entries = Value::list();
+  engine.replica().map().for_each([&](const std::string& k, const crdt::Entry& e) {
+    const size_t b = crdt::bucket_of(k);
+    if (!wanted[b]) return;
+    Value v = entry_value(k, e);
+    v.set("deleted", e.tombstone);
+    v.set("bucket", static_cast<uint64_t>(b));
+    entries.push(std::move(v));
+  });
+  Value body = Value::object();
+  body.set("entries", std::move(entries));
+  return ok(std::move(body));
+}
+
+CtlResponse loss_op(Engine& engine, const Value& args, Now) {
+  Faults f = args.get("clear").as_bool() ? Faults{} : engine.faults();
+  Status st = f.merge_from(args);
+  if (st.ok()) st = engine.set_faults(f);
+  if (!st.ok()) return fail(wire::kCtlBadRequest, prefix(CtlOp::kLoss) + st.message());
+  Value body = f.to_value();
+  body.set("active", f.active());
+  return ok(std::move(body));
+}
+
+// Every op of wire::kCtlOps, in its order; the shell's ops have no handler.
+struct Route {
+  CtlOp op;
+  Handler handler;
+};
+constexpr std::array<Route, wire::kCtlOpCount> kRoutes = {{
+    {CtlOp::kGet, get_op},
+    {CtlOp::kSet, set_op},
+    {CtlOp::kDel, del_op},
+    {CtlOp::kMset, mset_op},
+    {CtlOp::kTrace, trace_op},
+    {CtlOp::kTraceStatus, trace_status_op},
+    {CtlOp::kList, list_op},
+    {CtlOp::kStatus, status_op},
+    {CtlOp::kPeers, peers_op},
+    {CtlOp::kClock, clock_op},
+    {CtlOp::kJoin, join_op},
+    {CtlOp::kDigest, digest_op},
+    {CtlOp::kBucket, bucket_op},
+    {CtlOp::kLoss, loss_op},
+    {CtlOp::kKeys, nullptr},
+    {CtlOp::kWatch, nullptr},
+}};
+
+constexpr bool routes_follow_table() {
+  for (size_t i = 0; i < kRoutes.size(); ++i) {
+    const wire::OpSpec& s = wire::kCtlOps[i];
+    if (kRoutes[i].op != s.op) return false;
+    if ((kRoutes[i].handler != nullptr) != (s.answerer == wire::Answerer::kEngine)) return false;
+  }
   return true;
 }
+static_assert(routes_follow_table(),
+              "kRoutes must list kCtlOps in order, with a handler for exactly the engine's ops");
 }  // namespace
 
 CtlResponse handle_control(Engine& engine, const wire::CtlRequest& req, Now now) {
-  const uint64_t id = req.req_id;
-  const Value& a = req.args;
+  const Result<CtlOp> op = wire::check_request(req.op, req.args);
   CtlResponse r;
-  r.req_id = id;
-  std::string key, value;
-  if (req.op == "get") {
-    if (!need_string(a, "key", key)) return fail(id, 2, "get: missing 'key'");
-    const crdt::Entry* e = engine.get(key);
-    if (!e || e->tombstone) return fail(id, 1, "key not found: " + key);
-    r.body = entry_value(key, *e);
-  } else if (req.op == "set" || req.op == "del") {
-    if (!need_string(a, "key", key)) return fail(id, 2, req.op + ": missing 'key'");
-    if (req.op == "set" && !need_string(a, "value", value)) return fail(id, 2, "set: missing 'value'");
-    auto w = req.op == "set" ? engine.set(key, value, now) : engine.del(key, now);
-    if (!w.ok()) return fail(id, 2, req.op + ": " + w.status().message());
-    r.body = entry_value(w->key, w->entry);
-  } else if (req.op == "mset") {
-    // Validate everything first: a batch is applied whole or not at all.
-    const auto& items = a.get("entries").as_list();
-    for (const Value& kv : items) {
-      const auto& pair = kv.as_list();
-      // [key, value] writes; [key, null] deletes.
-      if (pair.size() != 2 || !pair[0].is_string() || !(pair[1].is_string() || pair[1].is_null())) {
-        return fail(id, 2, "mset: entries must be [key, value or null] pairs");
-      }
-      if (Status st = crdt::check_key(pair[0].as_string()); !st.ok()) return fail(id, 2, "mset: " + st.message());
-      if (Status st = crdt::check_value(pair[1].is_null() ? "" : pair[1].as_string()); !st.ok()) {
-        return fail(id, 2, "mset: " + st.message());
-      }
-    }
-    for (const Value& kv : items) {
-      const auto& pair = kv.as_list();
-      const auto w = pair[1].is_null() ? engine.del(pair[0].as_string(), now)
-                                       : engine.set(pair[0].as_string(), pair[1].as_string(), now);
-      if (!w.ok()) return fail(id, 3, "mset: write failed");
-    }
-    r.body = Value::object();
-    r.body.set("written", static_cast<uint64_t>(items.size()));
-  } else if (req.op == "trace") {
-    if (!need_string(a, "key", key) || !need_string(a, "value", value)) {
-      return fail(id, 2, "trace: missing 'key' or 'value'");
-    }
-    auto t = engine.traced_set(key, value, now);
-    if (!t.ok()) return fail(id, 2, "trace: " + t.status().message());
-    r.body = engine.trace_report(*t, now);
-  } else if (req.op == "trace_status") {
-    r.body = engine.trace_report(static_cast<uint64_t>(a.get("id").as_int()), now);
-    if (r.body.is_null()) return fail(id, 1, "trace: unknown or expired trace id");
-  } else if (req.op == "list") {
-    std::string prefix;
-    need_string(a, "prefix", prefix);
-    Value entries = Value::list();
-    for (const auto& [k, e] : engine.list(prefix)) entries.push(entry_value(k, e));
-    r.body = Value::object();
-    r.body.set("entries", std::move(entries));
-  } else if (req.op == "status") {
-    r.body = engine.status(now);
-  } else if (req.op == "peers") {
-    r.body = engine.peers(now);
-  } else if (req.op == "clock") {
-    r.body = engine.clock();
-  } else if (req.op == "join") {
-    std::vector<Endpoint> seeds;
-    for (const Value& p : a.get("peers").as_list()) {
-      auto e = Endpoint::parse(p.as_string());
-      if (!e) return fail(id, 2, "join: not an address: '" + p.as_string() + "' (want HOST:PORT)");
-      seeds.push_back(*e);
-    }
-    if (seeds.empty()) return fail(id, 2, "join: no peers given");
-    engine.join(seeds, now);
-    r.body = Value::object();
-  } else if (req.op == "digest") {
-    r.body = digest_view(engine.replica().map().digest(), a.get("groups"));
-  } else if (req.op == "bucket") {
-    std::vector<bool> wanted(crdt::kDigestBuckets, false);
-    for (const Value& b : a.get("buckets").as_list()) {
-      if (!b.is_int() || b.as_int() < 0 || static_cast<size_t>(b.as_int()) >= crdt::kDigestBuckets) {
-        return fail(id, 2, "bucket: bucket numbers are 0.." + std::to_string(crdt::kDigestBuckets - 1));
-      }
-      wanted[static_cast<size_t>(b.as_int())] = true;
-    }
-    Value entries = Value::list();
-    engine.replica().map().for_each([&](const std::string& k, const crdt::Entry& e) {
-      const size_t b = crdt::bucket_of(k);
-      if (!wanted[b]) return;
-      Value v = entry_value(k, e);
-      v.set("deleted", e.tombstone);
-      v.set("bucket", static_cast<uint64_t>(b));
-      entries.push(std::move(v));
-    });
-    r.body = Value::object();
-    r.body.set("entries", std::move(entries));
-  } else if (req.op == "loss") {
-    Faults f = a.get("clear").as_bool() ? Faults{} : engine.faults();
-    if (Status st = f.merge_from(a); !st.ok()) return fail(id, 2, "loss: " + st.message());
-    if (Status st = engine.set_faults(f); !st.ok()) return fail(id, 2, "loss: " + st.message());
-    r.body = f.to_value();
-    r.body.set("active", f.active());
+  if (!op.ok()) {
+    r = fail(wire::kCtlBadRequest, op.status().message());
+  } else if (const Handler h = kRoutes[static_cast<size_t>(*op)].handler) {
+    r = h(engine, req.args, now);
   } else {
-    return fail(id, 2, "unknown operation '" + req.op + "'");
+    r = fail(wire::kCtlBadRequest, prefix(*op) + "answered by a node's control port, not its engine");
   }
+  r.req_id = req.req_id;
   return r;
 }
 

@@ -2,23 +2,25 @@
 // the Asio shell reads a CtlRequest frame, calls handle_control, and writes
 // the CtlResponse back.
 //
-// Operations (args -> body); `code` follows the process exit codes:
-//   get    {key}            -> {key, value, hlc, origin, seq}   code 1 if absent
-//   set    {key, value}     -> {key, hlc, origin, seq}
-//   del    {key}            -> {key, hlc, origin, seq}
-//   mset   {entries: [[key, value]]} -> {written}; all or nothing on bad input
-//   trace  {key, value}     -> a write whose acks are timed: see Engine::trace_report
-//   trace_status {id}       -> Engine::trace_report; code 1 if unknown
-//   list   {prefix?}        -> {entries: [{key, value, hlc, origin, seq}]}
-//   status {}               -> see Engine::status
-//   peers  {}               -> {members: [...]}
-//   clock  {}               -> {id, vv: [{origin, node, seq}]}
-//   join   {peers: [addr]}  -> {}
-//   digest {groups?: [g]}   -> {root, groups: [64 hashes], buckets: [{group, buckets: [64]}]}
-//   bucket {buckets: [b]}   -> {entries: [{key, value?, deleted, hlc, origin, seq, bucket}]}
-//   loss   {clear?, drop_ppm?, dup_ppm?, corrupt_ppm?, delay_ms?, jitter_ms?,
-//           direction?, peers?, partition?} -> the faults now active (see Faults)
-// Unknown ops and bad arguments get code 2 and an error message.
+// The ops, their arguments and who answers them are in kCtlOps
+// (wire/control_ops.h); a request whose op is unknown, or whose arguments
+// are missing or of the wrong type, gets kCtlBadRequest before any handler
+// runs. What the engine's ops answer (body), and their other refusals:
+//   get          -> {key, value, hlc, origin, seq}    kCtlNotFound if absent
+//   set, del     -> {key, hlc, origin, seq}
+//   mset         -> {written}; all or nothing: every entry is checked (a pair,
+//                   key and value within the limits) before any is applied
+//   trace        -> a write whose acks are timed: see Engine::trace_report
+//   trace_status -> Engine::trace_report; kCtlNotFound if unknown
+//   list         -> {entries: [{key, value, hlc, origin, seq}]}
+//   status       -> see Engine::status
+//   peers        -> {members: [...]}
+//   clock        -> {id, vv: [{origin, node, seq}]}
+//   join         -> {}; kCtlBadRequest without peers or for a bad address
+//   digest       -> {root, groups: [64 hashes], buckets: [{group, buckets: [64]}]}
+//   bucket       -> {entries: [{key, value?, deleted, hlc, origin, seq, bucket}]}
+//   loss         -> the faults now active (see Faults)
+// Ops the shell answers (keys, watch) get kCtlBadRequest here.
 #pragma once
 
 #include "node/engine.h"

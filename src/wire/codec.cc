@@ -363,7 +363,7 @@ template <>
 CtlResponse get_body<CtlResponse>(Reader& r) {
   CtlResponse m;
   m.req_id = r.varint();
-  m.code = r.u8();
+  m.code = static_cast<CtlCode>(r.u8());  // kept as sent, even past kCtlUnavailable
   m.error = r.bytes(kMaxErrorBytes);
   m.more = r.u8() & 1;
   m.body = get_value(r, 0);

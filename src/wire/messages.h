@@ -35,6 +35,7 @@
 
 #include "common/endpoint.h"
 #include "crdt/replica.h"
+#include "wire/control_ops.h"
 #include "wire/value.h"
 
 namespace meshkv::wire {
@@ -150,18 +151,27 @@ struct Members {
 };
 struct CtlRequest {
   uint64_t req_id = 0;
-  std::string op;  // "get", "set", "status", ...
+  std::string op;  // a name from kCtlOps (wire/control_ops.h)
   Value args;      // an object
   friend bool operator==(const CtlRequest&, const CtlRequest&) = default;
 };
 struct CtlResponse {
   uint64_t req_id = 0;
-  uint8_t code = 0;  // process exit code semantics: 0 ok, 1 negative, 2 usage, 3 refused
+  CtlCode code = kCtlOk;  // one byte on the wire; the process exit code
   std::string error;
   Value body;
   bool more = false;  // streaming (watch): further responses follow
   friend bool operator==(const CtlResponse&, const CtlResponse&) = default;
 };
+
+// A request for `op` with no arguments yet (an empty object).
+inline CtlRequest make_request(CtlOp op, uint64_t req_id = 1) {
+  return CtlRequest{req_id, std::string(op_name(op)), Value::object()};
+}
+// A refusal: `code` (not kCtlOk) and the message for the user.
+inline CtlResponse ctl_error(uint64_t req_id, CtlCode code, std::string error) {
+  return CtlResponse{req_id, code, std::move(error), {}, false};
+}
 
 // In a sealed mesh, a node proves which identity a process (uid) speaks for
 // before anything else from it is accepted: the identity's Ed25519

@@ -62,7 +62,7 @@ void drive(Load& load, Conns& conns, double end) {
     for (int k = 0; k < n; ++k) {
       Conn& c = *conns[ready[static_cast<size_t>(k)].data.u64];
       for (const auto& r : c.read_some()) {
-        if (r.code == 0) {
+        if (r.code == wire::kCtlOk) {
           load.acked += load.a.batch_size <= 1 ? 1 : static_cast<uint64_t>(r.body.get("written").as_int());
         }
         if (now_ms() < end) load.send_one(c);

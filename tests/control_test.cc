@@ -1,0 +1,158 @@
+// The control-op table, and the engine's ops through handle_control as the
+// shell calls it, no sockets.
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "node/control.h"
+
+using namespace meshkv;
+using node::Engine;
+using node::Now;
+using wire::Value;
+
+namespace {
+Now at(uint64_t ms) { return Now{ms * 1000, 1'700'000'000'000 + ms}; }
+
+struct Node {
+  Engine engine{node::Config{}, 11, Endpoint::v4(127, 0, 0, 1, 9001), 1, at(0)};
+  wire::CtlResponse call(const std::string& op, Value args) {
+    return node::handle_control(engine, wire::CtlRequest{7, op, std::move(args)}, at(1));
+  }
+  // True when no write of any kind reached the engine.
+  bool untouched() const { return engine.replica().last_seq() == 0 && engine.list("").empty(); }
+};
+
+Value pair(Value k, Value v) {
+  Value p = Value::list();
+  p.push(std::move(k));
+  p.push(std::move(v));
+  return p;
+}
+
+// An mset whose first entries are fine and whose last one is `bad`.
+Value batch_ending_with(Value bad) {
+  Value entries = Value::list();
+  entries.push(pair("a", "1"));
+  entries.push(pair("b", nullptr));
+  entries.push(pair("c", "3"));
+  entries.push(std::move(bad));
+  Value args = Value::object();
+  args.set("entries", std::move(entries));
+  return args;
+}
+}  // namespace
+
+TEST_CASE("control: mset applies nothing when its last entry would fail") {
+  const std::string big_key(crdt::kMaxKeyBytes + 1, 'k');
+  const std::string big_value(crdt::kMaxValueBytes + 1, 'v');
+  const struct {
+    const char* what;
+    Value bad;
+  } cases[] = {
+      {"empty key", pair("", "x")},
+      {"key over the limit", pair(big_key, "x")},
+      {"value over the limit", pair("d", big_value)},
+      {"value neither string nor null", pair("d", 5)},
+      {"key not a string", pair(5, "x")},
+      {"not a pair", Value::list()},
+      {"not a list", Value("d")},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.what);
+    Node n;
+    const wire::CtlResponse r = n.call("mset", batch_ending_with(c.bad));
+    CHECK(r.code == wire::kCtlBadRequest);
+    CHECK(r.req_id == 7);
+    CHECK(r.error.rfind("mset: ", 0) == 0);
+    CHECK(n.untouched());
+  }
+}
+
+TEST_CASE("control: mset without a list of entries is a bad request, not an empty batch") {
+  Node n;
+  CHECK(n.call("mset", Value::object()).code == wire::kCtlBadRequest);
+  Value args = Value::object();
+  args.set("entries", "a b");
+  CHECK(n.call("mset", args).code == wire::kCtlBadRequest);
+  CHECK(n.untouched());
+}
+
+TEST_CASE("control: mset applies a valid batch whole, deletes included") {
+  Node n;
+  REQUIRE(n.call("set", [] {
+             Value a = Value::object();
+             a.set("key", "b");
+             a.set("value", "old");
+             return a;
+           }()).code == wire::kCtlOk);
+  Value entries = Value::list();
+  entries.push(pair("a", "1"));
+  entries.push(pair("b", nullptr));
+  entries.push(pair("c", ""));
+  Value args = Value::object();
+  args.set("entries", std::move(entries));
+  const wire::CtlResponse r = n.call("mset", args);
+  REQUIRE(r.code == wire::kCtlOk);
+  CHECK(r.body.get("written").as_int() == 3);
+  const auto live = n.engine.list("");
+  REQUIRE(live.size() == 2);
+  CHECK(live[0].first == "a");
+  CHECK(live[1].first == "c");
+  CHECK(n.engine.get("b")->tombstone);
+}
+
+TEST_CASE("control: every op's name finds the op again, and names are unique") {
+  for (const wire::OpSpec& s : wire::kCtlOps) {
+    CAPTURE(s.name);
+    CHECK(wire::find_op(s.name) == s.op);
+    CHECK(!s.name.empty());
+  }
+  CHECK(!wire::find_op("GET"));
+  CHECK(!wire::find_op(""));
+}
+
+TEST_CASE("control: arguments are checked against the table before a handler runs") {
+  Node n;
+  Value int_prefix = Value::object();
+  int_prefix.set("prefix", 3);
+  Value list_of_ints = Value::object();
+  list_of_ints.set("peers", Value(Value::List{Value(1)}));
+  const struct {
+    const char* op;
+    Value args;
+    const char* error;
+  } cases[] = {
+      {"nope", Value::object(), "unknown operation 'nope'"},
+      {"get", Value::object(), "get: missing 'key'"},
+      {"get", Value::list(), "get: arguments must be an object"},
+      {"set", [] {
+         Value a = Value::object();
+         a.set("key", "k");
+         return a;
+       }(), "set: missing 'value'"},
+      {"list", int_prefix, "list: 'prefix' must be a string"},
+      {"join", list_of_ints, "join: 'peers' must be a list of strings"},
+      {"trace_status", Value::object(), "trace_status: missing 'id'"},
+      {"keys", Value::object(), "keys: answered by a node's control port, not its engine"},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.op);
+    const wire::CtlResponse r = n.call(c.op, c.args);
+    CHECK(r.code == wire::kCtlBadRequest);
+    CHECK(r.error == c.error);
+    CHECK(r.req_id == 7);
+  }
+  CHECK(n.untouched());
+}
+
+TEST_CASE("control: optional arguments may be left out, and a request without arguments is fine") {
+  Node n;
+  CHECK(n.call("list", Value()).code == wire::kCtlOk);
+  CHECK(n.call("status", Value()).code == wire::kCtlOk);
+  Value absent = Value::object();
+  absent.set("key", "nobody");
+  const wire::CtlResponse r = n.call("get", absent);
+  CHECK(r.code == wire::kCtlNotFound);
+  CHECK(r.error == "key not found: nobody");
+}
