@@ -11,6 +11,7 @@
 #include <fstream>
 #include <string>
 
+#include "common/crc32c.h"
 #include "store/record_log.h"
 
 using namespace meshkv;

@@ -23,10 +23,6 @@ namespace meshkv::store {
 inline constexpr size_t kRecordHeader = 8;
 inline constexpr uint32_t kMaxRecord = 64 * 1024 * 1024;
 
-uint32_t crc32c(const void* data, size_t n);
-// The same without the CPU's CRC instruction (what crc32c falls back to).
-uint32_t crc32c_portable(const void* data, size_t n);
-
 // Appends records to a file. Writes are buffered until flush() or sync().
 class RecordWriter {
  public:
