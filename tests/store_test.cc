@@ -136,12 +136,14 @@ TEST_CASE("store: atomic replacement leaves the whole new file and no temporary"
   CHECK(::access((f + ".tmp").c_str(), F_OK) != 0);
 }
 
-TEST_CASE("store: a data directory is locked by one holder at a time") {
+TEST_CASE("store: a lock has one holder at a time and is free again once released") {
   TempDir d;
-  DirLock a;
-  REQUIRE(a.acquire(d.path + "/data").ok());
-  DirLock b;
-  const Status s = b.acquire(d.path + "/data");
-  CHECK(s.code() == Code::kUnavailable);
-  CHECK(s.message().find("in use") != std::string::npos);
+  Env& env = Env::posix();
+  auto a = env.lock(d.path + "/LOCK");
+  REQUIRE(a.ok());
+  auto b = env.lock(d.path + "/LOCK");
+  REQUIRE_FALSE(b.ok());
+  CHECK(b.status().code() == Code::kUnavailable);
+  a->reset();
+  CHECK(env.lock(d.path + "/LOCK").ok());
 }

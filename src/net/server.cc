@@ -12,7 +12,7 @@
 #include <csignal>
 #include <vector>
 
-#include "net/durable.h"
+#include "node/durable.h"
 #include "node/control.h"
 #include "wire/codec.h"
 
