@@ -71,7 +71,7 @@ class Durable {
   uint64_t segment_ = 1;
   store::RecordWriter wal_;
   bool dirty_ = false;
-  bool segment_named_ = false;  // the segment in use is in a synced directory
+  bool segment_named_ = false;  // the directory was synced since the segment in use was made
   uint64_t log_bytes_ = 0;  // appended since the snapshot
   uint64_t syncs_ = 0;
   Status last_error_;  // a failed write, reported by the next sync()

@@ -84,8 +84,11 @@ bool FaultEnv::fire(Armed& a) { return a.countdown != 0 && --a.countdown == 0; }
 Status FaultEnv::step(uint64_t gen, const std::string& path) {
   if (gen != generation_) return os_like("handle from before a crash:", path, EIO, true);
   if (powered_ && power_budget_) {
-    if (*power_budget_ == 0) powered_ = false;
-    else --*power_budget_;
+    if (*power_budget_ == 0) {
+      powered_ = false;
+    } else {
+      --*power_budget_;
+    }
   }
   if (!powered_) return os_like("power is off:", path, EIO, true);
   ++ops_;
@@ -140,19 +143,24 @@ Result<std::unique_ptr<WritableFile>> FaultEnv::open_writable(const std::string&
 
 Result<std::unique_ptr<ReadableFile>> FaultEnv::open_readable(const std::string& path) {
   if (!powered_) return os_like("power is off:", path, EIO, true);
-  if (path == "/" || path == ".") return std::unique_ptr<ReadableFile>(std::make_unique<FaultReadable>("", FileInfo{false, 0755, 0}, path));
-  const auto it = live_.find(path);
-  if (it == live_.end()) return os_like("cannot open", path, ENOENT);
-  const Node& n = *it->second;
-  const FileInfo info{!n.dir, n.mode, n.data.size()};
-  return std::unique_ptr<ReadableFile>(std::make_unique<FaultReadable>(n.data, info, path));
+  std::string data;
+  FileInfo info{false, 0755, 0};  // "/" and "."
+  if (path != "/" && path != ".") {
+    const auto it = live_.find(path);
+    if (it == live_.end()) return os_like("cannot open", path, ENOENT);
+    const Node& n = *it->second;
+    data = n.data;
+    info = FileInfo{!n.dir, n.mode, n.data.size()};
+  }
+  return std::unique_ptr<ReadableFile>(std::make_unique<FaultReadable>(std::move(data), info, path));
 }
 
 Status FaultEnv::rename(const std::string& from, const std::string& to) {
   if (Status s = step(generation_, to); !s.ok()) return s;
   const auto it = live_.find(from);
   if (it == live_.end()) return os_like("cannot rename " + from + " to", to, ENOENT);
-  if (it->second->dir || is_dir(to)) return os_like("cannot rename " + from + " to", to, EISDIR);  // unused by meshkv
+  // meshkv renames files only; moving a directory's subtree is not modelled.
+  if (it->second->dir || is_dir(to)) return os_like("cannot rename " + from + " to", to, EISDIR);
   if (Status s = need_parent(to); !s.ok()) return s;
   std::shared_ptr<Node> node = it->second;
   live_.erase(it);
@@ -213,7 +221,8 @@ Result<std::unique_ptr<FileLock>> FaultEnv::lock(const std::string& path) {
 Status FaultEnv::truncate(const std::string& path, uint64_t size) {
   if (Status s = step(generation_, path); !s.ok()) return s;
   const auto it = live_.find(path);
-  if (it == live_.end() || it->second->dir) return os_like("cannot truncate", path, it == live_.end() ? ENOENT : EISDIR);
+  if (it == live_.end()) return os_like("cannot truncate", path, ENOENT);
+  if (it->second->dir) return os_like("cannot truncate", path, EISDIR);
   Node& n = *it->second;
   n.data.resize(size, '\0');
   n.synced = n.data;
