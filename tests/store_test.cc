@@ -11,6 +11,8 @@
 #include <fstream>
 #include <string>
 
+#include "common/crc32c.h"
+#include "store/fault_env.h"
 #include "store/record_log.h"
 
 using namespace meshkv;
@@ -135,12 +137,95 @@ TEST_CASE("store: atomic replacement leaves the whole new file and no temporary"
   CHECK(::access((f + ".tmp").c_str(), F_OK) != 0);
 }
 
-TEST_CASE("store: a data directory is locked by one holder at a time") {
+TEST_CASE("store: a lock has one holder at a time and is free again once released") {
   TempDir d;
-  DirLock a;
-  REQUIRE(a.acquire(d.path + "/data").ok());
-  DirLock b;
-  const Status s = b.acquire(d.path + "/data");
-  CHECK(s.code() == Code::kUnavailable);
-  CHECK(s.message().find("in use") != std::string::npos);
+  Env& env = Env::posix();
+  auto a = env.lock(d.path + "/LOCK");
+  REQUIRE(a.ok());
+  auto b = env.lock(d.path + "/LOCK");
+  REQUIRE_FALSE(b.ok());
+  CHECK(b.status().code() == Code::kUnavailable);
+  a->reset();
+  CHECK(env.lock(d.path + "/LOCK").ok());
+}
+
+// ---- under injected faults (store/fault_env.h) -------------------------------
+
+namespace {
+std::vector<std::string> records_of(Env& env, const std::string& path) {
+  auto r = read_records(path, false, env);
+  REQUIRE_MESSAGE(r.ok(), r.status().to_string());
+  return r->records;
+}
+}  // namespace
+
+TEST_CASE("store: a crash at any point of an atomic write leaves the old file or the new") {
+  const std::vector<std::string> old_recs = {"old-1", "old-2"}, new_recs = {"new"};
+  uint64_t total = 0;
+  for (uint64_t k = 0;; ++k) {
+    FaultEnv env;
+    REQUIRE(write_records_atomically("/snap", old_recs, env).ok());
+    const uint64_t before = env.ops();
+    env.power_off_after(k);
+    const bool ok = write_records_atomically("/snap", new_recs, env).ok();
+    total = env.ops() - before;
+    env.crash();
+    const auto got = records_of(env, "/snap");
+    CHECK((got == old_recs || got == new_recs));
+    if (ok) CHECK(got == new_recs);  // durable once it returns ok
+    if (ok) break;
+  }
+  CHECK(total > 4);
+}
+
+TEST_CASE("store: a write torn at any byte of the last record is a torn tail") {
+  const std::string last(20, 'z');
+  for (size_t keep = 0; keep < kRecordHeader + last.size(); ++keep) {
+    FaultEnv env;
+    RecordWriter w(env);
+    REQUIRE(w.open("/log", 0).ok());
+    REQUIRE(env.sync_dir("/").ok());
+    w.append("a");
+    w.append("b");
+    REQUIRE(w.sync().ok());
+    env.tear_write(1, keep);
+    w.append(last);
+    CHECK_FALSE(w.sync().ok());
+    env.crash();
+    auto r = read_records("/log", false, env);
+    REQUIRE(r.ok());
+    CHECK(r->records == std::vector<std::string>{"a", "b"});
+    CHECK(r->torn_tail == (keep > 0));
+    CHECK(r->file_bytes - r->valid_bytes == keep);
+  }
+}
+
+TEST_CASE("store: ENOSPC part-way through a flush leaves no partial record behind later ones") {
+  FaultEnv env;
+  RecordWriter w(env);
+  REQUIRE(w.open("/log", 0).ok());
+  w.append("before");
+  REQUIRE(w.sync().ok());
+  env.no_space(1, 5);
+  w.append("failed once");
+  const Status s = w.flush();
+  CHECK(s.code() == Code::kIo);
+  CHECK(s.message().find("No space left on device") != std::string::npos);
+  CHECK(s.message().find("/log") != std::string::npos);
+  w.append("after");
+  REQUIRE(w.sync().ok());  // the retry writes what failed, then the rest
+  CHECK(records_of(env, "/log") == std::vector<std::string>{"before", "failed once", "after"});
+}
+
+TEST_CASE("store: a failed sync is reported and a retry makes the records durable") {
+  FaultEnv env;
+  RecordWriter w(env);
+  REQUIRE(w.open("/log", 0).ok());
+  REQUIRE(env.sync_dir("/").ok());
+  env.fail_sync(1);
+  w.append("r");
+  CHECK(w.sync().message().find("Input/output error") != std::string::npos);
+  REQUIRE(w.sync().ok());
+  env.crash();
+  CHECK(records_of(env, "/log") == std::vector<std::string>{"r"});
 }

@@ -13,6 +13,7 @@ const char* code_name(Code c) {
     case Code::kPermissionDenied: return "permission denied";
     case Code::kIo: return "i/o error";
     case Code::kInternal: return "internal error";
+    case Code::kAlreadyExists: return "already exists";
   }
   return "unknown";
 }

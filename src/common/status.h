@@ -22,6 +22,7 @@ enum class Code : uint8_t {
   kPermissionDenied,
   kIo,                // the operating system said no
   kInternal,
+  kAlreadyExists,     // a create that must not replace found the name taken
 };
 
 const char* code_name(Code c);
@@ -40,6 +41,7 @@ class [[nodiscard]] Status {
   static Status Denied(std::string m) { return {Code::kPermissionDenied, std::move(m)}; }
   static Status Io(std::string m) { return {Code::kIo, std::move(m)}; }
   static Status Internal(std::string m) { return {Code::kInternal, std::move(m)}; }
+  static Status AlreadyExists(std::string m) { return {Code::kAlreadyExists, std::move(m)}; }
 
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }

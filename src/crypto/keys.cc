@@ -1,14 +1,11 @@
 #include "crypto/keys.h"
 
-#include <fcntl.h>
 #include <sodium.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 namespace meshkv::crypto {
@@ -43,17 +40,6 @@ std::string hex(const uint8_t* p, size_t n) {
   return out;
 }
 
-Status io_error(const std::string& what, const std::string& path) {
-  return Status::Io(what + " " + path + ": " + std::strerror(errno));
-}
-
-std::string parent_dir(const std::string& path) {
-  const auto slash = path.rfind('/');
-  if (slash == std::string::npos) return ".";
-  if (slash == 0) return "/";
-  return path.substr(0, slash);
-}
-
 // A secret's text form, built in a fixed buffer rather than a std::string so
 // that no reallocation leaves copies behind, and wiped when done.
 class SecretText {
@@ -79,74 +65,67 @@ class SecretText {
   size_t len_ = 0;
 };
 
-Status write_all(int fd, const char* p, size_t n, const std::string& path) {
-  while (n > 0) {
-    const ssize_t w = ::write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return io_error("cannot write", path);
-    }
-    p += w;
-    n -= static_cast<size_t>(w);
+// Writes and syncs `text`, closing the file. Its name is the caller's to sync.
+Status fill(store::WritableFile& f, const SecretText& text) {
+  Status s = f.append(std::string_view(text.data(), text.size()));
+  if (s.ok()) s = f.sync();
+  const Status closed = f.close();
+  return s.ok() ? closed : s;
+}
+
+// Random characters for a temporary name, as mkstemp would pick them.
+std::string random_suffix() {
+  static const char chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  std::string out(6, 'x');
+  for (char& c : out) c = chars[randombytes_uniform(sizeof chars - 1)];
+  return out;
+}
+
+// A new file at a private temporary name next to `path`, mode 0600.
+Result<std::unique_ptr<store::WritableFile>> create_temporary(store::Env& env, const std::string& path,
+                                                              std::string& tmp) {
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    tmp = path + ".tmp-" + random_suffix();
+    auto f = env.open_writable(tmp, {.exclusive = true, .owner_only = true});
+    if (f.ok() || f.status().code() != Code::kAlreadyExists) return f;
   }
-  return Status::Ok();
+  return Status::Io("cannot create a temporary file for " + path + ": every name tried exists");
 }
 
-// A new name in a directory survives a crash only once the directory is synced.
-Status sync_dir(const std::string& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return io_error("cannot open directory", dir);
-  Status s;
-  if (::fsync(fd) != 0) s = io_error("cannot sync directory", dir);
-  ::close(fd);
-  return s;
-}
-
-// Writes, forces the mode to exactly 0600 (the umask may only have narrowed
-// it, but a reader expects the documented mode) and syncs; closes fd.
-Status fill_and_close(int fd, const SecretText& text, const std::string& path) {
-  Status s;
-  if (::fchmod(fd, S_IRUSR | S_IWUSR) != 0) s = io_error("cannot set the mode of", path);
-  if (s.ok()) s = write_all(fd, text.data(), text.size(), path);
-  if (s.ok() && ::fsync(fd) != 0) s = io_error("cannot sync", path);
-  if (::close(fd) != 0 && s.ok()) s = io_error("cannot close", path);
-  return s;
-}
-
-Status write_key_file(const std::string& path, const SecretText& text, bool force) {
+Status write_key_file(const std::string& path, const SecretText& text, bool force, store::Env& env) {
   if (Status s = init(); !s.ok()) return s;
-  const std::string dir = parent_dir(path);
+  const std::string dir = store::parent_dir(path);
   if (!force) {
-    // O_EXCL also refuses a symlink planted at the path, so the key cannot
-    // be written through it to somewhere else.
-    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, S_IRUSR | S_IWUSR);
-    if (fd < 0) {
-      if (errno == EEXIST) {
+    // Exclusive creation also refuses a symlink planted at the path, so the
+    // key cannot be written through it to somewhere else.
+    auto f = env.open_writable(path, {.exclusive = true, .owner_only = true});
+    if (!f.ok()) {
+      if (f.status().code() == Code::kAlreadyExists) {
         return Status::Denied(path + " already exists; a key file is never overwritten unless forced");
       }
-      return io_error("cannot create", path);
+      return f.status();
     }
-    if (Status s = fill_and_close(fd, text, path); !s.ok()) {
-      ::unlink(path.c_str());  // ours, and useless half-written
+    if (Status s = fill(**f, text); !s.ok()) {
+      (void)env.remove(path);  // ours, and useless half-written
       return s;
     }
-    return sync_dir(dir);
+    return env.sync_dir(dir);
   }
   // Replacing: the new key goes to a private temporary name first, so that
   // the path holds the old key or the whole new one at every moment.
-  std::string tmp = path + ".tmp-XXXXXX";
-  const int fd = ::mkostemp(tmp.data(), O_CLOEXEC);  // creates with mode 0600
-  if (fd < 0) return io_error("cannot create a temporary file for", path);
-  Status s = fill_and_close(fd, text, tmp);
-  if (s.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) s = io_error("cannot rename a temporary file to", path);
+  std::string tmp;
+  auto f = create_temporary(env, path, tmp);
+  if (!f.ok()) return f.status();
+  Status s = fill(**f, text);
+  if (s.ok()) s = env.rename(tmp, path);
   if (!s.ok()) {
-    ::unlink(tmp.c_str());
+    (void)env.remove(tmp);
     return s;
   }
-  return sync_dir(dir);
+  return env.sync_dir(dir);
 }
 
-std::string mode_octal(mode_t mode) {
+std::string mode_octal(uint32_t mode) {
   char buf[8];
   std::snprintf(buf, sizeof buf, "%04o", static_cast<unsigned>(mode & 07777));
   return buf;
@@ -154,47 +133,32 @@ std::string mode_octal(mode_t mode) {
 
 // Reads a key file into `buf` (wiped by its owner), refusing what is not a
 // private, small, regular file. Returns the number of bytes read.
-Result<size_t> read_key_file(const std::string& path, std::array<char, kMaxKeyFile + 1>& buf) {
+Result<size_t> read_key_file(const std::string& path, std::array<char, kMaxKeyFile + 1>& buf, store::Env& env) {
   if (Status s = init(); !s.ok()) return s;
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-  if (fd < 0) return io_error("cannot open key file", path);
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    Status s = io_error("cannot stat key file", path);
-    ::close(fd);
-    return s;
-  }
+  auto f = env.open_readable(path);
+  if (!f.ok()) return f.status();
   // Checked on the opened file, not the name, so a swap in between cannot
   // slip a different file past the checks.
-  if (!S_ISREG(st.st_mode)) {
-    ::close(fd);
-    return Status::Invalid(path + ": not a regular file, so not a meshkv key file");
-  }
-  if ((st.st_mode & 077) != 0) {
-    ::close(fd);
-    return Status::Denied(path + ": mode " + mode_octal(st.st_mode) +
+  auto st = (*f)->stat();
+  if (!st.ok()) return st.status();
+  if (!st->regular) return Status::Invalid(path + ": not a regular file, so not a meshkv key file");
+  if ((st->mode & 077) != 0) {
+    return Status::Denied(path + ": mode " + mode_octal(st->mode) +
                           " lets other users read or change this secret key; it must be private "
                           "to its owner (fix: chmod 600 " + path + ")");
   }
-  if (st.st_size > static_cast<off_t>(kMaxKeyFile)) {
-    ::close(fd);
-    return Status::TooLarge(path + ": " + std::to_string(st.st_size) + " bytes, more than any meshkv key file (" +
+  if (st->size > kMaxKeyFile) {
+    return Status::TooLarge(path + ": " + std::to_string(st->size) + " bytes, more than any meshkv key file (" +
                             std::to_string(kMaxKeyFile) + " at most)");
   }
   size_t n = 0;
   while (n < buf.size()) {
-    const ssize_t r = ::read(fd, buf.data() + n, buf.size() - n);
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      Status s = io_error("cannot read key file", path);
-      ::close(fd);
-      return s;
-    }
-    if (r == 0) break;
-    n += static_cast<size_t>(r);
+    auto r = (*f)->read(buf.data() + n, buf.size() - n);
+    if (!r.ok()) return r.status();
+    if (*r == 0) break;
+    n += *r;
   }
-  ::close(fd);
-  if (n > kMaxKeyFile) {  // grew after the fstat
+  if (n > kMaxKeyFile) {  // grew after the stat
     return Status::TooLarge(path + ": more than " + std::to_string(kMaxKeyFile) + " bytes, so not a meshkv key file");
   }
   return n;
@@ -334,24 +298,24 @@ Identity identity_from_seed(const Key32& seed) {
   return id;
 }
 
-Status write_cluster_key(const std::string& path, const ClusterKey& key, bool force) {
+Status write_cluster_key(const std::string& path, const ClusterKey& key, bool force, store::Env& env) {
   SecretText text(kClusterHeader, key.key.data(), key.key.size());
-  return write_key_file(path, text, force);
+  return write_key_file(path, text, force, env);
 }
 
-Status write_identity(const std::string& path, const Identity& id, bool force) {
+Status write_identity(const std::string& path, const Identity& id, bool force, store::Env& env) {
   // Only the secret key is stored; a mismatched public key would be lost
   // silently and replaced by the derived one at the next load.
   if (std::memcmp(id.sk.data() + 32, id.pk.bytes.data(), 32) != 0) {
     return Status::Invalid("refusing to write " + path + ": the identity's public key does not match its secret key");
   }
   SecretText text(kIdentityHeader, id.sk.data(), id.sk.size());
-  return write_key_file(path, text, force);
+  return write_key_file(path, text, force, env);
 }
 
-Result<ClusterKey> load_cluster_key(const std::string& path) {
+Result<ClusterKey> load_cluster_key(const std::string& path, store::Env& env) {
   std::array<char, kMaxKeyFile + 1> buf{};
-  auto n = read_key_file(path, buf);
+  auto n = read_key_file(path, buf, env);
   if (!n.ok()) return n.status();
   ClusterKey k{};
   Status s = decode_key_file(path, std::string_view(buf.data(), *n), kClusterHeader, "cluster key", kIdentityHeader,
@@ -364,9 +328,9 @@ Result<ClusterKey> load_cluster_key(const std::string& path) {
   return r;
 }
 
-Result<Identity> load_identity(const std::string& path) {
+Result<Identity> load_identity(const std::string& path, store::Env& env) {
   std::array<char, kMaxKeyFile + 1> buf{};
-  auto n = read_key_file(path, buf);
+  auto n = read_key_file(path, buf, env);
   if (!n.ok()) return n.status();
   Identity id{};
   Status s = decode_key_file(path, std::string_view(buf.data(), *n), kIdentityHeader, "identity", kClusterHeader,

@@ -13,6 +13,7 @@
 #include <string_view>
 
 #include "common/status.h"
+#include "store/env.h"
 
 namespace meshkv::crypto {
 
@@ -81,14 +82,17 @@ Identity identity_from_seed(const Key32& seed);
 // recovered) unless `force`, which writes a temporary file in the same
 // directory and renames it over the old one, so that a crash leaves the old
 // key or the new one, never half of either.
-Status write_cluster_key(const std::string& path, const ClusterKey& key, bool force);
-Status write_identity(const std::string& path, const Identity& id, bool force);
+// File access goes through `env`, the real file system by default.
+Status write_cluster_key(const std::string& path, const ClusterKey& key, bool force,
+                         store::Env& env = store::Env::posix());
+Status write_identity(const std::string& path, const Identity& id, bool force,
+                      store::Env& env = store::Env::posix());
 
 // load_*: refuse, naming the file, a file that group or others may access (with
 // its mode and the chmod that fixes it), a file that is not regular or is
 // larger than 4 KiB, a wrong header, bad base64 and a wrong length. An identity
 // whose public half does not match its seed is refused as damaged.
-Result<ClusterKey> load_cluster_key(const std::string& path);
-Result<Identity> load_identity(const std::string& path);
+Result<ClusterKey> load_cluster_key(const std::string& path, store::Env& env = store::Env::posix());
+Result<Identity> load_identity(const std::string& path, store::Env& env = store::Env::posix());
 
 }  // namespace meshkv::crypto

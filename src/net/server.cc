@@ -14,7 +14,7 @@
 #include <span>
 #include <vector>
 
-#include "net/durable.h"
+#include "node/durable.h"
 #include "node/control.h"
 #include "wire/codec.h"
 

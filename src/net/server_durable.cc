@@ -13,8 +13,8 @@ using namespace detail;
 
 Status Server::Impl::open_durable() {
   const auto t0 = steady_clock::now();
-  Durable::Opened opened;
-  auto d = Durable::open(cfg.data_dir, cfg.repair, opened);
+  node::Durable::Opened opened;
+  auto d = node::Durable::open(cfg.data_dir, cfg.repair, opened);
   if (!d.ok()) return d.status();
   durable = std::move(*d);
   if (opened.snapshot) {

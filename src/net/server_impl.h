@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "net/ctl_seal.h"
-#include "net/durable.h"
+#include "node/durable.h"
 #include "net/server.h"
 #include "wire/codec.h"
 #include "wire/frame.h"
@@ -161,7 +161,7 @@ struct Server::Impl {
   // and control responses wait for it: nothing leaves before the local
   // writes it depends on are on disk, and one sync serves every request of
   // the loop iteration (group commit).
-  std::unique_ptr<Durable> durable;
+  std::unique_ptr<node::Durable> durable;
   asio::steady_timer sync_timer{io};
   bool sync_pending = false, sync_posted = false;
   std::vector<node::Datagram> held;

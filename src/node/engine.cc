@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "node/engine_impl.h"
-#include "store/record_log.h"
+#include "common/crc32c.h"
 #include "wire/codec.h"
 
 namespace meshkv::node {

@@ -1,31 +1,10 @@
 #include "store/record_log.h"
 
-#include <fcntl.h>
-#include <sys/file.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <array>
-#include <cerrno>
-#include <cstring>
+#include "common/crc32c.h"
 
 namespace meshkv::store {
 
 namespace {
-std::array<uint32_t, 256> make_table() {
-  std::array<uint32_t, 256> t{};
-  for (uint32_t i = 0; i < 256; ++i) {
-    uint32_t c = i;
-    for (int k = 0; k < 8; ++k) c = (c & 1) ? 0x82F63B78u ^ (c >> 1) : c >> 1;  // Castagnoli
-    t[i] = c;
-  }
-  return t;
-}
-
-Status io_error(const std::string& what, const std::string& path) {
-  return Status::Io(what + " " + path + ": " + std::strerror(errno));
-}
-
 void put_u32(std::string& out, uint32_t v) {
   for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>(v >> (8 * i)));
 }
@@ -34,76 +13,15 @@ uint32_t get_u32(const unsigned char* p) {
   return static_cast<uint32_t>(p[0]) | static_cast<uint32_t>(p[1]) << 8 |
          static_cast<uint32_t>(p[2]) << 16 | static_cast<uint32_t>(p[3]) << 24;
 }
-
-Status write_all(int fd, const char* p, size_t n, const std::string& path) {
-  while (n > 0) {
-    const ssize_t w = ::write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return io_error("write", path);
-    }
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
-  return Status::Ok();
-}
-
-std::string parent_of(const std::string& path) {
-  const auto slash = path.rfind('/');
-  return slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
-}
 }  // namespace
-
-namespace {
-uint32_t crc32c_table(const unsigned char* p, size_t n, uint32_t c) {
-  static const std::array<uint32_t, 256> table = make_table();
-  for (size_t i = 0; i < n; ++i) c = table[(c ^ p[i]) & 0xFF] ^ (c >> 8);
-  return c;
-}
-
-#if defined(__x86_64__)
-// SSE 4.2 computes this very polynomial, 8 bytes an instruction: every
-// unsealed datagram and every log record is checksummed, so it matters.
-__attribute__((target("sse4.2"))) uint32_t crc32c_sse42(const unsigned char* p, size_t n,
-                                                         uint32_t c) {
-  uint64_t c64 = c;
-  for (; n >= 8; n -= 8, p += 8) {
-    uint64_t word;
-    std::memcpy(&word, p, 8);
-    c64 = __builtin_ia32_crc32di(c64, word);
-  }
-  c = static_cast<uint32_t>(c64);
-  for (; n > 0; --n, ++p) c = __builtin_ia32_crc32qi(c, *p);
-  return c;
-}
-const bool kHaveSse42 = __builtin_cpu_supports("sse4.2");
-#endif
-}  // namespace
-
-uint32_t crc32c(const void* data, size_t n) {
-  const auto* p = static_cast<const unsigned char*>(data);
-#if defined(__x86_64__)
-  if (kHaveSse42) return crc32c_sse42(p, n, 0xFFFFFFFFu) ^ 0xFFFFFFFFu;
-#endif
-  return crc32c_table(p, n, 0xFFFFFFFFu) ^ 0xFFFFFFFFu;
-}
-
-uint32_t crc32c_portable(const void* data, size_t n) {
-  return crc32c_table(static_cast<const unsigned char*>(data), n, 0xFFFFFFFFu) ^ 0xFFFFFFFFu;
-}
 
 RecordWriter::~RecordWriter() { close(); }
 
 Status RecordWriter::open(const std::string& path, uint64_t size) {
   close();
-  fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-  if (fd_ < 0) return io_error("cannot open", path);
-  if (::ftruncate(fd_, static_cast<off_t>(size)) != 0 ||
-      ::lseek(fd_, static_cast<off_t>(size), SEEK_SET) < 0) {
-    Status s = io_error("cannot position", path);
-    close();
-    return s;
-  }
+  auto f = env_->open_writable(path, WriteOptions{.keep = size});
+  if (!f.ok()) return f.status();
+  file_ = std::move(*f);
   path_ = path;
   size_ = size;
   return Status::Ok();
@@ -115,9 +33,28 @@ void RecordWriter::append(std::string_view payload) {
   buf_.append(payload);
 }
 
+// Invariant: the file holds exactly size_ bytes of whole records between
+// flushes. A write that failed part-way (ENOSPC) is cut off before the next
+// one, which would otherwise leave a torn record in the middle of the log,
+// behind records that may be acknowledged: damage that refuses a start.
+Status RecordWriter::rewind_after_failed_write() {
+  if (file_->size() == size_) return Status::Ok();
+  file_.reset();
+  auto f = env_->open_writable(path_, WriteOptions{.keep = size_});
+  if (!f.ok()) return f.status();
+  file_ = std::move(*f);
+  return Status::Ok();
+}
+
 Status RecordWriter::flush() {
+  if (!file_) return Status::Io("cannot write " + path_ + ": not open (an earlier error closed it)");
   if (buf_.empty()) return Status::Ok();
-  if (Status s = write_all(fd_, buf_.data(), buf_.size(), path_); !s.ok()) return s;
+  if (Status s = file_->append(buf_); !s.ok()) {
+    // The records stay buffered for the next flush. If the file cannot be
+    // cut back, the writer stays closed rather than append after garbage.
+    (void)rewind_after_failed_write();
+    return s;
+  }
   size_ += buf_.size();
   buf_.clear();
   return Status::Ok();
@@ -125,36 +62,22 @@ Status RecordWriter::flush() {
 
 Status RecordWriter::sync() {
   if (Status s = flush(); !s.ok()) return s;
-  if (::fdatasync(fd_) != 0) return io_error("cannot sync", path_);
-  return Status::Ok();
+  return file_->sync();
 }
 
 void RecordWriter::close() {
-  if (fd_ >= 0) {
+  if (file_) {
     (void)flush();
-    ::close(fd_);
+    if (file_) (void)file_->close();
   }
-  fd_ = -1;
+  file_.reset();
   buf_.clear();
 }
 
-Result<ReadResult> read_records(const std::string& path, bool discard_damaged) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return io_error("cannot open", path);
-  std::string data;
-  char chunk[1 << 16];
-  for (;;) {
-    const ssize_t r = ::read(fd, chunk, sizeof chunk);
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) {
-      Status s = io_error("cannot read", path);
-      ::close(fd);
-      return s;
-    }
-    if (r == 0) break;
-    data.append(chunk, static_cast<size_t>(r));
-  }
-  ::close(fd);
+Result<ReadResult> read_records(const std::string& path, bool discard_damaged, Env& env) {
+  auto contents = read_file(env, path);
+  if (!contents.ok()) return contents.status();
+  const std::string& data = *contents;
   ReadResult out;
   out.file_bytes = data.size();
   const auto* p = reinterpret_cast<const unsigned char*>(data.data());
@@ -189,9 +112,9 @@ Result<ReadResult> read_records(const std::string& path, bool discard_damaged) {
   return out;
 }
 
-Status write_records_atomically(const std::string& path, const std::vector<std::string>& records) {
+Status write_records_atomically(const std::string& path, const std::vector<std::string>& records, Env& env) {
   const std::string tmp = path + ".tmp";
-  RecordWriter w;
+  RecordWriter w(env);
   if (Status s = w.open(tmp, 0); !s.ok()) return s;
   for (const auto& r : records) {
     w.append(r);
@@ -199,46 +122,12 @@ Status write_records_atomically(const std::string& path, const std::vector<std::
       if (Status s = w.flush(); !s.ok()) return s;
     }
   }
+  // Synced before the rename: otherwise a power loss could leave the new
+  // name on an empty or partial file, and the old one gone.
   if (Status s = w.sync(); !s.ok()) return s;
   w.close();
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return io_error("cannot rename to", path);
-  return sync_dir(parent_of(path));
-}
-
-Status truncate_file(const std::string& path, uint64_t size) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
-  if (fd < 0) return io_error("cannot open", path);
-  Status s;
-  if (::ftruncate(fd, static_cast<off_t>(size)) != 0 || ::fdatasync(fd) != 0) s = io_error("cannot truncate", path);
-  ::close(fd);
-  return s;
-}
-
-Status sync_dir(const std::string& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return io_error("cannot open directory", dir);
-  Status s;
-  if (::fsync(fd) != 0) s = io_error("cannot sync directory", dir);
-  ::close(fd);
-  return s;
-}
-
-DirLock::~DirLock() {
-  if (fd_ >= 0) ::close(fd_);  // releases the flock
-}
-
-Status DirLock::acquire(const std::string& dir) {
-  if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) return io_error("cannot create", dir);
-  const std::string path = dir + "/LOCK";
-  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd_ < 0) return io_error("cannot open", path);
-  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
-    ::close(fd_);
-    fd_ = -1;
-    return Status::Unavailable("data directory " + dir +
-                               " is in use by another meshkv process (locked: " + path + ")");
-  }
-  return Status::Ok();
+  if (Status s = env.rename(tmp, path); !s.ok()) return s;
+  return env.sync_dir(parent_dir(path));
 }
 
 }  // namespace meshkv::store

@@ -12,44 +12,49 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "common/status.h"
+#include "store/env.h"
 
 namespace meshkv::store {
 
 inline constexpr size_t kRecordHeader = 8;
 inline constexpr uint32_t kMaxRecord = 64 * 1024 * 1024;
 
-uint32_t crc32c(const void* data, size_t n);
-// The same without the CPU's CRC instruction (what crc32c falls back to).
-uint32_t crc32c_portable(const void* data, size_t n);
-
 // Appends records to a file. Writes are buffered until flush() or sync().
+// A failed flush keeps the records buffered for the next one, and never
+// leaves part of a record in the file for later records to follow.
 class RecordWriter {
  public:
-  RecordWriter() = default;
+  // REQUIRES: `env` outlives the writer.
+  explicit RecordWriter(Env& env = Env::posix()) : env_(&env) {}
   ~RecordWriter();
   RecordWriter(const RecordWriter&) = delete;
   RecordWriter& operator=(const RecordWriter&) = delete;
 
   // Opens `path` for appending (creating it), positioned at `size` bytes
   // (the end of its valid records: a torn tail beyond is cut off).
+  // A writer already open is closed first.
   Status open(const std::string& path, uint64_t size);
   void append(std::string_view payload);
   Status flush();  // hands buffered records to the kernel
   Status sync();   // flush, then fdatasync: durable on return
-  void close();
-  bool is_open() const { return fd_ >= 0; }
+  void close();    // flushes what it can; errors are dropped
+  bool is_open() const { return file_ != nullptr; }
   uint64_t size() const { return size_ + buf_.size(); }  // valid bytes, buffered included
   const std::string& path() const { return path_; }
 
  private:
-  int fd_ = -1;
+  Status rewind_after_failed_write();
+
+  Env* env_;
+  std::unique_ptr<WritableFile> file_;
   std::string path_;
-  uint64_t size_ = 0;
+  uint64_t size_ = 0;  // bytes of whole records in the file
   std::string buf_;
 };
 
@@ -63,29 +68,12 @@ struct ReadResult {
 // Reads every record of `path`. kCorruption names the file and offset of a
 // damaged record that is not the last; with `discard_damaged` such damage
 // is treated like a torn tail instead (everything after it is dropped).
-Result<ReadResult> read_records(const std::string& path, bool discard_damaged = false);
+Result<ReadResult> read_records(const std::string& path, bool discard_damaged = false, Env& env = Env::posix());
 
-// Writes `records` to `path` atomically: a temporary file, fsync, rename,
-// fsync of the directory. Readers see the old file or the new one, whole.
-Status write_records_atomically(const std::string& path, const std::vector<std::string>& records);
-
-// Truncates `path` to `size` bytes and syncs it.
-Status truncate_file(const std::string& path, uint64_t size);
-
-// An exclusive lock on a data directory, held while the object lives.
-class DirLock {
- public:
-  DirLock() = default;
-  ~DirLock();
-  DirLock(const DirLock&) = delete;
-  DirLock& operator=(const DirLock&) = delete;
-  // Creates `dir` if needed and locks it; kUnavailable when another process holds it.
-  Status acquire(const std::string& dir);
-
- private:
-  int fd_ = -1;
-};
-
-Status sync_dir(const std::string& dir);
+// Writes `records` to `path` atomically: `path`.tmp, sync, rename, sync of
+// the directory. Readers, and a power loss at any moment, see the old file or
+// the new one, whole; the new one for certain once this returns ok.
+Status write_records_atomically(const std::string& path, const std::vector<std::string>& records,
+                                Env& env = Env::posix());
 
 }  // namespace meshkv::store

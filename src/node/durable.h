@@ -1,0 +1,80 @@
+// A node's data directory: the lock, the snapshot and the write-ahead log
+// segments, tied to the engine's log operations. All file access goes
+// through a store::Env, the real file system unless the caller passes
+// another (tests pass a store::FaultEnv).
+//
+//   DIR/LOCK           locked while a node uses the directory
+//   DIR/snapshot       the last snapshot (records, see node/persist.h)
+//   DIR/wal-N.log      log segments; the snapshot names the first one after it
+//
+// Start-up: the snapshot, then every segment from the one it names, in
+// order. A torn record at the end of a segment (a crash mid-append) is cut
+// off with a warning. Damage before the end refuses the start, naming file
+// and offset, unless `repair` keeps what precedes it (peers resend the rest).
+//
+// What is acknowledged survives a power loss: an operation appended before
+// a sync() that returned ok is found again by the next open().
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "node/persist.h"
+#include "store/env.h"
+#include "store/record_log.h"
+
+namespace meshkv::node {
+
+class Durable {
+ public:
+  struct Opened {
+    std::optional<Snapshot> snapshot;
+    std::vector<LogOp> ops;              // after the snapshot, in order
+    std::vector<std::string> warnings;   // torn tails cut, damage skipped
+  };
+
+  // Creates `dir` if needed, locks it (kUnavailable when another process
+  // has it) and reads it into `out`. REQUIRES: `env` outlives the Durable.
+  static Result<std::unique_ptr<Durable>> open(const std::string& dir, bool repair, Opened& out,
+                                               store::Env& env = store::Env::posix());
+
+  // Appends operations and hands them to the kernel (they survive a crash of
+  // the process, not yet of the machine); returns whether any was a local
+  // write. A write error is reported by the next sync().
+  bool append(const std::vector<LogOp>& ops);
+  // Makes everything appended so far durable. On error nothing appended
+  // since the last successful sync may be counted as durable.
+  Status sync();
+  bool dirty() const { return dirty_; }
+  uint64_t log_bytes() const { return log_bytes_; }
+  uint64_t syncs() const { return syncs_; }
+  // Writes `s` as the new snapshot, starts a new log segment after it and
+  // removes the segments it replaces. Syncs what was appended first.
+  Status snapshot(Snapshot s);
+  const std::string& dir() const { return dir_; }
+
+ private:
+  explicit Durable(store::Env& env) : env_(env), wal_(env) {}
+  Status lock_dir(bool& created);
+  Status sync_log();  // the segment in use: its records and its name
+  Status load_snapshot(Opened& out);
+  Status replay_segments(const std::vector<uint64_t>& segments, bool repair, Opened& out, uint64_t& last_valid);
+  Result<std::vector<uint64_t>> list_segments() const;
+  std::string segment_path(uint64_t n) const;
+
+  store::Env& env_;
+  std::unique_ptr<store::FileLock> lock_;
+  std::string dir_;
+  uint64_t segment_ = 1;
+  store::RecordWriter wal_;
+  bool dirty_ = false;
+  bool segment_named_ = false;  // the directory was synced since the segment in use was made
+  uint64_t log_bytes_ = 0;  // appended since the snapshot
+  uint64_t syncs_ = 0;
+  Status last_error_;  // a failed write, reported by the next sync()
+};
+
+}  // namespace meshkv::node
