@@ -19,15 +19,18 @@ constexpr size_t kMaxChunksPerAnswer = 48;
 }  // namespace
 
 AntiEntropy::AntiEntropy(const Config& cfg, const Now& now, std::mt19937_64& rng, crdt::Replica& replica,
-                         const Membership& members, Hooks hooks)
+                         const Membership& members, Timers& timers, Hooks hooks)
     : cfg_(cfg),
       now_(now),
       replica_(replica),
       members_(members),
+      timers_(timers),
       hooks_(std::move(hooks)),
       durable_(!cfg.data_dir.empty()) {
   // Spread rounds so that nodes started together do not digest together.
   next_ae_us_ = now_.mono_us + (rng() % (cfg_.anti_entropy_interval_ms * kMs + 1));
+  timers_.set(TimerKind::kAntiEntropy, 0, next_ae_us_);
+  timers_.set(TimerKind::kCollect, 0, next_gc_us_);
 }
 
 void AntiEntropy::on_member(const MemberEvent& e) {
@@ -57,14 +60,9 @@ void AntiEntropy::tick() {
   follow_up();
 }
 
-uint64_t AntiEntropy::next_deadline() const {
-  uint64_t d = std::min(next_ae_us_, next_gc_us_);
-  for (const auto& [name, when] : followup_) d = std::min(d, when);
-  return d;
-}
-
 void AntiEntropy::round() {
   next_ae_us_ = now_.mono_us + cfg_.anti_entropy_interval_ms * kMs;
+  timers_.set(TimerKind::kAntiEntropy, 0, next_ae_us_);
   auto peers = members_.random_members(1, "");
   if (!peers.empty() && peers[0]->state == MemberState::kAlive) {
     send_digest(peers[0]->addr, false, cfg_.ae_summaries ? peers[0] : nullptr);
@@ -73,12 +71,13 @@ void AntiEntropy::round() {
 
 void AntiEntropy::follow_up() {
   for (auto it = followup_.begin(); it != followup_.end();) {
-    if (it->second > now_.mono_us) {
+    if (it->second.at_us > now_.mono_us) {
       ++it;
       continue;
     }
     const Member* m = members_.find(it->first);
     if (m && m->reachable()) send_digest(m->addr, true);
+    timers_.cancel(TimerKind::kFollowUp, it->second.timer);
     it = followup_.erase(it);
   }
 }
@@ -179,8 +178,10 @@ void AntiEntropy::on_chunk(uint64_t sender, const wire::ChunkMsg& c) {
     hooks_.journal(LogOp{LogOp::Kind::kRange, false, {}, c.chunk.origin, c.chunk.from, c.chunk.to});
   }
   if (const Member* m = members_.by_uid(sender)) {
-    auto& when = followup_[m->name];
-    if (when == 0) when = now_.mono_us + std::max<uint64_t>(m->rtt.srtt_us(), 1000);
+    auto [f, fresh] = followup_.try_emplace(m->name);
+    if (!fresh) return;  // already due
+    f->second = {now_.mono_us + std::max<uint64_t>(m->rtt.srtt_us(), 1000), m->key};
+    timers_.set(TimerKind::kFollowUp, m->key, f->second.at_us);
   }
 }
 

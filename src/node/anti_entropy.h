@@ -11,7 +11,7 @@
 //     is sent a digest at once; the quorum tally follows member states.
 //   - Entries its chunks make win are reported through `applied`; what a
 //     durable node must log goes through `journal`; a collection or a resync
-//     large enough to be worth a snapshot raises take_compaction().
+//     large enough to be worth a snapshot asks for one through `compact`.
 #pragma once
 
 #include <deque>
@@ -28,6 +28,7 @@
 #include "node/membership.h"
 #include "node/persist.h"
 #include "node/sender.h"
+#include "node/timers.h"
 
 namespace meshkv::node {
 
@@ -42,13 +43,14 @@ class AntiEntropy {
     Sender* sender = nullptr;
     std::function<void(const crdt::KeyedEntry&)> applied;  // a replicated entry won
     std::function<void(LogOp)> journal;                      // durable nodes only
+    std::function<void()> compact;
     LogFn log;
   };
 
   // Draws the first round's jitter from `rng` (construction order matters
   // for a reproducible simulation).
   AntiEntropy(const Config& cfg, const Now& now, std::mt19937_64& rng, crdt::Replica& replica,
-              const Membership& members, Hooks hooks);
+              const Membership& members, Timers& timers, Hooks hooks);
 
   // ---- inputs ----
   void on_digest(const Endpoint& from, uint64_t sender, const wire::Digest& d);
@@ -57,15 +59,12 @@ class AntiEntropy {
   void on_applied(const crdt::KeyedEntry& ke);
   // Runs what is due: collection, the periodic round, follow-ups.
   void tick();
-  uint64_t next_deadline() const;
   // The wall time (ms) this node last saw a majority, from its data
   // directory (snapshot or log); only ever raised.
   void restore_quorum_ms(uint64_t wall_ms);
 
   // ---- outputs and views ----
   uint64_t last_quorum_ms() const { return last_quorum_wall_ms_; }
-  // True once after a collection or a resync worth a snapshot.
-  bool take_compaction() { return std::exchange(want_compaction_, false); }
   // {tombstone_grace_ms, tombstones, waiting, collected, quorum, ...} (status).
   wire::Value status() const;
   uint64_t collected() const { return gc_collected_; }
@@ -104,12 +103,17 @@ class AntiEntropy {
   const Now& now_;
   crdt::Replica& replica_;
   const Membership& members_;
+  Timers& timers_;
   Hooks hooks_;
   Counters counters_;
   const bool durable_;
 
   uint64_t next_ae_us_ = 0;
-  std::map<std::string, uint64_t> followup_;  // member -> when to digest again
+  struct FollowUp {
+    uint64_t at_us = 0;
+    uint64_t timer = 0;  // the member's key
+  };
+  std::map<std::string, FollowUp> followup_;  // by member: when to digest again
   std::unordered_map<uint64_t, PeerVector> peer_vv_;  // by member uid
 
   // Members, self included, as the quorum counts them: every one not left,
@@ -124,7 +128,6 @@ class AntiEntropy {
   uint64_t last_quorum_wall_ms_ = 0, quorum_logged_ms_ = 0;
   bool startup_checked_ = false;
   bool must_resync_ = false;
-  bool want_compaction_ = false;
   uint64_t gc_collected_ = 0, gc_collected_since_compaction_ = 0, resyncs_ = 0, resync_dropped_ = 0;
 };
 

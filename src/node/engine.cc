@@ -10,9 +10,6 @@
 namespace meshkv::node {
 
 namespace {
-constexpr size_t kMaxChanges = 65536;
-constexpr size_t kMaxLogLines = 4096;
-
 Config with_message_mtu(Config c) {
   c.mtu -= kChecksumBytes;  // what a message may take; secure() changes it
   return c;
@@ -31,14 +28,14 @@ Engine::Impl::Impl(Config c, uint64_t uid, Endpoint addr, uint64_t seed, Now n)
       start_us(n.mono_us),
       replica(uid, cfg.max_clock_skew_ms),
       sealing(uid, self_name, now, sealing_hooks()),
-      transport(cfg, wire_mtu, uid, now, rng, sealing, [this](const Endpoint& a) {
+      transport(cfg, wire_mtu, uid, now, rng, timers, sealing, [this](const Endpoint& a) {
         const Member* m = membership.at(a);
         return m ? m->name : std::string();
       }, logger()),
       // Membership, then anti-entropy: each draws its first jitter from rng.
-      membership(cfg, {self_name, uid, addr}, now, rng, membership_hooks()),
-      replication(cfg, uid, now, replica, membership, replication_hooks()),
-      anti_entropy(cfg, now, rng, replica, membership, anti_entropy_hooks()) {}
+      membership(cfg, {self_name, uid, addr}, now, rng, timers, membership_hooks()),
+      replication(cfg, uid, now, replica, membership, timers, replication_hooks()),
+      anti_entropy(cfg, now, rng, replica, membership, timers, anti_entropy_hooks()) {}
 
 // The hooks below run only after construction: they may name any component.
 
@@ -68,26 +65,25 @@ Replication::Hooks Engine::Impl::replication_hooks() {
 
 AntiEntropy::Hooks Engine::Impl::anti_entropy_hooks() {
   return {&transport, [this](const crdt::KeyedEntry& ke) { applied(ke, false); },
-          [this](LogOp op) { journal(std::move(op)); }, logger()};
+          [this](LogOp op) { journal(std::move(op)); }, [this] { out.compact(); }, logger()};
 }
 
-void Engine::Impl::log(LogLevel level, std::string text) {
-  if (logs.size() < kMaxLogLines) logs.push_back({level, std::move(text)});
-}
+void Engine::Impl::log(LogLevel level, std::string text) { out.log(level, std::move(text)); }
+void Engine::Impl::journal(LogOp op) { out.journal(std::move(op)); }
 
-void Engine::Impl::journal(LogOp op) { log_ops.push_back(std::move(op)); }
+void Engine::Impl::finish() {
+  if (!gathering) replication.flush_gathered();
+  transport.release(out);
+}
 
 void Engine::Impl::member_changed(const MemberEvent& e) {
   replication.on_member(e);
   anti_entropy.on_member(e);
+  out.member(e);
 }
 
 void Engine::Impl::applied(const crdt::KeyedEntry& ke, bool local) {
-  if (changes.size() >= kMaxChanges) {
-    changes.pop_front();
-    ++changes_dropped;
-  }
-  changes.push_back({ke.key, ke.entry, local});
+  out.change({ke.key, ke.entry, local});
   anti_entropy.on_applied(ke);
   if (durable) journal(LogOp{LogOp::Kind::kEntry, local, ke, 0, 0, 0});
 }
@@ -159,6 +155,7 @@ void Engine::handle_datagram(const Endpoint& from, const uint8_t* data, size_t n
   Impl& s = *impl_;
   s.now = now;
   if (auto env = s.transport.receive(from, data, n)) s.dispatch(from, std::move(*env));
+  s.finish();
 }
 
 void Engine::tick(Now now) {
@@ -168,30 +165,20 @@ void Engine::tick(Now now) {
   s.membership.tick();
   s.anti_entropy.tick();
   s.transport.tick();
+  s.finish();
 }
 
-uint64_t Engine::next_deadline_us() const {
-  const Impl& s = *impl_;
-  return std::min({s.membership.next_deadline(), s.replication.next_deadline(),
-                   s.anti_entropy.next_deadline(), s.transport.next_deadline()});
+std::vector<Effect> Engine::take_effects() {
+  // The probe timer is always set; the fallback is for form's sake.
+  const Timer next = impl_->timers.next().value_or(Timer{~uint64_t{0}, TimerKind::kProbe});
+  return impl_->out.take(next);
 }
 
-std::vector<Datagram> Engine::take_outbox() {
+void Engine::gather_writes(bool on) { impl_->gathering = on; }
+
+void Engine::pack_writes() {
   impl_->replication.flush_gathered();
-  return impl_->transport.take();
+  impl_->transport.release(impl_->out);
 }
-
-std::vector<LogLine> Engine::take_logs() { return std::exchange(impl_->logs, {}); }
-
-std::vector<Change> Engine::take_changes() {
-  std::vector<Change> out(std::make_move_iterator(impl_->changes.begin()),
-                          std::make_move_iterator(impl_->changes.end()));
-  impl_->changes.clear();
-  return out;
-}
-
-std::vector<LogOp> Engine::take_log() { return std::exchange(impl_->log_ops, {}); }
-
-bool Engine::take_compaction_request() { return impl_->anti_entropy.take_compaction(); }
 
 }  // namespace meshkv::node

@@ -12,18 +12,19 @@
 // and learn of each other's changes through events the engine routes —
 // MemberEvents from membership, and `applied` entries from replication and
 // anti-entropy. What the engine owns besides: the configuration, the
-// replica (the data every component works on), the clock and the random
-// generator it lends them, and the outputs for the driver.
+// replica (the data every component works on), the clock, the random
+// generator and the timers it lends them, and the effects for the driver.
 #pragma once
 
-#include <deque>
 #include <random>
 
 #include "node/anti_entropy.h"
 #include "node/engine.h"
 #include "node/membership.h"
+#include "node/outbox.h"
 #include "node/replication.h"
 #include "node/sealing.h"
+#include "node/timers.h"
 #include "node/transport.h"
 
 namespace meshkv::node {
@@ -43,11 +44,9 @@ struct Engine::Impl {
   crdt::Replica replica;
   wire::Value storage_info;
 
-  // What the driver takes (Engine::take_*).
-  std::vector<LogLine> logs;  // bounded: new lines dropped beyond 4096
-  std::deque<Change> changes;  // bounded: oldest dropped beyond 65536
-  uint64_t changes_dropped = 0;
-  std::vector<LogOp> log_ops;
+  Outbox out;  // what the driver takes (Engine::take_effects)
+  Timers timers;
+  bool gathering = false;  // local writes wait for Engine::pack_writes()
 
   Sealing sealing;
   Transport transport;
@@ -57,6 +56,9 @@ struct Engine::Impl {
   mutable Counters counters_view;  // assembled by Engine::counters()
 
   void log(LogLevel level, std::string text);
+  // Ends an input call: packs its writes into pushes (unless gathering) and
+  // queues its datagrams.
+  void finish();
   void dispatch(const Endpoint& from, wire::Envelope env);
   // A proven identity becomes a member.
   void on_hello(const Endpoint& from, uint64_t sender, const wire::Hello& h);

@@ -12,20 +12,29 @@ using wire::MemberState;
 // ---- local operations -------------------------------------------------------------
 
 Result<crdt::KeyedEntry> Engine::set(std::string_view key, std::string_view value, Now now) {
-  return impl_->write(key, value, now);
+  auto w = impl_->write(key, value, now);
+  impl_->finish();
+  return w;
 }
 
 Result<crdt::KeyedEntry> Engine::del(std::string_view key, Now now) {
-  return impl_->write(key, std::nullopt, now);
+  auto w = impl_->write(key, std::nullopt, now);
+  impl_->finish();
+  return w;
 }
 
 Result<uint64_t> Engine::traced_set(std::string_view key, std::string_view value, Now now) {
   Impl& s = *impl_;
   s.replication.flush();  // earlier writes go in their own pushes
-  auto w = set(key, value, now);
-  if (!w.ok()) return w.status();
+  auto w = s.write(key, value, now);
+  if (!w.ok()) {
+    s.finish();
+    return w.status();
+  }
   s.replication.flush();  // this write alone: its push's msg_seq names the trace
-  return s.replication.trace_last_push();
+  const uint64_t id = s.replication.trace_last_push();
+  s.finish();
+  return id;
 }
 
 wire::Value Engine::trace_report(uint64_t id, Now now) const {
@@ -35,6 +44,7 @@ wire::Value Engine::trace_report(uint64_t id, Now now) const {
 void Engine::join(const std::vector<Endpoint>& seeds, Now now) {
   impl_->now = now;
   impl_->membership.join(seeds);
+  impl_->finish();
 }
 
 void Engine::leave(Now now) {
@@ -42,6 +52,7 @@ void Engine::leave(Now now) {
   s.now = now;
   s.replication.flush();
   s.membership.leave();
+  s.finish();
 }
 
 Status Engine::set_faults(Faults f) { return impl_->transport.set_faults(std::move(f)); }
@@ -210,7 +221,7 @@ const Counters& Engine::counters() const {
   const Impl& s = *impl_;
   Counters& c = s.counters_view;
   c = Counters{};
-  c.queue_drops = s.changes_dropped;
+  c.queue_drops = s.out.changes_dropped();
   add(c, s.transport.counters());
   add(c, s.sealing.counters());
   add(c, s.membership.counters());

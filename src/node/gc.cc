@@ -35,6 +35,7 @@ constexpr uint64_t kCompactAfter = 1024;
 
 void AntiEntropy::gc_tick() {
   next_gc_us_ = now_.mono_us + std::min<uint64_t>(1000, cfg_.tombstone_grace_ms / 4) * kMs;
+  timers_.set(TimerKind::kCollect, 0, next_gc_us_);
   check_startup();
   if (!tombs_scanned_) {
     tombs_scanned_ = true;
@@ -122,7 +123,7 @@ void AntiEntropy::collect() {
     replica_.shrink();
     tomb_ripe_.shrink_to_fit();
     tomb_fifo_.shrink_to_fit();
-    want_compaction_ = true;
+    hooks_.compact();
   }
   hooks_.log(LogLevel::kDebug, "collected " + std::to_string(collected) + " tombstones");
 }
@@ -192,7 +193,7 @@ void AntiEntropy::resync_from(const Member& from) {
   must_resync_ = false;
   ++resyncs_;
   resync_dropped_ += dropped_old;
-  want_compaction_ = true;  // the log describes the state we just dropped
+  hooks_.compact();  // the log describes the state we just dropped
   hooks_.log(dropped_old ? LogLevel::kWarn : LogLevel::kInfo,
              "resyncing from " + from.name + ": dropped " + std::to_string(dropped_covered) +
                  " entries it has, kept " + std::to_string(kept) + " it lacks" +

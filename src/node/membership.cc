@@ -44,14 +44,17 @@ std::string describe(const MemberEvent& e) {
   return "member " + e.name + " (" + e.addr.to_string() + ") is " + wire::member_state_name(e.to);
 }
 
-Membership::Membership(const Config& cfg, Self self, const Now& now, std::mt19937_64& rng, Hooks hooks)
-    : cfg_(cfg), self_(std::move(self)), now_(now), rng_(rng), hooks_(std::move(hooks)) {
+Membership::Membership(const Config& cfg, Self self, const Now& now, std::mt19937_64& rng, Timers& timers,
+                       Hooks hooks)
+    : cfg_(cfg), self_(std::move(self)), now_(now), rng_(rng), timers_(timers), hooks_(std::move(hooks)) {
   uid_names_[self_.uid] = self_.name;
   const uint64_t t = now_.mono_us;
   // Spread probes so that nodes started together do not probe together.
   next_probe_us_ = t + (rng_() % (cfg_.probe_interval_ms * kMs + 1));
   next_gossip_us_ = t + cfg_.gossip_interval_ms * kMs;
   next_reconnect_us_ = t + alone_retry_ms_ * kMs;
+  timers_.set(TimerKind::kProbe, 0, next_probe_us_);
+  timers_.set(TimerKind::kReconnect, 0, next_reconnect_us_);
 }
 
 // ---- queries -------------------------------------------------------------------
@@ -119,6 +122,13 @@ void Membership::queue_broadcast(const MemberUpdate& u) {
                     broadcasts_.end());
   broadcasts_.push_back({u, gossip_transmits(live_count())});
   next_gossip_us_ = std::min(next_gossip_us_, now_.mono_us);  // spread news at once
+  arm_gossip();
+}
+
+// Gossip has work only when there is news, or a suspect to remind.
+void Membership::arm_gossip() {
+  const bool work = !broadcasts_.empty() || suspect_count_ > 0;
+  timers_.set(TimerKind::kGossip, 0, work ? std::optional(next_gossip_us_) : std::nullopt);
 }
 
 std::vector<MemberUpdate> Membership::take_piggyback(size_t budget) {
@@ -138,6 +148,7 @@ std::vector<MemberUpdate> Membership::take_piggyback(size_t budget) {
   broadcasts_.erase(std::remove_if(broadcasts_.begin(), broadcasts_.end(),
                                    [](const Broadcast& b) { return b.transmits_left == 0; }),
                     broadcasts_.end());
+  arm_gossip();
   return out;
 }
 
@@ -190,6 +201,9 @@ void Membership::change(Member& m, MemberState s, uint64_t inc, bool new_process
   reachable_count_ += m.reachable() - was_reachable;
   m.state_since_us = now_.mono_us;
   if (s == MemberState::kSuspect) m.suspect_deadline_us = suspicion_deadline();
+  timers_.set(TimerKind::kSuspicion, m.key,
+              s == MemberState::kSuspect ? std::optional(m.suspect_deadline_us) : std::nullopt);
+  arm_gossip();
   const MemberEvent e{MemberEvent::Kind::kChanged, m.name, m.uid, m.addr, old, s, inc, new_process};
   if (e.notable()) hooks_.log(s == MemberState::kAlive ? LogLevel::kInfo : LogLevel::kWarn, describe(e));
   hooks_.changed(e);
@@ -201,13 +215,17 @@ void Membership::add(const MemberUpdate& u) {
     return;
   }
   Member m;
+  m.key = next_key_++;
   m.name = u.name;
   m.uid = u.uid;
   m.addr = u.addr;
   m.incarnation = u.incarnation;
   m.state = u.state;
   m.state_since_us = now_.mono_us;
-  if (u.state == MemberState::kSuspect) m.suspect_deadline_us = suspicion_deadline();
+  if (u.state == MemberState::kSuspect) {
+    m.suspect_deadline_us = suspicion_deadline();
+    timers_.set(TimerKind::kSuspicion, m.key, m.suspect_deadline_us);
+  }
   suspect_count_ += m.state == MemberState::kSuspect;
   reachable_count_ += m.reachable();
   members_.emplace(u.name, std::move(m));
@@ -319,25 +337,16 @@ void Membership::tick() {
   if (probe_.active || t >= next_probe_us_) probe_tick();
   if (t >= next_gossip_us_) gossip_tick();
   if (t >= next_reconnect_us_) reconnect_tick();
-  std::erase_if(relays_, [&](const auto& r) { return r.second.expires_us <= t; });
-}
-
-uint64_t Membership::next_deadline() const {
-  uint64_t d = std::min(next_probe_us_, next_reconnect_us_);
-  // Gossip has work only when there is news, or a suspect to remind.
-  if (!broadcasts_.empty() || suspect_count_ > 0) d = std::min(d, next_gossip_us_);
-  if (probe_.active) d = std::min(d, probe_.indirect_sent ? probe_.fail_at_us : probe_.indirect_at_us);
-  if (suspect_count_ > 0) {
-    for (const auto& [name, m] : members_) {
-      if (m.state == MemberState::kSuspect) d = std::min(d, m.suspect_deadline_us);
-    }
-  }
-  for (const auto& [seq, r] : relays_) d = std::min(d, r.expires_us);
-  return d;
+  std::erase_if(relays_, [&](const auto& r) {
+    if (r.second.expires_us > t) return false;
+    timers_.cancel(TimerKind::kRelay, r.first);
+    return true;
+  });
 }
 
 void Membership::gossip_tick() {
   next_gossip_us_ = now_.mono_us + cfg_.gossip_interval_ms * kMs;
+  arm_gossip();
   // A suspect hears the rumour about itself every round until it refutes or
   // is declared dead: a refutation that is never provoked cannot happen.
   for (auto& [name, m] : members_) {
@@ -354,6 +363,7 @@ void Membership::reconnect_tick() {
   const bool alone = live_count() == 1;
   alone_retry_ms_ = alone && !seeds_.empty() ? std::min<uint64_t>(alone_retry_ms_ * 2, 1000) : 100;
   next_reconnect_us_ = now_.mono_us + (alone && !seeds_.empty() ? alone_retry_ms_ : 1000) * kMs;
+  timers_.set(TimerKind::kReconnect, 0, next_reconnect_us_);
   if (leaving_) return;
   // Dead members may only be partitioned away: knock on one door per second.
   std::vector<const Member*> dead;

@@ -24,15 +24,17 @@
 #include <vector>
 
 #include "node/config.h"
-#include "node/engine.h"
+#include "node/effects.h"
 #include "node/events.h"
 #include "node/protocol_math.h"
 #include "node/sender.h"
+#include "node/timers.h"
 #include "wire/messages.h"
 
 namespace meshkv::node {
 
 struct Member {
+  uint64_t key = 0;  // unique and stable for this record: names its timers
   std::string name;
   uint64_t uid = 0;
   Endpoint addr;
@@ -75,7 +77,8 @@ class Membership {
 
   // Draws the first probe's jitter from `rng` (construction order matters
   // for a reproducible simulation).
-  Membership(const Config& cfg, Self self, const Now& now, std::mt19937_64& rng, Hooks hooks);
+  Membership(const Config& cfg, Self self, const Now& now, std::mt19937_64& rng, Timers& timers,
+             Hooks hooks);
 
   // ---- inputs ----
   // Contacts `seeds` (remembered: while alone, they are retried).
@@ -94,8 +97,6 @@ class Membership {
   void on_ping_ack(uint64_t sender, const wire::PingAck& a);
   // Runs what is due: suspicion timeouts, probes, gossip, reconnection.
   void tick();
-  // The earliest time tick() has work.
-  uint64_t next_deadline() const;
   // An RTT measured by another component (an acknowledged push).
   void sample_rtt(std::string_view name, uint64_t rtt_us);
   // The fingerprint of process `uid`'s proven identity, shown by peers.
@@ -159,17 +160,22 @@ class Membership {
   void gossip_tick();
   void reconnect_tick();
   void suspicion_tick();
+  // Timers follow the fields they mirror: these re-set them.
+  void arm_gossip();
+  void arm_probe();
 
   const Config& cfg_;
   const Self self_;
   const Now& now_;
   std::mt19937_64& rng_;
+  Timers& timers_;
   Hooks hooks_;
   Counters counters_;
   uint64_t incarnation_ = 0;
   bool leaving_ = false;
 
   std::map<std::string, Member, std::less<>> members_;
+  uint64_t next_key_ = 0;
   // Kept by add() and change(), so that per-event work does not walk every
   // member (the 1000-node simulation spent most of its time there).
   size_t suspect_count_ = 0, reachable_count_ = 0;

@@ -25,8 +25,10 @@ void Membership::probe_tick() {
     Member* target = find_mut(probe_.target);
     if (!target || !target->reachable()) {
       probe_.active = false;
+      arm_probe();
     } else if (!probe_.indirect_sent && t >= probe_.indirect_at_us) {
       probe_.indirect_sent = true;
+      arm_probe();
       for (const Member* helper : random_members(cfg_.indirect_probes, probe_.target)) {
         hooks_.sender->send(helper->addr, wire::PingReq{probe_.seq, target->uid, target->addr,
                                                         take_piggyback(kPiggybackBytes)});
@@ -39,11 +41,19 @@ void Membership::probe_tick() {
   }
   if (probe_.active || t < next_probe_us_) return;
   next_probe_us_ = t + cfg_.probe_interval_ms * kMs;
+  timers_.set(TimerKind::kProbe, 0, next_probe_us_);
   start_probe();
+}
+
+// The probe in flight is next due to ask others, or to fail.
+void Membership::arm_probe() {
+  if (!probe_.active) return timers_.cancel(TimerKind::kProbeTimeout, 0);
+  timers_.set(TimerKind::kProbeTimeout, 0, probe_.indirect_sent ? probe_.fail_at_us : probe_.indirect_at_us);
 }
 
 void Membership::probe_timeout(Member& target) {
   probe_.active = false;
+  arm_probe();
   ++counters_.probe_failures;
   if (target.state != MemberState::kAlive) return;
   change(target, MemberState::kSuspect, target.incarnation, false);
@@ -66,6 +76,7 @@ void Membership::start_probe() {
     if (!m || !m->reachable()) continue;
     probe_ = Probe{m->name, ++probe_seq_, t, t + cfg_.probe_timeout_ms * kMs,
                    t + cfg_.probe_interval_ms * kMs, false, true};
+    arm_probe();
     ++counters_.probes_sent;
     // A direct ping names no target (8 bytes a ping): the answer says who
     // answered, and an answer from another process at that address is
@@ -99,6 +110,7 @@ void Membership::on_ping_req(const Endpoint& from, const wire::PingReq& p) {
   }
   const uint64_t seq = ++probe_seq_;
   relays_[seq] = Relay{from, p.probe_seq, p.target_uid, now_.mono_us + cfg_.probe_interval_ms * kMs};
+  timers_.set(TimerKind::kRelay, seq, relays_[seq].expires_us);
   hooks_.sender->send(p.target_addr, wire::Ping{seq, p.target_uid, {}});
 }
 
@@ -110,6 +122,7 @@ void Membership::on_ping_ack(uint64_t sender, const wire::PingAck& a) {
       hooks_.sender->send(relay->second.requester,
                           wire::PingAck{relay->second.requester_seq, a.target_uid, a.wall_ms, {}});
     }
+    timers_.cancel(TimerKind::kRelay, relay->first);
     relays_.erase(relay);
     return;
   }
@@ -129,6 +142,7 @@ void Membership::on_ping_ack(uint64_t sender, const wire::PingAck& a) {
   }
   m->last_contact_us = now_.mono_us;
   probe_.active = false;
+  arm_probe();
 }
 
 void Membership::suspicion_tick() {

@@ -34,8 +34,14 @@ constexpr uint64_t kLoadedGapUs = 250;
 }  // namespace
 
 Replication::Replication(const Config& cfg, uint64_t self_uid, const Now& now, crdt::Replica& replica,
-                         const Membership& members, Hooks hooks)
-    : cfg_(cfg), self_uid_(self_uid), now_(now), replica_(replica), members_(members), hooks_(std::move(hooks)) {}
+                         const Membership& members, Timers& timers, Hooks hooks)
+    : cfg_(cfg),
+      self_uid_(self_uid),
+      now_(now),
+      replica_(replica),
+      members_(members),
+      timers_(timers),
+      hooks_(std::move(hooks)) {}
 
 void Replication::note_local_write(const crdt::KeyedEntry& ke) {
   const uint64_t gap = std::min<uint64_t>(now_.mono_us - last_write_us_, 2000);
@@ -50,7 +56,7 @@ void Replication::flush_gathered() {
   const size_t budget = cfg_.mtu > wire::kPushOverhead ? cfg_.mtu - wire::kPushOverhead : 0;
   if (write_gap_us_ < kLoadedGapUs && now_.mono_us < last_push_us_ + kPushHoldUs &&
       unpushed_bytes_ < budget) {
-    push_due_us_ = last_push_us_ + kPushHoldUs;
+    timers_.set(TimerKind::kPushHold, 0, last_push_us_ + kPushHoldUs);
     return;
   }
   flush();
@@ -59,7 +65,7 @@ void Replication::flush_gathered() {
 void Replication::flush() {
   if (unpushed_.empty()) return;
   last_push_us_ = now_.mono_us;
-  push_due_us_ = 0;
+  timers_.cancel(TimerKind::kPushHold, 0);
   unpushed_bytes_ = 0;
   std::vector<const Member*> targets;
   for (const auto& [name, m] : members_.members()) {
@@ -114,6 +120,12 @@ void Replication::release_waiting(const Member& m, Queue& q) {
     retransmit_timers_.push({pp.deadline_us, {m.name, seq}});
     ++q.in_flight;
   }
+  arm_retransmit();
+}
+
+void Replication::arm_retransmit() {
+  if (retransmit_timers_.empty()) return timers_.cancel(TimerKind::kRetransmit, 0);
+  timers_.set(TimerKind::kRetransmit, 0, retransmit_timers_.top().first);
 }
 
 void Replication::drop_pending(Queue& q, std::map<uint64_t, PendingPush>::iterator it) {
@@ -149,13 +161,7 @@ void Replication::tick() {
     ++pp.attempts;
     retransmit_timers_.push({pp.deadline_us, key});
   }
-}
-
-uint64_t Replication::next_deadline() const {
-  uint64_t d = ~uint64_t{0};
-  if (!retransmit_timers_.empty()) d = retransmit_timers_.top().first;
-  if (push_due_us_ != 0) d = std::min(d, push_due_us_);
-  return d;
+  arm_retransmit();
 }
 
 void Replication::on_push(const Endpoint& from, uint64_t sender, const wire::Push& p) {

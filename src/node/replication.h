@@ -9,7 +9,7 @@
 // Contract:
 //   - A write given to note_local_write() leaves by flush(), or by
 //     flush_gathered() once the write rate allows (at most kPushHoldUs
-//     later; next_deadline() says when).
+//     later; its kPushHold timer says when).
 //   - Queues of a member that becomes unreachable are dropped when its
 //     MemberEvent arrives (on_member).
 //   - Entries a push made win are reported through `applied`.
@@ -29,6 +29,7 @@
 #include "node/membership.h"
 #include "node/sender.h"
 #include "node/seq_window.h"
+#include "node/timers.h"
 
 namespace meshkv::node {
 
@@ -49,7 +50,7 @@ class Replication {
   };
 
   Replication(const Config& cfg, uint64_t self_uid, const Now& now, crdt::Replica& replica,
-              const Membership& members, Hooks hooks);
+              const Membership& members, Timers& timers, Hooks hooks);
 
   // A local write (already in the replica) to push.
   void note_local_write(const crdt::KeyedEntry& ke);
@@ -63,9 +64,6 @@ class Replication {
   void on_member(const MemberEvent& e);
   // Retransmits what is due.
   void tick();
-  // The earliest retransmission or held push (may be a retransmission that
-  // was acknowledged meanwhile: tick() then has nothing to do).
-  uint64_t next_deadline() const;
 
   // Starts a trace of the last push (see Engine::traced_set): its id.
   // REQUIRES: called right after flush() sent the traced write alone.
@@ -103,12 +101,16 @@ class Replication {
   void release_waiting(const Member& m, Queue& q);
   // Forgets a pending push (acknowledged, given up or dropped).
   void drop_pending(Queue& q, std::map<uint64_t, PendingPush>::iterator it);
+  // The earliest retransmission timer, acknowledged or not: an acknowledged
+  // one wakes the engine for nothing, which is harmless.
+  void arm_retransmit();
 
   const Config& cfg_;
   const uint64_t self_uid_;
   const Now& now_;
   crdt::Replica& replica_;
   const Membership& members_;
+  Timers& timers_;
   Hooks hooks_;
   Counters counters_;
 
@@ -117,7 +119,6 @@ class Replication {
   std::vector<crdt::KeyedEntry> unpushed_;  // local writes not yet packed into pushes
   size_t unpushed_bytes_ = 0;               // their entry_size_bound sum
   uint64_t last_push_us_ = 0;               // when pushes last left
-  uint64_t push_due_us_ = 0;                // held writes leave by then (0: none held)
   uint64_t last_write_us_ = 0;              // the last local write
   uint64_t write_gap_us_ = 2000;            // smoothed time between local writes (at most 2 ms)
   std::priority_queue<Timer, std::vector<Timer>, std::greater<>> retransmit_timers_;

@@ -26,18 +26,20 @@ wire::Bytes with_checksum(const wire::Bytes& message) {
 }
 
 Transport::Transport(const Config& cfg, size_t wire_mtu, uint64_t self_uid, const Now& now,
-                     std::mt19937_64& rng, Sealing& sealing,
+                     std::mt19937_64& rng, Timers& timers, Sealing& sealing,
                      std::function<std::string(const Endpoint&)> name_at, LogFn log)
     : cfg_(cfg),
       wire_mtu_(wire_mtu),
       self_uid_(self_uid),
       now_(now),
       rng_(rng),
+      timers_(timers),
       sealing_(sealing),
       name_at_(std::move(name_at)),
       log_(std::move(log)),
       next_expire_us_(now.mono_us + kExpireEveryUs) {
   faults_.drop = cfg.loss;
+  timers_.set(TimerKind::kFragments, 0, next_expire_us_);
 }
 
 // ---- sending -------------------------------------------------------------------
@@ -81,14 +83,17 @@ void Transport::send_datagram(const Endpoint& to, const wire::Bytes& payload, bo
   }
   ++counters_.datagrams_sent;
   counters_.bytes_sent += d.bytes.size();
-  outbox_.push_back(std::move(d));
+  sent_.push_back(std::move(d));
 }
 
-std::vector<Datagram> Transport::take() {
-  std::vector<Datagram> out = std::exchange(outbox_, {});
-  if (!faults_.active() && delayed_.empty()) return out;
+void Transport::release(Outbox& out) {
+  std::vector<Datagram> sent = std::exchange(sent_, {});
+  if (!faults_.active() && delayed_.empty()) {
+    for (auto& d : sent) out.send(std::move(d));
+    return;
+  }
   std::vector<Datagram> ready;
-  for (auto& d : out) {
+  for (auto& d : sent) {
     if (faults_.active()) {
       fault_out(std::move(d), ready);
     } else {
@@ -99,7 +104,13 @@ std::vector<Datagram> Transport::take() {
     ready.push_back(std::move(delayed_.begin()->second));
     delayed_.erase(delayed_.begin());
   }
-  return ready;
+  arm_delayed();
+  for (auto& d : ready) out.send(std::move(d));
+}
+
+void Transport::arm_delayed() {
+  if (delayed_.empty()) return timers_.cancel(TimerKind::kDelayed, 0);
+  timers_.set(TimerKind::kDelayed, 0, delayed_.begin()->first);
 }
 
 // ---- receiving -----------------------------------------------------------------
@@ -169,12 +180,8 @@ void Transport::tick() {
   const uint64_t t = now_.mono_us;
   if (t < next_expire_us_) return;
   next_expire_us_ = t + kExpireEveryUs;
+  timers_.set(TimerKind::kFragments, 0, next_expire_us_);
   reassembler_.expire(t / kMs);
-}
-
-uint64_t Transport::next_deadline() const {
-  if (delayed_.empty()) return next_expire_us_;
-  return std::min(next_expire_us_, delayed_.begin()->first);
 }
 
 // ---- fault injection -----------------------------------------------------------

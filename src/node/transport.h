@@ -2,9 +2,9 @@
 // messages, counts them by type, fragments them to the MTU, seals them (or
 // appends a checksum) and queues them, then applies injected faults. Incoming,
 // it applies injected faults, checks the size, opens or checks, decodes and
-// counts, and reassembles fragments. It owns the queue of datagrams to send,
-// the injected faults and the datagrams they delay, the reassembler, and the
-// datagram counters.
+// counts, and reassembles fragments. It owns the datagrams sent during the
+// current input call, the injected faults and the datagrams they delay, the
+// reassembler, and the datagram counters.
 #pragma once
 
 #include <functional>
@@ -15,10 +15,12 @@
 #include <vector>
 
 #include "node/config.h"
-#include "node/engine.h"
+#include "node/effects.h"
 #include "node/faults.h"
+#include "node/outbox.h"
 #include "node/sealing.h"
 #include "node/sender.h"
+#include "node/timers.h"
 #include "wire/fragment.h"
 #include "wire/messages.h"
 
@@ -40,7 +42,8 @@ class Transport final : public Sender {
   // chosen by member name. `cfg.mtu` is what a message may take (the
   // engine lowers it when the mesh is sealed); `wire_mtu` bounds datagrams.
   Transport(const Config& cfg, size_t wire_mtu, uint64_t self_uid, const Now& now, std::mt19937_64& rng,
-            Sealing& sealing, std::function<std::string(const Endpoint&)> name_at, LogFn log);
+            Timers& timers, Sealing& sealing, std::function<std::string(const Endpoint&)> name_at,
+            LogFn log);
 
   // ---- Sender ----
   void send(const Endpoint& to, wire::Message msg) override;
@@ -55,12 +58,12 @@ class Transport final : public Sender {
   // A decoded message that was refused before reaching a component.
   void note_dropped() { ++counters_.dropped; }
 
-  // The datagrams sent since the last call, after injected faults, and the
-  // delayed ones now due.
-  std::vector<Datagram> take();
+  // Hands `out` the datagrams sent since the last call, after injected
+  // faults (drawn in the order they were sent), and the delayed ones now due.
+  // The engine calls it at the end of each input call.
+  void release(Outbox& out);
   // Expires partial messages.
   void tick();
-  uint64_t next_deadline() const;
 
   Status set_faults(Faults f);
   const Faults& faults() const { return faults_; }
@@ -72,17 +75,19 @@ class Transport final : public Sender {
   bool faulted_in(const Endpoint& from, const uint8_t* data, size_t n, wire::Bytes& corrupted);
   void fault_out(Datagram d, std::vector<Datagram>& ready);
   bool faults_cover(const std::string& name) const;
+  void arm_delayed();
 
   const Config& cfg_;
   const size_t wire_mtu_;
   const uint64_t self_uid_;
   const Now& now_;
   std::mt19937_64& rng_;
+  Timers& timers_;
   Sealing& sealing_;
   std::function<std::string(const Endpoint&)> name_at_;
   LogFn log_;
   Counters counters_;
-  std::vector<Datagram> outbox_;
+  std::vector<Datagram> sent_;  // during this input call, before faults
   Faults faults_;
   std::multimap<uint64_t, Datagram> delayed_;  // injected delay: release time -> datagram
   wire::Reassembler reassembler_;
