@@ -165,7 +165,9 @@ bool Transport::checked(const uint8_t* data, size_t& n) {
 }
 
 std::optional<wire::Envelope> Transport::reassemble(uint64_t sender, const wire::Fragment& f) {
-  // (The reassembler's clock is the monotonic one, in us.)
+  // Known, kept as found (fixing it changes behaviour): add() is stamped in
+  // us and tick() expires in ms, so partial messages never time out; only
+  // the reassembler's count and byte budgets bound them.
   auto whole = reassembler_.add(sender, f.xfer_id, f.index, f.count, f.bytes, now_.mono_us);
   if (!whole) return std::nullopt;
   auto inner = wire::decode(*whole);
