@@ -65,8 +65,8 @@ int run_sim(const SimOptions& o) {
     timeline.push_back(stamp(rel()) + "  " + what);
     if (!o.quiet && !o.json) std::cout << timeline.back() << "\n";
   };
-  s.on_log = [&](size_t i, const node::LogLine& l) {
-    if (l.text.rfind("member ", 0) == 0 || l.text.rfind("refuted", 0) == 0) event("n" + std::to_string(i) + ": " + l.text);
+  s.on_member = [&](size_t i, const node::MemberEvent& e) {
+    if (e.notable()) event("n" + std::to_string(i) + ": " + node::describe(e));
   };
   // Writes spread evenly over the first two seconds, or until the heal.
   const uint64_t span = static_cast<uint64_t>(std::max(2.0, o.heal_at) * kSec);

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "crypto/keys.h"
+#include "engine_util.h"
 #include "node/engine.h"
 #include "wire/codec.h"
 
@@ -78,7 +79,7 @@ struct Mesh {
       for (int round = 0; round < 20; ++round) {
         bool any = false;
         for (auto& [name, e] : nodes) {
-          for (auto& d : e->take_outbox()) {
+          for (auto& d : testing::datagrams(*e)) {
             any = true;
             if (tap && !tap(name, d)) continue;
             const std::string to = name_at(d.to);
@@ -114,7 +115,7 @@ struct Captured {
 Captured capture_write(Mesh& m, const std::string& from, const std::string& to, const std::string& key) {
   REQUIRE(m[from].set(key, "secret-value", at(m.t)).ok());
   Captured c;
-  for (auto& d : m[from].take_outbox()) {
+  for (auto& d : testing::datagrams(m[from])) {
     if (d.to == m.addrs[to] && c.bytes.empty()) c = Captured{m.addrs[from], std::move(d.bytes)};
   }
   REQUIRE(!c.bytes.empty());

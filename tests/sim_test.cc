@@ -151,11 +151,9 @@ TEST_CASE("sim: a crashed node is declared dead by all, and no live node is at 3
     sim::Sim s(options(5, seed, 0.30, 0.05));
     size_t false_deaths = 0;
     size_t crashed = s.size();
-    s.on_log = [&](size_t, const node::LogLine& l) {
-      if (l.text.find(" is dead") == std::string::npos) return;
-      if (crashed == s.size() || l.text.find("member n" + std::to_string(crashed) + " ") != 0) {
-        ++false_deaths;
-      }
+    s.on_member = [&](size_t, const node::MemberEvent& e) {
+      if (!e.notable() || e.to != wire::MemberState::kDead) return;
+      if (crashed == s.size() || e.name != "n" + std::to_string(crashed)) ++false_deaths;
     };
     REQUIRE(s.run_until([&] { return s.membership_converged(); }, 30 * kSec));
     s.run_for(60 * kSec);  // a minute of 30% loss: nobody may be declared dead

@@ -13,10 +13,4 @@ uint32_t crc32c(const void* data, size_t n);
 // The same by table lookup: what crc32c falls back to, and its reference.
 uint32_t crc32c_portable(const void* data, size_t n);
 
-// Transitional: src/node/engine.cc still spells it store::crc32c (it lived
-// in src/store until the Env change). Remove once engine.cc says crc32c.
-namespace store {
-using meshkv::crc32c;
-}
-
 }  // namespace meshkv

@@ -144,12 +144,6 @@ void Server::Impl::send(const node::Datagram& d) {
   usock.send_to(asio::buffer(d.bytes), udp::endpoint(to_asio(d.to), d.to.port), 0, ignored);
 }
 
-void Server::Impl::append_log() {
-  if (!durable) return;
-  const bool local = durable->append(engine->take_log());
-  if (local && cfg.sync == "always") schedule_sync();  // local writes wait for it
-}
-
 void Server::Impl::schedule_flush() {
   if (flush_posted) return;
   flush_posted = true;
@@ -160,27 +154,56 @@ void Server::Impl::schedule_flush() {
 }
 
 void Server::Impl::flush() {
-  std::vector<node::Datagram> out = engine->take_outbox();
-  append_log();
-  if (sync_pending) {
-    held.insert(held.end(), std::make_move_iterator(out.begin()), std::make_move_iterator(out.end()));
-  } else {
-    for (const node::Datagram& d : out) send(d);
-  }
-  if (engine->take_compaction_request()) compact();
-  for (node::LogLine& l : engine->take_logs()) {
-    if (log_sink) log_sink(l);
-  }
-  for (const node::Change& c : engine->take_changes()) {
-    if (change_sink) change_sink(c);
-    if (!watchers.empty()) publish(c);
-  }
-  arm_timer();
+  engine->pack_writes();
+  drain();
 }
 
-void Server::Impl::arm_timer() {
+void Server::Impl::drain() {
+  std::vector<node::Effect> effects = engine->take_effects();
+  append_log(effects);
+  bool compaction = false;
+  for (node::Effect& e : effects) {
+    std::visit(node::Overloaded{
+                   [&](node::Datagram& d) {
+                     if (sync_pending) {
+                       held.push_back(std::move(d));
+                     } else {
+                       send(d);
+                     }
+                   },
+                   [](node::LogOp&) {},  // appended above
+                   [&](node::CompactionRequest) { compaction = true; },
+                   [&](node::Change& c) {
+                     if (change_sink) change_sink(c);
+                     if (!watchers.empty()) publish(c);
+                   },
+                   [](node::MemberEvent&) {},  // the engine logs them as well
+                   [&](node::LogLine& l) {
+                     if (log_sink) log_sink(l);
+                   },
+                   [&](node::Timer t) { arm_timer(t.at_us); },
+               },
+               e);
+  }
+  if (compaction) compact();  // after the datagrams have left
+}
+
+// The batch's log records go first: its datagrams (and the responses to its
+// requests) then wait for the sync their local writes need.
+void Server::Impl::append_log(std::vector<node::Effect>& effects) {
+  if (!durable) return;
+  std::vector<node::LogOp> ops;
+  for (node::Effect& e : effects) {
+    if (auto* op = std::get_if<node::LogOp>(&e)) ops.push_back(std::move(*op));
+  }
+  if (ops.empty()) return;
+  const bool local = durable->append(std::move(ops));
+  if (local && cfg.sync == "always") schedule_sync();  // local writes wait for it
+}
+
+void Server::Impl::arm_timer(uint64_t deadline_us) {
   const uint64_t t = now().mono_us;
-  uint64_t d = engine->next_deadline_us();
+  uint64_t d = deadline_us;
   if (d <= last_tick_us) d = last_tick_us + kMinRetickUs;
   d = std::min(d, t + kMaxTimerUs);
   if (d == armed_us) return;  // the pending wait already covers it
@@ -356,7 +379,7 @@ wire::CtlResponse Server::Impl::answer(const wire::Bytes& body, bool& close_afte
   // The write is logged now, so that its response waits for the sync. Its
   // push goes out once the requests already received have been handled
   // too: one datagram then carries all their writes to each peer.
-  append_log();
+  drain();
   schedule_flush();
   return resp;
 }
@@ -469,6 +492,7 @@ Status Server::run() {
           std::string("received ") + signal_name(sig) + "; leaving the mesh");
     s.stop();
   });
+  s.engine->gather_writes(true);  // writes leave at flush(): together per loop iteration
   if (!s.cfg.join.empty()) s.engine->join(s.cfg.join, s.clock());
   if (s.durable) s.arm_sync_timer();
   s.flush();

@@ -4,8 +4,11 @@
 // One io_context, one thread. Every call into the engine happens on that
 // thread: datagrams, the engine's single timer, control connections, and the
 // closures given to post() or watch_readable(). After each of these the shell
-// flushes: it sends the engine's outbox, hands log lines and changes to the
-// sinks, and re-arms the timer at engine.next_deadline_us().
+// flushes: it carries out the engine's effects (node/effects.h) — log
+// records to the write-ahead log, datagrams to the socket, log lines and
+// changes to the sinks — and re-arms the timer for the engine's next Timer.
+// Local writes from the control requests of one loop iteration are packed
+// into pushes together, at the flush that follows them.
 //
 // Control plane: TCP on the same IP and port number as the UDP mesh socket.
 // A connection carries frames (wire/frame.h), each a CtlRequest answered by
@@ -95,7 +98,8 @@ class Server {
   // The engine. REQUIRES: used on the loop thread only.
   node::Engine& engine();
 
-  // Sends the outbox, drains logs and changes to the sinks, re-arms the timer.
+  // Packs the engine's gathered writes into pushes, then carries out its
+  // effects: logs and syncs, sends, feeds the sinks, re-arms the timer.
   // REQUIRES: called on the loop thread.
   void flush();
 

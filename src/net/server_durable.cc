@@ -30,7 +30,6 @@ Status Server::Impl::open_durable() {
   const node::Now n = clock();
   if (opened.snapshot) engine->load(*opened.snapshot, n);
   for (const auto& op : opened.ops) engine->replay(op, n);
-  engine->take_changes();
   startup_ms = static_cast<uint64_t>(
       std::chrono::duration_cast<std::chrono::milliseconds>(steady_clock::now() - t0).count());
   for (const auto& w : opened.warnings) log(node::LogLevel::kWarn, w);

@@ -177,11 +177,12 @@ struct Server::Impl {
   Status bind_with_fallback();
   void log(node::LogLevel level, std::string text);
   void send(const node::Datagram& d);
-  void flush();
+  void flush();  // packs the engine's gathered writes, then drain()
+  void drain();  // carries out the engine's effects
   void schedule_flush();  // flush() after the handlers already queued
-  void append_log();      // the engine's log records to the WAL
+  void append_log(std::vector<node::Effect>& effects);  // their log records to the WAL
   bool flush_posted = false;
-  void arm_timer();
+  void arm_timer(uint64_t deadline_us);
   void on_timer(std::error_code ec);
   void start_receive();
   void start_accept();

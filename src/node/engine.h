@@ -1,13 +1,15 @@
 // The protocol engine: a pure state machine. It never touches a socket, a
 // clock or a random source of its own. It is fed datagrams, ticks and local
-// operations, each with the current time, and it queues what to send, log
-// lines and applied changes for its driver (the Asio shell in src/net, or the
-// simulator in src/sim) to take.
+// operations, each with the current time, and it queues everything it wants
+// done as effects (node/effects.h) for its driver (the Asio shell in src/net,
+// the simulator in src/sim, tests) to take: datagrams to send, write-ahead
+// log records, compaction requests, applied changes, member events, log
+// lines, and the time of the next tick.
 //
 // The driver's loop:
 //   engine.handle_datagram(from, bytes, now) / engine.tick(now) / engine.set(...)
-//   for (auto& d : engine.take_outbox()) send d.bytes to d.to
-//   arm one timer for engine.next_deadline_us()
+//   for (auto& e : engine.take_effects()) std::visit(Overloaded{...}, e)
+//     Datagram: send e.bytes to e.to;  Timer: arm one timer for e.at_us;  ...
 #pragma once
 
 #include <array>
@@ -25,6 +27,7 @@
 #include "common/status.h"
 #include "crdt/replica.h"
 #include "node/config.h"
+#include "node/effects.h"
 #include "node/faults.h"
 #include "node/persist.h"
 #include "node/security.h"
@@ -38,24 +41,6 @@ namespace meshkv::node {
 struct Now {
   uint64_t mono_us = 0;
   uint64_t wall_ms = 0;
-};
-
-struct Datagram {
-  Endpoint to;
-  wire::Bytes bytes;
-};
-
-enum class LogLevel : uint8_t { kDebug, kInfo, kWarn, kError };
-struct LogLine {
-  LogLevel level;
-  std::string text;
-};
-
-// A key whose winning entry changed, locally or by replication.
-struct Change {
-  std::string key;
-  crdt::Entry entry;
-  bool local = false;
 };
 
 struct Counters {
@@ -107,27 +92,36 @@ class Engine {
   Engine& operator=(const Engine&) = delete;
 
   // ---- inputs ----
+  // These, and the local operations that write or send (set, del,
+  // traced_set, join, leave), end by packing the local writes they made into
+  // pushes (unless gathering, below) and queueing their datagrams.
   void handle_datagram(const Endpoint& from, const uint8_t* data, size_t n, Now now);
   void tick(Now now);
-  // The monotonic time (us) by which tick() wants to be called.
-  uint64_t next_deadline_us() const;
 
-  // ---- outputs ----
-  std::vector<Datagram> take_outbox();
-  std::vector<LogLine> take_logs();
-  std::vector<Change> take_changes();  // bounded: oldest dropped beyond 65536
+  // ---- output ----
+  // Everything the engine wants done since the last call, in order; the last
+  // effect is always the Timer for the next tick. Bounded when not taken:
+  // log lines beyond 4096 are dropped, and changes beyond 65536 (oldest
+  // first, counted as queue drops). LogOps appear only when
+  // config().data_dir is set.
+  std::vector<Effect> take_effects();
+
+  // ---- gathering local writes ----
+  // A driver that handles several requests per loop iteration can have their
+  // writes leave together: with gather_writes(true), local writes wait for
+  // pack_writes() instead of leaving at the end of each input call, and then
+  // leave in as few pushes as fit. (Under load writes may wait up to 1 ms
+  // more either way.) The Asio shell gathers the control requests of each
+  // loop iteration this way.
+  void gather_writes(bool on);
+  void pack_writes();
 
   // ---- durability (when config().data_dir is set) ----
-  // What to append to the write-ahead log, in order, since the last call.
-  std::vector<LogOp> take_log();
   // Rebuilding at start: the snapshot, then every logged operation after it.
   void load(const Snapshot& s, Now now);
   void replay(const LogOp& op, Now now);
   // The whole state, for a snapshot.
   Snapshot snapshot() const;
-  // True once after tombstone collection freed much, or a resync replaced the
-  // state: the shell should snapshot (compacting the log) and return memory.
-  bool take_compaction_request();
   // Shown by status under "storage" (the shell describes its files).
   void set_storage_info(wire::Value info);
 

@@ -21,7 +21,7 @@
 // that are younger than the grace period, and lets anti-entropy refill it.
 #include <algorithm>
 
-#include "node/engine_impl.h"
+#include "node/anti_entropy.h"
 
 namespace meshkv::node {
 
@@ -33,160 +33,150 @@ constexpr uint64_t kMs = 1000;
 constexpr uint64_t kCompactAfter = 1024;
 }  // namespace
 
-bool Engine::Impl::has_quorum() const {
-  size_t known = 1, up = 1;
-  for (const auto& [name, m] : members) {
-    if (m.state == MemberState::kLeft) continue;
-    ++known;
-    up += m.reachable();
-  }
-  return up * 2 > known;
-}
-
-void Engine::Impl::note_peer_vv(uint64_t uid, const wire::Digest& d) {
-  if (uid == 0 || !member_by_uid(uid)) return;
-  PeerVector& p = peer_vv[uid];
-  p.vv.replace_range(d.origin_lo, d.origin_hi, d.vv);
-  p.updated_us = now.mono_us;
-  p.resyncing = d.resyncing;
-}
-
-void Engine::Impl::note_peer_in_sync(uint64_t uid) {
-  if (uid == 0 || !member_by_uid(uid)) return;
-  PeerVector& p = peer_vv[uid];
-  p.vv = replica.vv();
-  p.updated_us = now.mono_us;
-  p.resyncing = false;
-}
-
-void Engine::Impl::gc_tick() {
-  const uint64_t grace = cfg.tombstone_grace_ms;
-  next_gc_us = now.mono_us + std::min<uint64_t>(1000, grace / 4) * kMs;
-
-  if (!startup_checked) {
-    startup_checked = true;
-    // Restarted from a data directory after being away longer than half the
-    // grace period: the others may have collected deletes we never saw.
-    if (last_quorum_wall_ms != 0 && replica.map().size() > 0 &&
-        now.wall_ms > last_quorum_wall_ms + grace / 2) {
-      must_resync = true;
-      log(LogLevel::kWarn, "the data directory was last in touch with a majority " +
-                               std::to_string((now.wall_ms - last_quorum_wall_ms) / 1000) +
-                               " s ago, longer than half the tombstone grace period: "
-                               "will resync from a peer");
-    }
-  }
-  if (!tombs_scanned) {
-    tombs_scanned = true;
-    replica.map().for_each([&](const std::string& k, const crdt::Entry& e) {
-      if (e.tombstone) tomb_fifo.emplace_back(now.wall_ms, k);
+void AntiEntropy::gc_tick() {
+  next_gc_us_ = now_.mono_us + std::min<uint64_t>(1000, cfg_.tombstone_grace_ms / 4) * kMs;
+  timers_.set(TimerKind::kCollect, 0, next_gc_us_);
+  check_startup();
+  if (!tombs_scanned_) {
+    tombs_scanned_ = true;
+    replica_.map().for_each([&](const std::string& k, const crdt::Entry& e) {
+      if (e.tombstone) tomb_fifo_.emplace_back(now_.wall_ms, k);
     });
   }
+  if (quorum_tick()) collect();
+}
 
-  const bool quorum = has_quorum();
-  if (!quorum) {
-    if (quorum_lost_us == 0) quorum_lost_us = std::max<uint64_t>(now.mono_us, 1);
-    return;
+void AntiEntropy::check_startup() {
+  if (startup_checked_) return;
+  startup_checked_ = true;
+  // Restarted from a data directory after being away longer than half the
+  // grace period: the others may have collected deletes we never saw.
+  const uint64_t grace = cfg_.tombstone_grace_ms;
+  if (last_quorum_wall_ms_ != 0 && replica_.map().size() > 0 &&
+      now_.wall_ms > last_quorum_wall_ms_ + grace / 2) {
+    must_resync_ = true;
+    hooks_.log(LogLevel::kWarn, "the data directory was last in touch with a majority " +
+                                    std::to_string((now_.wall_ms - last_quorum_wall_ms_) / 1000) +
+                                    " s ago, longer than half the tombstone grace period: "
+                                    "will resync from a peer");
   }
-  if (quorum_lost_us != 0) {
-    const uint64_t away_ms = (now.mono_us - quorum_lost_us) / kMs;
-    quorum_lost_us = 0;
-    quorum_back_us = now.mono_us;
-    if (away_ms > grace / 2 && replica.map().size() > 0) {
-      must_resync = true;
-      log(LogLevel::kWarn, "back in touch with a majority after " + std::to_string(away_ms / 1000) +
-                               " s, longer than half the tombstone grace period: will resync "
-                               "from a peer");
+}
+
+bool AntiEntropy::quorum_tick() {
+  const uint64_t grace = cfg_.tombstone_grace_ms;
+  if (!has_quorum()) {
+    if (quorum_lost_us_ == 0) quorum_lost_us_ = std::max<uint64_t>(now_.mono_us, 1);
+    return false;
+  }
+  if (quorum_lost_us_ != 0) {
+    const uint64_t away_ms = (now_.mono_us - quorum_lost_us_) / kMs;
+    quorum_lost_us_ = 0;
+    quorum_back_us_ = now_.mono_us;
+    if (away_ms > grace / 2 && replica_.map().size() > 0) {
+      must_resync_ = true;
+      hooks_.log(LogLevel::kWarn, "back in touch with a majority after " + std::to_string(away_ms / 1000) +
+                                      " s, longer than half the tombstone grace period: will resync "
+                                      "from a peer");
     }
   }
-  if (must_resync && !try_resync()) return;
-
+  if (must_resync_ && !try_resync()) return false;
   // Remember (durably) that we were part of a majority now.
-  last_quorum_wall_ms = now.wall_ms;
-  if (durable && now.wall_ms >= quorum_logged_ms + grace / 8) {
-    quorum_logged_ms = now.wall_ms;
-    log_ops.push_back(LogOp{LogOp::Kind::kQuorum, false, {}, 0, 0, now.wall_ms});
+  last_quorum_wall_ms_ = now_.wall_ms;
+  if (durable_ && now_.wall_ms >= quorum_logged_ms_ + grace / 8) {
+    quorum_logged_ms_ = now_.wall_ms;
+    hooks_.journal(LogOp{LogOp::Kind::kQuorum, false, {}, 0, 0, now_.wall_ms});
   }
+  return true;
+}
 
-  while (!tomb_fifo.empty() && tomb_fifo.front().first + grace <= now.wall_ms) {
-    tomb_ripe.push_back(std::move(tomb_fifo.front().second));
-    tomb_fifo.pop_front();
+void AntiEntropy::collect() {
+  const uint64_t grace = cfg_.tombstone_grace_ms;
+  while (!tomb_fifo_.empty() && tomb_fifo_.front().first + grace <= now_.wall_ms) {
+    tomb_ripe_.push_back(std::move(tomb_fifo_.front().second));
+    tomb_fifo_.pop_front();
   }
-  if (tomb_ripe.empty()) return;
-
+  if (tomb_ripe_.empty()) return;
   // What every member that counts has: the pointwise minimum of vectors.
-  crdt::VersionVector stable = replica.vv();
-  for (const auto& [name, m] : members) {
+  crdt::VersionVector stable = replica_.vv();
+  for (const auto& [name, m] : members_.members()) {
     if (m.state == MemberState::kLeft) continue;
-    if (m.state == MemberState::kDead && now.mono_us > m.state_since_us + grace * kMs) continue;
-    auto p = peer_vv.find(m.uid);
-    if (p == peer_vv.end()) return;  // not heard yet: nothing is known to be stable
+    if (m.state == MemberState::kDead && now_.mono_us > m.state_since_us + grace * kMs) continue;
+    auto p = peer_vv_.find(m.uid);
+    if (p == peer_vv_.end()) return;  // not heard yet: nothing is known to be stable
     stable.meet(p->second.vv);
   }
-
   uint64_t collected = 0;
-  std::erase_if(tomb_ripe, [&](const std::string& key) {
-    const crdt::Entry* e = replica.map().find(key);
+  std::erase_if(tomb_ripe_, [&](const std::string& key) {
+    const crdt::Entry* e = replica_.map().find(key);
     if (!e || !e->tombstone) return true;  // overwritten, or collected already
-    if (e->hlc.physical() + grace > now.wall_ms) return false;  // a delete from the future
+    if (e->hlc.physical() + grace > now_.wall_ms) return false;  // a delete from the future
     if (!stable.covers(e->dot)) return false;
-    if (replica.collect(key, e->dot)) ++collected;
+    if (replica_.collect(key, e->dot)) ++collected;
     return true;
   });
   if (collected == 0) return;
-  gc_collected += collected;
-  gc_collected_since_compaction += collected;
-  if (gc_collected_since_compaction >= kCompactAfter ||
-      gc_collected_since_compaction * 4 >= replica.map().size()) {
-    gc_collected_since_compaction = 0;
-    replica.shrink();
-    tomb_ripe.shrink_to_fit();
-    tomb_fifo.shrink_to_fit();
-    want_compaction = true;
+  gc_collected_ += collected;
+  gc_collected_since_compaction_ += collected;
+  if (gc_collected_since_compaction_ >= kCompactAfter ||
+      gc_collected_since_compaction_ * 4 >= replica_.map().size()) {
+    gc_collected_since_compaction_ = 0;
+    replica_.shrink();
+    tomb_ripe_.shrink_to_fit();
+    tomb_fifo_.shrink_to_fit();
+    hooks_.compact();
   }
-  log(LogLevel::kDebug, "collected " + std::to_string(collected) + " tombstones");
+  hooks_.log(LogLevel::kDebug, "collected " + std::to_string(collected) + " tombstones");
 }
 
-bool Engine::Impl::try_resync() {
-  // A peer in reach whose vector arrived since we are back, and that is not
-  // starting over itself.
+// A peer in reach whose vector arrived since we are back, and that is not
+// starting over itself; counts the members that are, and those that count.
+const Member* AntiEntropy::resync_source(size_t& resyncing, size_t& known) const {
   const Member* from = nullptr;
-  size_t resyncing = 0, known = 1;
-  for (const auto& [name, m] : members) {
+  for (const auto& [name, m] : members_.members()) {
     if (m.state == MemberState::kLeft) continue;
     ++known;
     if (!m.reachable()) continue;
-    auto p = peer_vv.find(m.uid);
-    if (p == peer_vv.end() || p->second.updated_us < quorum_back_us) continue;
+    auto p = peer_vv_.find(m.uid);
+    if (p == peer_vv_.end() || p->second.updated_us < quorum_back_us_) continue;
     if (p->second.resyncing) {
       ++resyncing;
     } else if (!from) {
       from = &m;
     }
   }
-  if (!from) {
-    // Everyone in reach was away as long as we were (a whole cluster
-    // restarted): nobody could collect meanwhile, since collecting takes a
-    // majority, so there is nothing to start over from.
-    // (Only once peers have answered: at start-up nobody has yet.)
-    if ((resyncing > 0 && (resyncing + 1) * 2 > known) || (members.empty() && seeds.empty())) {
-      must_resync = false;
-      log(LogLevel::kInfo, "every member in reach was away too: no resync needed");
-      return true;
-    }
-    // Ask for vectors: peers answer a resyncing digest with theirs.
-    for (const auto& [name, m] : members) {
-      if (m.state == MemberState::kAlive) send_digest(m.addr, false);
-    }
-    return false;
-  }
+  return from;
+}
 
-  const crdt::VersionVector& theirs = peer_vv[from->uid].vv;
+bool AntiEntropy::try_resync() {
+  size_t resyncing = 0, known = 1;
+  const Member* from = resync_source(resyncing, known);
+  if (from) {
+    resync_from(*from);
+    return true;
+  }
+  // Everyone in reach was away as long as we were (a whole cluster
+  // restarted): nobody could collect meanwhile, since collecting takes a
+  // majority, so there is nothing to start over from.
+  // (Only once peers have answered: at start-up nobody has yet.)
+  if ((resyncing > 0 && (resyncing + 1) * 2 > known) || (members_.members().empty() && !members_.has_seeds())) {
+    must_resync_ = false;
+    hooks_.log(LogLevel::kInfo, "every member in reach was away too: no resync needed");
+    return true;
+  }
+  // Ask for vectors: peers answer a resyncing digest with theirs.
+  for (const auto& [name, m] : members_.members()) {
+    if (m.state == MemberState::kAlive) send_digest(m.addr, false);
+  }
+  return false;
+}
+
+void AntiEntropy::resync_from(const Member& from) {
+  const crdt::VersionVector& theirs = peer_vv_[from.uid].vv;
   const uint64_t horizon =
-      now.wall_ms > cfg.tombstone_grace_ms ? now.wall_ms - cfg.tombstone_grace_ms : 0;
+      now_.wall_ms > cfg_.tombstone_grace_ms ? now_.wall_ms - cfg_.tombstone_grace_ms : 0;
   std::vector<crdt::KeyedEntry> keep;
   uint64_t dropped_covered = 0, dropped_old = 0;
-  replica.map().for_each([&](const std::string& k, const crdt::Entry& e) {
+  replica_.map().for_each([&](const std::string& k, const crdt::Entry& e) {
     if (theirs.covers(e.dot)) {
       ++dropped_covered;  // the peer has it or what replaced it: it comes back if current
     } else if (e.hlc.physical() < horizon) {
@@ -196,35 +186,21 @@ bool Engine::Impl::try_resync() {
     }
   });
   const size_t kept = keep.size();
-  replica.reset_to(std::move(keep));
-  tomb_fifo.clear();
-  tomb_ripe.clear();
-  tombs_scanned = false;
-  must_resync = false;
-  ++resyncs;
-  resync_dropped += dropped_old;
-  want_compaction = true;  // the log describes the state we just dropped
-  log(dropped_old ? LogLevel::kWarn : LogLevel::kInfo,
-      "resyncing from " + from->name + ": dropped " + std::to_string(dropped_covered) +
-          " entries it has, kept " + std::to_string(kept) + " it lacks" +
-          (dropped_old ? ", dropped " + std::to_string(dropped_old) +
-                             " it lacks that are older than the grace period"
-                       : std::string()));
-  send_digest(from->addr, false);
-  return true;
-}
-
-wire::Value Engine::Impl::gc_status() const {
-  wire::Value v = wire::Value::object();
-  v.set("tombstone_grace_ms", cfg.tombstone_grace_ms);
-  v.set("tombstones", static_cast<uint64_t>(replica.map().tombstones()));
-  v.set("waiting", static_cast<uint64_t>(tomb_fifo.size() + tomb_ripe.size()));
-  v.set("collected", gc_collected);
-  v.set("quorum", has_quorum());
-  v.set("resync_pending", must_resync);
-  v.set("resyncs", resyncs);
-  v.set("resync_dropped", resync_dropped);
-  return v;
+  replica_.reset_to(std::move(keep));
+  tomb_fifo_.clear();
+  tomb_ripe_.clear();
+  tombs_scanned_ = false;
+  must_resync_ = false;
+  ++resyncs_;
+  resync_dropped_ += dropped_old;
+  hooks_.compact();  // the log describes the state we just dropped
+  hooks_.log(dropped_old ? LogLevel::kWarn : LogLevel::kInfo,
+             "resyncing from " + from.name + ": dropped " + std::to_string(dropped_covered) +
+                 " entries it has, kept " + std::to_string(kept) + " it lacks" +
+                 (dropped_old ? ", dropped " + std::to_string(dropped_old) +
+                                    " it lacks that are older than the grace period"
+                              : std::string()));
+  send_digest(from.addr, false);
 }
 
 }  // namespace meshkv::node

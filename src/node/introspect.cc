@@ -26,7 +26,7 @@ Value ms_ago(uint64_t now_us, uint64_t then_us) {
   return Value(static_cast<int64_t>((now_us - std::min(now_us, then_us)) / 1000));
 }
 
-Value member_value(const Member& m, uint64_t now_us) {
+Value member_value(const Member& m, size_t pending, uint64_t now_us) {
   Value v = Value::object();
   v.set("name", m.name);
   v.set("state", wire::member_state_name(m.state));
@@ -38,7 +38,7 @@ Value member_value(const Member& m, uint64_t now_us) {
         m.has_offset ? Value(static_cast<int64_t>(std::llround(m.clock_offset_ms))) : Value(nullptr));
   v.set("last_contact_ms_ago", ms_ago(now_us, m.last_contact_us));
   v.set("state_for_ms", ms_ago(now_us, m.state_since_us));
-  v.set("pending_pushes", static_cast<uint64_t>(m.pending.size()));
+  v.set("pending_pushes", static_cast<uint64_t>(pending));
   if (!m.fingerprint.empty()) v.set("identity", m.fingerprint);
   return v;
 }
@@ -52,8 +52,7 @@ Value Engine::clock() const {
   for (const auto& [o, seq] : s.replica.vv().items()) {
     Value e = Value::object();
     e.set("origin", format_uid(o));
-    auto it = s.uid_names.find(o);
-    e.set("node", it == s.uid_names.end() ? std::string() : it->second);
+    e.set("node", s.membership.name_of(o));
     e.set("seq", seq);
     vv.push(std::move(e));
   }
@@ -64,33 +63,17 @@ Value Engine::clock() const {
 
 Value Engine::peers(Now now) const {
   Value list = Value::list();
-  for (const auto& [name, m] : impl_->members) list.push(member_value(m, now.mono_us));
+  for (const auto& [name, m] : impl_->membership.members()) {
+    list.push(member_value(m, impl_->replication.pending_for(name), now.mono_us));
+  }
   Value v = Value::object();
   v.set("id", impl_->self_name);
   v.set("members", std::move(list));
   return v;
 }
 
-Value Engine::status(Now now) const {
-  const Impl& s = *impl_;
-  const Counters& c = s.counters;
-  Value v = Value::object();
-  v.set("id", s.self_name);
-  v.set("uid", format_uid(s.self_uid));
-  v.set("address", s.self_addr.to_string());
-  v.set("incarnation", s.incarnation);
-  v.set("security", security());
-  v.set("gc", s.gc_status());
-  v.set("storage", s.durable && !s.storage_info.is_null() ? s.storage_info : Value("in-memory"));
-  v.set("keys", static_cast<uint64_t>(s.replica.map().live()));
-  v.set("tombstones", static_cast<uint64_t>(s.replica.map().tombstones()));
-  v.set("writes", s.replica.last_seq());
-  v.set("digest", format_uid(s.replica.map().digest().root()));
-  v.set("pending_retransmissions", static_cast<uint64_t>(pending_pushes()));
-  Value members = Value::list();
-  for (const auto& [name, m] : s.members) members.push(member_value(m, now.mono_us));
-  v.set("members", std::move(members));
-  v.set("vv", clock().get("vv"));
+namespace {
+Value datagram_counts(const Counters& c, uint64_t skew_rejections) {
   Value d = Value::object();
   d.set("sent", c.datagrams_sent);
   d.set("received", c.datagrams_received);
@@ -108,7 +91,7 @@ Value Engine::status(Now now) const {
   d.set("chunks_received", c.chunks_received);
   d.set("probes", c.probes_sent);
   d.set("probe_failures", c.probe_failures);
-  d.set("clock_skew_rejections", s.replica.clock().skew_rejections());
+  d.set("clock_skew_rejections", skew_rejections);
   d.set("injected_drops", c.injected_drops);
   d.set("injected_dups", c.injected_dups);
   d.set("injected_corrupts", c.injected_corrupts);
@@ -122,9 +105,30 @@ Value Engine::status(Now now) const {
   d.set("refused_peers", c.refused_peers);
   d.set("awaiting_identity", c.awaiting_identity);
   d.set("control_refused", c.control_refused);
-  v.set("datagrams", std::move(d));
+  return d;
+}
+}  // namespace
+
+Value Engine::status(Now now) const {
+  const Impl& s = *impl_;
+  Value v = Value::object();
+  v.set("id", s.self_name);
+  v.set("uid", format_uid(s.self_uid));
+  v.set("address", s.self_addr.to_string());
+  v.set("incarnation", s.membership.incarnation());
+  v.set("security", security());
+  v.set("gc", s.anti_entropy.status());
+  v.set("storage", s.durable && !s.storage_info.is_null() ? s.storage_info : Value("in-memory"));
+  v.set("keys", static_cast<uint64_t>(s.replica.map().live()));
+  v.set("tombstones", static_cast<uint64_t>(s.replica.map().tombstones()));
+  v.set("writes", s.replica.last_seq());
+  v.set("digest", format_uid(s.replica.map().digest().root()));
+  v.set("pending_retransmissions", static_cast<uint64_t>(pending_pushes()));
+  v.set("members", peers(now).get("members"));
+  v.set("vv", clock().get("vv"));
+  v.set("datagrams", datagram_counts(counters(), s.replica.clock().skew_rejections()));
   v.set("hlc", format_hlc(s.replica.clock().last()));
-  v.set("faults", s.faults.active() ? s.faults.to_value() : Value(nullptr));
+  v.set("faults", faults().active() ? faults().to_value() : Value(nullptr));
   return v;
 }
 

@@ -1,11 +1,9 @@
-// Membership and failure detection in the manner of SWIM: a member is probed
-// directly, then indirectly through others; if nobody reaches it, it becomes
-// suspect and is declared dead only if it does not refute in time. Updates
-// spread by piggybacking on probes and by periodic gossip; the rules below
-// decide which of two statements about a member is newer.
-#include <algorithm>
+// The member table and how statements about members spread: the rules below
+// decide which of two statements about a member is newer; news spreads by
+// piggybacking on probes (probe.cc) and by periodic gossip.
+#include "node/membership.h"
 
-#include "node/engine_impl.h"
+#include <algorithm>
 
 namespace meshkv::node {
 
@@ -15,12 +13,9 @@ using wire::MemberUpdate;
 namespace {
 constexpr uint64_t kMs = 1000;
 constexpr size_t kGossipFanout = 3;
-constexpr size_t kPiggybackBytes = 400;
-constexpr uint64_t kWallEveryUs = 2000 * 1000;
-// Bounds on what datagrams can make a node remember. Beyond them new members
-// and relay requests are refused (counted as queue drops).
+// Bound on what datagrams can make a node remember. Beyond it new members
+// are refused (counted as queue drops).
 constexpr size_t kMaxMembers = 4096;
-constexpr size_t kMaxRelays = 1024;
 
 int rank(MemberState s) {
   switch (s) {
@@ -42,106 +37,213 @@ bool supersedes(const MemberUpdate& u, const Member& cur) {
 size_t update_size(const MemberUpdate& u) { return u.name.size() + 40; }
 }  // namespace
 
-MemberUpdate Engine::Impl::self_update() const {
-  return {self_name, self_uid, self_addr, incarnation,
-          leaving ? MemberState::kLeft : MemberState::kAlive};
+std::string describe(const MemberEvent& e) {
+  if (e.kind == MemberEvent::Kind::kRefuted) {
+    return "refuted a rumour about this node (incarnation " + std::to_string(e.incarnation) + ")";
+  }
+  return "member " + e.name + " (" + e.addr.to_string() + ") is " + wire::member_state_name(e.to);
 }
 
-size_t Engine::Impl::live_count() const { return 1 + reachable_count; }
-
-void Engine::Impl::queue_broadcast(const MemberUpdate& u) {
-  broadcasts.erase(std::remove_if(broadcasts.begin(), broadcasts.end(),
-                                  [&](const Broadcast& b) { return b.update.name == u.name; }),
-                   broadcasts.end());
-  broadcasts.push_back({u, gossip_transmits(live_count())});
-  next_gossip_us = std::min(next_gossip_us, now.mono_us);  // spread news at once
+Membership::Membership(const Config& cfg, Self self, const Now& now, std::mt19937_64& rng, Timers& timers,
+                       Hooks hooks)
+    : cfg_(cfg), self_(std::move(self)), now_(now), rng_(rng), timers_(timers), hooks_(std::move(hooks)) {
+  uid_names_[self_.uid] = self_.name;
+  const uint64_t t = now_.mono_us;
+  // Spread probes so that nodes started together do not probe together.
+  next_probe_us_ = t + (rng_() % (cfg_.probe_interval_ms * kMs + 1));
+  next_gossip_us_ = t + cfg_.gossip_interval_ms * kMs;
+  next_reconnect_us_ = t + alone_retry_ms_ * kMs;
+  timers_.set(TimerKind::kProbe, 0, next_probe_us_);
+  timers_.set(TimerKind::kReconnect, 0, next_reconnect_us_);
 }
 
-std::vector<MemberUpdate> Engine::Impl::take_piggyback(size_t budget) {
+// ---- queries -------------------------------------------------------------------
+
+MemberUpdate Membership::self_update() const {
+  return {self_.name, self_.uid, self_.addr, incarnation_,
+          leaving_ ? MemberState::kLeft : MemberState::kAlive};
+}
+
+const Member* Membership::find(std::string_view name) const {
+  auto it = members_.find(name);
+  return it == members_.end() ? nullptr : &it->second;
+}
+
+Member* Membership::find_mut(std::string_view name) {
+  auto it = members_.find(name);
+  return it == members_.end() ? nullptr : &it->second;
+}
+
+const Member* Membership::by_uid(uint64_t uid) const {
+  auto it = uid_names_.find(uid);
+  if (it == uid_names_.end()) return nullptr;
+  const Member* m = find(it->second);
+  return m && m->uid == uid ? m : nullptr;
+}
+
+Member* Membership::by_uid_mut(uint64_t uid) { return const_cast<Member*>(std::as_const(*this).by_uid(uid)); }
+
+const Member* Membership::at(const Endpoint& addr) const {
+  for (const auto& [name, m] : members_) {
+    if (m.addr == addr) return &m;
+  }
+  return nullptr;
+}
+
+const std::string& Membership::name_of(uint64_t uid) const {
+  static const std::string kNone;
+  auto it = uid_names_.find(uid);
+  return it == uid_names_.end() ? kNone : it->second;
+}
+
+std::vector<const Member*> Membership::random_members(size_t k, std::string_view except) const {
+  std::vector<const Member*> pool;
+  for (const auto& [name, m] : members_) {
+    if (m.reachable() && name != except) pool.push_back(&m);
+  }
+  std::shuffle(pool.begin(), pool.end(), rng_);
+  if (pool.size() > k) pool.resize(k);
+  return pool;
+}
+
+void Membership::sample_rtt(std::string_view name, uint64_t rtt_us) {
+  if (Member* m = find_mut(name)) m->rtt.sample(rtt_us);
+}
+
+void Membership::note_identity(uint64_t uid, const std::string& fingerprint) {
+  if (Member* m = by_uid_mut(uid)) m->fingerprint = fingerprint;
+}
+
+// ---- statements about members -------------------------------------------------
+
+void Membership::queue_broadcast(const MemberUpdate& u) {
+  broadcasts_.erase(std::remove_if(broadcasts_.begin(), broadcasts_.end(),
+                                   [&](const Broadcast& b) { return b.update.name == u.name; }),
+                    broadcasts_.end());
+  broadcasts_.push_back({u, gossip_transmits(live_count())});
+  next_gossip_us_ = std::min(next_gossip_us_, now_.mono_us);  // spread news at once
+  arm_gossip();
+}
+
+// Gossip has work only when there is news, or a suspect to remind.
+void Membership::arm_gossip() {
+  const bool work = !broadcasts_.empty() || suspect_count_ > 0;
+  timers_.set(TimerKind::kGossip, 0, work ? std::optional(next_gossip_us_) : std::nullopt);
+}
+
+std::vector<MemberUpdate> Membership::take_piggyback(size_t budget) {
   std::vector<MemberUpdate> out;
   // Least-sent first: fresh news travels before old news is repeated.
-  std::sort(broadcasts.begin(), broadcasts.end(), [](const Broadcast& a, const Broadcast& b) {
+  std::sort(broadcasts_.begin(), broadcasts_.end(), [](const Broadcast& a, const Broadcast& b) {
     return a.transmits_left > b.transmits_left;
   });
   size_t used = 0;
-  for (auto& b : broadcasts) {
+  for (auto& b : broadcasts_) {
     const size_t sz = update_size(b.update);
     if (used + sz > budget) break;
     out.push_back(b.update);
     used += sz;
     --b.transmits_left;
   }
-  broadcasts.erase(std::remove_if(broadcasts.begin(), broadcasts.end(),
-                                  [](const Broadcast& b) { return b.transmits_left == 0; }),
-                   broadcasts.end());
+  broadcasts_.erase(std::remove_if(broadcasts_.begin(), broadcasts_.end(),
+                                   [](const Broadcast& b) { return b.transmits_left == 0; }),
+                    broadcasts_.end());
+  arm_gossip();
   return out;
 }
 
-std::vector<MemberUpdate> Engine::Impl::all_updates() const {
+std::vector<MemberUpdate> Membership::all_updates() const {
   std::vector<MemberUpdate> out{self_update()};
-  for (const auto& [name, m] : members) out.push_back(m.update());
+  for (const auto& [name, m] : members_) out.push_back(m.update());
   return out;
 }
 
-void Engine::Impl::send_members(const Endpoint& to, const std::vector<MemberUpdate>& ups) {
+void Membership::send_members(const Endpoint& to, const std::vector<MemberUpdate>& ups) {
   wire::Members batch;
   size_t used = 0;
-  const size_t budget = cfg.mtu - wire::kHeaderBytes - 10;
+  const size_t budget = cfg_.mtu - wire::kHeaderBytes - 10;
   for (const auto& u : ups) {
     if (!batch.updates.empty() && used + update_size(u) > budget) {
-      send(to, std::exchange(batch, {}));
+      hooks_.sender->send(to, std::exchange(batch, {}));
       used = 0;
     }
     batch.updates.push_back(u);
     used += update_size(u);
   }
-  if (!batch.updates.empty()) send(to, std::move(batch));
+  if (!batch.updates.empty()) hooks_.sender->send(to, std::move(batch));
 }
 
-void Engine::Impl::refute(uint64_t seen_incarnation) {
-  if (leaving) return;
-  incarnation = std::max(incarnation, seen_incarnation) + 1;
+void Membership::refute(uint64_t seen_incarnation) {
+  if (leaving_) return;
+  incarnation_ = std::max(incarnation_, seen_incarnation) + 1;
   const MemberUpdate me = self_update();
   queue_broadcast(me);
   // Tell everyone directly too: a refutation races a suspicion timeout.
-  for (auto& [name, m] : members) {
+  for (auto& [name, m] : members_) {
     if (m.reachable()) send_members(m.addr, {me});
   }
-  log(LogLevel::kInfo, "refuted a rumour about this node (incarnation " +
-                           std::to_string(incarnation) + ")");
+  const MemberEvent e{MemberEvent::Kind::kRefuted, self_.name, self_.uid, self_.addr,
+                      MemberState::kAlive, MemberState::kAlive, incarnation_, false};
+  hooks_.log(LogLevel::kInfo, describe(e));
+  hooks_.changed(e);
 }
 
-void Engine::Impl::set_state(Member& m, MemberState s, uint64_t inc) {
+uint64_t Membership::suspicion_deadline() const {
+  return now_.mono_us + suspicion_timeout_us(cfg_.suspicion_mult, cfg_.probe_interval_ms, live_count());
+}
+
+void Membership::change(Member& m, MemberState s, uint64_t inc, bool new_process) {
   const MemberState old = m.state;
   const bool was_reachable = m.reachable();
   m.incarnation = inc;
   m.state = s;
-  suspect_count += (s == MemberState::kSuspect) - (old == MemberState::kSuspect);
-  reachable_count += m.reachable() - was_reachable;
-  m.state_since_us = now.mono_us;
-  if (s == MemberState::kSuspect) {
-    m.suspect_deadline_us =
-        now.mono_us + suspicion_timeout_us(cfg.suspicion_mult, cfg.probe_interval_ms, live_count());
-  }
-  if (!m.reachable()) {  // anti-entropy catches it up if it returns
-    m.pending.clear();
-    m.waiting.clear();
-    m.in_flight = 0;
-  }
-  if (old != s) {
-    log(s == MemberState::kAlive ? LogLevel::kInfo : LogLevel::kWarn,
-        "member " + m.name + " (" + m.addr.to_string() + ") is " + wire::member_state_name(s));
-  }
+  suspect_count_ += (s == MemberState::kSuspect) - (old == MemberState::kSuspect);
+  reachable_count_ += m.reachable() - was_reachable;
+  m.state_since_us = now_.mono_us;
+  if (s == MemberState::kSuspect) m.suspect_deadline_us = suspicion_deadline();
+  timers_.set(TimerKind::kSuspicion, m.key,
+              s == MemberState::kSuspect ? std::optional(m.suspect_deadline_us) : std::nullopt);
+  arm_gossip();
+  const MemberEvent e{MemberEvent::Kind::kChanged, m.name, m.uid, m.addr, old, s, inc, new_process};
+  if (e.notable()) hooks_.log(s == MemberState::kAlive ? LogLevel::kInfo : LogLevel::kWarn, describe(e));
+  hooks_.changed(e);
 }
 
-void Engine::Impl::apply_update(const MemberUpdate& u, const Endpoint* from) {
+void Membership::add(const MemberUpdate& u) {
+  if (members_.size() >= kMaxMembers) {
+    ++counters_.queue_drops;
+    return;
+  }
+  Member m;
+  m.key = next_key_++;
+  m.name = u.name;
+  m.uid = u.uid;
+  m.addr = u.addr;
+  m.incarnation = u.incarnation;
+  m.state = u.state;
+  m.state_since_us = now_.mono_us;
+  if (u.state == MemberState::kSuspect) {
+    m.suspect_deadline_us = suspicion_deadline();
+    timers_.set(TimerKind::kSuspicion, m.key, m.suspect_deadline_us);
+  }
+  suspect_count_ += m.state == MemberState::kSuspect;
+  reachable_count_ += m.reachable();
+  members_.emplace(u.name, std::move(m));
+  probe_order_.push_back(u.name);
+  const MemberEvent e{MemberEvent::Kind::kAdded, u.name, u.uid, u.addr, u.state, u.state, u.incarnation, false};
+  hooks_.log(LogLevel::kInfo, describe(e));
+  queue_broadcast(u);
+  hooks_.changed(e);
+}
+
+void Membership::apply_update(const MemberUpdate& u, const Endpoint* from) {
   if (u.uid == 0 || u.name.empty() || u.addr.port == 0) return;
-  if (u.name == self_name) {
+  if (u.name == self_.name) {
     // A rumour that we are suspect, dead or a stale process of ours: deny it
     // with a newer incarnation. If we already did, the teller missed our
     // denial: repeat it to the teller.
-    if (u.state != MemberState::kAlive || u.uid != self_uid) {
-      if (u.incarnation >= incarnation) {
+    if (u.state != MemberState::kAlive || u.uid != self_.uid) {
+      if (u.incarnation >= incarnation_) {
         refute(u.incarnation);
       } else if (from) {
         send_members(*from, {self_update()});
@@ -149,64 +251,36 @@ void Engine::Impl::apply_update(const MemberUpdate& u, const Endpoint* from) {
     }
     return;
   }
-  if (sealed && !identity_known(u.uid)) {
-    // In a sealed mesh a process is a member only once it proved who it is.
-    ask_identity(u.addr);
-    return;
-  }
-  if (auto& known = uid_names[u.uid]; known != u.name) known = u.name;
-  auto it = members.find(u.name);
-  if (it == members.end()) {
-    if (members.size() >= kMaxMembers) {
-      ++counters.queue_drops;
-      return;
-    }
-    Member m;
-    m.name = u.name;
-    m.uid = u.uid;
-    m.addr = u.addr;
-    m.incarnation = u.incarnation;
-    m.state = u.state;
-    m.state_since_us = now.mono_us;
-    if (u.state == MemberState::kSuspect) {
-      m.suspect_deadline_us =
-          now.mono_us + suspicion_timeout_us(cfg.suspicion_mult, cfg.probe_interval_ms, live_count());
-    }
-    suspect_count += m.state == MemberState::kSuspect;
-    reachable_count += m.reachable();
-    it = members.emplace(u.name, std::move(m)).first;
-    probe_order.push_back(u.name);
-    log(LogLevel::kInfo, "member " + u.name + " (" + u.addr.to_string() + ") is " +
-                             wire::member_state_name(u.state));
-    queue_broadcast(u);
-    if (it->second.reachable()) send_digest(u.addr, false);  // catch up with the newcomer
-    return;
-  }
-  Member& m = it->second;
-  if (!supersedes(u, m)) {
+  // In a sealed mesh a process is a member only once it proved who it is.
+  if (!hooks_.admit(u.uid, u.addr)) return;
+  if (auto& known = uid_names_[u.uid]; known != u.name) known = u.name;
+  Member* m = find_mut(u.name);
+  if (!m) return add(u);
+  if (!supersedes(u, *m)) {
     // It claims to be alive, but we hold a graver statement about it. It can
     // only refute what it hears of, and it may not be hearing our gossip (we
     // do not send to members we think dead): tell it, at most once a second.
-    if (u.state == MemberState::kAlive && !m.reachable() && m.state != MemberState::kLeft &&
-        now.mono_us >= m.told_us + 1000 * kMs) {
-      m.told_us = now.mono_us;
-      send_members(u.addr, {m.update()});
+    if (u.state == MemberState::kAlive && !m->reachable() && m->state != MemberState::kLeft &&
+        now_.mono_us >= m->told_us + 1000 * kMs) {
+      m->told_us = now_.mono_us;
+      send_members(u.addr, {m->update()});
     }
     return;
   }
-  const bool was_reachable = m.reachable();
-  const bool new_process = m.uid != u.uid;
-  m.uid = u.uid;
-  m.addr = u.addr;
-  set_state(m, u.state, u.incarnation);
-  queue_broadcast(m.update());
-  // A member that comes back (partition healed, restart) is synced at once.
-  if (m.reachable() && (!was_reachable || new_process)) send_digest(m.addr, false);
+  const bool new_process = m->uid != u.uid;
+  m->uid = u.uid;
+  m->addr = u.addr;
+  change(*m, u.state, u.incarnation, new_process);
+  queue_broadcast(m->update());
 }
 
-void Engine::Impl::heard_from(const Endpoint& from, uint64_t uid) {
-  if (Member* m = member_by_uid(uid)) {
-    m->last_contact_us = now.mono_us;
+void Membership::on_members(const Endpoint& from, const wire::Members& m) {
+  for (const auto& u : m.updates) apply_update(u, &from);
+}
+
+void Membership::heard_from(const Endpoint& from, uint64_t uid) {
+  if (Member* m = by_uid_mut(uid)) {
+    m->last_contact_us = now_.mono_us;
     return;
   }
   // A process we have no record of talks to us (its record was lost on the
@@ -216,137 +290,19 @@ void Engine::Impl::heard_from(const Endpoint& from, uint64_t uid) {
   // hears from hundreds it does not know yet, and answering every one with
   // a whole member list made the traffic cubic in the mesh size; gossip
   // brings those records anyway.
-  if (now.mono_us < last_intro_us + 200 * kMs && last_intro_us != 0) return;
-  if (introduced_us.size() > 1024) introduced_us.clear();
-  uint64_t& last = introduced_us[uid];
-  if (last != 0 && now.mono_us < last + 1000 * kMs) return;
-  last = now.mono_us;
-  last_intro_us = now.mono_us;
-  if (!leaving) send(from, wire::Join{self_update()});
+  if (now_.mono_us < last_intro_us_ + 200 * kMs && last_intro_us_ != 0) return;
+  if (introduced_us_.size() > 1024) introduced_us_.clear();
+  uint64_t& last = introduced_us_[uid];
+  if (last != 0 && now_.mono_us < last + 1000 * kMs) return;
+  last = now_.mono_us;
+  last_intro_us_ = now_.mono_us;
+  if (!leaving_) hooks_.sender->send(from, wire::Join{self_update()});
 }
 
-std::vector<Member*> Engine::Impl::random_members(size_t k, const std::string& except) {
-  std::vector<Member*> pool;
-  for (auto& [name, m] : members) {
-    if (m.reachable() && name != except) pool.push_back(&m);
-  }
-  std::shuffle(pool.begin(), pool.end(), rng);
-  if (pool.size() > k) pool.resize(k);
-  return pool;
-}
-
-// ---- probing -----------------------------------------------------------------
-
-void Engine::Impl::probe_tick() {
-  const uint64_t t = now.mono_us;
-  if (probe.active) {
-    auto it = members.find(probe.target);
-    if (it == members.end() || !it->second.reachable()) {
-      probe.active = false;
-    } else if (!probe.indirect_sent && t >= probe.indirect_at_us) {
-      probe.indirect_sent = true;
-      Member& target = it->second;
-      for (Member* helper : random_members(cfg.indirect_probes, probe.target)) {
-        send(helper->addr, wire::PingReq{probe.seq, target.uid, target.addr, take_piggyback(kPiggybackBytes)});
-      }
-      // Try directly once more: the first ping or its ack may simply be lost.
-      send(target.addr, wire::Ping{probe.seq, target.uid, take_piggyback(kPiggybackBytes)});
-    } else if (probe.indirect_sent && t >= probe.fail_at_us) {
-      probe.active = false;
-      ++counters.probe_failures;
-      Member& target = it->second;
-      if (target.state == MemberState::kAlive) {
-        set_state(target, MemberState::kSuspect, target.incarnation);
-        const MemberUpdate u = target.update();
-        queue_broadcast(u);
-        send_members(target.addr, {u});  // so it can refute quickly
-      }
-    }
-  }
-  if (probe.active || t < next_probe_us) return;
-  next_probe_us = t + cfg.probe_interval_ms * kMs;
-  // Round-robin over a shuffled order: every member is probed once per round.
-  for (size_t tries = 0; tries <= probe_order.size(); ++tries) {
-    if (probe_index >= probe_order.size()) {
-      std::erase_if(probe_order, [&](const std::string& n) { return !members.count(n); });
-      std::shuffle(probe_order.begin(), probe_order.end(), rng);
-      probe_index = 0;
-      if (probe_order.empty()) return;
-    }
-    auto it = members.find(probe_order[probe_index++]);
-    if (it == members.end() || !it->second.reachable()) continue;
-    probe = Probe{it->first, ++probe_seq, t, t + cfg.probe_timeout_ms * kMs,
-                  t + cfg.probe_interval_ms * kMs, false, true};
-    ++counters.probes_sent;
-    // A direct ping names no target (8 bytes a ping): the answer says who
-    // answered, and an answer from another process at that address is
-    // ignored below.
-    send(it->second.addr, wire::Ping{probe.seq, 0, take_piggyback(kPiggybackBytes)});
-    return;
-  }
-}
-
-void Engine::Impl::on_ping(const Endpoint& from, uint64_t sender, const wire::Ping& p) {
-  for (const auto& u : p.updates) apply_update(u, &from);
-  // Our wall clock rides along at most every 2 s per member (the prober
-  // smooths its offset estimate), and always to a process we do not know.
-  uint64_t wall = now.wall_ms;
-  if (Member* m = member_by_uid(sender)) {
-    if (m->has_wall_sent && now.mono_us - m->wall_sent_us < kWallEveryUs) {
-      wall = 0;
-    } else {
-      m->wall_sent_us = now.mono_us;
-      m->has_wall_sent = true;
-    }
-  }
-  send(from, wire::PingAck{p.probe_seq, self_uid, wall, take_piggyback(kPiggybackBytes)});
-}
-
-void Engine::Impl::on_ping_req(const Endpoint& from, const wire::PingReq& p) {
-  for (const auto& u : p.updates) apply_update(u, &from);
-  if (relays.size() >= kMaxRelays) {
-    ++counters.queue_drops;
-    return;
-  }
-  const uint64_t seq = ++probe_seq;
-  relays[seq] = Relay{from, p.probe_seq, p.target_uid, now.mono_us + cfg.probe_interval_ms * kMs};
-  send(p.target_addr, wire::Ping{seq, p.target_uid, {}});
-}
-
-void Engine::Impl::on_ping_ack(uint64_t sender, const wire::PingAck& a) {
-  for (const auto& u : a.updates) apply_update(u, nullptr);
-  auto relay = relays.find(a.probe_seq);
-  if (relay != relays.end()) {
-    if (a.target_uid == relay->second.target_uid) {
-      send(relay->second.requester,
-           wire::PingAck{relay->second.requester_seq, a.target_uid, a.wall_ms, {}});
-    }
-    relays.erase(relay);
-    return;
-  }
-  if (!probe.active || a.probe_seq != probe.seq) return;
-  auto it = members.find(probe.target);
-  if (it == members.end() || it->second.uid != a.target_uid) return;
-  if (sender == a.target_uid && !probe.indirect_sent) {
-    const uint64_t rtt_us = now.mono_us - probe.sent_us;
-    it->second.rtt.sample(rtt_us);
-    if (a.wall_ms != 0) {
-      // Its clock read at about the middle of the round trip, against ours then.
-      const double sample = static_cast<double>(a.wall_ms) -
-                            (static_cast<double>(now.wall_ms) - static_cast<double>(rtt_us) / 2000.0);
-      Member& m = it->second;
-      m.clock_offset_ms = m.has_offset ? 0.75 * m.clock_offset_ms + 0.25 * sample : sample;
-      m.has_offset = true;
-    }
-  }
-  it->second.last_contact_us = now.mono_us;
-  probe.active = false;
-}
-
-void Engine::Impl::on_join(const Endpoint& from, const wire::Join& j) {
+void Membership::on_join(const Endpoint& from, const wire::Join& j) {
   // Trust the address the joiner's datagram came from over the one it
   // claims: behind NAT or a wildcard bind the claim may be unusable.
-  wire::MemberUpdate self = j.self;
+  MemberUpdate self = j.self;
   self.addr = from;
   apply_update(self, &from);
   // The joiner learns everyone, including what we believe about itself, so a
@@ -354,47 +310,74 @@ void Engine::Impl::on_join(const Endpoint& from, const wire::Join& j) {
   send_members(from, all_updates());
 }
 
-void Engine::Impl::suspicion_tick() {
-  for (auto& [name, m] : members) {
-    if (m.state == MemberState::kSuspect && now.mono_us >= m.suspect_deadline_us) {
-      set_state(m, MemberState::kDead, m.incarnation);
-      queue_broadcast(m.update());
+// ---- joining, leaving, gossip ---------------------------------------------------
+
+void Membership::join(const std::vector<Endpoint>& seeds) {
+  for (const auto& e : seeds) {
+    if (std::find(seeds_.begin(), seeds_.end(), e) == seeds_.end()) seeds_.push_back(e);
+    if (e != self_.addr) hooks_.sender->send(e, wire::Join{self_update()});
+  }
+}
+
+void Membership::leave() {
+  leaving_ = true;
+  ++incarnation_;
+  const MemberUpdate me = self_update();
+  for (auto& [name, m] : members_) {
+    if (m.reachable()) {
+      send_members(m.addr, {me});
+      send_members(m.addr, {me});  // twice: a lossy link should still hear it
     }
   }
 }
 
-void Engine::Impl::gossip_tick() {
-  next_gossip_us = now.mono_us + cfg.gossip_interval_ms * kMs;
-  // A suspect hears the rumour about itself every round until it refutes or
-  // is declared dead: a refutation that is never provoked cannot happen.
-  for (auto& [name, m] : members) {
-    if (m.state == MemberState::kSuspect) send_members(m.addr, {m.update()});
-  }
-  if (broadcasts.empty()) return;
-  auto targets = random_members(kGossipFanout, "");
-  if (targets.empty()) return;
-  auto ups = take_piggyback(cfg.mtu - wire::kHeaderBytes - 10);
-  for (Member* m : targets) send_members(m->addr, ups);
+void Membership::tick() {
+  const uint64_t t = now_.mono_us;
+  suspicion_tick();
+  if (probe_.active || t >= next_probe_us_) probe_tick();
+  if (t >= next_gossip_us_) gossip_tick();
+  if (t >= next_reconnect_us_) reconnect_tick();
+  std::erase_if(relays_, [&](const auto& r) {
+    if (r.second.expires_us > t) return false;
+    timers_.cancel(TimerKind::kRelay, r.first);
+    return true;
+  });
 }
 
-void Engine::Impl::reconnect_tick() {
+void Membership::gossip_tick() {
+  next_gossip_us_ = now_.mono_us + cfg_.gossip_interval_ms * kMs;
+  arm_gossip();
+  // A suspect hears the rumour about itself every round until it refutes or
+  // is declared dead: a refutation that is never provoked cannot happen.
+  for (auto& [name, m] : members_) {
+    if (m.state == MemberState::kSuspect) send_members(m.addr, {m.update()});
+  }
+  if (broadcasts_.empty()) return;
+  auto targets = random_members(kGossipFanout, "");
+  if (targets.empty()) return;
+  auto ups = take_piggyback(cfg_.mtu - wire::kHeaderBytes - 10);
+  for (const Member* m : targets) send_members(m->addr, ups);
+}
+
+void Membership::reconnect_tick() {
   const bool alone = live_count() == 1;
-  alone_retry_ms = alone && !seeds.empty() ? std::min<uint64_t>(alone_retry_ms * 2, 1000) : 100;
-  next_reconnect_us = now.mono_us + (alone && !seeds.empty() ? alone_retry_ms : 1000) * kMs;
-  if (leaving) return;
+  alone_retry_ms_ = alone && !seeds_.empty() ? std::min<uint64_t>(alone_retry_ms_ * 2, 1000) : 100;
+  next_reconnect_us_ = now_.mono_us + (alone && !seeds_.empty() ? alone_retry_ms_ : 1000) * kMs;
+  timers_.set(TimerKind::kReconnect, 0, next_reconnect_us_);
+  if (leaving_) return;
   // Dead members may only be partitioned away: knock on one door per second.
-  std::vector<Member*> dead;
-  for (auto& [name, m] : members) {
+  std::vector<const Member*> dead;
+  for (const auto& [name, m] : members_) {
     if (m.state == MemberState::kDead) dead.push_back(&m);
   }
   if (!dead.empty()) {
-    Member* m = dead[rng() % dead.size()];
-    send(m->addr, wire::Join{self_update()});
+    const Member* m = dead[rng_() % dead.size()];
+    hooks_.sender->send(m->addr, wire::Join{self_update()});
   }
   // Alone: keep trying the seeds we were given.
   if (alone) {
-    for (const auto& e : seeds) {
-      if (e != self_addr) send(e, wire::Join{self_update()});
+    for (const auto& e : seeds_) {
+      if (e != self_.addr) hooks_.sender->send(e, wire::Join{self_update()});
     }
   }
 }

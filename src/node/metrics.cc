@@ -54,13 +54,9 @@ class Writer {
  private:
   std::ostringstream out_;
 };
-}  // namespace
 
-std::string Engine::metrics(Now now) const {
-  const Impl& s = *impl_;
-  const Counters& c = s.counters;
-  Writer w;
-
+// Messages and datagrams in and out.
+void traffic(Writer& w, const Counters& c) {
   // Control messages travel over TCP and are not counted here.
   auto by_type = [&](const char* name, const char* help, const std::array<uint64_t, 16>& counts) {
     w.family(name, "counter", help);
@@ -93,6 +89,10 @@ std::string Engine::metrics(Now now) const {
       {"unknown_sender", c.unknown_sender}, {"refused_peer", c.refused_peers},
       {"injected_drop", c.injected_drops}};
   for (const auto& [why, n] : reasons) w.sample("meshkv_datagrams_rejected_total", n, {{"reason", why}});
+}
+
+// What the protocol did with them.
+void protocol(Writer& w, const Counters& c) {
   w.single("meshkv_duplicate_pushes_total", "counter", "Pushes received again (acknowledged, not re-applied).", c.duplicates);
   w.single("meshkv_retransmits_total", "counter", "Pushes sent again for want of an acknowledgement.", c.retransmits);
   w.single("meshkv_push_gave_up_total", "counter", "Pushes whose retransmissions ran out (anti-entropy repairs them).", c.push_gave_up);
@@ -107,37 +107,41 @@ std::string Engine::metrics(Now now) const {
   w.single("meshkv_probes_total", "counter", "Failure-detector probes sent.", c.probes_sent);
   w.single("meshkv_probe_failures_total", "counter", "Probes that got no answer in their period.", c.probe_failures);
   w.single("meshkv_control_refused_total", "counter", "Control connections refused for want of the key.", c.control_refused);
+}
+}  // namespace
+
+std::string Engine::metrics(Now now) const {
+  const Impl& s = *impl_;
+  Writer w;
+  traffic(w, counters());
+  protocol(w, counters());
 
   w.family("meshkv_members", "gauge", "Members by state, as this node sees them.");
   size_t by_state[4] = {0, 0, 0, 0};
-  for (const auto& [name, m] : s.members) ++by_state[static_cast<size_t>(m.state)];
+  for (const auto& [name, m] : s.membership.members()) ++by_state[static_cast<size_t>(m.state)];
   for (size_t st = 0; st < 4; ++st) {
     w.sample("meshkv_members", by_state[st], {{"state", wire::member_state_name(static_cast<wire::MemberState>(st))}});
   }
   w.family("meshkv_peer_rtt_seconds", "gauge", "Smoothed round-trip time to each member with a sample.");
-  for (const auto& [name, m] : s.members) {
+  for (const auto& [name, m] : s.membership.members()) {
     if (m.rtt.has_sample()) w.sample("meshkv_peer_rtt_seconds", static_cast<double>(m.rtt.srtt_us()) / 1e6, {{"peer", name}});
   }
   w.single("meshkv_keys", "gauge", "Live keys.", s.replica.map().live());
   w.single("meshkv_tombstones", "gauge", "Tombstones not yet collected.", s.replica.map().tombstones());
-  w.single("meshkv_tombstones_collected_total", "counter", "Tombstones dropped by garbage collection.", s.gc_collected);
+  w.single("meshkv_tombstones_collected_total", "counter", "Tombstones dropped by garbage collection.", s.anti_entropy.collected());
 
   // For each origin: how far this node is behind the furthest vector it
   // knows (its own and every peer's last digest).
   w.family("meshkv_vv_lag_writes", "gauge",
            "Writes of an origin that some member has and this node has not yet, per origin.");
-  crdt::VersionVector best = s.replica.vv();
-  for (const auto& [uid, p] : s.peer_vv) best.join(p.vv);
+  const crdt::VersionVector best = s.anti_entropy.furthest();
   for (const auto& [o, seq] : best.items()) {
     const uint64_t mine = s.replica.vv().get(o);
-    auto n = s.uid_names.find(o);
     w.sample("meshkv_vv_lag_writes", seq - std::min(seq, mine),
-             {{"origin", format_uid(o)}, {"node", n == s.uid_names.end() ? std::string() : n->second}});
+             {{"origin", format_uid(o)}, {"node", s.membership.name_of(o)}});
   }
   w.family("meshkv_pending_pushes", "gauge", "Pushes waiting for an acknowledgement.");
-  size_t pending = 0;
-  for (const auto& [name, m] : s.members) pending += m.pending.size();
-  w.sample("meshkv_pending_pushes", pending);
+  w.sample("meshkv_pending_pushes", s.replication.pending());
   w.single("meshkv_uptime_seconds", "gauge", "Seconds since the engine started (monotonic).", static_cast<double>(now.mono_us - s.start_us) / 1e6);
   return w.str();
 }

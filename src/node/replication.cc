@@ -1,10 +1,9 @@
-// Replication: eager pushes of local writes (acknowledged, retransmitted
-// with backoff, duplicates suppressed) and anti-entropy by version vectors
-// (push-pull digests answered with chunked deltas). The correctness argument
-// for chunks is in crdt/replica.h.
+// Replication: eager pushes of local writes, acknowledged, retransmitted with
+// backoff, duplicates suppressed.
+#include "node/replication.h"
+
 #include <algorithm>
 
-#include "node/engine_impl.h"
 #include "wire/codec.h"
 
 namespace meshkv::node {
@@ -20,13 +19,7 @@ constexpr size_t kMaxPendingPerMember = 4096;
 // pushes a second, while bounding what a peer must queue per sender to
 // about 360 KB.
 constexpr size_t kPushWindow = 256;
-// Chunks one digest is answered with. A peer that still misses more asks
-// again as soon as the answer advanced its vector, so a large sync proceeds
-// in RTT-clocked rounds instead of one burst that overflows socket buffers.
-constexpr size_t kMaxChunksPerAnswer = 48;
-}  // namespace
-
-// ---- replication: eager push ------------------------------------------------
+constexpr size_t kMaxTraces = 64;
 
 // Pushes leave at once when writes are sparse. Under load (local writes
 // more often than every kLoadedGapUs, smoothed over about 8 writes, so a
@@ -38,268 +31,223 @@ constexpr size_t kMaxChunksPerAnswer = 48;
 // writes without it.)
 constexpr uint64_t kPushHoldUs = 1000;
 constexpr uint64_t kLoadedGapUs = 250;
+}  // namespace
 
-void Engine::Impl::note_local_write(const crdt::KeyedEntry& ke) {
-  const uint64_t gap = std::min<uint64_t>(now.mono_us - last_write_us, 2000);
-  write_gap_us = (7 * write_gap_us + gap) / 8;
-  last_write_us = now.mono_us;
-  unpushed_bytes += crdt::entry_size_bound(ke.key.size(), ke.entry.value.size());
-  unpushed.push_back(ke);
+Replication::Replication(const Config& cfg, uint64_t self_uid, const Now& now, crdt::Replica& replica,
+                         const Membership& members, Timers& timers, Hooks hooks)
+    : cfg_(cfg),
+      self_uid_(self_uid),
+      now_(now),
+      replica_(replica),
+      members_(members),
+      timers_(timers),
+      hooks_(std::move(hooks)) {}
+
+void Replication::note_local_write(const crdt::KeyedEntry& ke) {
+  const uint64_t gap = std::min<uint64_t>(now_.mono_us - last_write_us_, 2000);
+  write_gap_us_ = (7 * write_gap_us_ + gap) / 8;
+  last_write_us_ = now_.mono_us;
+  unpushed_bytes_ += crdt::entry_size_bound(ke.key.size(), ke.entry.value.size());
+  unpushed_.push_back(ke);
 }
 
-void Engine::Impl::flush_pushes_gathered() {
-  if (unpushed.empty()) return;
-  const size_t budget = cfg.mtu > wire::kPushOverhead ? cfg.mtu - wire::kPushOverhead : 0;
-  if (write_gap_us < kLoadedGapUs && now.mono_us < last_push_us + kPushHoldUs &&
-      unpushed_bytes < budget) {
-    push_due_us = last_push_us + kPushHoldUs;
+void Replication::flush_gathered() {
+  if (unpushed_.empty()) return;
+  const size_t budget = cfg_.mtu > wire::kPushOverhead ? cfg_.mtu - wire::kPushOverhead : 0;
+  if (write_gap_us_ < kLoadedGapUs && now_.mono_us < last_push_us_ + kPushHoldUs &&
+      unpushed_bytes_ < budget) {
+    timers_.set(TimerKind::kPushHold, 0, last_push_us_ + kPushHoldUs);
     return;
   }
-  flush_pushes();
+  flush();
 }
 
-void Engine::Impl::flush_pushes() {
-  if (unpushed.empty()) return;
-  last_push_us = now.mono_us;
-  push_due_us = 0;
-  unpushed_bytes = 0;
-  std::vector<Member*> targets;
-  for (auto& [name, m] : members) {
+void Replication::flush() {
+  if (unpushed_.empty()) return;
+  last_push_us_ = now_.mono_us;
+  timers_.cancel(TimerKind::kPushHold, 0);
+  unpushed_bytes_ = 0;
+  std::vector<const Member*> targets;
+  for (const auto& [name, m] : members_.members()) {
     if (m.reachable()) targets.push_back(&m);
   }
-  const size_t budget = cfg.mtu > wire::kPushOverhead ? cfg.mtu - wire::kPushOverhead : 0;
+  const size_t budget = cfg_.mtu > wire::kPushOverhead ? cfg_.mtu - wire::kPushOverhead : 0;
   size_t i = 0;
-  while (i < unpushed.size()) {
+  while (i < unpushed_.size()) {
     wire::Push p;
-    p.msg_seq = ++msg_seq;
-    p.chunk.origin = self_uid;
+    p.msg_seq = ++msg_seq_;
+    p.chunk.origin = self_uid_;
     size_t bytes = 0;
     // Pack writes into one datagram while they fit; a large one goes alone
     // and is fragmented.
-    while (i < unpushed.size()) {
-      const auto& ke = unpushed[i];
+    while (i < unpushed_.size()) {
+      const auto& ke = unpushed_[i];
       const size_t sz = crdt::entry_size_bound(ke.key.size(), ke.entry.value.size());
       if (!p.chunk.entries.empty() && bytes + sz > budget) break;
-      p.chunk.entries.push_back(std::move(unpushed[i++]));
+      p.chunk.entries.push_back(std::move(unpushed_[i++]));
       bytes += sz;
     }
     if (targets.empty()) continue;  // anti-entropy brings it to members who join later
-    wire::Bytes b = wire::encode(wire::Envelope{wire::kVersion, self_uid, std::move(p)});
-    constexpr auto kPushType = static_cast<size_t>(wire::MsgType::kPush);
-    counters.sent_by_type[kPushType] += targets.size();
-    counters.sent_bytes_by_type[kPushType] += b.size() * targets.size();
-    std::vector<wire::Bytes> dgrams;
-    if (b.size() <= cfg.mtu) {
-      dgrams.push_back(std::move(b));
-    } else {
-      dgrams = wire::fragment(self_uid, b, cfg.mtu);
-    }
-    for (Member* m : targets) {
-      if (m->pending.size() >= kMaxPendingPerMember) {
-        drop_pending(*m, m->pending.begin());  // oldest; anti-entropy repairs it
-        ++counters.queue_drops;
-      }
-      m->pending[msg_seq].datagrams = dgrams;
-      m->waiting.push_back(msg_seq);
-      release_waiting(*m);
-    }
+    const std::vector<wire::Bytes> dgrams = hooks_.sender->encode(std::move(p), targets.size());
+    for (const Member* m : targets) enqueue(*m, msg_seq_, dgrams);
   }
-  unpushed.clear();
+  unpushed_.clear();
 }
 
-void Engine::Impl::release_waiting(Member& m) {
-  while (m.in_flight < kPushWindow && !m.waiting.empty()) {
-    const uint64_t seq = m.waiting.front();
-    m.waiting.pop_front();
-    auto it = m.pending.find(seq);
-    if (it == m.pending.end() || it->second.sent) continue;  // dropped meanwhile
+void Replication::enqueue(const Member& m, uint64_t seq, const std::vector<wire::Bytes>& dgrams) {
+  Queue& q = queues_[m.name];
+  if (q.pending.size() >= kMaxPendingPerMember) {
+    drop_pending(q, q.pending.begin());  // oldest; anti-entropy repairs it
+    ++counters_.queue_drops;
+  }
+  q.pending[seq].datagrams = dgrams;
+  q.waiting.push_back(seq);
+  release_waiting(m, q);
+}
+
+void Replication::release_waiting(const Member& m, Queue& q) {
+  while (q.in_flight < kPushWindow && !q.waiting.empty()) {
+    const uint64_t seq = q.waiting.front();
+    q.waiting.pop_front();
+    auto it = q.pending.find(seq);
+    if (it == q.pending.end() || it->second.sent) continue;  // dropped meanwhile
     PendingPush& pp = it->second;
-    for (const auto& d : pp.datagrams) send_raw(m.addr, d);
+    for (const auto& d : pp.datagrams) hooks_.sender->send_encoded(m.addr, d);
     pp.sent = true;
     pp.attempts = 1;
-    pp.first_sent_us = now.mono_us;
-    pp.deadline_us = now.mono_us + m.rtt.rto_us();
-    retransmit_timers.push({pp.deadline_us, {m.name, seq}});
-    ++m.in_flight;
+    pp.first_sent_us = now_.mono_us;
+    pp.deadline_us = now_.mono_us + m.rtt.rto_us();
+    retransmit_timers_.push({pp.deadline_us, {m.name, seq}});
+    ++q.in_flight;
   }
+  arm_retransmit();
 }
 
-void Engine::Impl::drop_pending(Member& m, std::map<uint64_t, PendingPush>::iterator it) {
-  if (it->second.sent) --m.in_flight;
-  m.pending.erase(it);  // a waiting one's seq stays queued and is skipped
+void Replication::arm_retransmit() {
+  if (retransmit_timers_.empty()) return timers_.cancel(TimerKind::kRetransmit, 0);
+  timers_.set(TimerKind::kRetransmit, 0, retransmit_timers_.top().first);
 }
 
-void Engine::Impl::retransmit_due() {
-  while (!retransmit_timers.empty() && retransmit_timers.top().first <= now.mono_us) {
-    auto [deadline, key] = retransmit_timers.top();
-    retransmit_timers.pop();
-    auto m = members.find(key.first);
-    if (m == members.end()) continue;
-    auto p = m->second.pending.find(key.second);
-    if (p == m->second.pending.end() || p->second.deadline_us != deadline) continue;  // stale
-    Member& mem = m->second;
+void Replication::drop_pending(Queue& q, std::map<uint64_t, PendingPush>::iterator it) {
+  if (it->second.sent) --q.in_flight;
+  q.pending.erase(it);  // a waiting one's seq stays queued and is skipped
+}
+
+void Replication::on_member(const MemberEvent& e) {
+  if (e.reachable_after()) return;
+  // Anti-entropy catches it up if it returns.
+  if (auto q = queues_.find(e.name); q != queues_.end()) q->second = Queue{};
+}
+
+void Replication::tick() {
+  while (!retransmit_timers_.empty() && retransmit_timers_.top().first <= now_.mono_us) {
+    auto [deadline, key] = retransmit_timers_.top();
+    retransmit_timers_.pop();
+    const Member* m = members_.find(key.first);
+    auto q = queues_.find(key.first);
+    if (!m || q == queues_.end()) continue;
+    auto p = q->second.pending.find(key.second);
+    if (p == q->second.pending.end() || p->second.deadline_us != deadline) continue;  // stale
     PendingPush& pp = p->second;
-    if (!mem.reachable() || pp.attempts > cfg.max_retransmits) {
-      ++counters.push_gave_up;
-      drop_pending(mem, p);
-      release_waiting(mem);
+    if (!m->reachable() || pp.attempts > cfg_.max_retransmits) {
+      ++counters_.push_gave_up;
+      drop_pending(q->second, p);
+      release_waiting(*m, q->second);
       continue;
     }
-    for (const auto& d : pp.datagrams) send_raw(mem.addr, d);
-    ++counters.retransmits;
-    pp.deadline_us = now.mono_us + backoff_us(mem.rtt.rto_us(), pp.attempts);
+    for (const auto& d : pp.datagrams) hooks_.sender->send_encoded(m->addr, d);
+    ++counters_.retransmits;
+    pp.deadline_us = now_.mono_us + backoff_us(m->rtt.rto_us(), pp.attempts);
     ++pp.attempts;
-    retransmit_timers.push({pp.deadline_us, key});
+    retransmit_timers_.push({pp.deadline_us, key});
   }
+  arm_retransmit();
 }
 
-void Engine::Impl::on_push(const Endpoint& from, uint64_t sender, const wire::Push& p) {
+void Replication::on_push(const Endpoint& from, uint64_t sender, const wire::Push& p) {
   // Always acknowledge: the sender may have lost our previous ack.
-  send(from, wire::Ack{p.msg_seq});
+  hooks_.sender->send(from, wire::Ack{p.msg_seq});
   if (p.chunk.origin != sender || p.chunk.from != p.chunk.to) {
-    ++counters.dropped;
+    ++counters_.dropped;
     return;
   }
   // One window per sender uid; uids of processes that are gone are forgotten
   // when the table grows (a forgotten window only risks a harmless re-apply).
-  if (push_seen.size() > 1024 && !push_seen.count(sender)) {
-    std::erase_if(push_seen, [&](const auto& kv) { return member_by_uid(kv.first) == nullptr; });
+  if (push_seen_.size() > 1024 && !push_seen_.count(sender)) {
+    std::erase_if(push_seen_, [&](const auto& kv) { return members_.by_uid(kv.first) == nullptr; });
   }
-  if (!push_seen[sender].check_and_mark(p.msg_seq)) {
-    ++counters.duplicates;
+  if (!push_seen_[sender].check_and_mark(p.msg_seq)) {
+    ++counters_.duplicates;
     return;
   }
   std::vector<const crdt::KeyedEntry*> won;
-  Status s = replica.apply_chunk(p.chunk, now.wall_ms, &won);
+  Status s = replica_.apply_chunk(p.chunk, now_.wall_ms, &won);
   if (!s.ok()) {
-    ++counters.dropped;
-    log(LogLevel::kDebug, "dropped push from " + from.to_string() + ": " + s.to_string());
+    ++counters_.dropped;
+    hooks_.log(LogLevel::kDebug, "dropped push from " + from.to_string() + ": " + s.to_string());
     return;
   }
-  for (const auto* ke : won) {
-    record_change(*ke, false);
-    log_entry(*ke);
-  }
+  for (const auto* ke : won) hooks_.applied(*ke);
 }
 
-void Engine::Impl::on_ack(uint64_t sender, const wire::Ack& a) {
-  Member* m = member_by_uid(sender);
+void Replication::on_ack(uint64_t sender, const wire::Ack& a) {
+  const Member* m = members_.by_uid(sender);
   if (!m) return;
-  if (auto t = traces.find(a.msg_seq); t != traces.end()) {
+  if (auto t = traces_.find(a.msg_seq); t != traces_.end()) {
     for (auto& [name, at] : t->second.acks) {
-      if (name == m->name && at == 0) at = now.mono_us;
+      if (name == m->name && at == 0) at = now_.mono_us;
     }
   }
-  auto p = m->pending.find(a.msg_seq);
-  if (p == m->pending.end()) return;
+  auto q = queues_.find(m->name);
+  if (q == queues_.end()) return;
+  auto p = q->second.pending.find(a.msg_seq);
+  if (p == q->second.pending.end()) return;
   if (!p->second.sent) return;  // an ack for a push not sent yet: a forged or stale seq
-  if (p->second.attempts == 1) m->rtt.sample(now.mono_us - p->second.first_sent_us);  // Karn
-  drop_pending(*m, p);
-  release_waiting(*m);
+  if (p->second.attempts == 1) hooks_.sample_rtt(m->name, now_.mono_us - p->second.first_sent_us);  // Karn
+  drop_pending(q->second, p);
+  release_waiting(*m, q->second);
 }
 
-// ---- replication: anti-entropy ---------------------------------------------
+// ---- traces and views --------------------------------------------------------------
 
-void Engine::Impl::send_digest(const Endpoint& to, bool counter, const Member* peer,
-                               bool ask_back) {
-  ++counters.ae_rounds;
-  // In sync as far as we know (its last digest, or its confirmation of our
-  // summary, showed our vector): ask with the context's hash only. Any
-  // difference, in the vector or in the dots beyond gaps, makes the peer
-  // answer with its full digest, and the exchange runs as below.
-  if (peer && !counter && !must_resync) {
-    auto p = peer_vv.find(peer->uid);
-    if (p != peer_vv.end() && !p->second.resyncing && p->second.vv == replica.vv()) {
-      wire::Digest d;
-      d.summary = true;
-      d.context_hash = replica.context().fingerprint();
-      send(to, std::move(d));
-      return;
-    }
+uint64_t Replication::trace_last_push() {
+  Trace t;
+  t.start_us = now_.mono_us;
+  for (const auto& [name, m] : members_.members()) {
+    if (m.reachable()) t.acks.emplace_back(name, 0);
   }
-  // Split the vector by origin ranges so that no digest exceeds the MTU.
-  const auto& items = replica.vv().items();
-  const size_t per = std::max<size_t>(1, (cfg.mtu - wire::kHeaderBytes - 40) / 19);
-  size_t i = 0;
-  uint64_t lo = 0;
-  do {
-    wire::Digest d;
-    d.counter = counter;
-    d.ask_back = ask_back && lo == 0;  // one piece asks: the answer is whole
-    d.resyncing = must_resync;
-    d.origin_lo = lo;
-    const size_t end = std::min(items.size(), i + per);
-    for (; i < end; ++i) d.vv.raise(items[i].first, items[i].second);
-    d.origin_hi = i < items.size() ? items[i - 1].first : ~uint64_t{0};
-    lo = d.origin_hi + 1;
-    send(to, std::move(d));
-  } while (i < items.size());
+  if (traces_.size() >= kMaxTraces) traces_.erase(traces_.begin());
+  traces_[msg_seq_] = std::move(t);
+  return msg_seq_;
 }
 
-void Engine::Impl::on_digest(const Endpoint& from, uint64_t sender, const wire::Digest& d) {
-  if (d.origin_hi < d.origin_lo) {
-    ++counters.dropped;
-    return;
+wire::Value Replication::trace_report(uint64_t id, uint64_t now_us) const {
+  auto it = traces_.find(id);
+  if (it == traces_.end()) return nullptr;
+  const Trace& t = it->second;
+  wire::Value v = wire::Value::object();
+  v.set("id", id);
+  v.set("age_us", now_us - t.start_us);
+  wire::Value ms = wire::Value::list();
+  for (const auto& [name, at] : t.acks) {
+    wire::Value m = wire::Value::object();
+    m.set("name", name);
+    m.set("ack_us", at == 0 ? wire::Value(nullptr) : wire::Value(at - t.start_us));
+    ms.push(std::move(m));
   }
-  if (d.summary) {
-    if (d.context_hash == replica.context().fingerprint()) {
-      note_peer_in_sync(sender);
-    } else {
-      // Our full vector, and theirs back in any case: equal vectors with
-      // different dots beyond gaps need both sides' deltas.
-      send_digest(from, /*counter=*/false, nullptr, /*ask_back=*/true);
-    }
-    return;
-  }
-  note_peer_vv(sender, d);
-  if (d.reply) {
-    const size_t budget = cfg.mtu - wire::kChunkOverhead;
-    auto chunks = replica.delta(d.vv, budget, d.origin_lo, d.origin_hi, kMaxChunksPerAnswer);
-    for (auto& c : chunks) {
-      ++counters.chunks_sent;
-      send(from, wire::ChunkMsg{std::move(c)});
-    }
-  }
-  if (d.counter) return;
-  // A peer starting over needs our vector to know what to drop; a peer
-  // that answered our summary wants it too.
-  if (d.resyncing || d.ask_back) {
-    send_digest(from, /*counter=*/true);
-    return;
-  }
-  // Push-pull: if the asker holds writes we lack, ask back once.
-  for (const auto& [o, s] : d.vv.items()) {
-    if (s > replica.vv().get(o)) {
-      send_digest(from, /*counter=*/true);
-      return;
-    }
-  }
+  v.set("members", std::move(ms));
+  return v;
 }
 
-void Engine::Impl::on_chunk(uint64_t sender, const wire::ChunkMsg& c) {
-  ++counters.chunks_received;
-  const uint64_t before = replica.vv().get(c.chunk.origin);
-  std::vector<const crdt::KeyedEntry*> won;
-  Status s = replica.apply_chunk(c.chunk, now.wall_ms, &won);
-  if (!s.ok()) {
-    ++counters.dropped;
-    log(LogLevel::kDebug, "dropped chunk: " + s.to_string());
-    return;
-  }
-  for (const auto* ke : won) {
-    record_change(*ke, false);
-    log_entry(*ke);
-  }
-  // Progress means the sender may have more for us: ask again soon.
-  if (replica.vv().get(c.chunk.origin) > before) {
-    if (durable && c.chunk.from < c.chunk.to) {
-      log_ops.push_back(LogOp{LogOp::Kind::kRange, false, {}, c.chunk.origin, c.chunk.from, c.chunk.to});
-    }
-    if (Member* m = member_by_uid(sender)) {
-      auto& when = ae_followup[m->name];
-      if (when == 0) when = now.mono_us + std::max<uint64_t>(m->rtt.srtt_us(), 1000);
-    }
-  }
+size_t Replication::pending() const {
+  size_t n = 0;
+  for (const auto& [name, q] : queues_) n += q.pending.size();
+  return n;
+}
+
+size_t Replication::pending_for(std::string_view member) const {
+  auto q = queues_.find(member);
+  return q == queues_.end() ? 0 : q->second.pending.size();
 }
 
 }  // namespace meshkv::node

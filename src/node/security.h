@@ -1,6 +1,6 @@
 // What a node needs to take part in a sealed mesh: the cluster keys, its own
 // identity, and whom it accepts. The engine seals and opens every datagram
-// itself (node/secure.cc), so the simulator exercises the same code.
+// itself (node/sealing.cc), so the simulator exercises the same code.
 //
 // A sealed datagram:
 //

@@ -1,6 +1,7 @@
 #include "sim/sim.h"
 
 #include <algorithm>
+#include <variant>
 
 namespace meshkv::sim {
 
@@ -54,7 +55,7 @@ void Sim::start(size_t i) {
 
 void Sim::crash(size_t i) {
   nodes_[i].up = false;
-  nodes_[i].engine->take_outbox();
+  nodes_[i].engine->take_effects();  // lost with the process
 }
 
 void Sim::restart(size_t i) { start(i); }
@@ -71,36 +72,47 @@ size_t Sim::index_of(const Endpoint& e) const {
   return i < nodes_.size() && nodes_[i].addr == e ? i : nodes_.size();
 }
 
-void Sim::schedule_tick(size_t i) {
+void Sim::schedule_tick(size_t i, uint64_t at_us) {
   Slot& s = nodes_[i];
-  const uint64_t at = std::max(s.engine->next_deadline_us(), now_us_);
+  const uint64_t at = std::max(at_us, now_us_);
   if (s.tick_at == at) return;
   s.tick_at = at;
   events_.push(Event{at, ++order_, i, {}, {}});
 }
 
-void Sim::after_input(size_t i) {
-  Slot& s = nodes_[i];
+void Sim::deliver(size_t from, node::Datagram& d) {
   std::uniform_real_distribution<double> u(0, 1);
-  for (auto& d : s.engine->take_outbox()) {
-    if (d.bytes.size() > opts_.config.mtu) ++stats_.oversized;
-    const size_t to = index_of(d.to);
-    if (to >= nodes_.size() || !linked(i, to) || u(rng_) < opts_.faults.drop) {
-      ++stats_.dropped;
-      continue;
-    }
-    const int copies = u(rng_) < opts_.faults.dup ? 2 : 1;
-    stats_.duplicated += static_cast<uint64_t>(copies - 1);
-    for (int c = 0; c < copies; ++c) {
-      const uint64_t jitter = opts_.faults.jitter_us ? rng_() % opts_.faults.jitter_us : 0;
-      events_.push(Event{now_us_ + opts_.faults.delay_us + jitter, ++order_, to, s.addr, d.bytes});
-    }
+  if (d.bytes.size() > opts_.config.mtu) ++stats_.oversized;
+  const size_t to = index_of(d.to);
+  if (to >= nodes_.size() || !linked(from, to) || u(rng_) < opts_.faults.drop) {
+    ++stats_.dropped;
+    return;
   }
-  for (auto& l : s.engine->take_logs()) {
-    if (on_log) on_log(i, l);
+  const int copies = u(rng_) < opts_.faults.dup ? 2 : 1;
+  stats_.duplicated += static_cast<uint64_t>(copies - 1);
+  for (int c = 0; c < copies; ++c) {
+    const uint64_t jitter = opts_.faults.jitter_us ? rng_() % opts_.faults.jitter_us : 0;
+    events_.push(Event{now_us_ + opts_.faults.delay_us + jitter, ++order_, to, nodes_[from].addr, d.bytes});
   }
-  s.engine->take_changes();
-  schedule_tick(i);
+}
+
+void Sim::after_input(size_t i) {
+  for (auto& e : nodes_[i].engine->take_effects()) {
+    std::visit(node::Overloaded{
+                   [&](node::Datagram& d) { deliver(i, d); },
+                   [&](node::LogLine& l) {
+                     if (on_log) on_log(i, l);
+                   },
+                   [&](node::MemberEvent& m) {
+                     if (on_member) on_member(i, m);
+                   },
+                   [](node::Change&) {},             // nobody watches simulated nodes
+                   [](node::LogOp&) {},              // simulated nodes keep no data directory
+                   [](node::CompactionRequest) {},  // nor snapshots
+                   [&](node::Timer t) { schedule_tick(i, t.at_us); },
+               },
+               e);
+  }
 }
 
 void Sim::run_until(uint64_t t_us) {

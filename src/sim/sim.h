@@ -56,8 +56,10 @@ class Sim {
   const Stats& stats() const { return stats_; }
   Faults& faults() { return opts_.faults; }
   std::mt19937_64& rng() { return rng_; }
-  // Receives every log line of every node (default: discarded).
+  // Receive every log line and every member event of every node (default:
+  // discarded).
   std::function<void(size_t node, const node::LogLine&)> on_log;
+  std::function<void(size_t node, const node::MemberEvent&)> on_member;
 
   // Advances virtual time, processing every event up to `t_us`.
   void run_until(uint64_t t_us);
@@ -101,8 +103,11 @@ class Sim {
   };
 
   void start(size_t i);
+  // Carries out what node i's engine asked for: routes its datagrams through
+  // the simulated network and schedules its next tick.
   void after_input(size_t i);
-  void schedule_tick(size_t i);
+  void deliver(size_t from, node::Datagram& d);
+  void schedule_tick(size_t i, uint64_t at_us);
   bool linked(size_t a, size_t b) const;
   size_t index_of(const Endpoint& e) const;
 

@@ -175,7 +175,7 @@ inline CtlResponse ctl_error(uint64_t req_id, CtlCode code, std::string error) {
 
 // In a sealed mesh, a node proves which identity a process (uid) speaks for
 // before anything else from it is accepted: the identity's Ed25519
-// signature over (uid, name). See node/secure.cc.
+// signature over (uid, name). See node/sealing.cc.
 struct Hello {
   MemberUpdate self;
   std::string public_key;  // 32 bytes

@@ -20,7 +20,7 @@
 // datagrams would exceed the MTU).
 //
 // Node 0 then answers a joiner with an empty vector the way the engine does
-// (node/replication.cc: chunks of at most mtu - kChunkOverhead bytes of
+// (node/anti_entropy.cc: chunks of at most mtu - kChunkOverhead bytes of
 // entries, at most 48 per answer, the joiner's vector raised after each
 // answer), and every chunk is encoded as the ChunkMsg datagram it would send.
 // Each datagram is then compressed on its own (each is an independent UDP
@@ -95,7 +95,7 @@ constexpr size_t kFrame = 5000;                    // writes per `set --batch` f
 // The bench loaded 1,000,000 keys in 11.5 s, replication waits included:
 // 200 frames 45 ms apart, and 250 ms after each of the 10 parts.
 constexpr uint64_t kMsPerFrame = 45, kMsPerPartWait = 250;
-constexpr size_t kMaxChunksPerAnswer = 48;  // node/replication.cc
+constexpr size_t kMaxChunksPerAnswer = 48;  // node/anti_entropy.cc
 
 // splitmix64, fixed seed: the same values on every run.
 uint64_t next_random() {

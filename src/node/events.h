@@ -1,0 +1,43 @@
+// What the membership component tells the rest of the engine, and the
+// engine's drivers, about the members it knows.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "common/endpoint.h"
+#include "wire/messages.h"
+
+namespace meshkv::node {
+
+// A change in what this node believes about a member, or about itself.
+struct MemberEvent {
+  enum class Kind : uint8_t {
+    kAdded,    // first heard of, in state `to` (`from` equals `to`)
+    kChanged,  // a newer statement applied: state, incarnation, address or process
+    kRefuted,  // about this node: it denied a rumour; `incarnation` is its new one
+  };
+  Kind kind = Kind::kChanged;
+  std::string name;
+  uint64_t uid = 0;  // the member's process (after the change)
+  Endpoint addr;
+  wire::MemberState from = wire::MemberState::kAlive, to = wire::MemberState::kAlive;
+  uint64_t incarnation = 0;
+  bool new_process = false;  // kChanged: `uid` replaced another process of that name
+
+  bool reachable_before() const { return kind != Kind::kAdded && reachable(from); }
+  bool reachable_after() const { return reachable(to); }
+  // Worth telling an operator: a member appeared or changed state, or this
+  // node refuted a rumour. (Incarnation or address changes alone are not.)
+  bool notable() const { return kind != Kind::kChanged || from != to; }
+
+  static bool reachable(wire::MemberState s) {
+    return s == wire::MemberState::kAlive || s == wire::MemberState::kSuspect;
+  }
+};
+
+// The event as the node's log and `meshkv sim` print it, e.g. "member b
+// (127.0.0.1:7002) is dead". REQUIRES: e.notable().
+std::string describe(const MemberEvent& e);
+
+}  // namespace meshkv::node

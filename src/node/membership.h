@@ -1,0 +1,200 @@
+// Internal to src/node: the membership component. It owns the member table
+// and SWIM failure detection: probes, indirect probes through relays,
+// suspicion, incarnations, gossip broadcasts, and the seeds it rejoins
+// through. Nothing outside membership.cc and probe.cc changes a Member.
+//
+// Contract:
+//   - Every change to what this node believes about a member (a member
+//     added; a newer statement applied; a suspect or a dead declared) and
+//     every refutation of a rumour about this node is reported once, as a
+//     MemberEvent, after the table reflects it. Components react to events;
+//     they read the table only through the const accessors below.
+//   - In a sealed mesh an update about a process is applied only once
+//     `admit` accepts it (its identity is proven).
+//   - Bounded: at most 4096 members and 1024 relayed probes; beyond that new
+//     ones are refused and counted as queue drops.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <random>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "node/config.h"
+#include "node/effects.h"
+#include "node/events.h"
+#include "node/protocol_math.h"
+#include "node/sender.h"
+#include "node/timers.h"
+#include "wire/messages.h"
+
+namespace meshkv::node {
+
+struct Member {
+  uint64_t key = 0;  // unique and stable for this record: names its timers
+  std::string name;
+  uint64_t uid = 0;
+  Endpoint addr;
+  uint64_t incarnation = 0;
+  wire::MemberState state = wire::MemberState::kAlive;
+  uint64_t state_since_us = 0;
+  uint64_t last_contact_us = 0;  // 0: never heard from directly
+  RttEstimator rtt;              // from probes and from acknowledged pushes
+  // Its wall clock minus ours (ms), smoothed; valid once has_offset.
+  double clock_offset_ms = 0;
+  bool has_offset = false;
+  uint64_t wall_sent_us = 0;  // when our PingAck to it last carried our wall clock
+  bool has_wall_sent = false;
+  uint64_t suspect_deadline_us = 0;  // when a suspect is declared dead
+  uint64_t told_us = 0;              // when we last told it a rumour about itself
+  std::string fingerprint;           // of its identity, in a sealed mesh
+
+  bool reachable() const { return MemberEvent::reachable(state); }
+  wire::MemberUpdate update() const { return {name, uid, addr, incarnation, state}; }
+};
+
+class Membership {
+ public:
+  struct Counters {
+    uint64_t probes_sent = 0, probe_failures = 0;
+    uint64_t queue_drops = 0;  // members or relays refused at their bound
+  };
+  struct Hooks {
+    Sender* sender = nullptr;
+    // Whether an update about process `uid` at `addr` may be applied.
+    std::function<bool(uint64_t uid, const Endpoint& addr)> admit;
+    std::function<void(const MemberEvent&)> changed;
+    LogFn log;
+  };
+  struct Self {
+    std::string name;
+    uint64_t uid = 0;
+    Endpoint addr;
+  };
+
+  // Draws the first probe's jitter from `rng` (construction order matters
+  // for a reproducible simulation).
+  Membership(const Config& cfg, Self self, const Now& now, std::mt19937_64& rng, Timers& timers,
+             Hooks hooks);
+
+  // ---- inputs ----
+  // Contacts `seeds` (remembered: while alone, they are retried).
+  void join(const std::vector<Endpoint>& seeds);
+  // Announces a graceful leave to every reachable member; this node then
+  // speaks of itself as left.
+  void leave();
+  // Any datagram from process `uid` at `from`.
+  void heard_from(const Endpoint& from, uint64_t uid);
+  // `from`: where the update came from directly, if it did (to answer it).
+  void apply_update(const wire::MemberUpdate& u, const Endpoint* from);
+  void on_members(const Endpoint& from, const wire::Members& m);
+  void on_join(const Endpoint& from, const wire::Join& j);
+  void on_ping(const Endpoint& from, uint64_t sender, const wire::Ping& p);
+  void on_ping_req(const Endpoint& from, const wire::PingReq& p);
+  void on_ping_ack(uint64_t sender, const wire::PingAck& a);
+  // Runs what is due: suspicion timeouts, probes, gossip, reconnection.
+  void tick();
+  // An RTT measured by another component (an acknowledged push).
+  void sample_rtt(std::string_view name, uint64_t rtt_us);
+  // The fingerprint of process `uid`'s proven identity, shown by peers.
+  void note_identity(uint64_t uid, const std::string& fingerprint);
+
+  // ---- queries ----
+  const std::map<std::string, Member, std::less<>>& members() const { return members_; }
+  const Member* find(std::string_view name) const;
+  const Member* by_uid(uint64_t uid) const;
+  const Member* at(const Endpoint& addr) const;
+  // The name a process (uid) went by, self included; "" if never seen.
+  const std::string& name_of(uint64_t uid) const;
+  // Up to `k` reachable members other than `except`, at random (uses the
+  // engine's generator).
+  std::vector<const Member*> random_members(size_t k, std::string_view except) const;
+  // Reachable members, self included.
+  size_t live_count() const { return 1 + reachable_count_; }
+  bool has_seeds() const { return !seeds_.empty(); }
+  uint64_t incarnation() const { return incarnation_; }
+  wire::MemberUpdate self_update() const;
+  const Counters& counters() const { return counters_; }
+
+ private:
+  // The probe in flight this protocol period.
+  struct Probe {
+    std::string target;
+    uint64_t seq = 0;
+    uint64_t sent_us = 0;
+    uint64_t indirect_at_us = 0;  // direct timeout: ask others
+    uint64_t fail_at_us = 0;      // end of period: suspect
+    bool indirect_sent = false;
+    bool active = false;
+  };
+  // A probe this node runs on behalf of another (PingReq).
+  struct Relay {
+    Endpoint requester;
+    uint64_t requester_seq = 0;
+    uint64_t target_uid = 0;
+    uint64_t expires_us = 0;
+  };
+  // A membership update waiting to be gossiped a few more times.
+  struct Broadcast {
+    wire::MemberUpdate update;
+    unsigned transmits_left = 0;
+  };
+
+  Member* find_mut(std::string_view name);
+  Member* by_uid_mut(uint64_t uid);
+  void add(const wire::MemberUpdate& u);
+  // Applies a state (and incarnation) to `m`, then reports the change.
+  void change(Member& m, wire::MemberState s, uint64_t incarnation, bool new_process);
+  void refute(uint64_t seen_incarnation);
+  void queue_broadcast(const wire::MemberUpdate& u);
+  std::vector<wire::MemberUpdate> take_piggyback(size_t budget_bytes);
+  std::vector<wire::MemberUpdate> all_updates() const;
+  void send_members(const Endpoint& to, const std::vector<wire::MemberUpdate>& ups);
+  uint64_t suspicion_deadline() const;
+  void probe_tick();
+  void probe_timeout(Member& target);
+  void start_probe();
+  void gossip_tick();
+  void reconnect_tick();
+  void suspicion_tick();
+  // Timers follow the fields they mirror: these re-set them.
+  void arm_gossip();
+  void arm_probe();
+
+  const Config& cfg_;
+  const Self self_;
+  const Now& now_;
+  std::mt19937_64& rng_;
+  Timers& timers_;
+  Hooks hooks_;
+  Counters counters_;
+  uint64_t incarnation_ = 0;
+  bool leaving_ = false;
+
+  std::map<std::string, Member, std::less<>> members_;
+  uint64_t next_key_ = 0;
+  // Kept by add() and change(), so that per-event work does not walk every
+  // member (the 1000-node simulation spent most of its time there).
+  size_t suspect_count_ = 0, reachable_count_ = 0;
+  std::unordered_map<uint64_t, std::string> uid_names_;  // every uid ever seen, for display
+  std::vector<Broadcast> broadcasts_;
+  std::vector<std::string> probe_order_;
+  size_t probe_index_ = 0;
+  Probe probe_;
+  uint64_t probe_seq_ = 0;
+  std::map<uint64_t, Relay> relays_;  // by our probe seq
+  std::vector<Endpoint> seeds_;
+  std::unordered_map<uint64_t, uint64_t> introduced_us_;  // unknown uid -> when we asked it
+  uint64_t last_intro_us_ = 0;
+
+  // Periodic work (monotonic us).
+  uint64_t next_probe_us_ = 0, next_gossip_us_ = 0, next_reconnect_us_ = 0;
+  // While alone, seeds are retried from 100 ms, doubling to 1 s: a node
+  // started together with its seed should not wait a second for it.
+  uint64_t alone_retry_ms_ = 100;
+};
+
+}  // namespace meshkv::node

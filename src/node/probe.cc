@@ -1,0 +1,157 @@
+// Failure detection in the manner of SWIM: each protocol period one member
+// is probed directly, then indirectly through others; if nobody reaches it,
+// it becomes suspect, and it is declared dead only if it does not refute in
+// time (membership.cc applies the refutation).
+#include <algorithm>
+
+#include "node/membership.h"
+
+namespace meshkv::node {
+
+using wire::MemberState;
+using wire::MemberUpdate;
+
+namespace {
+constexpr uint64_t kMs = 1000;
+constexpr size_t kPiggybackBytes = 400;
+constexpr uint64_t kWallEveryUs = 2000 * 1000;
+// Relay requests beyond this are refused (counted as queue drops).
+constexpr size_t kMaxRelays = 1024;
+}  // namespace
+
+void Membership::probe_tick() {
+  const uint64_t t = now_.mono_us;
+  if (probe_.active) {
+    Member* target = find_mut(probe_.target);
+    if (!target || !target->reachable()) {
+      probe_.active = false;
+      arm_probe();
+    } else if (!probe_.indirect_sent && t >= probe_.indirect_at_us) {
+      probe_.indirect_sent = true;
+      arm_probe();
+      for (const Member* helper : random_members(cfg_.indirect_probes, probe_.target)) {
+        hooks_.sender->send(helper->addr, wire::PingReq{probe_.seq, target->uid, target->addr,
+                                                        take_piggyback(kPiggybackBytes)});
+      }
+      // Try directly once more: the first ping or its ack may simply be lost.
+      hooks_.sender->send(target->addr, wire::Ping{probe_.seq, target->uid, take_piggyback(kPiggybackBytes)});
+    } else if (probe_.indirect_sent && t >= probe_.fail_at_us) {
+      probe_timeout(*target);
+    }
+  }
+  if (probe_.active || t < next_probe_us_) return;
+  next_probe_us_ = t + cfg_.probe_interval_ms * kMs;
+  timers_.set(TimerKind::kProbe, 0, next_probe_us_);
+  start_probe();
+}
+
+// The probe in flight is next due to ask others, or to fail.
+void Membership::arm_probe() {
+  if (!probe_.active) return timers_.cancel(TimerKind::kProbeTimeout, 0);
+  timers_.set(TimerKind::kProbeTimeout, 0, probe_.indirect_sent ? probe_.fail_at_us : probe_.indirect_at_us);
+}
+
+void Membership::probe_timeout(Member& target) {
+  probe_.active = false;
+  arm_probe();
+  ++counters_.probe_failures;
+  if (target.state != MemberState::kAlive) return;
+  change(target, MemberState::kSuspect, target.incarnation, false);
+  const MemberUpdate u = target.update();
+  queue_broadcast(u);
+  send_members(target.addr, {u});  // so it can refute quickly
+}
+
+void Membership::start_probe() {
+  const uint64_t t = now_.mono_us;
+  // Round-robin over a shuffled order: every member is probed once per round.
+  for (size_t tries = 0; tries <= probe_order_.size(); ++tries) {
+    if (probe_index_ >= probe_order_.size()) {
+      std::erase_if(probe_order_, [&](const std::string& n) { return !members_.count(n); });
+      std::shuffle(probe_order_.begin(), probe_order_.end(), rng_);
+      probe_index_ = 0;
+      if (probe_order_.empty()) return;
+    }
+    const Member* m = find(probe_order_[probe_index_++]);
+    if (!m || !m->reachable()) continue;
+    probe_ = Probe{m->name, ++probe_seq_, t, t + cfg_.probe_timeout_ms * kMs,
+                   t + cfg_.probe_interval_ms * kMs, false, true};
+    arm_probe();
+    ++counters_.probes_sent;
+    // A direct ping names no target (8 bytes a ping): the answer says who
+    // answered, and an answer from another process at that address is
+    // ignored in on_ping_ack().
+    hooks_.sender->send(m->addr, wire::Ping{probe_.seq, 0, take_piggyback(kPiggybackBytes)});
+    return;
+  }
+}
+
+void Membership::on_ping(const Endpoint& from, uint64_t sender, const wire::Ping& p) {
+  for (const auto& u : p.updates) apply_update(u, &from);
+  // Our wall clock rides along at most every 2 s per member (the prober
+  // smooths its offset estimate), and always to a process we do not know.
+  uint64_t wall = now_.wall_ms;
+  if (Member* m = by_uid_mut(sender)) {
+    if (m->has_wall_sent && now_.mono_us - m->wall_sent_us < kWallEveryUs) {
+      wall = 0;
+    } else {
+      m->wall_sent_us = now_.mono_us;
+      m->has_wall_sent = true;
+    }
+  }
+  hooks_.sender->send(from, wire::PingAck{p.probe_seq, self_.uid, wall, take_piggyback(kPiggybackBytes)});
+}
+
+void Membership::on_ping_req(const Endpoint& from, const wire::PingReq& p) {
+  for (const auto& u : p.updates) apply_update(u, &from);
+  if (relays_.size() >= kMaxRelays) {
+    ++counters_.queue_drops;
+    return;
+  }
+  const uint64_t seq = ++probe_seq_;
+  relays_[seq] = Relay{from, p.probe_seq, p.target_uid, now_.mono_us + cfg_.probe_interval_ms * kMs};
+  timers_.set(TimerKind::kRelay, seq, relays_[seq].expires_us);
+  hooks_.sender->send(p.target_addr, wire::Ping{seq, p.target_uid, {}});
+}
+
+void Membership::on_ping_ack(uint64_t sender, const wire::PingAck& a) {
+  for (const auto& u : a.updates) apply_update(u, nullptr);
+  auto relay = relays_.find(a.probe_seq);
+  if (relay != relays_.end()) {
+    if (a.target_uid == relay->second.target_uid) {
+      hooks_.sender->send(relay->second.requester,
+                          wire::PingAck{relay->second.requester_seq, a.target_uid, a.wall_ms, {}});
+    }
+    timers_.cancel(TimerKind::kRelay, relay->first);
+    relays_.erase(relay);
+    return;
+  }
+  if (!probe_.active || a.probe_seq != probe_.seq) return;
+  Member* m = find_mut(probe_.target);
+  if (!m || m->uid != a.target_uid) return;
+  if (sender == a.target_uid && !probe_.indirect_sent) {
+    const uint64_t rtt_us = now_.mono_us - probe_.sent_us;
+    m->rtt.sample(rtt_us);
+    if (a.wall_ms != 0) {
+      // Its clock read at about the middle of the round trip, against ours then.
+      const double sample = static_cast<double>(a.wall_ms) -
+                            (static_cast<double>(now_.wall_ms) - static_cast<double>(rtt_us) / 2000.0);
+      m->clock_offset_ms = m->has_offset ? 0.75 * m->clock_offset_ms + 0.25 * sample : sample;
+      m->has_offset = true;
+    }
+  }
+  m->last_contact_us = now_.mono_us;
+  probe_.active = false;
+  arm_probe();
+}
+
+void Membership::suspicion_tick() {
+  for (auto& [name, m] : members_) {
+    if (m.state == MemberState::kSuspect && now_.mono_us >= m.suspect_deadline_us) {
+      change(m, MemberState::kDead, m.incarnation, false);
+      queue_broadcast(m.update());
+    }
+  }
+}
+
+}  // namespace meshkv::node
