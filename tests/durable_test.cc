@@ -3,7 +3,7 @@
 // finds every write acknowledged before it, and starts.
 //
 // Acknowledged: appended, then a sync() that returned ok, as the server
-// acknowledges a local write (src/net/server_durable.cc).
+// acknowledges a local write (src/net/storage.cc).
 #include <doctest/doctest.h>
 
 #include <set>

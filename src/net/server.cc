@@ -3,6 +3,7 @@
 
 #include <deque>
 
+#include <malloc.h>
 #include <poll.h>
 #include <unistd.h>
 
@@ -14,7 +15,6 @@
 #include <span>
 #include <vector>
 
-#include "node/durable.h"
 #include "node/control.h"
 #include "wire/codec.h"
 
@@ -160,13 +160,15 @@ void Server::Impl::flush() {
 
 void Server::Impl::drain() {
   std::vector<node::Effect> effects = engine->take_effects();
-  append_log(effects);
+  // The batch's log records go first: its datagrams (and the responses to
+  // its requests) then wait for the sync their local writes need.
+  if (storage) storage->append(effects);
   bool compaction = false;
   for (node::Effect& e : effects) {
     std::visit(node::Overloaded{
                    [&](node::Datagram& d) {
-                     if (sync_pending) {
-                       held.push_back(std::move(d));
+                     if (storage && storage->sync_pending()) {
+                       storage->after_sync([this, d = std::move(d)](bool) { send(d); });
                      } else {
                        send(d);
                      }
@@ -188,17 +190,11 @@ void Server::Impl::drain() {
   if (compaction) compact();  // after the datagrams have left
 }
 
-// The batch's log records go first: its datagrams (and the responses to its
-// requests) then wait for the sync their local writes need.
-void Server::Impl::append_log(std::vector<node::Effect>& effects) {
-  if (!durable) return;
-  std::vector<node::LogOp> ops;
-  for (node::Effect& e : effects) {
-    if (auto* op = std::get_if<node::LogOp>(&e)) ops.push_back(std::move(*op));
-  }
-  if (ops.empty()) return;
-  const bool local = durable->append(std::move(ops));
-  if (local && cfg.sync == "always") schedule_sync();  // local writes wait for it
+void Server::Impl::compact() {
+  // The log still holds what was collected or dropped: a snapshot replaces
+  // it. Then the allocator returns freed pages to the system.
+  if (storage) storage->compact();
+  ::malloc_trim(0);
 }
 
 void Server::Impl::arm_timer(uint64_t deadline_us) {
@@ -344,8 +340,13 @@ void Server::Impl::respond(std::shared_ptr<Conn> c) {
         wire::ctl_error(resp.req_id, wire::kCtlBadRequest, "response too large for one frame");
     c->out = frame_for(*c, too_big);
   }
-  if (sync_pending) {  // acknowledged only once durable
-    held_responses.emplace_back(std::move(c), close_after);
+  if (storage && storage->sync_pending()) {
+    // Never acknowledge a write that is not on disk: without a response the
+    // client reports the node unreachable and knows the write is uncertain.
+    storage->after_sync([this, c = std::move(c), close_after](bool synced) {
+      if (synced) return write_response(c, close_after);
+      close_conn(*c);
+    });
     return;
   }
   write_response(std::move(c), close_after);
@@ -433,10 +434,7 @@ void Server::Impl::stop() {
   stopping = true;
   engine->leave(clock());
   flush();
-  if (durable) {
-    complete_sync();
-    take_snapshot("clean shutdown");
-  }
+  if (storage) storage->shut_down();
   std::error_code ignored;
   acceptor.close(ignored);
   metrics_acceptor.close(ignored);
@@ -454,19 +452,20 @@ Result<std::unique_ptr<Server>> Server::open(node::Config cfg, uint64_t uid, uin
                                              node::Security sec) {
   auto impl = std::make_unique<Impl>();
   impl->ctl_keys = sec.keys;
-  impl->security = std::move(sec);
   impl->requested_port = cfg.listen.port;
   impl->cfg = std::move(cfg);
   if (Status s = impl->bind_with_fallback(); !s.ok()) return s;
   if (Status s = impl->open_metrics(); !s.ok()) return s;
-  impl->engine_uid = uid;
-  impl->engine_seed = seed;
-  if (!impl->cfg.data_dir.empty()) {
-    if (Status s = impl->open_durable(); !s.ok()) return s;
-  } else {
-    impl->engine = std::make_unique<node::Engine>(impl->cfg, uid, impl->cfg.listen, seed, impl->clock());
-    impl->engine->secure(std::exchange(impl->security, {}));
+  Impl& i = *impl;
+  if (!i.cfg.data_dir.empty()) {
+    // Before the engine: the directory may name the node (cfg.id).
+    auto storage = Storage::open(i.io, i.cfg, [&i](node::LogLevel l, std::string t) { i.log(l, std::move(t)); });
+    if (!storage.ok()) return storage.status();
+    i.storage = std::move(*storage);
   }
+  i.engine = std::make_unique<node::Engine>(i.cfg, uid, i.cfg.listen, seed, i.clock());
+  i.engine->secure(std::move(sec));
+  if (i.storage) i.storage->load(*i.engine, i.clock());
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }
 
@@ -494,7 +493,7 @@ Status Server::run() {
   });
   s.engine->gather_writes(true);  // writes leave at flush(): together per loop iteration
   if (!s.cfg.join.empty()) s.engine->join(s.cfg.join, s.clock());
-  if (s.durable) s.arm_sync_timer();
+  if (s.storage) s.storage->start();
   s.flush();
   s.start_receive();
   s.start_accept();
@@ -529,7 +528,7 @@ Status Server::watch_readable(int fd, std::function<bool()> on_ready) {
 wire::CtlResponse Server::control(const wire::CtlRequest& req) {
   wire::CtlResponse r = node::handle_control(*impl_->engine, req, impl_->clock());
   impl_->flush();
-  if (impl_->sync_pending) impl_->complete_sync();  // the prompt acknowledges only durable writes
+  if (impl_->storage) impl_->storage->sync_now();  // the prompt acknowledges only durable writes
   return r;
 }
 

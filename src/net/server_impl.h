@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "net/ctl_seal.h"
-#include "node/durable.h"
 #include "net/server.h"
+#include "net/storage.h"
 #include "wire/codec.h"
 #include "wire/frame.h"
 
@@ -145,7 +145,6 @@ struct Server::Impl {
   std::unique_ptr<asio::signal_set> signals;
   std::vector<std::unique_ptr<asio::posix::stream_descriptor>> watched;
   std::unique_ptr<node::Engine> engine;
-  node::Security security;  // until the engine takes it
   std::vector<crypto::ClusterKey> ctl_keys;  // control connections open with any of these
   LogSink log_sink;
   ChangeSink change_sink;
@@ -157,17 +156,8 @@ struct Server::Impl {
   std::shared_ptr<size_t> live_conns = std::make_shared<size_t>(0);
   std::vector<std::shared_ptr<Watcher>> watchers;
 
-  // Durability (cfg.data_dir). While a sync is pending, outgoing datagrams
-  // and control responses wait for it: nothing leaves before the local
-  // writes it depends on are on disk, and one sync serves every request of
-  // the loop iteration (group commit).
-  std::unique_ptr<node::Durable> durable;
-  asio::steady_timer sync_timer{io};
-  bool sync_pending = false, sync_posted = false;
-  std::vector<node::Datagram> held;
-  std::vector<std::pair<std::shared_ptr<Conn>, bool>> held_responses;  // conn, close after
-  uint64_t startup_ms = 0, snapshots = 0;
-  uint64_t engine_uid = 0, engine_seed = 0;
+  // With cfg.data_dir: the data directory, group commit and snapshots.
+  std::unique_ptr<Storage> storage;
   std::vector<node::LogLine> early_logs;
 
   // The clocks as this node's engine sees them: now() with the configured
@@ -180,7 +170,6 @@ struct Server::Impl {
   void flush();  // packs the engine's gathered writes, then drain()
   void drain();  // carries out the engine's effects
   void schedule_flush();  // flush() after the handlers already queued
-  void append_log(std::vector<node::Effect>& effects);  // their log records to the WAL
   bool flush_posted = false;
   void arm_timer(uint64_t deadline_us);
   void on_timer(std::error_code ec);
@@ -198,25 +187,13 @@ struct Server::Impl {
   void watch(asio::posix::stream_descriptor* d, std::function<bool()> cb);
   void ready(asio::posix::stream_descriptor* d, std::function<bool()> cb);
   void stop();
-  Status open_durable();
-  void schedule_sync();
-  void complete_sync();
-  void arm_sync_timer();
-  void take_snapshot(const char* why);
   void compact();
-  void update_storage_info();
   void write_response(std::shared_ptr<Conn> c, bool close_after);
   wire::Bytes frame_for(Conn& c, const wire::CtlResponse& r);
   // Metrics over HTTP (server_metrics.cc).
   Status open_metrics();
   void accept_metrics();
   std::string shell_metrics() const;
-  void note_sync(std::chrono::steady_clock::duration d);
-  // WAL sync latency histogram: counts per bucket (upper bounds in seconds).
-  static constexpr double kSyncBuckets[] = {0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5};
-  std::array<uint64_t, std::size(kSyncBuckets)> sync_hist{};
-  uint64_t sync_count = 0;
-  double sync_seconds = 0;
   wire::CtlResponse keys_op(const wire::CtlRequest& req);
 };
 

@@ -101,38 +101,12 @@ void Server::Impl::accept_metrics() {
   });
 }
 
-void Server::Impl::note_sync(steady_clock::duration d) {
-  const double s = std::chrono::duration<double>(d).count();
-  ++sync_count;
-  sync_seconds += s;
-  for (size_t i = 0; i < std::size(kSyncBuckets); ++i) {
-    if (s <= kSyncBuckets[i]) ++sync_hist[i];
-  }
-}
-
 std::string Server::Impl::shell_metrics() const {
   std::ostringstream w;
   w << "# HELP meshkv_control_connections Open control connections.\n"
        "# TYPE meshkv_control_connections gauge\n"
     << "meshkv_control_connections " << *live_conns << "\n";
-  if (!durable) return w.str();
-  w << "# HELP meshkv_wal_sync_seconds Write-ahead log syncs (fdatasync) and their latency.\n"
-       "# TYPE meshkv_wal_sync_seconds histogram\n";
-  for (size_t i = 0; i < std::size(kSyncBuckets); ++i) {
-    w << "meshkv_wal_sync_seconds_bucket{le=\"" << kSyncBuckets[i] << "\"} " << sync_hist[i] << "\n";
-  }
-  w << "meshkv_wal_sync_seconds_bucket{le=\"+Inf\"} " << sync_count << "\n"
-    << "meshkv_wal_sync_seconds_sum " << sync_seconds << "\n"
-    << "meshkv_wal_sync_seconds_count " << sync_count << "\n";
-  w << "# HELP meshkv_wal_bytes Bytes in the write-ahead log since the last snapshot.\n"
-       "# TYPE meshkv_wal_bytes gauge\n"
-    << "meshkv_wal_bytes " << durable->log_bytes() << "\n";
-  w << "# HELP meshkv_snapshots_total Snapshots written by this process.\n"
-       "# TYPE meshkv_snapshots_total counter\n"
-    << "meshkv_snapshots_total " << snapshots << "\n";
-  w << "# HELP meshkv_startup_seconds Time to load the snapshot and replay the log at start.\n"
-       "# TYPE meshkv_startup_seconds gauge\n"
-    << "meshkv_startup_seconds " << static_cast<double>(startup_ms) / 1000.0 << "\n";
+  if (storage) w << storage->metrics();
   return w.str();
 }
 
