@@ -13,6 +13,7 @@
 #include <csignal>
 #include <optional>
 #include <span>
+#include <sstream>
 #include <vector>
 
 #include "node/control.h"
@@ -177,7 +178,7 @@ void Server::Impl::drain() {
                    [&](node::CompactionRequest) { compaction = true; },
                    [&](node::Change& c) {
                      if (change_sink) change_sink(c);
-                     if (!watchers.empty()) publish(c);
+                     if (!watches->empty()) watches->publish(c);
                    },
                    [](node::MemberEvent&) {},  // the engine logs them as well
                    [&](node::LogLine& l) {
@@ -261,11 +262,11 @@ void Server::Impl::accepted(tcp::socket s) {
 // two system calls per request. The buffer grows only as bytes arrive, so a
 // lying length costs no memory up front.
 void Server::Impl::read_header(std::shared_ptr<Conn> c) {
-  arm_idle(c);
+  c->touch();
   const wire::FrameCut cut =
       wire::cut_frame(std::span<const uint8_t>(c->in.data() + c->in_pos, c->in.size() - c->in_pos));
   // Nothing sensible can be answered to a length over the limit.
-  if (cut.kind == wire::FrameCut::kTooLarge) return close_conn(*c);
+  if (cut.kind == wire::FrameCut::kTooLarge) return c->close();
   if (cut.kind == wire::FrameCut::kWhole) {
     c->body.assign(cut.body.begin(), cut.body.end());
     c->in_pos += cut.consumed;
@@ -284,30 +285,20 @@ void Server::Impl::read_header(std::shared_ptr<Conn> c) {
   c->in.resize(old + kReadChunk);
   c->sock.async_read_some(asio::buffer(c->in.data() + old, kReadChunk),
                           [this, c, old](std::error_code ec, size_t n) {
-                            if (ec) return close_conn(*c);
+                            if (ec) return c->close();
                             c->in.resize(old + n);
                             read_header(c);
                           });
 }
 
-wire::Bytes Server::Impl::frame_for(Conn& c, const wire::CtlResponse& r) {
-  wire::Bytes plain = wire::encode(wire::Envelope{wire::kVersion, engine->uid(), r});
-  if (c.session) plain = c.session->seal(plain);
-  return wire::frame(plain);
-}
-
 void Server::Impl::respond(std::shared_ptr<Conn> c) {
-  if (!ctl_keys.empty()) {
+  if (ctl_keys->sealed()) {
     if (!c->session) {
       // A sealed node talks only to clients that hold a cluster key.
       uint64_t key_id = 0;
       Nonce24 cn{};
       const crypto::ClusterKey* key = nullptr;
-      if (parse_client_hello(c->body, key_id, cn)) {
-        for (const auto& k : ctl_keys) {
-          if (k.id == key_id) key = &k;
-        }
-      }
+      if (parse_client_hello(c->body, key_id, cn)) key = ctl_keys->find(key_id);
       if (!key) {
         engine->note_control_refused();
         const bool hello = parse_client_hello(c->body, key_id, cn);
@@ -316,7 +307,7 @@ void Server::Impl::respond(std::shared_ptr<Conn> c) {
             hello ? "permission denied: this node does not hold the cluster key given (id " +
                         crypto::key_id_hex(key_id) + ")"
                   : std::string(kControlDenied));
-        c->out = frame_for(*c, denied);
+        c->out = c->frame(engine->uid(), denied);
         return write_response(std::move(c), true);
       }
       const Nonce24 sn = random_nonce();
@@ -327,25 +318,25 @@ void Server::Impl::respond(std::shared_ptr<Conn> c) {
     wire::Bytes plain;
     if (!c->session->open(c->body, plain)) {
       engine->note_control_refused();
-      return close_conn(*c);  // forged, replayed or out of order: no answer
+      return c->close();  // forged, replayed or out of order: no answer
     }
     c->body = std::move(plain);
   }
   bool close_after = false, watch = false;
   const wire::CtlResponse resp = answer(c->body, close_after, watch);
-  if (watch) return start_watch(std::move(c), resp, resp.body.get("prefix").as_string());
-  c->out = frame_for(*c, resp);
+  if (watch) return watches->start(std::move(c), resp, resp.body.get("prefix").as_string());
+  c->out = c->frame(engine->uid(), resp);
   if (c->out.size() - wire::kFrameHeaderBytes > wire::kMaxFrameBytes) {
     const wire::CtlResponse too_big =
         wire::ctl_error(resp.req_id, wire::kCtlBadRequest, "response too large for one frame");
-    c->out = frame_for(*c, too_big);
+    c->out = c->frame(engine->uid(), too_big);
   }
   if (storage && storage->sync_pending()) {
     // Never acknowledge a write that is not on disk: without a response the
     // client reports the node unreachable and knows the write is uncertain.
     storage->after_sync([this, c = std::move(c), close_after](bool synced) {
       if (synced) return write_response(c, close_after);
-      close_conn(*c);
+      c->close();
     });
     return;
   }
@@ -353,10 +344,10 @@ void Server::Impl::respond(std::shared_ptr<Conn> c) {
 }
 
 void Server::Impl::write_response(std::shared_ptr<Conn> c, bool close_after) {
-  arm_idle(c);
+  c->touch();
   asio::async_write(c->sock, asio::buffer(c->out),
                     [this, c, close_after](std::error_code ec, size_t) {
-                      if (ec || close_after) return close_conn(*c);
+                      if (ec || close_after) return c->close();
                       read_header(c);
                     });
 }
@@ -390,7 +381,11 @@ wire::CtlResponse Server::Impl::answer_shell(wire::CtlOp op, const wire::CtlRequ
     return wire::ctl_error(req.req_id, wire::kCtlBadRequest, checked.status().message());
   }
   switch (op) {
-    case wire::CtlOp::kKeys: return keys_op(req);
+    case wire::CtlOp::kKeys: {
+      wire::CtlResponse resp = ctl_keys->op(*engine, req);
+      if (resp.code == wire::kCtlOk) flush();  // new keys take effect at once
+      return resp;
+    }
     case wire::CtlOp::kWatch: {
       watch = true;
       wire::CtlResponse resp;
@@ -405,6 +400,16 @@ wire::CtlResponse Server::Impl::answer_shell(wire::CtlOp op, const wire::CtlRequ
   }
   return wire::ctl_error(req.req_id, wire::kCtlBadRequest,
                          std::string(wire::op_name(op)) + ": answered by the engine, not the shell");
+}
+
+std::string Server::Impl::metrics_body() const {
+  std::ostringstream w;
+  w << engine->metrics(now());
+  w << "# HELP meshkv_control_connections Open control connections.\n"
+       "# TYPE meshkv_control_connections gauge\n"
+    << "meshkv_control_connections " << *live_conns << "\n";
+  if (storage) w << storage->metrics();
+  return w.str();
 }
 
 // ---- lifecycle ------------------------------------------------------------------
@@ -437,7 +442,7 @@ void Server::Impl::stop() {
   if (storage) storage->shut_down();
   std::error_code ignored;
   acceptor.close(ignored);
-  metrics_acceptor.close(ignored);
+  metrics.close();
   if (signals) signals->cancel(ignored);
   stop_timer.expires_after(kLeaveGrace);
   stop_timer.async_wait([this](std::error_code) { io.stop(); });
@@ -451,11 +456,11 @@ Server::~Server() = default;
 Result<std::unique_ptr<Server>> Server::open(node::Config cfg, uint64_t uid, uint64_t seed,
                                              node::Security sec) {
   auto impl = std::make_unique<Impl>();
-  impl->ctl_keys = sec.keys;
+  impl->ctl_keys = std::make_unique<ControlKeys>(sec.keys);
   impl->requested_port = cfg.listen.port;
   impl->cfg = std::move(cfg);
   if (Status s = impl->bind_with_fallback(); !s.ok()) return s;
-  if (Status s = impl->open_metrics(); !s.ok()) return s;
+  if (Status s = impl->metrics.open(impl->cfg.metrics); !s.ok()) return s;
   Impl& i = *impl;
   if (!i.cfg.data_dir.empty()) {
     // Before the engine: the directory may name the node (cfg.id).
@@ -466,6 +471,7 @@ Result<std::unique_ptr<Server>> Server::open(node::Config cfg, uint64_t uid, uin
   i.engine = std::make_unique<node::Engine>(i.cfg, uid, i.cfg.listen, seed, i.clock());
   i.engine->secure(std::move(sec));
   if (i.storage) i.storage->load(*i.engine, i.clock());
+  i.watches = std::make_unique<WatchStreams>(*i.engine);
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }
 
@@ -497,7 +503,7 @@ Status Server::run() {
   s.flush();
   s.start_receive();
   s.start_accept();
-  s.accept_metrics();
+  s.metrics.start([&s] { return s.metrics_body(); });
   s.io.run();
   return Status::Ok();
 }

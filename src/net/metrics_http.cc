@@ -1,13 +1,11 @@
-// `--metrics HOST:PORT`: Prometheus metrics over a minimal HTTP/1.1 server.
-// One request per connection (GET /metrics), answered and closed; requests
-// are bounded in size and time, so a scraper cannot hold the node.
-#include <sstream>
+#include "net/metrics_http.h"
 
-#include "net/server_impl.h"
+#include <memory>
+#include <sstream>
 
 namespace meshkv::net {
 
-using namespace detail;
+using asio::ip::tcp;
 
 namespace {
 constexpr size_t kMaxRequestBytes = 8192;
@@ -30,36 +28,46 @@ std::string http_response(int code, const char* reason, const char* type, const 
 }
 }  // namespace
 
-Status Server::Impl::open_metrics() {
-  if (cfg.metrics.empty()) return Status::Ok();
-  const size_t colon = cfg.metrics.rfind(':');
-  std::string host = colon == std::string::npos ? "" : cfg.metrics.substr(0, colon);
+Status MetricsHttp::open(const std::string& spec) {
+  if (spec.empty()) return Status::Ok();
+  const size_t colon = spec.rfind(':');
+  std::string host = colon == std::string::npos ? "" : spec.substr(0, colon);
   if (host.size() > 1 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
   std::error_code ec;
   const auto addr = asio::ip::make_address(host, ec);
   unsigned long port = 0;
   try {
-    port = colon == std::string::npos ? 0 : std::stoul(cfg.metrics.substr(colon + 1));
+    port = colon == std::string::npos ? 0 : std::stoul(spec.substr(colon + 1));
   } catch (...) {
     port = 0;
   }
   if (ec || port == 0 || port > 65535) {
-    return Status::Invalid("--metrics: expected HOST:PORT with an IP address, got '" + cfg.metrics + "'");
+    return Status::Invalid("--metrics: expected HOST:PORT with an IP address, got '" + spec + "'");
   }
   const tcp::endpoint at(addr, static_cast<uint16_t>(port));
-  metrics_acceptor.open(at.protocol(), ec);
-  if (!ec) metrics_acceptor.set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec) metrics_acceptor.bind(at, ec);
-  if (!ec) metrics_acceptor.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) return Status::Io("cannot serve metrics on " + cfg.metrics + ": " + ec.message());
+  acceptor_.open(at.protocol(), ec);
+  if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(at, ec);
+  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return Status::Io("cannot serve metrics on " + spec + ": " + ec.message());
   return Status::Ok();
 }
 
-void Server::Impl::accept_metrics() {
-  if (!metrics_acceptor.is_open()) return;
-  metrics_acceptor.async_accept([this](std::error_code ec, tcp::socket s) {
-    if (ec == asio::error::operation_aborted || !metrics_acceptor.is_open()) return;
-    if (!ec && !stopping) {
+void MetricsHttp::start(Body body) {
+  body_ = std::move(body);
+  accept();
+}
+
+void MetricsHttp::close() {
+  std::error_code ignored;
+  acceptor_.close(ignored);
+}
+
+void MetricsHttp::accept() {
+  if (!acceptor_.is_open()) return;
+  acceptor_.async_accept([this](std::error_code ec, tcp::socket s) {
+    if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
+    if (!ec) {
       auto c = std::make_shared<HttpConn>(std::move(s));
       c->timer.expires_after(kRequestTimeout);
       c->timer.async_wait([c](std::error_code e) {
@@ -84,7 +92,7 @@ void Server::Impl::accept_metrics() {
           } else if (target != "/metrics" && target.rfind("/metrics?", 0) != 0) {
             c->out = http_response(404, "Not Found", "text/plain", "metrics are at /metrics\n");
           } else {
-            std::string body = engine->metrics(now()) + shell_metrics();
+            std::string body = body_();
             c->out = http_response(200, "OK", "text/plain; version=0.0.4; charset=utf-8", body);
             if (method == "HEAD") c->out.resize(c->out.size() - body.size());
           }
@@ -97,17 +105,8 @@ void Server::Impl::accept_metrics() {
         });
       });
     }
-    accept_metrics();
+    accept();
   });
-}
-
-std::string Server::Impl::shell_metrics() const {
-  std::ostringstream w;
-  w << "# HELP meshkv_control_connections Open control connections.\n"
-       "# TYPE meshkv_control_connections gauge\n"
-    << "meshkv_control_connections " << *live_conns << "\n";
-  if (storage) w << storage->metrics();
-  return w.str();
 }
 
 }  // namespace meshkv::net

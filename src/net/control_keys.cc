@@ -1,8 +1,8 @@
-// `meshkv keys`: cluster keys changed at runtime, for rotation without
-// downtime. Only reachable over a sealed control connection.
+#include "net/control_keys.h"
+
 #include <sodium.h>
 
-#include "net/server_impl.h"
+#include <string>
 
 namespace meshkv::net {
 
@@ -20,9 +20,17 @@ Result<uint64_t> parse_id(const wire::Value& v) {
 }
 }  // namespace
 
-wire::CtlResponse Server::Impl::keys_op(const wire::CtlRequest& req) {
+const crypto::ClusterKey* ControlKeys::find(uint64_t id) const {
+  const crypto::ClusterKey* found = nullptr;
+  for (const auto& k : keys_) {
+    if (k.id == id) found = &k;
+  }
+  return found;
+}
+
+wire::CtlResponse ControlKeys::op(node::Engine& engine, const wire::CtlRequest& req) {
   const std::string action = req.args.get("action").as_string();
-  if (!engine->sealed()) {
+  if (!engine.sealed()) {
     return wire::ctl_error(req.req_id, wire::kCtlBadRequest,
                            "keys: this node's mesh is not sealed (start it with --key-file)");
   }
@@ -37,29 +45,28 @@ wire::CtlResponse Server::Impl::keys_op(const wire::CtlRequest& req) {
     }
     k.id = crypto::cluster_key_id(k.key);
     sodium_memzero(const_cast<char*>(hex.data()), hex.size());
-    if (Status s = engine->install_key(k); !s.ok()) {
+    if (Status s = engine.install_key(k); !s.ok()) {
       return wire::ctl_error(req.req_id, wire::kCtlBadRequest, "keys install: " + s.message());
     }
-    ctl_keys.push_back(k);
+    keys_.push_back(k);
   } else if (action == "use" || action == "remove") {
     auto id = parse_id(req.args.get("id"));
     if (!id.ok()) {
       return wire::ctl_error(req.req_id, wire::kCtlBadRequest, "keys " + action + ": " + id.status().message());
     }
-    Status s = action == "use" ? engine->use_key(*id) : engine->remove_key(*id);
+    Status s = action == "use" ? engine.use_key(*id) : engine.remove_key(*id);
     if (!s.ok()) {
       const wire::CtlCode code = s.code() == Code::kNotFound ? wire::kCtlNotFound : wire::kCtlBadRequest;
       return wire::ctl_error(req.req_id, code, "keys " + action + ": " + s.message());
     }
-    if (action == "remove") std::erase_if(ctl_keys, [&](const auto& k) { return k.id == *id; });
+    if (action == "remove") std::erase_if(keys_, [&](const auto& k) { return k.id == *id; });
   } else if (action != "list" && !action.empty()) {
     return wire::ctl_error(req.req_id, wire::kCtlBadRequest,
                            "keys: unknown action '" + action + "' (list, install, use, remove)");
   }
   wire::CtlResponse r;
   r.req_id = req.req_id;
-  r.body = engine->security();
-  flush();
+  r.body = engine.security();
   return r;
 }
 

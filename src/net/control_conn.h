@@ -1,0 +1,130 @@
+// Internal to src/net: one control connection of the Asio shell, its
+// buffers and its idle timeout.
+//
+// Its buffers and session belong to the control connection code in
+// server.cc, which reads frames, answers them and writes responses. Once a
+// connection turns into a watch stream (net/watch_streams.h) that code lets
+// go of it: the stream uses only the member functions below.
+#pragma once
+
+#include <array>
+#include <asio.hpp>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <new>
+#include <utility>
+#include <vector>
+
+#include "net/ctl_seal.h"
+#include "net/server.h"
+#include "wire/codec.h"
+#include "wire/frame.h"
+
+namespace meshkv::net {
+
+namespace detail {
+// An allocator that leaves new bytes uninitialised: the control read buffer
+// grows by 64 KiB before each read, and zeroing that much per request cost
+// more than parsing the request.
+template <class T>
+struct UninitAllocator : std::allocator<T> {
+  template <class U>
+  struct rebind {
+    using other = UninitAllocator<U>;
+  };
+  UninitAllocator() = default;
+  template <class U>
+  UninitAllocator(const UninitAllocator<U>&) noexcept {}
+  template <class U>
+  void construct(U* p) noexcept {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <class U, class... Args>
+  void construct(U* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
+};
+}  // namespace detail
+
+// Every pending operation holds a shared_ptr to the connection; `live` is
+// shared so that a connection destroyed during io_context teardown touches
+// nothing already freed.
+struct Conn : std::enable_shared_from_this<Conn> {
+  using tcp = asio::ip::tcp;
+
+  Conn(tcp::socket s, std::shared_ptr<size_t> l)
+      : sock(std::move(s)), idle(sock.get_executor()), live(std::move(l)) {
+    ++*live;
+  }
+  ~Conn() { --*live; }
+
+  // `r` as a frame for this connection: sealed once a session is open.
+  wire::Bytes frame(uint64_t node_uid, const wire::CtlResponse& r) {
+    wire::Bytes plain = wire::encode(wire::Envelope{wire::kVersion, node_uid, r});
+    if (session) plain = session->seal(plain);
+    return wire::frame(plain);
+  }
+
+  void close() {
+    std::error_code ignored;
+    idle.cancel();
+    sock.close(ignored);
+  }
+
+  // Closes the connection unless it makes progress within the idle timeout.
+  // Progress only stamps the time: the one timer re-arms itself when it
+  // finds the connection was active meanwhile, so a busy connection costs
+  // no timer work per request. No-op once watching.
+  void touch() {
+    if (watching) return;  // a watch is quiet for as long as nothing changes
+    last_active = std::chrono::steady_clock::now();
+    if (!idle_armed) wait_idle();
+  }
+
+  // The connection now carries a watch stream: no idle timeout, and no more
+  // requests read. `on_input` runs once, when the client closes or sends
+  // anything (a watch client sends nothing more).
+  void begin_watch(std::function<void()> on_input) {
+    watching = true;
+    idle.cancel();
+    asio::async_read(sock, asio::buffer(hdr),
+                     [self = shared_from_this(), fn = std::move(on_input)](std::error_code, size_t) { fn(); });
+  }
+
+  // Writes `bytes`, which must stay alive and unchanged until `done` runs.
+  void write(const wire::Bytes& bytes, std::function<void(std::error_code)> done) {
+    asio::async_write(sock, asio::buffer(bytes),
+                      [self = shared_from_this(), done = std::move(done)](std::error_code ec, size_t) { done(ec); });
+  }
+
+  tcp::socket sock;
+  asio::steady_timer idle;
+  std::shared_ptr<size_t> live;
+  std::array<uint8_t, 4> hdr{};
+  std::vector<uint8_t, detail::UninitAllocator<uint8_t>> in;  // read, not yet cut into frames, from in_pos
+  size_t in_pos = 0;
+  wire::Bytes body;  // the frame being answered
+  wire::Bytes out;
+  bool watching = false;
+  bool idle_armed = false;
+  std::chrono::steady_clock::time_point last_active{};
+  std::unique_ptr<CtlSession> session;  // sealed nodes: set by the handshake
+
+ private:
+  void wait_idle() {
+    idle_armed = true;
+    idle.expires_at(last_active + kControlIdle);
+    idle.async_wait([w = weak_from_this()](std::error_code ec) {
+      auto conn = w.lock();
+      if (!conn) return;
+      conn->idle_armed = false;
+      if (ec || conn->watching) return;
+      if (std::chrono::steady_clock::now() < conn->last_active + kControlIdle) return conn->wait_idle();
+      std::error_code ignored;
+      conn->sock.close(ignored);
+    });
+  }
+};
+
+}  // namespace meshkv::net
