@@ -440,3 +440,46 @@ TEST_CASE("persist: a damaged log operation or snapshot is refused, not half-rea
   recs.pop_back();  // an entries record missing
   CHECK_FALSE(node::decode_snapshot(recs).ok());
 }
+
+namespace {
+// The fragments of a's push to b, in order; other datagrams to b delivered.
+std::vector<node::Datagram> push_fragments_to_b(Pair& p, const std::string& key, size_t value_bytes) {
+  REQUIRE(p.a.set(key, std::string(value_bytes, 'x'), at(p.t)).ok());
+  std::vector<node::Datagram> frags;
+  for (auto& d : datagrams(p.a)) {
+    if (d.to != p.b_addr) continue;
+    auto env = wire::decode(d.bytes.data(), d.bytes.size() - node::kChecksumBytes);
+    if (env.ok() && std::holds_alternative<wire::Fragment>(env->msg)) frags.push_back(std::move(d));
+  }
+  return frags;
+}
+}  // namespace
+
+TEST_CASE("engine: a message whose last fragment comes within the timeout is reassembled") {
+  Pair p;
+  p.join();
+  p.t = 10;
+  auto frags = push_fragments_to_b(p, "big", 5000);
+  REQUIRE(frags.size() >= 2);
+  for (auto& d : frags) p.b.handle_datagram(p.a_addr, d.bytes.data(), d.bytes.size(), at(p.t));
+  REQUIRE(p.b.get("big") != nullptr);
+}
+
+TEST_CASE("engine: a partial message is dropped once its fragments stop for the timeout") {
+  Pair p;
+  p.join();
+  p.t = 10;
+  auto frags = push_fragments_to_b(p, "big", 5000);
+  REQUIRE(frags.size() >= 2);
+  for (size_t i = 0; i + 1 < frags.size(); ++i) {
+    p.b.handle_datagram(p.a_addr, frags[i].bytes.data(), frags[i].bytes.size(), at(p.t));
+  }
+  // 40 s of b's own timers, past the reassembler's 30 s: the partial push goes.
+  for (p.t = 1000; p.t <= 40'000; p.t += 1000) {
+    p.b.tick(at(p.t));
+    (void)drain(p.b);
+  }
+  const auto& last = frags.back();
+  p.b.handle_datagram(p.a_addr, last.bytes.data(), last.bytes.size(), at(p.t));
+  CHECK(p.b.get("big") == nullptr);
+}

@@ -165,10 +165,10 @@ bool Transport::checked(const uint8_t* data, size_t& n) {
 }
 
 std::optional<wire::Envelope> Transport::reassemble(uint64_t sender, const wire::Fragment& f) {
-  // Known, kept as found (fixing it changes behaviour): add() is stamped in
-  // us and tick() expires in ms, so partial messages never time out; only
-  // the reassembler's count and byte budgets bound them.
-  auto whole = reassembler_.add(sender, f.xfer_id, f.index, f.count, f.bytes, now_.mono_us);
+  // The reassembler counts in ms, as tick() expires it: a partial message
+  // whose pieces stop for its timeout is dropped, not only evicted by the
+  // count and byte budgets.
+  auto whole = reassembler_.add(sender, f.xfer_id, f.index, f.count, f.bytes, now_.mono_us / kMs);
   if (!whole) return std::nullopt;
   auto inner = wire::decode(*whole);
   if (!inner.ok() || std::holds_alternative<wire::Fragment>(inner->msg) || inner->sender != sender) {
