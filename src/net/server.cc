@@ -73,7 +73,6 @@ bool readable_now(int fd) {
 }
 }  // namespace
 
-
 // ---- binding ------------------------------------------------------------------
 
 std::error_code Server::Impl::bind_at(const Endpoint& at, const char** which) {
@@ -230,24 +229,18 @@ void Server::Impl::start_control() {
 }
 
 ControlPort::Reply Server::Impl::answer(const wire::Bytes& body) {
-  ControlPort::Reply r;
   auto env = wire::decode(body);
   if (!env.ok()) {
-    r.close_after = true;
-    r.resp = wire::ctl_error(0, wire::kCtlBadRequest, "malformed control frame: " + env.status().message());
-    return r;
+    return {wire::ctl_error(0, wire::kCtlBadRequest, "malformed control frame: " + env.status().message()), true};
   }
   const auto* req = std::get_if<wire::CtlRequest>(&env->msg);
   if (req == nullptr) {
-    r.close_after = true;
-    r.resp = wire::ctl_error(0, wire::kCtlBadRequest, std::string("expected a control request, got ") +
-                                                          wire::type_name(wire::type_of(env->msg)));
-    return r;
+    return {wire::ctl_error(0, wire::kCtlBadRequest, std::string("expected a control request, got ") +
+                                                         wire::type_name(wire::type_of(env->msg))),
+            true};
   }
-  if (stopping) {
-    r.resp = wire::ctl_error(req->req_id, wire::kCtlUnavailable, "node is shutting down");
-    return r;
-  }
+  if (stopping) return {wire::ctl_error(req->req_id, wire::kCtlUnavailable, "node is shutting down")};
+  ControlPort::Reply r;
   const std::optional<wire::CtlOp> op = wire::find_op(req->op);
   if (op && wire::spec(*op).answerer == wire::Answerer::kShell) {
     r.resp = answer_shell(*op, *req, r.watch);
