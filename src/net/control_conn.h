@@ -1,10 +1,10 @@
 // Internal to src/net: one control connection of the Asio shell, its
 // buffers and its idle timeout.
 //
-// Its buffers and session belong to the control connection code in
-// server.cc, which reads frames, answers them and writes responses. Once a
-// connection turns into a watch stream (net/watch_streams.h) that code lets
-// go of it: the stream uses only the member functions below.
+// Its buffers and session are private to ControlPort (net/control_port.h),
+// which reads frames, answers them and writes responses. Once a connection
+// turns into a watch stream (net/watch_streams.h) the port lets go of it:
+// the stream uses only the public member functions below.
 #pragma once
 
 #include <array>
@@ -22,6 +22,8 @@
 #include "wire/frame.h"
 
 namespace meshkv::net {
+
+class ControlPort;
 
 namespace detail {
 // An allocator that leaves new bytes uninitialised: the control read buffer
@@ -98,6 +100,9 @@ struct Conn : std::enable_shared_from_this<Conn> {
                       [self = shared_from_this(), done = std::move(done)](std::error_code ec, size_t) { done(ec); });
   }
 
+ private:
+  friend class ControlPort;
+
   tcp::socket sock;
   asio::steady_timer idle;
   std::shared_ptr<size_t> live;
@@ -111,7 +116,6 @@ struct Conn : std::enable_shared_from_this<Conn> {
   std::chrono::steady_clock::time_point last_active{};
   std::unique_ptr<CtlSession> session;  // sealed nodes: set by the handshake
 
- private:
   void wait_idle() {
     idle_armed = true;
     idle.expires_at(last_active + kControlIdle);

@@ -1,8 +1,6 @@
 #include "net/server.h"
 #include "net/server_impl.h"
 
-#include <deque>
-
 #include <malloc.h>
 #include <poll.h>
 #include <unistd.h>
@@ -12,7 +10,6 @@
 #include <asio.hpp>
 #include <csignal>
 #include <optional>
-#include <span>
 #include <sstream>
 #include <vector>
 
@@ -76,7 +73,6 @@ bool readable_now(int fd) {
 }
 }  // namespace
 
-
 // ---- binding ------------------------------------------------------------------
 
 std::error_code Server::Impl::bind_at(const Endpoint& at, const char** which) {
@@ -87,18 +83,11 @@ std::error_code Server::Impl::bind_at(const Endpoint& at, const char** which) {
   if (!ec) usock.bind(udp::endpoint(addr, at.port), ec);
   if (!ec) {
     *which = "TCP";
-    const tcp::endpoint tep(addr, at.port);
-    acceptor.open(tep.protocol(), ec);
-    // Lets a restarted node take its port back while old control
-    // connections linger in TIME_WAIT; a live listener still refuses it.
-    if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
-    if (!ec) acceptor.bind(tep, ec);
-    if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    ec = ctl.listen(tcp::endpoint(addr, at.port));
   }
   if (ec) {
     std::error_code ignored;
     usock.close(ignored);
-    acceptor.close(ignored);
   }
   return ec;
 }
@@ -229,151 +218,41 @@ void Server::Impl::start_receive() {
   });
 }
 
-// ---- control connections ----------------------------------------------------------
+// ---- control ops ------------------------------------------------------------------
 
-void Server::Impl::start_accept() {
-  acceptor.async_accept([this](std::error_code ec, tcp::socket s) {
-    if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
-    if (ec) {
-      // Out of descriptors, most likely: back off instead of spinning.
-      log(node::LogLevel::kWarn, "control: accept failed: " + ec.message());
-      accept_retry.expires_after(std::chrono::milliseconds(100));
-      accept_retry.async_wait([this](std::error_code e) {
-        if (!e) start_accept();
-      });
-      return;
-    }
-    accepted(std::move(s));
-    start_accept();
-  });
+void Server::Impl::start_control() {
+  ControlPort::Hooks hooks;
+  hooks.answer = [this](const wire::Bytes& body) { return answer(body); };
+  hooks.refused = [this] { engine->note_control_refused(); };
+  hooks.log = [this](node::LogLevel l, std::string t) { log(l, std::move(t)); };
+  ctl.start(engine->uid(), *ctl_keys, storage.get(), *watches, std::move(hooks));
 }
 
-void Server::Impl::accepted(tcp::socket s) {
-  if (*live_conns >= kMaxControlConnections || stopping) {
-    std::error_code ignored;
-    s.close(ignored);
-    return;
-  }
-  read_header(std::make_shared<Conn>(std::move(s), live_conns));
-}
-
-// Frames are cut out of a read buffer: one read usually brings a whole
-// request (or several, pipelined), where reading header and body apart cost
-// two system calls per request. The buffer grows only as bytes arrive, so a
-// lying length costs no memory up front.
-void Server::Impl::read_header(std::shared_ptr<Conn> c) {
-  c->touch();
-  const wire::FrameCut cut =
-      wire::cut_frame(std::span<const uint8_t>(c->in.data() + c->in_pos, c->in.size() - c->in_pos));
-  // Nothing sensible can be answered to a length over the limit.
-  if (cut.kind == wire::FrameCut::kTooLarge) return c->close();
-  if (cut.kind == wire::FrameCut::kWhole) {
-    c->body.assign(cut.body.begin(), cut.body.end());
-    c->in_pos += cut.consumed;
-    if (c->in_pos == c->in.size()) {
-      c->in.clear();
-      c->in_pos = 0;
-    }
-    return respond(std::move(c));
-  }
-  if (c->in_pos > 0) {
-    c->in.erase(c->in.begin(), c->in.begin() + static_cast<std::ptrdiff_t>(c->in_pos));
-    c->in_pos = 0;
-  }
-  constexpr size_t kReadChunk = 64 * 1024;
-  const size_t old = c->in.size();
-  c->in.resize(old + kReadChunk);
-  c->sock.async_read_some(asio::buffer(c->in.data() + old, kReadChunk),
-                          [this, c, old](std::error_code ec, size_t n) {
-                            if (ec) return c->close();
-                            c->in.resize(old + n);
-                            read_header(c);
-                          });
-}
-
-void Server::Impl::respond(std::shared_ptr<Conn> c) {
-  if (ctl_keys->sealed()) {
-    if (!c->session) {
-      // A sealed node talks only to clients that hold a cluster key.
-      uint64_t key_id = 0;
-      Nonce24 cn{};
-      const crypto::ClusterKey* key = nullptr;
-      if (parse_client_hello(c->body, key_id, cn)) key = ctl_keys->find(key_id);
-      if (!key) {
-        engine->note_control_refused();
-        const bool hello = parse_client_hello(c->body, key_id, cn);
-        const wire::CtlResponse denied = wire::ctl_error(
-            0, wire::kCtlUnavailable,
-            hello ? "permission denied: this node does not hold the cluster key given (id " +
-                        crypto::key_id_hex(key_id) + ")"
-                  : std::string(kControlDenied));
-        c->out = c->frame(engine->uid(), denied);
-        return write_response(std::move(c), true);
-      }
-      const Nonce24 sn = random_nonce();
-      c->session = std::make_unique<CtlSession>(*key, cn, sn, true);
-      c->out = wire::frame(server_hello(sn));
-      return write_response(std::move(c), false);
-    }
-    wire::Bytes plain;
-    if (!c->session->open(c->body, plain)) {
-      engine->note_control_refused();
-      return c->close();  // forged, replayed or out of order: no answer
-    }
-    c->body = std::move(plain);
-  }
-  bool close_after = false, watch = false;
-  const wire::CtlResponse resp = answer(c->body, close_after, watch);
-  if (watch) return watches->start(std::move(c), resp, resp.body.get("prefix").as_string());
-  c->out = c->frame(engine->uid(), resp);
-  if (c->out.size() - wire::kFrameHeaderBytes > wire::kMaxFrameBytes) {
-    const wire::CtlResponse too_big =
-        wire::ctl_error(resp.req_id, wire::kCtlBadRequest, "response too large for one frame");
-    c->out = c->frame(engine->uid(), too_big);
-  }
-  if (storage && storage->sync_pending()) {
-    // Never acknowledge a write that is not on disk: without a response the
-    // client reports the node unreachable and knows the write is uncertain.
-    storage->after_sync([this, c = std::move(c), close_after](bool synced) {
-      if (synced) return write_response(c, close_after);
-      c->close();
-    });
-    return;
-  }
-  write_response(std::move(c), close_after);
-}
-
-void Server::Impl::write_response(std::shared_ptr<Conn> c, bool close_after) {
-  c->touch();
-  asio::async_write(c->sock, asio::buffer(c->out),
-                    [this, c, close_after](std::error_code ec, size_t) {
-                      if (ec || close_after) return c->close();
-                      read_header(c);
-                    });
-}
-
-wire::CtlResponse Server::Impl::answer(const wire::Bytes& body, bool& close_after, bool& watch) {
+ControlPort::Reply Server::Impl::answer(const wire::Bytes& body) {
   auto env = wire::decode(body);
   if (!env.ok()) {
-    close_after = true;
-    return wire::ctl_error(0, wire::kCtlBadRequest, "malformed control frame: " + env.status().message());
+    return {wire::ctl_error(0, wire::kCtlBadRequest, "malformed control frame: " + env.status().message()), true};
   }
   const auto* req = std::get_if<wire::CtlRequest>(&env->msg);
   if (req == nullptr) {
-    close_after = true;
-    return wire::ctl_error(0, wire::kCtlBadRequest, std::string("expected a control request, got ") +
-                                                        wire::type_name(wire::type_of(env->msg)));
+    return {wire::ctl_error(0, wire::kCtlBadRequest, std::string("expected a control request, got ") +
+                                                         wire::type_name(wire::type_of(env->msg))),
+            true};
   }
-  if (stopping) return wire::ctl_error(req->req_id, wire::kCtlUnavailable, "node is shutting down");
+  if (stopping) return {wire::ctl_error(req->req_id, wire::kCtlUnavailable, "node is shutting down")};
+  ControlPort::Reply r;
   const std::optional<wire::CtlOp> op = wire::find_op(req->op);
-  if (op && wire::spec(*op).answerer == wire::Answerer::kShell) return answer_shell(*op, *req, watch);
-  wire::CtlResponse resp = node::handle_control(*engine, *req, clock());
+  if (op && wire::spec(*op).answerer == wire::Answerer::kShell) {
+    r.resp = answer_shell(*op, *req, r.watch);
+    return r;
+  }
+  r.resp = node::handle_control(*engine, *req, clock());
   // The write is logged now, so that its response waits for the sync. Its
   // push goes out once the requests already received have been handled
   // too: one datagram then carries all their writes to each peer.
   drain();
   schedule_flush();
-  return resp;
+  return r;
 }
 
 wire::CtlResponse Server::Impl::answer_shell(wire::CtlOp op, const wire::CtlRequest& req, bool& watch) {
@@ -407,7 +286,7 @@ std::string Server::Impl::metrics_body() const {
   w << engine->metrics(now());
   w << "# HELP meshkv_control_connections Open control connections.\n"
        "# TYPE meshkv_control_connections gauge\n"
-    << "meshkv_control_connections " << *live_conns << "\n";
+    << "meshkv_control_connections " << ctl.live() << "\n";
   if (storage) w << storage->metrics();
   return w.str();
 }
@@ -440,9 +319,9 @@ void Server::Impl::stop() {
   engine->leave(clock());
   flush();
   if (storage) storage->shut_down();
-  std::error_code ignored;
-  acceptor.close(ignored);
+  ctl.close();
   metrics.close();
+  std::error_code ignored;
   if (signals) signals->cancel(ignored);
   stop_timer.expires_after(kLeaveGrace);
   stop_timer.async_wait([this](std::error_code) { io.stop(); });
@@ -502,7 +381,7 @@ Status Server::run() {
   if (s.storage) s.storage->start();
   s.flush();
   s.start_receive();
-  s.start_accept();
+  s.start_control();
   s.metrics.start([&s] { return s.metrics_body(); });
   s.io.run();
   return Status::Ok();

@@ -1,8 +1,8 @@
 // Internal to src/net: the Asio shell's state, written only by server.cc
-// (sockets, the engine's timer, control connections, lifecycle). The other
-// concerns are components it wires together, each owning its state:
-// Storage (the data directory, group commit), WatchStreams, MetricsHttp and
-// ControlKeys.
+// (the UDP socket, the engine's timer, control op dispatch, lifecycle). The
+// other concerns are components it wires together, each owning its state:
+// ControlPort (control connections), Storage (the data directory, group
+// commit), WatchStreams, MetricsHttp and ControlKeys.
 #pragma once
 
 #include <array>
@@ -15,8 +15,8 @@
 #include <utility>
 #include <vector>
 
-#include "net/control_conn.h"
 #include "net/control_keys.h"
+#include "net/control_port.h"
 #include "net/metrics_http.h"
 #include "net/server.h"
 #include "net/storage.h"
@@ -52,10 +52,9 @@ struct Server::Impl {
   node::Config cfg;
   uint16_t requested_port = 0;
   udp::socket usock{io};
-  tcp::acceptor acceptor{io};
+  ControlPort ctl{io};
   asio::steady_timer timer{io};       // the engine's one timer
   asio::steady_timer stop_timer{io};  // ends the loop after a leave
-  asio::steady_timer accept_retry{io};
   MetricsHttp metrics{io};
   std::unique_ptr<asio::signal_set> signals;
   std::vector<std::unique_ptr<asio::posix::stream_descriptor>> watched;
@@ -68,7 +67,6 @@ struct Server::Impl {
   uint64_t armed_us = 0;
   uint64_t last_tick_us = 0;
   bool stopping = false;
-  std::shared_ptr<size_t> live_conns = std::make_shared<size_t>(0);
   std::unique_ptr<WatchStreams> watches;  // built with the engine
 
   // With cfg.data_dir: the data directory, group commit and snapshots.
@@ -89,18 +87,15 @@ struct Server::Impl {
   void arm_timer(uint64_t deadline_us);
   void on_timer(std::error_code ec);
   void start_receive();
-  void start_accept();
-  void accepted(tcp::socket s);
-  void read_header(std::shared_ptr<Conn> c);
-  void respond(std::shared_ptr<Conn> c);
-  wire::CtlResponse answer(const wire::Bytes& body, bool& close_after, bool& watch);
+  void start_control();
+  // A control request's body to its response (ControlPort::Hooks::answer).
+  ControlPort::Reply answer(const wire::Bytes& body);
   // The ops kCtlOps gives to the shell (keys, watch), arguments checked.
   wire::CtlResponse answer_shell(wire::CtlOp op, const wire::CtlRequest& req, bool& watch);
   void watch(asio::posix::stream_descriptor* d, std::function<bool()> cb);
   void ready(asio::posix::stream_descriptor* d, std::function<bool()> cb);
   void stop();
   void compact();
-  void write_response(std::shared_ptr<Conn> c, bool close_after);
   // What /metrics serves: the engine's figures, then the shell's.
   std::string metrics_body() const;
 };

@@ -1,0 +1,172 @@
+#include "net/control_port.h"
+
+#include <span>
+#include <utility>
+
+#include "net/ctl_seal.h"
+#include "wire/codec.h"
+#include "wire/frame.h"
+
+namespace meshkv::net {
+
+using asio::ip::tcp;
+
+ControlPort::ControlPort(asio::io_context& io) : acceptor_(io), accept_retry_(io) {}
+
+std::error_code ControlPort::listen(const tcp::endpoint& at) {
+  std::error_code ec;
+  acceptor_.open(at.protocol(), ec);
+  // Lets a restarted node take its port back while old control
+  // connections linger in TIME_WAIT; a live listener still refuses it.
+  if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(at, ec);
+  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    std::error_code ignored;
+    acceptor_.close(ignored);
+  }
+  return ec;
+}
+
+void ControlPort::start(uint64_t node_uid, const ControlKeys& keys, Storage* storage, WatchStreams& watches,
+                        Hooks hooks) {
+  uid_ = node_uid;
+  keys_ = &keys;
+  storage_ = storage;
+  watches_ = &watches;
+  hooks_ = std::move(hooks);
+  accept();
+}
+
+void ControlPort::close() {
+  closed_ = true;
+  std::error_code ignored;
+  acceptor_.close(ignored);
+}
+
+void ControlPort::accept() {
+  acceptor_.async_accept([this](std::error_code ec, tcp::socket s) {
+    if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
+    if (ec) {
+      // Out of descriptors, most likely: back off instead of spinning.
+      hooks_.log(node::LogLevel::kWarn, "control: accept failed: " + ec.message());
+      accept_retry_.expires_after(std::chrono::milliseconds(100));
+      accept_retry_.async_wait([this](std::error_code e) {
+        if (!e) accept();
+      });
+      return;
+    }
+    accepted(std::move(s));
+    accept();
+  });
+}
+
+void ControlPort::accepted(tcp::socket s) {
+  if (*live_ >= kMaxControlConnections || closed_) {
+    std::error_code ignored;
+    s.close(ignored);
+    return;
+  }
+  read(std::make_shared<Conn>(std::move(s), live_));
+}
+
+// Frames are cut out of a read buffer: one read usually brings a whole
+// request (or several, pipelined), where reading header and body apart cost
+// two system calls per request. The buffer grows only as bytes arrive, so a
+// lying length costs no memory up front.
+void ControlPort::read(std::shared_ptr<Conn> c) {
+  c->touch();
+  const wire::FrameCut cut =
+      wire::cut_frame(std::span<const uint8_t>(c->in.data() + c->in_pos, c->in.size() - c->in_pos));
+  // Nothing sensible can be answered to a length over the limit.
+  if (cut.kind == wire::FrameCut::kTooLarge) return c->close();
+  if (cut.kind == wire::FrameCut::kWhole) {
+    c->body.assign(cut.body.begin(), cut.body.end());
+    c->in_pos += cut.consumed;
+    if (c->in_pos == c->in.size()) {
+      c->in.clear();
+      c->in_pos = 0;
+    }
+    return respond(std::move(c));
+  }
+  if (c->in_pos > 0) {
+    c->in.erase(c->in.begin(), c->in.begin() + static_cast<std::ptrdiff_t>(c->in_pos));
+    c->in_pos = 0;
+  }
+  constexpr size_t kReadChunk = 64 * 1024;
+  const size_t old = c->in.size();
+  c->in.resize(old + kReadChunk);
+  c->sock.async_read_some(asio::buffer(c->in.data() + old, kReadChunk),
+                          [this, c, old](std::error_code ec, size_t n) {
+                            if (ec) return c->close();
+                            c->in.resize(old + n);
+                            read(c);
+                          });
+}
+
+bool ControlPort::open_frame(const std::shared_ptr<Conn>& c) {
+  if (!keys_->sealed()) return true;
+  if (c->session) {
+    wire::Bytes plain;
+    if (!c->session->open(c->body, plain)) {
+      hooks_.refused();
+      c->close();  // forged, replayed or out of order: no answer
+      return false;
+    }
+    c->body = std::move(plain);
+    return true;
+  }
+  // A sealed node talks only to clients that hold a cluster key.
+  uint64_t key_id = 0;
+  Nonce24 cn{};
+  const bool hello = parse_client_hello(c->body, key_id, cn);
+  const crypto::ClusterKey* key = hello ? keys_->find(key_id) : nullptr;
+  if (!key) {
+    hooks_.refused();
+    const wire::CtlResponse denied = wire::ctl_error(
+        0, wire::kCtlUnavailable,
+        hello ? "permission denied: this node does not hold the cluster key given (id " +
+                    crypto::key_id_hex(key_id) + ")"
+              : std::string(kControlDenied));
+    c->out = c->frame(uid_, denied);
+    write(c, true);
+    return false;
+  }
+  const Nonce24 sn = random_nonce();
+  c->session = std::make_unique<CtlSession>(*key, cn, sn, true);
+  c->out = wire::frame(server_hello(sn));
+  write(c, false);
+  return false;
+}
+
+void ControlPort::respond(std::shared_ptr<Conn> c) {
+  if (!open_frame(c)) return;
+  const Reply r = hooks_.answer(c->body);
+  if (r.watch) return watches_->start(std::move(c), r.resp, r.resp.body.get("prefix").as_string());
+  c->out = c->frame(uid_, r.resp);
+  if (c->out.size() - wire::kFrameHeaderBytes > wire::kMaxFrameBytes) {
+    const wire::CtlResponse too_big =
+        wire::ctl_error(r.resp.req_id, wire::kCtlBadRequest, "response too large for one frame");
+    c->out = c->frame(uid_, too_big);
+  }
+  if (storage_ && storage_->sync_pending()) {
+    // Never acknowledge a write that is not on disk: without a response the
+    // client reports the node unreachable and knows the write is uncertain.
+    storage_->after_sync([this, c = std::move(c), close_after = r.close_after](bool synced) {
+      if (synced) return write(c, close_after);
+      c->close();
+    });
+    return;
+  }
+  write(std::move(c), r.close_after);
+}
+
+void ControlPort::write(std::shared_ptr<Conn> c, bool close_after) {
+  c->touch();
+  asio::async_write(c->sock, asio::buffer(c->out), [this, c, close_after](std::error_code ec, size_t) {
+    if (ec || close_after) return c->close();
+    read(c);
+  });
+}
+
+}  // namespace meshkv::net

@@ -1,0 +1,94 @@
+// Internal to src/net: the control plane's TCP side — the listener, the
+// connections it accepts, and their frames.
+//
+// Each connection reads frames (wire/frame.h) and answers each with one
+// response frame, in order. On a sealed node (ControlKeys::sealed()) the
+// first frame must be a client hello naming a key the node holds; every
+// later frame is opened with the session it sets up. What a request means
+// is not the port's business: it hands the plain body to Hooks::answer and
+// writes back what that returns. A response is held back while the storage
+// has a sync pending, and written only if that sync succeeds (otherwise the
+// connection closes unanswered), so no write is acknowledged before it is
+// on disk. Oversized frames close the connection; one idle for kControlIdle
+// is closed; beyond kMaxControlConnections new ones are closed at once.
+//
+// Everything runs on the io_context's one thread.
+#pragma once
+
+#include <asio.hpp>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "net/control_conn.h"
+#include "net/control_keys.h"
+#include "net/storage.h"
+#include "net/watch_streams.h"
+#include "node/engine.h"
+#include "wire/messages.h"
+
+namespace meshkv::net {
+
+class ControlPort {
+ public:
+  // What the server makes of one request.
+  struct Reply {
+    wire::CtlResponse resp;
+    bool close_after = false;  // close the connection once `resp` is written
+    bool watch = false;        // `resp` opens a watch stream on `prefix` in its body
+  };
+  struct Hooks {
+    // Answers the plain body of one request frame. Called once per frame,
+    // in order; after it returns, the storage's sync_pending() tells whether
+    // the request appended writes whose sync the response must wait for.
+    std::function<Reply(const wire::Bytes& body)> answer;
+    // A client failed the handshake or sent a frame its session refused.
+    std::function<void()> refused;
+    std::function<void(node::LogLevel, std::string)> log;
+  };
+
+  // REQUIRES: `io` outlives the port.
+  explicit ControlPort(asio::io_context& io);
+  ControlPort(const ControlPort&) = delete;
+  ControlPort& operator=(const ControlPort&) = delete;
+
+  // Opens the listener at `at` (address reuse on, so a restarted node takes
+  // its port back past TIME_WAIT). On error the listener stays closed.
+  std::error_code listen(const asio::ip::tcp::endpoint& at);
+
+  // Starts accepting. Responses are framed as from `node_uid`.
+  // REQUIRES: listen() succeeded; `keys`, `storage` (may be null: no data
+  // directory) and `watches` outlive the port's connections.
+  void start(uint64_t node_uid, const ControlKeys& keys, Storage* storage, WatchStreams& watches,
+             Hooks hooks);
+
+  // Closes the listener; open connections carry on. Idempotent.
+  void close();
+
+  // Open control connections, watch streams included.
+  size_t live() const { return *live_; }
+
+ private:
+  void accept();
+  void accepted(asio::ip::tcp::socket s);
+  void read(std::shared_ptr<Conn> c);
+  void respond(std::shared_ptr<Conn> c);
+  // The sealed handshake; false when `c` was answered or closed instead.
+  bool open_frame(const std::shared_ptr<Conn>& c);
+  void write(std::shared_ptr<Conn> c, bool close_after);
+
+  asio::ip::tcp::acceptor acceptor_;
+  asio::steady_timer accept_retry_;
+  // Shared with every connection, which outlives the port in teardown.
+  std::shared_ptr<size_t> live_ = std::make_shared<size_t>(0);
+  bool closed_ = false;
+  uint64_t uid_ = 0;
+  const ControlKeys* keys_ = nullptr;
+  Storage* storage_ = nullptr;
+  WatchStreams* watches_ = nullptr;
+  Hooks hooks_;
+};
+
+}  // namespace meshkv::net
