@@ -107,8 +107,10 @@ void Engine::Impl::refute(uint64_t seen_incarnation) {
   for (auto& [name, m] : members) {
     if (m.reachable()) send_members(m.addr, {me});
   }
-  log(LogLevel::kInfo, "refuted a rumour about this node (incarnation " +
-                           std::to_string(incarnation) + ")");
+  // Routine: every restart meets peers that still remember the previous
+  // process (left or dead), and faults cause suspicions that this answers.
+  log(LogLevel::kDebug, "refuted a rumour about this node (incarnation " +
+                            std::to_string(incarnation) + ")");
 }
 
 void Engine::Impl::set_state(Member& m, MemberState s, uint64_t inc) {
@@ -129,7 +131,9 @@ void Engine::Impl::set_state(Member& m, MemberState s, uint64_t inc) {
     m.in_flight = 0;
   }
   if (old != s) {
-    log(s == MemberState::kAlive ? LogLevel::kInfo : LogLevel::kWarn,
+    // A member that left said goodbye: only suspicion and death are alarms.
+    const bool alarm = s == MemberState::kSuspect || s == MemberState::kDead;
+    log(alarm ? LogLevel::kWarn : LogLevel::kInfo,
         "member " + m.name + " (" + m.addr.to_string() + ") is " + wire::member_state_name(s));
   }
 }
