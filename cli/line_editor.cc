@@ -152,7 +152,8 @@ void LineEditor::Impl::configure() {
   el_set(el, EL_BIND, "^V", "ed-unassigned", nullptr);
   el_set(el, EL_BIND, "^[x", "ed-unassigned", nullptr);
   el_set(el, EL_BIND, "^[X", "ed-unassigned", nullptr);
-  el_set(el, EL_ADDFN, "meshkv-complete", "complete the word at the cursor", &Impl::complete);
+  // Wide, with static strings: the narrow EL_ADDFN copies them and leaks.
+  el_wset(el, EL_ADDFN, L"meshkv-complete", L"complete the word at the cursor", &Impl::complete);
   el_set(el, EL_BIND, "^I", "meshkv-complete", nullptr);
 }
 
