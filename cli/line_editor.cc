@@ -165,11 +165,12 @@ void LineEditor::Impl::open_history() {
   el_wset(el, EL_HIST, history_w, hist);
   if (opts.history_file.empty()) return;
   errno = 0;
-  if (history_w(hist, &ev, H_LOAD, opts.history_file.c_str()) < 0 && errno != ENOENT) {
-    load_warning = "cannot read the history file " + opts.history_file +
-                   (errno != 0 ? std::string(": ") + std::strerror(errno) : std::string()) +
-                   "; starting without it";
-  }
+  if (history_w(hist, &ev, H_LOAD, opts.history_file.c_str()) >= 0 || errno == ENOENT) return;
+  // Not written either: it may be something else under that name.
+  load_warning = "cannot read the history file " + opts.history_file +
+                 (errno != 0 ? std::string(": ") + std::strerror(errno) : std::string()) +
+                 "; history is kept for this session only";
+  opts.history_file.clear();
 }
 
 // Appends what the terminal holds, up to `budget` bytes, waiting at most

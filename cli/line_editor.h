@@ -52,7 +52,7 @@ class LineEditor {
 
   // Takes the terminal on stdin and stdout and switches LC_CTYPE to a UTF-8
   // locale (the environment's, else C.UTF-8). A history file that cannot be
-  // read is reported by load_warning(), never an error.
+  // read is reported by load_warning(), never an error, and is not written.
   // REQUIRES: stdin and stdout are terminals; one LineEditor at a time.
   static Result<std::unique_ptr<LineEditor>> open(Options opts);
   ~LineEditor();  // stop(), then gives the terminal its original settings

@@ -23,7 +23,8 @@ namespace {
 constexpr size_t kMaxLineBytes = crdt::kMaxValueBytes + 64 * 1024;
 
 // One prompt command. `help` lists synopsis and summary, each line within 80
-// columns; `help NAME` prints the usage (wrapped), the summary and the example.
+// columns; `help NAME` prints the usage (wrapped), the summary and the
+// example. A summary names the command's alias, if it has one.
 struct CommandHelp {
   const char* name;
   const char* alias;     // another name for it, or nullptr
@@ -180,9 +181,9 @@ void print_help(const std::vector<std::string>& w) {
     return;
   }
   const std::string usage = "usage: " + std::string(c->usage != nullptr ? c->usage : c->synopsis);
-  std::cout << wrap(usage, 79, 7) << "\n" << c->summary << "\n";
-  if (c->alias != nullptr) std::cout << "also: " << c->alias << "\n";
-  std::cout << "example: " << c->example << "\n";
+  std::cout << wrap(usage, 79, 7) << "\n"
+            << c->summary << "\n"
+            << "example: " << c->example << "\n";
 }
 
 std::optional<node::LogLevel> parse_level(std::string_view name) {
