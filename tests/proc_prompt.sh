@@ -126,16 +126,22 @@ class Prompt:
         return bytes(self.out[echo:self.expect(PROMPT, echo, secs) - len(PROMPT)])
 
     def reap(self, secs):
+        """Waits for the node to exit, reading what it prints meanwhile."""
         end = time.monotonic() + left(secs)
         while self.status is None and time.monotonic() < end:
             pid, st = os.waitpid(self.pid, os.WNOHANG)
             if pid:
                 self.status = st
-            else:
-                try:
-                    self.pump(0.05)
-                except Failed:
-                    pass
+                break
+            r, _, _ = select.select([self.fd], [], [], 0.05)
+            try:
+                data = os.read(self.fd, 1 << 20) if r else b""
+            except OSError:
+                data = b""
+            if r and not data:
+                time.sleep(0.05)  # the terminal closed; the process is exiting
+            self.out += data
+            self.log.write(data)
         return self.status
 
     def why(self):
