@@ -1,7 +1,8 @@
 // `meshkv node` (and bare `meshkv`): start a mesh node. Flags override the
 // config file; both are checked before anything binds. With a terminal on
-// stdin (in the foreground) the node runs the prompt, otherwise it runs headless until SIGINT or
-// SIGTERM; either way it leaves the mesh gracefully and exits 0.
+// stdin and stdout (in the foreground) the node runs the prompt, otherwise it
+// runs headless until SIGINT or SIGTERM; either way it leaves the mesh
+// gracefully and exits 0.
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -33,6 +34,7 @@ struct NodeOptions {
   int64_t clock_offset_ms = 0;
   bool repair = false;
   bool insecure = false;
+  bool no_history = false;
   std::vector<std::string> key_files, allowed_peers;
   std::string identity, metrics;
   // Set when parsed; bare `meshkv` leaves them null, which reads as "not given".
@@ -221,7 +223,7 @@ int run_node(const NodeOptions& o) {
     return kExitUsage;
   }
   std::signal(SIGPIPE, SIG_IGN);  // a vanished control client is not fatal
-  const LogFormatter fmt = log_formatter(level_of(cfg->log_level));
+  const node::LogLevel threshold = level_of(cfg->log_level);
   auto sec = load_security(*cfg);
   if (!sec.ok()) {
     std::cerr << "meshkv node: " << sec.status().message() << "\n";
@@ -236,9 +238,13 @@ int run_node(const NodeOptions& o) {
   print_banner(s, s.engine());
   // A node started in the background of an interactive shell must not take
   // the terminal (it would be stopped by SIGTTOU/SIGTTIN): it runs headless.
-  if (::isatty(STDIN_FILENO) == 1 && ::tcgetpgrp(STDIN_FILENO) == ::getpgrp()) {
-    return run_repl(s, fmt);
+  if (::isatty(STDIN_FILENO) == 1 && ::isatty(STDOUT_FILENO) == 1 &&
+      ::tcgetpgrp(STDIN_FILENO) == ::getpgrp()) {
+    // The prompt filters by level itself: `log LEVEL` changes the threshold.
+    return run_repl(s, log_formatter(node::LogLevel::kDebug),
+                    {threshold, o.no_history ? std::string() : default_history_file()});
   }
+  const LogFormatter fmt = log_formatter(threshold);
   s.set_log_sink([fmt](const node::LogLine& l) {
     if (auto text = fmt(l)) std::cerr << *text << "\n" << std::flush;
   });
@@ -311,6 +317,8 @@ Handler setup_node(CLI::App& sub) {
   g["--log-level"] = sub.add_option("--log-level", o->log_level, "debug, info, warn or error")
                          ->type_name("LEVEL")
                          ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
+  sub.add_flag("--no-history", o->no_history,
+               "at the prompt, neither read nor write the history file ~/.meshkv_history");
   sub.add_flag("--insecure", o->insecure,
                "allow a non-loopback --listen without a cluster key, although traffic is then "
                "neither authenticated nor encrypted (said in the log and in status)");

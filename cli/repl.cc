@@ -1,19 +1,18 @@
 #include "repl.h"
 
-#include <poll.h>
+#include <fcntl.h>
 #include <unistd.h>
 
-// clang-format off
-#include <cstdio>
-#include <editline/readline.h>
-// clang-format on
-
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <string_view>
+#include <memory>
 
 #include "config_file.h"
+#include "crdt/entry.h"
+#include "line_editor.h"
 #include "output.h"
 
 namespace meshkv::cli {
@@ -22,64 +21,197 @@ namespace {
 
 using wire::CtlOp;
 
-// The prompt's commands: most are control ops, typed by their names.
+// A line may carry a whole value (1 MiB) with its key, quotes and escapes;
+// a longer one is refused before it is run.
+constexpr size_t kMaxLineBytes = crdt::kMaxValueBytes + 64 * 1024;
+
+// One prompt command. `help` lists synopsis and summary, each line within 80
+// columns; `help NAME` prints the usage (wrapped), the summary and the
+// example. A summary names the command's alias, if it has one.
 struct CommandHelp {
-  std::string_view name;
-  const char* usage;
-  const char* help;
+  const char* name;
+  const char* alias;     // another name for it, or nullptr
+  const char* synopsis;  // at most 20 columns
+  const char* summary;   // at most 55 columns
+  const char* usage;     // in full, when the synopsis abridges it; else nullptr
+  const char* example;
 };
 constexpr CommandHelp kCommands[] = {
-    {wire::op_name(CtlOp::kSet), "set KEY VALUE", "write a key (quote a value with spaces: set k \"a b\")"},
-    {wire::op_name(CtlOp::kGet), "get KEY", "read a key"},
-    {wire::op_name(CtlOp::kDel), "del KEY", "delete a key"},
-    {wire::op_name(CtlOp::kList), "list [PREFIX]", "list live keys, optionally only those under PREFIX"},
-    {wire::op_name(CtlOp::kStatus), "status", "this node: members, counters, version vector"},
-    {wire::op_name(CtlOp::kPeers), "peers", "members with state, round-trip time and last contact"},
-    {wire::op_name(CtlOp::kClock), "clock", "this node's version vector and hybrid logical clock"},
-    {wire::op_name(CtlOp::kJoin), "join PEER...", "contact peers (HOST:PORT) and merge memberships"},
-    {wire::op_name(CtlOp::kLoss),
-     "loss [clear] [drop P] [dup P] [corrupt P] [delay MS[:J]] [peer ID] [partition ID,..]",
-     "show, set or clear injected faults (see meshkv loss --help)"},
-    {"help", "help", "show this list"},
-    {"quit", "quit", "leave the mesh gracefully and exit (also Ctrl-D)"},
+    {"set", nullptr, "set KEY VALUE", "write a key (quote a value with spaces)", nullptr,
+     "set greeting \"hello world\""},
+    {"get", nullptr, "get KEY", "read a key", nullptr, "get greeting"},
+    {"del", "delete", "del KEY", "delete a key (also: delete)", nullptr, "del greeting"},
+    {"list", nullptr, "list [PREFIX]", "list live keys, optionally only those under PREFIX",
+     nullptr, "list app/"},
+    {"status", nullptr, "status", "this node: members, counters, version vector", nullptr,
+     "status"},
+    {"peers", nullptr, "peers", "members with state, round-trip time and last contact", nullptr,
+     "peers"},
+    {"clock", nullptr, "clock", "this node's version vector and hybrid logical clock", nullptr,
+     "clock"},
+    {"join", nullptr, "join PEER...", "contact peers (HOST:PORT) and merge memberships", nullptr,
+     "join 127.0.0.1:7002"},
+    {"loss", nullptr, "loss [NAME VALUE]...", "show, set or clear injected faults",
+     "loss [clear] [drop P] [dup P] [corrupt P] [delay MS[:J]] [direction D] [peer ID] "
+     "[partition ID,...]",
+     "loss drop 0.3 peer b"},
+    {"log", nullptr, "log [LEVEL]", "show or set the lowest log level shown here",
+     "log [debug|info|warn|error]", "log warn"},
+    {"help", "?", "help [COMMAND]", "this list, or a command's usage and an example", nullptr,
+     "help set"},
+    {"quit", "exit", "quit", "leave the mesh gracefully and exit (also: exit, Ctrl-D)", nullptr,
+     "quit"},
 };
+constexpr const char* kLevels[] = {"debug", "info", "warn", "error"};
 
-// libedit calls back through plain function pointers, so the prompt's state
-// is reachable from one pointer, set only while run_repl() runs.
+// The prompt's state, reachable from the line editor's callbacks; set only
+// while run_repl() runs.
 struct Repl {
   net::Server* server = nullptr;
+  LineEditor* editor = nullptr;
   LogFormatter format_log;
+  node::LogLevel shown = node::LogLevel::kInfo;
   Style style;
-  bool installed = false;  // the line handler is active (terminal in edit mode)
   bool quitting = false;
-  bool line_done = false;  // a line was handled since the last read
-  std::string prompt;
   uint64_t next_req = 1;
 };
 Repl* g_repl = nullptr;
 
-// Prints `text` above the prompt. The visible line is cleared first and
-// redrawn afterwards from libedit's own buffer, so the partly typed line and
-// the cursor position survive unchanged.
-void print_above(const std::string& text) {
-  if (g_repl == nullptr || !g_repl->installed) {
-    std::fprintf(stderr, "%s\n", text.c_str());
-    return;
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
   }
-  std::fputs("\r\033[K", stdout);
-  std::fflush(stdout);
-  std::fprintf(stderr, "%s\n", text.c_str());
-  std::fflush(stderr);
-  rl_forced_update_display();
+  return out;
 }
 
-void print_help() {
-  size_t w = 0;
-  for (const auto& c : kCommands) w = std::max(w, std::strlen(c.usage));
+// The command `word` names, in any case, by name or alias; nullptr if none.
+const CommandHelp* find_command(std::string_view word) {
+  const std::string w = lower(word);
   for (const auto& c : kCommands) {
-    std::cout << "  " << c.usage << std::string(w - std::strlen(c.usage) + 2, ' ') << c.help
-              << "\n";
+    if (w == c.name || (c.alias != nullptr && w == c.alias)) return &c;
   }
+  return nullptr;
+}
+
+// Edits between a and b, a swap of neighbours counting as one (optimal
+// string alignment). REQUIRES: short strings (quadratic).
+size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::vector<size_t>> d(a.size() + 1, std::vector<size_t>(b.size() + 1));
+  for (size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+  for (size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    for (size_t j = 1; j <= b.size(); ++j) {
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1,
+                          d[i - 1][j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+      }
+    }
+  }
+  return d[a.size()][b.size()];
+}
+
+// The name or alias a mistyped `word` most likely meant: the closest within
+// one edit (two for words of five letters or more), else the only one it
+// begins; "" when nothing is close.
+std::string suggest(std::string_view word) {
+  const std::string w = lower(word);
+  if (w.empty() || w.size() > 32) return {};
+  std::string best;
+  size_t best_d = w.size() >= 5 ? 3 : 2;
+  std::vector<std::string> prefixed;
+  for (const auto& c : kCommands) {
+    for (const char* n : {c.name, c.alias}) {
+      if (n == nullptr) continue;
+      const size_t d = edit_distance(w, n);
+      if (d < best_d) best = n, best_d = d;
+      if (std::string_view(n).starts_with(w)) prefixed.emplace_back(n);
+    }
+  }
+  if (best.empty() && prefixed.size() == 1) best = prefixed[0];
+  return best;
+}
+
+void unknown_command(std::string_view word) {
+  std::cerr << "unknown command '" << word << "'";
+  if (const std::string s = suggest(word); !s.empty()) std::cerr << "; did you mean '" << s << "'?";
+  std::cerr << " (help lists the commands)\n";
+}
+
+// `text` in lines of at most `width` columns, broken at spaces; lines after
+// the first start with `indent` spaces.
+std::string wrap(std::string_view text, size_t width, size_t indent) {
+  std::string out;
+  size_t col = 0;
+  while (!text.empty()) {
+    const size_t sp = text.find(' ');
+    const std::string_view word = text.substr(0, sp);
+    if (col > indent && col + 1 + word.size() > width) {
+      out += "\n" + std::string(indent, ' ');
+      col = indent;
+    } else if (!out.empty()) {
+      out += ' ';
+      ++col;
+    }
+    out += word;
+    col += word.size();
+    text = sp == std::string_view::npos ? std::string_view() : text.substr(sp + 1);
+  }
+  return out;
+}
+
+void print_list() {
+  size_t w = 0;
+  for (const auto& c : kCommands) w = std::max(w, std::strlen(c.synopsis));
+  for (const auto& c : kCommands) {
+    std::cout << "  " << c.synopsis << std::string(w - std::strlen(c.synopsis) + 2, ' ')
+              << c.summary << "\n";
+  }
+  std::cout << "Ctrl-C cancels the line, Tab completes, Up and Ctrl-R recall history\n"
+               "(Ctrl-R: the latest line containing what is typed). help COMMAND shows\n"
+               "a command's usage and an example.\n";
+}
+
+void print_help(const std::vector<std::string>& w) {
+  if (w.size() == 1) {
+    print_list();
+    return;
+  }
+  const CommandHelp* c = find_command(w[1]);
+  if (c == nullptr) {
+    unknown_command(w[1]);
+    return;
+  }
+  const std::string usage = "usage: " + std::string(c->usage != nullptr ? c->usage : c->synopsis);
+  std::cout << wrap(usage, 79, 7) << "\n"
+            << c->summary << "\n"
+            << "example: " << c->example << "\n";
+}
+
+std::optional<node::LogLevel> parse_level(std::string_view name) {
+  const std::string n = lower(name);
+  for (size_t i = 0; i < std::size(kLevels); ++i) {
+    if (n == kLevels[i]) return static_cast<node::LogLevel>(i);
+  }
+  return std::nullopt;
+}
+
+void log_command(const std::vector<std::string>& w) {
+  if (w.size() > 2) {
+    std::cerr << "usage: log [debug|info|warn|error]\n";
+    return;
+  }
+  if (w.size() == 2) {
+    const std::optional<node::LogLevel> l = parse_level(w[1]);
+    if (!l) {
+      std::cerr << "log: '" << w[1] << "' is not a level: debug, info, warn or error\n";
+      return;
+    }
+    g_repl->shown = *l;
+  }
+  std::cout << "showing log lines of level " << kLevels[static_cast<size_t>(g_repl->shown)]
+            << " and above\n";
 }
 
 // `loss [clear] [NAME VALUE]...` into the arguments of `req`; false after
@@ -173,80 +305,93 @@ std::optional<wire::CtlRequest> build_request(const std::vector<std::string>& w)
   return req;
 }
 
-void execute(const std::vector<std::string>& words) {
-  const std::string& op = words[0];
-  if (op == "help" || op == "?") {
-    print_help();
-  } else if (op == "quit" || op == "exit") {
+void execute(std::vector<std::string> words) {
+  const CommandHelp* c = find_command(words[0]);
+  if (c == nullptr) {
+    unknown_command(words[0]);
+    return;
+  }
+  words[0] = c->name;
+  const std::string_view op = c->name;
+  if (op == "help") {
+    print_help(words);
+  } else if (op == "quit") {
     g_repl->quitting = true;
+  } else if (op == "log") {
+    log_command(words);
   } else if (auto req = build_request(words)) {
     Result<wire::CtlResponse> r = g_repl->server->control(*req);
     print_result(*req, r, false, g_repl->style, std::cout, std::cerr);
   }
-  std::cout.flush();
-  std::cerr.flush();
 }
 
-// libedit's line handler. `line` is malloc'd and ours; null means end of input.
-void on_line(char* line) {
-  g_repl->line_done = true;
-  if (line == nullptr) {
-    std::cout << "\n";
-    g_repl->quitting = true;
-    return;
+// The line editor's handler: runs a finished line. False once quitting.
+bool on_line(LineEditor::Event ev, const std::string& line) {
+  Repl& r = *g_repl;
+  switch (ev) {
+    case LineEditor::Event::kEnd:
+      r.quitting = true;
+      return false;
+    case LineEditor::Event::kCancelled:
+      return true;
+    case LineEditor::Event::kTooLong:
+      std::cerr << "line too long (over " << kMaxLineBytes << " bytes): not run; a value may "
+                << "have up to " << crdt::kMaxValueBytes << " bytes\n";
+      return true;
+    case LineEditor::Event::kLine:
+      break;
   }
+  if (line.find_first_not_of(" \t") == std::string::npos) return true;
+  if (Status s = r.editor->remember(line); !s.ok()) std::cerr << "meshkv: " << s.message() << "\n";
   std::string error;
   auto words = tokenize(line, &error);
   if (!words) {
     std::cerr << error << "\n";
   } else if (!words->empty()) {
-    add_history(line);
-    execute(*words);
+    execute(std::move(*words));
   }
-  std::free(line);
+  std::cout.flush();
+  std::cerr.flush();
+  return !r.quitting;
 }
 
-char* command_generator(const char* text, int state) {
-  static size_t next = 0;
-  if (state == 0) next = 0;
-  while (next < std::size(kCommands)) {
-    const std::string_view name = kCommands[next++].name;
-    if (name.starts_with(text)) return strndup(name.data(), name.size());
+// Tab: command names for the first word; command names after `help`, levels
+// after `log`; elsewhere the command's usage as a hint.
+Completion complete_words(std::string_view before) {
+  const size_t cut = before.find_last_of(" \t");
+  const std::string word = lower(before.substr(cut == std::string_view::npos ? 0 : cut + 1));
+  std::string tokenize_error;
+  const auto done = tokenize(before.substr(0, cut == std::string_view::npos ? 0 : cut),
+                             &tokenize_error);
+  Completion out;
+  auto offer = [&](const char* w) {
+    if (w != nullptr && std::string_view(w).starts_with(word)) out.words.emplace_back(w);
+  };
+  const CommandHelp* c = done && !done->empty() ? find_command((*done)[0]) : nullptr;
+  if (done && done->empty()) {
+    for (const auto& k : kCommands) offer(k.name), offer(k.alias);
+  } else if (c != nullptr && done->size() == 1 && std::string_view(c->name) == "help") {
+    for (const auto& k : kCommands) offer(k.name);
+  } else if (c != nullptr && done->size() == 1 && std::string_view(c->name) == "log") {
+    for (const char* l : kLevels) offer(l);
+  } else if (c != nullptr) {
+    out.hint = "usage: " + std::string(c->usage != nullptr ? c->usage : c->synopsis);
   }
-  return nullptr;
-}
-
-// Completes command names in the first word only.
-char** complete(const char* text, int start, int /*end*/) {
-  rl_attempted_completion_over = 1;
-  if (start != 0) return nullptr;
-  return rl_completion_matches(text, command_generator);
-}
-
-void remove_handler() {
-  if (!g_repl->installed) return;
-  rl_callback_handler_remove();
-  g_repl->installed = false;
+  return out;
 }
 
 // Called when stdin is readable; false stops watching it.
 bool on_input() {
-  pollfd p{STDIN_FILENO, POLLIN, 0};
-  const bool hung_up = ::poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR | POLLNVAL));
-  if (!hung_up) rl_callback_read_char();
-  // libedit re-enters edit mode after the line handler returns, so the
-  // handler is removed here rather than inside it.
-  if (hung_up || g_repl->quitting) {
-    remove_handler();
-    g_repl->server->stop();
+  Repl& r = *g_repl;
+  if (!r.editor->on_readable(on_line)) {
+    r.server->stop();
     return false;
   }
-  // libedit leaves edit mode to call the line handler and would only return
-  // to it at the next keystroke (echoed by the terminal meanwhile, without a
-  // prompt). Installing the handler again re-enters it and draws the prompt.
-  if (g_repl->line_done) {
-    g_repl->line_done = false;
-    rl_callback_handler_install(g_repl->prompt.c_str(), on_line);
+  // Input read but left for later (a long paste) raises no new readiness.
+  if (r.editor->has_input()) {
+    r.server->post([] {
+      if (g_repl != nullptr) on_input();
+    });
   }
   return true;
 }
@@ -297,37 +442,59 @@ std::optional<std::vector<std::string>> tokenize(std::string_view line, std::str
   return words;
 }
 
-int run_repl(net::Server& server, LogFormatter format_log) {
-  Repl repl;
-  repl.server = &server;
-  repl.format_log = std::move(format_log);
-  repl.style = detect_style(STDOUT_FILENO);
-  g_repl = &repl;
-  server.set_log_sink([&repl](const node::LogLine& l) {
-    if (auto text = repl.format_log(l)) print_above(*text);
-  });
+namespace {
 
-  rl_catch_signals = 0;  // SIGINT/SIGTERM belong to the server: a graceful leave
-  rl_readline_name = const_cast<char*>("meshkv");
-  rl_attempted_completion_function = complete;
-  using_history();
-  stifle_history(1000);
-  repl.prompt = "meshkv " + server.engine().id() + "> ";
-  std::cout << "type help for commands, quit or Ctrl-D to leave\n" << std::flush;
-  rl_callback_handler_install(repl.prompt.c_str(), on_line);
-  repl.installed = true;
+// asio makes a watched descriptor non-blocking, and a dup() shares that mode
+// with stdin, stdout and stderr (one open file of the terminal): output would
+// then fail with EAGAIN whenever the terminal lags, and the shell would get
+// its terminal back non-blocking. So the prompt watches a descriptor of its
+// own; -1 if the terminal cannot be opened again.
+int own_terminal_fd() {
+  char name[256];
+  if (::ttyname_r(STDIN_FILENO, name, sizeof name) != 0) return -1;
+  return ::open(name, O_RDONLY | O_NOCTTY | O_CLOEXEC);
+}
 
-  if (Status w = server.watch_readable(STDIN_FILENO, on_input); !w.ok()) {
-    remove_handler();
-    g_repl = nullptr;
-    std::cerr << "meshkv: " << w.message() << "\n";
+}  // namespace
+
+std::string default_history_file() {
+  const char* home = std::getenv("HOME");
+  if (home == nullptr || *home == '\0') return {};
+  return std::string(home) + "/.meshkv_history";
+}
+
+int run_repl(net::Server& server, LogFormatter format_log, ReplOptions opts) {
+  LineEditor::Options eo;
+  eo.prompt = "meshkv " + server.engine().id() + "> ";
+  eo.history_file = std::move(opts.history_file);
+  eo.max_line_bytes = kMaxLineBytes;
+  eo.complete = complete_words;
+  auto editor = LineEditor::open(std::move(eo));
+  if (!editor.ok()) {
+    std::cerr << "meshkv: " << editor.status().message() << "\n";
     return 1;
   }
-  Status s = server.run();
-  if (repl.installed) {  // stopped by a signal: give the terminal back
-    remove_handler();
-    std::cout << "\n";
-  }
+  LineEditor& ed = **editor;
+  Repl repl;
+  repl.server = &server;
+  repl.editor = &ed;
+  repl.format_log = std::move(format_log);
+  repl.shown = opts.log_level;
+  repl.style = detect_style(STDOUT_FILENO);
+  g_repl = &repl;
+  if (!ed.load_warning().empty()) std::cerr << "meshkv: " << ed.load_warning() << "\n";
+  std::cout << "type help for commands; Ctrl-C cancels a line, quit or Ctrl-D leaves\n"
+            << std::flush;
+  server.set_log_sink([&repl](const node::LogLine& l) {
+    if (l.level < repl.shown) return;
+    if (auto text = repl.format_log(l)) repl.editor->print_above(*text);
+  });
+  ed.start();
+  const int watch_fd = own_terminal_fd();
+  Status s = server.watch_readable(watch_fd >= 0 ? watch_fd : STDIN_FILENO, on_input);
+  if (s.ok()) s = server.run();
+  ed.stop();
+  if (watch_fd >= 0) ::close(watch_fd);
   server.set_log_sink(nullptr);
   g_repl = nullptr;
   if (!s.ok()) {

@@ -18,7 +18,7 @@ _meshkv_options() {
         node)
             echo "--config --id --listen --join --mtu --gossip-interval --probe-interval" \
                 "--probe-timeout --anti-entropy-interval --loss --data-dir --sync" \
-                "--sync-interval --tombstone-grace --repair --log-level --insecure --key-file" \
+                "--sync-interval --tombstone-grace --repair --log-level --no-history --insecure --key-file" \
                 "--identity --allow-peer --metrics --clock-offset-ms --help"
             ;;
         set | del) echo "--batch $remote" ;;
@@ -50,7 +50,7 @@ _meshkv_repeatable() {
 # Succeeds when option $1 takes a value (every option but these flags does).
 _meshkv_takes_value() {
     case $1 in
-        --help | --json | --insecure | --clear | --repair | --cluster | --force) return 1 ;;
+        --help | --json | --insecure | --no-history | --clear | --repair | --cluster | --force) return 1 ;;
     esac
 }
 

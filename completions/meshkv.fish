@@ -49,6 +49,7 @@ complete -c meshkv -n '__fish_seen_subcommand_from node' -l sync-interval -x -d 
 complete -c meshkv -n '__fish_seen_subcommand_from node' -l tombstone-grace -x -d 'keep tombstones this long once every member has them, ms'
 complete -c meshkv -n '__fish_seen_subcommand_from node' -l repair -d 'start even if the log is damaged in the middle'
 complete -c meshkv -n '__fish_seen_subcommand_from node' -l log-level -x -a 'debug info warn error' -d 'log threshold'
+complete -c meshkv -n '__fish_seen_subcommand_from node' -l no-history -d 'keep no prompt history in ~/.meshkv_history'
 complete -c meshkv -n '__fish_seen_subcommand_from node' -l insecure -d 'allow a non-loopback --listen without a cluster key'
 complete -c meshkv -n '__fish_seen_subcommand_from node' -l metrics -x -d 'serve Prometheus metrics at http://HOST:PORT/metrics'
 complete -c meshkv -n '__fish_seen_subcommand_from node' -l clock-offset-ms -x -d 'for testing: skew the wall clock by this many ms'

@@ -26,10 +26,12 @@ export ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1
 build-asan/meshkv_tests
 
 step "real-process tests against the sanitizer build"
-# The shell, the control plane and the client under ASan/UBSan: any report
-# makes a node or client exit non-zero, which fails the test.
+# The shell, the control plane, the client and the prompt (libedit, driven
+# through a pseudo-terminal) under ASan/UBSan: any report makes a node or
+# client exit non-zero, which fails the test.
 bash tests/proc_mesh.sh build-asan/meshkv
 bash tests/proc_tools.sh build-asan/meshkv
+bash tests/proc_prompt.sh build-asan/meshkv
 
 if [ "$fuzz_seconds" -gt 0 ]; then
   step "fuzzing the wire decoder for ${fuzz_seconds}s"

@@ -184,7 +184,9 @@ void Membership::refute(uint64_t seen_incarnation) {
   }
   const MemberEvent e{MemberEvent::Kind::kRefuted, self_.name, self_.uid, self_.addr,
                       MemberState::kAlive, MemberState::kAlive, incarnation_, false};
-  hooks_.log(LogLevel::kInfo, describe(e));
+  // Routine: every restart meets peers that still remember the previous
+  // process (left or dead), and faults cause suspicions that this answers.
+  hooks_.log(LogLevel::kDebug, describe(e));
   hooks_.changed(e);
 }
 
@@ -205,7 +207,9 @@ void Membership::change(Member& m, MemberState s, uint64_t inc, bool new_process
               s == MemberState::kSuspect ? std::optional(m.suspect_deadline_us) : std::nullopt);
   arm_gossip();
   const MemberEvent e{MemberEvent::Kind::kChanged, m.name, m.uid, m.addr, old, s, inc, new_process};
-  if (e.notable()) hooks_.log(s == MemberState::kAlive ? LogLevel::kInfo : LogLevel::kWarn, describe(e));
+  // A graceful leave is news, not trouble: only suspect and dead warn.
+  const bool trouble = s == MemberState::kSuspect || s == MemberState::kDead;
+  if (e.notable()) hooks_.log(trouble ? LogLevel::kWarn : LogLevel::kInfo, describe(e));
   hooks_.changed(e);
 }
 
