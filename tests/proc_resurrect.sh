@@ -159,9 +159,11 @@ scenario1() {
   for p in "$PA" "$PB" "$PC"; do loss "$p" --clear; done
   local heal; heal=$(now_ms)
 
-  # Sample get k1 on every node until converged (or 20 s): no value may show.
-  # A value seen anywhere is recorded; sampling goes on until a or b shows one
-  # (the write spread) or the wait ends, so the failure says who showed what, when.
+  # Sample get k1 on every node until converged (or 20 s). a and b, which
+  # acknowledged the delete, must never show a value; c may show its own
+  # write until it hears that it was left out (it never saw the delete), and
+  # never after convergence. Sampling goes on until a or b shows one (the
+  # write spread) or the wait ends, so the failure says who showed what, when.
   local -A seen=()
   local converged="" n r all_absent
   while [ $(($(now_ms) - heal)) -lt 20000 ]; do
@@ -170,6 +172,7 @@ scenario1() {
       r=$(get_k1 "$(port_of $n)")
       [ "$r" = absent ] && continue
       all_absent=0
+      [ $n = c ] && continue
       [[ $r == value:* ]] && [ -z "${seen[$n]:-}" ] && seen[$n]="'${r#value:}' from $(secs_since "$heal") s"
     done
     [ -n "${seen[a]:-}${seen[b]:-}" ] && break

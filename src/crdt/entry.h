@@ -31,6 +31,16 @@ struct Entry {
   Dot dot;
   bool tombstone = false;
   std::string value;  // empty for tombstones
+  // Ordering marks for the tombstone-collection rule (crdt/replica.h). They
+  // travel with the entry and take no part in last-writer-wins:
+  //   vouched:   a node ordered this write against a live value of its key
+  //              that is newer than every delete of the key ever collected;
+  //              it may be shown wherever it wins.
+  //   unordered: its writer was cut off while deletes were collected and
+  //              could not order it: the receiver judges it (in transit
+  //              only, never stored).
+  bool vouched = false;
+  bool unordered = false;
 
   friend bool operator==(const Entry&, const Entry&) = default;
 };

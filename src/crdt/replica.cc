@@ -53,20 +53,118 @@ Result<KeyedEntry> Replica::write(std::string_view key, std::optional<std::strin
   ke.entry.dot = Dot{self_, next_seq_++};
   ke.entry.tombstone = !value.has_value();
   if (value) ke.entry.value.assign(value->data(), value->size());
+  // Above the clock, which has seen every collected delete: above the horizon.
   map_.merge(ke.key, ke.entry);
   ctx_.add(ke.entry.dot);
+  order_quarantined(ke.key);
   return ke;
 }
 
-bool Replica::apply_entry(std::string_view key, const Entry& e, uint64_t phys_ms) {
+Replica::Applied Replica::apply(std::string_view key, const Entry& e, uint64_t phys_ms, bool judge) {
   clock_.observe(e.hlc, phys_ms);
-  if (ctx_.covers(e.dot)) return false;
+  if (ctx_.covers(e.dot)) {
+    // A vouched copy of an entry quarantined here: the verdict of a node
+    // that could order it (see above).
+    if (e.vouched && !quarantine_.empty()) {
+      auto q = quarantine_.find(key);
+      if (q != quarantine_.end()) {
+        auto it = std::find_if(q->second.begin(), q->second.end(),
+                               [&](const Entry& x) { return x.dot == e.dot; });
+        if (it != q->second.end()) {
+          q->second.erase(it);
+          --quarantined_;
+          if (q->second.empty()) quarantine_.erase(q);
+          Entry v = e;
+          v.unordered = false;
+          const bool won = map_.merge(key, v) != LwwMap::MergeResult::kStale;
+          released_.push_back({KeyedEntry{std::string(key), v}, won, true});
+          if (won) order_quarantined(key);
+          return won ? Applied::kWon : Applied::kLost;
+        }
+      }
+    }
+    return Applied::kSkipped;
+  }
   ctx_.add(e.dot);
-  return map_.merge(key, e) != LwwMap::MergeResult::kStale;
+  Entry v = e;
+  v.unordered = false;
+  if ((judge || e.unordered) && !e.vouched && !(e.hlc > horizon_)) {
+    const Entry* cur = map_.find(key);
+    if (cur == nullptr) {
+      quarantine_entry(key, v, /*report=*/true);
+      return Applied::kQuarantined;
+    }
+    if (!wins(v, *cur)) return Applied::kLost;
+    v.vouched = true;  // ordered against a live entry above the horizon
+  }
+  if (map_.merge(key, v) == LwwMap::MergeResult::kStale) return Applied::kLost;
+  order_quarantined(key);
+  return Applied::kWon;
 }
 
-Status Replica::apply_chunk(const Chunk& c, uint64_t phys_ms,
-                            std::vector<const KeyedEntry*>* changed) {
+bool Replica::raise_horizon(Hlc h) {
+  if (!(h > horizon_)) return false;
+  horizon_ = h;
+  return true;
+}
+
+bool Replica::quarantine_entry(std::string_view key, const Entry& e, bool report) {
+  auto q = quarantine_.find(key);
+  if (q == quarantine_.end()) q = quarantine_.emplace(std::string(key), std::vector<Entry>{}).first;
+  for (const Entry& x : q->second) {
+    if (x.dot == e.dot) return false;
+  }
+  if (quarantined_ >= kMaxQuarantined) {
+    ++quarantine_overflow_;
+    if (q->second.empty()) quarantine_.erase(q);
+    return false;
+  }
+  Entry v = e;
+  v.unordered = false;
+  v.vouched = false;
+  auto pos = std::find_if(q->second.begin(), q->second.end(), [&](const Entry& x) { return wins(x, v); });
+  if (report) quarantined_new_.push_back(KeyedEntry{std::string(key), v});
+  q->second.insert(pos, std::move(v));
+  ++quarantined_;
+  return true;
+}
+
+std::vector<Entry> Replica::unquarantine(std::string_view key, Dot dot) {
+  std::vector<Entry> out;
+  auto q = quarantine_.find(key);
+  if (q == quarantine_.end()) return out;
+  std::erase_if(q->second, [&](Entry& x) {
+    if (dot.seq != 0 && x.dot != dot) return false;
+    out.push_back(std::move(x));
+    return true;
+  });
+  quarantined_ -= out.size();
+  if (q->second.empty()) quarantine_.erase(q);
+  return out;
+}
+
+void Replica::order_quarantined(std::string_view key) {
+  if (quarantine_.empty()) return;
+  auto q = quarantine_.find(key);
+  if (q == quarantine_.end()) return;
+  std::vector<Entry> waiting = std::move(q->second);
+  quarantine_.erase(q);
+  quarantined_ -= waiting.size();
+  for (Entry& x : waiting) {
+    const Entry* cur = map_.find(key);
+    if (cur != nullptr && cur->dot == x.dot) {
+      released_.push_back({KeyedEntry{std::string(key), std::move(x)}, true, true});
+      continue;
+    }
+    x.vouched = true;
+    const bool won = cur == nullptr || wins(x, *cur);
+    if (won) map_.merge(key, x);
+    released_.push_back({KeyedEntry{std::string(key), std::move(x)}, won, false});
+  }
+}
+
+Status Replica::apply_chunk(const Chunk& c, uint64_t phys_ms, std::vector<const KeyedEntry*>* changed,
+                            bool judge) {
   if (c.origin == 0) return Status::Corruption("chunk without origin");
   if (c.to < c.from) return Status::Corruption("chunk range ends before it starts");
   const bool loose = c.from == c.to;
@@ -79,7 +177,7 @@ Status Replica::apply_chunk(const Chunk& c, uint64_t phys_ms,
     }
   }
   for (const KeyedEntry& ke : c.entries) {
-    if (apply_entry(ke.key, ke.entry, phys_ms) && changed) changed->push_back(&ke);
+    if (apply(ke.key, ke.entry, phys_ms, judge) == Applied::kWon && changed) changed->push_back(&ke);
   }
   ctx_.add_range(c.origin, c.from, c.to);
   return Status::Ok();
@@ -149,6 +247,7 @@ std::vector<Chunk> Replica::delta(const VersionVector& peer, size_t max_chunk_by
 bool Replica::collect(std::string_view key, Dot d) {
   const Entry* e = map_.find(key);
   if (!e || !e->tombstone || e->dot != d) return false;
+  raise_horizon(e->hlc);
   return map_.erase(key);
 }
 
@@ -162,7 +261,9 @@ void Replica::reset_to(std::vector<KeyedEntry> keep) {
 }
 
 void Replica::load_entry(std::string_view key, const Entry& e) {
-  map_.merge(key, e);
+  Entry v = e;
+  v.unordered = false;
+  map_.merge(key, v);
   clock_.restore(e.hlc);
 }
 

@@ -20,13 +20,49 @@
 //   Entries the sender holds above its own vv[o] (received out of order) go in
 //   a chunk with from == to: their dots are recorded one by one, no range is
 //   claimed.
+//
+// The rule that keeps collected deletes deleted (quarantine) lives here too:
+//
+//   A tombstone is collected once every member counted by a majority holds
+//   it (node/gc.cc). The `horizon` is the HLC of the newest delete this
+//   replica collected, or learned that a peer collected; only ever raised.
+//   Every live entry a replica shows is above every collected delete of its
+//   key, by induction: an entry only becomes a key's winner by beating the
+//   entry there (which is above them), or, when the key is absent, by being
+//   above the horizon (above every collected delete of every key), or by
+//   being vouched (below).
+//
+//   A member left out of a collection (dead past the grace period while the
+//   others collected) may return with writes nobody ordered against the
+//   deletes collected meanwhile: a value older than an acknowledged delete
+//   would come back if merged as usual, since the tombstone that would beat
+//   it is gone. So entries from such a member, until it has reconciled, and
+//   entries marked `unordered`, are *judged* (apply with judge = true):
+//     - its dot is covered: superseded or seen, as always;
+//     - its key is present here: the present entry is above every collected
+//       delete of the key, so ordinary LWW against it is exact; if the entry
+//       wins it is marked vouched (the verdict travels with it);
+//     - its HLC is above the horizon: above every collected delete, merged;
+//     - otherwise it cannot be ordered: it goes to quarantine, never shown,
+//       and its dot is recorded so it is not sent again. An operator applies
+//       (as a new write) or drops it.
+//   A quarantined entry whose key later becomes present can be ordered, and
+//   is: it wins (vouched) or loses against the new winner and leaves
+//   quarantine. A vouched entry whose dot is covered releases a quarantined
+//   copy of itself, so nodes that judged before the key reached them agree
+//   with the node that vouched.
+//   The returning member judges its own unreconciled writes the same way
+//   when it reconciles (node/gc.cc), and sends them out marked unordered, so
+//   the majority's verdict decides where the key is live.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/status.h"
@@ -80,14 +116,52 @@ class Replica {
   // An entry whose dot the causal context already covers is not merged: it
   // was incorporated before, or something that beats it was (possibly a
   // tombstone since collected), so it can never be the key's final winner.
+  // With `judge` (or an entry marked unordered) the quarantine rule above
+  // applies. Entries leaving quarantine because of this call are added to
+  // released() (won or lost).
   // REQUIRES: the entry passed validate_entry().
-  bool apply_entry(std::string_view key, const Entry& e, uint64_t phys_ms);
+  enum class Applied { kSkipped, kWon, kLost, kQuarantined };
+  Applied apply(std::string_view key, const Entry& e, uint64_t phys_ms, bool judge = false);
+  bool apply_entry(std::string_view key, const Entry& e, uint64_t phys_ms) {
+    return apply(key, e, phys_ms) == Applied::kWon;
+  }
 
   // Applies a delta chunk (entries, then the range claim). Rejects the whole
   // chunk, changing nothing, if it is malformed. Appends the entries that won
   // to `changed` when given.
   Status apply_chunk(const Chunk& c, uint64_t phys_ms,
-                     std::vector<const KeyedEntry*>* changed = nullptr);
+                     std::vector<const KeyedEntry*>* changed = nullptr, bool judge = false);
+
+  // ---- the collection horizon and quarantine (see above) ----
+  Hlc horizon() const { return horizon_; }
+  // Returns whether it rose.
+  bool raise_horizon(Hlc h);
+  // Entries kept aside, by key; each key's in (hlc, origin) order.
+  const std::map<std::string, std::vector<Entry>, std::less<>>& quarantine() const {
+    return quarantine_;
+  }
+  size_t quarantined() const { return quarantined_; }
+  // Puts an entry aside as it is (replaying a log or snapshot, or judging
+  // the writes a reconciling node kept; `report`: listed by
+  // take_quarantined()). Returns false when it already was, or the
+  // quarantine is full (kMaxQuarantined; counted in overflow()).
+  bool quarantine_entry(std::string_view key, const Entry& e, bool report = false);
+  // What apply() (or a reporting quarantine_entry) put aside since the last call.
+  std::vector<KeyedEntry> take_quarantined() { return std::exchange(quarantined_new_, {}); }
+  // Takes a quarantined entry out (dropped by an operator, or replayed):
+  // the entry of `key` with `dot`, or every entry of `key` when dot.seq is 0.
+  // Returns what it took.
+  std::vector<Entry> unquarantine(std::string_view key, Dot dot);
+  // What left quarantine as a side effect of apply()/write() since the last
+  // call: (key, entry, whether it won).
+  struct Released {
+    KeyedEntry ke;
+    bool won = false;   // it is the key's winner now
+    bool same = false;  // the winner is this very write, merged by another way
+  };
+  std::vector<Released> take_released() { return std::exchange(released_, {}); }
+  uint64_t quarantine_overflow() const { return quarantine_overflow_; }
+  static constexpr size_t kMaxQuarantined = 100'000;
 
   // What a peer whose vector is `peer` misses, for origins in [lo, hi], cut
   // into chunks whose entries take at most `max_chunk_bytes` (a single entry
@@ -106,6 +180,7 @@ class Replica {
   // Starting over from peers: forgets every entry and the causal context
   // except `keep` (their dots are recorded one by one). The clock and the
   // write counter stay, so no dot is reused and time never goes back.
+  // The quarantine and the horizon stay.
   void reset_to(std::vector<KeyedEntry> keep);
   // Gives memory held by erased entries back (after a large collection).
   void shrink() { map_.shrink(); }
@@ -123,6 +198,15 @@ class Replica {
   HlcClock clock_;
   LwwMap map_;
   CausalContext ctx_;
+  Hlc horizon_;
+  std::map<std::string, std::vector<Entry>, std::less<>> quarantine_;
+  size_t quarantined_ = 0;
+  uint64_t quarantine_overflow_ = 0;
+  std::vector<Released> released_;
+  std::vector<KeyedEntry> quarantined_new_;
+
+  // `key` just got a winner: order its quarantined entries against it.
+  void order_quarantined(std::string_view key);
 };
 
 // Checks an entry received from the network before it may touch state.

@@ -88,7 +88,7 @@ void AntiEntropy::send_digest(const Endpoint& to, bool counter, const Member* pe
   // summary, showed our vector): ask with the context's hash only. Any
   // difference, in the vector or in the dots beyond gaps, makes the peer
   // answer with its full digest, and the exchange runs as below.
-  if (peer && !counter && !must_resync_) {
+  if (peer && !counter && !must_resync_ && !excluded_.count(peer->name)) {
     auto p = peer_vv_.find(peer->uid);
     if (p != peer_vv_.end() && !p->second.resyncing && p->second.vv == replica_.vv()) {
       wire::Digest d;
@@ -98,9 +98,15 @@ void AntiEntropy::send_digest(const Endpoint& to, bool counter, const Member* pe
       return;
     }
   }
+  // A member left out of our collections is told so in every full digest.
+  bool excluded = false;
+  if (!excluded_.empty()) {
+    const Member* m = members_.at(to);
+    excluded = m != nullptr && excluded_.count(m->name) > 0;
+  }
   // Split the vector by origin ranges so that no digest exceeds the MTU.
   const auto& items = replica_.vv().items();
-  const size_t per = std::max<size_t>(1, (cfg_.mtu - wire::kHeaderBytes - 40) / 19);
+  const size_t per = std::max<size_t>(1, (cfg_.mtu - wire::kHeaderBytes - 64) / 19);
   size_t i = 0;
   uint64_t lo = 0;
   do {
@@ -108,6 +114,9 @@ void AntiEntropy::send_digest(const Endpoint& to, bool counter, const Member* pe
     d.counter = counter;
     d.ask_back = ask_back && lo == 0;  // one piece asks: the answer is whole
     d.resyncing = must_resync_;
+    d.horizon = replica_.horizon().raw;
+    d.reconciled = reconciled_;
+    d.excluded = excluded;
     d.origin_lo = lo;
     const size_t end = std::min(items.size(), i + per);
     for (; i < end; ++i) d.vv.raise(items[i].first, items[i].second);
@@ -135,6 +144,7 @@ void AntiEntropy::on_digest(const Endpoint& from, uint64_t sender, const wire::D
     return;
   }
   note_peer_vv(sender, d);
+  if (on_gc_fields(from, sender, d)) return;
   if (d.reply) answer(from, d);
   if (d.counter) return;
   // A peer starting over needs our vector to know what to drop; a peer
@@ -152,6 +162,43 @@ void AntiEntropy::on_digest(const Endpoint& from, uint64_t sender, const wire::D
   }
 }
 
+bool AntiEntropy::on_gc_fields(const Endpoint& from, uint64_t sender, const wire::Digest& d) {
+  // A peer's horizon: every node judges against the newest collection it
+  // heard of (one from the future is a forgery or a broken clock).
+  const uint64_t limit_ms = now_.wall_ms + cfg_.max_clock_skew_ms;
+  if (crdt::Hlc{d.horizon}.physical() <= limit_ms && replica_.raise_horizon(crdt::Hlc{d.horizon}) && durable_) {
+    hooks_.journal(LogOp{LogOp::Kind::kHorizon, false, {}, 0, reconciled_, d.horizon});
+  }
+  const Member* m = members_.by_uid(sender);
+  if (m == nullptr) return false;
+  // We left it out: has it reconciled up to there since?
+  if (auto it = excluded_.find(m->name); it != excluded_.end()) {
+    if (d.reconciled >= it->second && !d.resyncing) {
+      hooks_.log(LogLevel::kInfo, m->name + " has reconciled: its entries are trusted again");
+      if (durable_) hooks_.journal(LogOp{LogOp::Kind::kExcluded, false, {m->name, {}}, 0, 0, 0});
+      excluded_.erase(it);
+    } else if (!d.counter && !d.resyncing) {
+      send_digest(from, /*counter=*/true);  // says "reconcile with me"
+    }
+  }
+  // It left us out: reconcile with it, whatever our own view says.
+  if (d.excluded && notice_from_ == 0 && d.horizon > reconciled_) {
+    ++reconcile_notices_;
+    notice_from_ = sender;
+    must_resync_ = true;
+    quorum_back_us_ = now_.mono_us;  // wait for its vector as of now
+    hooks_.log(LogLevel::kWarn, m->name + " says this node was left out of tombstone collection: "
+                                          "reconciling with it");
+    if (d.origin_lo == 0 && d.origin_hi == ~uint64_t{0}) {
+      try_resync();  // its whole vector came with the notice
+    } else {
+      send_digest(from, false);
+    }
+    return true;
+  }
+  return false;
+}
+
 void AntiEntropy::answer(const Endpoint& from, const wire::Digest& d) {
   const size_t budget = cfg_.mtu - wire::kChunkOverhead;
   auto chunks = replica_.delta(d.vv, budget, d.origin_lo, d.origin_hi, kMaxChunksPerAnswer);
@@ -165,7 +212,7 @@ void AntiEntropy::on_chunk(uint64_t sender, const wire::ChunkMsg& c) {
   ++counters_.chunks_received;
   const uint64_t before = replica_.vv().get(c.chunk.origin);
   std::vector<const crdt::KeyedEntry*> won;
-  Status s = replica_.apply_chunk(c.chunk, now_.wall_ms, &won);
+  Status s = replica_.apply_chunk(c.chunk, now_.wall_ms, &won, unreconciled(sender));
   if (!s.ok()) {
     ++counters_.dropped;
     hooks_.log(LogLevel::kDebug, "dropped chunk: " + s.to_string());
@@ -191,6 +238,7 @@ void AntiEntropy::note_peer_vv(uint64_t uid, const wire::Digest& d) {
   p.vv.replace_range(d.origin_lo, d.origin_hi, d.vv);
   p.updated_us = now_.mono_us;
   p.resyncing = d.resyncing;
+  p.horizon = std::max(p.horizon, d.horizon);
 }
 
 void AntiEntropy::note_peer_in_sync(uint64_t uid) {
@@ -218,7 +266,14 @@ wire::Value AntiEntropy::status() const {
   v.set("quorum", has_quorum());
   v.set("resync_pending", must_resync_);
   v.set("resyncs", resyncs_);
-  v.set("resync_dropped", resync_dropped_);
+  v.set("horizon", replica_.horizon().raw);
+  v.set("reconciled", reconciled_);
+  v.set("reconcile_notices", reconcile_notices_);
+  wire::Value ex = wire::Value::list();
+  for (const auto& [name, h] : excluded_) ex.push(wire::Value(name));
+  v.set("excluded", std::move(ex));
+  v.set("quarantined", static_cast<uint64_t>(replica_.quarantined()));
+  v.set("quarantine_overflow", replica_.quarantine_overflow());
   return v;
 }
 

@@ -62,9 +62,22 @@ class AntiEntropy {
   // The wall time (ms) this node last saw a majority, from its data
   // directory (snapshot or log); only ever raised.
   void restore_quorum_ms(uint64_t wall_ms);
+  // From the data directory: the horizon this node reconciled with or
+  // collected to, and a member left out of collections (horizon 0: it
+  // reconciled since).
+  void restore_reconciled(uint64_t horizon);
+  void restore_excluded(const std::string& name, uint64_t horizon);
+  // A member was removed from the table (reaped or forgotten): should it
+  // return, it must reconcile first.
+  void note_removed(const std::string& name);
 
   // ---- outputs and views ----
   uint64_t last_quorum_ms() const { return last_quorum_wall_ms_; }
+  uint64_t reconciled() const { return reconciled_; }
+  const std::map<std::string, uint64_t, std::less<>>& excluded() const { return excluded_; }
+  // Whether entries from process `uid` are judged (crdt/replica.h): it is a
+  // member this node left out of a collection and it has not reconciled.
+  bool unreconciled(uint64_t uid) const;
   // {tombstone_grace_ms, tombstones, waiting, collected, quorum, ...} (status).
   wire::Value status() const;
   uint64_t collected() const { return gc_collected_; }
@@ -77,12 +90,16 @@ class AntiEntropy {
     crdt::VersionVector vv;   // reassembled from the peer's digests
     uint64_t updated_us = 0;  // when a digest last changed or confirmed it
     bool resyncing = false;   // the peer said it is starting over
+    uint64_t horizon = 0;     // its horizon, from its last full digest
   };
 
   // A full digest, or, when `peer` is given and our last word from it says
   // it holds what we hold, a summary (one hash) asking it to confirm.
   void send_digest(const Endpoint& to, bool counter, const Member* peer = nullptr, bool ask_back = false);
   void answer(const Endpoint& from, const wire::Digest& d);
+  // The collection fields of a full digest (gc.cc's rule); true when the
+  // digest told us to reconcile and was handled.
+  bool on_gc_fields(const Endpoint& from, uint64_t sender, const wire::Digest& d);
   void round();
   void follow_up();
   bool has_quorum() const { return quorum_up_ * 2 > quorum_known_; }
@@ -98,6 +115,11 @@ class AntiEntropy {
   bool try_resync();
   const Member* resync_source(size_t& resyncing, size_t& known) const;
   void resync_from(const Member& from);
+  // Marks `name` as left out of collections up to the current horizon.
+  void exclude(const std::string& name);
+  // Sends the writes a reconciliation put aside to the peer it reconciled
+  // with, marked unordered, so that the majority judges them.
+  void send_unordered();
 
   const Config& cfg_;
   const Now& now_;
@@ -128,7 +150,20 @@ class AntiEntropy {
   uint64_t last_quorum_wall_ms_ = 0, quorum_logged_ms_ = 0;
   bool startup_checked_ = false;
   bool must_resync_ = false;
-  uint64_t gc_collected_ = 0, gc_collected_since_compaction_ = 0, resyncs_ = 0, resync_dropped_ = 0;
+  uint64_t gc_collected_ = 0, gc_collected_since_compaction_ = 0, resyncs_ = 0;
+
+  // The quarantine rule's bookkeeping (crdt/replica.h, gc.cc).
+  // Members left out of a collection, with the horizon it reached; erased
+  // when the member's digest shows it reconciled up to there.
+  std::map<std::string, uint64_t, std::less<>> excluded_;
+  static constexpr size_t kMaxExcluded = 4096;
+  uint64_t reconciled_ = 0;         // the horizon this node reconciled with or collected to
+  uint64_t notice_from_ = 0;        // uid of the member that told us to reconcile
+  uint64_t reconcile_notices_ = 0;  // notices received (status)
+  // Writes a reconciliation put aside, to send (marked unordered) to `unordered_to_`.
+  std::vector<crdt::KeyedEntry> unordered_out_;
+  uint64_t unordered_to_ = 0;
+  unsigned unordered_sends_ = 0;
 };
 
 }  // namespace meshkv::node

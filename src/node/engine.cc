@@ -60,7 +60,8 @@ Membership::Hooks Engine::Impl::membership_hooks() {
 
 Replication::Hooks Engine::Impl::replication_hooks() {
   return {&transport, [this](std::string_view m, uint64_t us) { membership.sample_rtt(m, us); },
-          [this](const crdt::KeyedEntry& ke) { applied(ke, false); }, logger()};
+          [this](const crdt::KeyedEntry& ke) { applied(ke, false); },
+          [this](uint64_t uid) { return anti_entropy.unreconciled(uid); }, logger()};
 }
 
 AntiEntropy::Hooks Engine::Impl::anti_entropy_hooks() {
@@ -72,8 +73,38 @@ void Engine::Impl::log(LogLevel level, std::string text) { out.log(level, std::m
 void Engine::Impl::journal(LogOp op) { out.journal(std::move(op)); }
 
 void Engine::Impl::finish() {
+  settle_quarantine();
   if (!gathering) replication.flush_gathered();
   transport.release(out);
+}
+
+void Engine::Impl::settle_quarantine() {
+  auto put = replica.take_quarantined();
+  auto left = replica.take_released();
+  if (put.empty() && left.empty()) return;
+  for (auto& ke : put) {
+    ++quarantined_total;
+    if (durable) journal(LogOp{LogOp::Kind::kQuarantine, false, ke, 0, 0, 0});
+  }
+  if (!put.empty()) {
+    log(LogLevel::kWarn, "quarantined " + std::to_string(put.size()) + (put.size() == 1 ? " write" : " writes") +
+                             " (first: key '" + put.front().key + "' by " + membership.name_of(put.front().entry.dot.origin) +
+                             ") older than deletes collected while its writer was cut off; "
+                             "see `meshkv quarantine list`");
+  }
+  size_t won = 0;
+  for (auto& r : left) {
+    if (durable) {
+      crdt::KeyedEntry id{r.ke.key, {}};
+      id.entry.dot = r.ke.entry.dot;
+      journal(LogOp{LogOp::Kind::kRelease, false, std::move(id), 0, 0, 0});
+    }
+    if (r.won) ++won;
+    if (r.won && !r.same) applied(r.ke, false);
+  }
+  log(LogLevel::kInfo, "released " + std::to_string(left.size()) + " quarantined " +
+                           (left.size() == 1 ? "write" : "writes") + " now ordered against a live value (" +
+                           std::to_string(won) + " won)");
 }
 
 void Engine::Impl::member_changed(const MemberEvent& e) {

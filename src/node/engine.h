@@ -152,6 +152,17 @@ class Engine {
   // {id, age_us, members: [{name, ack_us (null while unacknowledged)}]}, or
   // null for an unknown or expired id.
   wire::Value trace_report(uint64_t id, Now now) const;
+  // ---- quarantine (crdt/replica.h: writes that could not be ordered
+  // against deletes collected while their writer was cut off) ----
+  // [{key, value|null (a delete), hlc, writer, origin, seq}], by key; at
+  // most `limit` entries.
+  wire::Value quarantine(std::string_view prefix, size_t limit) const;
+  // Makes the newest quarantined write of `key` the key's value again, as a
+  // new local write (a delete stays a delete), and empties the key's
+  // quarantine. NotFound when nothing of `key` is in quarantine.
+  Result<crdt::KeyedEntry> quarantine_apply(std::string_view key, Now now);
+  // Drops the quarantined writes of `key` (every key when empty): how many.
+  size_t quarantine_drop(std::string_view key, Now now);
   // The winning entry, tombstones included (callers treat them as absent).
   const crdt::Entry* get(std::string_view key) const;
   // Live entries under `prefix`, sorted by key.

@@ -59,6 +59,9 @@ struct Engine::Impl {
   // Ends an input call: packs its writes into pushes (unless gathering) and
   // queues its datagrams.
   void finish();
+  // Logs (and journals) what went into or left quarantine during the call.
+  void settle_quarantine();
+  uint64_t quarantined_total = 0;  // entries ever put in quarantine by this process
   void dispatch(const Endpoint& from, wire::Envelope env);
   // A proven identity becomes a member.
   void on_hello(const Endpoint& from, uint64_t sender, const wire::Hello& h);

@@ -23,6 +23,74 @@ Result<crdt::KeyedEntry> Engine::del(std::string_view key, Now now) {
   return w;
 }
 
+wire::Value Engine::quarantine(std::string_view prefix, size_t limit) const {
+  const Impl& s = *impl_;
+  wire::Value out = wire::Value::list();
+  const auto& q = s.replica.quarantine();
+  size_t n = 0;
+  for (auto it = q.lower_bound(prefix); it != q.end() && it->first.starts_with(prefix); ++it) {
+    for (const auto& e : it->second) {
+      if (n++ >= limit) return out;
+      wire::Value v = wire::Value::object();
+      v.set("key", it->first);
+      v.set("value", e.tombstone ? wire::Value() : wire::Value(e.value));
+      v.set("hlc", e.hlc.raw);
+      v.set("wall_ms", e.hlc.physical());
+      v.set("writer", origin_name(e.dot.origin));
+      v.set("origin", e.dot.origin);
+      v.set("seq", e.dot.seq);
+      out.push(std::move(v));
+    }
+  }
+  return out;
+}
+
+Result<crdt::KeyedEntry> Engine::quarantine_apply(std::string_view key, Now now) {
+  Impl& s = *impl_;
+  s.now = now;
+  const auto& q = s.replica.quarantine();
+  auto it = q.find(key);
+  if (it == q.end() || it->second.empty()) {
+    return Status::NotFound("nothing of key '" + std::string(key) + "' is in quarantine");
+  }
+  const crdt::Entry newest = it->second.back();  // each key's are in (hlc, origin) order
+  // The write goes first: it makes the key present, which would order (and
+  // release) the quarantined entries; dropping them afterwards keeps the
+  // operator's choice the only outcome.
+  auto w = newest.tombstone ? s.write(key, std::nullopt, now) : s.write(key, newest.value, now);
+  if (w.ok()) {
+    for (const auto& r : s.replica.take_released()) {
+      if (s.durable) {
+        crdt::KeyedEntry id{r.ke.key, {}};
+        id.entry.dot = r.ke.entry.dot;
+        s.journal(LogOp{LogOp::Kind::kRelease, false, std::move(id), 0, 0, 0});
+      }
+    }
+    s.log(LogLevel::kInfo, "applied the quarantined write of key '" + std::string(key) + "' as a new write");
+  }
+  s.finish();
+  return w;
+}
+
+size_t Engine::quarantine_drop(std::string_view key, Now now) {
+  Impl& s = *impl_;
+  s.now = now;
+  std::vector<std::string> keys;
+  if (key.empty()) {
+    for (const auto& [k, es] : s.replica.quarantine()) keys.push_back(k);
+  } else {
+    keys.emplace_back(key);
+  }
+  size_t n = 0;
+  for (const auto& k : keys) {
+    n += s.replica.unquarantine(k, crdt::Dot{}).size();
+    if (s.durable) s.journal(LogOp{LogOp::Kind::kRelease, false, crdt::KeyedEntry{k, {}}, 0, 0, 0});
+  }
+  if (n > 0) s.log(LogLevel::kInfo, "dropped " + std::to_string(n) + " quarantined writes");
+  s.finish();
+  return n;
+}
+
 Result<uint64_t> Engine::traced_set(std::string_view key, std::string_view value, Now now) {
   Impl& s = *impl_;
   s.replication.flush();  // earlier writes go in their own pushes
@@ -75,6 +143,10 @@ void Engine::load(const Snapshot& snap, Now now) {
   s.replica.load_vv(snap.vv);
   s.replica.clock().restore(snap.hlc);
   s.anti_entropy.restore_quorum_ms(snap.quorum_ms);
+  s.replica.raise_horizon(crdt::Hlc{snap.horizon});
+  s.anti_entropy.restore_reconciled(snap.reconciled);
+  for (const auto& ke : snap.quarantine) s.replica.quarantine_entry(ke.key, ke.entry);
+  for (const auto& [name, h] : snap.excluded) s.anti_entropy.restore_excluded(name, h);
 }
 
 void Engine::replay(const LogOp& op, Now now) {
@@ -91,7 +163,23 @@ void Engine::replay(const LogOp& op, Now now) {
     case LogOp::Kind::kQuorum:
       s.anti_entropy.restore_quorum_ms(op.to);
       break;
+    case LogOp::Kind::kHorizon:
+      s.replica.raise_horizon(crdt::Hlc{op.to});
+      s.anti_entropy.restore_reconciled(op.from);
+      break;
+    case LogOp::Kind::kQuarantine:
+      s.replica.quarantine_entry(op.ke.key, op.ke.entry);
+      break;
+    case LogOp::Kind::kRelease:
+      s.replica.unquarantine(op.ke.key, op.ke.entry.dot);
+      break;
+    case LogOp::Kind::kExcluded:
+      s.anti_entropy.restore_excluded(op.ke.key, op.to);
+      break;
   }
+  // Replaying repeats what the log goes on to say: nothing to report twice.
+  s.replica.take_released();
+  s.replica.take_quarantined();
 }
 
 Snapshot Engine::snapshot() const {
@@ -105,6 +193,12 @@ Snapshot Engine::snapshot() const {
   s.replica.map().for_each([&](const std::string& k, const crdt::Entry& e) {
     snap.entries.push_back(crdt::KeyedEntry{k, e});
   });
+  snap.horizon = s.replica.horizon().raw;
+  snap.reconciled = s.anti_entropy.reconciled();
+  for (const auto& [k, es] : s.replica.quarantine()) {
+    for (const auto& e : es) snap.quarantine.push_back(crdt::KeyedEntry{k, e});
+  }
+  for (const auto& [name, h] : s.anti_entropy.excluded()) snap.excluded.emplace_back(name, h);
   return snap;
 }
 

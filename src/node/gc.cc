@@ -1,4 +1,4 @@
-// Tombstone garbage collection, and the resynchronisation that makes it safe.
+// Tombstone garbage collection, and the reconciliation that keeps it safe.
 //
 // A tombstone exists so that a delete beats older writes of its key that are
 // still travelling. Once every member's vector covers the tombstone's dot,
@@ -10,18 +10,33 @@
 //     never collects: the others may not have its deletes),
 //   - the vector of every member that is not gone covers the dot (vectors are
 //     learned from anti-entropy digests; a member dead for longer than the
-//     grace period no longer counts), and
+//     grace period, or left, no longer counts), and
 //   - the grace period has passed since the delete.
 //
-// A member that was gone longer than that may still hold values whose
-// tombstones the others dropped. It knows, because it was itself without a
-// majority for that long (or its data directory says when it last had one).
-// On regaining a majority it starts over from a peer that was not gone: it
-// drops every entry the peer's vector covers, keeps the writes the peer lacks
-// that are younger than the grace period, and lets anti-entropy refill it.
+// A member that did not count may hold values older than deletes the others
+// dropped, and writes nobody ordered against them. It cannot be trusted to
+// know that it was away (it may have been paused, or its clock stepped), so
+// the majority decides:
+//   - Every node records each member it left out of a collection, with the
+//     horizon that collection reached (`excluded_`, kept in the data
+//     directory), and until that member's digests say it reconciled up to
+//     there, it judges the member's entries (crdt/replica.h: an entry it
+//     cannot order against the collected deletes goes to quarantine) and
+//     tells it, in every digest, to reconcile.
+//   - A node told so starts over from the node that told it, whatever its
+//     own clock says: it drops every entry that node's vector covers (the
+//     node has it, or what beat it), keeps its writes above that node's
+//     horizon, and puts the others in quarantine and sends them, marked
+//     unordered, for the majority to judge. Anti-entropy refills the rest.
+//     Its reconciled horizon is then the other node's, which ends the
+//     exclusion there.
+// The node also starts over by itself when it can tell it was away longer
+// than half the grace period (without a majority, or a data directory last
+// in touch with one): a second line, not the one safety rests on.
 #include <algorithm>
 
 #include "node/anti_entropy.h"
+#include "wire/codec.h"
 
 namespace meshkv::node {
 
@@ -37,6 +52,12 @@ void AntiEntropy::gc_tick() {
   next_gc_us_ = now_.mono_us + std::min<uint64_t>(1000, cfg_.tombstone_grace_ms / 4) * kMs;
   timers_.set(TimerKind::kCollect, 0, next_gc_us_);
   check_startup();
+  send_unordered();
+  // Told to reconcile: the teller is in reach, whatever our view of the quorum.
+  if (notice_from_ != 0 && must_resync_) {
+    try_resync();
+    return;
+  }
   if (!tombs_scanned_) {
     tombs_scanned_ = true;
     replica_.map().for_each([&](const std::string& k, const crdt::Entry& e) {
@@ -98,9 +119,13 @@ void AntiEntropy::collect() {
   if (tomb_ripe_.empty()) return;
   // What every member that counts has: the pointwise minimum of vectors.
   crdt::VersionVector stable = replica_.vv();
+  std::vector<const std::string*> left_out;
   for (const auto& [name, m] : members_.members()) {
-    if (m.state == MemberState::kLeft) continue;
-    if (m.state == MemberState::kDead && now_.mono_us > m.state_since_us + grace * kMs) continue;
+    if (m.state == MemberState::kLeft ||
+        (m.state == MemberState::kDead && now_.mono_us > m.state_since_us + grace * kMs)) {
+      left_out.push_back(&name);
+      continue;
+    }
     auto p = peer_vv_.find(m.uid);
     if (p == peer_vv_.end()) return;  // not heard yet: nothing is known to be stable
     stable.meet(p->second.vv);
@@ -115,6 +140,17 @@ void AntiEntropy::collect() {
     return true;
   });
   if (collected == 0) return;
+  // The horizon rose (Replica::collect). Everyone left out, now or before,
+  // must reconcile up to here before its entries are trusted again.
+  reconciled_ = std::max(reconciled_, replica_.horizon().raw);
+  if (durable_) {
+    hooks_.journal(LogOp{LogOp::Kind::kHorizon, false, {}, 0, reconciled_, replica_.horizon().raw});
+  }
+  for (const std::string* name : left_out) exclude(*name);
+  for (auto& [name, h] : excluded_) {
+    const Member* m = members_.find(name);
+    if (m == nullptr || !m->reachable()) exclude(name);
+  }
   gc_collected_ += collected;
   gc_collected_since_compaction_ += collected;
   if (gc_collected_since_compaction_ >= kCompactAfter ||
@@ -132,6 +168,14 @@ void AntiEntropy::collect() {
 // starting over itself; counts the members that are, and those that count.
 const Member* AntiEntropy::resync_source(size_t& resyncing, size_t& known) const {
   const Member* from = nullptr;
+  if (notice_from_ != 0) {
+    // Only the member that told us: another may be as stale as we are.
+    const Member* m = members_.by_uid(notice_from_);
+    if (m == nullptr || !m->reachable()) return nullptr;
+    auto p = peer_vv_.find(m->uid);
+    if (p == peer_vv_.end() || p->second.updated_us < quorum_back_us_ || p->second.resyncing) return nullptr;
+    return m;
+  }
   for (const auto& [name, m] : members_.members()) {
     if (m.state == MemberState::kLeft) continue;
     ++known;
@@ -158,12 +202,22 @@ bool AntiEntropy::try_resync() {
   // restarted): nobody could collect meanwhile, since collecting takes a
   // majority, so there is nothing to start over from.
   // (Only once peers have answered: at start-up nobody has yet.)
-  if ((resyncing > 0 && (resyncing + 1) * 2 > known) || (members_.members().empty() && !members_.has_seeds())) {
+  if (notice_from_ == 0 && ((resyncing > 0 && (resyncing + 1) * 2 > known) ||
+                            (members_.members().empty() && !members_.has_seeds()))) {
     must_resync_ = false;
     hooks_.log(LogLevel::kInfo, "every member in reach was away too: no resync needed");
     return true;
   }
   // Ask for vectors: peers answer a resyncing digest with theirs.
+  if (notice_from_ != 0) {
+    const Member* m = members_.by_uid(notice_from_);
+    if (m == nullptr) {
+      notice_from_ = 0;  // gone: the next notice names another
+    } else if (m->reachable()) {
+      send_digest(m->addr, false);
+    }
+    return false;
+  }
   for (const auto& [name, m] : members_.members()) {
     if (m.state == MemberState::kAlive) send_digest(m.addr, false);
   }
@@ -171,36 +225,123 @@ bool AntiEntropy::try_resync() {
 }
 
 void AntiEntropy::resync_from(const Member& from) {
-  const crdt::VersionVector& theirs = peer_vv_[from.uid].vv;
-  const uint64_t horizon =
-      now_.wall_ms > cfg_.tombstone_grace_ms ? now_.wall_ms - cfg_.tombstone_grace_ms : 0;
-  std::vector<crdt::KeyedEntry> keep;
-  uint64_t dropped_covered = 0, dropped_old = 0;
+  const PeerVector& peer = peer_vv_[from.uid];
+  const crdt::VersionVector& theirs = peer.vv;
+  replica_.raise_horizon(crdt::Hlc{peer.horizon});
+  const crdt::Hlc horizon = replica_.horizon();
+  std::vector<crdt::KeyedEntry> keep, aside;
+  uint64_t dropped_covered = 0;
   replica_.map().for_each([&](const std::string& k, const crdt::Entry& e) {
     if (theirs.covers(e.dot)) {
       ++dropped_covered;  // the peer has it or what replaced it: it comes back if current
-    } else if (e.hlc.physical() < horizon) {
-      ++dropped_old;  // may have lost to a delete the others collected
+    } else if (e.hlc > horizon) {
+      keep.push_back(crdt::KeyedEntry{k, e});  // above every collected delete
     } else {
-      keep.push_back(crdt::KeyedEntry{k, e});
+      aside.push_back(crdt::KeyedEntry{k, e});  // may be older than a collected delete
     }
   });
   const size_t kept = keep.size();
   replica_.reset_to(std::move(keep));
+  for (auto& ke : aside) {
+    replica_.quarantine_entry(ke.key, ke.entry, /*report=*/true);
+    ke.entry.unordered = true;
+    ke.entry.vouched = false;
+  }
+  const size_t quarantined = aside.size();
+  unordered_out_ = std::move(aside);
+  unordered_to_ = from.uid;
+  unordered_sends_ = unordered_out_.empty() ? 0 : 3;
   tomb_fifo_.clear();
   tomb_ripe_.clear();
   tombs_scanned_ = false;
   must_resync_ = false;
+  notice_from_ = 0;
+  reconciled_ = std::max({reconciled_, peer.horizon, horizon.raw});
   ++resyncs_;
-  resync_dropped_ += dropped_old;
   hooks_.compact();  // the log describes the state we just dropped
-  hooks_.log(dropped_old ? LogLevel::kWarn : LogLevel::kInfo,
-             "resyncing from " + from.name + ": dropped " + std::to_string(dropped_covered) +
+  if (durable_) {
+    hooks_.journal(LogOp{LogOp::Kind::kHorizon, false, {}, 0, reconciled_, horizon.raw});
+  }
+  hooks_.log(quarantined ? LogLevel::kWarn : LogLevel::kInfo,
+             "reconciled with " + from.name + ": dropped " + std::to_string(dropped_covered) +
                  " entries it has, kept " + std::to_string(kept) + " it lacks" +
-                 (dropped_old ? ", dropped " + std::to_string(dropped_old) +
-                                    " it lacks that are older than the grace period"
+                 (quarantined ? ", put " + std::to_string(quarantined) +
+                                    " in quarantine (older than deletes collected meanwhile; "
+                                    "`meshkv quarantine list`)"
                               : std::string()));
   send_digest(from.addr, false);
+  send_unordered();
+}
+
+void AntiEntropy::send_unordered() {
+  if (unordered_sends_ == 0) return;
+  --unordered_sends_;
+  const Member* to = members_.by_uid(unordered_to_);
+  if (to == nullptr || !to->reachable()) return;
+  // Loose chunks, one origin each (their dots are recorded one by one).
+  std::sort(unordered_out_.begin(), unordered_out_.end(), [](const auto& a, const auto& b) {
+    return std::pair(a.entry.dot.origin, a.entry.dot.seq) < std::pair(b.entry.dot.origin, b.entry.dot.seq);
+  });
+  const size_t budget = cfg_.mtu - wire::kChunkOverhead;
+  crdt::Chunk cur;
+  size_t bytes = 0;
+  auto flush = [&] {
+    if (!cur.entries.empty()) hooks_.sender->send(to->addr, wire::ChunkMsg{std::move(cur)});
+    cur = crdt::Chunk{};
+    bytes = 0;
+  };
+  for (const auto& ke : unordered_out_) {
+    const size_t sz = crdt::entry_size_bound(ke.key.size(), ke.entry.value.size());
+    if (ke.entry.dot.origin != cur.origin || (bytes + sz > budget && !cur.entries.empty())) flush();
+    cur.origin = ke.entry.dot.origin;
+    cur.entries.push_back(ke);
+    bytes += sz;
+  }
+  flush();
+  if (unordered_sends_ == 0) {
+    unordered_out_.clear();
+    unordered_out_.shrink_to_fit();
+  }
+}
+
+void AntiEntropy::exclude(const std::string& name) {
+  const uint64_t h = replica_.horizon().raw;
+  if (h == 0) return;
+  auto it = excluded_.find(name);
+  if (it == excluded_.end()) {
+    if (excluded_.size() >= kMaxExcluded) {
+      // Forget the oldest exclusion; that member still starts over by itself
+      // if it can tell it was away (the second line above).
+      auto oldest = std::min_element(excluded_.begin(), excluded_.end(),
+                                     [](const auto& a, const auto& b) { return a.second < b.second; });
+      if (durable_) hooks_.journal(LogOp{LogOp::Kind::kExcluded, false, {oldest->first, {}}, 0, 0, 0});
+      excluded_.erase(oldest);
+    }
+    it = excluded_.emplace(name, 0).first;
+    hooks_.log(LogLevel::kInfo, name + " was left out of tombstone collection: it must reconcile when it returns");
+  }
+  if (it->second >= h) return;
+  it->second = h;
+  if (durable_) hooks_.journal(LogOp{LogOp::Kind::kExcluded, false, {name, {}}, 0, 0, h});
+}
+
+void AntiEntropy::note_removed(const std::string& name) { exclude(name); }
+
+void AntiEntropy::restore_reconciled(uint64_t horizon) { reconciled_ = std::max(reconciled_, horizon); }
+
+void AntiEntropy::restore_excluded(const std::string& name, uint64_t horizon) {
+  if (horizon == 0) {
+    excluded_.erase(name);
+  } else if (excluded_.size() < kMaxExcluded || excluded_.count(name)) {
+    excluded_[name] = std::max(excluded_[name], horizon);
+  }
+}
+
+bool AntiEntropy::unreconciled(uint64_t uid) const {
+  if (replica_.horizon().raw == 0) return false;  // nothing collected: nothing to judge against
+  const Member* m = members_.by_uid(uid);
+  // A process not (yet) in the table may be an excluded member restarted.
+  return m == nullptr || excluded_.count(m->name) > 0;
 }
 
 }  // namespace meshkv::node

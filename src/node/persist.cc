@@ -12,7 +12,7 @@ std::string as_string(const wire::Bytes& b) { return std::string(b.begin(), b.en
 
 void put_entry(wire::Writer& w, const crdt::KeyedEntry& ke) {
   w.bytes(ke.key);
-  w.u8(ke.entry.tombstone ? 1 : 0);
+  w.u8(static_cast<uint8_t>((ke.entry.tombstone ? 1 : 0) | (ke.entry.vouched ? 2 : 0)));
   w.varint(ke.entry.hlc.raw);
   w.u64(ke.entry.dot.origin);
   w.varint(ke.entry.dot.seq);
@@ -22,7 +22,9 @@ void put_entry(wire::Writer& w, const crdt::KeyedEntry& ke) {
 crdt::KeyedEntry get_entry(wire::Reader& r) {
   crdt::KeyedEntry ke;
   ke.key = r.bytes(crdt::kMaxKeyBytes);
-  ke.entry.tombstone = r.u8() & 1;
+  const uint8_t flags = r.u8();
+  ke.entry.tombstone = flags & 1;
+  ke.entry.vouched = flags & 2;
   ke.entry.hlc.raw = r.varint();
   ke.entry.dot.origin = r.u64();
   ke.entry.dot.seq = r.varint();
@@ -52,6 +54,22 @@ std::string encode_op(const LogOp& op) {
     case LogOp::Kind::kQuorum:
       w.varint(op.to);
       break;
+    case LogOp::Kind::kHorizon:
+      w.varint(op.to);
+      w.varint(op.from);
+      break;
+    case LogOp::Kind::kQuarantine:
+      put_entry(w, op.ke);
+      break;
+    case LogOp::Kind::kRelease:
+      w.bytes(op.ke.key);
+      w.u64(op.ke.entry.dot.origin);
+      w.varint(op.ke.entry.dot.seq);
+      break;
+    case LogOp::Kind::kExcluded:
+      w.bytes(op.ke.key);
+      w.varint(op.to);
+      break;
   }
   return as_string(b);
 }
@@ -79,6 +97,29 @@ Result<LogOp> decode_op(std::string_view bytes) {
       op.kind = LogOp::Kind::kQuorum;
       op.to = r.varint();
       break;
+    case 4:
+      op.kind = LogOp::Kind::kHorizon;
+      op.to = r.varint();
+      op.from = r.varint();
+      break;
+    case 5:
+      op.kind = LogOp::Kind::kQuarantine;
+      op.ke = get_entry(r);
+      if (r.ok()) {
+        if (Status s = crdt::validate_entry(op.ke.key, op.ke.entry); !s.ok()) return s;
+      }
+      break;
+    case 6:
+      op.kind = LogOp::Kind::kRelease;
+      op.ke.key = r.bytes(crdt::kMaxKeyBytes);
+      op.ke.entry.dot.origin = r.u64();
+      op.ke.entry.dot.seq = r.varint();
+      break;
+    case 7:
+      op.kind = LogOp::Kind::kExcluded;
+      op.ke.key = r.bytes(255);
+      op.to = r.varint();
+      break;
     default:
       return Status::Corruption("unknown log operation " + std::to_string(kind));
   }
@@ -103,14 +144,27 @@ std::vector<std::string> encode_snapshot(const Snapshot& s) {
       w.varint(seq);
     }
     w.varint(s.quorum_ms);  // added after the first release: optional when reading
+    // Added with quarantine: optional when reading.
+    w.varint(s.horizon);
+    w.varint(s.reconciled);
+    w.varint(s.quarantine.size());
+    w.varint(s.excluded.size());
+    for (const auto& [name, h] : s.excluded) {
+      w.bytes(name);
+      w.varint(h);
+    }
     out.push_back(as_string(b));
   }
-  for (size_t i = 0; i < s.entries.size(); i += kEntriesPerRecord) {
+  // Entries, then quarantined entries, in records of kEntriesPerRecord.
+  const size_t total = s.entries.size() + s.quarantine.size();
+  for (size_t i = 0; i < total; i += kEntriesPerRecord) {
     wire::Bytes b;
     wire::Writer w(b);
-    const size_t end = std::min(s.entries.size(), i + kEntriesPerRecord);
+    const size_t end = std::min(total, i + kEntriesPerRecord);
     w.varint(end - i);
-    for (size_t j = i; j < end; ++j) put_entry(w, s.entries[j]);
+    for (size_t j = i; j < end; ++j) {
+      put_entry(w, j < s.entries.size() ? s.entries[j] : s.quarantine[j - s.entries.size()]);
+    }
     out.push_back(as_string(b));
   }
   return out;
@@ -131,17 +185,31 @@ Result<Snapshot> decode_snapshot(const std::vector<std::string>& records) {
     s.vv.raise(o, r.varint());
   }
   if (r.ok() && r.remaining() > 0) s.quorum_ms = r.varint();
+  uint64_t quarantined = 0;
+  if (r.ok() && r.remaining() > 0) {
+    s.horizon = r.varint();
+    s.reconciled = r.varint();
+    quarantined = r.varint();
+    const uint64_t excluded = r.count(2);
+    for (uint64_t i = 0; i < excluded && r.ok(); ++i) {
+      std::string name = r.bytes(255);
+      s.excluded.emplace_back(std::move(name), r.varint());
+    }
+  }
   if (!r.ok()) return Status::Corruption(std::string("snapshot header: ") + r.error());
   s.entries.reserve(count);
   for (size_t i = 1; i < records.size(); ++i) {
     wire::Reader e = reader(records[i]);
     const uint64_t n = e.count(5);
-    for (uint64_t j = 0; j < n && e.ok(); ++j) s.entries.push_back(get_entry(e));
+    for (uint64_t j = 0; j < n && e.ok(); ++j) {
+      crdt::KeyedEntry ke = get_entry(e);
+      (s.entries.size() < count ? s.entries : s.quarantine).push_back(std::move(ke));
+    }
     if (!e.ok()) return Status::Corruption("snapshot record " + std::to_string(i) + ": " + e.error());
   }
-  if (s.entries.size() != count) {
-    return Status::Corruption("snapshot: " + std::to_string(s.entries.size()) + " entries, header says " +
-                              std::to_string(count));
+  if (s.entries.size() != count || s.quarantine.size() != quarantined) {
+    return Status::Corruption("snapshot: " + std::to_string(s.entries.size() + s.quarantine.size()) +
+                              " entries, header says " + std::to_string(count + quarantined));
   }
   return s;
 }

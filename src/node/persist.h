@@ -29,6 +29,13 @@ struct LogOp {
     kEntry = 1,       // an entry that became a key's winner (local or replicated)
     kRange = 2,       // the vector claimed (from, to] of an origin from a chunk
     kQuorum = 3,      // `to`: wall ms at which the node last saw a majority of members
+    // Tombstone collection (node/gc.cc, crdt/replica.h):
+    kHorizon = 4,     // `to`: the horizon rose to this HLC; `from`: the reconciled horizon
+    kQuarantine = 5,  // `ke` was put in quarantine
+    kRelease = 6,     // the entry of `ke.key` with dot `ke.entry.dot` left quarantine
+                      // (seq 0: every entry of the key)
+    kExcluded = 7,    // member `ke.key` was left out of collections up to horizon `to`
+                      // (0: it reconciled)
   };
   Kind kind = Kind::kEntry;
   bool local = false;  // kEntry: a local write, durable before it is acknowledged
@@ -48,6 +55,10 @@ struct Snapshot {
   uint64_t quorum_ms = 0;    // see LogOp::Kind::kQuorum (0: unknown)
   crdt::VersionVector vv;
   std::vector<crdt::KeyedEntry> entries;
+  // Tombstone collection (see LogOp::Kind::kHorizon and what follows).
+  uint64_t horizon = 0, reconciled = 0;
+  std::vector<crdt::KeyedEntry> quarantine;
+  std::vector<std::pair<std::string, uint64_t>> excluded;
 };
 
 // Records of a snapshot: a header, the vector, then entries in batches.

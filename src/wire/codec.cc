@@ -43,7 +43,8 @@ void put_chunk(Writer& w, const crdt::Chunk& c) {
   w.varint(c.entries.size());
   for (const auto& ke : c.entries) {
     w.bytes(ke.key);
-    w.u8(ke.entry.tombstone ? 1 : 0);
+    w.u8(static_cast<uint8_t>((ke.entry.tombstone ? 1 : 0) | (ke.entry.vouched ? 2 : 0) |
+                              (ke.entry.unordered ? 4 : 0)));
     w.varint(ke.entry.hlc.raw);
     w.varint(ke.entry.dot.seq);
     if (!ke.entry.tombstone) w.bytes(ke.entry.value);
@@ -84,13 +85,15 @@ void put_body(Writer& w, const Ack& m) { w.varint(m.msg_seq); }
 // Digest flags.
 constexpr uint8_t kDigestReply = 1, kDigestCounter = 2, kDigestResyncing = 4, kDigestSummary = 8,
                   kDigestWholeRange = 16,  // origin_lo and origin_hi are left out: 0 .. max
-                  kDigestAskBack = 32;
+                  kDigestAskBack = 32,
+                  kDigestGc = 64;  // the collection fields follow the vector
 void put_body(Writer& w, const Digest& m) {
   const bool whole = m.origin_lo == 0 && m.origin_hi == ~uint64_t{0};
+  const bool gc = !m.summary && (m.horizon != 0 || m.reconciled != 0 || m.excluded);
   w.u8(static_cast<uint8_t>((m.reply ? kDigestReply : 0) | (m.counter ? kDigestCounter : 0) |
                             (m.resyncing ? kDigestResyncing : 0) |
                             (m.summary ? kDigestSummary : 0) | (whole ? kDigestWholeRange : 0) |
-                            (m.ask_back ? kDigestAskBack : 0)));
+                            (m.ask_back ? kDigestAskBack : 0) | (gc ? kDigestGc : 0)));
   if (m.summary) {
     w.u64(m.context_hash);
     return;
@@ -103,6 +106,11 @@ void put_body(Writer& w, const Digest& m) {
   for (const auto& [o, s] : m.vv.items()) {
     w.u64(o);
     w.varint(s);
+  }
+  if (gc) {
+    w.varint(m.horizon);
+    w.varint(m.reconciled);
+    w.u8(m.excluded ? 1 : 0);
   }
 }
 void put_body(Writer& w, const ChunkMsg& m) { put_chunk(w, m.chunk); }
@@ -202,8 +210,10 @@ crdt::Chunk get_chunk(Reader& r) {
     crdt::KeyedEntry ke;
     ke.key = r.bytes(crdt::kMaxKeyBytes);
     if (r.ok() && ke.key.empty()) r.fail("empty key");
-    uint8_t flags = r.u8();  // bits other than 0 are reserved and ignored
+    uint8_t flags = r.u8();  // bits above 2 are reserved and ignored
     ke.entry.tombstone = flags & 1;
+    ke.entry.vouched = flags & 2;
+    ke.entry.unordered = flags & 4;
     ke.entry.hlc.raw = r.varint();
     ke.entry.dot = crdt::Dot{c.origin, r.varint()};
     if (!ke.entry.tombstone) ke.entry.value = r.bytes(crdt::kMaxValueBytes);
@@ -266,7 +276,7 @@ Ack get_body<Ack>(Reader& r) {
 template <>
 Digest get_body<Digest>(Reader& r) {
   Digest m;
-  const uint8_t flags = r.u8();  // bits above 32 are reserved and ignored
+  const uint8_t flags = r.u8();  // bits above 64 are reserved and ignored
   m.reply = flags & kDigestReply;
   m.counter = flags & kDigestCounter;
   m.resyncing = flags & kDigestResyncing;
@@ -288,6 +298,11 @@ Digest get_body<Digest>(Reader& r) {
     if (i > 0 && o <= prev) r.fail("digest origins not ascending");
     prev = o;
     m.vv.raise(o, s);
+  }
+  if (flags & kDigestGc) {
+    m.horizon = r.varint();
+    m.reconciled = r.varint();
+    m.excluded = r.u8() & 1;
   }
   return m;
 }

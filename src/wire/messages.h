@@ -105,6 +105,10 @@ struct Digest {
   uint64_t origin_lo = 0;
   uint64_t origin_hi = ~uint64_t{0};
   crdt::VersionVector vv;  // only origins in [origin_lo, origin_hi]
+  // Tombstone collection (node/gc.cc), in full digests only:
+  uint64_t horizon = 0;     // the sender's horizon (crdt/replica.h), an HLC
+  uint64_t reconciled = 0;  // the horizon the sender last reconciled with or collected to
+  bool excluded = false;    // "you were left out of my collections: reconcile with me"
   friend bool operator==(const Digest&, const Digest&) = default;
 };
 struct ChunkMsg {
