@@ -53,7 +53,7 @@ struct Workload {
       if (!s.up(i)) continue;
       for (const auto& [k, w] : winner) {
         const crdt::Entry* e = s.node(i).get(k);
-        if (!e || !(*e == w.entry)) return "node n" + std::to_string(i) + " lacks the winner of " + k;
+        if (!e || !crdt::same_write(*e, w.entry)) return "node n" + std::to_string(i) + " lacks the winner of " + k;
       }
     }
     return {};

@@ -45,6 +45,11 @@ struct Entry {
   friend bool operator==(const Entry&, const Entry&) = default;
 };
 
+// The same write (ordering marks aside).
+inline bool same_write(const Entry& a, const Entry& b) {
+  return a.hlc == b.hlc && a.dot == b.dot && a.tombstone == b.tombstone && a.value == b.value;
+}
+
 // Last-writer-wins order: `a` beats `b` iff (a.hlc, a.origin) > (b.hlc,
 // b.origin). Equal pairs denote the same write, since an origin never issues
 // two writes with one timestamp.

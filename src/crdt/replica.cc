@@ -47,13 +47,17 @@ Result<KeyedEntry> Replica::write(std::string_view key, std::optional<std::strin
   // set or delete would be invisible where it was made. The bumped timestamp
   // stays out of the clock, so one fast peer cannot drag every later write of
   // this node into its future; only writes of this key pay for it.
-  if (const Entry* cur = map_.find(ke.key); cur != nullptr && !(ke.entry.hlc > cur->hlc)) {
+  const Entry* cur = map_.find(ke.key);
+  if (cur != nullptr && !(ke.entry.hlc > cur->hlc)) {
     ke.entry.hlc = Hlc{cur->hlc.raw + 1};
   }
+  // The same for a key that is absent: above every collected delete (a clock
+  // stepped back, or restarted behind the others, must not write a value
+  // that a delete the others dropped would have beaten).
+  if (cur == nullptr && !(ke.entry.hlc > horizon_)) ke.entry.hlc = Hlc{horizon_.raw + 1};
   ke.entry.dot = Dot{self_, next_seq_++};
   ke.entry.tombstone = !value.has_value();
   if (value) ke.entry.value.assign(value->data(), value->size());
-  // Above the clock, which has seen every collected delete: above the horizon.
   map_.merge(ke.key, ke.entry);
   ctx_.add(ke.entry.dot);
   order_quarantined(ke.key);
@@ -62,49 +66,61 @@ Result<KeyedEntry> Replica::write(std::string_view key, std::optional<std::strin
 
 Replica::Applied Replica::apply(std::string_view key, const Entry& e, uint64_t phys_ms, bool judge) {
   clock_.observe(e.hlc, phys_ms);
-  if (ctx_.covers(e.dot)) {
-    // A vouched copy of an entry quarantined here: the verdict of a node
-    // that could order it (see above).
-    if (e.vouched && !quarantine_.empty()) {
-      auto q = quarantine_.find(key);
-      if (q != quarantine_.end()) {
-        auto it = std::find_if(q->second.begin(), q->second.end(),
-                               [&](const Entry& x) { return x.dot == e.dot; });
-        if (it != q->second.end()) {
-          q->second.erase(it);
-          --quarantined_;
-          if (q->second.empty()) quarantine_.erase(q);
-          Entry v = e;
-          v.unordered = false;
-          const bool won = map_.merge(key, v) != LwwMap::MergeResult::kStale;
-          released_.push_back({KeyedEntry{std::string(key), v}, won, true});
-          if (won) order_quarantined(key);
-          return won ? Applied::kWon : Applied::kLost;
-        }
-      }
-    }
-    return Applied::kSkipped;
-  }
-  ctx_.add(e.dot);
+  const bool judged = (judge || e.unordered) && !e.vouched;
   Entry v = e;
   v.unordered = false;
-  if ((judge || e.unordered) && !e.vouched && !(e.hlc > horizon_)) {
+  // A copy of an entry quarantined here, from a node that holds it as a
+  // winner without having to judge it, or that judged and could order it:
+  // its verdict stands (see above).
+  if (!judged && !quarantine_.empty()) {
+    if (std::optional<Entry> mine = take_quarantined_copy(key, e.dot)) {
+      ctx_.add(e.dot);
+      if (judge || e.unordered || e.vouched) v.vouched = true;
+      const bool won = map_.merge(key, v) != LwwMap::MergeResult::kStale;
+      released_.push_back({KeyedEntry{std::string(key), v}, won, true});
+      if (won) order_quarantined(key);
+      return won ? Applied::kWon : Applied::kLost;
+    }
+  }
+  if (ctx_.covers(e.dot)) return Applied::kSkipped;
+  if (judged && !(e.hlc > horizon_)) {
     const Entry* cur = map_.find(key);
     if (cur == nullptr) {
+      // Its dot is not recorded: a node that holds it as a winner sends it
+      // again, and that copy releases it.
       quarantine_entry(key, v, /*report=*/true);
       return Applied::kQuarantined;
     }
-    if (!wins(v, *cur)) return Applied::kLost;
-    v.vouched = true;  // ordered against a live entry above the horizon
+    if (!wins(v, *cur)) {
+      ctx_.add(e.dot);
+      return Applied::kLost;
+    }
   }
+  ctx_.add(e.dot);
+  // Judged and merged: ordered against a live entry above the horizon, or
+  // above the horizon itself. The verdict travels with it.
+  if (judge || e.unordered) v.vouched = true;
   if (map_.merge(key, v) == LwwMap::MergeResult::kStale) return Applied::kLost;
   order_quarantined(key);
   return Applied::kWon;
 }
 
+std::optional<Entry> Replica::take_quarantined_copy(std::string_view key, Dot dot) {
+  auto q = quarantine_.find(key);
+  if (q == quarantine_.end()) return std::nullopt;
+  auto it = std::find_if(q->second.begin(), q->second.end(), [&](const Entry& x) { return x.dot == dot; });
+  if (it == q->second.end()) return std::nullopt;
+  Entry out = std::move(*it);
+  q->second.erase(it);
+  --quarantined_;
+  if (q->second.empty()) quarantine_.erase(q);
+  return out;
+}
+
 bool Replica::raise_horizon(Hlc h) {
   if (!(h > horizon_)) return false;
   horizon_ = h;
+  clock_.restore(h);  // local writes stay above it
   return true;
 }
 
@@ -179,7 +195,9 @@ Status Replica::apply_chunk(const Chunk& c, uint64_t phys_ms, std::vector<const 
   for (const KeyedEntry& ke : c.entries) {
     if (apply(ke.key, ke.entry, phys_ms, judge) == Applied::kWon && changed) changed->push_back(&ke);
   }
-  ctx_.add_range(c.origin, c.from, c.to);
+  // A judged sender's claim is not taken: a write it leaves out may be one
+  // it should not have (its dot stays open, for a node that has it to send).
+  if (!judge) ctx_.add_range(c.origin, c.from, c.to);
   return Status::Ok();
 }
 

@@ -43,17 +43,24 @@
 //       delete of the key, so ordinary LWW against it is exact; if the entry
 //       wins it is marked vouched (the verdict travels with it);
 //     - its HLC is above the horizon: above every collected delete, merged;
-//     - otherwise it cannot be ordered: it goes to quarantine, never shown,
-//       and its dot is recorded so it is not sent again. An operator applies
-//       (as a new write) or drops it.
-//   A quarantined entry whose key later becomes present can be ordered, and
-//   is: it wins (vouched) or loses against the new winner and leaves
-//   quarantine. A vouched entry whose dot is covered releases a quarantined
-//   copy of itself, so nodes that judged before the key reached them agree
-//   with the node that vouched.
+//     - otherwise it cannot be ordered: it goes to quarantine, never shown.
+//       Its dot is not recorded, and the judged sender's range claims are
+//       not taken, so that a node holding it as a winner sends it again.
+//       An operator applies (as a new write) or drops it.
+//   A quarantined entry leaves quarantine when it can be ordered:
+//     - its key becomes present: it wins (vouched) or loses against the
+//       new winner;
+//     - a copy arrives from a node that holds it without judging it (a
+//       trusted sender: that node ordered it against everything it
+//       collected, since it counted in every collection), or marked vouched
+//       (another node ordered it): it is merged as usual.
+//   So nodes that judged an entry before its key reached them, or against a
+//   horizon raised by deletes of other keys, end up agreeing with the nodes
+//   that could order it.
 //   The returning member judges its own unreconciled writes the same way
-//   when it reconciles (node/gc.cc), and sends them out marked unordered, so
-//   the majority's verdict decides where the key is live.
+//   when it reconciles (node/gc.cc), records their dots (it wrote or
+//   relayed them: the gap must close), and sends them out marked unordered,
+//   so the majority's verdict decides where the key is live.
 #pragma once
 
 #include <cstddef>
@@ -189,6 +196,8 @@ class Replica {
   // moved forward), and the vector as it was.
   void load_entry(std::string_view key, const Entry& e);
   void load_vv(const VersionVector& vv);
+  // Marks a dot as handled without an entry (see the quarantine rule).
+  void record_dot(Dot d) { ctx_.add(d); }
   // Replaying a logged range claim (see apply_chunk).
   void claim_range(Origin o, uint64_t from, uint64_t to) { ctx_.add_range(o, from, to); }
 
@@ -207,6 +216,8 @@ class Replica {
 
   // `key` just got a winner: order its quarantined entries against it.
   void order_quarantined(std::string_view key);
+  // Takes the quarantined entry of `key` with `dot` out, if there is one.
+  std::optional<Entry> take_quarantined_copy(std::string_view key, Dot dot);
 };
 
 // Checks an entry received from the network before it may touch state.

@@ -28,6 +28,7 @@ AntiEntropy::AntiEntropy(const Config& cfg, const Now& now, std::mt19937_64& rng
       hooks_(std::move(hooks)),
       durable_(!cfg.data_dir.empty()) {
   // Spread rounds so that nodes started together do not digest together.
+  started_us_ = now_.mono_us;
   next_ae_us_ = now_.mono_us + (rng() % (cfg_.anti_entropy_interval_ms * kMs + 1));
   timers_.set(TimerKind::kAntiEntropy, 0, next_ae_us_);
   timers_.set(TimerKind::kCollect, 0, next_gc_us_);
@@ -35,16 +36,23 @@ AntiEntropy::AntiEntropy(const Config& cfg, const Now& now, std::mt19937_64& rng
 
 void AntiEntropy::on_member(const MemberEvent& e) {
   if (e.kind == MemberEvent::Kind::kRefuted) return;
-  const bool counted_before = e.kind != MemberEvent::Kind::kAdded && e.from != MemberState::kLeft;
-  quorum_known_ += (e.to != MemberState::kLeft) - counted_before;
   quorum_up_ += e.reachable_after() - e.reachable_before();
+  const bool counts = e.to != MemberState::kLeft;
+  if (counts != (roster_.count(e.name) > 0)) {
+    if (counts) {
+      roster_.insert(e.name);
+    } else {
+      roster_.erase(e.name);
+    }
+    if (durable_) hooks_.journal(LogOp{LogOp::Kind::kRoster, false, {e.name, {}}, 0, 0, counts ? 1u : 0u});
+  }
   // A member that appears, comes back (a partition healed) or restarted is
   // synced at once.
   if (e.reachable_after() && (!e.reachable_before() || e.new_process)) send_digest(e.addr, false);
 }
 
 void AntiEntropy::on_applied(const crdt::KeyedEntry& ke) {
-  if (ke.entry.tombstone) tomb_fifo_.emplace_back(now_.wall_ms, ke.key);
+  if (ke.entry.tombstone) tomb_fifo_.emplace_back(now_.mono_us / kMs, ke.key);
 }
 
 void AntiEntropy::restore_quorum_ms(uint64_t wall_ms) {
@@ -104,9 +112,26 @@ void AntiEntropy::send_digest(const Endpoint& to, bool counter, const Member* pe
     const Member* m = members_.at(to);
     excluded = m != nullptr && excluded_.count(m->name) > 0;
   }
+  // Exclusions we know of, a few per digest in turn: every node judges a
+  // member any node left out, and learns it even if it was not there to
+  // collect (it restarted, or started over from one that did).
+  std::vector<std::pair<std::string, uint64_t>> excl;
+  size_t excl_bytes = 0;
+  if (!excluded_.empty()) {
+    auto it = excluded_.upper_bound(excl_cursor_);
+    for (size_t i = 0; i < std::min(kExclusionsPerDigest, excluded_.size()); ++i) {
+      if (it == excluded_.end()) it = excluded_.begin();
+      if (it->first.size() <= kMaxExcludedName) {
+        excl.emplace_back(it->first, it->second);
+        excl_bytes += it->first.size() + 12;
+      }
+      excl_cursor_ = it->first;
+      ++it;
+    }
+  }
   // Split the vector by origin ranges so that no digest exceeds the MTU.
   const auto& items = replica_.vv().items();
-  const size_t per = std::max<size_t>(1, (cfg_.mtu - wire::kHeaderBytes - 64) / 19);
+  const size_t per = std::max<size_t>(1, (cfg_.mtu - wire::kHeaderBytes - 64 - excl_bytes) / 19);
   size_t i = 0;
   uint64_t lo = 0;
   do {
@@ -117,6 +142,7 @@ void AntiEntropy::send_digest(const Endpoint& to, bool counter, const Member* pe
     d.horizon = replica_.horizon().raw;
     d.reconciled = reconciled_;
     d.excluded = excluded;
+    if (lo == 0) d.exclusions = excl;
     d.origin_lo = lo;
     const size_t end = std::min(items.size(), i + per);
     for (; i < end; ++i) d.vv.raise(items[i].first, items[i].second);
@@ -171,6 +197,20 @@ bool AntiEntropy::on_gc_fields(const Endpoint& from, uint64_t sender, const wire
   }
   const Member* m = members_.by_uid(sender);
   if (m == nullptr) return false;
+  if (auto p = peer_vv_.find(sender); p != peer_vv_.end()) p->second.reconciled = d.reconciled;
+  // Members it knows were left out: unless we know they reconciled since.
+  for (const auto& [name, h] : d.exclusions) {
+    if (name == members_.self_name() || h == 0 || name.size() > kMaxExcludedName) continue;
+    if (const Member* x = members_.find(name)) {
+      auto p = peer_vv_.find(x->uid);
+      if (p != peer_vv_.end() && p->second.reconciled >= h) continue;
+    }
+    auto it = excluded_.find(name);
+    if (it != excluded_.end() && it->second >= h) continue;
+    if (it == excluded_.end() && excluded_.size() >= kMaxExcluded) continue;
+    excluded_[name] = h;
+    if (durable_) hooks_.journal(LogOp{LogOp::Kind::kExcluded, false, {name, {}}, 0, 0, h});
+  }
   // We left it out: has it reconciled up to there since?
   if (auto it = excluded_.find(m->name); it != excluded_.end()) {
     if (d.reconciled >= it->second && !d.resyncing) {
@@ -208,11 +248,11 @@ void AntiEntropy::answer(const Endpoint& from, const wire::Digest& d) {
   }
 }
 
-void AntiEntropy::on_chunk(uint64_t sender, const wire::ChunkMsg& c) {
+void AntiEntropy::on_chunk(const Endpoint& from, uint64_t sender, const wire::ChunkMsg& c) {
   ++counters_.chunks_received;
   const uint64_t before = replica_.vv().get(c.chunk.origin);
   std::vector<const crdt::KeyedEntry*> won;
-  Status s = replica_.apply_chunk(c.chunk, now_.wall_ms, &won, unreconciled(sender));
+  Status s = replica_.apply_chunk(c.chunk, now_.wall_ms, &won, unreconciled(sender, from));
   if (!s.ok()) {
     ++counters_.dropped;
     hooks_.log(LogLevel::kDebug, "dropped chunk: " + s.to_string());

@@ -18,6 +18,7 @@
 #include <functional>
 #include <map>
 #include <random>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -54,7 +55,7 @@ class AntiEntropy {
 
   // ---- inputs ----
   void on_digest(const Endpoint& from, uint64_t sender, const wire::Digest& d);
-  void on_chunk(uint64_t sender, const wire::ChunkMsg& c);
+  void on_chunk(const Endpoint& from, uint64_t sender, const wire::ChunkMsg& c);
   void on_member(const MemberEvent& e);
   void on_applied(const crdt::KeyedEntry& ke);
   // Runs what is due: collection, the periodic round, follow-ups.
@@ -67,6 +68,7 @@ class AntiEntropy {
   // reconciled since).
   void restore_reconciled(uint64_t horizon);
   void restore_excluded(const std::string& name, uint64_t horizon);
+  void restore_roster(const std::string& name, bool counts);
   // A member was removed from the table (reaped or forgotten): should it
   // return, it must reconcile first.
   void note_removed(const std::string& name);
@@ -75,9 +77,10 @@ class AntiEntropy {
   uint64_t last_quorum_ms() const { return last_quorum_wall_ms_; }
   uint64_t reconciled() const { return reconciled_; }
   const std::map<std::string, uint64_t, std::less<>>& excluded() const { return excluded_; }
+  const std::set<std::string, std::less<>>& roster() const { return roster_; }
   // Whether entries from process `uid` are judged (crdt/replica.h): it is a
   // member this node left out of a collection and it has not reconciled.
-  bool unreconciled(uint64_t uid) const;
+  bool unreconciled(uint64_t uid, const Endpoint& from) const;
   // {tombstone_grace_ms, tombstones, waiting, collected, quorum, ...} (status).
   wire::Value status() const;
   uint64_t collected() const { return gc_collected_; }
@@ -91,6 +94,7 @@ class AntiEntropy {
     uint64_t updated_us = 0;  // when a digest last changed or confirmed it
     bool resyncing = false;   // the peer said it is starting over
     uint64_t horizon = 0;     // its horizon, from its last full digest
+    uint64_t reconciled = 0;  // the horizon it reconciled with or collected to
   };
 
   // A full digest, or, when `peer` is given and our last word from it says
@@ -102,7 +106,7 @@ class AntiEntropy {
   bool on_gc_fields(const Endpoint& from, uint64_t sender, const wire::Digest& d);
   void round();
   void follow_up();
-  bool has_quorum() const { return quorum_up_ * 2 > quorum_known_; }
+  bool has_quorum() const { return quorum_up_ * 2 > 1 + roster_.size(); }
   void note_peer_vv(uint64_t uid, const wire::Digest& d);
   // Its summary matched our context: it holds exactly our vector.
   void note_peer_in_sync(uint64_t uid);
@@ -138,10 +142,14 @@ class AntiEntropy {
   std::map<std::string, FollowUp> followup_;  // by member: when to digest again
   std::unordered_map<uint64_t, PeerVector> peer_vv_;  // by member uid
 
-  // Members, self included, as the quorum counts them: every one not left,
-  // and those of them in reach. Kept from MemberEvents.
-  size_t quorum_known_ = 1, quorum_up_ = 1;
-  std::deque<std::pair<uint64_t, std::string>> tomb_fifo_;  // (wall ms noticed, key)
+  // Members in reach, self included. Kept from MemberEvents.
+  size_t quorum_up_ = 1;
+  // Every member that counts toward the majority (not self, not left or
+  // removed), kept in the data directory: a node restarted while its peers
+  // are down must not take itself for the whole mesh and collect alone.
+  std::set<std::string, std::less<>> roster_;
+  uint64_t started_us_ = 0;
+  std::deque<std::pair<uint64_t, std::string>> tomb_fifo_;  // (monotonic ms noticed, key)
   std::vector<std::string> tomb_ripe_;  // past the grace period, waiting for every member
   bool tombs_scanned_ = false;          // tombstones loaded at start are queued once
   uint64_t next_gc_us_ = 0;
@@ -157,6 +165,9 @@ class AntiEntropy {
   // when the member's digest shows it reconciled up to there.
   std::map<std::string, uint64_t, std::less<>> excluded_;
   static constexpr size_t kMaxExcluded = 4096;
+  static constexpr size_t kExclusionsPerDigest = 8;
+  static constexpr size_t kMaxExcludedName = 64;  // longer names are not passed on
+  std::string excl_cursor_;  // the last exclusion a digest carried
   uint64_t reconciled_ = 0;         // the horizon this node reconciled with or collected to
   uint64_t notice_from_ = 0;        // uid of the member that told us to reconcile
   uint64_t reconcile_notices_ = 0;  // notices received (status)

@@ -61,7 +61,7 @@ Membership::Hooks Engine::Impl::membership_hooks() {
 Replication::Hooks Engine::Impl::replication_hooks() {
   return {&transport, [this](std::string_view m, uint64_t us) { membership.sample_rtt(m, us); },
           [this](const crdt::KeyedEntry& ke) { applied(ke, false); },
-          [this](uint64_t uid) { return anti_entropy.unreconciled(uid); }, logger()};
+          [this](uint64_t uid, const Endpoint& from) { return anti_entropy.unreconciled(uid, from); }, logger()};
 }
 
 AntiEntropy::Hooks Engine::Impl::anti_entropy_hooks() {
@@ -147,7 +147,7 @@ void Engine::Impl::dispatch(const Endpoint& from, wire::Envelope env) {
         } else if constexpr (std::is_same_v<T, wire::Digest>) {
           anti_entropy.on_digest(from, sender, m);
         } else if constexpr (std::is_same_v<T, wire::ChunkMsg>) {
-          anti_entropy.on_chunk(sender, m);
+          anti_entropy.on_chunk(from, sender, m);
         } else if constexpr (std::is_same_v<T, wire::Ping>) {
           membership.on_ping(from, sender, m);
         } else if constexpr (std::is_same_v<T, wire::PingReq>) {

@@ -147,6 +147,7 @@ void Engine::load(const Snapshot& snap, Now now) {
   s.anti_entropy.restore_reconciled(snap.reconciled);
   for (const auto& ke : snap.quarantine) s.replica.quarantine_entry(ke.key, ke.entry);
   for (const auto& [name, h] : snap.excluded) s.anti_entropy.restore_excluded(name, h);
+  for (const auto& name : snap.roster) s.anti_entropy.restore_roster(name, true);
 }
 
 void Engine::replay(const LogOp& op, Now now) {
@@ -176,6 +177,9 @@ void Engine::replay(const LogOp& op, Now now) {
     case LogOp::Kind::kExcluded:
       s.anti_entropy.restore_excluded(op.ke.key, op.to);
       break;
+    case LogOp::Kind::kRoster:
+      s.anti_entropy.restore_roster(op.ke.key, op.to != 0);
+      break;
   }
   // Replaying repeats what the log goes on to say: nothing to report twice.
   s.replica.take_released();
@@ -199,6 +203,7 @@ Snapshot Engine::snapshot() const {
     for (const auto& e : es) snap.quarantine.push_back(crdt::KeyedEntry{k, e});
   }
   for (const auto& [name, h] : s.anti_entropy.excluded()) snap.excluded.emplace_back(name, h);
+  for (const auto& name : s.anti_entropy.roster()) snap.roster.push_back(name);
   return snap;
 }
 

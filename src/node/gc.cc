@@ -61,7 +61,7 @@ void AntiEntropy::gc_tick() {
   if (!tombs_scanned_) {
     tombs_scanned_ = true;
     replica_.map().for_each([&](const std::string& k, const crdt::Entry& e) {
-      if (e.tombstone) tomb_fifo_.emplace_back(now_.wall_ms, k);
+      if (e.tombstone) tomb_fifo_.emplace_back(now_.mono_us / kMs, k);
     });
   }
   if (quorum_tick()) collect();
@@ -112,7 +112,7 @@ bool AntiEntropy::quorum_tick() {
 
 void AntiEntropy::collect() {
   const uint64_t grace = cfg_.tombstone_grace_ms;
-  while (!tomb_fifo_.empty() && tomb_fifo_.front().first + grace <= now_.wall_ms) {
+  while (!tomb_fifo_.empty() && tomb_fifo_.front().first + grace <= now_.mono_us / kMs) {
     tomb_ripe_.push_back(std::move(tomb_fifo_.front().second));
     tomb_fifo_.pop_front();
   }
@@ -129,6 +129,13 @@ void AntiEntropy::collect() {
     auto p = peer_vv_.find(m.uid);
     if (p == peer_vv_.end()) return;  // not heard yet: nothing is known to be stable
     stable.meet(p->second.vv);
+  }
+  // Members known from the data directory that this process has not seen
+  // yet: as dead members, they hold collection back for the grace period.
+  for (const std::string& name : roster_) {
+    if (members_.find(name) != nullptr) continue;
+    if (now_.mono_us < started_us_ + grace * kMs) return;
+    left_out.push_back(&name);
   }
   uint64_t collected = 0;
   std::erase_if(tomb_ripe_, [&](const std::string& key) {
@@ -244,6 +251,7 @@ void AntiEntropy::resync_from(const Member& from) {
   replica_.reset_to(std::move(keep));
   for (auto& ke : aside) {
     replica_.quarantine_entry(ke.key, ke.entry, /*report=*/true);
+    replica_.record_dot(ke.entry.dot);
     ke.entry.unordered = true;
     ke.entry.vouched = false;
   }
@@ -329,6 +337,14 @@ void AntiEntropy::note_removed(const std::string& name) { exclude(name); }
 
 void AntiEntropy::restore_reconciled(uint64_t horizon) { reconciled_ = std::max(reconciled_, horizon); }
 
+void AntiEntropy::restore_roster(const std::string& name, bool counts) {
+  if (counts) {
+    roster_.insert(name);
+  } else {
+    roster_.erase(name);
+  }
+}
+
 void AntiEntropy::restore_excluded(const std::string& name, uint64_t horizon) {
   if (horizon == 0) {
     excluded_.erase(name);
@@ -337,11 +353,13 @@ void AntiEntropy::restore_excluded(const std::string& name, uint64_t horizon) {
   }
 }
 
-bool AntiEntropy::unreconciled(uint64_t uid) const {
-  if (replica_.horizon().raw == 0) return false;  // nothing collected: nothing to judge against
+bool AntiEntropy::unreconciled(uint64_t uid, const Endpoint& from) const {
+  if (excluded_.empty()) return false;
   const Member* m = members_.by_uid(uid);
-  // A process not (yet) in the table may be an excluded member restarted.
-  return m == nullptr || excluded_.count(m->name) > 0;
+  // A process not (yet) in the table may be an excluded member restarted:
+  // the member at its address.
+  if (m == nullptr) m = members_.at(from);
+  return m != nullptr && excluded_.count(m->name) > 0;
 }
 
 }  // namespace meshkv::node

@@ -116,6 +116,7 @@ class Membership {
   size_t live_count() const { return 1 + reachable_count_; }
   bool has_seeds() const { return !seeds_.empty(); }
   uint64_t incarnation() const { return incarnation_; }
+  const std::string& self_name() const { return self_.name; }
   wire::MemberUpdate self_update() const;
   const Counters& counters() const { return counters_; }
 

@@ -67,6 +67,7 @@ std::string encode_op(const LogOp& op) {
       w.varint(op.ke.entry.dot.seq);
       break;
     case LogOp::Kind::kExcluded:
+    case LogOp::Kind::kRoster:
       w.bytes(op.ke.key);
       w.varint(op.to);
       break;
@@ -116,7 +117,8 @@ Result<LogOp> decode_op(std::string_view bytes) {
       op.ke.entry.dot.seq = r.varint();
       break;
     case 7:
-      op.kind = LogOp::Kind::kExcluded;
+    case 8:
+      op.kind = kind == 7 ? LogOp::Kind::kExcluded : LogOp::Kind::kRoster;
       op.ke.key = r.bytes(255);
       op.to = r.varint();
       break;
@@ -153,6 +155,8 @@ std::vector<std::string> encode_snapshot(const Snapshot& s) {
       w.bytes(name);
       w.varint(h);
     }
+    w.varint(s.roster.size());
+    for (const auto& name : s.roster) w.bytes(name);
     out.push_back(as_string(b));
   }
   // Entries, then quarantined entries, in records of kEntriesPerRecord.
@@ -195,6 +199,8 @@ Result<Snapshot> decode_snapshot(const std::vector<std::string>& records) {
       std::string name = r.bytes(255);
       s.excluded.emplace_back(std::move(name), r.varint());
     }
+    const uint64_t roster = r.count(1);
+    for (uint64_t i = 0; i < roster && r.ok(); ++i) s.roster.push_back(r.bytes(255));
   }
   if (!r.ok()) return Status::Corruption(std::string("snapshot header: ") + r.error());
   s.entries.reserve(count);

@@ -36,6 +36,7 @@ struct LogOp {
                       // (seq 0: every entry of the key)
     kExcluded = 7,    // member `ke.key` was left out of collections up to horizon `to`
                       // (0: it reconciled)
+    kRoster = 8,      // member `ke.key` counts toward the majority (`to` 1) or no longer (0)
   };
   Kind kind = Kind::kEntry;
   bool local = false;  // kEntry: a local write, durable before it is acknowledged
@@ -59,6 +60,7 @@ struct Snapshot {
   uint64_t horizon = 0, reconciled = 0;
   std::vector<crdt::KeyedEntry> quarantine;
   std::vector<std::pair<std::string, uint64_t>> excluded;
+  std::vector<std::string> roster;  // see LogOp::Kind::kRoster
 };
 
 // Records of a snapshot: a header, the vector, then entries in batches.

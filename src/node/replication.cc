@@ -181,7 +181,7 @@ void Replication::on_push(const Endpoint& from, uint64_t sender, const wire::Pus
     return;
   }
   std::vector<const crdt::KeyedEntry*> won;
-  Status s = replica_.apply_chunk(p.chunk, now_.wall_ms, &won, hooks_.judge(sender));
+  Status s = replica_.apply_chunk(p.chunk, now_.wall_ms, &won, hooks_.judge(sender, from));
   if (!s.ok()) {
     ++counters_.dropped;
     hooks_.log(LogLevel::kDebug, "dropped push from " + from.to_string() + ": " + s.to_string());

@@ -47,7 +47,7 @@ class Replication {
     std::function<void(std::string_view member, uint64_t rtt_us)> sample_rtt;
     std::function<void(const crdt::KeyedEntry&)> applied;  // a replicated entry won
     // Whether the entries of process `uid` are judged (crdt/replica.h).
-    std::function<bool(uint64_t uid)> judge;
+    std::function<bool(uint64_t uid, const Endpoint& from)> judge;
     LogFn log;
   };
 

@@ -1,6 +1,7 @@
 #include "sim/sim.h"
 
 #include <algorithm>
+#include <utility>
 #include <variant>
 
 namespace meshkv::sim {
@@ -32,7 +33,7 @@ node::Now Sim::now_of(size_t i) const {
   return node::Now{now_us_, static_cast<uint64_t>(wall)};
 }
 
-void Sim::start(size_t i) {
+void Sim::start(size_t i, const node::Snapshot* state) {
   Slot& s = nodes_[i];
   node::Config cfg = opts_.config;
   cfg.id = "n" + std::to_string(i);
@@ -40,12 +41,15 @@ void Sim::start(size_t i) {
   uint64_t uid = 0;
   while (uid == 0) uid = rng_();
   s.engine = std::make_unique<node::Engine>(cfg, uid, s.addr, rng_(), now_of(i));
+  if (state) s.engine->load(*state, now_of(i));
   if (opts_.security) {
     node::Security sec = *opts_.security;
     if (opts_.security_of) opts_.security_of(i, sec);
     s.engine->secure(std::move(sec));
   }
   s.up = true;
+  s.paused = false;
+  s.held.clear();
   if (nodes_.size() > 1) {
     const size_t seed = i == 0 ? 1 : 0;
     s.engine->join({address_of(seed)}, now_of(i));
@@ -56,9 +60,31 @@ void Sim::start(size_t i) {
 void Sim::crash(size_t i) {
   nodes_[i].up = false;
   nodes_[i].engine->take_effects();  // lost with the process
+  nodes_[i].disk = nodes_[i].engine->snapshot();
 }
 
 void Sim::restart(size_t i) { start(i); }
+
+void Sim::restart_durable(size_t i) {
+  std::optional<node::Snapshot> disk = std::move(nodes_[i].disk);
+  start(i, disk ? &*disk : nullptr);
+}
+
+void Sim::pause(size_t i) { nodes_[i].paused = true; }
+
+void Sim::resume(size_t i) {
+  Slot& s = nodes_[i];
+  if (!s.paused) return;
+  s.paused = false;
+  if (!s.up) return;
+  auto held = std::exchange(s.held, {});
+  for (auto& [from, bytes] : held) {
+    s.engine->handle_datagram(from, bytes.data(), bytes.size(), now_of(i));
+    after_input(i);
+  }
+  s.engine->tick(now_of(i));
+  after_input(i);
+}
 
 void Sim::partition(const std::set<size_t>& side) { partition_ = side; }
 void Sim::heal() { partition_.clear(); }
@@ -122,6 +148,15 @@ void Sim::run_until(uint64_t t_us) {
     now_us_ = std::max(now_us_, ev.at);
     Slot& s = nodes_[ev.to];
     if (!s.up) continue;
+    if (s.paused) {
+      if (ev.bytes.empty()) {
+        s.tick_at = 0;  // no timer runs; resume() ticks
+      } else {
+        if (s.held.size() >= kHeldMax) s.held.pop_front();
+        s.held.emplace_back(ev.from, std::move(ev.bytes));
+      }
+      continue;
+    }
     if (ev.bytes.empty()) {
       if (ev.at != s.tick_at) continue;  // superseded by a later schedule
       s.tick_at = 0;
@@ -165,7 +200,7 @@ Result<crdt::KeyedEntry> Sim::del(size_t i, const std::string& key) {
 bool Sim::converged() const {
   const crdt::Replica* first = nullptr;
   for (const auto& s : nodes_) {
-    if (!s.up) continue;
+    if (!s.up || s.paused) continue;
     const crdt::Replica& r = s.engine->replica();
     if (!first) {
       first = &r;
@@ -175,7 +210,7 @@ bool Sim::converged() const {
     bool same = true;
     first->map().for_each([&](const std::string& k, const crdt::Entry& e) {
       const crdt::Entry* o = r.map().find(k);
-      if (same && (!o || !(*o == e))) same = false;
+      if (same && (!o || !crdt::same_write(*o, e))) same = false;
     });
     if (!same) return false;
   }

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -76,11 +77,23 @@ class Sim {
   // Starts node i again as a new process (new uid, empty state) that joins node 0
   // (or node 1 when i == 0).
   void restart(size_t i);
+  // The same, from the state it had when it crashed, as from a data
+  // directory whose every write was synced (snapshot at the crash).
+  void restart_durable(size_t i);
+  // SIGSTOP and SIGCONT: a paused node runs no timer and reads nothing; what
+  // arrives meanwhile waits in its socket buffer (the last kHeldMax
+  // datagrams) and is read on resume, with the clock far ahead.
+  void pause(size_t i);
+  void resume(size_t i);
+  static constexpr size_t kHeldMax = 256;
+  // Steps node i's wall clock by `delta_ms` (forward or back).
+  void step_clock(size_t i, int64_t delta_ms) { nodes_[i].skew_ms += delta_ms; }
   // Cuts every link between `side` and the rest.
   void partition(const std::set<size_t>& side);
   void heal();
 
-  // All running nodes hold the same entries and the same version vector.
+  // All running nodes hold the same entries (the same writes: ordering marks
+  // aside) and the same version vector.
   bool converged() const;
   // Every running node considers every other running node alive.
   bool membership_converged() const;
@@ -90,8 +103,11 @@ class Sim {
     std::unique_ptr<node::Engine> engine;
     Endpoint addr;
     bool up = true;
+    bool paused = false;
     int64_t skew_ms = 0;
     uint64_t tick_at = 0;
+    std::deque<std::pair<Endpoint, wire::Bytes>> held;  // arrived while paused
+    std::optional<node::Snapshot> disk;                 // restart_durable's state
   };
   struct Event {
     uint64_t at;
@@ -102,7 +118,7 @@ class Sim {
     bool operator>(const Event& o) const { return at != o.at ? at > o.at : order > o.order; }
   };
 
-  void start(size_t i);
+  void start(size_t i, const node::Snapshot* state = nullptr);
   // Carries out what node i's engine asked for: routes its datagrams through
   // the simulated network and schedules its next tick.
   void after_input(size_t i);

@@ -86,14 +86,16 @@ void put_body(Writer& w, const Ack& m) { w.varint(m.msg_seq); }
 constexpr uint8_t kDigestReply = 1, kDigestCounter = 2, kDigestResyncing = 4, kDigestSummary = 8,
                   kDigestWholeRange = 16,  // origin_lo and origin_hi are left out: 0 .. max
                   kDigestAskBack = 32,
-                  kDigestGc = 64;  // the collection fields follow the vector
+                  kDigestGc = 64,  // the collection fields follow the vector
+                  kDigestExclusions = 128;  // and then the exclusions
 void put_body(Writer& w, const Digest& m) {
   const bool whole = m.origin_lo == 0 && m.origin_hi == ~uint64_t{0};
-  const bool gc = !m.summary && (m.horizon != 0 || m.reconciled != 0 || m.excluded);
+  const bool excl = !m.summary && !m.exclusions.empty();
+  const bool gc = !m.summary && (m.horizon != 0 || m.reconciled != 0 || m.excluded || excl);
   w.u8(static_cast<uint8_t>((m.reply ? kDigestReply : 0) | (m.counter ? kDigestCounter : 0) |
                             (m.resyncing ? kDigestResyncing : 0) |
                             (m.summary ? kDigestSummary : 0) | (whole ? kDigestWholeRange : 0) |
-                            (m.ask_back ? kDigestAskBack : 0) | (gc ? kDigestGc : 0)));
+                            (m.ask_back ? kDigestAskBack : 0) | (gc ? kDigestGc : 0) | (excl ? kDigestExclusions : 0)));
   if (m.summary) {
     w.u64(m.context_hash);
     return;
@@ -111,6 +113,13 @@ void put_body(Writer& w, const Digest& m) {
     w.varint(m.horizon);
     w.varint(m.reconciled);
     w.u8(m.excluded ? 1 : 0);
+  }
+  if (excl) {
+    w.varint(m.exclusions.size());
+    for (const auto& [name, h] : m.exclusions) {
+      w.bytes(name);
+      w.varint(h);
+    }
   }
 }
 void put_body(Writer& w, const ChunkMsg& m) { put_chunk(w, m.chunk); }
@@ -276,7 +285,7 @@ Ack get_body<Ack>(Reader& r) {
 template <>
 Digest get_body<Digest>(Reader& r) {
   Digest m;
-  const uint8_t flags = r.u8();  // bits above 64 are reserved and ignored
+  const uint8_t flags = r.u8();
   m.reply = flags & kDigestReply;
   m.counter = flags & kDigestCounter;
   m.resyncing = flags & kDigestResyncing;
@@ -303,6 +312,14 @@ Digest get_body<Digest>(Reader& r) {
     m.horizon = r.varint();
     m.reconciled = r.varint();
     m.excluded = r.u8() & 1;
+  }
+  if (flags & kDigestExclusions) {
+    const uint64_t n = r.count(2);
+    for (uint64_t i = 0; i < n && r.ok(); ++i) {
+      std::string name = r.bytes(kMaxNameBytes);
+      const uint64_t h = r.varint();
+      m.exclusions.emplace_back(std::move(name), h);
+    }
   }
   return m;
 }

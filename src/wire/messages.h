@@ -109,6 +109,9 @@ struct Digest {
   uint64_t horizon = 0;     // the sender's horizon (crdt/replica.h), an HLC
   uint64_t reconciled = 0;  // the horizon the sender last reconciled with or collected to
   bool excluded = false;    // "you were left out of my collections: reconcile with me"
+  // Members the sender knows were left out of collections and have not
+  // reconciled, with the horizon they must reach (a few per digest, in turn).
+  std::vector<std::pair<std::string, uint64_t>> exclusions;
   friend bool operator==(const Digest&, const Digest&) = default;
 };
 struct ChunkMsg {
