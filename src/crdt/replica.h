@@ -58,8 +58,8 @@
 //   horizon raised by deletes of other keys, end up agreeing with the nodes
 //   that could order it.
 //   The returning member judges its own unreconciled writes the same way
-//   when it reconciles (node/gc.cc), records their dots (it wrote or
-//   relayed them: the gap must close), and sends them out marked unordered,
+//   when it reconciles (node/gc.cc), records the dots of those it wrote
+//   (nobody else can close that gap), and sends them out marked unordered,
 //   so the majority's verdict decides where the key is live.
 #pragma once
 

@@ -75,11 +75,10 @@ void AntiEntropy::check_startup() {
   const uint64_t grace = cfg_.tombstone_grace_ms;
   if (last_quorum_wall_ms_ != 0 && replica_.map().size() > 0 &&
       now_.wall_ms > last_quorum_wall_ms_ + grace / 2) {
-    must_resync_ = true;
-    hooks_.log(LogLevel::kWarn, "the data directory was last in touch with a majority " +
+    hooks_.log(LogLevel::kInfo, "the data directory was last in touch with a majority " +
                                     std::to_string((now_.wall_ms - last_quorum_wall_ms_) / 1000) +
-                                    " s ago, longer than half the tombstone grace period: "
-                                    "will resync from a peer");
+                                    " s ago (by this clock), longer than half the tombstone grace "
+                                    "period: the others say whether this node must reconcile");
   }
 }
 
@@ -94,10 +93,9 @@ bool AntiEntropy::quorum_tick() {
     quorum_lost_us_ = 0;
     quorum_back_us_ = now_.mono_us;
     if (away_ms > grace / 2 && replica_.map().size() > 0) {
-      must_resync_ = true;
-      hooks_.log(LogLevel::kWarn, "back in touch with a majority after " + std::to_string(away_ms / 1000) +
-                                      " s, longer than half the tombstone grace period: will resync "
-                                      "from a peer");
+      hooks_.log(LogLevel::kInfo, "back in touch with a majority after " + std::to_string(away_ms / 1000) +
+                                      " s, longer than half the tombstone grace period: the others say "
+                                      "whether this node must reconcile");
     }
   }
   if (must_resync_ && !try_resync()) return false;
@@ -251,7 +249,9 @@ void AntiEntropy::resync_from(const Member& from) {
   replica_.reset_to(std::move(keep));
   for (auto& ke : aside) {
     replica_.quarantine_entry(ke.key, ke.entry, /*report=*/true);
-    replica_.record_dot(ke.entry.dot);
+    // Our own writes' dots close here (nobody else can); another writer's
+    // stay open for a node holding the write to send it (crdt/replica.h).
+    if (ke.entry.dot.origin == replica_.self()) replica_.record_dot(ke.entry.dot);
     ke.entry.unordered = true;
     ke.entry.vouched = false;
   }
