@@ -191,6 +191,59 @@ Handler setup_list(CLI::App& sub) {
   };
 }
 
+Handler setup_quarantine(CLI::App& sub) {
+  auto o = std::make_shared<ClientOptions>();
+  auto action = std::make_shared<std::string>("list");
+  auto all = std::make_shared<bool>(false);
+  auto limit = std::make_shared<unsigned>(1000);
+  sub.add_option("ACTION", *action,
+                 "list (default): the writes kept aside; apply KEY: make the newest of them the "
+                 "key's value again, as a new write; drop KEY (or --all): discard them")
+      ->check(CLI::IsMember({"list", "apply", "drop"}));
+  sub.add_option("KEY", o->key, "the key (apply, drop), or a key prefix (list)");
+  sub.add_flag("--all", *all, "drop every quarantined write");
+  sub.add_option("--limit", *limit, "list at most this many (default 1000)")
+      ->type_name("N")
+      ->check(CLI::Range(1u, 1'000'000u));
+  add_common(sub, *o, true);
+  sub.footer(
+      "A write lands in quarantine when its writer was cut off from the majority for longer than "
+      "the tombstone grace period and the write cannot be ordered against the deletes the others "
+      "collected meanwhile: shown, it could bring a deleted key back. It is never shown and never "
+      "dropped by itself; it leaves quarantine when its key gets a value again (ordinary "
+      "last-writer-wins then decides), or when you apply or drop it. Quarantine is per node: "
+      "list it on each (--node, repeatable).");
+  return [o, action, all, limit] {
+    wire::CtlRequest req = wire::make_request(wire::CtlOp::kQuarantine);
+    req.args.set("action", *action);
+    if (*action == "list") {
+      if (*all) {
+        std::cerr << "quarantine list: --all is for drop\n";
+        return kExitUsage;
+      }
+      if (!o->key.empty()) req.args.set("prefix", o->key);
+      req.args.set("limit", static_cast<int64_t>(*limit));
+    } else if (*action == "apply") {
+      if (o->key.empty() || *all) {
+        std::cerr << "quarantine apply: give one KEY\n";
+        return kExitUsage;
+      }
+      req.args.set("key", o->key);
+    } else {
+      if (o->key.empty() == !*all) {
+        std::cerr << "quarantine drop: give a KEY, or --all\n";
+        return kExitUsage;
+      }
+      if (*all) {
+        req.args.set("all", true);
+      } else {
+        req.args.set("key", o->key);
+      }
+    }
+    return call_nodes(*o, req);
+  };
+}
+
 Handler setup_join(CLI::App& sub) {
   auto o = std::make_shared<ClientOptions>();
   sub.add_option("PEER", o->peers, "members to contact, HOST:PORT")->required();

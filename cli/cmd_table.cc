@@ -23,6 +23,7 @@ Handler setup_trace(CLI::App&);
 Handler setup_sim(CLI::App&);
 Handler setup_keygen(CLI::App&);
 Handler setup_keys(CLI::App&);
+Handler setup_quarantine(CLI::App&);
 
 const std::vector<Command>& commands() {
   static const std::vector<Command> table = {
@@ -40,6 +41,7 @@ const std::vector<Command>& commands() {
       {"watch", "stream changes as a node applies them", setup_watch},
       {"trace", "write a key and report when each member acknowledged it", setup_trace},
       {"keys", "list, install, switch or remove a node's cluster keys at runtime", setup_keys},
+      {"quarantine", "list, apply or drop writes kept aside by tombstone collection", setup_quarantine},
       {"keygen", "create a cluster key or a node identity", setup_keygen, false},
       {"sim", "run the deterministic network simulator", setup_sim, false},
   };

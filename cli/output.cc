@@ -208,6 +208,36 @@ std::string render_list(const Value& body, const Style& st) {
   return table(bold_row({"KEY", "VALUE", "ORIGIN", "HLC"}), rows, st);
 }
 
+std::string render_quarantine(const Value& req_args, const Value& body, const Style& st) {
+  const std::string action = req_args.get("action").is_null() ? "list" : req_args.get("action").as_string();
+  if (action == "drop") return "dropped " + scalar(body.get("dropped")) + " quarantined writes\n";
+  if (action == "apply") {
+    return paint(body.get("deleted").as_bool() ? "deleted" : "set", kGreen, st) + " " +
+           escape(body.get("key").as_string()) + " from quarantine  " +
+           paint("hlc " + scalar(body.get("hlc")) + "  dot " + scalar(body.get("origin")) + ":" +
+                     scalar(body.get("seq")),
+                 kDim, st) +
+           "\n";
+  }
+  const Value::List& entries = body.get("entries").as_list();
+  if (entries.empty()) return "(quarantine is empty)\n";
+  std::vector<Row> rows;
+  for (const Value& e : entries) {
+    rows.push_back({{escape(e.get("key").as_string())},
+                    {e.get("deleted").as_bool() ? "(deleted)" : escape(e.get("value").as_string()),
+                     e.get("deleted").as_bool() ? kDim : nullptr},
+                    {escape(e.get("writer").as_string())},
+                    {scalar(e.get("origin")) + ":" + scalar(e.get("seq")), kDim},
+                    {scalar(e.get("hlc")), kDim}});
+  }
+  std::string out = table(bold_row({"KEY", "VALUE", "WRITER", "DOT", "HLC"}), rows, st);
+  const uint64_t total = static_cast<uint64_t>(body.get("total").as_int());
+  if (total > entries.size()) {
+    out += paint("(" + std::to_string(entries.size()) + " of " + std::to_string(total) + " shown; --limit N)", kDim, st) + "\n";
+  }
+  return out;
+}
+
 std::string render_write(wire::CtlOp op, const Value& body, const Style& st) {
   return paint(op == wire::CtlOp::kDel ? "deleted" : "set", kGreen, st) + " " +
          escape(body.get("key").as_string()) + "  " +
@@ -304,6 +334,7 @@ std::string render(const wire::CtlRequest& req, const Value& body, const Style& 
       case CtlOp::kDel: return render_write(*op, body, st);
       case CtlOp::kList: return render_list(body, st);
       case CtlOp::kJoin: return render_join(req.args);
+      case CtlOp::kQuarantine: return render_quarantine(req.args, body, st);
       default: break;  // the generic rendering below
     }
   }

@@ -55,6 +55,8 @@ constexpr CommandHelp kCommands[] = {
      "loss [clear] [drop P] [dup P] [corrupt P] [delay MS[:J]] [direction D] [peer ID] "
      "[partition ID,...]",
      "loss drop 0.3 peer b"},
+    {"quarantine", nullptr, "quarantine [ACTION]", "writes kept aside by tombstone collection",
+     "quarantine [list [PREFIX] | apply KEY | drop KEY | drop --all]", "quarantine apply greeting"},
     {"log", nullptr, "log [LEVEL]", "show or set the lowest log level shown here",
      "log [debug|info|warn|error]", "log warn"},
     {"help", "?", "help [COMMAND]", "this list, or a command's usage and an example", nullptr,
@@ -298,6 +300,28 @@ std::optional<wire::CtlRequest> build_request(const std::vector<std::string>& w)
     case CtlOp::kJoin:
       if (!join_request(w, req)) return std::nullopt;
       break;
+    case CtlOp::kQuarantine: {
+      const char* u = "quarantine [list [PREFIX] | apply KEY | drop KEY | drop --all]";
+      const std::string action = n >= 1 ? w[1] : "list";
+      req.args.set("action", action);
+      if (action == "list") {
+        if (n > 2) return usage(u);
+        if (n == 2) req.args.set("prefix", w[2]);
+      } else if (action == "apply") {
+        if (n != 2) return usage(u);
+        req.args.set("key", w[2]);
+      } else if (action == "drop") {
+        if (n != 2) return usage(u);
+        if (w[2] == "--all") {
+          req.args.set("all", true);
+        } else {
+          req.args.set("key", w[2]);
+        }
+      } else {
+        return usage(u);
+      }
+      break;
+    }
     default:  // ops for tools, not for the prompt
       return unknown();
   }

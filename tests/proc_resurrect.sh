@@ -205,21 +205,27 @@ scenario1() {
     "b=$(get_k1 "$PB") c=$(get_k1 "$PC"); $(digests)"
   echo "scenario 1: converged in $converged s"
 
-  # Where did the minority's write go? Dropped, or kept aside in quarantine.
+  # Where did the minority's write go? Never dropped: kept aside in
+  # quarantine on at least one node, and listed there.
   local where="" q
-  if "$MESHKV" --help 2>/dev/null | grep -q '^ *quarantine '; then
-    for n in a b c; do
-      q=$("$MESHKV" quarantine list --node "127.0.0.1:$(port_of $n)" 2>&1)
-      grep -q 'minority-early' <<<"$q" && where+=" $n"
-    done
-    if [ -n "$where" ]; then
-      echo "  the minority's write is in quarantine on:$where"
-    else
-      echo "  the minority's write is in no node's quarantine (quarantine list): dropped"
-    fi
-  else
-    echo "  the minority's write was dropped (this meshkv has no quarantine command)"
-  fi
+  for n in a b c; do
+    q=$("$MESHKV" quarantine list --node "127.0.0.1:$(port_of $n)" 2>&1) ||
+      fail "scenario 1: quarantine list on $n: $q"
+    grep -q 'minority-early' <<<"$q" && where+=" $n"
+  done
+  [ -n "$where" ] || fail "scenario 1: the minority's write is in no node's quarantine: it was lost"
+  echo "  the minority's write is in quarantine on:$where"
+  # The operator decides: applied on one node, it is the key's value again
+  # everywhere, and leaves every node's quarantine (the new write orders it).
+  local first=${where# }
+  first=${first%% *}
+  "$MESHKV" quarantine apply k1 --node "127.0.0.1:$(port_of "$first")" >/dev/null ||
+    fail "scenario 1: quarantine apply k1 on $first"
+  for n in a b c; do
+    wait_for 10 "k1=minority-early on $n after apply" value_is k1 "127.0.0.1:$(port_of $n)" minority-early
+    wait_for 10 "$n's quarantine empty after apply" quarantine_empty "$(port_of $n)"
+  done
+  echo "  applied on $first: k1 is minority-early everywhere, every quarantine is empty"
   for n in a b c; do
     q=$("$MESHKV" status --node "127.0.0.1:$(port_of $n)" --json 2>/dev/null |
       grep -o '"quarantin[a-z_]*":[^,}]*' | tr '\n' ' ')
@@ -227,6 +233,8 @@ scenario1() {
   done
   return 0
 }
+
+quarantine_empty() { "$MESHKV" quarantine list --node "127.0.0.1:$1" 2>/dev/null | grep -q 'quarantine is empty'; }
 
 # ---- scenario 2: a paused node ---------------------------------------------------------
 scenario2() {

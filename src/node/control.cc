@@ -212,6 +212,45 @@ CtlResponse loss_op(Engine& engine, const Value& args, Now) {
   return ok(std::move(body));
 }
 
+CtlResponse quarantine_op(Engine& engine, const Value& args, Now now) {
+  const std::string action = args.get("action").is_null() ? "list" : args.get("action").as_string();
+  const std::string& key = args.get("key").as_string();
+  if (action == "list") {
+    const int64_t limit = args.get("limit").is_null() ? 1000 : args.get("limit").as_int();
+    if (limit <= 0) return fail(wire::kCtlBadRequest, prefix(CtlOp::kQuarantine) + "limit must be positive");
+    Value body = Value::object();
+    body.set("entries", engine.quarantine(args.get("prefix").as_string(), static_cast<size_t>(limit)));
+    body.set("total", static_cast<uint64_t>(engine.replica().quarantined()));
+    return ok(std::move(body));
+  }
+  if (action == "apply") {
+    if (key.empty()) return fail(wire::kCtlBadRequest, prefix(CtlOp::kQuarantine) + "apply needs a key");
+    auto w = engine.quarantine_apply(key, now);
+    if (!w.ok()) {
+      const CtlCode code = w.status().code() == Code::kNotFound ? wire::kCtlNotFound : wire::kCtlBadRequest;
+      return fail(code, prefix(CtlOp::kQuarantine) + w.status().message());
+    }
+    Value body = entry_value(w->key, w->entry);
+    body.set("deleted", w->entry.tombstone);
+    return ok(std::move(body));
+  }
+  if (action == "drop") {
+    const bool all = args.get("all").as_bool();
+    if (key.empty() == !all) {
+      return fail(wire::kCtlBadRequest, prefix(CtlOp::kQuarantine) + "drop needs a key, or all (not both)");
+    }
+    const size_t n = engine.quarantine_drop(all ? std::string_view() : std::string_view(key), now);
+    if (n == 0 && !all) {
+      return fail(wire::kCtlNotFound, prefix(CtlOp::kQuarantine) + "nothing of key '" + key + "' is in quarantine");
+    }
+    Value body = Value::object();
+    body.set("dropped", static_cast<uint64_t>(n));
+    return ok(std::move(body));
+  }
+  return fail(wire::kCtlBadRequest,
+              prefix(CtlOp::kQuarantine) + "unknown action '" + action + "' (list, apply or drop)");
+}
+
 // Every op of wire::kCtlOps, in its order; the shell's ops have no handler.
 struct Route {
   CtlOp op;
@@ -234,6 +273,7 @@ constexpr std::array<Route, wire::kCtlOpCount> kRoutes = {{
     {CtlOp::kLoss, loss_op},
     {CtlOp::kKeys, nullptr},
     {CtlOp::kWatch, nullptr},
+    {CtlOp::kQuarantine, quarantine_op},
 }};
 
 constexpr bool routes_follow_table() {

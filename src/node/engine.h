@@ -154,8 +154,8 @@ class Engine {
   wire::Value trace_report(uint64_t id, Now now) const;
   // ---- quarantine (crdt/replica.h: writes that could not be ordered
   // against deletes collected while their writer was cut off) ----
-  // [{key, value|null (a delete), hlc, writer, origin, seq}], by key; at
-  // most `limit` entries.
+  // [{key, value (absent for a delete), deleted, hlc, writer, origin, seq}],
+  // by key; at most `limit` entries.
   wire::Value quarantine(std::string_view prefix, size_t limit) const;
   // Makes the newest quarantined write of `key` the key's value again, as a
   // new local write (a delete stays a delete), and empties the key's

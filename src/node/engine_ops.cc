@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "node/engine.h"
+#include "node/control.h"
 #include "node/engine_impl.h"
 
 namespace meshkv::node {
@@ -33,11 +34,11 @@ wire::Value Engine::quarantine(std::string_view prefix, size_t limit) const {
       if (n++ >= limit) return out;
       wire::Value v = wire::Value::object();
       v.set("key", it->first);
-      v.set("value", e.tombstone ? wire::Value() : wire::Value(e.value));
-      v.set("hlc", e.hlc.raw);
-      v.set("wall_ms", e.hlc.physical());
+      if (!e.tombstone) v.set("value", e.value);
+      v.set("deleted", e.tombstone);
+      v.set("hlc", format_hlc(e.hlc));
       v.set("writer", origin_name(e.dot.origin));
-      v.set("origin", e.dot.origin);
+      v.set("origin", format_uid(e.dot.origin));
       v.set("seq", e.dot.seq);
       out.push(std::move(v));
     }
