@@ -309,3 +309,103 @@ TEST_CASE("replica: a delta capped at a few chunks per round still syncs everyth
     CHECK(*got == e);
   });
 }
+
+// ---- the quarantine rule (crdt/replica.h) ---------------------------------------------
+
+namespace {
+Entry value_at(uint64_t phys, Origin o, uint64_t seq, std::string v) {
+  return Entry{Hlc::make(phys, 0), Dot{o, seq}, false, std::move(v)};
+}
+// A replica that collected a delete of "gone" at 5000 ms: horizon 5000.
+Replica collected_at_5000() {
+  Replica r(1);
+  REQUIRE(r.write("gone", std::nullopt, 5000).ok());
+  const Entry* t = r.map().find("gone");
+  REQUIRE(r.collect("gone", t->dot));
+  REQUIRE(r.horizon().physical() == 5000);
+  return r;
+}
+}  // namespace
+
+TEST_CASE("quarantine: a judged write older than a collected delete of an absent key is kept aside") {
+  Replica r = collected_at_5000();
+  const Entry old = value_at(4000, 9, 1, "older than the delete");
+  CHECK(r.apply("gone", old, 6000, /*judge=*/true) == Replica::Applied::kQuarantined);
+  CHECK(r.map().find("gone") == nullptr);  // never shown
+  CHECK(r.quarantined() == 1);
+  CHECK_FALSE(r.context().covers(old.dot));  // open: a node that holds it may send it again
+  CHECK(r.take_quarantined().size() == 1);
+  // Judged again: still aside, once.
+  CHECK(r.apply("gone", old, 6000, true) == Replica::Applied::kQuarantined);
+  CHECK(r.quarantined() == 1);
+  CHECK(r.take_quarantined().empty());
+}
+
+TEST_CASE("quarantine: without judging, or above the horizon, or with the key present, writes merge") {
+  Replica r = collected_at_5000();
+  CHECK(r.apply("gone", value_at(4000, 9, 1, "trusted"), 6000, false) == Replica::Applied::kWon);
+  Replica s = collected_at_5000();
+  CHECK(s.apply("new", value_at(5001, 9, 1, "after"), 6000, true) == Replica::Applied::kWon);
+  CHECK(s.map().find("new")->vouched);  // judged and ordered: the verdict travels
+  REQUIRE(s.write("live", "now", 6000).ok());
+  CHECK(s.apply("live", value_at(4000, 9, 2, "old"), 6000, true) == Replica::Applied::kLost);
+  CHECK(s.quarantined() == 0);
+}
+
+TEST_CASE("quarantine: a key that gets a value orders its quarantined writes") {
+  Replica r = collected_at_5000();
+  REQUIRE(r.apply("k", value_at(3000, 9, 1, "older"), 6000, true) == Replica::Applied::kQuarantined);
+  REQUIRE(r.apply("k", value_at(4000, 8, 1, "newer"), 6000, true) == Replica::Applied::kQuarantined);
+  // A replicated value above the horizon arrives: both are ordered against it and lose.
+  CHECK(r.apply("k", value_at(5500, 7, 1, "live"), 6000, false) == Replica::Applied::kWon);
+  CHECK(r.quarantined() == 0);
+  auto released = r.take_released();
+  REQUIRE(released.size() == 2);
+  CHECK_FALSE(released[0].won);
+  CHECK_FALSE(released[1].won);
+  CHECK(r.map().find("k")->value == "live");
+}
+
+TEST_CASE("quarantine: a copy from a node that holds it, or a vouched copy, releases it") {
+  Replica r = collected_at_5000();
+  const Entry w = value_at(4000, 9, 1, "ordered elsewhere");
+  REQUIRE(r.apply("k", w, 6000, true) == Replica::Applied::kQuarantined);
+  Entry vouched = w;
+  vouched.vouched = true;
+  CHECK(r.apply("k", vouched, 6000, true) == Replica::Applied::kWon);
+  CHECK(r.map().find("k")->value == "ordered elsewhere");
+  CHECK(r.quarantined() == 0);
+  CHECK(r.context().covers(w.dot));
+  Replica s = collected_at_5000();
+  REQUIRE(s.apply("k", w, 6000, true) == Replica::Applied::kQuarantined);
+  CHECK(s.apply("k", w, 6000, /*judge=*/false) == Replica::Applied::kWon);
+  CHECK(s.quarantined() == 0);
+}
+
+TEST_CASE("quarantine: a judged chunk's range claim is not taken") {
+  Replica r = collected_at_5000();
+  Chunk c{9, 0, 3, {KeyedEntry{"k", value_at(4000, 9, 2, "stale")}}};
+  REQUIRE(r.apply_chunk(c, 6000, nullptr, /*judge=*/true).ok());
+  CHECK(r.vv().get(9) == 0);
+  CHECK(r.quarantined() == 1);
+  REQUIRE(r.apply_chunk(c, 6000, nullptr, /*judge=*/false).ok());  // from a node that holds it
+  CHECK(r.vv().get(9) == 3);
+  CHECK(r.quarantined() == 0);
+}
+
+TEST_CASE("quarantine: a local write of an absent key goes above the horizon, whatever the clock says") {
+  Replica r = collected_at_5000();
+  r.raise_horizon(Hlc::make(90'000, 0));  // learned from a peer whose clock runs ahead
+  auto w = r.write("k", "written with a clock far behind", 1000);
+  REQUIRE(w.ok());
+  CHECK(w->entry.hlc > r.horizon());
+}
+
+TEST_CASE("quarantine: bounded, and the overflow is counted") {
+  Replica r = collected_at_5000();
+  for (uint64_t i = 1; i <= Replica::kMaxQuarantined + 10; ++i) {
+    r.apply("k" + std::to_string(i % 1000), value_at(4000, 9, i, "v"), 6000, true);
+  }
+  CHECK(r.quarantined() == Replica::kMaxQuarantined);
+  CHECK(r.quarantine_overflow() == 10);
+}

@@ -251,3 +251,36 @@ TEST_CASE("keys: a full disk fails the write with a clear error and leaves no fi
   CHECK(s.message().find("No space left on device") != std::string::npos);
   CHECK_FALSE(env.exists("/meshkv.identity"));
 }
+
+TEST_CASE("persist: the collection state survives a snapshot and the log") {
+  node::Snapshot s;
+  s.id = "n1";
+  s.horizon = crdt::Hlc::make(5000, 3).raw;
+  s.reconciled = crdt::Hlc::make(4000, 0).raw;
+  s.quarantine.push_back({"k", crdt::Entry{crdt::Hlc::make(3000, 0), crdt::Dot{9, 2}, false, "aside"}});
+  s.excluded.emplace_back("n3", s.horizon);
+  s.roster = {"n2", "n3"};
+  s.entries.push_back({"live", crdt::Entry{crdt::Hlc::make(6000, 0), crdt::Dot{9, 3}, false, "v", true}});
+  auto back = node::decode_snapshot(node::encode_snapshot(s));
+  REQUIRE(back.ok());
+  CHECK(back->horizon == s.horizon);
+  CHECK(back->reconciled == s.reconciled);
+  CHECK(back->quarantine == s.quarantine);
+  CHECK(back->excluded == s.excluded);
+  CHECK(back->roster == s.roster);
+  CHECK(back->entries == s.entries);  // the vouched mark included
+  for (const node::LogOp& op : {
+           node::LogOp{node::LogOp::Kind::kHorizon, false, {}, 0, 7, 9},
+           node::LogOp{node::LogOp::Kind::kQuarantine, false, s.quarantine[0], 0, 0, 0},
+           node::LogOp{node::LogOp::Kind::kRelease, false, {"k", {{}, {9, 2}, false, {}}}, 0, 0, 0},
+           node::LogOp{node::LogOp::Kind::kExcluded, false, {"n3", {}}, 0, 0, 42},
+           node::LogOp{node::LogOp::Kind::kRoster, false, {"n2", {}}, 0, 0, 1}}) {
+    auto d = node::decode_op(node::encode_op(op));
+    REQUIRE(d.ok());
+    CHECK(d->kind == op.kind);
+    CHECK(d->ke.key == op.ke.key);
+    CHECK(d->ke.entry.dot == op.ke.entry.dot);
+    CHECK(d->from == op.from);
+    CHECK(d->to == op.to);
+  }
+}
