@@ -308,8 +308,8 @@ Handler setup_node(CLI::App& sub) {
   g["--tombstone-grace"] =
       sub.add_option("--tombstone-grace", o->tombstone_grace_ms,
                      "drop a delete's tombstone this long after the delete once every member has "
-                     "it (default 86400000, one day; at least 2000); a node cut off for more than "
-                     "half of it resyncs from its peers when it returns")
+                     "it (default 86400000, one day; at least 2000); a member away longer than "
+                     "this reconciles with the others when it returns (see `meshkv quarantine`)")
           ->type_name("MS");
   sub.add_flag("--repair", o->repair,
                "start even if the log is damaged in the middle: keep what precedes the damage "

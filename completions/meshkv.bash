@@ -9,7 +9,7 @@
 # COMPREPLY=($(compgen ...)) is the completion idiom: candidates have no spaces.
 # shellcheck disable=SC2207
 
-_meshkv_subcommands="node get set del list status peers clock join loss watch diff trace keys keygen sim"
+_meshkv_subcommands="node get set del list status peers clock join loss watch diff trace keys quarantine keygen sim"
 
 # The options of a subcommand, every one of them.
 _meshkv_options() {
@@ -28,6 +28,7 @@ _meshkv_options() {
                 "--timeout --json --key-file --help"
             ;;
         watch) echo "--node --prefix --timeout --json --key-file --help" ;;
+        quarantine) echo "--all --limit $remote" ;;
         diff) echo "--json --timeout --key-file --help" ;;
         trace) echo "--node --json --timeout --key-file --help" ;;
         keygen) echo "--cluster --out -o --force --help" ;;
@@ -42,7 +43,7 @@ _meshkv_options() {
 _meshkv_repeatable() {
     case $1 in
         node) echo "--join --key-file --allow-peer" ;;
-        clock | keys) echo "--node" ;;
+        clock | keys | quarantine) echo "--node" ;;
         loss) echo "--peer" ;;
     esac
 }
@@ -50,7 +51,7 @@ _meshkv_repeatable() {
 # Succeeds when option $1 takes a value (every option but these flags does).
 _meshkv_takes_value() {
     case $1 in
-        --help | --json | --insecure | --no-history | --clear | --repair | --cluster | --force) return 1 ;;
+        --help | --json | --insecure | --no-history | --clear | --repair | --cluster | --force | --all) return 1 ;;
     esac
 }
 
@@ -164,6 +165,16 @@ _meshkv() {
                 COMPREPLY=($(compgen -f -- "$cur"))
             fi
         fi
+        return
+    fi
+
+    # meshkv quarantine [list|apply|drop] [KEY]: the action first.
+    if [[ $sub == quarantine && $cur != -* ]]; then
+        local given=0
+        for ((i = i + 1; i < cword; i++)); do
+            [[ ${words[i]} != -* ]] && given=$((given + 1))
+        done
+        ((given == 0)) && COMPREPLY=($(compgen -W "list apply drop" -- "$cur"))
         return
     fi
 

@@ -9,7 +9,7 @@
 complete -c meshkv -f
 
 # Subcommands, offered until one is given.
-set -l meshkv_subcommands node get set del list status peers clock join loss watch diff trace keys keygen sim
+set -l meshkv_subcommands node get set del list status peers clock join loss watch diff trace keys quarantine keygen sim
 complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -s h -l help -d 'print help and exit'
 complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -l version -d 'print version and exit'
 complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -a node -d 'start a mesh node with an interactive prompt (the default)'
@@ -26,6 +26,7 @@ complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -a w
 complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -a diff -d 'compare the states of two nodes'
 complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -a trace -d 'write a key and report when each member acknowledged it'
 complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -a keys -d "list, install, switch or remove a node's cluster keys at runtime"
+complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -a quarantine -d 'list, apply or drop writes kept aside by tombstone collection'
 complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -a keygen -d 'create a cluster key or a node identity'
 complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -a sim -d 'run the deterministic network simulator'
 
@@ -58,7 +59,7 @@ complete -c meshkv -n '__fish_seen_subcommand_from node' -l identity -r -F -d "t
 complete -c meshkv -n '__fish_seen_subcommand_from node' -l allow-peer -x -d 'accept only members with this public key, mkpub:... (repeatable)'
 
 # Every subcommand that talks to a node presents the cluster key of a sealed mesh.
-complete -c meshkv -n '__fish_seen_subcommand_from get set del list status peers clock join loss watch diff trace keys' -l key-file -r -F -d 'cluster key of a sealed mesh (default $MESHKV_KEY_FILE)'
+complete -c meshkv -n '__fish_seen_subcommand_from get set del list status peers clock join loss watch diff trace keys quarantine' -l key-file -r -F -d 'cluster key of a sealed mesh (default $MESHKV_KEY_FILE)'
 
 # The remote subcommands: get set del list status peers clock join.
 complete -c meshkv -n '__fish_seen_subcommand_from get set del list status peers clock join' -l node -x -a '(set -q MESHKV_NODE; and echo $MESHKV_NODE; or echo 127.0.0.1:7946)' -d 'node to ask, HOST:PORT'
@@ -105,6 +106,16 @@ complete -c meshkv -n '__fish_seen_subcommand_from keys; and not __fish_seen_sub
 complete -c meshkv -n '__fish_seen_subcommand_from keys; and not __fish_seen_subcommand_from list install use remove' -a use -d 'seal with an installed key'
 complete -c meshkv -n '__fish_seen_subcommand_from keys; and not __fish_seen_subcommand_from list install use remove' -a remove -d 'forget a key'
 complete -c meshkv -n '__fish_seen_subcommand_from keys; and __fish_seen_subcommand_from install use remove' -F
+
+# quarantine [list [PREFIX]|apply KEY|drop KEY|drop --all]
+complete -c meshkv -n '__fish_seen_subcommand_from quarantine' -l node -x -d 'node to ask, HOST:PORT (repeatable)'
+complete -c meshkv -n '__fish_seen_subcommand_from quarantine' -l timeout -x -d 'give up after this long, ms'
+complete -c meshkv -n '__fish_seen_subcommand_from quarantine' -l json -d "print the node's answer as JSON"
+complete -c meshkv -n '__fish_seen_subcommand_from quarantine' -l all -d 'drop every quarantined write'
+complete -c meshkv -n '__fish_seen_subcommand_from quarantine' -l limit -x -d 'list at most this many (default 1000)'
+complete -c meshkv -n '__fish_seen_subcommand_from quarantine; and not __fish_seen_subcommand_from list apply drop' -a list -d 'the writes kept aside (default)'
+complete -c meshkv -n '__fish_seen_subcommand_from quarantine; and not __fish_seen_subcommand_from list apply drop' -a apply -d "make a key's newest one its value again"
+complete -c meshkv -n '__fish_seen_subcommand_from quarantine; and not __fish_seen_subcommand_from list apply drop' -a drop -d "discard a key's (or --all)"
 
 # keygen
 complete -c meshkv -n '__fish_seen_subcommand_from keygen' -l cluster -d 'create a cluster key instead of a node identity'

@@ -129,6 +129,14 @@ std::string Engine::metrics(Now now) const {
   w.single("meshkv_keys", "gauge", "Live keys.", s.replica.map().live());
   w.single("meshkv_tombstones", "gauge", "Tombstones not yet collected.", s.replica.map().tombstones());
   w.single("meshkv_tombstones_collected_total", "counter", "Tombstones dropped by garbage collection.", s.anti_entropy.collected());
+  w.single("meshkv_quarantined", "gauge",
+           "Writes kept aside: they could not be ordered against deletes collected while their writer was cut off.",
+           static_cast<uint64_t>(s.replica.quarantined()));
+  w.single("meshkv_quarantined_total", "counter", "Writes ever put in quarantine by this process.",
+           s.quarantined_total);
+  w.single("meshkv_excluded_members", "gauge",
+           "Members left out of tombstone collection that have not reconciled since.",
+           static_cast<uint64_t>(s.anti_entropy.excluded().size()));
 
   // For each origin: how far this node is behind the furthest vector it
   // knows (its own and every peer's last digest).
