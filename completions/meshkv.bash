@@ -18,7 +18,7 @@ _meshkv_options() {
         node)
             echo "--config --id --listen --join --mtu --gossip-interval --probe-interval" \
                 "--probe-timeout --anti-entropy-interval --loss --data-dir --sync" \
-                "--sync-interval --tombstone-grace --repair --log-level --no-history --insecure --key-file" \
+                "--sync-interval --tombstone-grace --reap-after --repair --log-level --no-history --insecure --key-file" \
                 "--identity --allow-peer --metrics --clock-offset-ms --help"
             ;;
         set | del) echo "--batch $remote" ;;

@@ -36,8 +36,19 @@ AntiEntropy::AntiEntropy(const Config& cfg, const Now& now, std::mt19937_64& rng
 void AntiEntropy::on_member(const MemberEvent& e) {
   if (e.kind == MemberEvent::Kind::kRefuted) return;
   const bool counted_before = e.kind != MemberEvent::Kind::kAdded && e.from != MemberState::kLeft;
-  quorum_known_ += (e.to != MemberState::kLeft) - counted_before;
+  const bool counted_after = e.kind != MemberEvent::Kind::kRemoved && e.to != MemberState::kLeft;
+  quorum_known_ += counted_after - counted_before;
   quorum_up_ += e.reachable_after() - e.reachable_before();
+  if (e.reachable_after() && !e.reachable_before()) came_back_us_ = now_.mono_us;
+  if (e.kind == MemberEvent::Kind::kRemoved) {
+    // Its vector no longer counts (nor those of processes it replaced).
+    std::erase_if(peer_vv_, [&](const auto& p) { return members_.by_uid(p.first) == nullptr; });
+    // Back to a majority by reaping, with nobody back meanwhile: every
+    // member in reach was in reach all along, and so counted us before
+    // collecting anything. Nothing was collected that we lack, and a resync
+    // (gc.cc) would only drop and refetch everything, racing the others'.
+    if (quorum_lost_us_ != 0 && has_quorum() && came_back_us_ < quorum_lost_us_) quorum_lost_us_ = 0;
+  }
   // A member that appears, comes back (a partition healed) or restarted is
   // synced at once.
   if (e.reachable_after() && (!e.reachable_before() || e.new_process)) send_digest(e.addr, false);

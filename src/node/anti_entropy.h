@@ -125,6 +125,7 @@ class AntiEntropy {
   uint64_t next_gc_us_ = 0;
   uint64_t quorum_lost_us_ = 0;  // monotonic; 0 while in a quorum
   uint64_t quorum_back_us_ = 0;  // when the quorum was last regained
+  uint64_t came_back_us_ = 0;    // when a member last appeared or became reachable
   uint64_t last_quorum_wall_ms_ = 0, quorum_logged_ms_ = 0;
   bool startup_checked_ = false;
   bool must_resync_ = false;

@@ -16,6 +16,10 @@ constexpr size_t kGossipFanout = 3;
 // Bound on what datagrams can make a node remember. Beyond it new members
 // are refused (counted as queue drops).
 constexpr size_t kMaxMembers = 4096;
+// Removed members remembered (so that gossip does not bring them back).
+// Beyond it the oldest are evicted (counted as table drops).
+constexpr size_t kMaxGone = 4096;
+constexpr uint64_t kNever = ~uint64_t{0};
 
 int rank(MemberState s) {
   switch (s) {
@@ -40,6 +44,10 @@ size_t update_size(const MemberUpdate& u) { return u.name.size() + 40; }
 std::string describe(const MemberEvent& e) {
   if (e.kind == MemberEvent::Kind::kRefuted) {
     return "refuted a rumour about this node (incarnation " + std::to_string(e.incarnation) + ")";
+  }
+  if (e.kind == MemberEvent::Kind::kRemoved) {
+    return "member " + e.name + " (" + e.addr.to_string() + ") is removed (it was " +
+           wire::member_state_name(e.to) + ")";
   }
   return "member " + e.name + " (" + e.addr.to_string() + ") is " + wire::member_state_name(e.to);
 }
@@ -94,6 +102,15 @@ const std::string& Membership::name_of(uint64_t uid) const {
   static const std::string kNone;
   auto it = uid_names_.find(uid);
   return it == uid_names_.end() ? kNone : it->second;
+}
+
+wire::Value Membership::status() const {
+  wire::Value v = wire::Value::object();
+  v.set("reap_after_ms", cfg_.reap_after());
+  v.set("removed", counters_.removed);
+  v.set("gone", static_cast<uint64_t>(ghosts_.size()));
+  v.set("table_drops", counters_.table_drops);
+  return v;
 }
 
 std::vector<const Member*> Membership::random_members(size_t k, std::string_view except) const {
@@ -205,6 +222,7 @@ void Membership::change(Member& m, MemberState s, uint64_t inc, bool new_process
   if (s == MemberState::kSuspect) m.suspect_deadline_us = suspicion_deadline();
   timers_.set(TimerKind::kSuspicion, m.key,
               s == MemberState::kSuspect ? std::optional(m.suspect_deadline_us) : std::nullopt);
+  if (s == MemberState::kDead || s == MemberState::kLeft) due_for_reaping(m.state_since_us + cfg_.reap_after() * kMs);
   arm_gossip();
   const MemberEvent e{MemberEvent::Kind::kChanged, m.name, m.uid, m.addr, old, s, inc, new_process};
   // A graceful leave is news, not trouble: only suspect and dead warn.
@@ -229,6 +247,9 @@ void Membership::add(const MemberUpdate& u) {
   if (u.state == MemberState::kSuspect) {
     m.suspect_deadline_us = suspicion_deadline();
     timers_.set(TimerKind::kSuspicion, m.key, m.suspect_deadline_us);
+  }
+  if (u.state == MemberState::kDead || u.state == MemberState::kLeft) {
+    due_for_reaping(m.state_since_us + cfg_.reap_after() * kMs);
   }
   suspect_count_ += m.state == MemberState::kSuspect;
   reachable_count_ += m.reachable();
@@ -259,7 +280,22 @@ void Membership::apply_update(const MemberUpdate& u, const Endpoint* from) {
   if (!hooks_.admit(u.uid, u.addr)) return;
   if (auto& known = uid_names_[u.uid]; known != u.name) known = u.name;
   Member* m = find_mut(u.name);
-  if (!m) return add(u);
+  if (!m) {
+    if (auto g = ghosts_.find(u.name); g != ghosts_.end()) {
+      if (!news_despite(u, g->second)) return;
+      ghosts_.erase(g);  // back: a member afresh
+    } else if (u.state == MemberState::kLeft) {
+      // Gone before we knew it: nothing to keep but the memory that it is
+      // gone. Passed on, as news is.
+      remember_gone(u);
+      queue_broadcast(u);
+      return;
+    }
+    // Unknown and dead is recorded: a dead member still counts toward the
+    // majority until it is reaped, so that a node joining one side of a
+    // partition does not take the side for the whole.
+    return add(u);
+  }
   if (!supersedes(u, *m)) {
     // It claims to be alive, but we hold a graver statement about it. It can
     // only refute what it hears of, and it may not be hearing our gossip (we
@@ -276,6 +312,88 @@ void Membership::apply_update(const MemberUpdate& u, const Endpoint* from) {
   m->addr = u.addr;
   change(*m, u.state, u.incarnation, new_process);
   queue_broadcast(m->update());
+}
+
+bool Membership::news_despite(const MemberUpdate& u, Gone& g) {
+  // Statements that it is gone are what we know already, whichever process
+  // they name: reaping must stick.
+  if (u.state == MemberState::kDead || u.state == MemberState::kLeft) return false;
+  // Alive or suspect: a new process of that name, or the old one refuting
+  // (a newer incarnation), is a member afresh.
+  if (u.uid != g.uid || u.incarnation > g.incarnation) return true;
+  // The old process, at an incarnation we removed it at: a stale rumour, or
+  // that process itself, cut off while we gave up on it and unaware. It can
+  // only refute what it hears of: tell it, at most once a second.
+  if (u.state == MemberState::kAlive && now_.mono_us >= g.told_us + 1000 * kMs) {
+    g.told_us = now_.mono_us;
+    send_members(u.addr, {g.update(u.name)});
+  }
+  return false;
+}
+
+void Membership::remove(Member& m) {
+  const MemberEvent e{MemberEvent::Kind::kRemoved, m.name, m.uid, m.addr, m.state, m.state, m.incarnation, false};
+  suspect_count_ -= m.state == MemberState::kSuspect;
+  reachable_count_ -= m.reachable();
+  timers_.cancel(TimerKind::kSuspicion, m.key);
+  if (probe_.active && probe_.target == m.name) {
+    probe_.active = false;
+    arm_probe();
+  }
+  remember_gone(m.update());
+  members_.erase(e.name);  // m is gone; its name stays in probe_order_ until the round ends
+  ++counters_.removed;
+  arm_gossip();
+  hooks_.log(LogLevel::kInfo, describe(e));
+  hooks_.changed(e);
+}
+
+void Membership::remember_gone(const MemberUpdate& u) {
+  if (ghosts_.size() >= kMaxGone && !ghosts_.count(u.name)) {
+    auto oldest = std::min_element(ghosts_.begin(), ghosts_.end(), [](const auto& a, const auto& b) {
+      return a.second.since_us < b.second.since_us;
+    });
+    ghosts_.erase(oldest);
+    ++counters_.table_drops;
+  }
+  ghosts_[u.name] = Gone{u.uid, u.addr, u.incarnation, u.state, now_.mono_us, 0};
+  due_for_reaping(now_.mono_us + cfg_.reap_after() * kMs);
+}
+
+void Membership::due_for_reaping(uint64_t at_us) {
+  if (at_us >= next_reap_us_) return;
+  next_reap_us_ = at_us;
+  timers_.set(TimerKind::kReap, 0, next_reap_us_);
+}
+
+void Membership::reap_tick() {
+  const uint64_t t = now_.mono_us;
+  const uint64_t after = cfg_.reap_after() * kMs;
+  next_reap_us_ = kNever;
+  timers_.cancel(TimerKind::kReap, 0);
+  std::vector<std::string> due;
+  for (const auto& [name, m] : members_) {
+    if (m.state != MemberState::kDead && m.state != MemberState::kLeft) continue;
+    if (t >= m.state_since_us + after) {
+      due.push_back(name);
+    } else {
+      due_for_reaping(m.state_since_us + after);
+    }
+  }
+  for (const std::string& name : due) {
+    Member& m = members_.at(name);
+    hooks_.log(LogLevel::kInfo, "reaping " + name + ": " + wire::member_state_name(m.state) + " for " +
+                                    std::to_string((t - m.state_since_us) / (1000 * kMs)) + " s (--reap-after " +
+                                    std::to_string(cfg_.reap_after()) + " ms)");
+    remove(m);
+  }
+  // The memory of a removed member lasts as long again: by then every node
+  // that held it has reaped it too, and its gossip has died down.
+  std::erase_if(ghosts_, [&](const auto& g) {
+    if (t >= g.second.since_us + after) return true;
+    due_for_reaping(g.second.since_us + after);
+    return false;
+  });
 }
 
 void Membership::on_members(const Endpoint& from, const wire::Members& m) {
@@ -341,6 +459,7 @@ void Membership::tick() {
   if (probe_.active || t >= next_probe_us_) probe_tick();
   if (t >= next_gossip_us_) gossip_tick();
   if (t >= next_reconnect_us_) reconnect_tick();
+  if (t >= next_reap_us_) reap_tick();
   std::erase_if(relays_, [&](const auto& r) {
     if (r.second.expires_us > t) return false;
     timers_.cancel(TimerKind::kRelay, r.first);
