@@ -323,7 +323,7 @@ TEST_CASE("sim: a sealed mesh of 5 nodes at 30% loss converges with every write"
   report("sealed, 5 nodes, 30% loss", m.secs, m.dgrams);
 }
 
-// ---- membership that forgets: reaping, gone members ------------------------
+// ---- membership that forgets: reaping, forget, gone members ----------------
 
 namespace {
 
@@ -491,6 +491,46 @@ TEST_CASE("sim: a reaped member that comes back is a member afresh") {
   report_times("3 nodes, one cut off past --reap-after (4 s) then healed: heal to all alive everywhere", rejoin);
 }
 
+TEST_CASE("sim: forget removes a dead member on every node at once, and peers no longer shows it") {
+  std::vector<double> spread;
+  for (uint64_t seed : seeds(9400, 10)) {
+    INFO("seed " << seed << " (replay: MESHKV_SIM_SEED=" << seed << ")");
+    sim::Sim s(options(5, seed, 0.10, 0.02));  // --reap-after: the default, a day
+    REQUIRE(s.run_until([&] { return s.membership_converged(); }, 30 * kSec));
+    s.crash(4);
+    REQUIRE(s.run_until([&] { return all_see(s, {0, 1, 2, 3}, {4}, "dead"); }, 30 * kSec));
+
+    // Refused: an unknown name, this node, a live member.
+    auto unknown = s.forget(0, "nobody");
+    REQUIRE_FALSE(unknown.ok());
+    CHECK(unknown.status().code() == Code::kNotFound);
+    auto self = s.forget(0, "n0");
+    REQUIRE_FALSE(self.ok());
+    CHECK(self.status().code() == Code::kInvalidArgument);
+    auto alive = s.forget(0, "n1");
+    REQUIRE_FALSE(alive.ok());
+    CHECK(alive.status().code() == Code::kInvalidArgument);
+    CHECK(alive.status().message().find("alive") != std::string::npos);
+    CHECK(s.node(0).member_state("n1") == "alive");
+
+    auto r = s.forget(0, "n4");
+    REQUIRE(r.ok());
+    CHECK(r->get("state").as_string() == "dead");
+    CHECK(s.node(0).member_state("n4").empty());
+    const uint64_t t0 = s.now_us();
+    REQUIRE(s.run_until([&] { return nobody_lists(s, "n4"); }, 10 * kSec, 1000));
+    spread.push_back(static_cast<double>(s.now_us() - t0) / kSec);
+    // And it stays gone while gossip goes on; a second forget says so.
+    s.run_for(10 * kSec);
+    CHECK(nobody_lists(s, "n4"));
+    auto again = s.forget(1, "n4");
+    REQUIRE_FALSE(again.ok());
+    CHECK(again.status().message().find("removed already") != std::string::npos);
+    CHECK(s.membership_converged());
+  }
+  report_times("forget of a dead member (5 nodes, 10% loss): until no survivor lists it", spread);
+}
+
 TEST_CASE("sim: gossip that a reaped member is dead, or left, or a stale alive does not bring it back") {
   for (uint64_t seed : seeds(9500, 5)) {
     INFO("seed " << seed << " (replay: MESHKV_SIM_SEED=" << seed << ")");
@@ -534,5 +574,25 @@ TEST_CASE("sim: gossip that a reaped member is dead, or left, or a stale alive d
     // A new process of that name is a member again.
     s.restart(2);
     REQUIRE(s.run_until([&] { return s.membership_converged(); }, 30 * kSec));
+  }
+}
+
+
+TEST_CASE("sim: in a sealed mesh a forgotten member's identity is dropped; restarted, it proves itself and rejoins") {
+  for (uint64_t seed : seeds(9600, 3)) {
+    INFO("seed " << seed << " (replay: MESHKV_SIM_SEED=" << seed << ")");
+    sim::Options o = options(4, seed, 0.05, 0.0);
+    o.security = node::Security{{test_key(9)}, std::nullopt, {}};
+    sim::Sim s(o);
+    REQUIRE(s.run_until([&] { return s.membership_converged(); }, 30 * kSec));
+    s.crash(3);
+    REQUIRE(s.run_until([&] { return all_see(s, {0, 1, 2}, {3}, "dead"); }, 30 * kSec));
+    REQUIRE(s.forget(1, "n3").ok());
+    REQUIRE(s.run_until([&] { return nobody_lists(s, "n3"); }, 10 * kSec));
+    s.restart(3);
+    REQUIRE(s.run_until([&] { return s.membership_converged(); }, 30 * kSec));
+    REQUIRE(s.set(3, "back", "sealed").ok());
+    REQUIRE(s.run_until([&] { return s.converged(); }, 30 * kSec));
+    for (size_t i = 0; i < 4; ++i) CHECK(s.node(i).counters().auth_failed == 0);
   }
 }

@@ -212,6 +212,15 @@ CtlResponse loss_op(Engine& engine, const Value& args, Now) {
   return ok(std::move(body));
 }
 
+CtlResponse forget_op(Engine& engine, const Value& args, Now now) {
+  auto r = engine.forget(args.get("name").as_string(), now);
+  if (!r.ok()) {
+    const CtlCode code = r.status().code() == Code::kNotFound ? wire::kCtlNotFound : wire::kCtlBadRequest;
+    return fail(code, prefix(CtlOp::kForget) + r.status().message());
+  }
+  return ok(std::move(*r));
+}
+
 // Every op of wire::kCtlOps, in its order; the shell's ops have no handler.
 struct Route {
   CtlOp op;
@@ -234,6 +243,7 @@ constexpr std::array<Route, wire::kCtlOpCount> kRoutes = {{
     {CtlOp::kLoss, loss_op},
     {CtlOp::kKeys, nullptr},
     {CtlOp::kWatch, nullptr},
+    {CtlOp::kForget, forget_op},
 }};
 
 constexpr bool routes_follow_table() {

@@ -16,9 +16,9 @@ struct MemberEvent {
     kAdded,    // first heard of, in state `to` (`from` equals `to`)
     kChanged,  // a newer statement applied: state, incarnation, address or process
     kRefuted,  // about this node: it denied a rumour; `incarnation` is its new one
-    kRemoved,  // no longer a member: reaped (dead or left for --reap-after); `from`
-               // equals `to`, its state when removed. A process of that name that
-               // comes back is kAdded afresh.
+    kRemoved,  // no longer a member: reaped (dead or left for --reap-after) or forgotten
+               // (meshkv forget, here or on another node); `from` equals `to`, its state
+               // when removed. A process of that name that comes back is kAdded afresh.
   };
   Kind kind = Kind::kChanged;
   std::string name;

@@ -108,6 +108,7 @@ wire::Value Membership::status() const {
   wire::Value v = wire::Value::object();
   v.set("reap_after_ms", cfg_.reap_after());
   v.set("removed", counters_.removed);
+  v.set("forgotten", counters_.forgotten);
   v.set("gone", static_cast<uint64_t>(ghosts_.size()));
   v.set("table_drops", counters_.table_drops);
   return v;
@@ -285,8 +286,8 @@ void Membership::apply_update(const MemberUpdate& u, const Endpoint* from) {
       if (!news_despite(u, g->second)) return;
       ghosts_.erase(g);  // back: a member afresh
     } else if (u.state == MemberState::kLeft) {
-      // Gone before we knew it: nothing to keep but the memory that it is
-      // gone. Passed on, as news is.
+      // Gone before we knew it (or forgotten elsewhere): nothing to keep
+      // but the memory that it is gone. Passed on, as news is.
       remember_gone(u);
       queue_broadcast(u);
       return;
@@ -308,10 +309,16 @@ void Membership::apply_update(const MemberUpdate& u, const Endpoint* from) {
     return;
   }
   const bool new_process = m->uid != u.uid;
+  const bool given_up = m->state == MemberState::kSuspect || m->state == MemberState::kDead;
   m->uid = u.uid;
   m->addr = u.addr;
   change(*m, u.state, u.incarnation, new_process);
   queue_broadcast(m->update());
+  // Left while we had given up on it: what `meshkv forget` says somewhere
+  // (or a graceful leave we heard of late). Nothing is left to show or to
+  // wait for: removed at once. (A member seen alive that leaves stays
+  // listed as left until reaped.)
+  if (u.state == MemberState::kLeft && given_up) remove(*m);
 }
 
 bool Membership::news_despite(const MemberUpdate& u, Gone& g) {
@@ -394,6 +401,42 @@ void Membership::reap_tick() {
     due_for_reaping(g.second.since_us + after);
     return false;
   });
+}
+
+Result<MemberUpdate> Membership::forget(std::string_view name) {
+  const std::string n(name);
+  if (name == self_.name) {
+    return Status::Invalid(n + " is this node: to take it out of the mesh, stop it (quit at its prompt, "
+                               "or SIGTERM), and it leaves gracefully");
+  }
+  Member* m = find_mut(name);
+  if (!m) {
+    return Status::NotFound("no member named " + n + (gone(name) ? " (it was removed already)" : ""));
+  }
+  if (m->state == MemberState::kAlive) {
+    return Status::Invalid(n + " is alive: only a suspect, dead or left member can be forgotten (a live "
+                               "process would refute and be back at once); stop it first, it then "
+                               "leaves gracefully");
+  }
+  const MemberUpdate was = m->update();
+  MemberUpdate left = was;
+  left.state = MemberState::kLeft;
+  // The others remove it on hearing this (it is no longer alive to them
+  // either, or soon will not be): tell each directly, twice, as a leave is
+  // told, and gossip it. A suspect hears it too: if alive after all, it
+  // refutes, and everyone adds it again.
+  hooks_.log(LogLevel::kWarn, "forgetting member " + n + " (" + was.addr.to_string() + "), " +
+                                  wire::member_state_name(was.state) + ", at the operator's request");
+  for (const auto& [other, o] : members_) {
+    if (!o.reachable()) continue;
+    send_members(o.addr, {left});
+    send_members(o.addr, {left});
+  }
+  queue_broadcast(left);
+  ++counters_.forgotten;
+  remove(*m);
+  ghosts_.at(n).state = MemberState::kLeft;  // as the others will remember it
+  return was;
 }
 
 void Membership::on_members(const Endpoint& from, const wire::Members& m) {

@@ -12,11 +12,12 @@
 //   - In a sealed mesh an update about a process is applied only once
 //     `admit` accepts it (its identity is proven).
 //   - Membership forgets: a member dead, or left, for longer than
-//     Config::reap_after() is removed (a kRemoved event). What is removed
-//     is remembered as "gone" (name, process, incarnation) for another
-//     reap_after(), so that gossip about it (dead, left, or a stale alive)
-//     does not bring it back; a new process of that name, or the same
-//     process at a newer incarnation (it refuted), is added afresh.
+//     Config::reap_after() is removed (a kRemoved event), and so is one an
+//     operator forgets (forget(), which tells the others to remove it too).
+//     What is removed is remembered as "gone" (name, process, incarnation)
+//     for another reap_after(), so that gossip about it (dead, left, or a
+//     stale alive) does not bring it back; a new process of that name, or
+//     the same process at a newer incarnation (it refuted), is added afresh.
 //   - Bounded: at most 4096 members, 4096 gone and 1024 relayed probes.
 //     New members and relays beyond their bound are refused (queue drops);
 //     the oldest gone are evicted (table drops).
@@ -69,7 +70,8 @@ class Membership {
   struct Counters {
     uint64_t probes_sent = 0, probe_failures = 0;
     uint64_t queue_drops = 0;  // members or relays refused at their bound
-    uint64_t removed = 0;      // members removed (reaped)
+    uint64_t removed = 0;      // members removed: reaped, or forgotten (here or elsewhere)
+    uint64_t forgotten = 0;    // of them, forgotten at this node's operator's request
     uint64_t table_drops = 0;  // gone members evicted at their bound
   };
   struct Hooks {
@@ -111,6 +113,13 @@ class Membership {
   void sample_rtt(std::string_view name, uint64_t rtt_us);
   // The fingerprint of process `uid`'s proven identity, shown by peers.
   void note_identity(uint64_t uid, const std::string& fingerprint);
+  // Removes member `name` at once, everywhere: it is declared left (told to
+  // every reachable member, itself included, and gossiped), then removed
+  // here. Returns its record as it was. Refused: NotFound for a name that is
+  // no member, Invalid for this node and for a member that is alive (a live
+  // process would refute and be added again at once: stop it instead). A
+  // suspect that is in fact alive refutes and comes back.
+  Result<wire::MemberUpdate> forget(std::string_view name);
 
   // ---- queries ----
   const std::map<std::string, Member, std::less<>>& members() const { return members_; }
@@ -130,7 +139,7 @@ class Membership {
   const Counters& counters() const { return counters_; }
   // Whether `name` is remembered as gone (removed, and not back since).
   bool gone(std::string_view name) const { return ghosts_.count(name) != 0; }
-  // {reap_after_ms, removed, gone, table_drops} (status).
+  // {reap_after_ms, removed, forgotten, gone, table_drops} (status).
   wire::Value status() const;
 
  private:

@@ -165,6 +165,12 @@ Result<crdt::KeyedEntry> Sim::del(size_t i, const std::string& key) {
   return r;
 }
 
+Result<wire::Value> Sim::forget(size_t i, const std::string& name) {
+  auto r = nodes_[i].engine->forget(name, now_of(i));
+  after_input(i);
+  return r;
+}
+
 void Sim::join(size_t i, size_t j) {
   nodes_[i].engine->join({nodes_[j].addr}, now_of(i));
   after_input(i);

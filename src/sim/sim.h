@@ -74,6 +74,8 @@ class Sim {
   // Local operations on node i, as a client would issue them.
   Result<crdt::KeyedEntry> set(size_t i, const std::string& key, const std::string& value);
   Result<crdt::KeyedEntry> del(size_t i, const std::string& key);
+  // `meshkv forget NAME` on node i.
+  Result<wire::Value> forget(size_t i, const std::string& name);
   // `meshkv join` on node i, with node j as the peer.
   void join(size_t i, size_t j);
   // Delivers `msg` to node `to` as a datagram from node `from` (unsealed

@@ -57,8 +57,9 @@ enum class CtlOp : uint8_t {
   kLoss,
   kKeys,
   kWatch,
+  kForget,
 };
-inline constexpr size_t kCtlOpCount = 16;
+inline constexpr size_t kCtlOpCount = 17;
 
 // Who answers an op: the engine (node::handle_control), or the Asio shell,
 // which owns what the engine must not (cluster keys for the control port,
@@ -102,6 +103,8 @@ inline constexpr ArgSpec kLoss[] = {
 // action: list (default), install (with key: 64 hex digits), use or remove
 // (with id: 16 hex digits).
 inline constexpr ArgSpec kKeys[] = {{"action", kString}, {"key", kString}, {"id", kString}};
+// The member's name (its --id).
+inline constexpr ArgSpec kForget[] = {{"name", kString, true}};
 }  // namespace ctl_args
 
 // Bodies of the answers are described in node/control.h (engine ops) and
@@ -123,6 +126,7 @@ inline constexpr std::array<OpSpec, kCtlOpCount> kCtlOps = {{
     {CtlOp::kLoss, "loss", Answerer::kEngine, ctl_args::kLoss},
     {CtlOp::kKeys, "keys", Answerer::kShell, ctl_args::kKeys},
     {CtlOp::kWatch, "watch", Answerer::kShell, ctl_args::kPrefix},
+    {CtlOp::kForget, "forget", Answerer::kEngine, ctl_args::kForget},
 }};
 
 constexpr bool ctl_ops_in_order() {
@@ -132,7 +136,7 @@ constexpr bool ctl_ops_in_order() {
   return true;
 }
 static_assert(ctl_ops_in_order(), "kCtlOps rows must follow CtlOp's order");
-static_assert(static_cast<size_t>(CtlOp::kWatch) + 1 == kCtlOpCount, "kCtlOpCount is stale");
+static_assert(static_cast<size_t>(CtlOp::kForget) + 1 == kCtlOpCount, "kCtlOpCount is stale");
 
 constexpr const OpSpec& spec(CtlOp op) { return kCtlOps[static_cast<size_t>(op)]; }
 constexpr std::string_view op_name(CtlOp op) { return spec(op).name; }
