@@ -1,5 +1,5 @@
 // Membership that forgets, at the engine boundary: the --reap-after setting,
-// and the memory of removed members, which datagrams from anyone fill.
+// and the tables that datagrams from anyone fill, which must stay bounded.
 // (Reaping, forget and gone members across a mesh: tests/sim_test.cc.)
 #include <doctest/doctest.h>
 
@@ -64,6 +64,28 @@ TEST_CASE("config: --reap-after below the tombstone grace is refused, naming bot
   CHECK(big.message().rfind("reap_after_ms: at most", 0) == 0);
 }
 
+TEST_CASE("membership: names of past processes are bounded; members' stay resolvable") {
+  node::Config cfg;
+  cfg.id = "a";
+  node::Engine a(cfg, 1, Endpoint::v4(127, 0, 0, 1, 9001), 1, at(0));
+  // 50 members, each restarting (a new process, a newer incarnation) 400
+  // times: 20,000 processes a node would otherwise remember forever.
+  for (uint64_t i = 0; i < 20'000; ++i) {
+    const uint64_t uid = 1000 + i;
+    wire::Members m;
+    m.updates.push_back({"m" + std::to_string(i % 50), uid, addr_of(i % 50), i, wire::MemberState::kAlive});
+    deliver(a, addr_of(i % 50), uid, m, at(i));
+    testing::drain(a);
+  }
+  const wire::Value v = membership(a, at(20'000));
+  CHECK(v.get("process_names").as_int() <= 8192);
+  CHECK(v.get("table_drops").as_int() > 0);
+  for (int i = 0; i < 50; ++i) CHECK(a.member_state("m" + std::to_string(i)) == "alive");
+  // The latest process of each is still known by its uid: its writes are
+  // named, and its acknowledgements found.
+  CHECK(a.origin_name(1000 + 19'999) == "m49");
+}
+
 TEST_CASE("membership: gone members are bounded, oldest evicted first") {
   node::Config cfg;
   cfg.id = "a";
@@ -87,4 +109,22 @@ TEST_CASE("membership: gone members are bounded, oldest evicted first") {
   deliver(a, addr_of(7), 7, back, at(5'001));
   CHECK(a.member_state("x4999").empty());
   CHECK(a.member_state("x0") == "alive");
+}
+
+TEST_CASE("membership: introductions to unknown processes leave no growing table") {
+  node::Config cfg;
+  cfg.id = "a";
+  node::Engine a(cfg, 1, Endpoint::v4(127, 0, 0, 1, 9001), 1, at(0));
+  // 10,000 unknown processes, each sending one ping, 100 a second.
+  size_t joins = 0;
+  for (uint64_t i = 0; i < 10'000; ++i) {
+    deliver(a, addr_of(i), 500'000 + i, wire::Ping{i, 0, {}}, at(i * 10));
+    for (const auto& d : testing::drain(a).datagrams) {
+      auto env = wire::decode(d.bytes.data(), d.bytes.size() - node::kChecksumBytes);
+      if (env.ok() && std::holds_alternative<wire::Join>(env->msg)) ++joins;
+    }
+  }
+  CHECK(membership(a, at(100'000)).get("introductions").as_int() <= 16);
+  CHECK(joins <= 100'000 / 200 + 1);  // at most five introductions a second
+  CHECK(joins >= 100);
 }

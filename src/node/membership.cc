@@ -16,9 +16,14 @@ constexpr size_t kGossipFanout = 3;
 // Bound on what datagrams can make a node remember. Beyond it new members
 // are refused (counted as queue drops).
 constexpr size_t kMaxMembers = 4096;
-// Removed members remembered (so that gossip does not bring them back).
-// Beyond it the oldest are evicted (counted as table drops).
+// Removed members remembered (so that gossip does not bring them back), and
+// names of processes (members' and, for display, past ones). Beyond them the
+// oldest are evicted (counted as table drops).
 constexpr size_t kMaxGone = 4096;
+constexpr size_t kMaxUidNames = 8192;
+// Introductions are limited to one a second per process: older records of
+// them limit nothing.
+constexpr uint64_t kIntroduceEveryUs = 1000 * kMs;
 constexpr uint64_t kNever = ~uint64_t{0};
 
 int rank(MemberState s) {
@@ -55,7 +60,7 @@ std::string describe(const MemberEvent& e) {
 Membership::Membership(const Config& cfg, Self self, const Now& now, std::mt19937_64& rng, Timers& timers,
                        Hooks hooks)
     : cfg_(cfg), self_(std::move(self)), now_(now), rng_(rng), timers_(timers), hooks_(std::move(hooks)) {
-  uid_names_[self_.uid] = self_.name;
+  uid_names_[self_.uid] = {self_.name, 0};
   const uint64_t t = now_.mono_us;
   // Spread probes so that nodes started together do not probe together.
   next_probe_us_ = t + (rng_() % (cfg_.probe_interval_ms * kMs + 1));
@@ -85,7 +90,7 @@ Member* Membership::find_mut(std::string_view name) {
 const Member* Membership::by_uid(uint64_t uid) const {
   auto it = uid_names_.find(uid);
   if (it == uid_names_.end()) return nullptr;
-  const Member* m = find(it->second);
+  const Member* m = find(it->second.name);
   return m && m->uid == uid ? m : nullptr;
 }
 
@@ -101,7 +106,31 @@ const Member* Membership::at(const Endpoint& addr) const {
 const std::string& Membership::name_of(uint64_t uid) const {
   static const std::string kNone;
   auto it = uid_names_.find(uid);
-  return it == uid_names_.end() ? kNone : it->second;
+  return it == uid_names_.end() ? kNone : it->second.name;
+}
+
+void Membership::name_uid(uint64_t uid, const std::string& name) {
+  auto [it, fresh] = uid_names_.try_emplace(uid);
+  it->second.seen_us = now_.mono_us;
+  if (!fresh) {
+    if (it->second.name != name) it->second.name = name;
+    return;
+  }
+  it->second.name = name;
+  if (uid_names_.size() <= kMaxUidNames) return;
+  // Full: evict the names of past processes, oldest first, down to three
+  // quarters (so that this is rare). Members' processes (at most
+  // kMaxMembers) and our own are kept: by_uid needs them.
+  std::vector<std::pair<uint64_t, uint64_t>> past;  // (seen, uid)
+  for (const auto& [u, n] : uid_names_) {
+    if (u != self_.uid && u != uid && by_uid(u) == nullptr) past.emplace_back(n.seen_us, u);
+  }
+  std::sort(past.begin(), past.end());
+  const size_t excess = uid_names_.size() - std::min(uid_names_.size(), kMaxUidNames * 3 / 4);
+  for (size_t i = 0; i < past.size() && i < excess; ++i) {
+    uid_names_.erase(past[i].second);
+    ++counters_.table_drops;
+  }
 }
 
 wire::Value Membership::status() const {
@@ -110,6 +139,8 @@ wire::Value Membership::status() const {
   v.set("removed", counters_.removed);
   v.set("forgotten", counters_.forgotten);
   v.set("gone", static_cast<uint64_t>(ghosts_.size()));
+  v.set("process_names", static_cast<uint64_t>(uid_names_.size()));
+  v.set("introductions", static_cast<uint64_t>(introduced_us_.size()));
   v.set("table_drops", counters_.table_drops);
   return v;
 }
@@ -254,6 +285,7 @@ void Membership::add(const MemberUpdate& u) {
   }
   suspect_count_ += m.state == MemberState::kSuspect;
   reachable_count_ += m.reachable();
+  name_uid(u.uid, u.name);
   members_.emplace(u.name, std::move(m));
   probe_order_.push_back(u.name);
   const MemberEvent e{MemberEvent::Kind::kAdded, u.name, u.uid, u.addr, u.state, u.state, u.incarnation, false};
@@ -279,7 +311,6 @@ void Membership::apply_update(const MemberUpdate& u, const Endpoint* from) {
   }
   // In a sealed mesh a process is a member only once it proved who it is.
   if (!hooks_.admit(u.uid, u.addr)) return;
-  if (auto& known = uid_names_[u.uid]; known != u.name) known = u.name;
   Member* m = find_mut(u.name);
   if (!m) {
     if (auto g = ghosts_.find(u.name); g != ghosts_.end()) {
@@ -312,6 +343,7 @@ void Membership::apply_update(const MemberUpdate& u, const Endpoint* from) {
   const bool given_up = m->state == MemberState::kSuspect || m->state == MemberState::kDead;
   m->uid = u.uid;
   m->addr = u.addr;
+  name_uid(u.uid, u.name);
   change(*m, u.state, u.incarnation, new_process);
   queue_broadcast(m->update());
   // Left while we had given up on it: what `meshkv forget` says somewhere
@@ -456,9 +488,12 @@ void Membership::heard_from(const Endpoint& from, uint64_t uid) {
   // a whole member list made the traffic cubic in the mesh size; gossip
   // brings those records anyway.
   if (now_.mono_us < last_intro_us_ + 200 * kMs && last_intro_us_ != 0) return;
-  if (introduced_us_.size() > 1024) introduced_us_.clear();
+  // At most five a second: records older than a second limit nothing.
+  if (introduced_us_.size() >= 16) {
+    std::erase_if(introduced_us_, [&](const auto& e) { return now_.mono_us >= e.second + kIntroduceEveryUs; });
+  }
   uint64_t& last = introduced_us_[uid];
-  if (last != 0 && now_.mono_us < last + 1000 * kMs) return;
+  if (last != 0 && now_.mono_us < last + kIntroduceEveryUs) return;
   last = now_.mono_us;
   last_intro_us_ = now_.mono_us;
   if (!leaving_) hooks_.sender->send(from, wire::Join{self_update()});

@@ -18,9 +18,10 @@
 //     for another reap_after(), so that gossip about it (dead, left, or a
 //     stale alive) does not bring it back; a new process of that name, or
 //     the same process at a newer incarnation (it refuted), is added afresh.
-//   - Bounded: at most 4096 members, 4096 gone and 1024 relayed probes.
-//     New members and relays beyond their bound are refused (queue drops);
-//     the oldest gone are evicted (table drops).
+//   - Bounded: at most 4096 members, 4096 gone, 1024 relayed probes and
+//     8192 names of processes. New members and relays beyond their bound
+//     are refused (queue drops); the oldest gone and names of processes
+//     that are no longer members are evicted (table drops).
 #pragma once
 
 #include <functional>
@@ -72,7 +73,7 @@ class Membership {
     uint64_t queue_drops = 0;  // members or relays refused at their bound
     uint64_t removed = 0;      // members removed: reaped, or forgotten (here or elsewhere)
     uint64_t forgotten = 0;    // of them, forgotten at this node's operator's request
-    uint64_t table_drops = 0;  // gone members evicted at their bound
+    uint64_t table_drops = 0;  // gone members and process names evicted at their bound
   };
   struct Hooks {
     Sender* sender = nullptr;
@@ -139,7 +140,8 @@ class Membership {
   const Counters& counters() const { return counters_; }
   // Whether `name` is remembered as gone (removed, and not back since).
   bool gone(std::string_view name) const { return ghosts_.count(name) != 0; }
-  // {reap_after_ms, removed, forgotten, gone, table_drops} (status).
+  // {reap_after_ms, removed, forgotten, gone, process_names, introductions,
+  // table_drops} (status): counters, and the sizes of the bounded tables.
   wire::Value status() const;
 
  private:
@@ -170,6 +172,11 @@ class Membership {
     uint64_t told_us = 0;  // when we last told that process it is gone
     wire::MemberUpdate update(const std::string& name) const { return {name, uid, addr, incarnation, state}; }
   };
+  // A process's name, and when it was last a member's process.
+  struct UidName {
+    std::string name;
+    uint64_t seen_us = 0;
+  };
   // A membership update waiting to be gossiped a few more times.
   struct Broadcast {
     wire::MemberUpdate update;
@@ -186,6 +193,9 @@ class Membership {
   // Takes `m` out of the table, remembers it as gone, reports kRemoved.
   void remove(Member& m);
   void remember_gone(const wire::MemberUpdate& u);
+  // Names process `uid` (for by_uid and display); evicts, at the bound,
+  // names of processes that are no longer members, oldest first.
+  void name_uid(uint64_t uid, const std::string& name);
   // Removes members dead or left for reap_after(), forgets gone records as
   // old, and re-arms the reap timer.
   void reap_tick();
@@ -223,7 +233,7 @@ class Membership {
   // Kept by add() and change(), so that per-event work does not walk every
   // member (the 1000-node simulation spent most of its time there).
   size_t suspect_count_ = 0, reachable_count_ = 0;
-  std::unordered_map<uint64_t, std::string> uid_names_;  // every uid ever seen, for display
+  std::unordered_map<uint64_t, UidName> uid_names_;  // members' processes, and past ones for display
   std::map<std::string, Gone, std::less<>> ghosts_;  // removed members, by name
   std::vector<Broadcast> broadcasts_;
   std::vector<std::string> probe_order_;
@@ -232,7 +242,7 @@ class Membership {
   uint64_t probe_seq_ = 0;
   std::map<uint64_t, Relay> relays_;  // by our probe seq
   std::vector<Endpoint> seeds_;
-  std::unordered_map<uint64_t, uint64_t> introduced_us_;  // unknown uid -> when we asked it
+  std::unordered_map<uint64_t, uint64_t> introduced_us_;  // unknown uid -> when we asked it (last second)
   uint64_t last_intro_us_ = 0;
 
   // Periodic work (monotonic us).
