@@ -1,4 +1,5 @@
-// The remote subcommands: get, set, del, list, status, peers, clock, join.
+// The remote subcommands: get, set, del, list, status, peers, clock, join,
+// forget.
 // Each sends one control request to a running node (--node, or MESHKV_NODE)
 // and prints the answer for people or, with --json, for scripts.
 #include <CLI/CLI.hpp>
@@ -20,6 +21,7 @@ struct ClientOptions {
   bool json = false;
   std::string key, value, prefix;
   std::vector<std::string> peers;
+  std::string member;
 };
 
 void add_common(CLI::App& sub, ClientOptions& o, bool many_nodes) {
@@ -257,6 +259,17 @@ Handler setup_join(CLI::App& sub) {
       peers.push(e->to_string());
     }
     req.args.set("peers", std::move(peers));
+    return call_nodes(*o, req);
+  };
+}
+
+Handler setup_forget(CLI::App& sub) {
+  auto o = std::make_shared<ClientOptions>();
+  sub.add_option("NODE", o->member, "the member's name (its --id), as peers shows it")->required();
+  add_common(sub, *o, false);
+  return [o] {
+    wire::CtlRequest req = wire::make_request(wire::CtlOp::kForget);
+    req.args.set("name", o->member);
     return call_nodes(*o, req);
   };
 }

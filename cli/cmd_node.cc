@@ -30,7 +30,7 @@ struct NodeOptions {
   uint64_t gossip_ms = 0, probe_ms = 0, probe_timeout_ms = 0, ae_ms = 0;
   double loss = 0;
   std::string data_dir, sync;
-  uint64_t sync_interval_ms = 0, tombstone_grace_ms = 0;
+  uint64_t sync_interval_ms = 0, tombstone_grace_ms = 0, reap_after_ms = 0;
   int64_t clock_offset_ms = 0;
   bool repair = false;
   bool insecure = false;
@@ -66,6 +66,7 @@ Status apply_flags(const NodeOptions& o, node::Config& cfg, ConfigSources& src) 
   take("--sync", "sync", cfg.sync, o.sync);
   take("--sync-interval", "sync_interval_ms", cfg.sync_interval_ms, o.sync_interval_ms);
   take("--tombstone-grace", "tombstone_grace_ms", cfg.tombstone_grace_ms, o.tombstone_grace_ms);
+  take("--reap-after", "reap_after_ms", cfg.reap_after_ms, std::optional<uint64_t>(o.reap_after_ms));
   take("--clock-offset-ms", "clock_offset_ms", cfg.clock_offset_ms, o.clock_offset_ms);
   if (o.repair) cfg.repair = true;
   if (o.insecure) cfg.insecure = true;
@@ -310,6 +311,13 @@ Handler setup_node(CLI::App& sub) {
                      "drop a delete's tombstone this long after the delete once every member has "
                      "it (default 86400000, one day; at least 2000); a member away longer than "
                      "this reconciles with the others when it returns (see `meshkv quarantine`)")
+          ->type_name("MS");
+  g["--reap-after"] =
+      sub.add_option("--reap-after", o->reap_after_ms,
+                     "remove a member dead (or left) for this long from the member table: it no "
+                     "longer counts toward the majority nor holds back tombstone collection "
+                     "(default: the greater of 86400000, one day, and --tombstone-grace; never "
+                     "below --tombstone-grace)")
           ->type_name("MS");
   sub.add_flag("--repair", o->repair,
                "start even if the log is damaged in the middle: keep what precedes the damage "

@@ -16,6 +16,7 @@ Handler setup_status(CLI::App&);
 Handler setup_peers(CLI::App&);
 Handler setup_clock(CLI::App&);
 Handler setup_join(CLI::App&);
+Handler setup_forget(CLI::App&);
 Handler setup_loss(CLI::App&);
 Handler setup_watch(CLI::App&);
 Handler setup_diff(CLI::App&);
@@ -36,6 +37,7 @@ const std::vector<Command>& commands() {
       {"peers", "show a node's members with state, RTT and last contact", setup_peers},
       {"clock", "print version vectors of one or more nodes", setup_clock},
       {"join", "make a running node contact peers and merge memberships", setup_join},
+      {"forget", "remove a dead or suspect member now, on every node", setup_forget},
       {"loss", "inject loss, duplication, delay or partitions into a node", setup_loss},
       {"diff", "compare the states of two nodes", setup_diff},
       {"watch", "stream changes as a node applies them", setup_watch},

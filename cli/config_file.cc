@@ -76,6 +76,17 @@ Setter probability(double node::Config::*field) {
   };
 }
 
+// An integer whose absence means "the default" (a std::optional field).
+Setter optional_integer(std::optional<uint64_t> node::Config::*field) {
+  return [field](const toml::node& v, node::Config& c) -> std::string {
+    const auto* i = v.as_integer();
+    if (i == nullptr) return expected("an integer", v);
+    if (i->get() < 0) return "expected a non-negative integer, got " + std::to_string(i->get());
+    c.*field = static_cast<uint64_t>(i->get());
+    return "";
+  };
+}
+
 Setter boolean(bool node::Config::*field) {
   return [field](const toml::node& v, node::Config& c) -> std::string {
     const auto* b = v.as_boolean();
@@ -155,6 +166,7 @@ const std::map<std::string, Setter, std::less<>>& setters() {
       {"sync_interval_ms", integer(&C::sync_interval_ms)},
       {"snapshot_log_bytes", integer(&C::snapshot_log_bytes)},
       {"tombstone_grace_ms", integer(&C::tombstone_grace_ms)},
+      {"reap_after_ms", optional_integer(&C::reap_after_ms)},
       {"repair", boolean(&C::repair)},
       {"key_files", strings(&C::key_files)},
       {"identity", string(&C::identity)},

@@ -247,6 +247,12 @@ std::string render_write(wire::CtlOp op, const Value& body, const Style& st) {
          "\n";
 }
 
+std::string render_forget(const Value& body, const Style& st) {
+  return paint("forgot", kGreen, st) + " " + escape(body.get("name").as_string()) + " (" +
+         body.get("address").as_string() + ", " + body.get("state").as_string() +
+         "): removed here; the other members are told to remove it too\n";
+}
+
 std::string render_join(const Value& args) {
   std::string peers;
   for (const Value& p : args.get("peers").as_list()) peers += " " + p.as_string();
@@ -335,6 +341,7 @@ std::string render(const wire::CtlRequest& req, const Value& body, const Style& 
       case CtlOp::kList: return render_list(body, st);
       case CtlOp::kJoin: return render_join(req.args);
       case CtlOp::kQuarantine: return render_quarantine(req.args, body, st);
+      case CtlOp::kForget: return render_forget(body, st);
       default: break;  // the generic rendering below
     }
   }

@@ -51,6 +51,8 @@ constexpr CommandHelp kCommands[] = {
      "clock"},
     {"join", nullptr, "join PEER...", "contact peers (HOST:PORT) and merge memberships", nullptr,
      "join 127.0.0.1:7002"},
+    {"forget", nullptr, "forget NODE", "remove a dead member now, here and on every node",
+     nullptr, "forget c"},
     {"loss", nullptr, "loss [NAME VALUE]...", "show, set or clear injected faults",
      "loss [clear] [drop P] [dup P] [corrupt P] [delay MS[:J]] [direction D] [peer ID] "
      "[partition ID,...]",
@@ -322,6 +324,10 @@ std::optional<wire::CtlRequest> build_request(const std::vector<std::string>& w)
       }
       break;
     }
+    case CtlOp::kForget:
+      if (n != 1) return usage("forget NODE   (a suspect or dead member's name, as peers shows it)");
+      req.args.set("name", w[1]);
+      break;
     default:  // ops for tools, not for the prompt
       return unknown();
   }

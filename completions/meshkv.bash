@@ -9,7 +9,7 @@
 # COMPREPLY=($(compgen ...)) is the completion idiom: candidates have no spaces.
 # shellcheck disable=SC2207
 
-_meshkv_subcommands="node get set del list status peers clock join loss watch diff trace keys quarantine keygen sim"
+_meshkv_subcommands="node get set del list status peers clock join forget loss watch diff trace keys quarantine keygen sim"
 
 # The options of a subcommand, every one of them.
 _meshkv_options() {
@@ -18,11 +18,11 @@ _meshkv_options() {
         node)
             echo "--config --id --listen --join --mtu --gossip-interval --probe-interval" \
                 "--probe-timeout --anti-entropy-interval --loss --data-dir --sync" \
-                "--sync-interval --tombstone-grace --repair --log-level --no-history --insecure --key-file" \
+                "--sync-interval --tombstone-grace --reap-after --repair --log-level --no-history --insecure --key-file" \
                 "--identity --allow-peer --metrics --clock-offset-ms --help"
             ;;
         set | del) echo "--batch $remote" ;;
-        get | list | status | peers | clock | join | keys) echo "$remote" ;;
+        get | list | status | peers | clock | join | forget | keys) echo "$remote" ;;
         loss)
             echo "--node --drop --dup --corrupt --delay --peer --partition --direction --clear" \
                 "--timeout --json --key-file --help"

@@ -9,7 +9,7 @@
 complete -c meshkv -f
 
 # Subcommands, offered until one is given.
-set -l meshkv_subcommands node get set del list status peers clock join loss watch diff trace keys quarantine keygen sim
+set -l meshkv_subcommands node get set del list status peers clock join forget loss watch diff trace keys quarantine keygen sim
 complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -s h -l help -d 'print help and exit'
 complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -l version -d 'print version and exit'
 complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -a node -d 'start a mesh node with an interactive prompt (the default)'
@@ -21,6 +21,7 @@ complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -a s
 complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -a peers -d "show a node's members with state, RTT and last contact"
 complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -a clock -d 'print version vectors of one or more nodes'
 complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -a join -d 'make a running node contact peers and merge memberships'
+complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -a forget -d 'remove a dead or suspect member now, on every node'
 complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -a loss -d 'inject loss, duplication, delay or partitions into a node'
 complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -a watch -d 'stream changes as a node applies them'
 complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -a diff -d 'compare the states of two nodes'
@@ -48,6 +49,7 @@ complete -c meshkv -n '__fish_seen_subcommand_from node' -l data-dir -x -a '(__f
 complete -c meshkv -n '__fish_seen_subcommand_from node' -l sync -x -a 'always interval' -d 'when the log reaches the disk (default always)'
 complete -c meshkv -n '__fish_seen_subcommand_from node' -l sync-interval -x -d 'sync period for --sync interval, ms (default 50)'
 complete -c meshkv -n '__fish_seen_subcommand_from node' -l tombstone-grace -x -d 'keep tombstones this long once every member has them, ms'
+complete -c meshkv -n '__fish_seen_subcommand_from node' -l reap-after -x -d 'remove a member dead or left this long, ms (at least --tombstone-grace)'
 complete -c meshkv -n '__fish_seen_subcommand_from node' -l repair -d 'start even if the log is damaged in the middle'
 complete -c meshkv -n '__fish_seen_subcommand_from node' -l log-level -x -a 'debug info warn error' -d 'log threshold'
 complete -c meshkv -n '__fish_seen_subcommand_from node' -l no-history -d 'keep no prompt history in ~/.meshkv_history'
@@ -59,12 +61,12 @@ complete -c meshkv -n '__fish_seen_subcommand_from node' -l identity -r -F -d "t
 complete -c meshkv -n '__fish_seen_subcommand_from node' -l allow-peer -x -d 'accept only members with this public key, mkpub:... (repeatable)'
 
 # Every subcommand that talks to a node presents the cluster key of a sealed mesh.
-complete -c meshkv -n '__fish_seen_subcommand_from get set del list status peers clock join loss watch diff trace keys quarantine' -l key-file -r -F -d 'cluster key of a sealed mesh (default $MESHKV_KEY_FILE)'
+complete -c meshkv -n '__fish_seen_subcommand_from get set del list status peers clock join forget loss watch diff trace keys quarantine' -l key-file -r -F -d 'cluster key of a sealed mesh (default $MESHKV_KEY_FILE)'
 
-# The remote subcommands: get set del list status peers clock join.
-complete -c meshkv -n '__fish_seen_subcommand_from get set del list status peers clock join' -l node -x -a '(set -q MESHKV_NODE; and echo $MESHKV_NODE; or echo 127.0.0.1:7946)' -d 'node to ask, HOST:PORT'
-complete -c meshkv -n '__fish_seen_subcommand_from get set del list status peers clock join' -l timeout -x -d 'give up after this long, ms'
-complete -c meshkv -n '__fish_seen_subcommand_from get set del list status peers clock join' -l json -d 'print the answer as JSON'
+# The remote subcommands: get set del list status peers clock join forget.
+complete -c meshkv -n '__fish_seen_subcommand_from get set del list status peers clock join forget' -l node -x -a '(set -q MESHKV_NODE; and echo $MESHKV_NODE; or echo 127.0.0.1:7946)' -d 'node to ask, HOST:PORT'
+complete -c meshkv -n '__fish_seen_subcommand_from get set del list status peers clock join forget' -l timeout -x -d 'give up after this long, ms'
+complete -c meshkv -n '__fish_seen_subcommand_from get set del list status peers clock join forget' -l json -d 'print the answer as JSON'
 
 complete -c meshkv -n '__fish_seen_subcommand_from set' -l batch -r -F -d "write many keys: lines of KEY VALUE from FILE ('-' for stdin)"
 complete -c meshkv -n '__fish_seen_subcommand_from del' -l batch -r -F -d "delete many keys: one KEY per line of FILE ('-' for stdin)"

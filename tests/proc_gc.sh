@@ -4,7 +4,8 @@
 # while n3 is cut off. Past the grace period n1 and n2 have dropped every
 # tombstone: their memory and snapshot return to about their size before the
 # keys were written. When the partition heals, n3 (away longer than half the
-# grace period) resyncs instead of bringing the deleted keys back.
+# grace period) is told by the others that it was left out and reconciles
+# instead of bringing the deleted keys back.
 # Usage: tests/proc_gc.sh path/to/meshkv
 set -uo pipefail
 MESHKV=$(realpath "$1")
@@ -76,10 +77,10 @@ echo "n2 snapshot: ${S0} bytes before the writes, ${S2} bytes after delete and c
 # Heal: n3 was without a majority far longer than half the grace period.
 for p in "$P1" "$P2" "$P3"; do "$MESHKV" loss --clear --node "127.0.0.1:$p" >/dev/null || fail "clear :$p"; done
 T_HEAL=$SECONDS
-wait_for 60 "n3 resyncs to the 1000 surviving keys" keys_are "$P3" 1000
+wait_for 60 "n3 reconciles to the 1000 surviving keys" keys_are "$P3" 1000
 wait_for 30 "identical digests" same_digest
-echo "n3 resynced and all digests equal $((SECONDS - T_HEAL)) s after the heal"
-grep -q "resyncing from" "$RUN_DIR/n3.log" || fail "n3 did not log its resync"
+echo "n3 reconciled and all digests equal $((SECONDS - T_HEAL)) s after the heal"
+grep -q "reconciled with" "$RUN_DIR/n3.log" || fail "n3 did not log its reconciliation"
 sleep 2  # anti-entropy rounds after convergence must not bring anything back
 for p in "$P1" "$P2" "$P3"; do
   n=$("$MESHKV" list gone- --node "127.0.0.1:$p" --json --timeout 10000 | grep -o '"key":' | wc -l)
@@ -88,14 +89,14 @@ for p in "$P1" "$P2" "$P3"; do
 done
 echo "no deleted key came back after the partition healed"
 
-# A member stopped for longer than the grace period: its data directory says
-# when it last saw a majority, so it resyncs when it comes back.
+# A member stopped for longer than the grace period: the others left it out
+# of their collections and tell it so when it comes back, so it reconciles.
 kill -TERM "$PID_n3"; wait "$PID_n3"
 seq 1 100 | awk '{print "base-" $1}' >"$RUN_DIR/base.gone"
 "$MESHKV" del --batch "$RUN_DIR/base.gone" --node "127.0.0.1:$P2" >/dev/null || fail "delete while n3 is away"
 for p in "$P1" "$P2"; do wait_for 60 "collected while n3 is away (:$p)" keys_are "$p" 900; done
 start_node n3 "$P3" --data-dir "$RUN_DIR/n3" --join "127.0.0.1:$P1" "${GC[@]}"
 wait_for 30 "restarted n3 converges" same_digest
-grep -q "last in touch with a majority" "$RUN_DIR/n3.log" || fail "restarted n3 did not notice it was away"
+grep -q "reconciled with" "$RUN_DIR/n3.log" || fail "restarted n3 did not reconcile"
 keys_are "$P3" 900 || fail "restarted n3 holds $(field "$P3" keys) keys: deleted keys came back"
 echo "PASS: $KEYS deletes collected; no deleted key came back after a partition or a long stop"

@@ -2,7 +2,7 @@
 # The prompt of `meshkv node` driven through a real pseudo-terminal, as a
 # person (or tmux) would: a 1 MiB paste, a paste over the limit, UTF-8, Ctrl-C
 # in the middle of a line, Ctrl-R, the command niceties (case, aliases, help,
-# suggestions, log level), Ctrl-D, the history file across restarts and
+# suggestions, log level, forget's refusals), Ctrl-D, the history file across restarts and
 # --no-history. Values are checked byte for byte from another process
 # (`meshkv get`), and a second, headless node checks that the prompt's node
 # never stopped answering the mesh.
@@ -271,10 +271,19 @@ def session_one():
         wide = [l for l in out.split(b"\n") if columns(l) > 80]
         if b"peers" not in out or wide:
             raise Failed("help: lines over 80 columns: %r" % wide)
+        out = p.command(b"forget b")
+        if b"alive" not in out:
+            raise Failed("forget of a live member: %r" % out)
+        out = p.command(b"forget nobody")
+        if b"no member named nobody" not in out:
+            raise Failed("forget of an unknown name: %r" % out)
+        out = p.command(b"help forget")
+        if b"forget NODE" not in out or b"example" not in out.lower():
+            raise Failed("help forget: %r" % out)
         out = p.command(b"log warn")
         if b"warn" not in out.lower():
             raise Failed("log warn: %r" % out)
-        print("ok: case-insensitive commands, delete, did you mean, help CMD, help in 80 columns, log")
+        print("ok: case-insensitive commands, delete, did you mean, help CMD, help in 80 columns, log, forget refusals")
 
         rc, out = meshkv("peers", "--json", node="127.0.0.1:" + B)
         if not re.search(rb'"name":"p","state":"alive"', out):

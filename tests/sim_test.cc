@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <cstdlib>
+#include <optional>
 #include <functional>
 #include <map>
 #include <string>
@@ -335,4 +336,278 @@ TEST_CASE("sim: a sealed mesh of 5 nodes at 30% loss converges with every write"
     }
   }
   report("sealed, 5 nodes, 30% loss", m.secs, m.dgrams);
+}
+
+// ---- membership that forgets: reaping, forget, gone members ----------------
+
+namespace {
+
+// Whether every running node other than `name`'s own has no record of it.
+bool nobody_lists(sim::Sim& s, const std::string& name) {
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (!s.up(i) || "n" + std::to_string(i) == name) continue;
+    if (!s.node(i).member_state(name).empty()) return false;
+    const wire::Value peers = s.node(i).peers(s.now_of(i));
+    for (const wire::Value& m : peers.get("members").as_list()) {
+      if (m.get("name").as_string() == name) return false;
+    }
+  }
+  return true;
+}
+
+bool all_see(sim::Sim& s, const std::vector<size_t>& observers, const std::vector<size_t>& members,
+             const std::string& state) {
+  for (size_t i : observers) {
+    for (size_t j : members) {
+      if (s.node(i).member_state("n" + std::to_string(j)) != state) return false;
+    }
+  }
+  return true;
+}
+
+void report_times(const char* scenario, const std::vector<double>& secs) {
+  double worst = 0, sum = 0;
+  for (double x : secs) {
+    worst = std::max(worst, x);
+    sum += x;
+  }
+  MESSAGE(std::string(scenario) << ": " << secs.size() << " seeds, mean " << sum / static_cast<double>(secs.size())
+                                << " s, worst " << worst << " s (simulated)");
+}
+
+struct LossOfThree {
+  bool collected = false;      // within a minute after the deletes
+  bool early = false;          // a tombstone was collected before any member was reaped
+  double reap_to_collect_s = 0;  // from the first reap until both survivors collected
+  double delete_to_collect_s = 0;
+  std::string lost;  // a key that should be live and is not
+  int64_t resyncs = 0;
+};
+
+// Five nodes; three crash for good; the two survivors delete 50 of 100 keys.
+// With `reap_after_ms` the survivors reap the three and collect; n1 reaps
+// `n1_later_ms` after n0 (their clocks and detection times differ).
+LossOfThree lose_three(uint64_t seed, std::optional<uint64_t> reap_after_ms, uint64_t n1_later_ms) {
+  sim::Options o = options(5, seed, 0.05, 0.02);
+  o.config.tombstone_grace_ms = 4000;
+  o.config.reap_after_ms = reap_after_ms;
+  o.config_of = [&](size_t i, node::Config& c) {
+    if (i == 1 && reap_after_ms) c.reap_after_ms = *reap_after_ms + n1_later_ms;
+  };
+  sim::Sim s(o);
+  LossOfThree out;
+  uint64_t first_reap_us = 0;
+  size_t removed = 0;
+  s.on_member = [&](size_t i, const node::MemberEvent& e) {
+    if (e.kind != node::MemberEvent::Kind::kRemoved || i > 1) return;
+    if (removed++ == 0) {  // the first reap, before it takes effect
+      for (size_t n = 0; n < 2; ++n) out.early |= s.node(n).replica().map().tombstones() != 50;
+      first_reap_us = s.now_us();
+    }
+  };
+  REQUIRE(s.run_until([&] { return s.membership_converged(); }, 30 * kSec));
+  for (size_t i = 0; i < 100; ++i) REQUIRE(s.set(i % 2, "k" + std::to_string(i), "v").ok());
+  REQUIRE(s.run_until([&] { return s.converged(); }, 30 * kSec));
+  for (size_t n : {2, 3, 4}) s.crash(n);
+  REQUIRE(s.run_until([&] { return all_see(s, {0, 1}, {2, 3, 4}, "dead"); }, 30 * kSec));
+  const uint64_t deleted_at = s.now_us();
+  for (size_t i = 0; i < 50; ++i) REQUIRE(s.del(i % 2, "k" + std::to_string(i)).ok());
+  auto collected = [&] {
+    for (size_t n = 0; n < 2; ++n) {
+      const auto& map = s.node(n).replica().map();
+      if (map.tombstones() != 0 || map.size() != 50) return false;
+    }
+    return s.converged();
+  };
+  out.collected = s.run_until(collected, 60 * kSec);
+  if (out.collected) {
+    out.delete_to_collect_s = static_cast<double>(s.now_us() - deleted_at) / kSec;
+    out.reap_to_collect_s = static_cast<double>(s.now_us() - first_reap_us) / kSec;
+  }
+  if (!out.collected) CHECK(removed == 0);
+  for (size_t n = 0; n < 2; ++n) out.resyncs += s.node(n).status(s.now_of(n)).get("gc").get("resyncs").as_int();
+  if (out.collected) {
+    CHECK(s.run_until([&] { return removed == 6; }, 5 * kSec));  // each survivor, each of the three
+    for (size_t n = 0; n < 2; ++n) {
+      CHECK(s.node(n).peers(s.now_of(n)).get("members").as_list().size() == 1);
+      CHECK(s.node(n).status(s.now_of(n)).get("membership").get("removed").as_int() == 3);
+    }
+  }
+  for (size_t n = 0; n < 2; ++n) {
+    for (size_t i = 50; i < 100; ++i) {
+      const crdt::Entry* e = s.node(n).get("k" + std::to_string(i));
+      if (e == nullptr || e->tombstone) out.lost = "n" + std::to_string(n) + " lost k" + std::to_string(i);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("sim: a mesh of five that loses three members for good collects tombstones again once they are reaped") {
+  std::vector<double> after_reap, after_delete;
+  for (uint64_t seed : seeds(9200, 5)) {
+    INFO("seed " << seed << " (replay: MESHKV_SIM_SEED=" << seed << ")");
+    // Without reaping (the default, a day) the survivors are 2 of the 5
+    // members they count: no majority, no collection, ever.
+    const LossOfThree kept = lose_three(seed, std::nullopt, 0);
+    CHECK_FALSE(kept.collected);
+    CHECK(kept.lost == "");
+    // Reaped after 10 s (the grace period is 4 s), by n1 a second after n0:
+    // nothing is collected before, everything after. Neither survivor
+    // starts over: both were in reach of each other all along, so neither
+    // can have collected what the other lacks (a resync of one from the
+    // other, half refilled, could lose data).
+    const LossOfThree reaped = lose_three(seed, 10'000, 1000);
+    CHECK(reaped.collected);
+    CHECK_FALSE(reaped.early);
+    CHECK(reaped.lost == "");
+    CHECK(reaped.resyncs == 0);
+    after_reap.push_back(reaped.reap_to_collect_s);
+    after_delete.push_back(reaped.delete_to_collect_s);
+  }
+  report_times("5 nodes lose 3, grace 4 s, reap after 10 s: first reap to every tombstone collected", after_reap);
+  report_times("5 nodes lose 3, grace 4 s, reap after 10 s: deletes to every tombstone collected", after_delete);
+}
+
+TEST_CASE("sim: a reaped member that comes back is a member afresh") {
+  std::vector<double> rejoin;
+  for (uint64_t seed : seeds(9300, 5)) {
+    INFO("seed " << seed << " (replay: MESHKV_SIM_SEED=" << seed << ")");
+    sim::Options o = options(3, seed, 0.05, 0.02);
+    o.config.tombstone_grace_ms = 2000;
+    o.config.reap_after_ms = 4000;
+    sim::Sim s(o);
+    REQUIRE(s.run_until([&] { return s.membership_converged(); }, 30 * kSec));
+
+    // Crashed, reaped, restarted as a new process: it joins and is added.
+    s.crash(2);
+    REQUIRE(s.run_until([&] { return nobody_lists(s, "n2"); }, 30 * kSec));
+    s.restart(2);
+    REQUIRE(s.run_until([&] { return s.membership_converged(); }, 30 * kSec));
+    REQUIRE(s.set(2, "after-restart", "x").ok());
+    REQUIRE(s.run_until([&] { return s.converged(); }, 30 * kSec));
+
+    // The same process, cut off for longer than --reap-after: each side
+    // reaps the other. Alone, it retries its seed; told that it was
+    // declared dead, it refutes, and is added again on both sides.
+    const uint64_t uid = s.node(2).uid();
+    s.partition({2});
+    REQUIRE(s.run_until([&] { return nobody_lists(s, "n2") && s.node(2).peers(s.now_of(2)).get("members").as_list().empty(); },
+                        60 * kSec));
+    s.heal();
+    const uint64_t healed = s.now_us();
+    REQUIRE(s.run_until([&] { return s.membership_converged(); }, 30 * kSec));
+    rejoin.push_back(static_cast<double>(s.now_us() - healed) / kSec);
+    CHECK(s.node(2).uid() == uid);
+    REQUIRE(s.set(0, "after-heal", "y").ok());
+    REQUIRE(s.run_until([&] { return s.converged(); }, 30 * kSec));
+  }
+  report_times("3 nodes, one cut off past --reap-after (4 s) then healed: heal to all alive everywhere", rejoin);
+}
+
+TEST_CASE("sim: forget removes a dead member on every node at once, and peers no longer shows it") {
+  std::vector<double> spread;
+  for (uint64_t seed : seeds(9400, 10)) {
+    INFO("seed " << seed << " (replay: MESHKV_SIM_SEED=" << seed << ")");
+    sim::Sim s(options(5, seed, 0.10, 0.02));  // --reap-after: the default, a day
+    REQUIRE(s.run_until([&] { return s.membership_converged(); }, 30 * kSec));
+    s.crash(4);
+    REQUIRE(s.run_until([&] { return all_see(s, {0, 1, 2, 3}, {4}, "dead"); }, 30 * kSec));
+
+    // Refused: an unknown name, this node, a live member.
+    auto unknown = s.forget(0, "nobody");
+    REQUIRE_FALSE(unknown.ok());
+    CHECK(unknown.status().code() == Code::kNotFound);
+    auto self = s.forget(0, "n0");
+    REQUIRE_FALSE(self.ok());
+    CHECK(self.status().code() == Code::kInvalidArgument);
+    auto alive = s.forget(0, "n1");
+    REQUIRE_FALSE(alive.ok());
+    CHECK(alive.status().code() == Code::kInvalidArgument);
+    CHECK(alive.status().message().find("alive") != std::string::npos);
+    CHECK(s.node(0).member_state("n1") == "alive");
+
+    auto r = s.forget(0, "n4");
+    REQUIRE(r.ok());
+    CHECK(r->get("state").as_string() == "dead");
+    CHECK(s.node(0).member_state("n4").empty());
+    const uint64_t t0 = s.now_us();
+    REQUIRE(s.run_until([&] { return nobody_lists(s, "n4"); }, 10 * kSec, 1000));
+    spread.push_back(static_cast<double>(s.now_us() - t0) / kSec);
+    // And it stays gone while gossip goes on; a second forget says so.
+    s.run_for(10 * kSec);
+    CHECK(nobody_lists(s, "n4"));
+    auto again = s.forget(1, "n4");
+    REQUIRE_FALSE(again.ok());
+    CHECK(again.status().message().find("removed already") != std::string::npos);
+    CHECK(s.membership_converged());
+  }
+  report_times("forget of a dead member (5 nodes, 10% loss): until no survivor lists it", spread);
+}
+
+TEST_CASE("sim: gossip that a reaped member is dead, or left, or a stale alive does not bring it back") {
+  for (uint64_t seed : seeds(9500, 5)) {
+    INFO("seed " << seed << " (replay: MESHKV_SIM_SEED=" << seed << ")");
+    sim::Options o = options(4, seed, 0.0, 0.0);
+    o.config.tombstone_grace_ms = 2000;
+    o.config.reap_after_ms = 6000;
+    // n3 keeps its dead members for a minute: it still gossips n2 as dead
+    // after the others reaped it.
+    o.config_of = [](size_t i, node::Config& c) {
+      if (i == 3) c.reap_after_ms = 60'000;
+    };
+    sim::Sim s(o);
+    REQUIRE(s.run_until([&] { return s.membership_converged(); }, 30 * kSec));
+    const uint64_t old_uid = s.node(2).uid();
+    const uint64_t old_inc = s.node(2).status(s.now_of(2)).get("incarnation").as_int();
+    const Endpoint old_addr = s.node(2).address();
+    s.crash(2);
+    REQUIRE(s.run_until([&] { return all_see(s, {0, 1, 3}, {2}, "dead"); }, 30 * kSec));
+    REQUIRE(s.run_until([&] { return s.node(0).member_state("n2").empty() && s.node(1).member_state("n2").empty(); },
+                        30 * kSec));
+    CHECK(s.node(3).member_state("n2") == "dead");
+
+    // n0 joins n3 by hand (meshkv join): n3 answers with its whole member
+    // list, n2 dead included.
+    s.join(0, 3);
+    s.run_for(1 * kSec);
+    CHECK(s.node(0).member_state("n2").empty());
+    // The same, and worse, by hand: dead and left at a newer incarnation,
+    // and the old process alive at the incarnation it was reaped at.
+    for (auto st : {wire::MemberState::kDead, wire::MemberState::kLeft, wire::MemberState::kAlive}) {
+      wire::Members m;
+      m.updates.push_back({"n2", old_uid, old_addr, st == wire::MemberState::kAlive ? old_inc : old_inc + 5, st});
+      s.inject(3, 0, m);
+      s.inject(3, 1, m);
+    }
+    s.run_for(1 * kSec);
+    CHECK(s.node(0).member_state("n2").empty());
+    CHECK(s.node(1).member_state("n2").empty());
+    CHECK(s.node(0).status(s.now_of(0)).get("membership").get("gone").as_int() == 1);
+
+    // A new process of that name is a member again.
+    s.restart(2);
+    REQUIRE(s.run_until([&] { return s.membership_converged(); }, 30 * kSec));
+  }
+}
+
+
+TEST_CASE("sim: in a sealed mesh a forgotten member's identity is dropped; restarted, it proves itself and rejoins") {
+  for (uint64_t seed : seeds(9600, 3)) {
+    INFO("seed " << seed << " (replay: MESHKV_SIM_SEED=" << seed << ")");
+    sim::Options o = options(4, seed, 0.05, 0.0);
+    o.security = node::Security{{test_key(9)}, std::nullopt, {}};
+    sim::Sim s(o);
+    REQUIRE(s.run_until([&] { return s.membership_converged(); }, 30 * kSec));
+    s.crash(3);
+    REQUIRE(s.run_until([&] { return all_see(s, {0, 1, 2}, {3}, "dead"); }, 30 * kSec));
+    REQUIRE(s.forget(1, "n3").ok());
+    REQUIRE(s.run_until([&] { return nobody_lists(s, "n3"); }, 10 * kSec));
+    s.restart(3);
+    REQUIRE(s.run_until([&] { return s.membership_converged(); }, 30 * kSec));
+    REQUIRE(s.set(3, "back", "sealed").ok());
+    REQUIRE(s.run_until([&] { return s.converged(); }, 30 * kSec));
+    for (size_t i = 0; i < 4; ++i) CHECK(s.node(i).counters().auth_failed == 0);
+  }
 }

@@ -37,7 +37,7 @@ AntiEntropy::AntiEntropy(const Config& cfg, const Now& now, std::mt19937_64& rng
 void AntiEntropy::on_member(const MemberEvent& e) {
   if (e.kind == MemberEvent::Kind::kRefuted) return;
   quorum_up_ += e.reachable_after() - e.reachable_before();
-  const bool counts = e.to != MemberState::kLeft;
+  const bool counts = e.kind != MemberEvent::Kind::kRemoved && e.to != MemberState::kLeft;
   if (counts != (roster_.count(e.name) > 0)) {
     if (counts) {
       roster_.insert(e.name);
@@ -45,6 +45,12 @@ void AntiEntropy::on_member(const MemberEvent& e) {
       roster_.erase(e.name);
     }
     if (durable_) hooks_.journal(LogOp{LogOp::Kind::kRoster, false, {e.name, {}}, 0, 0, counts ? 1u : 0u});
+  }
+  if (e.kind == MemberEvent::Kind::kRemoved) {
+    // Its vector no longer counts (nor those of processes it replaced); if
+    // it returns, it reconciles first.
+    std::erase_if(peer_vv_, [&](const auto& p) { return members_.by_uid(p.first) == nullptr; });
+    note_removed(e.name);
   }
   // A member that appears, comes back (a partition healed) or restarted is
   // synced at once.

@@ -8,7 +8,13 @@ namespace meshkv::node {
 
 namespace {
 constexpr int64_t kMaxClockOffsetMs = 86'400'000;  // one day
+constexpr uint64_t kDay = 86'400'000;
+constexpr uint64_t kMaxReapAfterMs = 3650 * kDay;  // ten years: "never", in practice
 }  // namespace
+
+uint64_t Config::reap_after() const {
+  return reap_after_ms.value_or(std::min(std::max(kDay, tombstone_grace_ms), kMaxReapAfterMs));
+}
 
 std::string Config::effective_id() const {
   if (!id.empty()) return id;
@@ -53,6 +59,16 @@ Status Config::validate() const {
     return Status::Invalid("sync_interval_ms: must be between 1 and 60000");
   }
   if (tombstone_grace_ms < 2000) return Status::Invalid("tombstone_grace_ms: at least 2000");
+  if (reap_after_ms && *reap_after_ms < tombstone_grace_ms) {
+    return Status::Invalid("reap_after_ms: " + std::to_string(*reap_after_ms) +
+                           " is below the tombstone grace period (" + std::to_string(tombstone_grace_ms) +
+                           " ms): a member reaped before the grace period could come back holding "
+                           "values whose deletes the others have collected; give at least " +
+                           std::to_string(tombstone_grace_ms));
+  }
+  if (reap_after_ms && *reap_after_ms > kMaxReapAfterMs) {
+    return Status::Invalid("reap_after_ms: at most " + std::to_string(kMaxReapAfterMs) + " (ten years)");
+  }
   if (snapshot_log_bytes < (1u << 20)) return Status::Invalid("snapshot_log_bytes: at least 1048576");
   if (clock_offset_ms < -kMaxClockOffsetMs || clock_offset_ms > kMaxClockOffsetMs) {
     return Status::Invalid("clock_offset_ms: must be between -86400000 and 86400000");

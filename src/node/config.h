@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -79,6 +80,14 @@ struct Config {
   // than half of this starts over from its peers when it returns, so that it
   // cannot bring deleted keys back. At least 2000; default one day.
   uint64_t tombstone_grace_ms = 86'400'000;
+  // Membership that forgets: a member dead for longer than this (ms), or
+  // gone this long since it left, is removed from the member table; it then
+  // no longer counts toward the majority, and nobody knocks on its door any
+  // more (it comes back only by joining again). Unset: reap_after(), the
+  // greater of one day and tombstone_grace_ms. Never below
+  // tombstone_grace_ms: a member reaped sooner could come back holding
+  // values whose deletes the others have collected.
+  std::optional<uint64_t> reap_after_ms;
   // Security. Cluster key files: the first seals, all open (key rotation).
   // None: the mesh is not sealed, and the node only listens on loopback
   // unless `insecure`.
@@ -99,6 +108,8 @@ struct Config {
   // debug, info, warn or error.
   std::string log_level = "info";
 
+  // reap_after_ms, or its default.
+  uint64_t reap_after() const;
   // The id, filled in from the listen address when empty.
   std::string effective_id() const;
   Status validate() const;

@@ -249,6 +249,13 @@ CtlResponse quarantine_op(Engine& engine, const Value& args, Now now) {
   }
   return fail(wire::kCtlBadRequest,
               prefix(CtlOp::kQuarantine) + "unknown action '" + action + "' (list, apply or drop)");
+CtlResponse forget_op(Engine& engine, const Value& args, Now now) {
+  auto r = engine.forget(args.get("name").as_string(), now);
+  if (!r.ok()) {
+    const CtlCode code = r.status().code() == Code::kNotFound ? wire::kCtlNotFound : wire::kCtlBadRequest;
+    return fail(code, prefix(CtlOp::kForget) + r.status().message());
+  }
+  return ok(std::move(*r));
 }
 
 // Every op of wire::kCtlOps, in its order; the shell's ops have no handler.
@@ -274,6 +281,7 @@ constexpr std::array<Route, wire::kCtlOpCount> kRoutes = {{
     {CtlOp::kKeys, nullptr},
     {CtlOp::kWatch, nullptr},
     {CtlOp::kQuarantine, quarantine_op},
+    {CtlOp::kForget, forget_op},
 }};
 
 constexpr bool routes_follow_table() {

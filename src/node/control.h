@@ -20,6 +20,9 @@
 //   digest       -> {root, groups: [64 hashes], buckets: [{group, buckets: [64]}]}
 //   bucket       -> {entries: [{key, value?, deleted, hlc, origin, seq, bucket}]}
 //   loss         -> the faults now active (see Faults)
+//   forget       -> {name, address, uid, state, incarnation}: the member as it
+//                   was; kCtlNotFound for a name that is no member,
+//                   kCtlBadRequest for this node or a member that is alive
 // Ops the shell answers (keys, watch) get kCtlBadRequest here.
 #pragma once
 

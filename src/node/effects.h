@@ -52,6 +52,7 @@ enum class TimerKind : uint8_t {
   kReconnect,     // membership: knock on a dead member, retry seeds
   kSuspicion,     // membership: a suspect's time to refute ends
   kRelay,         // membership: a probe relayed for another expires
+  kReap,          // membership: a dead or left member, or the memory of one, is due to go
   kRetransmit,    // replication: the earliest retransmission
   kPushHold,      // replication: writes held under load leave
   kAntiEntropy,   // anti-entropy: the periodic digest

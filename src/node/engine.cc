@@ -108,6 +108,7 @@ void Engine::Impl::settle_quarantine() {
 }
 
 void Engine::Impl::member_changed(const MemberEvent& e) {
+  if (e.kind == MemberEvent::Kind::kRemoved) sealing.forget(e.uid);
   replication.on_member(e);
   anti_entropy.on_member(e);
   out.member(e);

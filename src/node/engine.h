@@ -171,6 +171,11 @@ class Engine {
   void join(const std::vector<Endpoint>& seeds, Now now);
   // Announces a graceful leave to every member.
   void leave(Now now);
+  // Removes a suspect, dead or left member here and, by telling them, on
+  // every other member (meshkv forget): {name, address, uid, state (before),
+  // incarnation}. NotFound for a name that is no member; Invalid for this
+  // node and for a member that is alive. See Membership::forget.
+  Result<wire::Value> forget(std::string_view name, Now now);
   // Replaces the injected faults; state is unchanged on error.
   Status set_faults(Faults f);
   const Faults& faults() const;

@@ -2,6 +2,7 @@
 // thin call into the component that owns the state.
 #include <algorithm>
 
+#include "node/control.h"
 #include "node/engine.h"
 #include "node/control.h"
 #include "node/engine_impl.h"
@@ -122,6 +123,21 @@ void Engine::leave(Now now) {
   s.replication.flush();
   s.membership.leave();
   s.finish();
+}
+
+Result<wire::Value> Engine::forget(std::string_view name, Now now) {
+  Impl& s = *impl_;
+  s.now = now;
+  auto was = s.membership.forget(name);
+  s.finish();
+  if (!was.ok()) return was.status();
+  wire::Value v = wire::Value::object();
+  v.set("name", was->name);
+  v.set("address", was->addr.to_string());
+  v.set("uid", format_uid(was->uid));
+  v.set("state", wire::member_state_name(was->state));
+  v.set("incarnation", was->incarnation);
+  return v;
 }
 
 Status Engine::set_faults(Faults f) { return impl_->transport.set_faults(std::move(f)); }

@@ -16,6 +16,9 @@ struct MemberEvent {
     kAdded,    // first heard of, in state `to` (`from` equals `to`)
     kChanged,  // a newer statement applied: state, incarnation, address or process
     kRefuted,  // about this node: it denied a rumour; `incarnation` is its new one
+    kRemoved,  // no longer a member: reaped (dead or left for --reap-after) or forgotten
+               // (meshkv forget, here or on another node); `from` equals `to`, its state
+               // when removed. A process of that name that comes back is kAdded afresh.
   };
   Kind kind = Kind::kChanged;
   std::string name;
@@ -26,7 +29,7 @@ struct MemberEvent {
   bool new_process = false;  // kChanged: `uid` replaced another process of that name
 
   bool reachable_before() const { return kind != Kind::kAdded && reachable(from); }
-  bool reachable_after() const { return reachable(to); }
+  bool reachable_after() const { return kind != Kind::kRemoved && reachable(to); }
   // Worth telling an operator: a member appeared or changed state, or this
   // node refuted a rumour. (Incarnation or address changes alone are not.)
   bool notable() const { return kind != Kind::kChanged || from != to; }

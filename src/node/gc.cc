@@ -130,10 +130,21 @@ void AntiEntropy::collect() {
   }
   // Members known from the data directory that this process has not seen
   // yet: as dead members, they hold collection back for the grace period.
+  // Past --reap-after unseen, one is forgotten as a reaped member would be.
+  std::vector<std::string> reaped;
   for (const std::string& name : roster_) {
     if (members_.find(name) != nullptr) continue;
     if (now_.mono_us < started_us_ + grace * kMs) return;
-    left_out.push_back(&name);
+    if (now_.mono_us >= started_us_ + cfg_.reap_after() * kMs) {
+      reaped.push_back(name);
+    } else {
+      left_out.push_back(&name);
+    }
+  }
+  for (const std::string& name : reaped) {
+    roster_.erase(name);
+    if (durable_) hooks_.journal(LogOp{LogOp::Kind::kRoster, false, {name, {}}, 0, 0, 0});
+    exclude(name);
   }
   uint64_t collected = 0;
   std::erase_if(tomb_ripe_, [&](const std::string& key) {

@@ -118,6 +118,7 @@ Value Engine::status(Now now) const {
   v.set("incarnation", s.membership.incarnation());
   v.set("security", security());
   v.set("gc", s.anti_entropy.status());
+  v.set("membership", s.membership.status());
   v.set("storage", s.durable && !s.storage_info.is_null() ? s.storage_info : Value("in-memory"));
   v.set("keys", static_cast<uint64_t>(s.replica.map().live()));
   v.set("tombstones", static_cast<uint64_t>(s.replica.map().tombstones()));

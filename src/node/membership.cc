@@ -16,6 +16,15 @@ constexpr size_t kGossipFanout = 3;
 // Bound on what datagrams can make a node remember. Beyond it new members
 // are refused (counted as queue drops).
 constexpr size_t kMaxMembers = 4096;
+// Removed members remembered (so that gossip does not bring them back), and
+// names of processes (members' and, for display, past ones). Beyond them the
+// oldest are evicted (counted as table drops).
+constexpr size_t kMaxGone = 4096;
+constexpr size_t kMaxUidNames = 8192;
+// Introductions are limited to one a second per process: older records of
+// them limit nothing.
+constexpr uint64_t kIntroduceEveryUs = 1000 * kMs;
+constexpr uint64_t kNever = ~uint64_t{0};
 
 int rank(MemberState s) {
   switch (s) {
@@ -41,13 +50,17 @@ std::string describe(const MemberEvent& e) {
   if (e.kind == MemberEvent::Kind::kRefuted) {
     return "refuted a rumour about this node (incarnation " + std::to_string(e.incarnation) + ")";
   }
+  if (e.kind == MemberEvent::Kind::kRemoved) {
+    return "member " + e.name + " (" + e.addr.to_string() + ") is removed (it was " +
+           wire::member_state_name(e.to) + ")";
+  }
   return "member " + e.name + " (" + e.addr.to_string() + ") is " + wire::member_state_name(e.to);
 }
 
 Membership::Membership(const Config& cfg, Self self, const Now& now, std::mt19937_64& rng, Timers& timers,
                        Hooks hooks)
     : cfg_(cfg), self_(std::move(self)), now_(now), rng_(rng), timers_(timers), hooks_(std::move(hooks)) {
-  uid_names_[self_.uid] = self_.name;
+  uid_names_[self_.uid] = {self_.name, 0};
   const uint64_t t = now_.mono_us;
   // Spread probes so that nodes started together do not probe together.
   next_probe_us_ = t + (rng_() % (cfg_.probe_interval_ms * kMs + 1));
@@ -77,7 +90,7 @@ Member* Membership::find_mut(std::string_view name) {
 const Member* Membership::by_uid(uint64_t uid) const {
   auto it = uid_names_.find(uid);
   if (it == uid_names_.end()) return nullptr;
-  const Member* m = find(it->second);
+  const Member* m = find(it->second.name);
   return m && m->uid == uid ? m : nullptr;
 }
 
@@ -93,7 +106,43 @@ const Member* Membership::at(const Endpoint& addr) const {
 const std::string& Membership::name_of(uint64_t uid) const {
   static const std::string kNone;
   auto it = uid_names_.find(uid);
-  return it == uid_names_.end() ? kNone : it->second;
+  return it == uid_names_.end() ? kNone : it->second.name;
+}
+
+void Membership::name_uid(uint64_t uid, const std::string& name) {
+  auto [it, fresh] = uid_names_.try_emplace(uid);
+  it->second.seen_us = now_.mono_us;
+  if (!fresh) {
+    if (it->second.name != name) it->second.name = name;
+    return;
+  }
+  it->second.name = name;
+  if (uid_names_.size() <= kMaxUidNames) return;
+  // Full: evict the names of past processes, oldest first, down to three
+  // quarters (so that this is rare). Members' processes (at most
+  // kMaxMembers) and our own are kept: by_uid needs them.
+  std::vector<std::pair<uint64_t, uint64_t>> past;  // (seen, uid)
+  for (const auto& [u, n] : uid_names_) {
+    if (u != self_.uid && u != uid && by_uid(u) == nullptr) past.emplace_back(n.seen_us, u);
+  }
+  std::sort(past.begin(), past.end());
+  const size_t excess = uid_names_.size() - std::min(uid_names_.size(), kMaxUidNames * 3 / 4);
+  for (size_t i = 0; i < past.size() && i < excess; ++i) {
+    uid_names_.erase(past[i].second);
+    ++counters_.table_drops;
+  }
+}
+
+wire::Value Membership::status() const {
+  wire::Value v = wire::Value::object();
+  v.set("reap_after_ms", cfg_.reap_after());
+  v.set("removed", counters_.removed);
+  v.set("forgotten", counters_.forgotten);
+  v.set("gone", static_cast<uint64_t>(ghosts_.size()));
+  v.set("process_names", static_cast<uint64_t>(uid_names_.size()));
+  v.set("introductions", static_cast<uint64_t>(introduced_us_.size()));
+  v.set("table_drops", counters_.table_drops);
+  return v;
 }
 
 std::vector<const Member*> Membership::random_members(size_t k, std::string_view except) const {
@@ -205,6 +254,7 @@ void Membership::change(Member& m, MemberState s, uint64_t inc, bool new_process
   if (s == MemberState::kSuspect) m.suspect_deadline_us = suspicion_deadline();
   timers_.set(TimerKind::kSuspicion, m.key,
               s == MemberState::kSuspect ? std::optional(m.suspect_deadline_us) : std::nullopt);
+  if (s == MemberState::kDead || s == MemberState::kLeft) due_for_reaping(m.state_since_us + cfg_.reap_after() * kMs);
   arm_gossip();
   const MemberEvent e{MemberEvent::Kind::kChanged, m.name, m.uid, m.addr, old, s, inc, new_process};
   // A graceful leave is news, not trouble: only suspect and dead warn.
@@ -230,8 +280,12 @@ void Membership::add(const MemberUpdate& u) {
     m.suspect_deadline_us = suspicion_deadline();
     timers_.set(TimerKind::kSuspicion, m.key, m.suspect_deadline_us);
   }
+  if (u.state == MemberState::kDead || u.state == MemberState::kLeft) {
+    due_for_reaping(m.state_since_us + cfg_.reap_after() * kMs);
+  }
   suspect_count_ += m.state == MemberState::kSuspect;
   reachable_count_ += m.reachable();
+  name_uid(u.uid, u.name);
   members_.emplace(u.name, std::move(m));
   probe_order_.push_back(u.name);
   const MemberEvent e{MemberEvent::Kind::kAdded, u.name, u.uid, u.addr, u.state, u.state, u.incarnation, false};
@@ -257,9 +311,23 @@ void Membership::apply_update(const MemberUpdate& u, const Endpoint* from) {
   }
   // In a sealed mesh a process is a member only once it proved who it is.
   if (!hooks_.admit(u.uid, u.addr)) return;
-  if (auto& known = uid_names_[u.uid]; known != u.name) known = u.name;
   Member* m = find_mut(u.name);
-  if (!m) return add(u);
+  if (!m) {
+    if (auto g = ghosts_.find(u.name); g != ghosts_.end()) {
+      if (!news_despite(u, g->second)) return;
+      ghosts_.erase(g);  // back: a member afresh
+    } else if (u.state == MemberState::kLeft) {
+      // Gone before we knew it (or forgotten elsewhere): nothing to keep
+      // but the memory that it is gone. Passed on, as news is.
+      remember_gone(u);
+      queue_broadcast(u);
+      return;
+    }
+    // Unknown and dead is recorded: a dead member still counts toward the
+    // majority until it is reaped, so that a node joining one side of a
+    // partition does not take the side for the whole.
+    return add(u);
+  }
   if (!supersedes(u, *m)) {
     // It claims to be alive, but we hold a graver statement about it. It can
     // only refute what it hears of, and it may not be hearing our gossip (we
@@ -272,10 +340,135 @@ void Membership::apply_update(const MemberUpdate& u, const Endpoint* from) {
     return;
   }
   const bool new_process = m->uid != u.uid;
+  const bool given_up = m->state == MemberState::kSuspect || m->state == MemberState::kDead;
   m->uid = u.uid;
   m->addr = u.addr;
+  name_uid(u.uid, u.name);
   change(*m, u.state, u.incarnation, new_process);
   queue_broadcast(m->update());
+  // Left while we had given up on it: what `meshkv forget` says somewhere
+  // (or a graceful leave we heard of late). Nothing is left to show or to
+  // wait for: removed at once. (A member seen alive that leaves stays
+  // listed as left until reaped.)
+  if (u.state == MemberState::kLeft && given_up) remove(*m);
+}
+
+bool Membership::news_despite(const MemberUpdate& u, Gone& g) {
+  // Statements that it is gone are what we know already, whichever process
+  // they name: reaping must stick.
+  if (u.state == MemberState::kDead || u.state == MemberState::kLeft) return false;
+  // Alive or suspect: a new process of that name, or the old one refuting
+  // (a newer incarnation), is a member afresh.
+  if (u.uid != g.uid || u.incarnation > g.incarnation) return true;
+  // The old process, at an incarnation we removed it at: a stale rumour, or
+  // that process itself, cut off while we gave up on it and unaware. It can
+  // only refute what it hears of: tell it, at most once a second.
+  if (u.state == MemberState::kAlive && now_.mono_us >= g.told_us + 1000 * kMs) {
+    g.told_us = now_.mono_us;
+    send_members(u.addr, {g.update(u.name)});
+  }
+  return false;
+}
+
+void Membership::remove(Member& m) {
+  const MemberEvent e{MemberEvent::Kind::kRemoved, m.name, m.uid, m.addr, m.state, m.state, m.incarnation, false};
+  suspect_count_ -= m.state == MemberState::kSuspect;
+  reachable_count_ -= m.reachable();
+  timers_.cancel(TimerKind::kSuspicion, m.key);
+  if (probe_.active && probe_.target == m.name) {
+    probe_.active = false;
+    arm_probe();
+  }
+  remember_gone(m.update());
+  members_.erase(e.name);  // m is gone; its name stays in probe_order_ until the round ends
+  ++counters_.removed;
+  arm_gossip();
+  hooks_.log(LogLevel::kInfo, describe(e));
+  hooks_.changed(e);
+}
+
+void Membership::remember_gone(const MemberUpdate& u) {
+  if (ghosts_.size() >= kMaxGone && !ghosts_.count(u.name)) {
+    auto oldest = std::min_element(ghosts_.begin(), ghosts_.end(), [](const auto& a, const auto& b) {
+      return a.second.since_us < b.second.since_us;
+    });
+    ghosts_.erase(oldest);
+    ++counters_.table_drops;
+  }
+  ghosts_[u.name] = Gone{u.uid, u.addr, u.incarnation, u.state, now_.mono_us, 0};
+  due_for_reaping(now_.mono_us + cfg_.reap_after() * kMs);
+}
+
+void Membership::due_for_reaping(uint64_t at_us) {
+  if (at_us >= next_reap_us_) return;
+  next_reap_us_ = at_us;
+  timers_.set(TimerKind::kReap, 0, next_reap_us_);
+}
+
+void Membership::reap_tick() {
+  const uint64_t t = now_.mono_us;
+  const uint64_t after = cfg_.reap_after() * kMs;
+  next_reap_us_ = kNever;
+  timers_.cancel(TimerKind::kReap, 0);
+  std::vector<std::string> due;
+  for (const auto& [name, m] : members_) {
+    if (m.state != MemberState::kDead && m.state != MemberState::kLeft) continue;
+    if (t >= m.state_since_us + after) {
+      due.push_back(name);
+    } else {
+      due_for_reaping(m.state_since_us + after);
+    }
+  }
+  for (const std::string& name : due) {
+    Member& m = members_.at(name);
+    hooks_.log(LogLevel::kInfo, "reaping " + name + ": " + wire::member_state_name(m.state) + " for " +
+                                    std::to_string((t - m.state_since_us) / (1000 * kMs)) + " s (--reap-after " +
+                                    std::to_string(cfg_.reap_after()) + " ms)");
+    remove(m);
+  }
+  // The memory of a removed member lasts as long again: by then every node
+  // that held it has reaped it too, and its gossip has died down.
+  std::erase_if(ghosts_, [&](const auto& g) {
+    if (t >= g.second.since_us + after) return true;
+    due_for_reaping(g.second.since_us + after);
+    return false;
+  });
+}
+
+Result<MemberUpdate> Membership::forget(std::string_view name) {
+  const std::string n(name);
+  if (name == self_.name) {
+    return Status::Invalid(n + " is this node: to take it out of the mesh, stop it (quit at its prompt, "
+                               "or SIGTERM), and it leaves gracefully");
+  }
+  Member* m = find_mut(name);
+  if (!m) {
+    return Status::NotFound("no member named " + n + (gone(name) ? " (it was removed already)" : ""));
+  }
+  if (m->state == MemberState::kAlive) {
+    return Status::Invalid(n + " is alive: only a suspect, dead or left member can be forgotten (a live "
+                               "process would refute and be back at once); stop it first, it then "
+                               "leaves gracefully");
+  }
+  const MemberUpdate was = m->update();
+  MemberUpdate left = was;
+  left.state = MemberState::kLeft;
+  // The others remove it on hearing this (it is no longer alive to them
+  // either, or soon will not be): tell each directly, twice, as a leave is
+  // told, and gossip it. A suspect hears it too: if alive after all, it
+  // refutes, and everyone adds it again.
+  hooks_.log(LogLevel::kWarn, "forgetting member " + n + " (" + was.addr.to_string() + "), " +
+                                  wire::member_state_name(was.state) + ", at the operator's request");
+  for (const auto& [other, o] : members_) {
+    if (!o.reachable()) continue;
+    send_members(o.addr, {left});
+    send_members(o.addr, {left});
+  }
+  queue_broadcast(left);
+  ++counters_.forgotten;
+  remove(*m);
+  ghosts_.at(n).state = MemberState::kLeft;  // as the others will remember it
+  return was;
 }
 
 void Membership::on_members(const Endpoint& from, const wire::Members& m) {
@@ -295,9 +488,12 @@ void Membership::heard_from(const Endpoint& from, uint64_t uid) {
   // a whole member list made the traffic cubic in the mesh size; gossip
   // brings those records anyway.
   if (now_.mono_us < last_intro_us_ + 200 * kMs && last_intro_us_ != 0) return;
-  if (introduced_us_.size() > 1024) introduced_us_.clear();
+  // At most five a second: records older than a second limit nothing.
+  if (introduced_us_.size() >= 16) {
+    std::erase_if(introduced_us_, [&](const auto& e) { return now_.mono_us >= e.second + kIntroduceEveryUs; });
+  }
   uint64_t& last = introduced_us_[uid];
-  if (last != 0 && now_.mono_us < last + 1000 * kMs) return;
+  if (last != 0 && now_.mono_us < last + kIntroduceEveryUs) return;
   last = now_.mono_us;
   last_intro_us_ = now_.mono_us;
   if (!leaving_) hooks_.sender->send(from, wire::Join{self_update()});
@@ -341,6 +537,7 @@ void Membership::tick() {
   if (probe_.active || t >= next_probe_us_) probe_tick();
   if (t >= next_gossip_us_) gossip_tick();
   if (t >= next_reconnect_us_) reconnect_tick();
+  if (t >= next_reap_us_) reap_tick();
   std::erase_if(relays_, [&](const auto& r) {
     if (r.second.expires_us > t) return false;
     timers_.cancel(TimerKind::kRelay, r.first);

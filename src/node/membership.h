@@ -11,8 +11,17 @@
 //     they read the table only through the const accessors below.
 //   - In a sealed mesh an update about a process is applied only once
 //     `admit` accepts it (its identity is proven).
-//   - Bounded: at most 4096 members and 1024 relayed probes; beyond that new
-//     ones are refused and counted as queue drops.
+//   - Membership forgets: a member dead, or left, for longer than
+//     Config::reap_after() is removed (a kRemoved event), and so is one an
+//     operator forgets (forget(), which tells the others to remove it too).
+//     What is removed is remembered as "gone" (name, process, incarnation)
+//     for another reap_after(), so that gossip about it (dead, left, or a
+//     stale alive) does not bring it back; a new process of that name, or
+//     the same process at a newer incarnation (it refuted), is added afresh.
+//   - Bounded: at most 4096 members, 4096 gone, 1024 relayed probes and
+//     8192 names of processes. New members and relays beyond their bound
+//     are refused (queue drops); the oldest gone and names of processes
+//     that are no longer members are evicted (table drops).
 #pragma once
 
 #include <functional>
@@ -30,6 +39,7 @@
 #include "node/sender.h"
 #include "node/timers.h"
 #include "wire/messages.h"
+#include "wire/value.h"
 
 namespace meshkv::node {
 
@@ -61,6 +71,9 @@ class Membership {
   struct Counters {
     uint64_t probes_sent = 0, probe_failures = 0;
     uint64_t queue_drops = 0;  // members or relays refused at their bound
+    uint64_t removed = 0;      // members removed: reaped, or forgotten (here or elsewhere)
+    uint64_t forgotten = 0;    // of them, forgotten at this node's operator's request
+    uint64_t table_drops = 0;  // gone members and process names evicted at their bound
   };
   struct Hooks {
     Sender* sender = nullptr;
@@ -101,6 +114,13 @@ class Membership {
   void sample_rtt(std::string_view name, uint64_t rtt_us);
   // The fingerprint of process `uid`'s proven identity, shown by peers.
   void note_identity(uint64_t uid, const std::string& fingerprint);
+  // Removes member `name` at once, everywhere: it is declared left (told to
+  // every reachable member, itself included, and gossiped), then removed
+  // here. Returns its record as it was. Refused: NotFound for a name that is
+  // no member, Invalid for this node and for a member that is alive (a live
+  // process would refute and be added again at once: stop it instead). A
+  // suspect that is in fact alive refutes and comes back.
+  Result<wire::MemberUpdate> forget(std::string_view name);
 
   // ---- queries ----
   const std::map<std::string, Member, std::less<>>& members() const { return members_; }
@@ -119,6 +139,11 @@ class Membership {
   const std::string& self_name() const { return self_.name; }
   wire::MemberUpdate self_update() const;
   const Counters& counters() const { return counters_; }
+  // Whether `name` is remembered as gone (removed, and not back since).
+  bool gone(std::string_view name) const { return ghosts_.count(name) != 0; }
+  // {reap_after_ms, removed, forgotten, gone, process_names, introductions,
+  // table_drops} (status): counters, and the sizes of the bounded tables.
+  wire::Value status() const;
 
  private:
   // The probe in flight this protocol period.
@@ -138,6 +163,21 @@ class Membership {
     uint64_t target_uid = 0;
     uint64_t expires_us = 0;
   };
+  // A member removed from the table, remembered for reap_after().
+  struct Gone {
+    uint64_t uid = 0;
+    Endpoint addr;
+    uint64_t incarnation = 0;
+    wire::MemberState state = wire::MemberState::kDead;  // when removed
+    uint64_t since_us = 0;                               // when removed
+    uint64_t told_us = 0;  // when we last told that process it is gone
+    wire::MemberUpdate update(const std::string& name) const { return {name, uid, addr, incarnation, state}; }
+  };
+  // A process's name, and when it was last a member's process.
+  struct UidName {
+    std::string name;
+    uint64_t seen_us = 0;
+  };
   // A membership update waiting to be gossiped a few more times.
   struct Broadcast {
     wire::MemberUpdate update;
@@ -147,6 +187,20 @@ class Membership {
   Member* find_mut(std::string_view name);
   Member* by_uid_mut(uint64_t uid);
   void add(const wire::MemberUpdate& u);
+  // Whether an update about a name that is no member is news: the gone
+  // record `g` stops what it already knows (and answers a stale alive from
+  // that process itself, so that it refutes).
+  bool news_despite(const wire::MemberUpdate& u, Gone& g);
+  // Takes `m` out of the table, remembers it as gone, reports kRemoved.
+  void remove(Member& m);
+  void remember_gone(const wire::MemberUpdate& u);
+  // Names process `uid` (for by_uid and display); evicts, at the bound,
+  // names of processes that are no longer members, oldest first.
+  void name_uid(uint64_t uid, const std::string& name);
+  // Removes members dead or left for reap_after(), forgets gone records as
+  // old, and re-arms the reap timer.
+  void reap_tick();
+  void due_for_reaping(uint64_t at_us);
   // Applies a state (and incarnation) to `m`, then reports the change.
   void change(Member& m, wire::MemberState s, uint64_t incarnation, bool new_process);
   void refute(uint64_t seen_incarnation);
@@ -180,7 +234,8 @@ class Membership {
   // Kept by add() and change(), so that per-event work does not walk every
   // member (the 1000-node simulation spent most of its time there).
   size_t suspect_count_ = 0, reachable_count_ = 0;
-  std::unordered_map<uint64_t, std::string> uid_names_;  // every uid ever seen, for display
+  std::unordered_map<uint64_t, UidName> uid_names_;  // members' processes, and past ones for display
+  std::map<std::string, Gone, std::less<>> ghosts_;  // removed members, by name
   std::vector<Broadcast> broadcasts_;
   std::vector<std::string> probe_order_;
   size_t probe_index_ = 0;
@@ -188,11 +243,12 @@ class Membership {
   uint64_t probe_seq_ = 0;
   std::map<uint64_t, Relay> relays_;  // by our probe seq
   std::vector<Endpoint> seeds_;
-  std::unordered_map<uint64_t, uint64_t> introduced_us_;  // unknown uid -> when we asked it
+  std::unordered_map<uint64_t, uint64_t> introduced_us_;  // unknown uid -> when we asked it (last second)
   uint64_t last_intro_us_ = 0;
 
   // Periodic work (monotonic us).
   uint64_t next_probe_us_ = 0, next_gossip_us_ = 0, next_reconnect_us_ = 0;
+  uint64_t next_reap_us_ = ~uint64_t{0};  // the earliest a member or gone record is due
   // While alone, seeds are retried from 100 ms, doubling to 1 s: a node
   // started together with its seed should not wait a second for it.
   uint64_t alone_retry_ms_ = 100;

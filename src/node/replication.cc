@@ -134,6 +134,10 @@ void Replication::drop_pending(Queue& q, std::map<uint64_t, PendingPush>::iterat
 }
 
 void Replication::on_member(const MemberEvent& e) {
+  if (e.kind == MemberEvent::Kind::kRemoved) {
+    queues_.erase(e.name);  // its timers find no queue and are skipped
+    return;
+  }
   if (e.reachable_after()) return;
   // Anti-entropy catches it up if it returns.
   if (auto q = queues_.find(e.name); q != queues_.end()) q->second = Queue{};

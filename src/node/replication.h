@@ -11,7 +11,7 @@
 //     flush_gathered() once the write rate allows (at most kPushHoldUs
 //     later; its kPushHold timer says when).
 //   - Queues of a member that becomes unreachable are dropped when its
-//     MemberEvent arrives (on_member).
+//     MemberEvent arrives (on_member); those of a removed member, whole.
 //   - Entries a push made win are reported through `applied`.
 #pragma once
 

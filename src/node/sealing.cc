@@ -256,6 +256,11 @@ bool Sealing::accept(uint8_t kind, uint64_t sender, bool unbound, const std::vec
 
 // ---- identities --------------------------------------------------------------
 
+void Sealing::forget(uint64_t uid) {
+  identities_.erase(uid);
+  std::erase_if(proven_at_, [&](const auto& p) { return p.second == uid; });
+}
+
 bool Sealing::admit(uint64_t uid, const Endpoint& addr) {
   if (!enabled_ || identities_.count(uid) != 0) return true;
   ask_identity(addr);

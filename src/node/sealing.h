@@ -80,6 +80,13 @@ class Sealing {
   // A Hello received: the proven identity, or nothing (refused, counted).
   std::optional<Proven> on_hello(const Endpoint& from, uint64_t sender, const wire::Hello& h);
 
+  // Process `uid` is no longer a member (removed): its proven identity is
+  // dropped, so that it must prove it again to come back. Its replay
+  // windows and our counter towards it are kept (they only ever hold
+  // processes that proved an identity, and bounded): dropping them would
+  // let its old datagrams be replayed, or make ours look replayed to it.
+  void forget(uint64_t uid);
+
   void note_control_refused() { ++counters_.control_refused; }
   // {sealed, identity, public_key, keys, allowed_peers} (see Engine::security).
   wire::Value describe(bool insecure) const;

@@ -12,6 +12,7 @@ const char* timer_name(TimerKind k) {
     case TimerKind::kReconnect: return "reconnect";
     case TimerKind::kSuspicion: return "suspicion";
     case TimerKind::kRelay: return "relay";
+    case TimerKind::kReap: return "reap";
     case TimerKind::kRetransmit: return "retransmit";
     case TimerKind::kPushHold: return "push_hold";
     case TimerKind::kAntiEntropy: return "anti_entropy";

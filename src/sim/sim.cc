@@ -4,6 +4,8 @@
 #include <utility>
 #include <variant>
 
+#include "wire/codec.h"
+
 namespace meshkv::sim {
 
 namespace {
@@ -38,6 +40,7 @@ void Sim::start(size_t i, const node::Snapshot* state) {
   node::Config cfg = opts_.config;
   cfg.id = "n" + std::to_string(i);
   cfg.listen = s.addr;
+  if (opts_.config_of) opts_.config_of(i, cfg);
   uint64_t uid = 0;
   while (uid == 0) uid = rng_();
   s.engine = std::make_unique<node::Engine>(cfg, uid, s.addr, rng_(), now_of(i));
@@ -195,6 +198,24 @@ Result<crdt::KeyedEntry> Sim::del(size_t i, const std::string& key) {
   auto r = nodes_[i].engine->del(key, now_of(i));
   after_input(i);
   return r;
+}
+
+Result<wire::Value> Sim::forget(size_t i, const std::string& name) {
+  auto r = nodes_[i].engine->forget(name, now_of(i));
+  after_input(i);
+  return r;
+}
+
+void Sim::join(size_t i, size_t j) {
+  nodes_[i].engine->join({nodes_[j].addr}, now_of(i));
+  after_input(i);
+}
+
+void Sim::inject(size_t from, size_t to, wire::Message msg) {
+  wire::Envelope env;
+  env.sender = nodes_[from].engine->uid();
+  env.msg = std::move(msg);
+  events_.push(Event{now_us_, ++order_, to, nodes_[from].addr, node::with_checksum(wire::encode(env))});
 }
 
 bool Sim::converged() const {

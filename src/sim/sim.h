@@ -37,6 +37,9 @@ struct Options {
   // unless given); `security_of` may adjust it per node (allowlists, keys).
   std::optional<node::Security> security;
   std::function<void(size_t node, node::Security&)> security_of;
+  // Adjusts node i's config (after id and listen are set), e.g. one node
+  // with another --reap-after.
+  std::function<void(size_t node, node::Config&)> config_of;
 };
 
 struct Stats {
@@ -72,6 +75,13 @@ class Sim {
   // Local operations on node i, as a client would issue them.
   Result<crdt::KeyedEntry> set(size_t i, const std::string& key, const std::string& value);
   Result<crdt::KeyedEntry> del(size_t i, const std::string& key);
+  // `meshkv forget NAME` on node i.
+  Result<wire::Value> forget(size_t i, const std::string& name);
+  // `meshkv join` on node i, with node j as the peer.
+  void join(size_t i, size_t j);
+  // Delivers `msg` to node `to` as a datagram from node `from` (unsealed
+  // meshes): what a peer could have said, sent by hand.
+  void inject(size_t from, size_t to, wire::Message msg);
 
   void crash(size_t i);
   // Starts node i again as a new process (new uid, empty state) that joins node 0

@@ -58,8 +58,9 @@ enum class CtlOp : uint8_t {
   kKeys,
   kWatch,
   kQuarantine,
+  kForget,
 };
-inline constexpr size_t kCtlOpCount = 17;
+inline constexpr size_t kCtlOpCount = 18;
 
 // Who answers an op: the engine (node::handle_control), or the Asio shell,
 // which owns what the engine must not (cluster keys for the control port,
@@ -107,6 +108,8 @@ inline constexpr ArgSpec kKeys[] = {{"action", kString}, {"key", kString}, {"id"
 // (key, or every key with all: true).
 inline constexpr ArgSpec kQuarantine[] = {
     {"action", kString}, {"key", kString}, {"prefix", kString}, {"limit", kInt}, {"all", kBool}};
+// The member's name (its --id).
+inline constexpr ArgSpec kForget[] = {{"name", kString, true}};
 }  // namespace ctl_args
 
 // Bodies of the answers are described in node/control.h (engine ops) and
@@ -129,6 +132,7 @@ inline constexpr std::array<OpSpec, kCtlOpCount> kCtlOps = {{
     {CtlOp::kKeys, "keys", Answerer::kShell, ctl_args::kKeys},
     {CtlOp::kWatch, "watch", Answerer::kShell, ctl_args::kPrefix},
     {CtlOp::kQuarantine, "quarantine", Answerer::kEngine, ctl_args::kQuarantine},
+    {CtlOp::kForget, "forget", Answerer::kEngine, ctl_args::kForget},
 }};
 
 constexpr bool ctl_ops_in_order() {
@@ -138,7 +142,7 @@ constexpr bool ctl_ops_in_order() {
   return true;
 }
 static_assert(ctl_ops_in_order(), "kCtlOps rows must follow CtlOp's order");
-static_assert(static_cast<size_t>(CtlOp::kQuarantine) + 1 == kCtlOpCount, "kCtlOpCount is stale");
+static_assert(static_cast<size_t>(CtlOp::kForget) + 1 == kCtlOpCount, "kCtlOpCount is stale");
 
 constexpr const OpSpec& spec(CtlOp op) { return kCtlOps[static_cast<size_t>(op)]; }
 constexpr std::string_view op_name(CtlOp op) { return spec(op).name; }
