@@ -249,6 +249,8 @@ CtlResponse quarantine_op(Engine& engine, const Value& args, Now now) {
   }
   return fail(wire::kCtlBadRequest,
               prefix(CtlOp::kQuarantine) + "unknown action '" + action + "' (list, apply or drop)");
+}
+
 CtlResponse forget_op(Engine& engine, const Value& args, Now now) {
   auto r = engine.forget(args.get("name").as_string(), now);
   if (!r.ok()) {
