@@ -258,7 +258,7 @@ TEST_CASE("persist: the collection state survives a snapshot and the log") {
   s.horizon = crdt::Hlc::make(5000, 3).raw;
   s.reconciled = crdt::Hlc::make(4000, 0).raw;
   s.quarantine.push_back({"k", crdt::Entry{crdt::Hlc::make(3000, 0), crdt::Dot{9, 2}, false, "aside"}});
-  s.excluded.push_back({"n3", s.horizon, 77, 2});
+  s.excluded.emplace_back("n3", s.horizon);
   s.roster = {"n2", "n3"};
   s.entries.push_back({"live", crdt::Entry{crdt::Hlc::make(6000, 0), crdt::Dot{9, 3}, false, "v", true}});
   auto back = node::decode_snapshot(node::encode_snapshot(s));

@@ -60,7 +60,6 @@ struct History {
   // Per node, per key: the newest entry it has shown (while its state lasts).
   std::vector<std::map<std::string, crdt::Entry>> floor;
   std::vector<bool> paused, crashed;
-  std::map<size_t, crdt::Entry> watched;  // MESHKV_SIM_WATCH=KEY: what each node shows of KEY
   std::set<size_t> side;  // partitioned away, or empty
   std::string violation;
   uint64_t steps = 0, collections = 0, pauses = 0, restarts = 0, clock_steps = 0, partitions = 0;
@@ -100,13 +99,6 @@ struct History {
           return;
         }
         if (f == floor[n].end() || below(f->second, *e)) floor[n][key] = *e;
-        if (const char* w = std::getenv("MESHKV_SIM_WATCH"); w && key == w) {
-          auto& last = watched[n];
-          if (!crdt::same_write(last, *e)) {
-            note("n" + std::to_string(n) + " now shows " + key + " = " + show(*e));
-            last = *e;
-          }
-        }
       }
     }
   }

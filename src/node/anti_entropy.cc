@@ -121,15 +121,15 @@ void AntiEntropy::send_digest(const Endpoint& to, bool counter, const Member* pe
   // Exclusions we know of, a few per digest in turn: every node judges a
   // member any node left out, and learns it even if it was not there to
   // collect (it restarted, or started over from one that did).
-  std::vector<wire::Digest::Exclusion> excl;
+  std::vector<std::pair<std::string, uint64_t>> excl;
   size_t excl_bytes = 0;
   if (!excluded_.empty()) {
     auto it = excluded_.upper_bound(excl_cursor_);
     for (size_t i = 0; i < std::min(kExclusionsPerDigest, excluded_.size()); ++i) {
       if (it == excluded_.end()) it = excluded_.begin();
       if (it->first.size() <= kMaxExcludedName) {
-        excl.push_back({it->first, it->second.horizon, it->second.uid, it->second.reconciles});
-        excl_bytes += it->first.size() + 30;
+        excl.emplace_back(it->first, it->second);
+        excl_bytes += it->first.size() + 12;
       }
       excl_cursor_ = it->first;
       ++it;
@@ -146,7 +146,7 @@ void AntiEntropy::send_digest(const Endpoint& to, bool counter, const Member* pe
     d.ask_back = ask_back && lo == 0;  // one piece asks: the answer is whole
     d.resyncing = must_resync_;
     d.horizon = replica_.horizon().raw;
-    d.reconciled = resyncs_;
+    d.reconciled = reconciled_;
     d.excluded = excluded;
     if (lo == 0) d.exclusions = excl;
     d.origin_lo = lo;
@@ -203,53 +203,34 @@ bool AntiEntropy::on_gc_fields(const Endpoint& from, uint64_t sender, const wire
   }
   const Member* m = members_.by_uid(sender);
   if (m == nullptr) return false;
-  if (auto p = peer_vv_.find(sender); p != peer_vv_.end()) p->second.reconciles = d.reconciled;
-  // Members it knows were left out: unless we saw them reconcile since.
-  for (const auto& x : d.exclusions) {
-    if (x.name == members_.self_name() || x.horizon == 0 || x.name.size() > kMaxExcludedName) continue;
-    const Exclusion told{x.horizon, x.uid, x.reconciles};
-    if (const Member* mx = members_.find(x.name)) {
-      auto p = peer_vv_.find(mx->uid);
-      if (p != peer_vv_.end() && reconciled_since(told, mx->uid, p->second.reconciles)) continue;
+  if (auto p = peer_vv_.find(sender); p != peer_vv_.end()) p->second.reconciled = d.reconciled;
+  // Members it knows were left out: unless we know they reconciled since.
+  for (const auto& [name, h] : d.exclusions) {
+    if (name == members_.self_name() || h == 0 || name.size() > kMaxExcludedName) continue;
+    if (const Member* x = members_.find(name)) {
+      auto p = peer_vv_.find(x->uid);
+      if (p != peer_vv_.end() && p->second.reconciled >= h) continue;
     }
-    auto it = excluded_.find(x.name);
-    if (it == excluded_.end()) {
-      if (excluded_.size() >= kMaxExcluded) continue;
-      it = excluded_.emplace(x.name, told).first;
-    } else {
-      if (it->second.horizon >= x.horizon) continue;
-      it->second.horizon = x.horizon;
-      if (it->second.uid == 0) {
-        it->second.uid = x.uid;
-        it->second.reconciles = x.reconciles;
-      }
-    }
-    journal_exclusion(x.name, it->second);
+    auto it = excluded_.find(name);
+    if (it != excluded_.end() && it->second >= h) continue;
+    if (it == excluded_.end() && excluded_.size() >= kMaxExcluded) continue;
+    excluded_[name] = h;
+    if (durable_) hooks_.journal(LogOp{LogOp::Kind::kExcluded, false, {name, {}}, 0, 0, h});
   }
-  // We left it out: has it reconciled since?
+  // We left it out: has it reconciled up to there since?
   if (auto it = excluded_.find(m->name); it != excluded_.end()) {
-    if (reconciled_since(it->second, sender, d.reconciled) && !d.resyncing) {
+    if (d.reconciled >= it->second && !d.resyncing) {
       hooks_.log(LogLevel::kInfo, m->name + " has reconciled: its entries are trusted again");
       if (durable_) hooks_.journal(LogOp{LogOp::Kind::kExcluded, false, {m->name, {}}, 0, 0, 0});
       excluded_.erase(it);
-    } else {
-      if (it->second.uid == 0) {  // the first word from it since: the baseline
-        it->second.uid = sender;
-        it->second.reconciles = d.reconciled;
-        journal_exclusion(m->name, it->second);
-      }
-      if (!d.counter && !d.resyncing) send_digest(from, /*counter=*/true);  // says "reconcile with me"
+    } else if (!d.counter && !d.resyncing) {
+      send_digest(from, /*counter=*/true);  // says "reconcile with me"
     }
   }
   // It left us out: reconcile with it, whatever our own view says.
-  // (Notices already on their way when we reconciled are not obeyed twice.)
-  const uint64_t settle_us = 2 * cfg_.anti_entropy_interval_ms * kMs;
-  // A member we left out ourselves is no source to start over from.
-  if (d.excluded && notice_from_ == 0 && (reconciled_us_ == 0 || now_.mono_us >= reconciled_us_ + settle_us) &&
-      !excluded_.count(m->name) && !d.resyncing) {
+  if (d.excluded && notice_from_ == 0 && d.horizon > reconciled_) {
     ++reconcile_notices_;
     notice_from_ = sender;
-    notice_us_ = now_.mono_us;
     must_resync_ = true;
     quorum_back_us_ = now_.mono_us;  // wait for its vector as of now
     hooks_.log(LogLevel::kWarn, m->name + " says this node was left out of tombstone collection: "

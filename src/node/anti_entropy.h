@@ -67,7 +67,7 @@ class AntiEntropy {
   // collected to, and a member left out of collections (horizon 0: it
   // reconciled since).
   void restore_reconciled(uint64_t horizon);
-  void restore_excluded(const std::string& name, uint64_t horizon, uint64_t uid, uint64_t reconciles);
+  void restore_excluded(const std::string& name, uint64_t horizon);
   void restore_roster(const std::string& name, bool counts);
   // A member was removed from the table (reaped or forgotten): should it
   // return, it must reconcile first.
@@ -76,16 +76,7 @@ class AntiEntropy {
   // ---- outputs and views ----
   uint64_t last_quorum_ms() const { return last_quorum_wall_ms_; }
   uint64_t reconciled() const { return reconciled_; }
-  // A member left out of a collection: the horizon that collection reached,
-  // and its process with the reconciliations that process had done then.
-  // It is trusted again once a process of that name shows a reconciliation
-  // made after that (a count that rose, or any by a later process).
-  struct Exclusion {
-    uint64_t horizon = 0;
-    uint64_t uid = 0;  // 0: not heard since; the first digest sets the baseline
-    uint64_t reconciles = 0;
-  };
-  const std::map<std::string, Exclusion, std::less<>>& excluded() const { return excluded_; }
+  const std::map<std::string, uint64_t, std::less<>>& excluded() const { return excluded_; }
   const std::set<std::string, std::less<>>& roster() const { return roster_; }
   // Whether entries from process `uid` are judged (crdt/replica.h): it is a
   // member this node left out of a collection and it has not reconciled.
@@ -103,7 +94,7 @@ class AntiEntropy {
     uint64_t updated_us = 0;  // when a digest last changed or confirmed it
     bool resyncing = false;   // the peer said it is starting over
     uint64_t horizon = 0;     // its horizon, from its last full digest
-    uint64_t reconciles = 0;  // reconciliations its process has done
+    uint64_t reconciled = 0;  // the horizon it reconciled with or collected to
   };
 
   // A full digest, or, when `peer` is given and our last word from it says
@@ -130,11 +121,6 @@ class AntiEntropy {
   void resync_from(const Member& from);
   // Marks `name` as left out of collections up to the current horizon.
   void exclude(const std::string& name);
-  void journal_exclusion(const std::string& name, const Exclusion& x);
-  // Whether process `uid`, having done `reconciles`, reconciled after `x`.
-  static bool reconciled_since(const Exclusion& x, uint64_t uid, uint64_t reconciles) {
-    return x.uid != 0 && (uid != x.uid ? reconciles >= 1 : reconciles > x.reconciles);
-  }
   // Sends the writes a reconciliation put aside to the peer it reconciled
   // with, marked unordered, so that the majority judges them.
   void send_unordered();
@@ -177,15 +163,13 @@ class AntiEntropy {
   // The quarantine rule's bookkeeping (crdt/replica.h, gc.cc).
   // Members left out of a collection, with the horizon it reached; erased
   // when the member's digest shows it reconciled up to there.
-  std::map<std::string, Exclusion, std::less<>> excluded_;
+  std::map<std::string, uint64_t, std::less<>> excluded_;
   static constexpr size_t kMaxExcluded = 4096;
   static constexpr size_t kExclusionsPerDigest = 8;
   static constexpr size_t kMaxExcludedName = 64;  // longer names are not passed on
   std::string excl_cursor_;  // the last exclusion a digest carried
   uint64_t reconciled_ = 0;         // the horizon this node reconciled with or collected to
   uint64_t notice_from_ = 0;        // uid of the member that told us to reconcile
-  uint64_t reconciled_us_ = 0;      // when this process last reconciled (monotonic)
-  uint64_t notice_us_ = 0;          // when notice_from_ was set
   uint64_t reconcile_notices_ = 0;  // notices received (status)
   // Writes a reconciliation put aside, to send (marked unordered) to `unordered_to_`.
   std::vector<crdt::KeyedEntry> unordered_out_;

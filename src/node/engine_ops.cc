@@ -163,7 +163,7 @@ void Engine::load(const Snapshot& snap, Now now) {
   s.replica.raise_horizon(crdt::Hlc{snap.horizon});
   s.anti_entropy.restore_reconciled(snap.reconciled);
   for (const auto& ke : snap.quarantine) s.replica.quarantine_entry(ke.key, ke.entry);
-  for (const auto& x : snap.excluded) s.anti_entropy.restore_excluded(x.name, x.horizon, x.uid, x.reconciles);
+  for (const auto& [name, h] : snap.excluded) s.anti_entropy.restore_excluded(name, h);
   for (const auto& name : snap.roster) s.anti_entropy.restore_roster(name, true);
 }
 
@@ -192,7 +192,7 @@ void Engine::replay(const LogOp& op, Now now) {
       s.replica.unquarantine(op.ke.key, op.ke.entry.dot);
       break;
     case LogOp::Kind::kExcluded:
-      s.anti_entropy.restore_excluded(op.ke.key, op.to, op.origin, op.from);
+      s.anti_entropy.restore_excluded(op.ke.key, op.to);
       break;
     case LogOp::Kind::kRoster:
       s.anti_entropy.restore_roster(op.ke.key, op.to != 0);
@@ -219,7 +219,7 @@ Snapshot Engine::snapshot() const {
   for (const auto& [k, es] : s.replica.quarantine()) {
     for (const auto& e : es) snap.quarantine.push_back(crdt::KeyedEntry{k, e});
   }
-  for (const auto& [name, x] : s.anti_entropy.excluded()) snap.excluded.push_back({name, x.horizon, x.uid, x.reconciles});
+  for (const auto& [name, h] : s.anti_entropy.excluded()) snap.excluded.emplace_back(name, h);
   for (const auto& name : s.anti_entropy.roster()) snap.roster.push_back(name);
   return snap;
 }

@@ -55,13 +55,8 @@ void AntiEntropy::gc_tick() {
   send_unordered();
   // Told to reconcile: the teller is in reach, whatever our view of the quorum.
   if (notice_from_ != 0 && must_resync_) {
-    if (try_resync()) return;
-    // A teller that does not answer with its vector for 5 rounds (gone, or
-    // starting over itself): wait for a notice from another.
-    if (now_.mono_us < notice_us_ + 5 * cfg_.anti_entropy_interval_ms * kMs) return;
-    hooks_.log(LogLevel::kInfo, "no vector from the member that said to reconcile: waiting for another");
-    notice_from_ = 0;
-    must_resync_ = false;
+    try_resync();
+    return;
   }
   if (!tombs_scanned_) {
     tombs_scanned_ = true;
@@ -168,7 +163,7 @@ void AntiEntropy::collect() {
     hooks_.journal(LogOp{LogOp::Kind::kHorizon, false, {}, 0, reconciled_, replica_.horizon().raw});
   }
   for (const std::string* name : left_out) exclude(*name);
-  for (auto& [name, x] : excluded_) {
+  for (auto& [name, h] : excluded_) {
     const Member* m = members_.find(name);
     if (m == nullptr || !m->reachable()) exclude(name);
   }
@@ -265,8 +260,9 @@ void AntiEntropy::resync_from(const Member& from) {
   replica_.reset_to(std::move(keep));
   for (auto& ke : aside) {
     replica_.quarantine_entry(ke.key, ke.entry, /*report=*/true);
-    // Its dot stays open, for a node that holds the write (the majority's
-    // verdict) to send it (crdt/replica.h).
+    // Our own writes' dots close here (nobody else can); another writer's
+    // stay open for a node holding the write to send it (crdt/replica.h).
+    if (ke.entry.dot.origin == replica_.self()) replica_.record_dot(ke.entry.dot);
     ke.entry.unordered = true;
     ke.entry.vouched = false;
   }
@@ -279,7 +275,6 @@ void AntiEntropy::resync_from(const Member& from) {
   tombs_scanned_ = false;
   must_resync_ = false;
   notice_from_ = 0;
-  reconciled_us_ = std::max<uint64_t>(now_.mono_us, 1);
   reconciled_ = std::max({reconciled_, peer.horizon, horizon.raw});
   ++resyncs_;
   hooks_.compact();  // the log describes the state we just dropped
@@ -334,33 +329,19 @@ void AntiEntropy::exclude(const std::string& name) {
   auto it = excluded_.find(name);
   if (it == excluded_.end()) {
     if (excluded_.size() >= kMaxExcluded) {
-      // Forget the oldest exclusion (the bound keeps a flood of names from
-      // costing memory; that member is then trusted when it returns).
-      auto oldest = std::min_element(excluded_.begin(), excluded_.end(), [](const auto& a, const auto& b) {
-        return a.second.horizon < b.second.horizon;
-      });
+      // Forget the oldest exclusion; that member still starts over by itself
+      // if it can tell it was away (the second line above).
+      auto oldest = std::min_element(excluded_.begin(), excluded_.end(),
+                                     [](const auto& a, const auto& b) { return a.second < b.second; });
       if (durable_) hooks_.journal(LogOp{LogOp::Kind::kExcluded, false, {oldest->first, {}}, 0, 0, 0});
       excluded_.erase(oldest);
     }
-    // Its process and reconciliations as we last heard them: it is trusted
-    // again after a reconciliation that comes later.
-    Exclusion x;
-    if (const Member* m = members_.find(name)) {
-      if (auto p = peer_vv_.find(m->uid); p != peer_vv_.end()) {
-        x.uid = m->uid;
-        x.reconciles = p->second.reconciles;
-      }
-    }
-    it = excluded_.emplace(name, x).first;
+    it = excluded_.emplace(name, 0).first;
     hooks_.log(LogLevel::kInfo, name + " was left out of tombstone collection: it must reconcile when it returns");
   }
-  if (it->second.horizon >= h) return;
-  it->second.horizon = h;
-  journal_exclusion(name, it->second);
-}
-
-void AntiEntropy::journal_exclusion(const std::string& name, const Exclusion& x) {
-  if (durable_) hooks_.journal(LogOp{LogOp::Kind::kExcluded, false, {name, {}}, x.uid, x.reconciles, x.horizon});
+  if (it->second >= h) return;
+  it->second = h;
+  if (durable_) hooks_.journal(LogOp{LogOp::Kind::kExcluded, false, {name, {}}, 0, 0, h});
 }
 
 void AntiEntropy::note_removed(const std::string& name) { exclude(name); }
@@ -375,11 +356,11 @@ void AntiEntropy::restore_roster(const std::string& name, bool counts) {
   }
 }
 
-void AntiEntropy::restore_excluded(const std::string& name, uint64_t horizon, uint64_t uid, uint64_t reconciles) {
+void AntiEntropy::restore_excluded(const std::string& name, uint64_t horizon) {
   if (horizon == 0) {
     excluded_.erase(name);
   } else if (excluded_.size() < kMaxExcluded || excluded_.count(name)) {
-    excluded_[name] = Exclusion{horizon, uid, reconciles};
+    excluded_[name] = std::max(excluded_[name], horizon);
   }
 }
 

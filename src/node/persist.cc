@@ -67,11 +67,6 @@ std::string encode_op(const LogOp& op) {
       w.varint(op.ke.entry.dot.seq);
       break;
     case LogOp::Kind::kExcluded:
-      w.bytes(op.ke.key);
-      w.varint(op.to);
-      w.u64(op.origin);
-      w.varint(op.from);
-      break;
     case LogOp::Kind::kRoster:
       w.bytes(op.ke.key);
       w.varint(op.to);
@@ -122,14 +117,8 @@ Result<LogOp> decode_op(std::string_view bytes) {
       op.ke.entry.dot.seq = r.varint();
       break;
     case 7:
-      op.kind = LogOp::Kind::kExcluded;
-      op.ke.key = r.bytes(255);
-      op.to = r.varint();
-      op.origin = r.u64();
-      op.from = r.varint();
-      break;
     case 8:
-      op.kind = LogOp::Kind::kRoster;
+      op.kind = kind == 7 ? LogOp::Kind::kExcluded : LogOp::Kind::kRoster;
       op.ke.key = r.bytes(255);
       op.to = r.varint();
       break;
@@ -162,11 +151,9 @@ std::vector<std::string> encode_snapshot(const Snapshot& s) {
     w.varint(s.reconciled);
     w.varint(s.quarantine.size());
     w.varint(s.excluded.size());
-    for (const auto& x : s.excluded) {
-      w.bytes(x.name);
-      w.varint(x.horizon);
-      w.u64(x.uid);
-      w.varint(x.reconciles);
+    for (const auto& [name, h] : s.excluded) {
+      w.bytes(name);
+      w.varint(h);
     }
     w.varint(s.roster.size());
     for (const auto& name : s.roster) w.bytes(name);
@@ -207,14 +194,10 @@ Result<Snapshot> decode_snapshot(const std::vector<std::string>& records) {
     s.horizon = r.varint();
     s.reconciled = r.varint();
     quarantined = r.varint();
-    const uint64_t excluded = r.count(11);
+    const uint64_t excluded = r.count(2);
     for (uint64_t i = 0; i < excluded && r.ok(); ++i) {
-      Snapshot::Excluded x;
-      x.name = r.bytes(255);
-      x.horizon = r.varint();
-      x.uid = r.u64();
-      x.reconciles = r.varint();
-      s.excluded.push_back(std::move(x));
+      std::string name = r.bytes(255);
+      s.excluded.emplace_back(std::move(name), r.varint());
     }
     const uint64_t roster = r.count(1);
     for (uint64_t i = 0; i < roster && r.ok(); ++i) s.roster.push_back(r.bytes(255));

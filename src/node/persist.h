@@ -35,8 +35,7 @@ struct LogOp {
     kRelease = 6,     // the entry of `ke.key` with dot `ke.entry.dot` left quarantine
                       // (seq 0: every entry of the key)
     kExcluded = 7,    // member `ke.key` was left out of collections up to horizon `to`
-                      // (0: it reconciled), its process then `origin`, with
-                      // `from` reconciliations
+                      // (0: it reconciled)
     kRoster = 8,      // member `ke.key` counts toward the majority (`to` 1) or no longer (0)
   };
   Kind kind = Kind::kEntry;
@@ -60,12 +59,7 @@ struct Snapshot {
   // Tombstone collection (see LogOp::Kind::kHorizon and what follows).
   uint64_t horizon = 0, reconciled = 0;
   std::vector<crdt::KeyedEntry> quarantine;
-  struct Excluded {
-    std::string name;
-    uint64_t horizon = 0, uid = 0, reconciles = 0;
-    friend bool operator==(const Excluded&, const Excluded&) = default;
-  };
-  std::vector<Excluded> excluded;
+  std::vector<std::pair<std::string, uint64_t>> excluded;
   std::vector<std::string> roster;  // see LogOp::Kind::kRoster
 };
 

@@ -116,11 +116,9 @@ void put_body(Writer& w, const Digest& m) {
   }
   if (excl) {
     w.varint(m.exclusions.size());
-    for (const auto& x : m.exclusions) {
-      w.bytes(x.name);
-      w.varint(x.horizon);
-      w.u64(x.uid);
-      w.varint(x.reconciles);
+    for (const auto& [name, h] : m.exclusions) {
+      w.bytes(name);
+      w.varint(h);
     }
   }
 }
@@ -316,14 +314,11 @@ Digest get_body<Digest>(Reader& r) {
     m.excluded = r.u8() & 1;
   }
   if (flags & kDigestExclusions) {
-    const uint64_t n = r.count(11);
+    const uint64_t n = r.count(2);
     for (uint64_t i = 0; i < n && r.ok(); ++i) {
-      Digest::Exclusion x;
-      x.name = r.bytes(kMaxNameBytes);
-      x.horizon = r.varint();
-      x.uid = r.u64();
-      x.reconciles = r.varint();
-      m.exclusions.push_back(std::move(x));
+      std::string name = r.bytes(kMaxNameBytes);
+      const uint64_t h = r.varint();
+      m.exclusions.emplace_back(std::move(name), h);
     }
   }
   return m;

@@ -107,18 +107,11 @@ struct Digest {
   crdt::VersionVector vv;  // only origins in [origin_lo, origin_hi]
   // Tombstone collection (node/gc.cc), in full digests only:
   uint64_t horizon = 0;     // the sender's horizon (crdt/replica.h), an HLC
-  uint64_t reconciled = 0;  // reconciliations the sender's process has done
+  uint64_t reconciled = 0;  // the horizon the sender last reconciled with or collected to
   bool excluded = false;    // "you were left out of my collections: reconcile with me"
   // Members the sender knows were left out of collections and have not
-  // reconciled (a few per digest, in turn).
-  struct Exclusion {
-    std::string name;
-    uint64_t horizon = 0;  // the collection it was left out of reached this
-    uint64_t uid = 0;      // its process then (0: unknown) ...
-    uint64_t reconciles = 0;  // ... and that process's reconciliations then
-    friend bool operator==(const Exclusion&, const Exclusion&) = default;
-  };
-  std::vector<Exclusion> exclusions;
+  // reconciled, with the horizon they must reach (a few per digest, in turn).
+  std::vector<std::pair<std::string, uint64_t>> exclusions;
   friend bool operator==(const Digest&, const Digest&) = default;
 };
 struct ChunkMsg {
