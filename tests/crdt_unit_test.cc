@@ -409,3 +409,20 @@ TEST_CASE("quarantine: bounded, and the overflow is counted") {
   CHECK(r.quarantined() == Replica::kMaxQuarantined);
   CHECK(r.quarantine_overflow() == 10);
 }
+
+TEST_CASE("quarantine: bounded in bytes too: large values cannot exhaust memory") {
+  Replica r = collected_at_5000();
+  const std::string big(kMaxValueBytes, 'x');
+  size_t kept = 0;
+  for (uint64_t i = 1; i <= 80; ++i) {
+    r.apply("k" + std::to_string(i), value_at(4000, 9, i, big), 6000, true);
+    kept = r.quarantined();
+  }
+  CHECK(kept * kMaxValueBytes <= Replica::kMaxQuarantinedBytes);
+  CHECK(kept >= 60);
+  CHECK(r.quarantine_overflow() == 80 - kept);
+  // Leaving quarantine gives the room back.
+  r.unquarantine("k1", Dot{});
+  r.apply("k100", value_at(4000, 9, 100, big), 6000, true);
+  CHECK(r.quarantined() == kept);
+}

@@ -113,6 +113,7 @@ std::optional<Entry> Replica::take_quarantined_copy(std::string_view key, Dot do
   Entry out = std::move(*it);
   q->second.erase(it);
   --quarantined_;
+  quarantined_bytes_ -= key.size() + out.value.size();
   if (q->second.empty()) quarantine_.erase(q);
   return out;
 }
@@ -130,7 +131,8 @@ bool Replica::quarantine_entry(std::string_view key, const Entry& e, bool report
   for (const Entry& x : q->second) {
     if (x.dot == e.dot) return false;
   }
-  if (quarantined_ >= kMaxQuarantined) {
+  const size_t bytes = key.size() + e.value.size();
+  if (quarantined_ >= kMaxQuarantined || quarantined_bytes_ + bytes > kMaxQuarantinedBytes) {
     ++quarantine_overflow_;
     if (q->second.empty()) quarantine_.erase(q);
     return false;
@@ -142,6 +144,7 @@ bool Replica::quarantine_entry(std::string_view key, const Entry& e, bool report
   if (report) quarantined_new_.push_back(KeyedEntry{std::string(key), v});
   q->second.insert(pos, std::move(v));
   ++quarantined_;
+  quarantined_bytes_ += bytes;
   return true;
 }
 
@@ -155,6 +158,7 @@ std::vector<Entry> Replica::unquarantine(std::string_view key, Dot dot) {
     return true;
   });
   quarantined_ -= out.size();
+  for (const Entry& x : out) quarantined_bytes_ -= key.size() + x.value.size();
   if (q->second.empty()) quarantine_.erase(q);
   return out;
 }
@@ -166,6 +170,7 @@ void Replica::order_quarantined(std::string_view key) {
   std::vector<Entry> waiting = std::move(q->second);
   quarantine_.erase(q);
   quarantined_ -= waiting.size();
+  for (const Entry& x : waiting) quarantined_bytes_ -= key.size() + x.value.size();
   for (Entry& x : waiting) {
     const Entry* cur = map_.find(key);
     if (cur != nullptr && cur->dot == x.dot) {

@@ -168,7 +168,10 @@ class Replica {
   };
   std::vector<Released> take_released() { return std::exchange(released_, {}); }
   uint64_t quarantine_overflow() const { return quarantine_overflow_; }
+  // Bounds of the quarantine: entries, and bytes of keys and values (a
+  // member sending 1 MiB values must not exhaust memory).
   static constexpr size_t kMaxQuarantined = 100'000;
+  static constexpr size_t kMaxQuarantinedBytes = 64 << 20;
 
   // What a peer whose vector is `peer` misses, for origins in [lo, hi], cut
   // into chunks whose entries take at most `max_chunk_bytes` (a single entry
@@ -209,7 +212,7 @@ class Replica {
   CausalContext ctx_;
   Hlc horizon_;
   std::map<std::string, std::vector<Entry>, std::less<>> quarantine_;
-  size_t quarantined_ = 0;
+  size_t quarantined_ = 0, quarantined_bytes_ = 0;
   uint64_t quarantine_overflow_ = 0;
   std::vector<Released> released_;
   std::vector<KeyedEntry> quarantined_new_;
