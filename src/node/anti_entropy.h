@@ -117,7 +117,6 @@ class AntiEntropy {
   bool quorum_tick();
   void collect();
   bool try_resync();
-  const Member* resync_source(size_t& resyncing, size_t& known) const;
   void resync_from(const Member& from);
   // Marks `name` as left out of collections up to the current horizon.
   void exclude(const std::string& name);

@@ -30,9 +30,9 @@
 //     unordered, for the majority to judge. Anti-entropy refills the rest.
 //     Its reconciled horizon is then the other node's, which ends the
 //     exclusion there.
-// The node also starts over by itself when it can tell it was away longer
-// than half the grace period (without a majority, or a data directory last
-// in touch with one): a second line, not the one safety rests on.
+// Only that notice makes a node start over: one that decided by itself (by
+// its own clock, or its own view of the quorum) could pick a peer as stale
+// as itself. It only logs that it was away.
 #include <algorithm>
 
 #include "node/anti_entropy.h"
@@ -180,63 +180,23 @@ void AntiEntropy::collect() {
   hooks_.log(LogLevel::kDebug, "collected " + std::to_string(collected) + " tombstones");
 }
 
-// A peer in reach whose vector arrived since we are back, and that is not
-// starting over itself; counts the members that are, and those that count.
-const Member* AntiEntropy::resync_source(size_t& resyncing, size_t& known) const {
-  const Member* from = nullptr;
-  if (notice_from_ != 0) {
-    // Only the member that told us: another may be as stale as we are.
-    const Member* m = members_.by_uid(notice_from_);
-    if (m == nullptr || !m->reachable()) return nullptr;
-    auto p = peer_vv_.find(m->uid);
-    if (p == peer_vv_.end() || p->second.updated_us < quorum_back_us_ || p->second.resyncing) return nullptr;
-    return m;
-  }
-  for (const auto& [name, m] : members_.members()) {
-    if (m.state == MemberState::kLeft) continue;
-    ++known;
-    if (!m.reachable()) continue;
-    auto p = peer_vv_.find(m.uid);
-    if (p == peer_vv_.end() || p->second.updated_us < quorum_back_us_) continue;
-    if (p->second.resyncing) {
-      ++resyncing;
-    } else if (!from) {
-      from = &m;
-    }
-  }
-  return from;
-}
-
+// Starts over from the member that said we were left out, once its vector
+// as of the notice has arrived. A teller that is gone frees us to wait for
+// another notice. Returns whether nothing is left to wait for.
 bool AntiEntropy::try_resync() {
-  size_t resyncing = 0, known = 1;
-  const Member* from = resync_source(resyncing, known);
-  if (from) {
-    resync_from(*from);
-    return true;
-  }
-  // Everyone in reach was away as long as we were (a whole cluster
-  // restarted): nobody could collect meanwhile, since collecting takes a
-  // majority, so there is nothing to start over from.
-  // (Only once peers have answered: at start-up nobody has yet.)
-  if (notice_from_ == 0 && ((resyncing > 0 && (resyncing + 1) * 2 > known) ||
-                            (members_.members().empty() && !members_.has_seeds()))) {
+  const Member* m = members_.by_uid(notice_from_);
+  if (m == nullptr) {
+    notice_from_ = 0;
     must_resync_ = false;
-    hooks_.log(LogLevel::kInfo, "every member in reach was away too: no resync needed");
     return true;
   }
-  // Ask for vectors: peers answer a resyncing digest with theirs.
-  if (notice_from_ != 0) {
-    const Member* m = members_.by_uid(notice_from_);
-    if (m == nullptr) {
-      notice_from_ = 0;  // gone: the next notice names another
-    } else if (m->reachable()) {
-      send_digest(m->addr, false);
-    }
-    return false;
+  if (!m->reachable()) return false;
+  auto p = peer_vv_.find(m->uid);
+  if (p != peer_vv_.end() && p->second.updated_us >= quorum_back_us_ && !p->second.resyncing) {
+    resync_from(*m);
+    return true;
   }
-  for (const auto& [name, m] : members_.members()) {
-    if (m.state == MemberState::kAlive) send_digest(m.addr, false);
-  }
+  send_digest(m->addr, false);  // it answers a resyncing digest with its vector
   return false;
 }
 
