@@ -79,6 +79,20 @@ Handler plain_command(CLI::App& sub, wire::CtlOp op, bool many_nodes) {
   return [o, op] { return call_nodes(*o, wire::make_request(op)); };
 }
 
+// The client's own refusal of what it will not send: `message` on stderr, or
+// with --json as print_result words a refusal; returns `rc`.
+int refuse(const ClientOptions& o, const std::string& message, int rc) {
+  if (!o.json) {
+    std::cerr << message << "\n";
+    return rc;
+  }
+  wire::Value e = wire::Value::object();
+  e.set("error", message);
+  e.set("code", static_cast<int64_t>(rc));
+  std::cout << e.to_json() << "\n";
+  return rc;
+}
+
 }  // namespace
 
 // `set --batch FILE`: "KEY VALUE" lines (split at the first space or tab; "-"
@@ -120,9 +134,9 @@ int write_batch(const ClientOptions& o, const std::string& file, bool deleting, 
     return kExitOk;
   };
   auto bad_line = [&](const std::string& why) {
-    std::cerr << file << ":" << lineno << ": " << why << " (stopped here; " << total
-              << " keys written before this line)\n";
-    return kExitUsage;
+    return refuse(o, file + ":" + std::to_string(lineno) + ": " + why + " (stopped here; " +
+                         std::to_string(total) + " keys written before this line)",
+                  kExitUsage);
   };
   while (std::getline(*in, line)) {
     ++lineno;
@@ -168,12 +182,11 @@ int write_batch(const ClientOptions& o, const std::string& file, bool deleting, 
 
 // The client's own check of a key and value, so that a value over the limit
 // is refused before it is sent: a message and exit 2, or 0.
-int check_write(const char* cmd, std::string_view key, const std::string* value) {
+int check_write(const ClientOptions& o, const char* cmd, std::string_view key, const std::string* value) {
   Status st = crdt::check_key(key);
   if (st.ok() && value != nullptr) st = crdt::check_value(*value);
   if (st.ok()) return kExitOk;
-  std::cerr << cmd << ": " << st.message() << "\n";
-  return kExitUsage;
+  return refuse(o, std::string(cmd) + ": " + st.message(), kExitUsage);
 }
 
 Handler setup_get(CLI::App& sub) { return key_command(sub, wire::CtlOp::kGet, false); }
@@ -194,7 +207,7 @@ Handler setup_set(CLI::App& sub) {
       std::cerr << "set: KEY and VALUE are required (or --batch FILE)\n";
       return kExitUsage;
     }
-    if (int rc = check_write("set", o->key, &o->value); rc != kExitOk) return rc;
+    if (int rc = check_write(*o, "set", o->key, &o->value); rc != kExitOk) return rc;
     wire::CtlRequest req = wire::make_request(wire::CtlOp::kSet);
     req.args.set("key", o->key);
     req.args.set("value", o->value);
@@ -226,7 +239,7 @@ Handler setup_del(CLI::App& sub) {
       std::cerr << "del: KEY is required (or --batch FILE)\n";
       return kExitUsage;
     }
-    if (int rc = check_write("del", o->key, nullptr); rc != kExitOk) return rc;
+    if (int rc = check_write(*o, "del", o->key, nullptr); rc != kExitOk) return rc;
     wire::CtlRequest req = wire::make_request(wire::CtlOp::kDel);
     req.args.set("key", o->key);
     if (*force) req.args.set("force", true);

@@ -102,6 +102,12 @@ before=$(counts)
 run 2 "a 2 MB value in set --batch" m set --batch "$RUN_DIR/big2m"
 [ "$ERR" = "$RUN_DIR/big2m:2: value is 2000000 bytes; the limit is 1048576 (1 MiB) (stopped here; 0 keys written before this line)" ] ||
   fail "2 MB value: $ERR"
+run 2 "a 2 MB value in set --batch --json" m set --batch "$RUN_DIR/big2m" --json
+python3 -c "
+import json, sys
+e = json.loads(sys.argv[1])
+assert e['code'] == 2 and 'the limit is 1048576 (1 MiB)' in e['error'], e
+" "$OUT" || fail "2 MB value with --json: stdout '$OUT', stderr '$ERR'"
 { printf 'big '; head -c 67108864 /dev/zero | tr '\0' a; echo; } >"$RUN_DIR/big64m"
 run 2 "a 64 MiB value in set --batch" m set --batch "$RUN_DIR/big64m"
 [ "$ERR" = "$RUN_DIR/big64m:1: value is 67108864 bytes; the limit is 1048576 (1 MiB) (stopped here; 0 keys written before this line)" ] ||
