@@ -8,6 +8,7 @@
 
 #include "commands.h"
 #include "config_file.h"
+#include "crdt/replica.h"
 #include "net/control_client.h"
 #include "output.h"
 
@@ -78,13 +79,32 @@ Handler plain_command(CLI::App& sub, wire::CtlOp op, bool many_nodes) {
   return [o, op] { return call_nodes(*o, wire::make_request(op)); };
 }
 
+// The client's own refusal of what it will not send: `message` on stderr, or
+// with --json as print_result words a refusal; returns `rc`.
+int refuse(const ClientOptions& o, const std::string& message, int rc) {
+  if (!o.json) {
+    std::cerr << message << "\n";
+    return rc;
+  }
+  wire::Value e = wire::Value::object();
+  e.set("error", message);
+  e.set("code", static_cast<int64_t>(rc));
+  std::cout << e.to_json() << "\n";
+  return rc;
+}
+
 }  // namespace
 
 // `set --batch FILE`: "KEY VALUE" lines (split at the first space or tab; "-"
-// is stdin), sent in frames of up to kBatch writes. `del --batch FILE`: one
-// KEY per line.
-int write_batch(const ClientOptions& o, const std::string& file, bool deleting) {
+// is stdin), sent in frames of up to kBatch writes and kBatchBytes bytes, far
+// below the node's frame limit. `del --batch FILE`: one KEY per line; without
+// `force` the node skips keys it holds no value for, and they are counted as
+// not found (exit 0 all the same: every line was handled). Each line is
+// checked here against the key and value limits: a bad one stops the batch
+// with exit 2, saying what was written before it.
+int write_batch(const ClientOptions& o, const std::string& file, bool deleting, bool force) {
   constexpr size_t kBatch = 5000;
+  constexpr size_t kBatchBytes = 8 * 1024 * 1024;
   std::ifstream f;
   std::istream* in = &std::cin;
   if (file != "-") {
@@ -97,43 +117,76 @@ int write_batch(const ClientOptions& o, const std::string& file, bool deleting) 
   }
   auto ep = parse_flag_address(o.nodes.back());
   if (!ep) return kExitUsage;
-  uint64_t total = 0, lineno = 0;
+  uint64_t total = 0, not_found = 0, lineno = 0;
+  size_t bytes = 0;
   std::string line;
   wire::CtlRequest req = wire::make_request(wire::CtlOp::kMset);
+  if (deleting && force) req.args.set("force", true);
   wire::Value batch = wire::Value::list();
   auto send = [&]() -> int {
+    bytes = 0;
     if (batch.as_list().empty()) return kExitOk;
     req.args.set("entries", std::exchange(batch, wire::Value::list()));
     auto r = net::call(*ep, req, std::chrono::milliseconds(o.timeout_ms));
-    if (!r.ok() || r->code != wire::kCtlOk) return print_result(req, r, false, Style{}, std::cout, std::cerr);
+    if (!r.ok() || r->code != wire::kCtlOk) return print_result(req, r, o.json, Style{}, std::cout, std::cerr);
     total += static_cast<uint64_t>(r->body.get("written").as_int());
+    not_found += static_cast<uint64_t>(r->body.get("not_found").as_int());
     return kExitOk;
+  };
+  auto bad_line = [&](const std::string& why) {
+    return refuse(o, file + ":" + std::to_string(lineno) + ": " + why + " (stopped here; " +
+                         std::to_string(total) + " keys written before this line)",
+                  kExitUsage);
   };
   while (std::getline(*in, line)) {
     ++lineno;
     if (line.empty()) continue;
     wire::Value kv = wire::Value::list();
     if (deleting) {
+      if (Status st = crdt::check_key(line); !st.ok()) return bad_line(st.message());
       kv.push(line);
       kv.push(nullptr);
     } else {
       const size_t cut = line.find_first_of(" \t");
-      if (cut == std::string::npos) {
-        std::cerr << file << ":" << lineno << ": expected KEY VALUE\n";
-        return kExitUsage;
-      }
-      kv.push(line.substr(0, cut));
-      kv.push(line.substr(cut + 1));
+      if (cut == std::string::npos) return bad_line("expected KEY VALUE");
+      const std::string_view key = std::string_view(line).substr(0, cut);
+      const std::string_view value = std::string_view(line).substr(cut + 1);
+      if (Status st = crdt::check_key(key); !st.ok()) return bad_line(st.message());
+      if (Status st = crdt::check_value(value); !st.ok()) return bad_line(st.message());
+      kv.push(std::string(key));
+      kv.push(std::string(value));
     }
+    if (bytes + line.size() > kBatchBytes) {
+      if (int rc = send(); rc != kExitOk) return rc;
+    }
+    bytes += line.size();
     batch.push(std::move(kv));
     if (batch.as_list().size() >= kBatch) {
       if (int rc = send(); rc != kExitOk) return rc;
     }
   }
   if (int rc = send(); rc != kExitOk) return rc;
-  if (!o.json) std::cout << (deleting ? "deleted " : "set ") << total << " keys\n";
-  if (o.json) std::cout << "{\"written\":" << total << "}\n";
+  if (o.json) {
+    std::cout << "{\"written\":" << total;
+    if (deleting) std::cout << ",\"not_found\":" << not_found;
+    std::cout << "}\n";
+  } else if (!deleting) {
+    std::cout << "set " << total << " keys\n";
+  } else {
+    std::cout << "deleted " << total << " keys";
+    if (not_found > 0) std::cout << ", " << not_found << " not found (nothing written for those; --force writes tombstones)";
+    std::cout << "\n";
+  }
   return kExitOk;
+}
+
+// The client's own check of a key and value, so that a value over the limit
+// is refused before it is sent: a message and exit 2, or 0.
+int check_write(const ClientOptions& o, const char* cmd, std::string_view key, const std::string* value) {
+  Status st = crdt::check_key(key);
+  if (st.ok() && value != nullptr) st = crdt::check_value(*value);
+  if (st.ok()) return kExitOk;
+  return refuse(o, std::string(cmd) + ": " + st.message(), kExitUsage);
 }
 
 Handler setup_get(CLI::App& sub) { return key_command(sub, wire::CtlOp::kGet, false); }
@@ -149,11 +202,12 @@ Handler setup_set(CLI::App& sub) {
   b->excludes(key)->excludes(value);
   add_common(sub, *o, false);
   return [o, batch, key, value] {
-    if (!batch->empty()) return write_batch(*o, *batch, false);
+    if (!batch->empty()) return write_batch(*o, *batch, false, false);
     if (key->count() == 0 || value->count() == 0) {
       std::cerr << "set: KEY and VALUE are required (or --batch FILE)\n";
       return kExitUsage;
     }
+    if (int rc = check_write(*o, "set", o->key, &o->value); rc != kExitOk) return rc;
     wire::CtlRequest req = wire::make_request(wire::CtlOp::kSet);
     req.args.set("key", o->key);
     req.args.set("value", o->value);
@@ -163,19 +217,32 @@ Handler setup_set(CLI::App& sub) {
 Handler setup_del(CLI::App& sub) {
   auto o = std::make_shared<ClientOptions>();
   auto batch = std::make_shared<std::string>();
+  auto force = std::make_shared<bool>(false);
   auto* key = sub.add_option("KEY", o->key, "the key");
-  sub.add_option("--batch", *batch, "delete many keys: one KEY per line of FILE ('-' for stdin)")
+  sub.add_option("--batch", *batch,
+                 "delete many keys: one KEY per line of FILE ('-' for stdin); prints how many "
+                 "were deleted and how many not found")
       ->type_name("FILE")
       ->excludes(key);
+  sub.add_flag("--force", *force,
+               "write a tombstone even if the node holds no value for the key (it may live on a "
+               "node out of reach)");
   add_common(sub, *o, false);
-  return [o, batch, key] {
-    if (!batch->empty()) return write_batch(*o, *batch, true);
+  sub.footer(
+      "A key the node holds no value for (never written, or already deleted) is not found: "
+      "nothing is written and del exits 1. --force writes the tombstone anyway, so that the "
+      "delete wins over a value a partitioned node may still hold. With --batch, keys not found "
+      "are counted and skipped, and del exits 0 once every line was handled.");
+  return [o, batch, key, force] {
+    if (!batch->empty()) return write_batch(*o, *batch, true, *force);
     if (key->count() == 0) {
       std::cerr << "del: KEY is required (or --batch FILE)\n";
       return kExitUsage;
     }
+    if (int rc = check_write(*o, "del", o->key, nullptr); rc != kExitOk) return rc;
     wire::CtlRequest req = wire::make_request(wire::CtlOp::kDel);
     req.args.set("key", o->key);
+    if (*force) req.args.set("force", true);
     return call_nodes(*o, req);
   };
 }

@@ -355,15 +355,26 @@ int exit_code(wire::CtlCode code) {
 
 int print_result(const wire::CtlRequest& req, const Result<wire::CtlResponse>& result, bool json,
                  const Style& style, std::ostream& out, std::ostream& err) {
+  // A refusal: its message on `err`, or with `json` an object on `out`.
+  auto refused = [&](const std::string& message, int rc) {
+    if (json) {
+      Value e = Value::object();
+      e.set("error", message);
+      e.set("code", static_cast<int64_t>(rc));
+      out << e.to_json() << "\n";
+      out.flush();
+    } else {
+      err << message << "\n";
+    }
+    return rc;
+  };
   if (!result.ok()) {
-    err << result.status().message() << "\n";
-    return kExitUnreachable;
+    // A request over the frame limit is refused here, before it is sent.
+    const bool too_large = result.status().code() == Code::kTooLarge;
+    return refused(result.status().message(), too_large ? kExitUsage : kExitUnreachable);
   }
   const wire::CtlResponse& r = *result;
-  if (r.code != wire::kCtlOk) {
-    err << (r.error.empty() ? "request failed" : r.error) << "\n";
-    return exit_code(r.code);
-  }
+  if (r.code != wire::kCtlOk) return refused(r.error.empty() ? "request failed" : r.error, exit_code(r.code));
   if (json) {
     out << r.body.to_json() << "\n";
   } else {

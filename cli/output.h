@@ -41,9 +41,11 @@ std::string loss_arg(wire::Value& args, const std::string& name, const std::stri
 int exit_code(wire::CtlCode code);
 
 // Prints the outcome of one control call and returns the exit code:
-// transport failures go to `err` (exit 3); a node's refusal prints its error
-// to `err` and returns its code (1 negative, 2 usage, 3 refused); success
-// prints render() or, with `json`, the body as one line of JSON.
+// transport failures go to `err` (exit 3; a request over the frame limit,
+// refused before sending, exit 2); a node's refusal prints its error to `err`
+// and returns its code (1 negative, 2 usage, 3 refused); success prints
+// render() or, with `json`, the body as one line of JSON. With `json` a
+// refusal is one line {"error": MESSAGE, "code": EXIT} on `out` instead.
 int print_result(const wire::CtlRequest& req, const Result<wire::CtlResponse>& result, bool json,
                  const Style& style, std::ostream& out, std::ostream& err);
 

@@ -40,7 +40,10 @@ constexpr CommandHelp kCommands[] = {
     {"set", nullptr, "set KEY VALUE", "write a key (quote a value with spaces)", nullptr,
      "set greeting \"hello world\""},
     {"get", nullptr, "get KEY", "read a key", nullptr, "get greeting"},
-    {"del", "delete", "del KEY", "delete a key (also: delete)", nullptr, "del greeting"},
+    {"del", "delete", "del [--force] KEY", "delete a key (also: delete)",
+     "del [--force] KEY   (a key with no value here is not found, nothing is written; --force "
+     "writes the tombstone anyway)",
+     "del greeting"},
     {"list", nullptr, "list [PREFIX]", "list live keys, optionally only those under PREFIX",
      nullptr, "list app/"},
     {"status", nullptr, "status", "this node: members, counters, version vector", nullptr,
@@ -283,10 +286,18 @@ std::optional<wire::CtlRequest> build_request(const std::vector<std::string>& w)
       req.args.set("value", w[2]);
       break;
     case CtlOp::kGet:
-    case CtlOp::kDel:
-      if (n != 1) return usage(*op == CtlOp::kGet ? "get KEY" : "del KEY");
+      if (n != 1) return usage("get KEY");
       req.args.set("key", w[1]);
       break;
+    case CtlOp::kDel: {
+      // `del --force KEY` or `del KEY --force`; a key named --force is
+      // `del --force --force`.
+      const bool force = n == 2 && (w[1] == "--force" || w[2] == "--force");
+      if (n != 1 && !force) return usage("del [--force] KEY");
+      req.args.set("key", n == 1 ? w[1] : w[1] == "--force" ? w[2] : w[1]);
+      if (force) req.args.set("force", true);
+      break;
+    }
     case CtlOp::kList:
       if (n > 1) return usage("list [PREFIX]");
       if (n == 1) req.args.set("prefix", w[1]);

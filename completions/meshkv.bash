@@ -21,7 +21,8 @@ _meshkv_options() {
                 "--sync-interval --tombstone-grace --reap-after --repair --log-level --no-history --insecure --key-file" \
                 "--identity --allow-peer --metrics --clock-offset-ms --help"
             ;;
-        set | del) echo "--batch $remote" ;;
+        set) echo "--batch $remote" ;;
+        del) echo "--batch --force $remote" ;;
         get | list | status | peers | clock | join | forget | keys) echo "$remote" ;;
         loss)
             echo "--node --drop --dup --corrupt --delay --peer --partition --direction --clear" \

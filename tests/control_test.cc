@@ -156,3 +156,79 @@ TEST_CASE("control: optional arguments may be left out, and a request without ar
   CHECK(r.code == wire::kCtlNotFound);
   CHECK(r.error == "key not found: nobody");
 }
+
+namespace {
+Value key_args(const std::string& key, bool force = false) {
+  Value a = Value::object();
+  a.set("key", key);
+  if (force) a.set("force", true);
+  return a;
+}
+}  // namespace
+
+TEST_CASE("control: del of a key with no value here writes nothing, unless force") {
+  Node n;
+  // Never written.
+  wire::CtlResponse r = n.call("del", key_args("ghost"));
+  CHECK(r.code == wire::kCtlNotFound);
+  CHECK(r.req_id == 7);
+  CHECK(r.error == "not found: ghost (nothing deleted; --force writes a tombstone anyway)");
+  CHECK(n.untouched());
+  CHECK(n.engine.get("ghost") == nullptr);
+
+  // Present: deleted, with the dot of the tombstone in the answer.
+  Value kv = key_args("k");
+  kv.set("value", "v");
+  REQUIRE(n.call("set", kv).code == wire::kCtlOk);
+  r = n.call("del", key_args("k"));
+  REQUIRE(r.code == wire::kCtlOk);
+  CHECK(r.body.get("key").as_string() == "k");
+  CHECK(r.body.get("seq").as_int() == 2);
+  REQUIRE(n.engine.get("k") != nullptr);
+  CHECK(n.engine.get("k")->tombstone);
+
+  // Already a tombstone: nothing new, the seq stays.
+  r = n.call("del", key_args("k"));
+  CHECK(r.code == wire::kCtlNotFound);
+  CHECK(n.engine.replica().last_seq() == 2);
+
+  // force writes a tombstone for an absent key, and again over a tombstone.
+  r = n.call("del", key_args("ghost", true));
+  REQUIRE(r.code == wire::kCtlOk);
+  CHECK(r.body.get("seq").as_int() == 3);
+  REQUIRE(n.engine.get("ghost") != nullptr);
+  CHECK(n.engine.get("ghost")->tombstone);
+  CHECK(n.call("del", key_args("k", true)).code == wire::kCtlOk);
+  CHECK(n.engine.replica().last_seq() == 4);
+
+  // A malformed key is still the client's mistake, not a negative answer.
+  CHECK(n.call("del", key_args("")).code == wire::kCtlBadRequest);
+  Value bad_force = key_args("k");
+  bad_force.set("force", "yes");
+  CHECK(n.call("del", bad_force).code == wire::kCtlBadRequest);
+}
+
+TEST_CASE("control: mset skips and counts deletes of absent keys, unless force") {
+  Node n;
+  Value entries = Value::list();
+  entries.push(pair("a", "1"));
+  entries.push(pair("a", nullptr));    // present at its turn: deleted
+  entries.push(pair("a", nullptr));    // a tombstone by now: skipped
+  entries.push(pair("gone", nullptr));  // never written: skipped
+  Value args = Value::object();
+  args.set("entries", entries);
+  wire::CtlResponse r = n.call("mset", args);
+  REQUIRE(r.code == wire::kCtlOk);
+  CHECK(r.body.get("written").as_int() == 2);
+  CHECK(r.body.get("not_found").as_int() == 2);
+  CHECK(n.engine.replica().last_seq() == 2);
+  CHECK(n.engine.get("gone") == nullptr);
+
+  args.set("force", true);
+  r = n.call("mset", args);
+  REQUIRE(r.code == wire::kCtlOk);
+  CHECK(r.body.get("written").as_int() == 4);
+  CHECK(r.body.get("not_found").as_int() == 0);
+  REQUIRE(n.engine.get("gone") != nullptr);
+  CHECK(n.engine.get("gone")->tombstone);
+}

@@ -30,6 +30,8 @@ for i in $(seq 0 $((N - 1))); do
 done
 "$MESHKV" set shared first --node "127.0.0.1:$BASE" >/dev/null || fail "set shared"
 "$MESHKV" set shared "second, with spaces" --node "127.0.0.1:$((BASE + 3))" >/dev/null || fail "overwrite"
+# del of a key the node holds no value for is "not found": let it arrive first.
+wait_for 10 "key2 reaches n4" value_is key2 "127.0.0.1:$((BASE + 4))" "value from n2"
 "$MESHKV" del key2 --node "127.0.0.1:$((BASE + 4))" >/dev/null || fail "del"
 
 converged() {

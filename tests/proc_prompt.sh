@@ -244,8 +244,17 @@ def session_one():
 
         p.command(b"set r1 abc")
         wait_value("r1", b"abc", 5, p)
-        p.command(b"del r1")
+        out = p.command(b"del r1")
+        if b"deleted" not in out or b"not found" in out:
+            raise Failed("del r1: %r" % out)
         wait_value("r1", None, 5, p)
+        out = p.command(b"del r1")
+        if b"not found: r1 (nothing deleted; --force writes a tombstone anyway)" not in out:
+            raise Failed("del of a deleted key: %r" % out)
+        out = p.command(b"del --force r1")
+        if b"deleted" not in out or b"not found" in out:
+            raise Failed("del --force r1: %r" % out)
+        print("ok: del says deleted or not found; del --force writes the tombstone anyway")
         mark = len(p.out)
         p.send(b"set r1\x12")
         p.pump(0.3)

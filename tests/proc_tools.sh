@@ -50,7 +50,8 @@ WATCH=$!
 PIDS+=($WATCH)
 sleep 0.3
 m set w/1 hello --node "$A" >/dev/null
-m del w/1 --node "$C" >/dev/null
+wait_for 10 "w/1 reaches c" value_is w/1 "$C" hello  # del of a key c lacks would write nothing
+m del w/1 --node "$C" >/dev/null || fail "del w/1 on c"
 wait_for 10 "watch saw a set and a delete" grep -q '"deleted":true' "$RUN_DIR/watch.out"
 grep -q '"key":"w/1","value":"hello"' "$RUN_DIR/watch.out" || fail "watch missed the set"
 kill "$WATCH"

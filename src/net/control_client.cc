@@ -161,7 +161,15 @@ Result<wire::Bytes> read_frame(const Exchange& x, int fd) {
   return body;
 }
 
+// kTooLarge for a request the node would refuse unread: over its frame limit.
+Status check_request_size(size_t body_bytes) {
+  if (body_bytes <= wire::kMaxFrameBytes) return Status::Ok();
+  return Status::TooLarge("request too large: " + std::to_string(body_bytes) + " bytes, the limit is " +
+                          std::to_string(wire::kMaxFrameBytes) + " (64 MiB)");
+}
+
 Status write_frame(const Exchange& x, int fd, const wire::Bytes& body) {
+  if (Status s = check_request_size(body.size()); !s.ok()) return s;
   return write_all(x, fd, wire::frame(body));
 }
 
@@ -195,9 +203,11 @@ Status open_session(const Exchange& x, int fd, std::unique_ptr<CtlSession>& sess
 // the request.
 Status send_request(const Exchange& x, int fd, const wire::CtlRequest& req,
                     std::unique_ptr<CtlSession>& session) {
+  // Refused before connecting: sealing only makes it larger.
+  wire::Bytes msg = wire::encode(wire::Envelope{wire::kVersion, 0, req});
+  if (Status s = check_request_size(msg.size()); !s.ok()) return s;
   if (Status s = connect_to(x, fd); !s.ok()) return s;
   if (Status s = open_session(x, fd, session); !s.ok()) return s;
-  wire::Bytes msg = wire::encode(wire::Envelope{wire::kVersion, 0, req});
   if (session) msg = session->seal(msg);
   return write_frame(x, fd, msg);
 }

@@ -31,7 +31,8 @@ bool has_client_key();
 // Errors: kUnavailable when the node cannot be reached, refuses, resets,
 // closes early or does not answer in time ("node 127.0.0.1:7946 unreachable:
 // connection refused"); kCorruption when it answers with something that is
-// not a control response. The node's own verdict (code, error) is in the
+// not a control response; kTooLarge, before anything is sent, for a request
+// over wire::kMaxFrameBytes ("request too large: N bytes, the limit is M"). The node's own verdict (code, error) is in the
 // returned response.
 Result<wire::CtlResponse> call(const Endpoint& node, const wire::CtlRequest& req,
                                std::chrono::milliseconds timeout = kDefaultControlTimeout);
@@ -62,7 +63,8 @@ class Connection {
 
   // Writes `req`, waiting at most `timeout` for room in the socket's buffer.
   // kUnavailable when the node closed the connection or the time ran out;
-  // the connection is unusable after an error.
+  // the connection is unusable after an error. kTooLarge, with nothing sent
+  // and the connection still usable, for a request over the frame limit.
   Status send(const wire::CtlRequest& req, std::chrono::milliseconds timeout = kDefaultControlTimeout);
 
   // Reads what has arrived, without blocking, and appends every complete

@@ -1,6 +1,8 @@
 #include "net/control_port.h"
 
+#include <algorithm>
 #include <span>
+#include <string>
 #include <utility>
 
 #include "net/ctl_seal.h"
@@ -78,8 +80,13 @@ void ControlPort::read(std::shared_ptr<Conn> c) {
   c->touch();
   const wire::FrameCut cut =
       wire::cut_frame(std::span<const uint8_t>(c->in.data() + c->in_pos, c->in.size() - c->in_pos));
-  // Nothing sensible can be answered to a length over the limit.
-  if (cut.kind == wire::FrameCut::kTooLarge) return c->close();
+  if (cut.kind == wire::FrameCut::kTooLarge) {
+    uint64_t announced = 0;
+    for (size_t i = 0; i < wire::kFrameHeaderBytes; ++i) {
+      announced |= static_cast<uint64_t>(c->in[c->in_pos + i]) << (8 * i);
+    }
+    return refuse_too_large(std::move(c), announced);
+  }
   if (cut.kind == wire::FrameCut::kWhole) {
     c->body.assign(cut.body.begin(), cut.body.end());
     c->in_pos += cut.consumed;
@@ -159,6 +166,42 @@ void ControlPort::respond(std::shared_ptr<Conn> c) {
     return;
   }
   write(std::move(c), r.close_after);
+}
+
+void ControlPort::refuse_too_large(std::shared_ptr<Conn> c, uint64_t announced) {
+  const size_t buffered = c->in.size() - c->in_pos - wire::kFrameHeaderBytes;
+  const uint64_t left = announced > buffered ? announced - buffered : 0;
+  c->in.clear();
+  c->in_pos = 0;
+  const wire::CtlResponse refusal = wire::ctl_error(
+      0, wire::kCtlBadRequest,
+      "request too large: " + std::to_string(announced) + " bytes, the limit is " +
+          std::to_string(wire::kMaxFrameBytes) + " (64 MiB)");
+  c->out = c->frame(uid_, refusal);
+  c->touch();
+  asio::async_write(c->sock, asio::buffer(c->out), [this, c, left](std::error_code ec, size_t) {
+    if (ec) return c->close();
+    // The answer is all this connection will carry: the client sees it as
+    // soon as it has sent its frame and reads.
+    std::error_code ignored;
+    c->sock.shutdown(tcp::socket::shutdown_send, ignored);
+    discard(c, left);
+  });
+}
+
+// Reads and drops up to `left` bytes, then closes; closing with unread bytes
+// would reset the connection and lose the answer on the client's side. The
+// idle timeout still bounds a client that stops sending.
+void ControlPort::discard(std::shared_ptr<Conn> c, uint64_t left) {
+  if (left == 0) return c->close();
+  c->touch();
+  constexpr size_t kChunk = 64 * 1024;
+  c->in.resize(kChunk);
+  c->sock.async_read_some(asio::buffer(c->in.data(), static_cast<size_t>(std::min<uint64_t>(left, kChunk))),
+                          [this, c, left](std::error_code ec, size_t n) {
+                            if (ec) return c->close();
+                            discard(c, left - n);
+                          });
 }
 
 void ControlPort::write(std::shared_ptr<Conn> c, bool close_after) {

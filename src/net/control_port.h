@@ -9,7 +9,10 @@
 // writes back what that returns. A response is held back while the storage
 // has a sync pending, and written only if that sync succeeds (otherwise the
 // connection closes unanswered), so no write is acknowledged before it is
-// on disk. Oversized frames close the connection; one idle for kControlIdle
+// on disk. A frame whose header announces more than wire::kMaxFrameBytes is
+// answered with kCtlBadRequest ("request too large: N bytes, the limit is
+// M"), its body read and discarded so that the client, still sending, gets
+// to read the answer, and the connection closed; one idle for kControlIdle
 // is closed; beyond kMaxControlConnections new ones are closed at once.
 //
 // Everything runs on the io_context's one thread.
@@ -75,6 +78,10 @@ class ControlPort {
   void accepted(asio::ip::tcp::socket s);
   void read(std::shared_ptr<Conn> c);
   void respond(std::shared_ptr<Conn> c);
+  // The answer to a frame over the limit: written, then the rest of the
+  // frame (`left` more bytes) discarded before the connection closes.
+  void refuse_too_large(std::shared_ptr<Conn> c, uint64_t announced);
+  void discard(std::shared_ptr<Conn> c, uint64_t left);
   // The sealed handshake; false when `c` was answered or closed instead.
   bool open_frame(const std::shared_ptr<Conn>& c);
   void write(std::shared_ptr<Conn> c, bool close_after);

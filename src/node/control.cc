@@ -110,8 +110,19 @@ CtlResponse set_op(Engine& engine, const Value& args, Now now) {
   return written(CtlOp::kSet, engine.set(args.get("key").as_string(), args.get("value").as_string(), now));
 }
 
+// Whether this node holds a value for `key`: an entry that is no tombstone.
+bool present(const Engine& engine, std::string_view key) {
+  const crdt::Entry* e = engine.get(key);
+  return e != nullptr && !e->tombstone;
+}
+
 CtlResponse del_op(Engine& engine, const Value& args, Now now) {
-  return written(CtlOp::kDel, engine.del(args.get("key").as_string(), now));
+  const std::string& key = args.get("key").as_string();
+  if (!args.get("force").as_bool() && crdt::check_key(key).ok() && !present(engine, key)) {
+    return fail(wire::kCtlNotFound,
+                "not found: " + key + " (nothing deleted; --force writes a tombstone anyway)");
+  }
+  return written(CtlOp::kDel, engine.del(key, now));
 }
 
 CtlResponse mset_op(Engine& engine, const Value& args, Now now) {
@@ -120,17 +131,27 @@ CtlResponse mset_op(Engine& engine, const Value& args, Now now) {
   // Engine::set and del refuse only what parse_batch refused (engine.h), so
   // no write below fails and the batch applies whole. Were that contract
   // ever to widen, the answer says how far the batch got rather than hide it.
+  // Without force a delete of an absent key is skipped, judged when its turn
+  // comes (an earlier entry of the batch may have set or deleted it).
+  const bool force = args.get("force").as_bool();
+  uint64_t written = 0, not_found = 0;
   for (size_t i = 0; i < batch->size(); ++i) {
     const BatchWrite& w = (*batch)[i];
+    if (!w.value && !force && !present(engine, w.key)) {
+      ++not_found;
+      continue;
+    }
     const auto r = w.value ? engine.set(w.key, *w.value, now) : engine.del(w.key, now);
     if (!r.ok()) {
       return fail(wire::kCtlUnavailable, prefix(CtlOp::kMset) + "entry " + std::to_string(i + 1) +
                                              " failed after " + std::to_string(i) +
                                              " were applied: " + r.status().message());
     }
+    ++written;
   }
   Value body = Value::object();
-  body.set("written", static_cast<uint64_t>(batch->size()));
+  body.set("written", written);
+  body.set("not_found", not_found);
   return ok(std::move(body));
 }
 

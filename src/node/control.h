@@ -7,9 +7,13 @@
 // are missing or of the wrong type, gets kCtlBadRequest before any handler
 // runs. What the engine's ops answer (body), and their other refusals:
 //   get          -> {key, value, hlc, origin, seq}    kCtlNotFound if absent
-//   set, del     -> {key, hlc, origin, seq}
-//   mset         -> {written}; all or nothing: every entry is checked (a pair,
-//                   key and value within the limits) before any is applied
+//   set, del     -> {key, hlc, origin, seq}; del of a key with no value here
+//                   (absent, or a tombstone) writes nothing and is
+//                   kCtlNotFound, unless force
+//   mset         -> {written, not_found}; all or nothing: every entry is
+//                   checked (a pair, key and value within the limits) before
+//                   any is applied; without force a delete of a key with no
+//                   value here is skipped and counted in not_found
 //   trace        -> a write whose acks are timed: see Engine::trace_report
 //   trace_status -> Engine::trace_report; kCtlNotFound if unknown
 //   list         -> {entries: [{key, value, hlc, origin, seq}]}

@@ -88,9 +88,14 @@ namespace ctl_args {
 using enum ArgType;
 inline constexpr ArgSpec kKey[] = {{"key", kString, true}};
 inline constexpr ArgSpec kKeyValue[] = {{"key", kString, true}, {"value", kString, true}};
+// A delete of a key this node holds no value for (no entry, or already a
+// tombstone) writes nothing and answers kCtlNotFound, unless force: then it
+// writes the tombstone anyway (the key may live on a node out of reach).
+inline constexpr ArgSpec kDel[] = {{"key", kString, true}, {"force", kBool}};
 // [[key, value]] writes, [[key, null]] deletes; each pair is checked by the
-// handler, before anything is applied.
-inline constexpr ArgSpec kMset[] = {{"entries", kList, true}};
+// handler, before anything is applied. A delete of an absent key is skipped
+// and counted (not_found) unless force, as for del.
+inline constexpr ArgSpec kMset[] = {{"entries", kList, true}, {"force", kBool}};
 inline constexpr ArgSpec kTraceStatus[] = {{"id", kInt, true}};
 inline constexpr ArgSpec kPrefix[] = {{"prefix", kString}};
 inline constexpr ArgSpec kJoin[] = {{"peers", kStringList}};
@@ -117,7 +122,7 @@ inline constexpr ArgSpec kForget[] = {{"name", kString, true}};
 inline constexpr std::array<OpSpec, kCtlOpCount> kCtlOps = {{
     {CtlOp::kGet, "get", Answerer::kEngine, ctl_args::kKey},
     {CtlOp::kSet, "set", Answerer::kEngine, ctl_args::kKeyValue},
-    {CtlOp::kDel, "del", Answerer::kEngine, ctl_args::kKey},
+    {CtlOp::kDel, "del", Answerer::kEngine, ctl_args::kDel},
     {CtlOp::kMset, "mset", Answerer::kEngine, ctl_args::kMset},
     {CtlOp::kTrace, "trace", Answerer::kEngine, ctl_args::kKeyValue},
     {CtlOp::kTraceStatus, "trace_status", Answerer::kEngine, ctl_args::kTraceStatus},
