@@ -468,7 +468,7 @@ writer() {
     if [ $op = set ]; then
       out=$("$BIN" set "$key" "$val" --node "${ADDR[node]}" --json --timeout $WRITE_TIMEOUT_MS 2>/dev/null)
     else
-      out=$("$BIN" del "$key" --node "${ADDR[node]}" --json --timeout $WRITE_TIMEOUT_MS 2>/dev/null)
+      out=$("$BIN" del --force "$key" --node "${ADDR[node]}" --json --timeout $WRITE_TIMEOUT_MS 2>/dev/null)
     fi
     rc=$?
     now_ms; t1=$NOW
