@@ -11,6 +11,8 @@
 #include <asio.hpp>
 #include <chrono>
 #include <functional>
+#include <list>
+#include <map>
 #include <memory>
 #include <new>
 #include <utility>
@@ -49,17 +51,44 @@ struct UninitAllocator : std::allocator<T> {
 };
 }  // namespace detail
 
-// Every pending operation holds a shared_ptr to the connection; `live` is
-// shared so that a connection destroyed during io_context teardown touches
-// nothing already freed.
+struct Conn;
+
+// The open connections of a port, for its caps: all of them, in order of
+// acceptance, and those that have not authenticated yet (by source address
+// too). Shared with every connection, so that one destroyed during
+// io_context teardown touches nothing already freed.
+struct ConnTable {
+  std::list<Conn*> all;
+  std::list<Conn*> preauth;
+  std::map<asio::ip::address, size_t> preauth_by_addr;
+  size_t live() const { return all.size(); }
+};
+
+// Every pending operation holds a shared_ptr to the connection.
 struct Conn : std::enable_shared_from_this<Conn> {
   using tcp = asio::ip::tcp;
 
-  Conn(tcp::socket s, std::shared_ptr<size_t> l)
-      : sock(std::move(s)), idle(sock.get_executor()), live(std::move(l)) {
-    ++*live;
+  Conn(tcp::socket s, std::shared_ptr<ConnTable> t, asio::ip::address from)
+      : sock(std::move(s)), idle(sock.get_executor()), deadline(sock.get_executor()), table(std::move(t)),
+        addr(from) {
+    in_all = table->all.insert(table->all.end(), this);
+    in_preauth = table->preauth.insert(table->preauth.end(), this);
+    ++table->preauth_by_addr[addr];
   }
-  ~Conn() { --*live; }
+  ~Conn() {
+    leave_preauth();
+    table->all.erase(in_all);
+  }
+
+  // No longer counted among the connections waiting for their handshake:
+  // authenticated, or being closed. Idempotent.
+  void leave_preauth() {
+    if (!preauth_listed) return;
+    preauth_listed = false;
+    table->preauth.erase(in_preauth);
+    auto it = table->preauth_by_addr.find(addr);
+    if (--it->second == 0) table->preauth_by_addr.erase(it);
+  }
 
   // `r` as a frame for this connection: sealed once a session is open.
   wire::Bytes frame(uint64_t node_uid, const wire::CtlResponse& r) {
@@ -71,6 +100,8 @@ struct Conn : std::enable_shared_from_this<Conn> {
   void close() {
     std::error_code ignored;
     idle.cancel();
+    deadline.cancel();
+    leave_preauth();
     sock.close(ignored);
   }
 
@@ -105,7 +136,14 @@ struct Conn : std::enable_shared_from_this<Conn> {
 
   tcp::socket sock;
   asio::steady_timer idle;
-  std::shared_ptr<size_t> live;
+  asio::steady_timer deadline;  // the handshake's, on a sealed node
+  std::shared_ptr<ConnTable> table;
+  asio::ip::address addr;  // the peer's
+  std::list<Conn*>::iterator in_all, in_preauth;
+  bool authed = false;     // handshake done (sealed), or a whole request received (unsealed)
+  bool preauth_listed = true;
+  bool refusing = false;   // answered with a refusal, closing
+  bool evicted = false;
   std::array<uint8_t, 4> hdr{};
   std::vector<uint8_t, detail::UninitAllocator<uint8_t>> in;  // read, not yet cut into frames, from in_pos
   size_t in_pos = 0;

@@ -64,30 +64,99 @@ void ControlPort::accept() {
 }
 
 void ControlPort::accepted(tcp::socket s) {
-  if (*live_ >= kMaxControlConnections || closed_) {
+  std::error_code ec;
+  const tcp::endpoint peer = s.remote_endpoint(ec);
+  if (ec || closed_ || !admit(peer.address())) {
+    if (!ec && !closed_) hooks_.limited(node::ControlLimit::kRejected);
     std::error_code ignored;
     s.close(ignored);
     return;
   }
-  read(std::make_shared<Conn>(std::move(s), live_));
+  auto c = std::make_shared<Conn>(std::move(s), table_, peer.address());
+  c->touch();
+  if (keys_->sealed()) {
+    c->deadline.expires_after(kHandshakeDeadline);
+    c->deadline.async_wait([this, w = std::weak_ptr<Conn>(c)](std::error_code e) {
+      auto conn = w.lock();
+      if (e || !conn || conn->authed) return;
+      if (!conn->refusing) hooks_.limited(node::ControlLimit::kHandshakeTimeout);
+      conn->close();
+    });
+  }
+  read(std::move(c));
+}
+
+// The caps of control_port.h, applied before a connection from `from` is
+// admitted: its address's share of the unauthenticated ones, all of those,
+// then all connections.
+bool ControlPort::admit(const asio::ip::address& from) {
+  ConnTable& t = *table_;
+  if (keys_->sealed()) {
+    auto it = t.preauth_by_addr.find(from);
+    if (it != t.preauth_by_addr.end() && it->second >= kMaxPreauthPerAddress) {
+      for (Conn* c : t.preauth) {
+        if (c->addr == from) {
+          evict(c);
+          break;
+        }
+      }
+    }
+    if (t.preauth.size() >= kMaxPreauthConnections) evict(t.preauth.front());
+  }
+  if (t.live() < kMaxControlConnections) return true;
+  // Evicted connections are counted until their handlers have run: only
+  // those not evicted already are in the way.
+  size_t open = 0;
+  for (Conn* c : t.all) open += c->evicted ? 0 : 1;
+  if (open < kMaxControlConnections) return true;
+  if (!t.preauth.empty()) {
+    evict(t.preauth.front());
+    return true;
+  }
+  Conn* idlest = nullptr;
+  const auto cutoff = std::chrono::steady_clock::now() - kControlEvictIdle;
+  for (Conn* c : t.all) {
+    if (c->evicted || c->watching || c->last_active > cutoff) continue;
+    if (!idlest || c->last_active < idlest->last_active) idlest = c;
+  }
+  if (!idlest) return false;
+  evict(idlest);
+  return true;
+}
+
+void ControlPort::evict(Conn* c) {
+  c->evicted = true;
+  hooks_.limited(node::ControlLimit::kEvicted);
+  c->close();
 }
 
 // Frames are cut out of a read buffer: one read usually brings a whole
 // request (or several, pipelined), where reading header and body apart cost
 // two system calls per request. The buffer grows only as bytes arrive, so a
 // lying length costs no memory up front.
+//
+// Until the handshake of a sealed node is done, the frame limit is
+// kPreauthFrameBytes and reads are as small: a client without the key costs
+// a few KiB at most. Only a whole request is progress for the idle timeout.
 void ControlPort::read(std::shared_ptr<Conn> c) {
-  c->touch();
+  if (c->evicted) return c->close();
+  const bool preauth = keys_->sealed() && !c->authed;
+  const size_t limit = preauth ? kPreauthFrameBytes : wire::kMaxFrameBytes;
   const wire::FrameCut cut =
-      wire::cut_frame(std::span<const uint8_t>(c->in.data() + c->in_pos, c->in.size() - c->in_pos));
+      wire::cut_frame(std::span<const uint8_t>(c->in.data() + c->in_pos, c->in.size() - c->in_pos), limit);
   if (cut.kind == wire::FrameCut::kTooLarge) {
     uint64_t announced = 0;
     for (size_t i = 0; i < wire::kFrameHeaderBytes; ++i) {
       announced |= static_cast<uint64_t>(c->in[c->in_pos + i]) << (8 * i);
     }
+    if (preauth) {
+      hooks_.limited(node::ControlLimit::kHandshakeTooLarge);
+      hooks_.refused();
+    }
     return refuse_too_large(std::move(c), announced);
   }
   if (cut.kind == wire::FrameCut::kWhole) {
+    c->touch();
     c->body.assign(cut.body.begin(), cut.body.end());
     c->in_pos += cut.consumed;
     if (c->in_pos == c->in.size()) {
@@ -100,10 +169,10 @@ void ControlPort::read(std::shared_ptr<Conn> c) {
     c->in.erase(c->in.begin(), c->in.begin() + static_cast<std::ptrdiff_t>(c->in_pos));
     c->in_pos = 0;
   }
-  constexpr size_t kReadChunk = 64 * 1024;
+  const size_t chunk = preauth ? wire::kFrameHeaderBytes + kPreauthFrameBytes : size_t{64 * 1024};
   const size_t old = c->in.size();
-  c->in.resize(old + kReadChunk);
-  c->sock.async_read_some(asio::buffer(c->in.data() + old, kReadChunk),
+  c->in.resize(old + chunk);
+  c->sock.async_read_some(asio::buffer(c->in.data() + old, chunk),
                           [this, c, old](std::error_code ec, size_t n) {
                             if (ec) return c->close();
                             c->in.resize(old + n);
@@ -112,7 +181,11 @@ void ControlPort::read(std::shared_ptr<Conn> c) {
 }
 
 bool ControlPort::open_frame(const std::shared_ptr<Conn>& c) {
-  if (!keys_->sealed()) return true;
+  if (!keys_->sealed()) {
+    c->authed = true;
+    c->leave_preauth();
+    return true;
+  }
   if (c->session) {
     wire::Bytes plain;
     if (!c->session->open(c->body, plain)) {
@@ -130,6 +203,7 @@ bool ControlPort::open_frame(const std::shared_ptr<Conn>& c) {
   const crypto::ClusterKey* key = hello ? keys_->find(key_id) : nullptr;
   if (!key) {
     hooks_.refused();
+    c->refusing = true;
     const wire::CtlResponse denied = wire::ctl_error(
         0, wire::kCtlUnavailable,
         hello ? "permission denied: this node does not hold the cluster key given (id " +
@@ -141,6 +215,9 @@ bool ControlPort::open_frame(const std::shared_ptr<Conn>& c) {
   }
   const Nonce24 sn = random_nonce();
   c->session = std::make_unique<CtlSession>(*key, cn, sn, true);
+  c->authed = true;
+  c->leave_preauth();
+  c->deadline.cancel();
   c->out = wire::frame(server_hello(sn));
   write(c, false);
   return false;
@@ -173,10 +250,16 @@ void ControlPort::refuse_too_large(std::shared_ptr<Conn> c, uint64_t announced) 
   const uint64_t left = announced > buffered ? announced - buffered : 0;
   c->in.clear();
   c->in_pos = 0;
-  const wire::CtlResponse refusal = wire::ctl_error(
-      0, wire::kCtlBadRequest,
-      "request too large: " + std::to_string(announced) + " bytes, the limit is " +
-          std::to_string(wire::kMaxFrameBytes) + " (64 MiB)");
+  c->refusing = true;
+  // Before the handshake, a large frame is a request without the key: it
+  // gets the same answer as a small one, and its rest is read only until the
+  // handshake deadline.
+  const wire::CtlResponse refusal =
+      keys_->sealed() && !c->authed
+          ? wire::ctl_error(0, wire::kCtlUnavailable, std::string(kControlDenied))
+          : wire::ctl_error(0, wire::kCtlBadRequest,
+                            "request too large: " + std::to_string(announced) + " bytes, the limit is " +
+                                std::to_string(wire::kMaxFrameBytes) + " (64 MiB)");
   c->out = c->frame(uid_, refusal);
   c->touch();
   asio::async_write(c->sock, asio::buffer(c->out), [this, c, left](std::error_code ec, size_t) {
@@ -191,11 +274,11 @@ void ControlPort::refuse_too_large(std::shared_ptr<Conn> c, uint64_t announced) 
 
 // Reads and drops up to `left` bytes, then closes; closing with unread bytes
 // would reset the connection and lose the answer on the client's side. The
-// idle timeout still bounds a client that stops sending.
+// idle timeout (or the handshake deadline) still bounds a client that stops
+// sending, or sends slowly: the bytes discarded are not progress.
 void ControlPort::discard(std::shared_ptr<Conn> c, uint64_t left) {
-  if (left == 0) return c->close();
-  c->touch();
-  constexpr size_t kChunk = 64 * 1024;
+  if (left == 0 || c->evicted) return c->close();
+  constexpr size_t kChunk = 16 * 1024;
   c->in.resize(kChunk);
   c->sock.async_read_some(asio::buffer(c->in.data(), static_cast<size_t>(std::min<uint64_t>(left, kChunk))),
                           [this, c, left](std::error_code ec, size_t n) {

@@ -12,8 +12,20 @@
 // on disk. A frame whose header announces more than wire::kMaxFrameBytes is
 // answered with kCtlBadRequest ("request too large: N bytes, the limit is
 // M"), its body read and discarded so that the client, still sending, gets
-// to read the answer, and the connection closed; one idle for kControlIdle
-// is closed; beyond kMaxControlConnections new ones are closed at once.
+// to read the answer, and the connection closed; one that completes no
+// request for kControlIdle is closed.
+//
+// Connections that have not authenticated cannot crowd out those that have,
+// nor cost memory (net/server.h has the figures): on a sealed node the first
+// frame may be only kPreauthFrameBytes (a larger one is refused with
+// "permission denied" after reading its header) and the handshake must be
+// done within kHandshakeDeadline; at most kMaxPreauthConnections wait for
+// it, kMaxPreauthPerAddress per source address, and a new connection beyond
+// either cap evicts the oldest of them. When kMaxControlConnections are open,
+// a new one evicts the oldest unauthenticated connection, else the one
+// longest without a request if that was kControlEvictIdle ago, else it is
+// closed at once. On an unsealed node a connection counts as authenticated
+// once a whole request arrived, and only the total cap applies.
 //
 // Everything runs on the io_context's one thread.
 #pragma once
@@ -50,6 +62,8 @@ class ControlPort {
     // A client failed the handshake or sent a frame its session refused.
     std::function<void()> refused;
     std::function<void(node::LogLevel, std::string)> log;
+    // A connection closed by the caps above (counted).
+    std::function<void(node::ControlLimit)> limited;
   };
 
   // REQUIRES: `io` outlives the port.
@@ -71,11 +85,14 @@ class ControlPort {
   void close();
 
   // Open control connections, watch streams included.
-  size_t live() const { return *live_; }
+  size_t live() const { return table_->live(); }
 
  private:
   void accept();
   void accepted(asio::ip::tcp::socket s);
+  // Makes room for a new connection from `from`; false if there is none.
+  bool admit(const asio::ip::address& from);
+  void evict(Conn* c);
   void read(std::shared_ptr<Conn> c);
   void respond(std::shared_ptr<Conn> c);
   // The answer to a frame over the limit: written, then the rest of the
@@ -89,7 +106,7 @@ class ControlPort {
   asio::ip::tcp::acceptor acceptor_;
   asio::steady_timer accept_retry_;
   // Shared with every connection, which outlives the port in teardown.
-  std::shared_ptr<size_t> live_ = std::make_shared<size_t>(0);
+  std::shared_ptr<ConnTable> table_ = std::make_shared<ConnTable>();
   bool closed_ = false;
   uint64_t uid_ = 0;
   const ControlKeys* keys_ = nullptr;

@@ -224,6 +224,7 @@ void Server::Impl::start_control() {
   ControlPort::Hooks hooks;
   hooks.answer = [this](const wire::Bytes& body) { return answer(body); };
   hooks.refused = [this] { engine->note_control_refused(); };
+  hooks.limited = [this](node::ControlLimit why) { engine->note_control_limit(why); };
   hooks.log = [this](node::LogLevel l, std::string t) { log(l, std::move(t)); };
   ctl.start(engine->uid(), *ctl_keys, storage.get(), *watches, std::move(hooks));
 }

@@ -35,9 +35,25 @@
 
 namespace meshkv::net {
 
+// A control connection that completes no request in this long is closed
+// (bytes that do not finish a request are not progress).
 inline constexpr std::chrono::seconds kControlIdle{30};
-// Concurrent control connections; further ones are accepted and closed at once.
+// Concurrent control connections. When all are taken, a new one evicts the
+// oldest connection that has not authenticated, or else the one longest
+// without a request if that was kControlEvictIdle ago (never a watch);
+// otherwise it is closed at once.
 inline constexpr size_t kMaxControlConnections = 256;
+inline constexpr std::chrono::seconds kControlEvictIdle{5};
+// Before the key handshake of a sealed node has completed, a connection may
+// send one frame of at most kPreauthFrameBytes (the hello is 36) and must
+// complete the handshake within kHandshakeDeadline, or it is closed. At most
+// kMaxPreauthConnections connections wait for their handshake, at most
+// kMaxPreauthPerAddress of them from one source address; beyond either, a
+// new connection evicts the oldest such one (of its address, or of all).
+inline constexpr size_t kPreauthFrameBytes = 4096;
+inline constexpr std::chrono::seconds kHandshakeDeadline{2};
+inline constexpr size_t kMaxPreauthConnections = 64;
+inline constexpr size_t kMaxPreauthPerAddress = 32;
 // When the configured port is taken and was not given explicitly, this many
 // following ports are tried.
 inline constexpr unsigned kPortAttempts = 100;

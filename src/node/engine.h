@@ -72,7 +72,15 @@ struct Counters {
   uint64_t refused_peers = 0;   // identities outside allowed_peers, or bad certificates
   uint64_t awaiting_identity = 0;  // not sent: the receiver's identity is not known yet
   uint64_t control_refused = 0;    // control connections without (or with a wrong) key
+  // Control connections closed by the caps on connections (net/server.h).
+  uint64_t control_handshake_timeouts = 0;   // no handshake within the deadline
+  uint64_t control_handshake_too_large = 0;  // a first frame over the pre-handshake limit
+  uint64_t control_evicted = 0;              // closed to admit a new connection
+  uint64_t control_rejected = 0;             // closed at once: every connection in use
 };
+
+// Why the shell closed a control connection (Engine::note_control_limit).
+enum class ControlLimit : uint8_t { kHandshakeTimeout, kHandshakeTooLarge, kEvicted, kRejected };
 
 // A datagram of an unsealed mesh is the message followed by the CRC-32C of
 // it (4 bytes, little-endian): a bit flipped on the way is caught, where the
@@ -141,6 +149,8 @@ class Engine {
   std::string metrics(Now now) const;
   // The shell refused a control connection without the key (counted).
   void note_control_refused();
+  // The shell closed a control connection by its caps (counted).
+  void note_control_limit(ControlLimit why);
 
   // ---- local operations ----
   // A write; state is unchanged on error (too large, empty key).

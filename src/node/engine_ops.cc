@@ -237,6 +237,15 @@ void Engine::secure(Security s) {
 
 bool Engine::sealed() const { return impl_->sealing.enabled(); }
 void Engine::note_control_refused() { impl_->sealing.note_control_refused(); }
+void Engine::note_control_limit(ControlLimit why) {
+  Sealing::Counters& c = impl_->sealing.control_counters();
+  switch (why) {
+    case ControlLimit::kHandshakeTimeout: ++c.control_handshake_timeouts; break;
+    case ControlLimit::kHandshakeTooLarge: ++c.control_handshake_too_large; break;
+    case ControlLimit::kEvicted: ++c.control_evicted; break;
+    case ControlLimit::kRejected: ++c.control_rejected; break;
+  }
+}
 Status Engine::install_key(const crypto::ClusterKey& k) { return impl_->sealing.install_key(k); }
 Status Engine::use_key(uint64_t id) { return impl_->sealing.use_key(id); }
 Status Engine::remove_key(uint64_t id) { return impl_->sealing.remove_key(id); }
@@ -309,6 +318,10 @@ void add(Counters& c, const Sealing::Counters& s) {
   c.refused_peers = s.refused_peers;
   c.awaiting_identity = s.awaiting_identity;
   c.control_refused = s.control_refused;
+  c.control_handshake_timeouts = s.control_handshake_timeouts;
+  c.control_handshake_too_large = s.control_handshake_too_large;
+  c.control_evicted = s.control_evicted;
+  c.control_rejected = s.control_rejected;
 }
 
 void add(Counters& c, const Membership::Counters& m) {

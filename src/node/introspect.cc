@@ -105,6 +105,10 @@ Value datagram_counts(const Counters& c, uint64_t skew_rejections) {
   d.set("refused_peers", c.refused_peers);
   d.set("awaiting_identity", c.awaiting_identity);
   d.set("control_refused", c.control_refused);
+  d.set("control_handshake_timeouts", c.control_handshake_timeouts);
+  d.set("control_handshake_too_large", c.control_handshake_too_large);
+  d.set("control_evicted", c.control_evicted);
+  d.set("control_rejected", c.control_rejected);
   return d;
 }
 }  // namespace

@@ -107,6 +107,11 @@ void protocol(Writer& w, const Counters& c) {
   w.single("meshkv_probes_total", "counter", "Failure-detector probes sent.", c.probes_sent);
   w.single("meshkv_probe_failures_total", "counter", "Probes that got no answer in their period.", c.probe_failures);
   w.single("meshkv_control_refused_total", "counter", "Control connections refused for want of the key.", c.control_refused);
+  w.family("meshkv_control_limited_total", "counter", "Control connections closed by the connection caps, by reason.");
+  w.sample("meshkv_control_limited_total", c.control_handshake_timeouts, {{"reason", "handshake_timeout"}});
+  w.sample("meshkv_control_limited_total", c.control_handshake_too_large, {{"reason", "handshake_too_large"}});
+  w.sample("meshkv_control_limited_total", c.control_evicted, {{"reason", "evicted"}});
+  w.sample("meshkv_control_limited_total", c.control_rejected, {{"reason", "rejected"}});
 }
 }  // namespace
 

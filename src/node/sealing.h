@@ -36,6 +36,8 @@ class Sealing {
   struct Counters {
     uint64_t unsealed = 0, auth_failed = 0, unknown_key = 0, replayed = 0, stale_session = 0;
     uint64_t unknown_sender = 0, refused_peers = 0, awaiting_identity = 0, control_refused = 0;
+    uint64_t control_handshake_timeouts = 0, control_handshake_too_large = 0, control_evicted = 0,
+             control_rejected = 0;
     uint64_t malformed = 0;  // authentic, but the inner header is not the sender's
     uint64_t dropped = 0;    // Hellos that make no sense (unsealed mesh, bad sizes)
   };
@@ -88,6 +90,7 @@ class Sealing {
   void forget(uint64_t uid);
 
   void note_control_refused() { ++counters_.control_refused; }
+  Counters& control_counters() { return counters_; }
   // {sealed, identity, public_key, keys, allowed_peers} (see Engine::security).
   wire::Value describe(bool insecure) const;
   const Counters& counters() const { return counters_; }
