@@ -50,6 +50,10 @@ def connect():
     s = socket.socket()
     s.setblocking(False)
     try:
+        # From another address than the keyed client, as an attacker on
+        # another host would be: the per-address cap is what keeps it from
+        # evicting the client's connection before its handshake.
+        s.bind(("127.0.0.2", 0))
         s.connect_ex(("127.0.0.1", port))
     except OSError:
         s.close()
