@@ -102,6 +102,7 @@ void Engine::Impl::settle_quarantine() {
     if (r.won) ++won;
     if (r.won && !r.same) applied(r.ke, false);
   }
+  if (left.empty()) return;
   log(LogLevel::kInfo, "released " + std::to_string(left.size()) + " quarantined " +
                            (left.size() == 1 ? "write" : "writes") + " now ordered against a live value (" +
                            std::to_string(won) + " won)");

@@ -56,18 +56,11 @@ Result<crdt::KeyedEntry> Engine::quarantine_apply(std::string_view key, Now now)
     return Status::NotFound("nothing of key '" + std::string(key) + "' is in quarantine");
   }
   const crdt::Entry newest = it->second.back();  // each key's are in (hlc, origin) order
-  // The write goes first: it makes the key present, which would order (and
-  // release) the quarantined entries; dropping them afterwards keeps the
-  // operator's choice the only outcome.
+  // A new write, above the clock: it makes the key present, which orders
+  // the quarantined entries against it, and they all lose (finish() logs
+  // and journals their release).
   auto w = newest.tombstone ? s.write(key, std::nullopt, now) : s.write(key, newest.value, now);
   if (w.ok()) {
-    for (const auto& r : s.replica.take_released()) {
-      if (s.durable) {
-        crdt::KeyedEntry id{r.ke.key, {}};
-        id.entry.dot = r.ke.entry.dot;
-        s.journal(LogOp{LogOp::Kind::kRelease, false, std::move(id), 0, 0, 0});
-      }
-    }
     s.log(LogLevel::kInfo, "applied the quarantined write of key '" + std::string(key) + "' as a new write");
   }
   s.finish();
