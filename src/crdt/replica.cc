@@ -274,6 +274,14 @@ bool Replica::collect(std::string_view key, Dot d) {
   return map_.erase(key);
 }
 
+bool Replica::retract(std::string_view key, Dot d, const std::optional<Entry>& prev) {
+  const Entry* e = map_.find(key);
+  if (!e || e->dot != d) return false;  // superseded meanwhile: nothing of it shows
+  map_.erase(key);
+  if (prev) map_.merge(key, *prev);
+  return true;
+}
+
 void Replica::reset_to(std::vector<KeyedEntry> keep) {
   map_ = LwwMap();
   ctx_ = CausalContext();

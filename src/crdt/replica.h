@@ -187,6 +187,13 @@ class Replica {
   // keeps covering `d`, so a superseded write of the key that arrives late is
   // still recognised as such (see apply_entry).
   bool collect(std::string_view key, Dot d);
+  // Withdraws a local write whose log record never reached the disk (the
+  // node refused it; net/storage.h): if `key`'s winner is still the write
+  // with dot `d`, the entry it replaced (`prev`, or nothing) is put back.
+  // The dot stays recorded: a dot is never reused, and one without an entry
+  // is what a superseded write leaves anyway. Returns whether it did.
+  // What the write released from quarantine stays released.
+  bool retract(std::string_view key, Dot d, const std::optional<Entry>& prev);
   // Starting over from peers: forgets every entry and the causal context
   // except `keep` (their dots are recorded one by one). The clock and the
   // write counter stay, so no dot is reused and time never goes back.

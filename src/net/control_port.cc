@@ -234,11 +234,13 @@ void ControlPort::respond(std::shared_ptr<Conn> c) {
     c->out = c->frame(uid_, too_big);
   }
   if (storage_ && storage_->sync_pending()) {
-    // Never acknowledge a write that is not on disk: without a response the
-    // client reports the node unreachable and knows the write is uncertain.
-    storage_->after_sync([this, c = std::move(c), close_after = r.close_after](bool synced) {
-      if (synced) return write(c, close_after);
-      c->close();
+    // Never acknowledge a write that is not on disk. A failed sync withdrew
+    // the request's writes (net/storage.h): it is refused, not left
+    // uncertain.
+    storage_->after_sync([this, c = std::move(c), close_after = r.close_after,
+                          req_id = r.resp.req_id](const Status& synced) {
+      if (!synced.ok()) c->out = c->frame(uid_, wire::ctl_error(req_id, wire::kCtlUnavailable, synced.message()));
+      write(c, close_after);
     });
     return;
   }

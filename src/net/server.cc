@@ -158,7 +158,10 @@ void Server::Impl::drain() {
     std::visit(node::Overloaded{
                    [&](node::Datagram& d) {
                      if (storage && storage->sync_pending()) {
-                       storage->after_sync([this, d = std::move(d)](bool) { send(d); });
+                       // A failed sync withdrew the writes the datagram may carry.
+                       storage->after_sync([this, d = std::move(d)](const Status& synced) {
+                         if (synced.ok()) send(d);
+                       });
                      } else {
                        send(d);
                      }
@@ -379,7 +382,7 @@ Status Server::run() {
   });
   s.engine->gather_writes(true);  // writes leave at flush(): together per loop iteration
   if (!s.cfg.join.empty()) s.engine->join(s.cfg.join, s.clock());
-  if (s.storage) s.storage->start();
+  if (s.storage) s.storage->start([&s] { return s.clock(); }, [&s] { s.flush(); });
   s.flush();
   s.start_receive();
   s.start_control();
@@ -414,7 +417,11 @@ Status Server::watch_readable(int fd, std::function<bool()> on_ready) {
 wire::CtlResponse Server::control(const wire::CtlRequest& req) {
   wire::CtlResponse r = node::handle_control(*impl_->engine, req, impl_->clock());
   impl_->flush();
-  if (impl_->storage) impl_->storage->sync_now();  // the prompt acknowledges only durable writes
+  if (impl_->storage) {  // the prompt acknowledges only durable writes
+    if (Status synced = impl_->storage->sync_now(); !synced.ok()) {
+      r = wire::ctl_error(req.req_id, wire::kCtlUnavailable, synced.message());
+    }
+  }
   return r;
 }
 

@@ -1,5 +1,6 @@
 #include "net/storage.h"
 
+#include <cctype>
 #include <sstream>
 #include <utility>
 
@@ -7,10 +8,10 @@ namespace meshkv::net {
 
 using std::chrono::steady_clock;
 
-Result<std::unique_ptr<Storage>> Storage::open(asio::io_context& io, node::Config& cfg, Log log) {
+Result<std::unique_ptr<Storage>> Storage::open(asio::io_context& io, node::Config& cfg, Log log, store::Env& env) {
   const auto t0 = steady_clock::now();
   node::Durable::Opened opened;
-  auto d = node::Durable::open(cfg.data_dir, cfg.repair, opened);
+  auto d = node::Durable::open(cfg.data_dir, cfg.repair, opened, env);
   if (!d.ok()) return d.status();
   if (opened.snapshot) {
     if (cfg.id.empty()) {
@@ -28,7 +29,12 @@ Result<std::unique_ptr<Storage>> Storage::open(asio::io_context& io, node::Confi
 
 Storage::Storage(asio::io_context& io, const node::Config& cfg, Log log,
                  std::unique_ptr<node::Durable> durable)
-    : io_(io), cfg_(cfg), log_(std::move(log)), durable_(std::move(durable)), sync_timer_(io) {}
+    : io_(io),
+      cfg_(cfg),
+      log_(std::move(log)),
+      durable_(std::move(durable)),
+      sync_timer_(io),
+      recovery_timer_(io) {}
 
 Storage::~Storage() = default;
 
@@ -45,11 +51,19 @@ void Storage::load(node::Engine& engine, node::Now n) {
            std::to_string(opened.snapshot ? opened.snapshot->entries.size() : 0) + " from the snapshot, " +
            std::to_string(opened.ops.size()) + " log records) in " + std::to_string(startup_ms_) + " ms");
   // A new directory gets its identity on disk at once.
-  if (!opened.snapshot) take_snapshot("new data directory");
+  if (!opened.snapshot) {
+    if (Status s = take_snapshot("new data directory"); !s.ok()) {
+      log_(node::LogLevel::kError, "snapshot failed: " + s.to_string());
+    }
+  }
   update_storage_info();
 }
 
-void Storage::start() { arm_sync_timer(); }
+void Storage::start(std::function<node::Now()> clock, std::function<void()> kick) {
+  clock_ = std::move(clock);
+  kick_ = std::move(kick);
+  arm_sync_timer();
+}
 
 // The batch's log records go first: its datagrams (and the responses to its
 // requests) then wait for the sync their local writes need.
@@ -59,14 +73,25 @@ void Storage::append(std::vector<node::Effect>& effects) {
     if (auto* op = std::get_if<node::LogOp>(&e)) ops.push_back(std::move(*op));
   }
   if (ops.empty()) return;
+  // While refusing, no local write happens and the replicated ones stay in
+  // memory: the snapshot that ends the refusal writes what they made.
+  if (refusing()) return;
   const bool local = durable_->append(std::move(ops));
-  if (local && cfg_.sync == "always") schedule_sync();  // local writes wait for it
+  if (durable_->failed()) {
+    schedule_sync();  // its failure withdraws the batch and answers what waits
+  } else if (local && cfg_.sync == "always") {
+    schedule_sync();  // local writes wait for it
+  } else if (local) {
+    engine_->writes_durable();  // "interval": in the kernel is what it promises
+  }
 }
 
-void Storage::after_sync(std::function<void(bool synced)> fn) { after_sync_.push_back(std::move(fn)); }
+void Storage::after_sync(std::function<void(const Status&)> fn) { after_sync_.push_back(std::move(fn)); }
 
-void Storage::sync_now() {
-  if (sync_pending_) complete_sync();
+Status Storage::sync_now() {
+  if (!sync_pending_) return Status::Ok();
+  complete_sync();  // a posted call, if any, then finds nothing pending
+  return refusing() ? Status::Unavailable(refusal_) : Status::Ok();
 }
 
 void Storage::schedule_sync() {
@@ -82,12 +107,79 @@ void Storage::schedule_sync() {
 void Storage::complete_sync() {
   sync_posted_ = false;
   if (!sync_pending_) return;
-  const Status synced = timed_sync();
-  if (!synced.ok()) log_(node::LogLevel::kError, "write-ahead log sync failed: " + synced.to_string());
+  Status outcome = timed_sync();
   sync_pending_ = false;
-  for (auto& fn : std::exchange(after_sync_, {})) fn(synced.ok());
-  if (durable_->log_bytes() > cfg_.snapshot_log_bytes) take_snapshot("log size");
+  if (outcome.ok()) {
+    engine_->writes_durable();
+  } else {
+    outcome = fail(outcome);
+  }
+  for (auto& fn : std::exchange(after_sync_, {})) fn(outcome);
+  if (!refusing() && durable_->log_bytes() > cfg_.snapshot_log_bytes) {
+    if (Status st = take_snapshot("log size"); !st.ok()) log_(node::LogLevel::kError, "snapshot failed: " + st.to_string());
+  }
   update_storage_info();
+}
+
+namespace {
+// "No space left on device" out of "cannot write /d/wal-1.log: No space
+// left on device": the reason a client can act on.
+std::string os_reason(const Status& s) {
+  const std::string& m = s.message();
+  const size_t colon = m.rfind(": ");
+  std::string r = colon == std::string::npos ? m : m.substr(colon + 2);
+  if (!r.empty()) r[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(r[0])));
+  return r;
+}
+}  // namespace
+
+Status Storage::fail(const Status& why) {
+  ++failures_;
+  const bool first = !refusing();
+  const std::string reason = os_reason(why) + " (write-ahead log in " + cfg_.data_dir + ")";
+  refusal_ = "write refused: " + cfg_.effective_id() + ": " + reason;
+  if (Status s = durable_->abandon_unsynced(); !s.ok()) {
+    log_(node::LogLevel::kError, "cannot cut the failed records from the log: " + s.to_string() +
+                                     "; the next snapshot replaces the log");
+  }
+  const size_t withdrawn = engine_->storage_failed(reason, clock_ ? clock_() : node::Now{});
+  withdrawn_ += withdrawn;
+  log_(node::LogLevel::kError,
+       "write-ahead log failed: " + why.to_string() + "; " + std::to_string(withdrawn) +
+           " unacknowledged local " + (withdrawn == 1 ? "write" : "writes") + " withdrawn" +
+           (first ? "; refusing writes until the log works again (reads go on)" : ""));
+  if (first) {
+    recovery_delay_ms_ = 500;
+    arm_recovery();
+  }
+  if (kick_) asio::post(io_, kick_);  // the withdrawals' changes and log lines
+  return Status::Unavailable(refusal_);
+}
+
+void Storage::arm_recovery() {
+  recovery_timer_.expires_after(std::chrono::milliseconds(recovery_delay_ms_));
+  recovery_timer_.async_wait([this](std::error_code ec) {
+    if (!ec && !shut_down_) try_recovery();
+  });
+}
+
+// A snapshot that succeeds holds every entry in memory, replicated ones
+// merged while refusing included, and replaces the log: from then on the
+// log is whole again.
+void Storage::try_recovery() {
+  if (!refusing()) return;
+  if (Status s = take_snapshot("the log works again"); !s.ok()) {
+    recovery_delay_ms_ = std::min<uint64_t>(recovery_delay_ms_ * 2, 8000);
+    arm_recovery();
+    update_storage_info();
+    return;
+  }
+  refusal_.clear();
+  engine_->storage_recovered(clock_ ? clock_() : node::Now{});
+  log_(node::LogLevel::kInfo, "the write-ahead log works again: accepting writes (" +
+                                  std::to_string(engine_->writes_refused()) + " refused so far)");
+  update_storage_info();
+  if (kick_) kick_();
 }
 
 void Storage::arm_sync_timer() {
@@ -96,11 +188,12 @@ void Storage::arm_sync_timer() {
   sync_timer_.async_wait([this](std::error_code ec) {
     if (ec || shut_down_) return;
     // A pending group commit syncs on its own, and its closures must see it.
-    if (durable_->dirty() && !sync_pending_) {
-      const Status s = timed_sync();
-      if (!s.ok()) log_(node::LogLevel::kError, "sync failed: " + s.to_string());
+    if (durable_->dirty() && !sync_pending_ && !refusing()) {
+      if (const Status s = timed_sync(); !s.ok()) (void)fail(s);
     }
-    if (durable_->log_bytes() > cfg_.snapshot_log_bytes) take_snapshot("log size");
+    if (!refusing() && durable_->log_bytes() > cfg_.snapshot_log_bytes) {
+      if (Status st = take_snapshot("log size"); !st.ok()) log_(node::LogLevel::kError, "snapshot failed: " + st.to_string());
+    }
     update_storage_info();
     arm_sync_timer();
   });
@@ -118,26 +211,30 @@ Status Storage::timed_sync() {
   return s;
 }
 
-void Storage::compact() { take_snapshot("compaction"); }
+void Storage::compact() {
+  if (refusing()) return;  // recovery takes one
+  if (Status s = take_snapshot("compaction"); !s.ok()) log_(node::LogLevel::kError, "snapshot failed: " + s.to_string());
+}
 
 void Storage::shut_down() {
   shut_down_ = true;
+  recovery_timer_.cancel();
   complete_sync();
-  take_snapshot("clean shutdown");
+  if (Status s = take_snapshot("clean shutdown"); !s.ok()) {
+    log_(node::LogLevel::kError, "snapshot failed: " + s.to_string());
+  }
 }
 
-void Storage::take_snapshot(const char* why) {
+Status Storage::take_snapshot(const char* why) {
   const auto t0 = steady_clock::now();
   node::Snapshot snap = engine_->snapshot();
   const size_t keys = snap.entries.size();
-  if (Status s = durable_->snapshot(std::move(snap)); !s.ok()) {
-    log_(node::LogLevel::kError, "snapshot failed: " + s.to_string());
-    return;
-  }
+  if (Status s = durable_->snapshot(std::move(snap)); !s.ok()) return s;
   ++snapshots_;
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(steady_clock::now() - t0).count();
   log_(node::LogLevel::kInfo, std::string("snapshot (") + why + "): " + std::to_string(keys) + " entries in " +
                                   std::to_string(ms) + " ms");
+  return Status::Ok();
 }
 
 void Storage::update_storage_info() {
@@ -150,6 +247,11 @@ void Storage::update_storage_info() {
   v.set("log_bytes", durable_->log_bytes());
   v.set("syncs", durable_->syncs());
   v.set("snapshots", snapshots_);
+  v.set("writes", refusing() ? "refused" : "accepted");
+  if (refusing()) v.set("refusal", refusal_);
+  v.set("log_failures", failures_);
+  v.set("writes_refused", engine_->writes_refused());
+  v.set("writes_withdrawn", withdrawn_);
   engine_->set_storage_info(std::move(v));
 }
 
@@ -172,6 +274,18 @@ std::string Storage::metrics() const {
   w << "# HELP meshkv_startup_seconds Time to load the snapshot and replay the log at start.\n"
        "# TYPE meshkv_startup_seconds gauge\n"
     << "meshkv_startup_seconds " << static_cast<double>(startup_ms_) / 1000.0 << "\n";
+  w << "# HELP meshkv_storage_refusing_writes 1 while the write-ahead log fails and local writes are refused.\n"
+       "# TYPE meshkv_storage_refusing_writes gauge\n"
+    << "meshkv_storage_refusing_writes " << (refusing() ? 1 : 0) << "\n";
+  w << "# HELP meshkv_storage_failures_total Failed appends or syncs of the write-ahead log.\n"
+       "# TYPE meshkv_storage_failures_total counter\n"
+    << "meshkv_storage_failures_total " << failures_ << "\n";
+  w << "# HELP meshkv_writes_refused_total Local writes refused while the log failed.\n"
+       "# TYPE meshkv_writes_refused_total counter\n"
+    << "meshkv_writes_refused_total " << engine_->writes_refused() << "\n";
+  w << "# HELP meshkv_writes_withdrawn_total Local writes withdrawn because their log record failed.\n"
+       "# TYPE meshkv_writes_withdrawn_total counter\n"
+    << "meshkv_writes_withdrawn_total " << withdrawn_ << "\n";
   return w.str();
 }
 

@@ -93,7 +93,12 @@ Result<std::vector<BatchWrite>> parse_batch(const Value& entries) {
 }
 
 CtlResponse written(CtlOp op, const Result<crdt::KeyedEntry>& w) {
-  if (!w.ok()) return fail(wire::kCtlBadRequest, prefix(op) + w.status().message());
+  if (!w.ok()) {
+    // A refusal by the node (its log cannot take writes) is not the
+    // client's mistake: it may succeed later, or through another node.
+    if (w.status().code() == Code::kUnavailable) return fail(wire::kCtlUnavailable, w.status().message());
+    return fail(wire::kCtlBadRequest, prefix(op) + w.status().message());
+  }
   return ok(entry_value(w->key, w->entry));
 }
 
@@ -157,7 +162,10 @@ CtlResponse mset_op(Engine& engine, const Value& args, Now now) {
 
 CtlResponse trace_op(Engine& engine, const Value& args, Now now) {
   auto t = engine.traced_set(args.get("key").as_string(), args.get("value").as_string(), now);
-  if (!t.ok()) return fail(wire::kCtlBadRequest, prefix(CtlOp::kTrace) + t.status().message());
+  if (!t.ok()) {
+    if (t.status().code() == Code::kUnavailable) return fail(wire::kCtlUnavailable, t.status().message());
+    return fail(wire::kCtlBadRequest, prefix(CtlOp::kTrace) + t.status().message());
+  }
   return ok(engine.trace_report(*t, now));
 }
 
@@ -248,6 +256,7 @@ CtlResponse quarantine_op(Engine& engine, const Value& args, Now now) {
     if (key.empty()) return fail(wire::kCtlBadRequest, prefix(CtlOp::kQuarantine) + "apply needs a key");
     auto w = engine.quarantine_apply(key, now);
     if (!w.ok()) {
+      if (w.status().code() == Code::kUnavailable) return fail(wire::kCtlUnavailable, w.status().message());
       const CtlCode code = w.status().code() == Code::kNotFound ? wire::kCtlNotFound : wire::kCtlBadRequest;
       return fail(code, prefix(CtlOp::kQuarantine) + w.status().message());
     }

@@ -109,7 +109,8 @@ Result<std::unique_ptr<Durable>> Durable::open(const std::string& dir, bool repa
   uint64_t last_valid = 0;
   if (Status s = d->replay_segments(*segments, repair, out, last_valid); !s.ok()) return s;
   const bool continuing = !segments->empty() && segments->back() == d->segment_;
-  if (Status s = d->wal_.open(d->segment_path(d->segment_), continuing ? last_valid : 0); !s.ok()) return s;
+  d->synced_bytes_ = continuing ? last_valid : 0;
+  if (Status s = d->wal_.open(d->segment_path(d->segment_), d->synced_bytes_); !s.ok()) return s;
   // Names made here are durable only once their directories are synced:
   // those in the data directory by the first sync() (segment_named_ is
   // false), a new data directory's own name now. Not fatal: a parent that
@@ -155,13 +156,30 @@ Status Durable::sync_log() {
     segment_named_ = true;
   }
   dirty_ = false;
+  synced_bytes_ = wal_.size();
   return Status::Ok();
+}
+
+Status Durable::abandon_unsynced() {
+  wal_.discard();
+  last_error_ = Status::Ok();
+  dirty_ = false;
+  const std::string path = segment_path(segment_);
+  const uint64_t before = wal_.size();
+  log_bytes_ -= std::min(log_bytes_, before - std::min(before, synced_bytes_));
+  // Closed first: the writer must not flush anything into the cut file.
+  wal_.close();
+  if (Status s = env_.truncate(path, synced_bytes_); !s.ok()) return s;
+  return wal_.open(path, synced_bytes_);
 }
 
 Status Durable::snapshot(Snapshot s) {
   // After this, sync() may report success without syncing (not dirty): what
-  // it acknowledges must be durable here already.
-  if (Status st = sync_log(); !st.ok()) return st;
+  // it acknowledges must be durable here already. (A writer left closed by
+  // abandon_unsynced() holds nothing to sync: the snapshot has it all.)
+  if (wal_.is_open()) {
+    if (Status st = sync_log(); !st.ok()) return st;
+  }
   // The new segment exists before the snapshot names it; a crash in between
   // replays the old segment and the (empty) new one over the old snapshot.
   const uint64_t next = segment_ + 1;
@@ -170,6 +188,7 @@ Status Durable::snapshot(Snapshot s) {
   // later attempt must never reopen (and truncate) the segment in use.
   segment_ = next;
   segment_named_ = false;
+  synced_bytes_ = 0;
   s.wal_segment = next;
   if (Status st = store::write_records_atomically(dir_ + "/snapshot", encode_snapshot(s), env_); !st.ok()) {
     return st;

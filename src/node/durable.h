@@ -49,6 +49,16 @@ class Durable {
   // since the last successful sync may be counted as durable.
   Status sync();
   bool dirty() const { return dirty_; }
+  // An append could not hand its records to the kernel (the next sync()
+  // reports why).
+  bool failed() const { return !last_error_.ok(); }
+  // After a failed append or sync: forgets the records not yet durable, so
+  // that no later sync, snapshot or restart finds them. The segment in use
+  // is cut back to what the last successful sync made durable and appends
+  // continue there. Under an interval policy that includes records already
+  // acknowledged but not synced: a crash would have lost them too, and the
+  // next snapshot writes the state they made.
+  Status abandon_unsynced();
   uint64_t log_bytes() const { return log_bytes_; }
   uint64_t syncs() const { return syncs_; }
   // Writes `s` as the new snapshot, starts a new log segment after it and
@@ -73,6 +83,7 @@ class Durable {
   bool dirty_ = false;
   bool segment_named_ = false;  // the directory was synced since the segment in use was made
   uint64_t log_bytes_ = 0;  // appended since the snapshot
+  uint64_t synced_bytes_ = 0;  // of the segment in use, durable
   uint64_t syncs_ = 0;
   Status last_error_;  // a failed write, reported by the next sync()
 };

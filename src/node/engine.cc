@@ -124,8 +124,17 @@ void Engine::Impl::applied(const crdt::KeyedEntry& ke, bool local) {
 Result<crdt::KeyedEntry> Engine::Impl::write(std::string_view key, std::optional<std::string_view> value,
                                              Now n) {
   now = n;
+  if (!storage_refusal.empty() && crdt::check_key(key).ok()) {
+    ++writes_refused;
+    return Status::Unavailable("write refused: " + self_name + ": " + storage_refusal);
+  }
+  std::optional<crdt::Entry> prev;
+  if (durable) {
+    if (const crdt::Entry* e = replica.map().find(key)) prev = *e;
+  }
   auto r = replica.write(key, value, n.wall_ms);
   if (r.ok()) {
+    if (durable) unsynced.push_back({r->key, r->entry.dot, std::move(prev)});
     applied(*r, true);
     replication.note_local_write(*r);
   }

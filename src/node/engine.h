@@ -132,6 +132,22 @@ class Engine {
   Snapshot snapshot() const;
   // Shown by status under "storage" (the shell describes its files).
   void set_storage_info(wire::Value info);
+  // The write-ahead log and the local writes it carries (net/storage.h):
+  //   - writes_durable(): every local write so far is in the log as the
+  //     sync policy requires; none of them can be withdrawn any more.
+  //   - storage_failed(why): the log could not take the writes made since
+  //     then. They are withdrawn (each key's previous entry is put back,
+  //     unless a later write superseded it meanwhile) and do not leave in
+  //     pushes; until storage_recovered(), every local write is refused
+  //     ("write refused: NODE: why", Code::kUnavailable). Returns how many
+  //     were withdrawn. The driver must not have sent anything that carries
+  //     them (it holds datagrams until the sync, net/server.cc).
+  void writes_durable();
+  size_t storage_failed(std::string why, Now now);
+  void storage_recovered(Now now);
+  // Why local writes are refused ("" when they are not), and how many were.
+  const std::string& write_refusal() const;
+  uint64_t writes_refused() const;
 
   // ---- security ----
   // Seals the mesh: call once, before any traffic. The MTU then includes the

@@ -74,6 +74,18 @@ struct Engine::Impl {
   void journal(LogOp op);
   Result<crdt::KeyedEntry> write(std::string_view key, std::optional<std::string_view> value, Now n);
 
+  // Local writes not yet durable (durable only): what each replaced, so
+  // that a failed log write can withdraw them (Engine::storage_failed).
+  // Emptied at every writes_durable(): one loop iteration's writes at most.
+  struct Unsynced {
+    std::string key;
+    crdt::Dot dot;
+    std::optional<crdt::Entry> prev;
+  };
+  std::vector<Unsynced> unsynced;
+  std::string storage_refusal;  // non-empty: local writes are refused
+  uint64_t writes_refused = 0;
+
   // How the components reach each other (engine.cc).
   LogFn logger();
   Sealing::Hooks sealing_hooks();

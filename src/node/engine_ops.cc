@@ -25,6 +25,43 @@ Result<crdt::KeyedEntry> Engine::del(std::string_view key, Now now) {
   return w;
 }
 
+// ---- the write-ahead log's verdict on local writes ----------------------------------
+
+void Engine::writes_durable() { impl_->unsynced.clear(); }
+
+size_t Engine::storage_failed(std::string why, Now now) {
+  Impl& s = *impl_;
+  s.now = now;
+  s.storage_refusal = std::move(why);
+  auto undo = std::exchange(s.unsynced, {});
+  if (undo.empty()) return 0;
+  size_t withdrawn = 0;
+  // Newest first: a key written twice gets back what preceded both.
+  for (auto it = undo.rbegin(); it != undo.rend(); ++it) {
+    if (!s.replica.retract(it->key, it->dot, it->prev)) continue;
+    ++withdrawn;
+    crdt::Entry shown;
+    if (it->prev) {
+      shown = *it->prev;
+    } else {  // the key is absent again: watchers see it go
+      shown.dot = it->dot;
+      shown.tombstone = true;
+    }
+    s.out.change({it->key, std::move(shown), false});
+  }
+  s.replication.retract(undo.front().dot.seq);
+  s.finish();
+  return withdrawn;
+}
+
+void Engine::storage_recovered(Now now) {
+  impl_->now = now;
+  impl_->storage_refusal.clear();
+}
+
+const std::string& Engine::write_refusal() const { return impl_->storage_refusal; }
+uint64_t Engine::writes_refused() const { return impl_->writes_refused; }
+
 wire::Value Engine::quarantine(std::string_view prefix, size_t limit) const {
   const Impl& s = *impl_;
   wire::Value out = wire::Value::list();

@@ -88,19 +88,22 @@ void Replication::flush() {
       bytes += sz;
     }
     if (targets.empty()) continue;  // anti-entropy brings it to members who join later
+    const uint64_t last_seq = p.chunk.entries.back().entry.dot.seq;
     const std::vector<wire::Bytes> dgrams = hooks_.sender->encode(std::move(p), targets.size());
-    for (const Member* m : targets) enqueue(*m, msg_seq_, dgrams);
+    for (const Member* m : targets) enqueue(*m, msg_seq_, last_seq, dgrams);
   }
   unpushed_.clear();
 }
 
-void Replication::enqueue(const Member& m, uint64_t seq, const std::vector<wire::Bytes>& dgrams) {
+void Replication::enqueue(const Member& m, uint64_t seq, uint64_t last_seq, const std::vector<wire::Bytes>& dgrams) {
   Queue& q = queues_[m.name];
   if (q.pending.size() >= kMaxPendingPerMember) {
     drop_pending(q, q.pending.begin());  // oldest; anti-entropy repairs it
     ++counters_.queue_drops;
   }
-  q.pending[seq].datagrams = dgrams;
+  PendingPush& pp = q.pending[seq];
+  pp.datagrams = dgrams;
+  pp.last_seq = last_seq;
   q.waiting.push_back(seq);
   release_waiting(m, q);
 }
@@ -131,6 +134,22 @@ void Replication::arm_retransmit() {
 void Replication::drop_pending(Queue& q, std::map<uint64_t, PendingPush>::iterator it) {
   if (it->second.sent) --q.in_flight;
   q.pending.erase(it);  // a waiting one's seq stays queued and is skipped
+}
+
+void Replication::retract(uint64_t from_seq) {
+  std::erase_if(unpushed_, [&](const crdt::KeyedEntry& ke) { return ke.entry.dot.seq >= from_seq; });
+  unpushed_bytes_ = 0;
+  for (const auto& ke : unpushed_) unpushed_bytes_ += crdt::entry_size_bound(ke.key.size(), ke.entry.value.size());
+  for (auto& [name, q] : queues_) {
+    for (auto it = q.pending.begin(); it != q.pending.end();) {
+      auto next = std::next(it);
+      if (it->second.last_seq >= from_seq) drop_pending(q, it);
+      it = next;
+    }
+    // Room in the window goes to the pushes waiting for it.
+    const auto m = members_.members().find(name);
+    if (m != members_.members().end() && m->second.reachable()) release_waiting(m->second, q);
+  }
 }
 
 void Replication::on_member(const MemberEvent& e) {

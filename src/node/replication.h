@@ -64,6 +64,10 @@ class Replication {
   void on_push(const Endpoint& from, uint64_t sender, const wire::Push& p);
   void on_ack(uint64_t sender, const wire::Ack& a);
   void on_member(const MemberEvent& e);
+  // Local writes with seq >= `from_seq` were withdrawn (never durable): they
+  // do not leave. Pushes holding one are dropped whole, with the earlier
+  // writes they carry (anti-entropy sends those).
+  void retract(uint64_t from_seq);
   // Retransmits what is due.
   void tick();
 
@@ -80,6 +84,7 @@ class Replication {
   // An unacknowledged push to one member.
   struct PendingPush {
     std::vector<wire::Bytes> datagrams;  // one message, or its fragments
+    uint64_t last_seq = 0;               // the highest seq of the writes it carries
     bool sent = false;                   // false: waiting for room in the window
     unsigned attempts = 0;
     uint64_t first_sent_us = 0;
@@ -98,7 +103,7 @@ class Replication {
   };
   using Timer = std::pair<uint64_t, std::pair<std::string, uint64_t>>;  // deadline, (member, msg_seq)
 
-  void enqueue(const Member& m, uint64_t seq, const std::vector<wire::Bytes>& dgrams);
+  void enqueue(const Member& m, uint64_t seq, uint64_t last_seq, const std::vector<wire::Bytes>& dgrams);
   // Sends waiting pushes while the member's window has room.
   void release_waiting(const Member& m, Queue& q);
   // Forgets a pending push (acknowledged, given up or dropped).

@@ -44,6 +44,9 @@ class RecordWriter {
   Status flush();  // hands buffered records to the kernel
   Status sync();   // flush, then fdatasync: durable on return
   void close();    // flushes what it can; errors are dropped
+  // Forgets the records not yet handed to the kernel (their writes were
+  // refused); nothing is written.
+  void discard() { buf_.clear(); }
   bool is_open() const { return file_ != nullptr; }
   uint64_t size() const { return size_ + buf_.size(); }  // valid bytes, buffered included
   const std::string& path() const { return path_; }
