@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A chaos test of real meshkv processes on 127.0.0.1: a seeded plan of faults
 # (injected loss and partitions, kill -9 and restart, SIGSTOP/SIGCONT pauses,
-# skewed clocks, optionally kernel packet loss) runs while clients write
+# skewed clocks, a full disk, optionally kernel packet loss) runs while clients write
 # through random nodes; then everything is healed and a checker compares what
 # the nodes hold with what was acknowledged. Run with --help for the details.
 set -uo pipefail
@@ -20,8 +20,11 @@ random nodes, recording every acknowledged write with the HLC and origin the
 node reported. Faults: `meshkv loss` (drop, duplication, corruption, delay)
 on some or all nodes; partitions (`meshkv loss --partition`); kill -9 and
 restart; SIGSTOP then SIGCONT after 2-4 s; restarts with a skewed clock
-(`meshkv node --clock-offset-ms`); kernel-level loss with nftables when
-available (skipped with a note otherwise). Then every fault is healed and
+(`meshkv node --clock-offset-ms`); a full disk for 2-4 s (the durable nodes'
+data directories share a tmpfs, filled with a ballast file and freed again;
+skipped with a note where a tmpfs cannot be mounted, as without root);
+kernel-level loss with nftables when available (skipped with a note
+otherwise). Then every fault is healed and
 the checker (meshkv_chaos_check, which orders writes as the replicas do)
 requires:
   (a) within 20 s all nodes report the same digest and see each other alive,
@@ -140,6 +143,17 @@ else
   NFT_NOTE=""
 fi
 
+# A full disk needs a tmpfs of our own for the data directories; probed once.
+DISK_OK=0
+DISK_NOTE="full disk skipped: cannot mount a tmpfs here (needs root)"
+probe_dir=$(mktemp -d /tmp/meshkv-chaos-probe.XXXXXX)
+if mount -t tmpfs -o size=1m meshkv-chaos "$probe_dir" 2>/dev/null; then
+  umount "$probe_dir"
+  DISK_OK=1
+  DISK_NOTE=""
+fi
+rmdir "$probe_dir"
+
 # ---- one run ---------------------------------------------------------------------
 # Everything below runs in a subshell per seed, so that arrays, traps and
 # the run directory of one seed never leak into the next.
@@ -168,14 +182,15 @@ make_plan() {
   ev() { seq=$((seq + 1)); echo "$1 $seq ${*:2}" >>"$RUN_DIR/plan"; }
   t=10
   while [ $t -lt $((T - 30)) ]; do
-    rnd 0 10
+    rnd 0 11
     case $R in
       0 | 1 | 2) kind=loss ;;
       3 | 4) kind=partition ;;
       5 | 6) kind="kill" ;;
       7 | 8) kind=pause ;;
       9) kind=skew ;;
-      *) kind=kernel ;;
+      10) kind=kernel ;;
+      *) kind=disk ;;
     esac
     cand=()
     case $kind in
@@ -188,6 +203,7 @@ make_plan() {
         fi
         ;;
       kernel) [ "${KERNELBUSY:-0}" -le $t ] && cand=(all) ;;
+      disk) [ "${DISKBUSY:-0}" -le $t ] && cand=(all) ;;
     esac
     # Shuffle the candidates (Fisher-Yates).
     for ((k = ${#cand[@]} - 1; k > 0; k--)); do
@@ -277,6 +293,16 @@ make_plan() {
           ev $t kernel all "$R"
           ev $end kernel_off all
           KERNELBUSY=$((end + 1))
+        fi
+        ;;
+      disk)
+        # Every durable node's log fails at once: its writes are refused
+        # (exit 3, unacknowledged) until the ballast is removed.
+        if [ "$n" -ge 1 ]; then
+          rnd 20 40; end=$((t + R)); [ $end -gt $((T - 10)) ] && end=$((T - 10))
+          ev $t diskfull all
+          ev $end diskfree all
+          DISKBUSY=$((end + 1))
         fi
         ;;
     esac
@@ -422,6 +448,23 @@ kernel_off() {
   log_event "kernel loss removed (${dropped:-packets ?} dropped)"
 }
 
+disk_full() {
+  if [ "${DISK_MOUNTED:-0}" != 1 ]; then
+    FAULTS[disk_skipped]=$((${FAULTS[disk_skipped]:-0} + 1))
+    log_event "full disk skipped: ${DISK_NOTE#*: }"
+    return 0
+  fi
+  head -c $((1024 * 1024 * 1024)) /dev/zero >"$RUN_DIR/data/ballast" 2>/dev/null
+  FAULTS[disk]=$((${FAULTS[disk]:-0} + 1))
+  log_event "full disk: the durable nodes' tmpfs filled ($(df -h --output=avail "$RUN_DIR/data" | tail -1 | tr -d ' ') left)"
+}
+
+disk_free() {
+  [ -e "$RUN_DIR/data/ballast" ] || return 0
+  rm -f "$RUN_DIR/data/ballast"
+  log_event "disk space freed"
+}
+
 # One event of the plan: "TIME SEQ ACTION NODE [ARGS]".
 apply() {
   local action=$1 i=$2
@@ -450,6 +493,8 @@ apply() {
       if [ $NFT_OK = 1 ]; then log_event "kernel loss: nftables drops $1% of UDP to ports $BASE-$((BASE + N - 1))"
       else log_event "kernel loss ($1%) skipped: ${NFT_NOTE#*: }"; fi ;;
     kernel_off) kernel_off ;;
+    diskfull) disk_full ;;
+    diskfree) disk_free ;;
   esac
 }
 
@@ -563,6 +608,10 @@ run_seed() {
     NET[i]=""
   done
   mkdir -p "$RUN_DIR/data"
+  DISK_MOUNTED=0
+  if [ $DISK_OK = 1 ] && grep -q " diskfull " "$RUN_DIR/plan"; then
+    mount -t tmpfs -o size=128m meshkv-chaos "$RUN_DIR/data" && DISK_MOUNTED=1
+  fi
   : >"$RUN_DIR/kills"
   : >"$RUN_DIR/disturbances"
   : >"$RUN_DIR/events.log"
@@ -574,6 +623,7 @@ run_seed() {
   done
   echo "[seed $SEED] $N nodes on 127.0.0.1:$BASE-$((BASE + N - 1)):$desc; clock offsets:${offs:- none}; $(wc -l <"$RUN_DIR/plan") planned events over ${DURATION}s; logs in $RUN_DIR"
   [ -n "$NFT_NOTE" ] && grep -q " kernel " "$RUN_DIR/plan" && echo "[seed $SEED] note: $NFT_NOTE"
+  [ -n "$DISK_NOTE" ] && grep -q " diskfull " "$RUN_DIR/plan" && echo "[seed $SEED] note: $DISK_NOTE"
 
   for i in $(seq 0 $((N - 1))); do start_proc "$i" first; done
   local formed=0 end=$((SECONDS + 20))
@@ -608,6 +658,7 @@ run_seed() {
   # nodes continued, killed nodes restarted, injected faults cleared.
   log_event "healing: every fault stops"
   kernel_off
+  disk_free
   for i in $(seq 0 $((N - 1))); do do_cont "$i"; done
   for i in $(seq 0 $((N - 1))); do do_restart "$i" "${CUR_OFF[i]}"; done
   for i in $(seq 0 $((N - 1))); do
@@ -669,10 +720,11 @@ run_seed() {
 # Writes this seed's summary line to $SUMMARY and sets FAILED for cleanup.
 finish_seed() {
   local k faults="" count=0
-  for k in loss partition kill pause skew kernel; do
+  for k in loss partition kill pause skew kernel disk; do
     [ "${FAULTS[$k]:-0}" -gt 0 ] && { faults+="${faults:+, }$k ${FAULTS[$k]}"; count=$((count + FAULTS[$k])); }
   done
   [ "${FAULTS[kernel_skipped]:-0}" -gt 0 ] && faults+="${faults:+, }kernel skipped ${FAULTS[kernel_skipped]}"
+  [ "${FAULTS[disk_skipped]:-0}" -gt 0 ] && faults+="${faults:+, }disk skipped ${FAULTS[disk_skipped]}"
   local result=PASS
   if [ ${#REASONS[@]} -gt 0 ]; then
     result=FAIL
@@ -700,6 +752,11 @@ run_cleanup() {
       kill -9 "${PID[i]}" 2>/dev/null
     fi
   done
+  if [ "${DISK_MOUNTED:-0}" = 1 ]; then
+    # The killed nodes may still hold files there for a moment.
+    for _ in $(seq 1 30); do umount "$RUN_DIR/data" 2>/dev/null && break; sleep 0.1; done
+    mountpoint -q "$RUN_DIR/data" && umount -l "$RUN_DIR/data"
+  fi
   if [ "$FAILED" = 1 ] || [ "$KEEP_LOGS" = 1 ]; then
     [ "$FAILED" = 1 ] || echo "[seed $SEED] logs kept in $RUN_DIR"
   else
