@@ -191,21 +191,53 @@ int check_write(const ClientOptions& o, const char* cmd, std::string_view key, c
 
 Handler setup_get(CLI::App& sub) { return key_command(sub, wire::CtlOp::kGet, false); }
 
+// The value of `set KEY -` (stdin) or --value-file: the bytes as they are
+// (a trailing newline included), at most one byte over the limit, so that
+// check_value refuses an oversized one without reading it all.
+Result<std::string> read_value(const std::string& file) {
+  std::ifstream f;
+  std::istream* in = &std::cin;
+  if (file != "-") {
+    f.open(file, std::ios::binary);
+    if (!f) return Status::Invalid("--value-file: cannot open '" + file + "'");
+    in = &f;
+  }
+  std::string v(crdt::kMaxValueBytes + 1, '\0');
+  in->read(v.data(), static_cast<std::streamsize>(v.size()));
+  if (in->bad()) return Status::Invalid("cannot read the value from " + (file == "-" ? std::string("stdin") : file));
+  v.resize(static_cast<size_t>(in->gcount()));
+  return v;
+}
+
 Handler setup_set(CLI::App& sub) {
   auto o = std::make_shared<ClientOptions>();
   auto batch = std::make_shared<std::string>();
+  auto value_file = std::make_shared<std::string>();
   auto* key = sub.add_option("KEY", o->key, "the key");
-  auto* value = sub.add_option("VALUE", o->value, "the value (quote it in the shell)");
+  auto* value = sub.add_option("VALUE", o->value,
+                               "the value (quote it in the shell); '-' reads it from stdin");
   auto* b = sub.add_option("--batch", *batch,
                            "write many keys: lines of KEY VALUE from FILE ('-' for stdin)")
                 ->type_name("FILE");
-  b->excludes(key)->excludes(value);
+  auto* vf = sub.add_option("--value-file", *value_file, "read the value from FILE, byte for byte")
+                 ->type_name("FILE");
+  b->excludes(key)->excludes(value)->excludes(vf);
+  vf->excludes(value);
   add_common(sub, *o, false);
-  return [o, batch, key, value] {
+  sub.footer(
+      "A value may start with '-' (meshkv set k -x); one that starts with '--' goes after '--' "
+      "(meshkv set k -- --x). 'set KEY -' reads the value from stdin and --value-file from a "
+      "file, byte for byte (a trailing newline is kept), up to the 1 MiB limit.");
+  return [o, batch, key, value, value_file] {
     if (!batch->empty()) return write_batch(*o, *batch, false, false);
-    if (key->count() == 0 || value->count() == 0) {
-      std::cerr << "set: KEY and VALUE are required (or --batch FILE)\n";
+    if (key->count() == 0 || (value->count() == 0 && value_file->empty())) {
+      std::cerr << "meshkv set: KEY and VALUE are required (or --value-file FILE, or --batch FILE)\n";
       return kExitUsage;
+    }
+    if (!value_file->empty() || o->value == "-") {
+      auto v = read_value(value_file->empty() ? "-" : *value_file);
+      if (!v.ok()) return refuse(*o, "meshkv set: " + v.status().message(), kExitUsage);
+      o->value = std::move(*v);
     }
     if (int rc = check_write(*o, "set", o->key, &o->value); rc != kExitOk) return rc;
     wire::CtlRequest req = wire::make_request(wire::CtlOp::kSet);
@@ -236,7 +268,7 @@ Handler setup_del(CLI::App& sub) {
   return [o, batch, key, force] {
     if (!batch->empty()) return write_batch(*o, *batch, true, *force);
     if (key->count() == 0) {
-      std::cerr << "del: KEY is required (or --batch FILE)\n";
+      std::cerr << "meshkv del: KEY is required (or --batch FILE)\n";
       return kExitUsage;
     }
     if (int rc = check_write(*o, "del", o->key, nullptr); rc != kExitOk) return rc;

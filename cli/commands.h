@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "wire/control_ops.h"
@@ -34,5 +35,9 @@ struct Command {
 
 const std::vector<Command>& commands();
 int run(int argc, char** argv);
+
+// " (did you mean 'status'?)" for a mistyped `word`, or "" when no candidate
+// is close.
+std::string did_you_mean(std::string_view word, const std::vector<std::string>& candidates);
 
 }  // namespace meshkv::cli

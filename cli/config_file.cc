@@ -251,7 +251,11 @@ Status check_config(const node::Config& cfg, const ConfigSources& sources) {
 
 std::optional<Endpoint> parse_flag_address(const std::string& text, const char* flag) {
   auto e = parse_address(text);
-  if (!e) std::cerr << flag << ": expected HOST:PORT with an IP address, got '" << text << "'\n";
+  if (e && e->port == 0) e.reset();  // nothing listens on port 0: a typo, not an unreachable node
+  if (!e) {
+    std::cerr << "meshkv: " << flag << ": expected IP:PORT, [IPv6]:PORT, localhost:PORT or a bare PORT "
+              << "(127.0.0.1), with a port from 1 to 65535; got '" << text << "'\n";
+  }
   return e;
 }
 

@@ -20,9 +20,9 @@ namespace meshkv::cli {
 // or a bare port "5" meaning 127.0.0.1:5. Names are not resolved otherwise.
 std::optional<Endpoint> parse_address(std::string_view text);
 
-// parse_address for a command-line value; on failure tells stderr which
-// flag was wrong and why ("--node: expected HOST:PORT ..."), so callers
-// just return kExitUsage.
+// parse_address for a command-line value (port 0 refused); on failure tells
+// stderr which flag was wrong and what it accepts ("meshkv: --node:
+// expected IP:PORT, ..."), so callers just return kExitUsage.
 std::optional<Endpoint> parse_flag_address(const std::string& text, const char* flag = "--node");
 
 // Where each Config field was set, for error messages.

@@ -21,7 +21,7 @@ _meshkv_options() {
                 "--sync-interval --tombstone-grace --reap-after --repair --log-level --no-history --insecure --key-file" \
                 "--identity --allow-peer --metrics --clock-offset-ms --help"
             ;;
-        set) echo "--batch $remote" ;;
+        set) echo "--batch --value-file $remote" ;;
         del) echo "--batch --force $remote" ;;
         get | list | status | peers | clock | join | forget | keys) echo "$remote" ;;
         loss)
@@ -97,7 +97,7 @@ _meshkv() {
 
     # The value of an option.
     case $prev in
-        --config | --batch | --out | -o | --key-file | --identity)
+        --config | --batch | --value-file | --out | -o | --key-file | --identity)
             if declare -F _filedir >/dev/null 2>&1; then
                 _filedir
             else

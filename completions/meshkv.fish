@@ -69,6 +69,7 @@ complete -c meshkv -n '__fish_seen_subcommand_from get set del list status peers
 complete -c meshkv -n '__fish_seen_subcommand_from get set del list status peers clock join forget' -l json -d 'print the answer as JSON'
 
 complete -c meshkv -n '__fish_seen_subcommand_from set' -l batch -r -F -d "write many keys: lines of KEY VALUE from FILE ('-' for stdin)"
+complete -c meshkv -n '__fish_seen_subcommand_from set' -l value-file -r -F -d "read the value from FILE, byte for byte"
 complete -c meshkv -n '__fish_seen_subcommand_from del' -l batch -r -F -d "delete many keys: one KEY per line of FILE ('-' for stdin)"
 complete -c meshkv -n '__fish_seen_subcommand_from del' -l force -d 'write a tombstone even if the node holds no value for the key'
 

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# The command line as a user meets it, against a real node: values that
+# start with '-', values from stdin and files, `meshkv help [COMMAND]`, and
+# usage errors that say "meshkv:", name the unknown word, suggest the
+# likely one, print ranges as "0 to 1", and exit 2.
+# Usage: tests/proc_cli.sh path/to/meshkv
+set -uo pipefail
+MESHKV=$(realpath "$1")
+source "$(dirname "$0")/lib_proc.sh"
+BASE=$(free_base_port 1)
+A=127.0.0.1:$BASE
+
+# expect CODE PATTERN DESCRIPTION COMMAND...: exit CODE, stdout+stderr match PATTERN.
+expect() {
+  local want=$1 pattern=$2 what=$3 out rc
+  shift 3
+  out=$("$@" 2>&1)
+  rc=$?
+  [ "$rc" = "$want" ] || fail "$what: exit $rc, expected $want; output: $out"
+  [[ "$out" == *$pattern* ]] || fail "$what: output does not contain '$pattern': $out"
+}
+
+start_node a "$BASE"
+wait_for 10 "a answers" "$MESHKV" status --node "$A"
+
+# ---- values that start with '-' ---------------------------------------------
+expect 0 "set neg" "a value starting with '-'" "$MESHKV" set neg -x --node "$A"
+value_is neg "$A" "-x" || fail "neg holds -x"
+expect 0 "set -k" "a key starting with '-', after --, options after it" \
+  "$MESHKV" set -- -k --dash --node "$A"
+[ "$("$MESHKV" get -- -k --node "$A")" = "--dash" ] || fail "-k holds --dash"
+expect 0 "" "a negative number as a value" "$MESHKV" set n -5 --node "$A"
+value_is n "$A" "-5" || fail "n holds -5"
+expect 2 "meshkv set: unknown option '--dash'" "an unknown --word is an option error" \
+  "$MESHKV" set k --dash --node "$A"
+expect 2 "goes after '--'" "the error hints at --" "$MESHKV" set k --dash --node "$A"
+
+# ---- values from stdin and files -----------------------------------------------
+printf 'line one\nline two\n' | "$MESHKV" set from-stdin - --node "$A" >/dev/null || fail "set KEY - from stdin"
+"$MESHKV" get from-stdin --json --node "$A" | grep -q '"value":"line one\\nline two\\n"' ||
+  fail "stdin value byte for byte"
+head -c 1048576 /dev/zero | tr '\0' x >"$RUN_DIR/mib"
+expect 0 "set big" "a 1 MiB value from a file" "$MESHKV" set big --value-file "$RUN_DIR/mib" --node "$A"
+[ "$("$MESHKV" get big --node "$A" | wc -c)" = 1048577 ] || fail "the 1 MiB value round-trips (plus newline)"
+printf 'y' >>"$RUN_DIR/mib"
+expect 2 "the limit is 1048576" "a value file over the limit" \
+  "$MESHKV" set big --value-file "$RUN_DIR/mib" --node "$A"
+expect 2 "cannot open" "a value file that does not exist" \
+  "$MESHKV" set k --value-file "$RUN_DIR/none" --node "$A"
+
+# ---- help and usage errors --------------------------------------------------------
+expect 0 "Usage:" "meshkv help" "$MESHKV" help
+expect 0 "write a key" "meshkv help set" "$MESHKV" help set
+expect 2 "did you mean 'set'?" "meshkv help with a typo" "$MESHKV" help sett
+expect 2 "meshkv: unknown command 'gte' (did you mean 'get'?)" "an unknown command" "$MESHKV" gte color
+expect 2 "did you mean '--json'?" "an unknown option" "$MESHKV" get k --jsn --node "$A"
+expect 2 "not in range 0 to 1" "a range printed plainly" "$MESHKV" loss --drop 2 --node "$A"
+expect 2 "meshkv set: unexpected argument 'extra'" "too many arguments" "$MESHKV" set k v extra --node "$A"
+expect 2 "with a port from 1 to 65535" "port 0 is a usage error" "$MESHKV" get k --node 127.0.0.1:0
+expect 2 "got 'nohost'" "an address error names what it got" "$MESHKV" get k --node nohost
+expect 0 "" "a bare port is an address, as the error says" "$MESHKV" get neg --node "$BASE"
+expect 0 "" "localhost:PORT too" "$MESHKV" get neg --node "localhost:$BASE"
+echo "proc_cli: ok"
