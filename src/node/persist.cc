@@ -238,7 +238,8 @@ Result<Snapshot> decode_snapshot(const std::vector<std::string>& records) {
   SnapshotCounts counts;
   auto s = decode_snapshot_header(records[0], counts);
   if (!s.ok()) return s.status();
-  s->entries.reserve(counts.entries);
+  // A count is only a hint until the records are read: no more than they hold.
+  s->entries.reserve(std::min<uint64_t>(counts.entries, (records.size() - 1) * kEntriesPerRecord));
   for (size_t i = 1; i < records.size(); ++i) {
     if (Status st = decode_snapshot_record(records[i], i, counts, *s); !st.ok()) return st;
   }
