@@ -564,6 +564,35 @@ TEST_CASE("durable: a directory written before segment headers and snapshot uids
   CHECK(o.ops.size() == 1);
 }
 
+TEST_CASE("durable: an old snapshot (no uid) is still checked by its checksum") {
+  FaultEnv env;
+  REQUIRE(env.create_dir(kDir).ok());
+  auto old_snapshot = [&](int key) {
+    node::Snapshot s;
+    s.id = "old";
+    s.wal_segment = 2;
+    s.entries.push_back(write_op(key).ke);
+    std::vector<std::string> recs = node::encode_snapshot(s);
+    recs[0].resize(recs[0].size() - 8);  // no uid
+    REQUIRE(store::write_records_atomically(kSnap, recs, env).ok());
+  };
+  old_snapshot(1);
+  {
+    Durable::Opened o;
+    auto d = Durable::open(kDir, false, o, env);  // makes wal-2, whose header names the checksum
+    REQUIRE(d.ok());
+    (*d)->append({write_op(2)});
+    REQUIRE((*d)->sync().ok());
+  }
+  old_snapshot(3);  // another snapshot in its place
+  Durable::Opened o;
+  auto d = Durable::open(kDir, false, o, env);
+  REQUIRE_FALSE(d.ok());
+  CHECK(d.status().message().find(kSnap + ": checksum mismatch: its records sum to ") == 0);
+  CHECK(d.status().message().find(", the snapshot " + kDir + "/wal-00000002.log continues to ") !=
+        std::string::npos);
+}
+
 TEST_CASE("persist: a segment header round-trips, and is no log operation") {
   node::SegmentHeader h{true, 0x1234567890abcdefULL, 0xdeadbeef, "n1"};
   const std::string rec = node::encode_segment_header(h);
