@@ -320,8 +320,9 @@ Handler setup_node(CLI::App& sub) {
                      "below --tombstone-grace)")
           ->type_name("MS");
   sub.add_flag("--repair", o->repair,
-               "start even if the log is damaged in the middle: keep what precedes the damage "
-               "and recover the rest from peers");
+               "start even if the log or the snapshot is damaged, or the snapshot the log "
+               "continues is missing: keep what verifies, warn of what is dropped (with the "
+               "snapshot's version vector), and recover the rest from peers");
   g["--log-level"] = sub.add_option("--log-level", o->log_level, "debug, info, warn or error")
                          ->type_name("LEVEL")
                          ->check(CLI::IsMember({"debug", "info", "warn", "error"}));

@@ -50,7 +50,7 @@ complete -c meshkv -n '__fish_seen_subcommand_from node' -l sync -x -a 'always i
 complete -c meshkv -n '__fish_seen_subcommand_from node' -l sync-interval -x -d 'sync period for --sync interval, ms (default 50)'
 complete -c meshkv -n '__fish_seen_subcommand_from node' -l tombstone-grace -x -d 'keep tombstones this long once every member has them, ms'
 complete -c meshkv -n '__fish_seen_subcommand_from node' -l reap-after -x -d 'remove a member dead or left this long, ms (at least --tombstone-grace)'
-complete -c meshkv -n '__fish_seen_subcommand_from node' -l repair -d 'start even if the log is damaged in the middle'
+complete -c meshkv -n '__fish_seen_subcommand_from node' -l repair -d 'start even if the log or snapshot is damaged; peers resend the rest'
 complete -c meshkv -n '__fish_seen_subcommand_from node' -l log-level -x -a 'debug info warn error' -d 'log threshold'
 complete -c meshkv -n '__fish_seen_subcommand_from node' -l no-history -d 'keep no prompt history in ~/.meshkv_history'
 complete -c meshkv -n '__fish_seen_subcommand_from node' -l insecure -d 'allow a non-loopback --listen without a cluster key'

@@ -6,6 +6,7 @@
 // acknowledges a local write (src/net/storage.cc).
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <set>
 #include <string>
 #include <vector>
@@ -283,4 +284,326 @@ TEST_CASE("persist: the collection state survives a snapshot and the log") {
     CHECK(d->from == op.from);
     CHECK(d->to == op.to);
   }
+}
+
+// ---- snapshots: damaged, missing, replaced (issue 14, item 5) ---------------------
+
+namespace {
+const std::string kSnap = kDir + "/snapshot";
+
+// A snapshot of `n` entries (records of 1024: 2500 make a header and three),
+// a vector claiming them, then two writes and a range claim in the log.
+void snapshot_then_log(FaultEnv& env, int n = 2500) {
+  Durable::Opened o;
+  auto d = Durable::open(kDir, false, o, env);
+  REQUIRE(d.ok());
+  node::Snapshot s;
+  s.id = "n1";
+  for (int i = 0; i < n; ++i) s.entries.push_back(write_op(1000 + i).ke);
+  s.vv.raise(7, 1000 + static_cast<uint64_t>(n));
+  REQUIRE((*d)->snapshot(std::move(s)).ok());
+  node::LogOp claim;
+  claim.kind = node::LogOp::Kind::kRange;
+  claim.origin = 8;
+  claim.from = 0;
+  claim.to = 5;
+  (*d)->append({write_op(0), write_op(1), claim});
+  REQUIRE((*d)->sync().ok());
+}
+
+std::string contents(FaultEnv& env, const std::string& path) {
+  auto c = store::read_file(env, path);
+  REQUIRE(c.ok());
+  return *c;
+}
+
+void rewrite(FaultEnv& env, const std::string& path, const std::string& bytes) {
+  auto f = env.open_writable(path, store::WriteOptions{});
+  REQUIRE(f.ok());
+  REQUIRE((*f)->append(bytes).ok());
+  REQUIRE((*f)->sync().ok());
+  REQUIRE((*f)->close().ok());
+}
+
+// Offsets of the records of a record file.
+std::vector<size_t> record_offsets(const std::string& bytes) {
+  std::vector<size_t> out;
+  for (size_t off = 0; off + store::kRecordHeader <= bytes.size();) {
+    out.push_back(off);
+    const auto* p = reinterpret_cast<const unsigned char*>(bytes.data() + off);
+    off += store::kRecordHeader + (p[0] | p[1] << 8 | p[2] << 16 | size_t{p[3]} << 24);
+  }
+  return out;
+}
+
+std::string first_segment(FaultEnv& env) {
+  auto names = env.list_dir(kDir);
+  REQUIRE(names.ok());
+  std::vector<std::string> segs;
+  for (const auto& n : *names) {
+    if (n.rfind("wal-", 0) == 0) segs.push_back(kDir + "/" + n);
+  }
+  REQUIRE_FALSE(segs.empty());
+  std::sort(segs.begin(), segs.end());
+  return segs.front();
+}
+
+bool has(const std::vector<std::string>& lines, const std::string& words) {
+  for (const auto& l : lines) {
+    if (l.find(words) != std::string::npos) return true;
+  }
+  return false;
+}
+
+size_t count_kind(const std::vector<node::LogOp>& ops, node::LogOp::Kind k) {
+  return static_cast<size_t>(std::count_if(ops.begin(), ops.end(), [k](const auto& op) { return op.kind == k; }));
+}
+}  // namespace
+
+TEST_CASE("durable: a flipped byte in any snapshot record refuses the start, naming the offset") {
+  FaultEnv probe;
+  snapshot_then_log(probe);
+  const std::vector<size_t> offsets = record_offsets(contents(probe, kSnap));
+  REQUIRE(offsets.size() == 4);
+  const size_t file_size = contents(probe, kSnap).size();
+  for (size_t r = 0; r < offsets.size(); ++r) {
+    // In the length, in the checksum, in the payload's first and last byte.
+    const size_t end = r + 1 < offsets.size() ? offsets[r + 1] : file_size;
+    for (size_t at : {offsets[r] + 1, offsets[r] + 5, offsets[r] + 8, end - 1}) {
+      CAPTURE(r);
+      CAPTURE(at);
+      FaultEnv env;
+      snapshot_then_log(env);
+      std::string bytes = contents(env, kSnap);
+      bytes[at] = static_cast<char>(bytes[at] ^ 0x10);
+      rewrite(env, kSnap, bytes);
+      Durable::Opened o;
+      auto d = Durable::open(kDir, false, o, env);
+      REQUIRE_FALSE(d.ok());
+      const std::string& m = d.status().message();
+      CHECK(d.status().code() == Code::kCorruption);
+      CHECK(m.find("incomplete") == std::string::npos);
+      if (at == offsets[r] + 1) {
+        // A longer length runs past the end, a shorter one fails the checksum.
+        CHECK(m.find(kSnap + ": ") == 0);
+        CHECK(m.find("at offset " + std::to_string(offsets[r]) + " ") != std::string::npos);
+      } else {
+        CHECK(m.find(kSnap + ": checksum mismatch at offset " + std::to_string(offsets[r]) + " (record " +
+                     std::to_string(r) + ",") == 0);
+      }
+      CHECK(m.find("refusing to start (start with --repair") != std::string::npos);
+    }
+  }
+}
+
+TEST_CASE("durable: a flipped bit anywhere in the snapshot refuses the start; --repair starts") {
+  FaultEnv probe;
+  snapshot_then_log(probe, 1030);  // a header, a full record of entries and a short one
+  const std::string whole = contents(probe, kSnap);
+  const std::vector<size_t> offsets = record_offsets(whole);
+  REQUIRE(offsets.size() == 3);
+  size_t tried = 0;
+  for (size_t at = 0; at < whole.size(); ++at) {
+    // Every byte of the header and the last record, every 31st in between.
+    if (at > offsets[1] + 16 && at < offsets[2] && at % 31 != 0) continue;
+    CAPTURE(at);
+    FaultEnv env;
+    snapshot_then_log(env, 1030);
+    std::string bytes = contents(env, kSnap);
+    bytes[at] = static_cast<char>(bytes[at] ^ (1 << (at % 8)));
+    rewrite(env, kSnap, bytes);
+    Durable::Opened refused, o;
+    REQUIRE_FALSE(Durable::open(kDir, false, refused, env).ok());
+    auto d = Durable::open(kDir, true, o, env);
+    REQUIRE_MESSAGE(d.ok(), d.status().to_string());
+    CHECK(o.repaired);
+    CHECK(o.node == "n1");
+    CHECK(has(o.warnings, "--repair dropped"));
+    if (o.snapshot) CHECK(o.snapshot->vv.items().empty());
+    ++tried;
+  }
+  CHECK(tried > 500);
+}
+
+TEST_CASE("durable: --repair keeps the snapshot records that verify and says what it dropped") {
+  FaultEnv env;
+  snapshot_then_log(env);
+  std::string bytes = contents(env, kSnap);
+  const std::vector<size_t> offsets = record_offsets(bytes);
+  bytes[offsets[2] + 20] = static_cast<char>(bytes[offsets[2] + 20] ^ 1);  // entries 1024..2047
+  rewrite(env, kSnap, bytes);
+  Durable::Opened o;
+  auto d = Durable::open(kDir, true, o, env);
+  REQUIRE_MESSAGE(d.ok(), d.status().to_string());
+  REQUIRE(o.snapshot);
+  CHECK(o.snapshot->entries.size() == 2500 - 1024);
+  // The vector claimed the dropped entries: kept, it would tell peers never
+  // to send them again. So it goes, and so do the log's range claims.
+  CHECK(o.snapshot->vv.items().empty());
+  CHECK(count_kind(o.ops, node::LogOp::Kind::kRange) == 0);
+  CHECK(count_kind(o.ops, node::LogOp::Kind::kEntry) == 2);
+  CHECK(o.repaired);
+  CHECK(o.node == "n1");
+  CHECK(has(o.warnings, kSnap + ": checksum mismatch at offset " + std::to_string(offsets[2])));
+  CHECK(has(o.warnings, "--repair dropped 1024 of 2500 entries (records 2) and the snapshot's version vector "
+                        "(1 origin); kept 1476 entries"));
+  CHECK(has(o.warnings, "--repair skipped 1 range claim of the log"));
+  // The shell writes a new snapshot at once; then a start needs no --repair.
+  REQUIRE((*d)->snapshot(*o.snapshot).ok());
+  (*d).reset();  // unlocks the directory
+  Durable::Opened again;
+  REQUIRE(Durable::open(kDir, false, again, env).ok());
+  CHECK(again.warnings.empty());
+  CHECK(again.snapshot->entries.size() == 1476);
+}
+
+TEST_CASE("durable: --repair of a snapshot whose header is damaged drops it and keeps the node's name") {
+  FaultEnv env;
+  snapshot_then_log(env);
+  std::string bytes = contents(env, kSnap);
+  bytes[12] = static_cast<char>(bytes[12] ^ 1);
+  rewrite(env, kSnap, bytes);
+  Durable::Opened o;
+  auto d = Durable::open(kDir, true, o, env);
+  REQUIRE_MESSAGE(d.ok(), d.status().to_string());
+  CHECK_FALSE(o.snapshot);
+  CHECK(o.node == "n1");  // from the log segment's header
+  CHECK(has(o.warnings, "--repair dropped the whole snapshot"));
+  CHECK(count_kind(o.ops, node::LogOp::Kind::kEntry) == 2);
+  CHECK(count_kind(o.ops, node::LogOp::Kind::kRange) == 0);
+}
+
+TEST_CASE("durable: a missing snapshot that the log continues refuses the start, naming both") {
+  FaultEnv env;
+  snapshot_then_log(env);
+  REQUIRE(env.remove(kSnap).ok());
+  const std::string seg = first_segment(env);
+  {
+    Durable::Opened o;
+    auto d = Durable::open(kDir, false, o, env);
+    REQUIRE_FALSE(d.ok());
+    CHECK(d.status().code() == Code::kCorruption);
+    const std::string& m = d.status().message();
+    CHECK(m.find("snapshot ") == 0);
+    CHECK(m.find(" missing: " + seg + " continues it; refusing to start (start with --repair") !=
+          std::string::npos);
+  }
+  Durable::Opened o;
+  auto d = Durable::open(kDir, true, o, env);
+  REQUIRE_MESSAGE(d.ok(), d.status().to_string());
+  CHECK_FALSE(o.snapshot);
+  CHECK(o.node == "n1");
+  CHECK(o.repaired);
+  CHECK(has(o.warnings, " missing: " + seg + " continues it; --repair dropped every entry it held"));
+  CHECK(count_kind(o.ops, node::LogOp::Kind::kEntry) == 2);
+  CHECK(count_kind(o.ops, node::LogOp::Kind::kRange) == 0);
+}
+
+TEST_CASE("durable: a snapshot the log does not continue refuses the start") {
+  FaultEnv env, other;
+  snapshot_then_log(env);
+  snapshot_then_log(other);  // the same node and entries, another snapshot
+  rewrite(env, kSnap, contents(other, kSnap));
+  Durable::Opened o;
+  auto d = Durable::open(kDir, false, o, env);
+  REQUIRE_FALSE(d.ok());
+  CHECK(d.status().message().find(kSnap + " is snapshot ") == 0);
+  CHECK(d.status().message().find(", but " + first_segment(env) + " continues snapshot ") != std::string::npos);
+  Durable::Opened r;
+  REQUIRE(Durable::open(kDir, true, r, env).ok());
+  REQUIRE(r.snapshot);
+  CHECK(r.snapshot->entries.size() == 2500);  // they verify: merges keep them
+  CHECK(r.snapshot->vv.items().empty());
+}
+
+TEST_CASE("durable: a directory written before segment headers and snapshot uids still opens") {
+  FaultEnv env;
+  REQUIRE(env.create_dir(kDir).ok());
+  node::Snapshot s;
+  s.id = "old";
+  s.wal_segment = 2;
+  s.entries.push_back(write_op(5).ke);
+  s.vv.raise(7, 6);
+  std::vector<std::string> recs = node::encode_snapshot(s);
+  recs[0].resize(recs[0].size() - 8);  // no uid: the old header ends before it
+  REQUIRE(store::write_records_atomically(kSnap, recs, env).ok());
+  {
+    store::RecordWriter w(env);
+    REQUIRE(w.open(kDir + "/wal-00000002.log", 0).ok());
+    w.append(node::encode_op(write_op(6)));  // no header record
+    REQUIRE(w.sync().ok());
+  }
+  for (int round = 0; round < 2; ++round) {
+    CAPTURE(round);
+    Durable::Opened o;
+    auto d = Durable::open(kDir, false, o, env);
+    REQUIRE_MESSAGE(d.ok(), d.status().to_string());
+    CHECK(o.warnings.empty());
+    CHECK(o.node == "old");
+    REQUIRE(o.snapshot);
+    CHECK(o.snapshot->entries.size() == (round == 0 ? 1u : 2u));
+    CHECK(o.snapshot->vv.get(7) == 6);
+    if (round == 0) {
+      REQUIRE(o.ops.size() == 1);
+      // Compacting writes the new format; the next start checks it.
+      o.snapshot->entries.push_back(o.ops[0].ke);
+      REQUIRE((*d)->snapshot(*o.snapshot).ok());
+    }
+  }
+  // The old log alone (its snapshot lost): nothing says one existed.
+  FaultEnv bare;
+  REQUIRE(bare.create_dir(kDir).ok());
+  {
+    store::RecordWriter w(bare);
+    REQUIRE(w.open(kDir + "/wal-00000002.log", 0).ok());
+    w.append(node::encode_op(write_op(6)));
+    REQUIRE(w.sync().ok());
+  }
+  Durable::Opened o;
+  REQUIRE(Durable::open(kDir, false, o, bare).ok());
+  CHECK(o.ops.size() == 1);
+}
+
+TEST_CASE("durable: an old snapshot (no uid) is still checked by its checksum") {
+  FaultEnv env;
+  REQUIRE(env.create_dir(kDir).ok());
+  auto old_snapshot = [&](int key) {
+    node::Snapshot s;
+    s.id = "old";
+    s.wal_segment = 2;
+    s.entries.push_back(write_op(key).ke);
+    std::vector<std::string> recs = node::encode_snapshot(s);
+    recs[0].resize(recs[0].size() - 8);  // no uid
+    REQUIRE(store::write_records_atomically(kSnap, recs, env).ok());
+  };
+  old_snapshot(1);
+  {
+    Durable::Opened o;
+    auto d = Durable::open(kDir, false, o, env);  // makes wal-2, whose header names the checksum
+    REQUIRE(d.ok());
+    (*d)->append({write_op(2)});
+    REQUIRE((*d)->sync().ok());
+  }
+  old_snapshot(3);  // another snapshot in its place
+  Durable::Opened o;
+  auto d = Durable::open(kDir, false, o, env);
+  REQUIRE_FALSE(d.ok());
+  CHECK(d.status().message().find(kSnap + ": checksum mismatch: its records sum to ") == 0);
+  CHECK(d.status().message().find(", the snapshot " + kDir + "/wal-00000002.log continues to ") !=
+        std::string::npos);
+}
+
+TEST_CASE("persist: a segment header round-trips, and is no log operation") {
+  node::SegmentHeader h{true, 0x1234567890abcdefULL, 0xdeadbeef, "n1"};
+  const std::string rec = node::encode_segment_header(h);
+  CHECK(node::is_segment_header(rec));
+  auto back = node::decode_segment_header(rec);
+  REQUIRE(back.ok());
+  CHECK(back->continues);
+  CHECK(back->snapshot_uid == h.snapshot_uid);
+  CHECK(back->snapshot_checksum == h.snapshot_checksum);
+  CHECK(back->node == "n1");
+  CHECK_FALSE(node::decode_op(rec).ok());
+  CHECK_FALSE(node::is_segment_header(node::encode_op(write_op(1))));
+  CHECK_FALSE(node::decode_segment_header(rec.substr(0, 5)).ok());
 }

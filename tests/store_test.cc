@@ -107,6 +107,70 @@ TEST_CASE("store: damage in the middle is corruption naming file and offset") {
   CHECK(salvage->torn_tail);
 }
 
+TEST_CASE("store: scan_records calls every bad record damage, the last one included") {
+  TempDir d;
+  const std::string f = d.path + "/snapshot";
+  const std::string whole = write_three(f);
+  const std::vector<std::string> want{"first", "", std::string(1000, 'x')};
+  {
+    auto s = scan_records(f);
+    REQUIRE(s.ok());
+    CHECK(s->damage.empty());
+    CHECK(s->complete);
+    REQUIRE(s->records.size() == 3);
+    CHECK(*s->records[0] == "first");
+    CHECK(s->checksum == records_checksum(want));
+    CHECK(records_checksum(want) != records_checksum({"first", std::string(1000, 'x')}));
+  }
+  const size_t last = whole.size() - 1008;
+  SUBCASE("a flipped payload byte of the last record: a checksum mismatch, not a torn tail") {
+    std::string bad = whole;
+    bad.back() ^= 0x40;
+    spit(f, bad);
+    auto s = scan_records(f);
+    REQUIRE(s.ok());
+    REQUIRE(s->damage.size() == 1);
+    CHECK(s->damage[0].record == 2);
+    CHECK(s->damage[0].offset == last);
+    CHECK(s->damage[0].what == "checksum mismatch");
+    CHECK(s->complete);
+    CHECK_FALSE(s->records[2]);
+    CHECK(s->checksum == records_checksum(want));  // from the stored checksums
+  }
+  SUBCASE("a bad record in the middle is skipped, the ones after it kept") {
+    std::string bad = whole;
+    bad[10] ^= 0x01;
+    spit(f, bad);
+    auto s = scan_records(f);
+    REQUIRE(s.ok());
+    REQUIRE(s->damage.size() == 1);
+    CHECK(s->damage[0].offset == 0);
+    CHECK_FALSE(s->records[0]);
+    REQUIRE(s->records.size() == 3);
+    CHECK(*s->records[2] == want[2]);
+  }
+  SUBCASE("a length that runs past the end stops the reading there") {
+    std::string bad = whole;
+    bad[last + 1] ^= 0x10;  // 1000 + 4096
+    spit(f, bad);
+    auto s = scan_records(f);
+    REQUIRE(s.ok());
+    REQUIRE(s->damage.size() == 1);
+    CHECK(s->damage[0].offset == last);
+    CHECK(s->damage[0].what.find("record length 5096 runs past the end of the file") == 0);
+    CHECK_FALSE(s->complete);
+    CHECK(s->records.size() == 2);
+  }
+  SUBCASE("cut short") {
+    spit(f, whole.substr(0, last + 3));
+    auto s = scan_records(f);
+    REQUIRE(s.ok());
+    REQUIRE(s->damage.size() == 1);
+    CHECK(s->damage[0].what == "3 stray bytes after the last record");
+    CHECK_FALSE(s->complete);
+  }
+}
+
 TEST_CASE("store: appending after a torn tail overwrites it") {
   TempDir d;
   const std::string f = d.path + "/log";

@@ -13,12 +13,14 @@ Result<std::unique_ptr<Storage>> Storage::open(asio::io_context& io, node::Confi
   node::Durable::Opened opened;
   auto d = node::Durable::open(cfg.data_dir, cfg.repair, opened, env);
   if (!d.ok()) return d.status();
-  if (opened.snapshot) {
+  // The name comes from the snapshot, or from a log segment's header when
+  // --repair started without the snapshot.
+  if (!opened.node.empty()) {
     if (cfg.id.empty()) {
-      cfg.id = opened.snapshot->id;
-    } else if (cfg.id != opened.snapshot->id) {
-      return Status::Invalid("data directory " + cfg.data_dir + " belongs to node '" +
-                             opened.snapshot->id + "', not '" + cfg.id + "'");
+      cfg.id = opened.node;
+    } else if (cfg.id != opened.node) {
+      return Status::Invalid("data directory " + cfg.data_dir + " belongs to node '" + opened.node +
+                             "', not '" + cfg.id + "'");
     }
   }
   std::unique_ptr<Storage> s(new Storage(io, cfg, std::move(log), std::move(*d)));
@@ -50,9 +52,10 @@ void Storage::load(node::Engine& engine, node::Now n) {
        "loaded " + cfg_.data_dir + ": " + std::to_string(engine.replica().map().size()) + " entries (" +
            std::to_string(opened.snapshot ? opened.snapshot->entries.size() : 0) + " from the snapshot, " +
            std::to_string(opened.ops.size()) + " log records) in " + std::to_string(startup_ms_) + " ms");
-  // A new directory gets its identity on disk at once.
-  if (!opened.snapshot) {
-    if (Status s = take_snapshot("new data directory"); !s.ok()) {
+  // A new directory gets its identity on disk at once; a repaired one a
+  // snapshot that the log continues, in place of the damaged or missing one.
+  if (opened.repaired || !opened.snapshot) {
+    if (Status s = take_snapshot(opened.repaired ? "after --repair" : "new data directory"); !s.ok()) {
       log_(node::LogLevel::kError, "snapshot failed: " + s.to_string());
     }
   }

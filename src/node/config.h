@@ -98,9 +98,10 @@ struct Config {
   std::vector<std::string> allowed_peers;
   // Listen beyond loopback without a cluster key (said in the log and status).
   bool insecure = false;
-  // Start even when the log is damaged in the middle: keep what precedes the
-  // damage and let peers resend the rest. Off by default: a node refuses to
-  // serve from a damaged log unless told.
+  // Start even when the log or the snapshot is damaged, or the snapshot the
+  // log continues is missing: keep what verifies, drop the rest (and with a
+  // snapshot, its version vector) and let peers resend it. Off by default: a
+  // node refuses to serve from a damaged directory unless told.
   bool repair = false;
   // Serve Prometheus metrics over HTTP at http://HOST:PORT/metrics (empty:
   // off). Counters and gauges only: no key or value is exposed.

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cinttypes>
 #include <cstdio>
+#include <random>
 #include <utility>
 
 namespace meshkv::node {
@@ -50,21 +51,155 @@ Status Durable::lock_dir(bool& created) {
   return Status::Ok();
 }
 
-Status Durable::load_snapshot(Opened& out) {
+namespace {
+std::string hex(uint64_t v) {
+  char buf[20];
+  std::snprintf(buf, sizeof buf, "%016" PRIx64, v);
+  return buf;
+}
+
+// A snapshot's uid: random, so that a snapshot from elsewhere (another
+// node's, an old backup) is not taken for the one a log continues.
+uint64_t new_snapshot_uid() {
+  std::random_device rd;
+  uint64_t v = 0;
+  while (v == 0) v = (uint64_t{rd()} << 32) ^ rd();
+  return v;
+}
+
+std::string counted(size_t n, const std::string& what) {
+  return std::to_string(n) + " " + what + (n == 1 ? "" : "s");
+}
+
+const char* const kRepairHint =
+    "; refusing to start (start with --repair to keep what verifies, drop the rest and the snapshot's "
+    "version vector, and recover what is missing from peers)";
+}  // namespace
+
+Status Durable::load_snapshot(bool repair, Opened& out) {
   const std::string path = dir_ + "/snapshot";
   if (!env_.exists(path)) return Status::Ok();
-  auto recs = store::read_records(path, false, env_);
-  if (!recs.ok()) return recs.status();
-  if (recs->torn_tail) return Status::Corruption(path + ": incomplete snapshot");
-  auto snap = decode_snapshot(recs->records);
-  if (!snap.ok()) return Status::Corruption(path + ": " + snap.status().message());
+  auto scan = store::scan_records(path, env_);
+  if (!scan.ok()) return scan.status();
+  // The first thing wrong, for the refusal: damage the checksums show, else
+  // records that verify but do not decode (a bug, or another format).
+  std::string wrong;
+  if (!scan->damage.empty()) {
+    const auto& d = scan->damage.front();
+    wrong = d.what + " at offset " + std::to_string(d.offset) + " (record " + std::to_string(d.record) +
+            ", of " + std::to_string(scan->file_bytes) + " bytes)";
+  } else {
+    std::vector<std::string> recs;
+    for (auto& r : scan->records) recs.push_back(std::move(*r));
+    auto snap = decode_snapshot(recs);
+    if (snap.ok()) {
+      segment_ = snap->wal_segment;
+      have_snapshot_ = true;
+      snapshot_uid_ = snap->uid;
+      snapshot_checksum_ = scan->checksum;
+      node_ = snap->id;
+      out.snapshot = std::move(*snap);
+      return Status::Ok();
+    }
+    wrong = snap.status().message();
+    for (size_t i = 0; i < recs.size(); ++i) scan->records[i] = std::move(recs[i]);
+  }
+  if (!repair) return Status::Corruption(path + ": " + wrong + kRepairHint);
+  for (const auto& d : scan->damage) {
+    out.warnings.push_back(path + ": " + d.what + " at offset " + std::to_string(d.offset) + " (record " +
+                           std::to_string(d.record) + ")");
+  }
+  if (scan->damage.empty()) out.warnings.push_back(path + ": " + wrong);
+  return salvage_snapshot(path, std::move(scan->records), scan->complete, out);
+}
+
+// --repair of a damaged snapshot: keeps the header and the entry records
+// that verify and decode, drops the rest and the version vector.
+Status Durable::salvage_snapshot(const std::string& path, std::vector<std::optional<std::string>> records,
+                                 bool complete, Opened& out) {
+  out.repaired = true;
+  claims_untrusted_ = true;
+  SnapshotCounts counts;
+  Result<Snapshot> snap = Status::Corruption("no header record");
+  if (!records.empty() && records[0]) snap = decode_snapshot_header(*records[0], counts);
+  if (!snap.ok()) {
+    // Without the header nothing tells entries from quarantined ones (which
+    // must never show): every entry goes, and the log and peers refill.
+    out.warnings.push_back(path + ": --repair dropped the whole snapshot (" + std::to_string(records.size()) +
+                           " records; its header is damaged: " + snap.status().message() +
+                           "); starting from the log alone, without its range claims; anti-entropy "
+                           "refills the rest from peers");
+    return Status::Ok();
+  }
+  std::string dropped_records;
+  for (size_t i = 1; i < records.size(); ++i) {
+    Status st = Status::Corruption("damaged");
+    if (records[i]) st = decode_snapshot_record(*records[i], i, counts, *snap);
+    if (!st.ok()) dropped_records += (dropped_records.empty() ? "" : ", ") + std::to_string(i);
+  }
+  if (!complete) dropped_records += std::string(dropped_records.empty() ? "" : ", ") + "all after the damage";
+  const uint64_t total = counts.entries + counts.quarantined;
+  const uint64_t kept = snap->entries.size() + snap->quarantine.size();
+  const size_t origins = snap->vv.items().size();
+  out.warnings.push_back(path + ": --repair dropped " + std::to_string(total > kept ? total - kept : 0) + " of " +
+                         std::to_string(total) + " entries (records " +
+                         (dropped_records.empty() ? std::string("none") : dropped_records) +
+                         ") and the snapshot's version vector (" + counted(origins, "origin") +
+                         "); kept " + std::to_string(kept) +
+                         " entries; the log is replayed without its range claims, and anti-entropy "
+                         "refills the rest from peers");
+  snap->vv = {};
   segment_ = snap->wal_segment;
+  node_ = snap->id;
   out.snapshot = std::move(*snap);
+  return Status::Ok();
+}
+
+// The header of the first segment replayed: it must continue the snapshot
+// loaded, or none if none was.
+Status Durable::check_header(const std::string& path, const SegmentHeader& h, bool repair, Opened& out) {
+  if (!h.node.empty() && node_.empty()) node_ = h.node;
+  if (claims_untrusted_) return Status::Ok();  // the snapshot is being repaired already
+  const std::string snap_path = dir_ + "/snapshot";
+  std::string wrong;
+  if (!have_snapshot_) {
+    if (!h.continues) return Status::Ok();
+    wrong = "snapshot " + hex(h.snapshot_uid) + " missing: " + path + " continues it";
+    if (!repair) {
+      return Status::Corruption(wrong +
+                                "; refusing to start (start with --repair to start from the log alone and "
+                                "recover what the snapshot held from peers)");
+    }
+    out.warnings.push_back(wrong + "; --repair dropped every entry it held and starts from the log alone, "
+                                   "without its range claims; anti-entropy refills the rest from peers");
+    out.repaired = true;
+    claims_untrusted_ = true;
+    return Status::Ok();
+  }
+  if (!h.continues) {
+    wrong = snap_path + " is not the snapshot that " + path + " continues (it continues none)";
+  } else if (h.snapshot_uid != 0 && snapshot_uid_ != 0 && h.snapshot_uid != snapshot_uid_) {
+    wrong = snap_path + " is snapshot " + hex(snapshot_uid_) + ", but " + path + " continues snapshot " +
+            hex(h.snapshot_uid);
+  } else if (h.snapshot_checksum != snapshot_checksum_) {
+    wrong = snap_path + ": checksum mismatch: its records sum to " + hex(snapshot_checksum_).substr(8) +
+            ", the snapshot " + path + " continues to " + hex(h.snapshot_checksum).substr(8);
+  } else {
+    return Status::Ok();
+  }
+  if (!repair) return Status::Corruption(wrong + kRepairHint);
+  out.warnings.push_back(wrong + "; --repair keeps its entries but dropped its version vector (" +
+                         counted(out.snapshot->vv.items().size(), "origin") +
+                         ") and the log's range claims; anti-entropy refills the rest from peers");
+  out.snapshot->vv = {};
+  out.repaired = true;
+  claims_untrusted_ = true;
   return Status::Ok();
 }
 
 Status Durable::replay_segments(const std::vector<uint64_t>& segments, bool repair, Opened& out,
                                 uint64_t& last_valid) {
+  bool first = true;
   for (uint64_t n : segments) {
     const std::string path = segment_path(n);
     if (out.snapshot && n < segment_) {
@@ -82,7 +217,27 @@ Status Durable::replay_segments(const std::vector<uint64_t>& segments, bool repa
                              " bytes of a torn or damaged record at offset " + std::to_string(r->valid_bytes));
       if (Status s = env_.truncate(path, r->valid_bytes); !s.ok()) return s;
     }
-    for (const auto& rec : r->records) {
+    // Only the first segment replayed is checked against the snapshot: the
+    // one the snapshot names, or the oldest. A later one may continue a
+    // snapshot whose writing a crash cut short (the segment is made first).
+    const bool check = first && (!out.snapshot || n == segment_);
+    first = false;
+    for (size_t i = 0; i < r->records.size(); ++i) {
+      const std::string& rec = r->records[i];
+      if (i == 0 && is_segment_header(rec)) {
+        auto h = decode_segment_header(rec);
+        if (!h.ok()) {
+          if (!repair) return Status::Corruption(path + ": " + h.status().message());
+          out.warnings.push_back(path + ": skipped an undecodable segment header");
+          continue;
+        }
+        if (check) {
+          if (Status s = check_header(path, *h, repair, out); !s.ok()) return s;
+        } else if (!h->node.empty() && node_.empty()) {
+          node_ = h->node;
+        }
+        continue;
+      }
       auto op = decode_op(rec);
       if (!op.ok()) {
         if (!repair) return Status::Corruption(path + ": " + op.status().message());
@@ -95,7 +250,25 @@ Status Durable::replay_segments(const std::vector<uint64_t>& segments, bool repa
     last_valid = r->valid_bytes;
     log_bytes_ += r->valid_bytes;
   }
+  if (claims_untrusted_) {
+    const auto claims = std::erase_if(out.ops, [](const LogOp& op) { return op.kind == LogOp::Kind::kRange; });
+    if (claims > 0) {
+      out.warnings.push_back("--repair skipped " + counted(claims, "range claim") +
+                             " of the log: they extend the dropped version vector");
+    }
+  }
   return Status::Ok();
+}
+
+void Durable::write_header() {
+  SegmentHeader h;
+  h.continues = have_snapshot_;
+  h.snapshot_uid = snapshot_uid_;
+  h.snapshot_checksum = snapshot_checksum_;
+  h.node = node_;
+  const std::string rec = encode_segment_header(h);
+  wal_.append(rec);
+  log_bytes_ += rec.size() + store::kRecordHeader;
 }
 
 Result<std::unique_ptr<Durable>> Durable::open(const std::string& dir, bool repair, Opened& out, store::Env& env) {
@@ -103,7 +276,7 @@ Result<std::unique_ptr<Durable>> Durable::open(const std::string& dir, bool repa
   d->dir_ = dir;
   bool created = false;
   if (Status s = d->lock_dir(created); !s.ok()) return s;
-  if (Status s = d->load_snapshot(out); !s.ok()) return s;
+  if (Status s = d->load_snapshot(repair, out); !s.ok()) return s;
   auto segments = d->list_segments();
   if (!segments.ok()) return segments.status();
   uint64_t last_valid = 0;
@@ -111,6 +284,16 @@ Result<std::unique_ptr<Durable>> Durable::open(const std::string& dir, bool repa
   const bool continuing = !segments->empty() && segments->back() == d->segment_;
   d->synced_bytes_ = continuing ? last_valid : 0;
   if (Status s = d->wal_.open(d->segment_path(d->segment_), d->synced_bytes_); !s.ok()) return s;
+  // A new (or emptied) segment starts with its header; durable with the
+  // first sync, like the records after it.
+  if (d->wal_.size() == 0) {
+    d->write_header();
+    if (Status s = d->wal_.flush(); !s.ok()) d->last_error_ = s;
+  }
+  if (out.repaired && d->node_.empty()) {
+    out.warnings.push_back(dir + ": the node's name was lost with the snapshot: give it with --id");
+  }
+  out.node = d->node_;
   // Names made here are durable only once their directories are synced:
   // those in the data directory by the first sync() (segment_named_ is
   // false), a new data directory's own name now. Not fatal: a parent that
@@ -170,7 +353,9 @@ Status Durable::abandon_unsynced() {
   // Closed first: the writer must not flush anything into the cut file.
   wal_.close();
   if (Status s = env_.truncate(path, synced_bytes_); !s.ok()) return s;
-  return wal_.open(path, synced_bytes_);
+  if (Status s = wal_.open(path, synced_bytes_); !s.ok()) return s;
+  if (wal_.size() == 0) write_header();  // cut back to nothing: the segment starts over
+  return Status::Ok();
 }
 
 Status Durable::snapshot(Snapshot s) {
@@ -183,14 +368,26 @@ Status Durable::snapshot(Snapshot s) {
   // The new segment exists before the snapshot names it; a crash in between
   // replays the old segment and the (empty) new one over the old snapshot.
   const uint64_t next = segment_ + 1;
+  s.wal_segment = next;
+  s.uid = new_snapshot_uid();
+  const std::vector<std::string> records = encode_snapshot(s);
   if (Status st = wal_.open(segment_path(next), 0); !st.ok()) return st;
   // From here on appends go to `next`, whatever happens to the snapshot: a
   // later attempt must never reopen (and truncate) the segment in use.
   segment_ = next;
   segment_named_ = false;
   synced_bytes_ = 0;
-  s.wal_segment = next;
-  if (Status st = store::write_records_atomically(dir_ + "/snapshot", encode_snapshot(s), env_); !st.ok()) {
+  // The segment names the snapshot it continues before the snapshot exists;
+  // synced, so that the header is there once the snapshot is (the rename
+  // below syncs the directory, which names the segment).
+  have_snapshot_ = true;
+  snapshot_uid_ = s.uid;
+  snapshot_checksum_ = store::records_checksum(records);
+  node_ = s.id;
+  write_header();
+  if (Status st = wal_.sync(); !st.ok()) return st;
+  synced_bytes_ = wal_.size();
+  if (Status st = store::write_records_atomically(dir_ + "/snapshot", records, env_); !st.ok()) {
     return st;
   }
   segment_named_ = true;  // the snapshot's directory sync named it too

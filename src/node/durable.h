@@ -5,12 +5,24 @@
 //
 //   DIR/LOCK           locked while a node uses the directory
 //   DIR/snapshot       the last snapshot (records, see node/persist.h)
-//   DIR/wal-N.log      log segments; the snapshot names the first one after it
+//   DIR/wal-N.log      log segments; the snapshot names the first one after it,
+//                      and each begins with a header naming the snapshot it
+//                      continues (its uid and checksum) and the node
 //
 // Start-up: the snapshot, then every segment from the one it names, in
 // order. A torn record at the end of a segment (a crash mid-append) is cut
 // off with a warning. Damage before the end refuses the start, naming file
 // and offset, unless `repair` keeps what precedes it (peers resend the rest).
+//
+// The snapshot is written whole (a rename), so it is never torn: any record
+// that fails its checksum is damage, and so is a snapshot that is not the
+// one the log continues, or is missing while the log continues one. Each
+// refuses the start, naming the file and what is wrong, unless `repair`:
+// then the records that verify are kept, the rest and the snapshot's version
+// vector are dropped (with a warning saying what), and so are the log's range
+// claims, which build on that vector. The node then claims only the dots of
+// entries it holds, and anti-entropy brings back what it lost: a vector that
+// claimed dropped entries would tell peers never to send them again.
 //
 // What is acknowledged survives a power loss: an operation appended before
 // a sync() that returned ok is found again by the next open().
@@ -34,6 +46,8 @@ class Durable {
     std::optional<Snapshot> snapshot;
     std::vector<LogOp> ops;              // after the snapshot, in order
     std::vector<std::string> warnings;   // torn tails cut, damage skipped
+    std::string node;  // the node's name as the directory knows it ("": unknown)
+    bool repaired = false;  // `repair` dropped something: a new snapshot should follow
   };
 
   // Creates `dir` if needed, locks it (kUnavailable when another process
@@ -70,8 +84,12 @@ class Durable {
   explicit Durable(store::Env& env) : env_(env), wal_(env) {}
   Status lock_dir(bool& created);
   Status sync_log();  // the segment in use: its records and its name
-  Status load_snapshot(Opened& out);
+  Status load_snapshot(bool repair, Opened& out);
+  Status salvage_snapshot(const std::string& path, std::vector<std::optional<std::string>> records,
+                          bool complete, Opened& out);
+  Status check_header(const std::string& path, const SegmentHeader& h, bool repair, Opened& out);
   Status replay_segments(const std::vector<uint64_t>& segments, bool repair, Opened& out, uint64_t& last_valid);
+  void write_header();  // as the first record of the segment in use
   Result<std::vector<uint64_t>> list_segments() const;
   std::string segment_path(uint64_t n) const;
 
@@ -86,6 +104,14 @@ class Durable {
   uint64_t synced_bytes_ = 0;  // of the segment in use, durable
   uint64_t syncs_ = 0;
   Status last_error_;  // a failed write, reported by the next sync()
+  // The snapshot that new segments continue (see SegmentHeader).
+  bool have_snapshot_ = false;
+  uint64_t snapshot_uid_ = 0;
+  uint32_t snapshot_checksum_ = 0;
+  std::string node_;
+  // Set while opening: the snapshot's vector was dropped (or is missing), so
+  // the log's range claims, which extend it, are not replayed.
+  bool claims_untrusted_ = false;
 };
 
 }  // namespace meshkv::node

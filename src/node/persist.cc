@@ -1,5 +1,7 @@
 #include "node/persist.h"
 
+#include <algorithm>
+
 #include "wire/bytes.h"
 
 namespace meshkv::node {
@@ -7,6 +9,7 @@ namespace meshkv::node {
 namespace {
 constexpr std::string_view kSnapshotMagic = "meshkv-snapshot-1";
 constexpr size_t kEntriesPerRecord = 1024;
+constexpr uint8_t kSegmentHeaderTag = 9;  // after the last LogOp::Kind
 
 std::string as_string(const wire::Bytes& b) { return std::string(b.begin(), b.end()); }
 
@@ -157,6 +160,7 @@ std::vector<std::string> encode_snapshot(const Snapshot& s) {
     }
     w.varint(s.roster.size());
     for (const auto& name : s.roster) w.bytes(name);
+    w.u64(s.uid);  // added with segment headers: optional when reading
     out.push_back(as_string(b));
   }
   // Entries, then quarantined entries, in records of kEntriesPerRecord.
@@ -174,26 +178,25 @@ std::vector<std::string> encode_snapshot(const Snapshot& s) {
   return out;
 }
 
-Result<Snapshot> decode_snapshot(const std::vector<std::string>& records) {
-  if (records.empty()) return Status::Corruption("snapshot: empty");
+Result<Snapshot> decode_snapshot_header(std::string_view record, SnapshotCounts& counts) {
   Snapshot s;
-  wire::Reader r = reader(records[0]);
+  wire::Reader r = reader(record);
   if (r.bytes(64) != kSnapshotMagic) return Status::Corruption("snapshot: not a meshkv snapshot");
   s.id = r.bytes(255);
   s.hlc.raw = r.varint();
   s.wal_segment = r.varint();
-  const uint64_t count = r.varint();
+  counts = {};
+  counts.entries = r.varint();
   const uint64_t vv_items = r.count(9);
   for (uint64_t i = 0; i < vv_items && r.ok(); ++i) {
     const uint64_t o = r.u64();
     s.vv.raise(o, r.varint());
   }
   if (r.ok() && r.remaining() > 0) s.quorum_ms = r.varint();
-  uint64_t quarantined = 0;
   if (r.ok() && r.remaining() > 0) {
     s.horizon = r.varint();
     s.reconciled = r.varint();
-    quarantined = r.varint();
+    counts.quarantined = r.varint();
     const uint64_t excluded = r.count(2);
     for (uint64_t i = 0; i < excluded && r.ok(); ++i) {
       std::string name = r.bytes(255);
@@ -202,22 +205,76 @@ Result<Snapshot> decode_snapshot(const std::vector<std::string>& records) {
     const uint64_t roster = r.count(1);
     for (uint64_t i = 0; i < roster && r.ok(); ++i) s.roster.push_back(r.bytes(255));
   }
+  if (r.ok() && r.remaining() > 0) s.uid = r.u64();
   if (!r.ok()) return Status::Corruption(std::string("snapshot header: ") + r.error());
-  s.entries.reserve(count);
-  for (size_t i = 1; i < records.size(); ++i) {
-    wire::Reader e = reader(records[i]);
-    const uint64_t n = e.count(5);
-    for (uint64_t j = 0; j < n && e.ok(); ++j) {
-      crdt::KeyedEntry ke = get_entry(e);
-      (s.entries.size() < count ? s.entries : s.quarantine).push_back(std::move(ke));
-    }
-    if (!e.ok()) return Status::Corruption("snapshot record " + std::to_string(i) + ": " + e.error());
+  return s;
+}
+
+uint64_t snapshot_record_entries(size_t i, const SnapshotCounts& counts) {
+  const uint64_t total = counts.entries + counts.quarantined;
+  const uint64_t first = static_cast<uint64_t>(i - 1) * kEntriesPerRecord;
+  return i == 0 || first >= total ? 0 : std::min<uint64_t>(kEntriesPerRecord, total - first);
+}
+
+Status decode_snapshot_record(std::string_view record, size_t i, const SnapshotCounts& counts, Snapshot& s) {
+  wire::Reader e = reader(record);
+  const uint64_t n = e.count(5);
+  if (e.ok() && n != snapshot_record_entries(i, counts)) {
+    return Status::Corruption("snapshot record " + std::to_string(i) + ": " + std::to_string(n) +
+                              " entries where " + std::to_string(snapshot_record_entries(i, counts)) +
+                              " belong");
   }
-  if (s.entries.size() != count || s.quarantine.size() != quarantined) {
-    return Status::Corruption("snapshot: " + std::to_string(s.entries.size() + s.quarantine.size()) +
-                              " entries, header says " + std::to_string(count + quarantined));
+  // Entries come first, then quarantined ones: a position says which.
+  uint64_t pos = static_cast<uint64_t>(i - 1) * kEntriesPerRecord;
+  std::vector<crdt::KeyedEntry> got;
+  for (uint64_t j = 0; j < n && e.ok(); ++j) got.push_back(get_entry(e));
+  if (!e.ok()) return Status::Corruption("snapshot record " + std::to_string(i) + ": " + e.error());
+  for (auto& ke : got) (pos++ < counts.entries ? s.entries : s.quarantine).push_back(std::move(ke));
+  return Status::Ok();
+}
+
+Result<Snapshot> decode_snapshot(const std::vector<std::string>& records) {
+  if (records.empty()) return Status::Corruption("snapshot: empty");
+  SnapshotCounts counts;
+  auto s = decode_snapshot_header(records[0], counts);
+  if (!s.ok()) return s.status();
+  // A count is only a hint until the records are read: no more than they hold.
+  s->entries.reserve(std::min<uint64_t>(counts.entries, (records.size() - 1) * kEntriesPerRecord));
+  for (size_t i = 1; i < records.size(); ++i) {
+    if (Status st = decode_snapshot_record(records[i], i, counts, *s); !st.ok()) return st;
+  }
+  if (s->entries.size() != counts.entries || s->quarantine.size() != counts.quarantined) {
+    return Status::Corruption("snapshot: " + std::to_string(s->entries.size() + s->quarantine.size()) +
+                              " entries, header says " + std::to_string(counts.entries + counts.quarantined));
   }
   return s;
+}
+
+std::string encode_segment_header(const SegmentHeader& h) {
+  wire::Bytes b;
+  wire::Writer w(b);
+  w.u8(kSegmentHeaderTag);
+  w.u8(h.continues ? 1 : 0);
+  w.u64(h.snapshot_uid);
+  w.varint(h.snapshot_checksum);
+  w.bytes(h.node);
+  return as_string(b);
+}
+
+bool is_segment_header(std::string_view record) {
+  return !record.empty() && static_cast<uint8_t>(record[0]) == kSegmentHeaderTag;
+}
+
+Result<SegmentHeader> decode_segment_header(std::string_view record) {
+  wire::Reader r = reader(record);
+  SegmentHeader h;
+  if (r.u8() != kSegmentHeaderTag) return Status::Corruption("log segment header: not one");
+  h.continues = r.u8() & 1;
+  h.snapshot_uid = r.u64();
+  h.snapshot_checksum = static_cast<uint32_t>(r.varint());
+  h.node = r.bytes(255);
+  if (!r.ok()) return Status::Corruption(std::string("log segment header: ") + r.error());
+  return h;
 }
 
 }  // namespace meshkv::node

@@ -37,6 +37,7 @@ struct LogOp {
     kExcluded = 7,    // member `ke.key` was left out of collections up to horizon `to`
                       // (0: it reconciled)
     kRoster = 8,      // member `ke.key` counts toward the majority (`to` 1) or no longer (0)
+    // 9 is a segment's first record, a SegmentHeader, never a LogOp.
   };
   Kind kind = Kind::kEntry;
   bool local = false;  // kEntry: a local write, durable before it is acknowledged
@@ -51,6 +52,7 @@ Result<LogOp> decode_op(std::string_view bytes);
 // A node's durable identity and state.
 struct Snapshot {
   std::string id;  // the node's name
+  uint64_t uid = 0;  // random, named by the log segments after it (0: written before uids)
   crdt::Hlc hlc;
   uint64_t wal_segment = 0;  // the log segment that continues this snapshot
   uint64_t quorum_ms = 0;    // see LogOp::Kind::kQuorum (0: unknown)
@@ -66,5 +68,31 @@ struct Snapshot {
 // Records of a snapshot: a header, the vector, then entries in batches.
 std::vector<std::string> encode_snapshot(const Snapshot& s);
 Result<Snapshot> decode_snapshot(const std::vector<std::string>& records);
+
+// decode_snapshot in pieces, for --repair to keep the records that verify
+// when others do not. The header record gives everything but the entries,
+// and how many entries and quarantined entries follow; record `i` (from 1)
+// adds its entries to `s` by their position in the snapshot.
+struct SnapshotCounts {
+  uint64_t entries = 0, quarantined = 0;
+};
+Result<Snapshot> decode_snapshot_header(std::string_view record, SnapshotCounts& counts);
+Status decode_snapshot_record(std::string_view record, size_t i, const SnapshotCounts& counts, Snapshot& s);
+// How many entries (of both kinds) record `i` of such a snapshot holds.
+uint64_t snapshot_record_entries(size_t i, const SnapshotCounts& counts);
+
+// The first record of every log segment: the snapshot that the segment
+// continues, so that a start notices a snapshot that is missing or not the
+// one the log was written after, instead of replaying the log over nothing.
+// Segments written before headers have none: they continue "unknown".
+struct SegmentHeader {
+  bool continues = false;     // false: the log starts from an empty state
+  uint64_t snapshot_uid = 0;  // Snapshot::uid (0: a snapshot written before uids)
+  uint32_t snapshot_checksum = 0;  // store::records_checksum of its records
+  std::string node;           // the node's name ("": not known yet)
+};
+std::string encode_segment_header(const SegmentHeader& h);
+bool is_segment_header(std::string_view record);
+Result<SegmentHeader> decode_segment_header(std::string_view record);
 
 }  // namespace meshkv::node

@@ -112,6 +112,49 @@ Result<ReadResult> read_records(const std::string& path, bool discard_damaged, E
   return out;
 }
 
+Result<ScanResult> scan_records(const std::string& path, Env& env) {
+  auto contents = read_file(env, path);
+  if (!contents.ok()) return contents.status();
+  const std::string& data = *contents;
+  ScanResult out;
+  out.file_bytes = data.size();
+  std::string crcs;  // the stored checksums, for records_checksum()
+  const auto* p = reinterpret_cast<const unsigned char*>(data.data());
+  size_t off = 0;
+  while (off < data.size()) {
+    const size_t left = data.size() - off;
+    const size_t index = out.records.size();
+    if (left < kRecordHeader) {
+      out.damage.push_back({index, off, std::to_string(left) + " stray bytes after the last record"});
+      out.complete = false;
+      break;
+    }
+    const uint32_t len = get_u32(p + off);
+    if (len > left - kRecordHeader) {
+      out.damage.push_back({index, off, "record length " + std::to_string(len) + " runs past the end of the file (" +
+                                            std::to_string(data.size()) + " bytes)"});
+      out.complete = false;
+      break;
+    }
+    crcs.append(data, off + 4, 4);
+    if (crc32c(p + off + kRecordHeader, len) != get_u32(p + off + 4)) {
+      out.damage.push_back({index, off, "checksum mismatch"});
+      out.records.emplace_back(std::nullopt);
+    } else {
+      out.records.emplace_back(std::string(data.data() + off + kRecordHeader, len));
+    }
+    off += kRecordHeader + len;
+  }
+  out.checksum = crc32c(crcs.data(), crcs.size());
+  return out;
+}
+
+uint32_t records_checksum(const std::vector<std::string>& records) {
+  std::string crcs;
+  for (const auto& r : records) put_u32(crcs, crc32c(r.data(), r.size()));
+  return crc32c(crcs.data(), crcs.size());
+}
+
 Status write_records_atomically(const std::string& path, const std::vector<std::string>& records, Env& env) {
   const std::string tmp = path + ".tmp";
   RecordWriter w(env);

@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -72,6 +73,29 @@ struct ReadResult {
 // damaged record that is not the last; with `discard_damaged` such damage
 // is treated like a torn tail instead (everything after it is dropped).
 Result<ReadResult> read_records(const std::string& path, bool discard_damaged = false, Env& env = Env::posix());
+
+// A reading for files written atomically (snapshots), where nothing can be
+// torn: every bad record is damage, the last one included. A record whose
+// checksum fails is reported and skipped (its length still leads to the
+// next); a length that leads past the end of the file stops the reading.
+struct ScanResult {
+  struct Damage {
+    size_t record = 0;    // its index in the file, from 0
+    uint64_t offset = 0;  // of its header
+    std::string what;     // "checksum mismatch", "record of N bytes runs past the end", ...
+  };
+  std::vector<std::optional<std::string>> records;  // in file order; nullopt: damaged
+  std::vector<Damage> damage;
+  bool complete = true;     // read to the end (else records after the last one are unknown)
+  uint32_t checksum = 0;    // records_checksum() of what was read, from the stored checksums
+  uint64_t file_bytes = 0;
+};
+Result<ScanResult> scan_records(const std::string& path, Env& env = Env::posix());
+
+// One checksum for a whole file of records: CRC-32C over their CRC-32Cs in
+// order. Cheap (the records' own checksums are computed anyway) and differs
+// when any record is changed, missing, added or moved.
+uint32_t records_checksum(const std::vector<std::string>& records);
 
 // Writes `records` to `path` atomically: `path`.tmp, sync, rename, sync of
 // the directory. Readers, and a power loss at any moment, see the old file or
