@@ -153,9 +153,14 @@ class Engine {
   void note_control_limit(ControlLimit why);
 
   // ---- local operations ----
-  // A write; state is unchanged on error (too large, empty key).
+  // A write; state is unchanged on error (too large, empty key, or refused
+  // by the clock-offset guard: see write_refusal).
   Result<crdt::KeyedEntry> set(std::string_view key, std::string_view value, Now now);
   Result<crdt::KeyedEntry> del(std::string_view key, Now now);
+  // Every local write (set, del, traced_set, quarantine_apply) is refused
+  // with Unavailable while the clock-offset guard judges this node's clock
+  // wrong (Config::max_clock_offset_ms). This says whether it would be now.
+  Status write_refusal(Now now);
   // A write whose acknowledgements are recorded per member: pushes it at
   // once and returns a trace id for trace_report(). The last 64 traces are kept.
   Result<uint64_t> traced_set(std::string_view key, std::string_view value, Now now);

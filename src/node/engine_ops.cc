@@ -25,6 +25,11 @@ Result<crdt::KeyedEntry> Engine::del(std::string_view key, Now now) {
   return w;
 }
 
+Status Engine::write_refusal(Now now) {
+  impl_->now = now;
+  return impl_->write_refusal();
+}
+
 wire::Value Engine::quarantine(std::string_view prefix, size_t limit) const {
   const Impl& s = *impl_;
   wire::Value out = wire::Value::list();
