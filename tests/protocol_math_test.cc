@@ -84,6 +84,7 @@ TEST_CASE("protocol math: the clock guard stops the one clock most peers disagre
       {{-500, 500}, 500, 0, 0, false},                 // at the limit is within it
       {{4'000, 5'000}, 500, 2, -4'000, true},          // behind both: wrong too
       {{-3'600'000, -3'600'000}, 0, 2, 3'600'000, false},  // limit 0: the guard is off
+      {{1.8e19, 1.8e19}, 500, 2, -3'200'000'000'000, true},  // a reading of 2^64 ms is clamped
   };
   for (const Row& r : rows) {
     CAPTURE(r.offsets.size());

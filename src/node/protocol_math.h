@@ -90,7 +90,8 @@ inline ClockVerdict judge_clock(std::vector<double> peer_offsets_ms, uint64_t li
   v.beyond = beyond.size();
   if (!beyond.empty()) {
     std::sort(beyond.begin(), beyond.end());
-    v.ahead_ms = std::llround(beyond[beyond.size() / 2]);
+    // Clamped: a peer's clock reading is whatever it sent (a century is plenty).
+    v.ahead_ms = std::llround(std::clamp(beyond[beyond.size() / 2], -3.2e12, 3.2e12));
   }
   v.wrong = limit_ms != 0 && v.judged >= 2 && 2 * v.beyond > v.judged;
   return v;
