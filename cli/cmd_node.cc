@@ -32,6 +32,7 @@ struct NodeOptions {
   std::string data_dir, sync;
   uint64_t sync_interval_ms = 0, tombstone_grace_ms = 0, reap_after_ms = 0;
   int64_t clock_offset_ms = 0;
+  uint64_t max_clock_offset_ms = 0;
   bool repair = false;
   bool insecure = false;
   bool no_history = false;
@@ -68,6 +69,7 @@ Status apply_flags(const NodeOptions& o, node::Config& cfg, ConfigSources& src) 
   take("--tombstone-grace", "tombstone_grace_ms", cfg.tombstone_grace_ms, o.tombstone_grace_ms);
   take("--reap-after", "reap_after_ms", cfg.reap_after_ms, std::optional<uint64_t>(o.reap_after_ms));
   take("--clock-offset-ms", "clock_offset_ms", cfg.clock_offset_ms, o.clock_offset_ms);
+  take("--max-clock-offset", "max_clock_offset_ms", cfg.max_clock_offset_ms, o.max_clock_offset_ms);
   if (o.repair) cfg.repair = true;
   if (o.insecure) cfg.insecure = true;
   take("--key-file", "key_files", cfg.key_files, o.key_files);
@@ -347,6 +349,12 @@ Handler setup_node(CLI::App& sub) {
                                      "accept only members with this public key (mkpub:...); "
                                      "repeatable; default: any holder of the cluster key")
                           ->type_name("PUBKEY");
+  g["--max-clock-offset"] =
+      sub.add_option("--max-clock-offset", o->max_clock_offset_ms,
+                     "refuse local writes (exit 3) while this node's wall clock is further than MS "
+                     "from more than half of its peers (at least two with a measured offset); "
+                     "0 turns the guard off (default 500)")
+          ->type_name("MS");
   g["--clock-offset-ms"] =
       sub.add_option("--clock-offset-ms", o->clock_offset_ms,
                      "for testing: add MS (may be negative) to the wall clock this node uses "

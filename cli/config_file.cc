@@ -159,6 +159,7 @@ const std::map<std::string, Setter, std::less<>>& setters() {
       {"max_retransmits", integer(&C::max_retransmits)},
       {"max_clock_skew_ms", integer(&C::max_clock_skew_ms)},
       {"clock_offset_ms", signed_integer(&C::clock_offset_ms)},
+      {"max_clock_offset_ms", integer(&C::max_clock_offset_ms)},
       {"log_level", string(&C::log_level)},
       {"loss", probability(&C::loss)},
       {"data_dir", string(&C::data_dir)},

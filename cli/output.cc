@@ -103,11 +103,14 @@ const char* state_color(const std::string& s) {
   return kDim;
 }
 
-// A peer's clock offset: "+3ms" ahead of ours, "-12ms" behind, "-" unknown.
-std::string offset(const Value& v) {
-  if (!v.is_int()) return "-";
+// A peer's clock offset: "+3ms" ahead of ours, "-12ms" behind, "-" unknown;
+// "!" and red when further than the clock-offset guard's limit.
+Cell offset(const Value& m) {
+  const Value& v = m.get("clock_offset_ms");
+  if (!v.is_int()) return {"-"};
   const int64_t ms = v.as_int();
-  return (ms > 0 ? "+" : "") + std::to_string(ms) + "ms";
+  const bool beyond = m.get("clock_offset_beyond_limit").as_bool();
+  return {(ms > 0 ? "+" : "") + std::to_string(ms) + "ms" + (beyond ? "!" : ""), beyond ? kRed : nullptr};
 }
 
 std::string members_table(const Value& list, const Style& st) {
@@ -121,7 +124,7 @@ std::string members_table(const Value& list, const Style& st) {
             {state, state_color(state)},
             {scalar(m.get("address"))},
             {rtt(m.get("rtt_us"))},
-            {offset(m.get("clock_offset_ms"))},
+            offset(m),
             {ago(m.get("last_contact_ms_ago"))},
             {scalar(m.get("incarnation"))},
             {scalar(m.get("pending_pushes"))}};

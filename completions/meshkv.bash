@@ -19,7 +19,7 @@ _meshkv_options() {
             echo "--config --id --listen --join --mtu --gossip-interval --probe-interval" \
                 "--probe-timeout --anti-entropy-interval --loss --data-dir --sync" \
                 "--sync-interval --tombstone-grace --reap-after --repair --log-level --no-history --insecure --key-file" \
-                "--identity --allow-peer --metrics --clock-offset-ms --help"
+                "--identity --allow-peer --metrics --max-clock-offset --clock-offset-ms --help"
             ;;
         set) echo "--batch --value-file $remote" ;;
         del) echo "--batch --force $remote" ;;

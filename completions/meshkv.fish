@@ -55,6 +55,7 @@ complete -c meshkv -n '__fish_seen_subcommand_from node' -l log-level -x -a 'deb
 complete -c meshkv -n '__fish_seen_subcommand_from node' -l no-history -d 'keep no prompt history in ~/.meshkv_history'
 complete -c meshkv -n '__fish_seen_subcommand_from node' -l insecure -d 'allow a non-loopback --listen without a cluster key'
 complete -c meshkv -n '__fish_seen_subcommand_from node' -l metrics -x -d 'serve Prometheus metrics at http://HOST:PORT/metrics'
+complete -c meshkv -n '__fish_seen_subcommand_from node' -l max-clock-offset -x -d 'refuse writes while this many ms from most peer clocks (0: off)'
 complete -c meshkv -n '__fish_seen_subcommand_from node' -l clock-offset-ms -x -d 'for testing: skew the wall clock by this many ms'
 complete -c meshkv -n '__fish_seen_subcommand_from node' -l key-file -r -F -d 'seal the mesh with this cluster key (repeatable: the first seals)'
 complete -c meshkv -n '__fish_seen_subcommand_from node' -l identity -r -F -d "this node's identity key pair (meshkv keygen)"

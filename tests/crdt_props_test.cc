@@ -77,6 +77,7 @@ class History {
       reps_.emplace_back(static_cast<Origin>(100 + i));
       skew_.push_back(pick(-200, 200));  // milliseconds, within the HLC bound
       max_seen_.push_back(Hlc{});
+      last_write_.push_back(Hlc{});
     }
     // Sometimes one replica's clock is an hour off, far beyond the bound its
     // peers adopt: its entries still merge, and a write elsewhere that
@@ -128,6 +129,14 @@ class History {
       return "HLC went backwards at replica " + std::to_string(r) + ": " + describe(res->entry);
     }
     max_seen_[static_cast<size_t>(r)] = rep.clock().last();
+    // Per origin, every write is above the origin's earlier writes, also
+    // when one of them was bumped above an entry from a clock far ahead.
+    Hlc& mine = last_write_[static_cast<size_t>(r)];
+    if (!(res->entry.hlc > mine)) {
+      return "replica " + std::to_string(r) + " wrote " + describe(res->entry) +
+             " below its own earlier write at " + std::to_string(mine.raw);
+    }
+    mine = res->entry.hlc;
     // A write supersedes what its replica showed: read-your-write, however
     // far ahead the replaced entry's clock was.
     const Entry* now_there = rep.map().find(key);
@@ -268,6 +277,7 @@ class History {
   std::vector<Replica> reps_;
   std::vector<int> skew_;
   std::vector<Hlc> max_seen_;
+  std::vector<Hlc> last_write_;  // per replica: the HLC of its latest write
   int keys_ = 1;
   uint64_t now_ = kEpochMs;
   std::vector<KeyedEntry> log_;

@@ -91,7 +91,9 @@ echo "sim: ok"
 # --clock-offset-ms: a node whose clock runs an hour ahead stamps its writes
 # an hour ahead, and its peers measure the offset; the config key takes a
 # negative value; out of range is refused.
-start_node skewed $((BASE + 4)) --join "$A" --clock-offset-ms 3600000
+# (Its guard is off: a and b would have it refuse writes once measured;
+# tests/proc_skew.sh tests the guard.)
+start_node skewed $((BASE + 4)) --join "$A" --clock-offset-ms 3600000 --max-clock-offset 0
 wait_for 10 "the skewed node is alive at a" member_is "$BASE" skewed alive
 now_ms=$(date +%s%3N)
 hlc=$(m set skew/1 ahead --node "$SKEWED" --json | grep -o '"hlc":"[0-9]*' | cut -d'"' -f4)
@@ -104,14 +106,16 @@ offset_near_an_hour() {
   [ -n "$off" ] && [ "$off" -ge 3590000 ] && [ "$off" -le 3610000 ]
 }
 wait_for 10 "a measures the skewed node's clock an hour ahead" offset_near_an_hour
-printf 'clock_offset_ms = -5000\n' >"$RUN_DIR/skew.toml"
+printf 'clock_offset_ms = -5000\nmax_clock_offset_ms = 0\n' >"$RUN_DIR/skew.toml"
 start_node behind $((BASE + 5)) --config "$RUN_DIR/skew.toml"  # alone: adopts no other clock
 wait_for 10 "the node with a config file starts" m status --node "$BEHIND"
 now_ms=$(date +%s%3N)
 hlc=$(m set skew/2 behind --node "$BEHIND" --json | grep -o '"hlc":"[0-9]*' | cut -d'"' -f4)
 [ -n "$hlc" ] && [ "$hlc" -le $((now_ms - 4000)) ] && [ "$hlc" -ge $((now_ms - 6000)) ] ||
   fail "clock_offset_ms = -5000: a write has hlc ${hlc:-none}, now is $now_ms"
+m status --node "$BEHIND" --json | grep -q '"guard":"off"' || fail "max_clock_offset_ms = 0 does not turn the guard off"
 expect_rc 2 "--clock-offset-ms beyond a day" m node --clock-offset-ms 86400001
+expect_rc 2 "--max-clock-offset beyond a day" m node --max-clock-offset 86400001
 printf 'clock_offset_ms = "x"\n' >"$RUN_DIR/skew.toml"
 expect_rc 2 "clock_offset_ms not an integer" m node --config "$RUN_DIR/skew.toml"
 echo "clock offset: ok"

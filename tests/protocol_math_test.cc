@@ -64,3 +64,35 @@ TEST_CASE("seq window: new seqs pass once, duplicates and very old seqs do not")
   CHECK(w.check_and_mark(5 + SeqWindow::kWidth + 10));
   CHECK_FALSE(w.check_and_mark(4));  // fell out of the window: treated as seen
 }
+
+TEST_CASE("protocol math: the clock guard stops the one clock most peers disagree with") {
+  struct Row {
+    std::vector<double> offsets;  // each peer's clock minus ours
+    uint64_t limit;
+    size_t beyond;
+    int64_t ahead;
+    bool wrong;
+  };
+  const Row rows[] = {
+      {{}, 500, 0, 0, false},                          // alone: nothing to judge by
+      {{-3'600'000}, 500, 1, 3'600'000, false},        // one peer: either clock may be wrong
+      {{-3'600'012, -3'599'990}, 500, 2, 3'600'012, true},  // b an hour ahead of a and c
+      {{3'600'000, 0}, 500, 1, -3'600'000, false},     // a sees b ahead: 1 of 2 is no majority
+      {{-600, -700, 10}, 500, 2, 700, true},           // 2 of 3
+      {{-600, 10, 20, 5}, 500, 1, 600, false},         // 1 of 4
+      {{-600, -700, 10, 5}, 500, 2, 700, false},       // 2 of 4: a tie is no majority
+      {{-500, 500}, 500, 0, 0, false},                 // at the limit is within it
+      {{4'000, 5'000}, 500, 2, -4'000, true},          // behind both: wrong too
+      {{-3'600'000, -3'600'000}, 0, 2, 3'600'000, false},  // limit 0: the guard is off
+      {{1.8e19, 1.8e19}, 500, 2, -3'200'000'000'000, true},  // a reading of 2^64 ms is clamped
+  };
+  for (const Row& r : rows) {
+    CAPTURE(r.offsets.size());
+    CAPTURE(r.limit);
+    const ClockVerdict v = judge_clock(r.offsets, r.limit);
+    CHECK(v.judged == r.offsets.size());
+    CHECK(v.beyond == r.beyond);
+    CHECK(v.ahead_ms == r.ahead);
+    CHECK(v.wrong == r.wrong);
+  }
+}

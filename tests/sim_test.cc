@@ -611,3 +611,65 @@ TEST_CASE("sim: in a sealed mesh a forgotten member's identity is dropped; resta
     for (size_t i = 0; i < 4; ++i) CHECK(s.node(i).counters().auth_failed == 0);
   }
 }
+
+TEST_CASE("sim: a node whose clock runs an hour ahead writes until measured, then refuses until fixed") {
+  sim::Options o;
+  o.nodes = 3;
+  o.seed = 14;
+  sim::Sim s(o);
+  std::vector<std::string> refusing_lines, back_lines;
+  s.on_log = [&](size_t i, const node::LogLine& l) {
+    if (i != 1 || l.level != node::LogLevel::kWarn) return;
+    if (l.text.find("local writes are refused") != std::string::npos) refusing_lines.push_back(l.text);
+    if (l.text.find("accepted again") != std::string::npos) back_lines.push_back(l.text);
+  };
+  s.step_clock(1, 3'600'000);
+  auto guard = [&](size_t i) { return s.node(i).status(s.now_of(i)).get("clock").get("guard").as_string(); };
+  // Not yet measured by anyone: it writes, and its write is merged everywhere.
+  REQUIRE(s.set(1, "early", "from the future").ok());
+  REQUIRE(s.run_until([&] { return s.membership_converged(); }, 10 * kSec));
+  REQUIRE(s.run_until([&] { return guard(1) == "refusing"; }, 10 * kSec));
+  INFO("refused after " << s.now_us() / 1000 << " ms");
+  CHECK(s.now_us() < 5 * kSec);
+  for (int i = 0; i < 3; ++i) {
+    auto w = s.set(1, "k", "v");
+    REQUIRE_FALSE(w.ok());
+    CHECK(w.status().code() == Code::kUnavailable);
+    CHECK(w.status().message().find("write refused: n1: this node's clock is 36000") == 0);
+    CHECK(w.status().message().find("ahead of 2 of 2 peers (limit 500 ms)") != std::string::npos);
+    auto d = s.del(1, "early");
+    CHECK(d.status().code() == Code::kUnavailable);
+  }
+  CHECK(refusing_lines.size() == 1);  // once per change of state, not per write
+  // The nodes that see it are not the ones that stop.
+  CHECK(guard(0) == "ok");
+  CHECK(guard(2) == "ok");
+  REQUIRE(s.set(0, "k", "from n0").ok());
+  REQUIRE(s.run_until([&] { return s.converged(); }, 10 * kSec));
+  CHECK(s.node(2).get("early") != nullptr);
+  CHECK(s.node(0).status(s.now_of(0)).get("clock").get("entries_ahead").as_int() > 0);
+  CHECK(s.node(1).status(s.now_of(1)).get("clock").get("writes_refused").as_int() == 6);
+  // Fixed: the next samples replace the estimate at once (a step, not noise).
+  s.step_clock(1, -3'600'000);
+  REQUIRE(s.run_until([&] { return guard(1) == "ok"; }, 10 * kSec));
+  CHECK(back_lines.size() == 1);
+  CHECK(s.set(1, "k", "from n1").ok());
+}
+
+TEST_CASE("sim: with fewer than two peers to judge by, a skewed node writes (and warns once)") {
+  sim::Options o;
+  o.nodes = 2;
+  o.seed = 15;
+  sim::Sim s(o);
+  size_t unchecked = 0;
+  s.on_log = [&](size_t i, const node::LogLine& l) {
+    if (i == 1 && l.text.find("unchecked") != std::string::npos) ++unchecked;
+  };
+  s.step_clock(1, 3'600'000);
+  REQUIRE(s.run_until([&] { return s.membership_converged(); }, 10 * kSec));
+  s.run_for(5 * kSec);  // measured by then
+  for (int i = 0; i < 5; ++i) CHECK(s.set(1, "k" + std::to_string(i), "v").ok());
+  CHECK(unchecked == 1);
+  CHECK(s.node(1).status(s.now_of(1)).get("clock").get("guard").as_string() == "unjudged");
+  CHECK(s.node(1).status(s.now_of(1)).get("clock").get("judged_peers").as_int() == 1);
+}

@@ -22,6 +22,7 @@ Hlc HlcClock::now(uint64_t phys_ms) {
 }
 
 bool HlcClock::observe(Hlc remote, uint64_t phys_ms) {
+  if (ahead_ms_ != 0 && remote.physical() > phys_ms + ahead_ms_) ++ahead_observed_;
   if (remote.physical() > phys_ms + max_skew_ms_) {
     ++skew_rejections_;
     return false;

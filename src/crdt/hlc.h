@@ -47,11 +47,17 @@ class HlcClock {
   void restore(Hlc last) { if (last > last_) last_ = last; }
   uint64_t skew_rejections() const { return skew_rejections_; }
   uint64_t max_skew_ms() const { return max_skew_ms_; }
+  // Counts observed timestamps more than `ms` ahead of the physical clock
+  // (0: none counted), adopted or not: the clock-offset guard's bound.
+  void count_ahead_of(uint64_t ms) { ahead_ms_ = ms; }
+  uint64_t ahead_observed() const { return ahead_observed_; }
 
  private:
   Hlc last_{};
   uint64_t max_skew_ms_;
   uint64_t skew_rejections_ = 0;
+  uint64_t ahead_ms_ = 0;
+  uint64_t ahead_observed_ = 0;
 };
 
 }  // namespace meshkv::crdt

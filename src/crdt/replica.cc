@@ -44,9 +44,7 @@ Result<KeyedEntry> Replica::write(std::string_view key, std::optional<std::strin
   // A write supersedes the entry it replaces on this replica, even one whose
   // clock ran further ahead than the clock adopts (HlcClock::observe refuses
   // it): a writer that has seen a value must win over it, or an acknowledged
-  // set or delete would be invisible where it was made. The bumped timestamp
-  // stays out of the clock, so one fast peer cannot drag every later write of
-  // this node into its future; only writes of this key pay for it.
+  // set or delete would be invisible where it was made.
   const Entry* cur = map_.find(ke.key);
   if (cur != nullptr && !(ke.entry.hlc > cur->hlc)) {
     ke.entry.hlc = Hlc{cur->hlc.raw + 1};
@@ -55,6 +53,20 @@ Result<KeyedEntry> Replica::write(std::string_view key, std::optional<std::strin
   // stepped back, or restarted behind the others, must not write a value
   // that a delete the others dropped would have beaten).
   if (cur == nullptr && !(ke.entry.hlc > horizon_)) ke.entry.hlc = Hlc{horizon_.raw + 1};
+  // The bump moves the clock too, as receiving the replaced entry would
+  // have: every write of this origin is above every earlier one (per-origin
+  // order, which readers of a node's writes rely on; chaos check (c)). The
+  // other way, a bumped write of one key followed by a write of another key
+  // would go back in time. The price: an entry far in the future drags this
+  // node's later writes along. The clock-offset guard (node/engine.cc) bounds
+  // it: a node whose wall clock is off refuses writes once its peers have
+  // measured it, so far-ahead entries come only from the first seconds of a
+  // bad clock, and each jump past max_skew is counted (forced_ahead()) and
+  // logged by the engine.
+  if (ke.entry.hlc > clock_.last()) {
+    if (ke.entry.hlc.physical() > phys_ms + clock_.max_skew_ms()) ++forced_ahead_;
+    clock_.restore(ke.entry.hlc);
+  }
   ke.entry.dot = Dot{self_, next_seq_++};
   ke.entry.tombstone = !value.has_value();
   if (value) ke.entry.value.assign(value->data(), value->size());

@@ -109,12 +109,16 @@ class Replica {
   HlcClock& clock() { return clock_; }
   const HlcClock& clock() const { return clock_; }
   uint64_t last_seq() const { return next_seq_ - 1; }
+  // Local writes that took the clock more than max_skew ahead of the
+  // physical time, to stay above the entry they replaced (see write()).
+  uint64_t forced_ahead() const { return forced_ahead_; }
 
   // A local write: `value` set, or a tombstone when nullopt. Assigns the next
   // dot and an HLC timestamp above both the clock's and the HLC of the entry
   // it replaces here, so the write is the key's winner on this replica
-  // (read-your-write, whatever a peer's clock said). State is unchanged on
-  // error.
+  // (read-your-write, whatever a peer's clock said). The clock moves up to
+  // that timestamp, so the origin's writes stay in HLC order. State is
+  // unchanged on error.
   Result<KeyedEntry> write(std::string_view key, std::optional<std::string_view> value,
                            uint64_t phys_ms);
 
@@ -214,6 +218,7 @@ class Replica {
  private:
   Origin self_;
   uint64_t next_seq_ = 1;
+  uint64_t forced_ahead_ = 0;
   HlcClock clock_;
   LwwMap map_;
   CausalContext ctx_;

@@ -73,6 +73,9 @@ Status Config::validate() const {
   if (clock_offset_ms < -kMaxClockOffsetMs || clock_offset_ms > kMaxClockOffsetMs) {
     return Status::Invalid("clock_offset_ms: must be between -86400000 and 86400000");
   }
+  if (max_clock_offset_ms > static_cast<uint64_t>(kMaxClockOffsetMs)) {
+    return Status::Invalid("max_clock_offset_ms: at most 86400000 (0 turns the guard off)");
+  }
   if (!(loss >= 0 && loss <= 1)) return Status::Invalid("loss: a probability between 0 and 1");
   static const char* levels[] = {"debug", "info", "warn", "error"};
   if (std::find_if(std::begin(levels), std::end(levels),

@@ -56,6 +56,16 @@ struct Config {
   // Remote HLC timestamps further ahead of the local clock than this (ms) are
   // not adopted by the local clock (and are counted).
   uint64_t max_clock_skew_ms = 60'000;
+  // The clock-offset guard: a node whose wall clock is further than this
+  // (ms) from more than half of its peers (at least two, each with a current
+  // estimate from probes) refuses local writes until it is back within
+  // bounds; its entries would otherwise win over acknowledged writes made
+  // up to that long after them elsewhere. 0 turns the guard off. 500: NTP
+  // keeps servers within a few ms and a laptop within tens, and an estimate
+  // is off by at most half a round trip (under 150 ms across continents), so
+  // only a clock that is really wrong trips it, while a write can overtake
+  // by at most half a second. Laptops that sleep without NTP may want more.
+  uint64_t max_clock_offset_ms = 500;
   // For testing only: added (signed) to the wall clock the engine sees, so a
   // node on one machine can run with a skewed physical clock. Monotonic time
   // (timers, failure detection) is unaffected. At most one day either way.

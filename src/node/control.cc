@@ -92,13 +92,17 @@ Result<std::vector<BatchWrite>> parse_batch(const Value& entries) {
   return batch;
 }
 
-CtlResponse written(CtlOp op, const Result<crdt::KeyedEntry>& w) {
-  if (!w.ok()) {
-    // A refusal by the node (its log cannot take writes) is not the
-    // client's mistake: it may succeed later, or through another node.
-    if (w.status().code() == Code::kUnavailable) return fail(wire::kCtlUnavailable, w.status().message());
-    return fail(wire::kCtlBadRequest, prefix(op) + w.status().message());
+// A write's refusal: the node's (clock guard: exit 3), or the request's.
+CtlCode refusal_code(const Status& st) {
+  switch (st.code()) {
+    case Code::kNotFound: return wire::kCtlNotFound;
+    case Code::kUnavailable: return wire::kCtlUnavailable;
+    default: return wire::kCtlBadRequest;
   }
+}
+
+CtlResponse written(CtlOp op, const Result<crdt::KeyedEntry>& w) {
+  if (!w.ok()) return fail(refusal_code(w.status()), prefix(op) + w.status().message());
   return ok(entry_value(w->key, w->entry));
 }
 
@@ -138,6 +142,10 @@ CtlResponse mset_op(Engine& engine, const Value& args, Now now) {
   // ever to widen, the answer says how far the batch got rather than hide it.
   // Without force a delete of an absent key is skipped, judged when its turn
   // comes (an earlier entry of the batch may have set or deleted it).
+  // A node that refuses writes refuses the batch whole, before any of it.
+  if (Status st = engine.write_refusal(now); !st.ok()) {
+    return fail(wire::kCtlUnavailable, prefix(CtlOp::kMset) + st.message() + " (nothing written)");
+  }
   const bool force = args.get("force").as_bool();
   uint64_t written = 0, not_found = 0;
   for (size_t i = 0; i < batch->size(); ++i) {
@@ -162,10 +170,7 @@ CtlResponse mset_op(Engine& engine, const Value& args, Now now) {
 
 CtlResponse trace_op(Engine& engine, const Value& args, Now now) {
   auto t = engine.traced_set(args.get("key").as_string(), args.get("value").as_string(), now);
-  if (!t.ok()) {
-    if (t.status().code() == Code::kUnavailable) return fail(wire::kCtlUnavailable, t.status().message());
-    return fail(wire::kCtlBadRequest, prefix(CtlOp::kTrace) + t.status().message());
-  }
+  if (!t.ok()) return fail(refusal_code(t.status()), prefix(CtlOp::kTrace) + t.status().message());
   return ok(engine.trace_report(*t, now));
 }
 
@@ -256,9 +261,7 @@ CtlResponse quarantine_op(Engine& engine, const Value& args, Now now) {
     if (key.empty()) return fail(wire::kCtlBadRequest, prefix(CtlOp::kQuarantine) + "apply needs a key");
     auto w = engine.quarantine_apply(key, now);
     if (!w.ok()) {
-      if (w.status().code() == Code::kUnavailable) return fail(wire::kCtlUnavailable, w.status().message());
-      const CtlCode code = w.status().code() == Code::kNotFound ? wire::kCtlNotFound : wire::kCtlBadRequest;
-      return fail(code, prefix(CtlOp::kQuarantine) + w.status().message());
+      return fail(refusal_code(w.status()), prefix(CtlOp::kQuarantine) + w.status().message());
     }
     Value body = entry_value(w->key, w->entry);
     body.set("deleted", w->entry.tombstone);

@@ -35,7 +35,10 @@ Engine::Impl::Impl(Config c, uint64_t uid, Endpoint addr, uint64_t seed, Now n)
       // Membership, then anti-entropy: each draws its first jitter from rng.
       membership(cfg, {self_name, uid, addr}, now, rng, timers, membership_hooks()),
       replication(cfg, uid, now, replica, membership, timers, replication_hooks()),
-      anti_entropy(cfg, now, rng, replica, membership, timers, anti_entropy_hooks()) {}
+      anti_entropy(cfg, now, rng, replica, membership, timers, anti_entropy_hooks()) {
+  replica.clock().count_ahead_of(cfg.max_clock_offset_ms);
+  if (cfg.max_clock_offset_ms == 0) guard.state = GuardState::kOff;
+}
 
 // The hooks below run only after construction: they may name any component.
 
@@ -124,10 +127,7 @@ void Engine::Impl::applied(const crdt::KeyedEntry& ke, bool local) {
 Result<crdt::KeyedEntry> Engine::Impl::write(std::string_view key, std::optional<std::string_view> value,
                                              Now n) {
   now = n;
-  if (!storage_refusal.empty() && crdt::check_key(key).ok()) {
-    ++writes_refused;
-    return Status::Unavailable("write refused: " + self_name + ": " + storage_refusal);
-  }
+  if (Status st = write_refusal(); !st.ok()) return st;
   std::optional<crdt::Entry> prev;
   if (durable) {
     if (const crdt::Entry* e = replica.map().find(key)) prev = *e;
@@ -137,8 +137,83 @@ Result<crdt::KeyedEntry> Engine::Impl::write(std::string_view key, std::optional
     if (durable) unsynced.push_back({r->key, r->entry.dot, std::move(prev)});
     applied(*r, true);
     replication.note_local_write(*r);
+    if (replica.forced_ahead() > guard.forced_logged &&
+        (guard.forced_log_us == 0 || now.mono_us - guard.forced_log_us >= 10'000'000)) {
+      log(LogLevel::kWarn, "clock: a write of key '" + r->key + "' took this node's clock " +
+                               std::to_string(r->entry.hlc.physical() - std::min(r->entry.hlc.physical(), n.wall_ms)) +
+                               " ms ahead of its wall clock, to stay above the entry it replaced (a clock "
+                               "that ran ahead wrote it); later writes here carry that time (" +
+                               std::to_string(replica.forced_ahead()) + " such writes so far)");
+      guard.forced_logged = replica.forced_ahead();
+      guard.forced_log_us = now.mono_us;
+    }
   }
   return r;
+}
+
+// ---- the clock-offset guard ---------------------------------------------------------
+//
+// Last-writer-wins trusts each writer's clock: a node whose clock runs an
+// hour ahead wins every write of the same key for an hour, and its HLC is
+// one the others refuse to adopt. Replica::write keeps a node's own writes
+// above what it shows, but that drags its clock along; the guard stops the
+// cause: the node whose clock disagrees with most of its peers refuses to
+// write, and says why, until the clock is fixed. Entries it wrote before it
+// was measured are still merged (the mesh must converge), and counted.
+
+void Engine::Impl::judge_clock_now() {
+  guard.judged_us = now.mono_us;
+  guard.verdict = judge_clock(membership.current_offsets(), cfg.max_clock_offset_ms);
+  const ClockVerdict& v = guard.verdict;
+  const GuardState next = cfg.max_clock_offset_ms == 0 ? GuardState::kOff
+                          : v.wrong                    ? GuardState::kRefusing
+                          : v.judged < 2               ? GuardState::kUnjudged
+                                                       : GuardState::kOk;
+  if (next == guard.state) return;
+  const GuardState was = guard.state;
+  guard.state = next;
+  guard.since_us = now.mono_us;
+  const std::string limit = " (limit " + std::to_string(cfg.max_clock_offset_ms) + " ms)";
+  if (next == GuardState::kRefusing) {
+    log(LogLevel::kWarn, "clock: this node's clock is " + describe_offset(v) + limit +
+                             "; local writes are refused until it is back within bounds (fix the clock: NTP)");
+  } else if (was == GuardState::kRefusing) {
+    log(LogLevel::kWarn, next == GuardState::kOk
+                             ? "clock: back within " + std::to_string(cfg.max_clock_offset_ms) + " ms of " +
+                                   std::to_string(v.judged - v.beyond) + " of " + std::to_string(v.judged) +
+                                   " peers; local writes are accepted again"
+                             : "clock: fewer than two peers to judge this node's clock by; local writes are "
+                               "accepted again, unchecked");
+  }
+  if (next == GuardState::kUnjudged) guard.unchecked_warned = false;
+}
+
+std::string describe_offset(const ClockVerdict& v) {
+  const int64_t ms = v.ahead_ms;
+  return std::to_string(ms < 0 ? -ms : ms) + " ms " + (ms < 0 ? "behind " : "ahead of ") +
+         std::to_string(v.beyond) + " of " + std::to_string(v.judged) + " peers";
+}
+
+Status Engine::Impl::write_refusal() {
+  if (!storage_refusal.empty()) {  // the write-ahead log fails (net/storage.h)
+    ++writes_refused;
+    return Status::Unavailable("write refused: " + self_name + ": " + storage_refusal);
+  }
+  // Judged at most every 10 ms between ticks: a batch of writes does not
+  // walk the member table once per write.
+  if (guard.judged_us > now.mono_us || now.mono_us - guard.judged_us >= 10'000) judge_clock_now();
+  if (guard.state == GuardState::kUnjudged && !guard.unchecked_warned) {
+    guard.unchecked_warned = true;
+    log(LogLevel::kWarn, "clock: writing with this node's clock unchecked: " +
+                             std::to_string(guard.verdict.judged) +
+                             " peers have a clock estimate, and at least two are needed to judge it");
+  }
+  if (guard.state != GuardState::kRefusing) return Status::Ok();
+  ++guard.refused;
+  return Status::Unavailable("write refused: " + self_name + ": this node's clock is " +
+                             describe_offset(guard.verdict) + " (limit " +
+                             std::to_string(cfg.max_clock_offset_ms) +
+                             " ms); fix its clock, see `meshkv peers`");
 }
 
 void Engine::Impl::dispatch(const Endpoint& from, wire::Envelope env) {
@@ -207,6 +282,7 @@ void Engine::tick(Now now) {
   s.membership.tick();
   s.anti_entropy.tick();
   s.transport.tick();
+  s.judge_clock_now();
   s.finish();
 }
 

@@ -146,7 +146,7 @@ class Engine {
   size_t storage_failed(std::string why, Now now);
   void storage_recovered(Now now);
   // Why local writes are refused ("" when they are not), and how many were.
-  const std::string& write_refusal() const;
+  const std::string& storage_refusal() const;
   uint64_t writes_refused() const;
 
   // ---- security ----
@@ -169,9 +169,15 @@ class Engine {
   void note_control_limit(ControlLimit why);
 
   // ---- local operations ----
-  // A write; state is unchanged on error (too large, empty key).
+  // A write; state is unchanged on error (too large, empty key, or refused
+  // by the clock-offset guard: see write_refusal).
   Result<crdt::KeyedEntry> set(std::string_view key, std::string_view value, Now now);
   Result<crdt::KeyedEntry> del(std::string_view key, Now now);
+  // Every local write (set, del, traced_set, quarantine_apply) is refused
+  // with Unavailable while the clock-offset guard judges this node's clock
+  // wrong (Config::max_clock_offset_ms), or while its log fails
+  // (storage_failed). This says whether it would be now.
+  Status write_refusal(Now now);
   // A write whose acknowledgements are recorded per member: pushes it at
   // once and returns a trace id for trace_report(). The last 64 traces are kept.
   Result<uint64_t> traced_set(std::string_view key, std::string_view value, Now now);

@@ -29,6 +29,9 @@
 
 namespace meshkv::node {
 
+// "3600012 ms ahead of 2 of 2 peers": a verdict, for the log and refusals.
+std::string describe_offset(const ClockVerdict& v);
+
 struct Engine::Impl {
   Impl(Config c, uint64_t uid, Endpoint addr, uint64_t seed, Now now);
 
@@ -85,6 +88,27 @@ struct Engine::Impl {
   std::vector<Unsynced> unsynced;
   std::string storage_refusal;  // non-empty: local writes are refused
   uint64_t writes_refused = 0;
+
+  // The clock-offset guard (Config::max_clock_offset_ms; the rule is
+  // judge_clock in node/protocol_math.h). Judged again every tick and before
+  // a write; each change of state is logged once.
+  enum class GuardState : uint8_t { kOff, kUnjudged, kOk, kRefusing };
+  struct ClockGuard {
+    GuardState state = GuardState::kUnjudged;
+    ClockVerdict verdict;
+    uint64_t since_us = 0;    // in this state since
+    uint64_t judged_us = ~uint64_t{0};  // when last judged
+    uint64_t refused = 0;     // local writes refused
+    bool unchecked_warned = false;      // a write made while unjudged was logged
+    uint64_t forced_logged = 0;         // replica.forced_ahead() when last logged
+    uint64_t forced_log_us = 0;         // when a forced jump was last logged
+  } guard;
+  void judge_clock_now();
+  // Ok, or why a local write is refused now (Unavailable).
+  Status write_refusal();
+  // {guard, max_clock_offset_ms, judged_peers, peers_beyond, offset_ms,
+  // state_for_ms, writes_refused, entries_ahead, forced_ahead} (status, peers).
+  wire::Value clock_guard_view(uint64_t now_us) const;
 
   // How the components reach each other (engine.cc).
   LogFn logger();

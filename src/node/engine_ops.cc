@@ -59,8 +59,13 @@ void Engine::storage_recovered(Now now) {
   impl_->storage_refusal.clear();
 }
 
-const std::string& Engine::write_refusal() const { return impl_->storage_refusal; }
+const std::string& Engine::storage_refusal() const { return impl_->storage_refusal; }
 uint64_t Engine::writes_refused() const { return impl_->writes_refused; }
+
+Status Engine::write_refusal(Now now) {
+  impl_->now = now;
+  return impl_->write_refusal();
+}
 
 wire::Value Engine::quarantine(std::string_view prefix, size_t limit) const {
   const Impl& s = *impl_;

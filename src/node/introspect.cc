@@ -26,7 +26,7 @@ Value ms_ago(uint64_t now_us, uint64_t then_us) {
   return Value(static_cast<int64_t>((now_us - std::min(now_us, then_us)) / 1000));
 }
 
-Value member_value(const Member& m, size_t pending, uint64_t now_us) {
+Value member_value(const Member& m, size_t pending, uint64_t now_us, const Membership& ms, uint64_t limit_ms) {
   Value v = Value::object();
   v.set("name", m.name);
   v.set("state", wire::member_state_name(m.state));
@@ -36,6 +36,10 @@ Value member_value(const Member& m, size_t pending, uint64_t now_us) {
   v.set("rtt_us", m.rtt.has_sample() ? Value(m.rtt.srtt_us()) : Value(nullptr));
   v.set("clock_offset_ms",
         m.has_offset ? Value(static_cast<int64_t>(std::llround(m.clock_offset_ms))) : Value(nullptr));
+  // Whether the guard judges by it, and whether it is further than the limit.
+  v.set("clock_offset_current", ms.offset_current(m));
+  v.set("clock_offset_beyond_limit",
+        limit_ms != 0 && m.has_offset && std::abs(m.clock_offset_ms) > static_cast<double>(limit_ms));
   v.set("last_contact_ms_ago", ms_ago(now_us, m.last_contact_us));
   v.set("state_for_ms", ms_ago(now_us, m.state_since_us));
   v.set("pending_pushes", static_cast<uint64_t>(pending));
@@ -64,11 +68,31 @@ Value Engine::clock() const {
 Value Engine::peers(Now now) const {
   Value list = Value::list();
   for (const auto& [name, m] : impl_->membership.members()) {
-    list.push(member_value(m, impl_->replication.pending_for(name), now.mono_us));
+    list.push(member_value(m, impl_->replication.pending_for(name), now.mono_us, impl_->membership,
+                           impl_->cfg.max_clock_offset_ms));
   }
   Value v = Value::object();
   v.set("id", impl_->self_name);
   v.set("members", std::move(list));
+  v.set("clock", impl_->clock_guard_view(now.mono_us));
+  return v;
+}
+
+Value Engine::Impl::clock_guard_view(uint64_t now_us) const {
+  static constexpr const char* kNames[] = {"off", "unjudged", "ok", "refusing"};
+  const ClockVerdict& g = guard.verdict;
+  Value v = Value::object();
+  v.set("guard", kNames[static_cast<size_t>(guard.state)]);
+  v.set("max_clock_offset_ms", cfg.max_clock_offset_ms);
+  v.set("judged_peers", static_cast<uint64_t>(g.judged));
+  v.set("peers_beyond", static_cast<uint64_t>(g.beyond));
+  // This node's clock against the peers further than the limit (median):
+  // positive ahead, negative behind; null when none is.
+  v.set("offset_ms", g.beyond > 0 ? Value(g.ahead_ms) : Value(nullptr));
+  v.set("state_for_ms", ms_ago(now_us, guard.since_us == 0 ? start_us : guard.since_us));
+  v.set("writes_refused", guard.refused);
+  v.set("entries_ahead", replica.clock().ahead_observed());
+  v.set("forced_ahead", replica.forced_ahead());
   return v;
 }
 
@@ -133,6 +157,7 @@ Value Engine::status(Now now) const {
   v.set("vv", clock().get("vv"));
   v.set("datagrams", datagram_counts(counters(), s.replica.clock().skew_rejections()));
   v.set("hlc", format_hlc(s.replica.clock().last()));
+  v.set("clock", s.clock_guard_view(now.mono_us));
   v.set("faults", faults().active() ? faults().to_value() : Value(nullptr));
   return v;
 }

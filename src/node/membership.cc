@@ -341,6 +341,8 @@ void Membership::apply_update(const MemberUpdate& u, const Endpoint* from) {
   }
   const bool new_process = m->uid != u.uid;
   const bool given_up = m->state == MemberState::kSuspect || m->state == MemberState::kDead;
+  // A new process may run on another clock (restarted, or moved).
+  if (new_process) m->has_offset = false;
   m->uid = u.uid;
   m->addr = u.addr;
   name_uid(u.uid, u.name);

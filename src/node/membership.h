@@ -53,9 +53,11 @@ struct Member {
   uint64_t state_since_us = 0;
   uint64_t last_contact_us = 0;  // 0: never heard from directly
   RttEstimator rtt;              // from probes and from acknowledged pushes
-  // Its wall clock minus ours (ms), smoothed; valid once has_offset.
+  // Its wall clock minus ours (ms), smoothed; valid once has_offset;
+  // measured at offset_at_us. Forgotten when a new process takes the name.
   double clock_offset_ms = 0;
   bool has_offset = false;
+  uint64_t offset_at_us = 0;
   uint64_t wall_sent_us = 0;  // when our PingAck to it last carried our wall clock
   bool has_wall_sent = false;
   uint64_t suspect_deadline_us = 0;  // when a suspect is declared dead
@@ -132,6 +134,12 @@ class Membership {
   // Up to `k` reachable members other than `except`, at random (uses the
   // engine's generator).
   std::vector<const Member*> random_members(size_t k, std::string_view except) const;
+  // The clock offsets (ms) of reachable members whose estimate is current:
+  // measured within the last offset_fresh_us(). What the clock-offset guard
+  // judges this node's clock by; a member not yet measured does not count.
+  std::vector<double> current_offsets() const;
+  // Whether `m`'s offset estimate is current (see current_offsets).
+  bool offset_current(const Member& m) const;
   // Reachable members, self included.
   size_t live_count() const { return 1 + reachable_count_; }
   bool has_seeds() const { return !seeds_.empty(); }
@@ -210,6 +218,7 @@ class Membership {
   void send_members(const Endpoint& to, const std::vector<wire::MemberUpdate>& ups);
   uint64_t suspicion_deadline() const;
   void probe_tick();
+  uint64_t offset_fresh_us() const;
   void probe_timeout(Member& target);
   void start_probe();
   void gossip_tick();

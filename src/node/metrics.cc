@@ -131,6 +131,27 @@ std::string Engine::metrics(Now now) const {
   for (const auto& [name, m] : s.membership.members()) {
     if (m.rtt.has_sample()) w.sample("meshkv_peer_rtt_seconds", static_cast<double>(m.rtt.srtt_us()) / 1e6, {{"peer", name}});
   }
+  w.family("meshkv_peer_clock_offset_seconds", "gauge",
+           "Each member's wall clock minus this node's, smoothed, for members with an estimate.");
+  for (const auto& [name, m] : s.membership.members()) {
+    if (m.has_offset) w.sample("meshkv_peer_clock_offset_seconds", m.clock_offset_ms / 1e3, {{"peer", name}});
+  }
+  w.single("meshkv_clock_writes_refused", "gauge",
+           "1 while this node refuses local writes: its clock is further than max_clock_offset_ms from most peers.",
+           s.guard.state == Engine::Impl::GuardState::kRefusing ? 1 : 0);
+  w.single("meshkv_clock_offset_peers_beyond", "gauge",
+           "Peers with a current estimate whose clock is further than max_clock_offset_ms from this node's.",
+           static_cast<uint64_t>(s.guard.verdict.beyond));
+  w.single("meshkv_clock_offset_peers_judged", "gauge", "Peers with a current clock offset estimate.",
+           static_cast<uint64_t>(s.guard.verdict.judged));
+  w.single("meshkv_clock_refused_writes_total", "counter", "Local writes refused by the clock-offset guard.",
+           s.guard.refused);
+  w.single("meshkv_clock_entries_ahead_total", "counter",
+           "Timestamps received further than max_clock_offset_ms ahead of this node's clock (merged all the same).",
+           s.replica.clock().ahead_observed());
+  w.single("meshkv_clock_forced_ahead_total", "counter",
+           "Local writes that took this node's clock further ahead than max_clock_skew_ms to stay above the entry they replaced.",
+           s.replica.forced_ahead());
   w.single("meshkv_keys", "gauge", "Live keys.", s.replica.map().live());
   w.single("meshkv_tombstones", "gauge", "Tombstones not yet collected.", s.replica.map().tombstones());
   w.single("meshkv_tombstones_collected_total", "counter", "Tombstones dropped by garbage collection.", s.anti_entropy.collected());

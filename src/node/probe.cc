@@ -3,6 +3,7 @@
 // it becomes suspect, and it is declared dead only if it does not refute in
 // time (membership.cc applies the refutation).
 #include <algorithm>
+#include <cmath>
 
 #include "node/membership.h"
 
@@ -17,7 +18,30 @@ constexpr size_t kPiggybackBytes = 400;
 constexpr uint64_t kWallEveryUs = 2000 * 1000;
 // Relay requests beyond this are refused (counted as queue drops).
 constexpr size_t kMaxRelays = 1024;
+// Beyond a round trip, what a clock offset sample may be off by: the
+// answerer's and our scheduling delays (ms).
+constexpr double kOffsetSlackMs = 50;
 }  // namespace
+
+uint64_t Membership::offset_fresh_us() const {
+  // Each member is probed once a round (one probe per interval) and its
+  // wall clock rides on at most one answer per 2 s: four rounds, and at
+  // least 10 s, leave room for lost probes.
+  const uint64_t round_us = (members_.size() + 1) * cfg_.probe_interval_ms * kMs;
+  return std::max<uint64_t>(10'000 * kMs, 4 * std::max(round_us, kWallEveryUs));
+}
+
+bool Membership::offset_current(const Member& m) const {
+  return m.reachable() && m.has_offset && now_.mono_us - std::min(now_.mono_us, m.offset_at_us) <= offset_fresh_us();
+}
+
+std::vector<double> Membership::current_offsets() const {
+  std::vector<double> out;
+  for (const auto& [name, m] : members_) {
+    if (offset_current(m)) out.push_back(m.clock_offset_ms);
+  }
+  return out;
+}
 
 void Membership::probe_tick() {
   const uint64_t t = now_.mono_us;
@@ -136,8 +160,16 @@ void Membership::on_ping_ack(uint64_t sender, const wire::PingAck& a) {
       // Its clock read at about the middle of the round trip, against ours then.
       const double sample = static_cast<double>(a.wall_ms) -
                             (static_cast<double>(now_.wall_ms) - static_cast<double>(rtt_us) / 2000.0);
-      m->clock_offset_ms = m->has_offset ? 0.75 * m->clock_offset_ms + 0.25 * sample : sample;
+      // Smoothed against round-trip noise. A sample is off the true offset
+      // by at most half its round trip, so one further from the estimate
+      // than a whole round trip (plus scheduling slack) is a clock that was
+      // stepped, and replaces the estimate: smoothing an hour away at 1/4
+      // per sample, one sample per 2 s, would take a minute.
+      const double rtt_ms = static_cast<double>(rtt_us) / 1000.0;
+      const bool step = m->has_offset && std::abs(sample - m->clock_offset_ms) > rtt_ms + kOffsetSlackMs;
+      m->clock_offset_ms = m->has_offset && !step ? 0.75 * m->clock_offset_ms + 0.25 * sample : sample;
       m->has_offset = true;
+      m->offset_at_us = now_.mono_us;
     }
   }
   m->last_contact_us = now_.mono_us;

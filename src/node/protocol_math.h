@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <vector>
 
 namespace meshkv::node {
 
@@ -63,6 +64,37 @@ inline uint64_t backoff_us(uint64_t rto_us, unsigned attempt) {
   constexpr uint64_t kCapUs = 250'000;
   const unsigned shift = std::min(attempt > 0 ? attempt - 1 : 0u, 16u);
   return std::min(rto_us << shift, std::max(kCapUs, rto_us));
+}
+
+// The clock-offset guard's verdict on this node's wall clock, from the
+// offsets (peer's wall clock minus ours, ms) of the peers with a current
+// estimate. This node's clock is judged wrong when it is further than
+// `limit_ms` from more than half of them, and at least two: with one peer
+// either clock could be the wrong one; with a majority against it, it is
+// the one wrong clock that stops, not the nodes that see it. limit_ms 0:
+// never judged wrong.
+struct ClockVerdict {
+  size_t judged = 0;     // peers with a current estimate
+  size_t beyond = 0;     // of them, further than the limit from this node
+  int64_t ahead_ms = 0;  // this node ahead of those beyond (median; negative: behind)
+  bool wrong = false;
+};
+
+inline ClockVerdict judge_clock(std::vector<double> peer_offsets_ms, uint64_t limit_ms) {
+  ClockVerdict v;
+  v.judged = peer_offsets_ms.size();
+  std::vector<double> beyond;
+  for (double off : peer_offsets_ms) {
+    if (std::abs(off) > static_cast<double>(limit_ms)) beyond.push_back(-off);
+  }
+  v.beyond = beyond.size();
+  if (!beyond.empty()) {
+    std::sort(beyond.begin(), beyond.end());
+    // Clamped: a peer's clock reading is whatever it sent (a century is plenty).
+    v.ahead_ms = std::llround(std::clamp(beyond[beyond.size() / 2], -3.2e12, 3.2e12));
+  }
+  v.wrong = limit_ms != 0 && v.judged >= 2 && 2 * v.beyond > v.judged;
+  return v;
 }
 
 }  // namespace meshkv::node
