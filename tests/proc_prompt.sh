@@ -280,6 +280,10 @@ def session_one():
         wide = [l for l in out.split(b"\n") if columns(l) > 80]
         if b"peers" not in out or wide:
             raise Failed("help: lines over 80 columns: %r" % wide)
+        out = p.command(b"loss drop")
+        wide = [l for l in out.split(b"\n") if columns(l) > 80]
+        if b"usage: loss" not in out or wide:
+            raise Failed("loss usage: lines over 80 columns: %r" % (wide or out))
         out = p.command(b"forget b")
         if b"alive" not in out:
             raise Failed("forget of a live member: %r" % out)
@@ -373,6 +377,7 @@ fi
 grep -q "INFO .*member p .* is left" "$RUN_DIR/b.log" || fail "node b did not log p's leave"
 echo "ok: a graceful leave is logged as INFO"
 
+# shellcheck disable=SC2154 # set by start_node
 kill -INT "$PID_b"
 for _ in $(seq 1 100); do kill -0 "$PID_b" 2>/dev/null || break; sleep 0.1; done
 wait "$PID_b"
