@@ -503,6 +503,8 @@ int own_terminal_fd() {
 }  // namespace
 
 std::string default_history_file() {
+  // Set but empty, like an empty HISTFILE in a shell: no file is kept.
+  if (const char* file = std::getenv("MESHKV_HISTORY"); file != nullptr) return file;
   const char* home = std::getenv("HOME");
   if (home == nullptr || *home == '\0') return {};
   return std::string(home) + "/.meshkv_history";

@@ -62,9 +62,11 @@ def meshkv(*args, node=NODE):
 class Prompt:
     """One `meshkv node` on a pseudo-terminal of 24 rows and 80 columns."""
 
-    def __init__(self, name, *extra):
+    def __init__(self, name, *extra, **more_env):
         env = dict(os.environ, HOME=HOME, LANG="C.UTF-8", TERM="xterm")
         env.pop("LC_ALL", None)
+        env.pop("MESHKV_HISTORY", None)
+        env.update(more_env)
         argv = [MESHKV, "node", "--id", "p", "--listen", NODE, *extra]
         self.pid, self.fd = pty.fork()
         if self.pid == 0:
@@ -356,13 +358,36 @@ def session_three():
     print("ok: --no-history neither reads nor writes the file; quit exits 0")
 
 
+def session_four():
+    alt = os.path.join(RUN, "alt_history")
+    before = open(os.path.join(HOME, ".meshkv_history"), "rb").read()
+    p = Prompt("prompt4", MESHKV_HISTORY=alt)
+    try:
+        p.expect(PROMPT, 0)
+        p.command(b"set alt-history 1")
+        p.send(b"quit\r")
+        if p.reap(10) != 0:
+            raise Failed("quit: %s" % p.why())
+    finally:
+        p.kill()
+    if b"alt-history" not in open(alt, "rb").read() or os.stat(alt).st_mode & 0o777 != 0o600:
+        raise Failed("$MESHKV_HISTORY: the line is not in %s, or its mode is not 600" % alt)
+    if open(os.path.join(HOME, ".meshkv_history"), "rb").read() != before:
+        raise Failed("with $MESHKV_HISTORY set, ~/.meshkv_history was written")
+    print("ok: $MESHKV_HISTORY names the history file, written with mode 600")
+
+
 try:
     session_one()
     hist = open(os.path.join(HOME, ".meshkv_history"), "rb").read()
     if b"uni" not in hist or b"cancelled" in hist:
         raise Failed("history file: %r" % hist[:300])
+    mode = os.stat(os.path.join(HOME, ".meshkv_history")).st_mode & 0o777
+    if mode != 0o600:
+        raise Failed("the history file has mode %o, not 600" % mode)
     session_two()
     session_three()
+    session_four()
 except (Failed, OSError, subprocess.TimeoutExpired) as e:
     print("FAIL:", e)
     sys.exit(1)
