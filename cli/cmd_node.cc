@@ -329,7 +329,8 @@ Handler setup_node(CLI::App& sub) {
                          ->type_name("LEVEL")
                          ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
   sub.add_flag("--no-history", o->no_history,
-               "at the prompt, neither read nor write the history file ~/.meshkv_history");
+               "at the prompt, neither read nor write the history file "
+               "($MESHKV_HISTORY, else ~/.meshkv_history)");
   sub.add_flag("--insecure", o->insecure,
                "allow a non-loopback --listen without a cluster key, although traffic is then "
                "neither authenticated nor encrypted (said in the log and in status)");

@@ -168,6 +168,11 @@ std::string wrap(std::string_view text, size_t width, size_t indent) {
   return out;
 }
 
+// A usage line on stderr, wrapped to fit 80 columns like `help COMMAND`.
+void print_usage(std::string_view usage) {
+  std::cerr << wrap("usage: " + std::string(usage), 79, 7) << "\n";
+}
+
 void print_list() {
   size_t w = 0;
   for (const auto& c : kCommands) w = std::max(w, std::strlen(c.synopsis));
@@ -206,7 +211,7 @@ std::optional<node::LogLevel> parse_level(std::string_view name) {
 
 void log_command(const std::vector<std::string>& w) {
   if (w.size() > 2) {
-    std::cerr << "usage: log [debug|info|warn|error]\n";
+    print_usage("log [debug|info|warn|error]");
     return;
   }
   if (w.size() == 2) {
@@ -231,8 +236,7 @@ bool loss_request(const std::vector<std::string>& w, wire::CtlRequest& req) {
     ++i;
   }
   if ((n + 1 - i) % 2 != 0) {
-    std::cerr << "usage: loss [clear] [drop P] [dup P] [corrupt P] [delay MS[:J]] [direction D] [peer ID] "
-                 "[partition ID,...]\n";
+    print_usage(find_command("loss")->usage);
     return false;
   }
   for (; i + 1 <= n; i += 2) {
@@ -248,7 +252,7 @@ bool loss_request(const std::vector<std::string>& w, wire::CtlRequest& req) {
 // wrong.
 bool join_request(const std::vector<std::string>& w, wire::CtlRequest& req) {
   if (w.size() == 1) {
-    std::cerr << "usage: join PEER...   (PEER is HOST:PORT)\n";
+    print_usage("join PEER...   (PEER is HOST:PORT)");
     return false;
   }
   wire::Value peers = wire::Value::list();
@@ -269,7 +273,7 @@ bool join_request(const std::vector<std::string>& w, wire::CtlRequest& req) {
 std::optional<wire::CtlRequest> build_request(const std::vector<std::string>& w) {
   const size_t n = w.size() - 1;
   auto usage = [&](const char* u) -> std::optional<wire::CtlRequest> {
-    std::cerr << "usage: " << u << "\n";
+    print_usage(u);
     return std::nullopt;
   };
   auto unknown = [&]() -> std::optional<wire::CtlRequest> {
@@ -416,7 +420,7 @@ Completion complete_words(std::string_view before) {
   } else if (c != nullptr && done->size() == 1 && std::string_view(c->name) == "log") {
     for (const char* l : kLevels) offer(l);
   } else if (c != nullptr) {
-    out.hint = "usage: " + std::string(c->usage != nullptr ? c->usage : c->synopsis);
+    out.hint = wrap("usage: " + std::string(c->usage != nullptr ? c->usage : c->synopsis), 79, 7);
   }
   return out;
 }
@@ -499,6 +503,8 @@ int own_terminal_fd() {
 }  // namespace
 
 std::string default_history_file() {
+  // Set but empty, like an empty HISTFILE in a shell: no file is kept.
+  if (const char* file = std::getenv("MESHKV_HISTORY"); file != nullptr) return file;
   const char* home = std::getenv("HOME");
   if (home == nullptr || *home == '\0') return {};
   return std::string(home) + "/.meshkv_history";

@@ -30,7 +30,8 @@ struct ReplOptions {
   std::string history_file;
 };
 
-// $HOME/.meshkv_history, or "" without $HOME.
+// $MESHKV_HISTORY when set (empty: none), else $HOME/.meshkv_history, or ""
+// without $HOME.
 std::string default_history_file();
 
 // Runs the prompt until `quit`, Ctrl-D, end of input or a signal (SIGINT,

@@ -62,9 +62,11 @@ def meshkv(*args, node=NODE):
 class Prompt:
     """One `meshkv node` on a pseudo-terminal of 24 rows and 80 columns."""
 
-    def __init__(self, name, *extra):
+    def __init__(self, name, *extra, **more_env):
         env = dict(os.environ, HOME=HOME, LANG="C.UTF-8", TERM="xterm")
         env.pop("LC_ALL", None)
+        env.pop("MESHKV_HISTORY", None)
+        env.update(more_env)
         argv = [MESHKV, "node", "--id", "p", "--listen", NODE, *extra]
         self.pid, self.fd = pty.fork()
         if self.pid == 0:
@@ -280,6 +282,10 @@ def session_one():
         wide = [l for l in out.split(b"\n") if columns(l) > 80]
         if b"peers" not in out or wide:
             raise Failed("help: lines over 80 columns: %r" % wide)
+        out = p.command(b"loss drop")
+        wide = [l for l in out.split(b"\n") if columns(l) > 80]
+        if b"usage: loss" not in out or wide:
+            raise Failed("loss usage: lines over 80 columns: %r" % (wide or out))
         out = p.command(b"forget b")
         if b"alive" not in out:
             raise Failed("forget of a live member: %r" % out)
@@ -352,13 +358,36 @@ def session_three():
     print("ok: --no-history neither reads nor writes the file; quit exits 0")
 
 
+def session_four():
+    alt = os.path.join(RUN, "alt_history")
+    before = open(os.path.join(HOME, ".meshkv_history"), "rb").read()
+    p = Prompt("prompt4", MESHKV_HISTORY=alt)
+    try:
+        p.expect(PROMPT, 0)
+        p.command(b"set alt-history 1")
+        p.send(b"quit\r")
+        if p.reap(10) != 0:
+            raise Failed("quit: %s" % p.why())
+    finally:
+        p.kill()
+    if b"alt-history" not in open(alt, "rb").read() or os.stat(alt).st_mode & 0o777 != 0o600:
+        raise Failed("$MESHKV_HISTORY: the line is not in %s, or its mode is not 600" % alt)
+    if open(os.path.join(HOME, ".meshkv_history"), "rb").read() != before:
+        raise Failed("with $MESHKV_HISTORY set, ~/.meshkv_history was written")
+    print("ok: $MESHKV_HISTORY names the history file, written with mode 600")
+
+
 try:
     session_one()
     hist = open(os.path.join(HOME, ".meshkv_history"), "rb").read()
     if b"uni" not in hist or b"cancelled" in hist:
         raise Failed("history file: %r" % hist[:300])
+    mode = os.stat(os.path.join(HOME, ".meshkv_history")).st_mode & 0o777
+    if mode != 0o600:
+        raise Failed("the history file has mode %o, not 600" % mode)
     session_two()
     session_three()
+    session_four()
 except (Failed, OSError, subprocess.TimeoutExpired) as e:
     print("FAIL:", e)
     sys.exit(1)
@@ -373,6 +402,7 @@ fi
 grep -q "INFO .*member p .* is left" "$RUN_DIR/b.log" || fail "node b did not log p's leave"
 echo "ok: a graceful leave is logged as INFO"
 
+# shellcheck disable=SC2154 # set by start_node
 kill -INT "$PID_b"
 for _ in $(seq 1 100); do kill -0 "$PID_b" 2>/dev/null || break; sleep 0.1; done
 wait "$PID_b"
