@@ -691,3 +691,35 @@ TEST_CASE("wire: an empty-key chunk entry is refused with or without bytes after
   CHECK_FALSE(b.ok());
   CHECK(says(b, "empty key"));
 }
+
+TEST_CASE("wire: to_json is valid JSON whatever the bytes: fields that are not UTF-8 go in base64") {
+  using wire::Value;
+  Value v = Value::object();
+  v.set("key", "k");
+  v.set("value", std::string("\xff\xfe", 2));
+  CHECK(v.to_json() == R"({"key":"k","value_base64":"//4="})");
+  // Valid UTF-8 of every length stays text; control characters are escaped.
+  Value t = Value::object();
+  t.set("value", "h\xc3\xa9llo \xe2\x9c\x93 \xf0\x9f\x9a\x80\x01");
+  CHECK(t.to_json() == "{\"value\":\"h\xc3\xa9llo \xe2\x9c\x93 \xf0\x9f\x9a\x80\\u0001\"}");
+  // Overlong forms, surrogates, code points above U+10FFFF, truncated and
+  // stray continuation bytes are not UTF-8.
+  for (const std::string& bad : {std::string("\xc0\xaf"), std::string("\xe0\x80\xaf"), std::string("\xed\xa0\x80"),
+                                std::string("\xf4\x90\x80\x80"), std::string("\xe2\x9c"), std::string("\x80"),
+                                std::string("a\xf5z")}) {
+    Value b = Value::object();
+    b.set("v", bad);
+    CHECK(b.to_json().find("\"v_base64\":\"") != std::string::npos);
+  }
+  // A NUL byte is valid UTF-8, escaped.
+  Value z = Value::object();
+  z.set("v", std::string("a\0b", 3));
+  CHECK(z.to_json() == R"({"v":"a\u0000b"})");
+  // In a list, an object; in a field name, U+FFFD for each bad byte.
+  Value l = Value::list();
+  l.push(std::string("\xff", 1));
+  CHECK(l.to_json() == R"([{"base64":"/w=="}])");
+  Value k = Value::object();
+  k.set(std::string("a\xff", 2), 1);
+  CHECK(k.to_json() == "{\"a\xef\xbf\xbd\":1}");
+}

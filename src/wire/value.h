@@ -52,7 +52,11 @@ class Value {
   Value& set(std::string name, Value v);  // REQUIRES: is_object()
   Value& push(Value v);                   // REQUIRES: is_list()
 
-  // Compact JSON (strings escaped; bytes that are not UTF-8 pass through).
+  // Compact JSON, always valid: a JSON document holds text, and values are
+  // bytes. A string field NAME whose bytes are not UTF-8 is written as
+  // "NAME_base64" holding them in base64 (RFC 4648, with padding); such a
+  // string in a list as {"base64": "..."}; in an object's field name,
+  // each byte that is not part of valid UTF-8 as U+FFFD.
   std::string to_json() const;
 
   friend bool operator==(const Value&, const Value&) = default;
