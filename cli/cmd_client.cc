@@ -11,6 +11,7 @@
 #include "crdt/replica.h"
 #include "net/control_client.h"
 #include "output.h"
+#include "repl.h"
 
 namespace meshkv::cli {
 
@@ -95,13 +96,53 @@ int refuse(const ClientOptions& o, const std::string& message, int rc) {
 
 }  // namespace
 
-// `set --batch FILE`: "KEY VALUE" lines (split at the first space or tab; "-"
-// is stdin), sent in frames of up to kBatch writes and kBatchBytes bytes, far
-// below the node's frame limit. `del --batch FILE`: one KEY per line; without
-// `force` the node skips keys it holds no value for, and they are counted as
-// not found (exit 0 all the same: every line was handled). Each line is
-// checked here against the key and value limits: a bad one stops the batch
-// with exit 2, saying what was written before it.
+// `set --batch FILE`: "KEY VALUE" lines ("-" is stdin): the key up to the
+// first space or tab, the value the rest of the line after the blanks that
+// follow it, without trailing blanks; a key or value that starts with a
+// quote is read as at the prompt ('single', "double \" quotes", and the line
+// must then be exactly KEY VALUE). A trailing CR (CRLF files), blank lines and
+// lines starting with '#' are ignored. Errors name the file and line.
+// `del --batch FILE`: one KEY per line, quoted likewise; without `force` the
+// node skips keys it holds no value for, and they are counted as not found
+// (exit 0 all the same: every line was handled). Sent in frames of up to
+// kBatch writes and kBatchBytes bytes, far below the node's frame limit.
+// Each line is checked here against the key and value limits: a bad one
+// stops the batch with exit 2, saying what was written before it.
+//
+// One line of a batch file, or nothing for a blank line or a comment.
+using BatchLine = std::optional<std::pair<std::string, std::string>>;
+Result<BatchLine> parse_batch_line(std::string_view line, bool deleting) {
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);  // CRLF files
+  const auto blank = [](char c) { return c == ' ' || c == '\t'; };
+  while (!line.empty() && blank(line.front())) line.remove_prefix(1);
+  if (line.empty() || line.front() == '#') return BatchLine();
+  const auto quote = [](char c) { return c == '"' || c == '\''; };
+  size_t cut = 0;
+  while (cut < line.size() && !blank(line[cut])) ++cut;
+  size_t vstart = cut;
+  while (vstart < line.size() && blank(line[vstart])) ++vstart;
+  const size_t words = deleting ? 1 : 2;
+  if (quote(line.front()) || (!deleting && vstart < line.size() && quote(line[vstart]))) {
+    std::string error;
+    auto w = tokenize(line, &error);
+    if (!w) return Status::Invalid(error);
+    if (w->size() != words) {
+      return Status::Invalid(deleting ? "expected one KEY (quoted, it may hold spaces)"
+                                      : "expected KEY VALUE (quote a value with spaces: k \"a b\")");
+    }
+    return BatchLine(std::make_pair((*w)[0], deleting ? std::string() : (*w)[1]));
+  }
+  if (deleting) {
+    while (!line.empty() && blank(line.back())) line.remove_suffix(1);
+    if (vstart < line.size()) return Status::Invalid("expected one KEY (quote a key with spaces)");
+    return BatchLine(std::make_pair(std::string(line), std::string()));
+  }
+  if (vstart >= line.size()) return Status::Invalid("expected KEY VALUE");
+  std::string_view value = line.substr(vstart);
+  while (!value.empty() && blank(value.back())) value.remove_suffix(1);
+  return BatchLine(std::make_pair(std::string(line.substr(0, cut)), std::string(value)));
+}
+
 int write_batch(const ClientOptions& o, const std::string& file, bool deleting, bool force) {
   constexpr size_t kBatch = 5000;
   constexpr size_t kBatchBytes = 8 * 1024 * 1024;
@@ -140,21 +181,18 @@ int write_batch(const ClientOptions& o, const std::string& file, bool deleting, 
   };
   while (std::getline(*in, line)) {
     ++lineno;
-    if (line.empty()) continue;
+    auto parsed = parse_batch_line(line, deleting);
+    if (!parsed.ok()) return bad_line(parsed.status().message());
+    if (!parsed->has_value()) continue;  // blank or a comment
+    const auto& [key, value] = **parsed;
     wire::Value kv = wire::Value::list();
+    if (Status st = crdt::check_key(key); !st.ok()) return bad_line(st.message());
+    kv.push(key);
     if (deleting) {
-      if (Status st = crdt::check_key(line); !st.ok()) return bad_line(st.message());
-      kv.push(line);
       kv.push(nullptr);
     } else {
-      const size_t cut = line.find_first_of(" \t");
-      if (cut == std::string::npos) return bad_line("expected KEY VALUE");
-      const std::string_view key = std::string_view(line).substr(0, cut);
-      const std::string_view value = std::string_view(line).substr(cut + 1);
-      if (Status st = crdt::check_key(key); !st.ok()) return bad_line(st.message());
       if (Status st = crdt::check_value(value); !st.ok()) return bad_line(st.message());
-      kv.push(std::string(key));
-      kv.push(std::string(value));
+      kv.push(value);
     }
     if (bytes + line.size() > kBatchBytes) {
       if (int rc = send(); rc != kExitOk) return rc;

@@ -48,6 +48,23 @@ expect 2 "the limit is 1048576" "a value file over the limit" \
 expect 2 "cannot open" "a value file that does not exist" \
   "$MESHKV" set k --value-file "$RUN_DIR/none" --node "$A"
 
+# ---- batch files -------------------------------------------------------------------
+printf '# a comment\n\nb1 v1\r\nb2  two  spaces  \nb3 "quoted value"\n"b 4" '"'"'single'"'"'\nb5 it'"'"'s fine\n' \
+  >"$RUN_DIR/batch"
+expect 0 "set 5 keys" "a batch with comments, blank lines, CRLF and quotes" \
+  "$MESHKV" set --batch "$RUN_DIR/batch" --node "$A"
+value_is b1 "$A" v1 || fail "CRLF: b1 holds v1"
+value_is b2 "$A" "two  spaces" || fail "b2: no leading or trailing blanks"
+value_is b3 "$A" "quoted value" || fail "b3: quotes stripped as at the prompt"
+value_is "b 4" "$A" single || fail "a quoted key"
+value_is b5 "$A" "it's fine" || fail "an apostrophe inside a value"
+"$MESHKV" get "#" --node "$A" >/dev/null 2>&1 && fail "a comment became key '#'"
+printf 'ok v\nbad "unterminated\n' >"$RUN_DIR/batch2"
+expect 2 "batch2:2: unterminated double quote" "a batch error names file and line" \
+  "$MESHKV" set --batch "$RUN_DIR/batch2" --node "$A"
+printf '# keys\r\n"b 4"\r\nb1\r\n' >"$RUN_DIR/dels"
+expect 0 "deleted 2 keys" "del --batch with a quoted key and CRLF" "$MESHKV" del --batch "$RUN_DIR/dels" --node "$A"
+
 # ---- help and usage errors --------------------------------------------------------
 expect 0 "Usage:" "meshkv help" "$MESHKV" help
 expect 0 "write a key" "meshkv help set" "$MESHKV" help set
