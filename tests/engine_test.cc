@@ -483,3 +483,31 @@ TEST_CASE("engine: a partial message is dropped once its fragments stop for the 
   p.b.handle_datagram(p.a_addr, last.bytes.data(), last.bytes.size(), at(p.t));
   CHECK(p.b.get("big") == nullptr);
 }
+
+TEST_CASE("engine: injected incoming duplication and delay are applied, not only shown") {
+  Pair p;
+  p.join();
+  node::Faults dup;
+  dup.direction = "in";
+  dup.dup = 1.0;
+  REQUIRE(p.b.set_faults(dup).ok());
+  REQUIRE(p.a.set("k", "v", at(1)).ok());
+  p.exchange();
+  CHECK(p.b.counters().injected_dups >= 1);
+  CHECK(p.b.counters().duplicates >= 1);  // the push arrived twice: acknowledged, applied once
+  REQUIRE(p.b.get("k") != nullptr);
+
+  node::Faults delay;
+  delay.direction = "both";
+  delay.delay_ms = 200;
+  REQUIRE(p.b.set_faults(delay).ok());
+  p.t = 10;
+  REQUIRE(p.a.set("k2", "v2", at(p.t)).ok());
+  p.exchange();
+  CHECK(p.b.get("k2") == nullptr);  // held for 200 ms
+  CHECK(p.b.counters().injected_delays >= 1);
+  p.t = 300;
+  p.b.tick(at(p.t));
+  REQUIRE(p.b.get("k2") != nullptr);
+  CHECK(p.b.get("k2")->value == "v2");
+}

@@ -272,7 +272,14 @@ void Engine::handle_datagram(const Endpoint& from, const uint8_t* data, size_t n
   Impl& s = *impl_;
   s.now = now;
   if (auto env = s.transport.receive(from, data, n)) s.dispatch(from, std::move(*env));
+  s.deliver_held();
   s.finish();
+}
+
+void Engine::Impl::deliver_held() {
+  for (const auto& d : transport.take_due_in()) {
+    if (auto env = transport.receive_held(d)) dispatch(d.from, std::move(*env));
+  }
 }
 
 void Engine::tick(Now now) {
@@ -282,6 +289,7 @@ void Engine::tick(Now now) {
   s.membership.tick();
   s.anti_entropy.tick();
   s.transport.tick();
+  s.deliver_held();
   s.judge_clock_now();
   s.finish();
 }

@@ -66,6 +66,8 @@ struct Engine::Impl {
   void settle_quarantine();
   uint64_t quarantined_total = 0;  // entries ever put in quarantine by this process
   void dispatch(const Endpoint& from, wire::Envelope env);
+  // Dispatches the received datagrams that injected delay held and are due.
+  void deliver_held();
   // A proven identity becomes a member.
   void on_hello(const Endpoint& from, uint64_t sender, const wire::Hello& h);
   // Routes a membership change to the components that react to it.

@@ -4,8 +4,9 @@
 //
 // drop, dup, corrupt and delay apply to datagrams in `direction` ("out": those
 // this node sends, the default, so that P on every node loses a share P of
-// all datagrams; "in"; or "both"), restricted to traffic with `peers` when
-// that is not empty. `partition` cuts members off entirely, both ways.
+// all datagrams; "in": those it receives, a duplicate or delayed one handled
+// again or later; or "both"), restricted to traffic with `peers` when that is
+// not empty. `partition` cuts members off entirely, both ways.
 #pragma once
 
 #include <cstdint>

@@ -109,8 +109,45 @@ void Transport::release(Outbox& out) {
 }
 
 void Transport::arm_delayed() {
-  if (delayed_.empty()) return timers_.cancel(TimerKind::kDelayed, 0);
-  timers_.set(TimerKind::kDelayed, 0, delayed_.begin()->first);
+  if (delayed_.empty() && delayed_in_.empty()) return timers_.cancel(TimerKind::kDelayed, 0);
+  uint64_t at = ~uint64_t{0};
+  if (!delayed_.empty()) at = delayed_.begin()->first;
+  if (!delayed_in_.empty()) at = std::min(at, delayed_in_.begin()->first);
+  timers_.set(TimerKind::kDelayed, 0, at);
+}
+
+std::vector<Transport::Held> Transport::take_due_in() {
+  std::vector<Held> due;
+  while (!delayed_in_.empty() && delayed_in_.begin()->first <= now_.mono_us) {
+    due.push_back(std::move(delayed_in_.begin()->second));
+    delayed_in_.erase(delayed_in_.begin());
+  }
+  if (!due.empty()) arm_delayed();
+  return due;
+}
+
+std::optional<wire::Envelope> Transport::receive_held(const Held& d) {
+  return open_datagram(d.from, d.bytes.data(), d.bytes.size());
+}
+
+bool Transport::held_in(const Endpoint& from, const uint8_t* data, size_t n) {
+  if (faults_.dup == 0 && faults_.delay_ms == 0 && faults_.jitter_ms == 0) return false;
+  if (!faults_.applies_in() || !faults_cover(name_at_(from))) return false;
+  std::uniform_real_distribution<double> u(0, 1);
+  const int copies = u(rng_) < faults_.dup ? 2 : 1;
+  counters_.injected_dups += static_cast<uint64_t>(copies - 1);
+  bool now_too = false;
+  for (int c = 0; c < copies; ++c) {
+    const uint64_t delay_us = (faults_.delay_ms + (faults_.jitter_ms ? rng_() % faults_.jitter_ms : 0)) * kMs;
+    if (delay_us == 0 && !now_too) {
+      now_too = true;  // this copy is handled now
+      continue;
+    }
+    if (delay_us > 0) ++counters_.injected_delays;
+    delayed_in_.emplace(now_.mono_us + delay_us, Held{from, wire::Bytes(data, data + n)});
+  }
+  arm_delayed();
+  return !now_too;
 }
 
 // ---- receiving -----------------------------------------------------------------
@@ -119,10 +156,17 @@ std::optional<wire::Envelope> Transport::receive(const Endpoint& from, const uin
   ++counters_.datagrams_received;
   counters_.bytes_received += n;
   wire::Bytes corrupted;
-  if (faults_.active() && faulted_in(from, data, n, corrupted)) {
-    if (corrupted.empty()) return std::nullopt;
-    data = corrupted.data();
+  if (faults_.active()) {
+    if (faulted_in(from, data, n, corrupted)) {
+      if (corrupted.empty()) return std::nullopt;
+      data = corrupted.data();
+    }
+    if (held_in(from, data, n)) return std::nullopt;
   }
+  return open_datagram(from, data, n);
+}
+
+std::optional<wire::Envelope> Transport::open_datagram(const Endpoint& from, const uint8_t* data, size_t n) {
   if (n > wire_mtu_) {
     ++counters_.malformed;  // nobody in this mesh sends these
     return std::nullopt;

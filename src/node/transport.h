@@ -53,6 +53,14 @@ class Transport final : public Sender {
   // A datagram as received: the message in it, or nothing (dropped and
   // counted: injected loss, damage, a failed seal, a bad encoding).
   std::optional<wire::Envelope> receive(const Endpoint& from, const uint8_t* data, size_t n);
+  // A datagram that injected incoming delay or duplication held back (see
+  // receive), and those of them due now: each goes to receive_held().
+  struct Held {
+    Endpoint from;
+    wire::Bytes bytes;
+  };
+  std::vector<Held> take_due_in();
+  std::optional<wire::Envelope> receive_held(const Held& d);
   // A fragment: the whole message once every piece arrived.
   std::optional<wire::Envelope> reassemble(uint64_t sender, const wire::Fragment& f);
   // A decoded message that was refused before reaching a component.
@@ -73,6 +81,11 @@ class Transport final : public Sender {
   void send_datagram(const Endpoint& to, const wire::Bytes& payload, bool unbound_ok);
   bool checked(const uint8_t* data, size_t& n);
   bool faulted_in(const Endpoint& from, const uint8_t* data, size_t n, wire::Bytes& corrupted);
+  // Injected incoming delay and duplication: copies of the datagram held in
+  // delayed_in_; returns whether none is to be handled now.
+  bool held_in(const Endpoint& from, const uint8_t* data, size_t n);
+  // The datagram past injected faults: checked or unsealed, then decoded.
+  std::optional<wire::Envelope> open_datagram(const Endpoint& from, const uint8_t* data, size_t n);
   void fault_out(Datagram d, std::vector<Datagram>& ready);
   bool faults_cover(const std::string& name) const;
   void arm_delayed();
@@ -90,6 +103,7 @@ class Transport final : public Sender {
   std::vector<Datagram> sent_;  // during this input call, before faults
   Faults faults_;
   std::multimap<uint64_t, Datagram> delayed_;  // injected delay: release time -> datagram
+  std::multimap<uint64_t, Held> delayed_in_;   // the same for datagrams received
   wire::Reassembler reassembler_;
   uint64_t next_expire_us_ = 0;
 };
