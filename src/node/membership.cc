@@ -21,6 +21,12 @@ constexpr size_t kMaxMembers = 4096;
 // oldest are evicted (counted as table drops).
 constexpr size_t kMaxGone = 4096;
 constexpr size_t kMaxUidNames = 8192;
+// Statements waiting to be gossiped. Datagrams from anyone add to them (a
+// Members datagram of statements about names nobody knew, dead or left
+// included), and gossip drains them only a few dozen a period, or never
+// while no member is in reach.
+constexpr size_t kMaxBroadcasts = 1024;
+constexpr size_t kUnverifiedRemindersPerRound = 8;
 // Introductions are limited to one a second per process: older records of
 // them limit nothing.
 constexpr uint64_t kIntroduceEveryUs = 1000 * kMs;
@@ -141,7 +147,12 @@ wire::Value Membership::status() const {
   v.set("gone", static_cast<uint64_t>(ghosts_.size()));
   v.set("process_names", static_cast<uint64_t>(uid_names_.size()));
   v.set("introductions", static_cast<uint64_t>(introduced_us_.size()));
+  v.set("gossip_queue", static_cast<uint64_t>(broadcasts_.size()));
+  size_t unverified = 0;
+  for (const auto& [name, m] : members_) unverified += !m.verified;
+  v.set("unverified", static_cast<uint64_t>(unverified));
   v.set("table_drops", counters_.table_drops);
+  v.set("gossip_drops", counters_.gossip_drops);
   return v;
 }
 
@@ -151,6 +162,11 @@ std::vector<const Member*> Membership::random_members(size_t k, std::string_view
     if (m.reachable() && name != except) pool.push_back(&m);
   }
   std::shuffle(pool.begin(), pool.end(), rng_);
+  // Members that answered us first: on an unsealed mesh a forged datagram
+  // can list thousands of members that never answer, and gossip, indirect
+  // probes and anti-entropy sent their way would be lost (and an indirect
+  // probe through one would make a live member suspect).
+  std::stable_partition(pool.begin(), pool.end(), [](const Member* m) { return m->verified; });
   if (pool.size() > k) pool.resize(k);
   return pool;
 }
@@ -169,6 +185,14 @@ void Membership::queue_broadcast(const MemberUpdate& u) {
   broadcasts_.erase(std::remove_if(broadcasts_.begin(), broadcasts_.end(),
                                    [&](const Broadcast& b) { return b.update.name == u.name; }),
                     broadcasts_.end());
+  if (broadcasts_.size() >= kMaxBroadcasts) {
+    // The statement told most already gives way: news travels first.
+    auto most = std::min_element(broadcasts_.begin(), broadcasts_.end(), [](const Broadcast& a, const Broadcast& b) {
+      return a.transmits_left < b.transmits_left;
+    });
+    broadcasts_.erase(most);
+    ++counters_.gossip_drops;
+  }
   broadcasts_.push_back({u, gossip_transmits(live_count())});
   next_gossip_us_ = std::min(next_gossip_us_, now_.mono_us);  // spread news at once
   arm_gossip();
@@ -232,7 +256,7 @@ void Membership::refute(uint64_t seen_incarnation) {
     if (m.reachable()) send_members(m.addr, {me});
   }
   const MemberEvent e{MemberEvent::Kind::kRefuted, self_.name, self_.uid, self_.addr,
-                      MemberState::kAlive, MemberState::kAlive, incarnation_, false};
+                      MemberState::kAlive, MemberState::kAlive, incarnation_, false, false, false};
   // Routine: every restart meets peers that still remember the previous
   // process (left or dead), and faults cause suspicions that this answers.
   hooks_.log(LogLevel::kDebug, describe(e));
@@ -243,7 +267,7 @@ uint64_t Membership::suspicion_deadline() const {
   return now_.mono_us + suspicion_timeout_us(cfg_.suspicion_mult, cfg_.probe_interval_ms, live_count());
 }
 
-void Membership::change(Member& m, MemberState s, uint64_t inc, bool new_process) {
+void Membership::change(Member& m, MemberState s, uint64_t inc, bool new_process, bool was_verified) {
   const MemberState old = m.state;
   const bool was_reachable = m.reachable();
   m.incarnation = inc;
@@ -256,10 +280,22 @@ void Membership::change(Member& m, MemberState s, uint64_t inc, bool new_process
               s == MemberState::kSuspect ? std::optional(m.suspect_deadline_us) : std::nullopt);
   if (s == MemberState::kDead || s == MemberState::kLeft) due_for_reaping(m.state_since_us + cfg_.reap_after() * kMs);
   arm_gossip();
-  const MemberEvent e{MemberEvent::Kind::kChanged, m.name, m.uid, m.addr, old, s, inc, new_process};
+  const MemberEvent e{MemberEvent::Kind::kChanged, m.name, m.uid, m.addr, old, s, inc, new_process, was_verified,
+                      m.verified};
   // A graceful leave is news, not trouble: only suspect and dead warn.
+  // Members that never answered us (perhaps forged by the thousand) are
+  // logged at debug level.
   const bool trouble = s == MemberState::kSuspect || s == MemberState::kDead;
-  if (e.notable()) hooks_.log(trouble ? LogLevel::kWarn : LogLevel::kInfo, describe(e));
+  const LogLevel level = !m.verified ? LogLevel::kDebug : trouble ? LogLevel::kWarn : LogLevel::kInfo;
+  if (e.notable()) hooks_.log(level, describe(e));
+  hooks_.changed(e);
+}
+
+void Membership::verify(Member& m) {
+  m.verified = true;
+  const MemberEvent e{MemberEvent::Kind::kChanged, m.name, m.uid, m.addr, m.state, m.state, m.incarnation, false,
+                      false, true};
+  hooks_.log(LogLevel::kDebug, "member " + m.name + " answered a probe directly: it counts toward the majority");
   hooks_.changed(e);
 }
 
@@ -288,7 +324,8 @@ void Membership::add(const MemberUpdate& u) {
   name_uid(u.uid, u.name);
   members_.emplace(u.name, std::move(m));
   probe_order_.push_back(u.name);
-  const MemberEvent e{MemberEvent::Kind::kAdded, u.name, u.uid, u.addr, u.state, u.state, u.incarnation, false};
+  const MemberEvent e{MemberEvent::Kind::kAdded, u.name, u.uid, u.addr, u.state, u.state, u.incarnation, false,
+                      false, false};
   hooks_.log(LogLevel::kInfo, describe(e));
   queue_broadcast(u);
   hooks_.changed(e);
@@ -341,10 +378,14 @@ void Membership::apply_update(const MemberUpdate& u, const Endpoint* from) {
   }
   const bool new_process = m->uid != u.uid;
   const bool given_up = m->state == MemberState::kSuspect || m->state == MemberState::kDead;
+  const bool was_verified = m->verified;
+  // What answered us was that process at that address: another one (a
+  // restart, or a forged statement) must answer for itself.
+  if (new_process || m->addr != u.addr) m->verified = false;
   m->uid = u.uid;
   m->addr = u.addr;
   name_uid(u.uid, u.name);
-  change(*m, u.state, u.incarnation, new_process);
+  change(*m, u.state, u.incarnation, new_process, was_verified);
   queue_broadcast(m->update());
   // Left while we had given up on it: what `meshkv forget` says somewhere
   // (or a graceful leave we heard of late). Nothing is left to show or to
@@ -371,7 +412,8 @@ bool Membership::news_despite(const MemberUpdate& u, Gone& g) {
 }
 
 void Membership::remove(Member& m) {
-  const MemberEvent e{MemberEvent::Kind::kRemoved, m.name, m.uid, m.addr, m.state, m.state, m.incarnation, false};
+  const MemberEvent e{MemberEvent::Kind::kRemoved, m.name, m.uid, m.addr, m.state, m.state, m.incarnation, false,
+                      m.verified, false};
   suspect_count_ -= m.state == MemberState::kSuspect;
   reachable_count_ -= m.reachable();
   timers_.cancel(TimerKind::kSuspicion, m.key);
@@ -550,8 +592,14 @@ void Membership::gossip_tick() {
   arm_gossip();
   // A suspect hears the rumour about itself every round until it refutes or
   // is declared dead: a refutation that is never provoked cannot happen.
+  // Of the suspects that never answered us, only a few a round: a forged
+  // list can name thousands of suspects, and telling each of them five
+  // times a second crowded out the datagrams of real members.
+  size_t unverified_told = 0;
   for (auto& [name, m] : members_) {
-    if (m.state == MemberState::kSuspect) send_members(m.addr, {m.update()});
+    if (m.state != MemberState::kSuspect) continue;
+    if (!m.verified && unverified_told++ >= kUnverifiedRemindersPerRound) continue;
+    send_members(m.addr, {m.update()});
   }
   if (broadcasts_.empty()) return;
   auto targets = random_members(kGossipFanout, "");

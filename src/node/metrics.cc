@@ -142,6 +142,21 @@ std::string Engine::metrics(Now now) const {
   w.single("meshkv_excluded_members", "gauge",
            "Members left out of tombstone collection that have not reconciled since.",
            static_cast<uint64_t>(s.anti_entropy.excluded().size()));
+  // What datagrams from anyone (on an unsealed mesh, forged ones) were
+  // refused or kept from counting.
+  size_t unverified = 0;
+  for (const auto& [name, m] : s.membership.members()) unverified += !m.verified;
+  w.single("meshkv_members_unverified", "gauge",
+           "Members that never answered a probe of this node directly: they do not count toward the majority.",
+           unverified);
+  w.single("meshkv_exclusions_refused_total", "counter",
+           "Exclusions in peers' digests ignored: about, or from, members that do not count here.",
+           s.anti_entropy.exclusions_refused());
+  const auto& mc = s.membership.counters();
+  w.family("meshkv_membership_table_drops_total", "counter",
+           "Membership records refused or evicted at the bound of their table, by table.");
+  w.sample("meshkv_membership_table_drops_total", mc.table_drops, {{"table", "gone_or_names"}});
+  w.sample("meshkv_membership_table_drops_total", mc.gossip_drops, {{"table", "gossip"}});
 
   // For each origin: how far this node is behind the furthest vector it
   // knows (its own and every peer's last digest).

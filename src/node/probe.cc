@@ -56,7 +56,7 @@ void Membership::probe_timeout(Member& target) {
   arm_probe();
   ++counters_.probe_failures;
   if (target.state != MemberState::kAlive) return;
-  change(target, MemberState::kSuspect, target.incarnation, false);
+  change(target, MemberState::kSuspect, target.incarnation, false, target.verified);
   const MemberUpdate u = target.update();
   queue_broadcast(u);
   send_members(target.addr, {u});  // so it can refute quickly
@@ -114,7 +114,7 @@ void Membership::on_ping_req(const Endpoint& from, const wire::PingReq& p) {
   hooks_.sender->send(p.target_addr, wire::Ping{seq, p.target_uid, {}});
 }
 
-void Membership::on_ping_ack(uint64_t sender, const wire::PingAck& a) {
+void Membership::on_ping_ack(const Endpoint& from, uint64_t sender, const wire::PingAck& a) {
   for (const auto& u : a.updates) apply_update(u, nullptr);
   auto relay = relays_.find(a.probe_seq);
   if (relay != relays_.end()) {
@@ -143,12 +143,18 @@ void Membership::on_ping_ack(uint64_t sender, const wire::PingAck& a) {
   m->last_contact_us = now_.mono_us;
   probe_.active = false;
   arm_probe();
+  // The process we probed answered from the address we probed, with the
+  // sequence number of this probe: it exists there. (A relayed answer comes
+  // from the relay and proves less; the next direct probe will do.) An
+  // attacker can pass this only by receiving at that address, that is, by
+  // running a member there, which an unsealed mesh lets anyone do.
+  if (!m->verified && sender == a.target_uid && from == m->addr) verify(*m);
 }
 
 void Membership::suspicion_tick() {
   for (auto& [name, m] : members_) {
     if (m.state == MemberState::kSuspect && now_.mono_us >= m.suspect_deadline_us) {
-      change(m, MemberState::kDead, m.incarnation, false);
+      change(m, MemberState::kDead, m.incarnation, false, m.verified);
       queue_broadcast(m.update());
     }
   }
