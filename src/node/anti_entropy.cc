@@ -38,20 +38,23 @@ void AntiEntropy::on_member(const MemberEvent& e) {
   if (e.kind == MemberEvent::Kind::kRefuted) return;
   // Who counts toward the majority (the roster, the members in reach, the
   // vectors collection waits for, the exclusions taken from digests): only
-  // a member that answered a probe of ours directly, from its own address
-  // (Member::verified). On an unsealed mesh anyone can send a Members
-  // datagram naming members that do not exist, and gossip carries it to
-  // every node; were such members counted, a forged list longer than the
-  // mesh would take the majority away for good (the forger restates them
-  // alive), and every one of them, never reaching us, would wait in
-  // collect() for a vector that never comes, be excluded when reaped, and
-  // have that exclusion gossiped on. A member that exists only in datagrams
-  // never answers a probe sent to its address. The cost: a real member
-  // counts only from its first direct probe (a probe period or a few after
-  // it appears), and collection neither waits for it nor leaves it out
-  // before that; if a collection happened meanwhile, it is excluded when it
-  // answers (uncounted_), as a member that was away would be, and
-  // reconciles.
+  // a member this node has heard from directly, that is a datagram from the
+  // member's process sent from the member's own address (Member::verified).
+  // On an unsealed mesh anyone can send a Members datagram naming members
+  // that do not exist, and gossip carries it to every node; were such
+  // members counted, a forged list longer than the mesh would take the
+  // majority away for good (the forger restates them alive), and every one
+  // of them, never reaching us, would wait in collect() for a vector that
+  // never comes, be excluded when reaped, and have that exclusion gossiped
+  // on. A member that exists only in datagrams never sends from its address
+  // (a forger would have to own that address, and then it simply is a
+  // member, as anyone can be on an unsealed mesh). Statements from others
+  // do not verify a member: they are what can be forged. The cost: a real
+  // member counts from its first datagram to us (its Join, a probe, an
+  // ack: well within a probe round of its joining), and collection neither
+  // waits for it nor leaves it out before that; if a collection happened
+  // meanwhile, it is excluded when heard from (uncounted_), as a member
+  // that was away would be, and reconciles.
   const bool rostered = roster_.count(e.name) > 0;
   quorum_up_ += e.counted_after() - e.counted_before();
   const bool present = e.kind != MemberEvent::Kind::kRemoved && e.to != MemberState::kLeft;
@@ -83,8 +86,8 @@ void AntiEntropy::on_member(const MemberEvent& e) {
     if (rostered || e.verified_before) note_removed(e.name);
   }
   // A member that appears, comes back (a partition healed) or restarted is
-  // synced at once: once it has answered us (a forged list of members must
-  // not make us send a digest to every address it names).
+  // synced at once: once heard from (a forged list of members must not make
+  // us send a digest to every address it names).
   if (e.counted_after() && !e.counted_before()) send_digest(e.addr, false);
 }
 

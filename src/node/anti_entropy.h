@@ -170,7 +170,7 @@ class AntiEntropy {
   static constexpr size_t kMaxExcludedName = 64;  // longer names are not passed on
   std::string excl_cursor_;  // the last exclusion a digest carried
   uint64_t exclusions_refused_ = 0;  // exclusions in digests about members that do not count (status)
-  // Members in reach that did not count (never answered us) when a
+  // Members in reach that did not count (never heard from) when a
   // collection went on: excluded if they answer. Only members in the table
   // (bounded) are named here, and removal erases them.
   std::set<std::string, std::less<>> uncounted_;

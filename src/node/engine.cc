@@ -155,7 +155,7 @@ void Engine::Impl::dispatch(const Endpoint& from, wire::Envelope env) {
         } else if constexpr (std::is_same_v<T, wire::PingReq>) {
           membership.on_ping_req(from, m);
         } else if constexpr (std::is_same_v<T, wire::PingAck>) {
-          membership.on_ping_ack(from, sender, m);
+          membership.on_ping_ack(sender, m);
         } else if constexpr (std::is_same_v<T, wire::Join>) {
           membership.on_join(from, m);
         } else if constexpr (std::is_same_v<T, wire::Members>) {

@@ -27,10 +27,10 @@ struct MemberEvent {
   wire::MemberState from = wire::MemberState::kAlive, to = wire::MemberState::kAlive;
   uint64_t incarnation = 0;
   bool new_process = false;  // kChanged: `uid` replaced another process of that name
-  // Whether the member had answered a probe of this node's directly, from its
-  // own address, before and after the event (a kChanged may change only
-  // this). Only such a member counts toward the majority (anti_entropy.cc):
-  // a member that exists only in a datagram never answers.
+  // Whether this node had heard from the member directly (a datagram from
+  // its process, from its address) before and after the event (a kChanged
+  // may change only this). Only such a member counts toward the majority
+  // (anti_entropy.cc): a member named only in others' datagrams never has.
   bool verified_before = false, verified_after = false;
 
   bool reachable_before() const { return kind != Kind::kAdded && reachable(from); }

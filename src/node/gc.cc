@@ -120,7 +120,7 @@ void AntiEntropy::collect() {
   std::vector<const std::string*> left_out;
   std::vector<const std::string*> uncounted;
   for (const auto& [name, m] : members_.members()) {
-    // Never answered us, and never counted: perhaps nothing but a name in a
+    // Never heard from, and never counted: perhaps nothing but a name in a
     // forged datagram (anti_entropy.cc, on_member). Not waited for; left out
     // only if it turns out to exist.
     if (!m.verified && !roster_.count(name)) {

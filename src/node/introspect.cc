@@ -39,6 +39,7 @@ Value member_value(const Member& m, size_t pending, uint64_t now_us) {
   v.set("last_contact_ms_ago", ms_ago(now_us, m.last_contact_us));
   v.set("state_for_ms", ms_ago(now_us, m.state_since_us));
   v.set("pending_pushes", static_cast<uint64_t>(pending));
+  v.set("verified", m.verified);  // heard from directly: it counts toward the majority
   if (!m.fingerprint.empty()) v.set("identity", m.fingerprint);
   return v;
 }

@@ -27,6 +27,7 @@ constexpr size_t kMaxUidNames = 8192;
 // while no member is in reach.
 constexpr size_t kMaxBroadcasts = 1024;
 constexpr size_t kUnverifiedRemindersPerRound = 8;
+constexpr uint64_t kMinGossipGapUs = 20 * kMs;
 // Introductions are limited to one a second per process: older records of
 // them limit nothing.
 constexpr uint64_t kIntroduceEveryUs = 1000 * kMs;
@@ -162,7 +163,7 @@ std::vector<const Member*> Membership::random_members(size_t k, std::string_view
     if (m.reachable() && name != except) pool.push_back(&m);
   }
   std::shuffle(pool.begin(), pool.end(), rng_);
-  // Members that answered us first: on an unsealed mesh a forged datagram
+  // Members heard from directly first: on an unsealed mesh a forged datagram
   // can list thousands of members that never answer, and gossip, indirect
   // probes and anti-entropy sent their way would be lost (and an indirect
   // probe through one would make a live member suspect).
@@ -194,7 +195,11 @@ void Membership::queue_broadcast(const MemberUpdate& u) {
     ++counters_.gossip_drops;
   }
   broadcasts_.push_back({u, gossip_transmits(live_count())});
-  next_gossip_us_ = std::min(next_gossip_us_, now_.mono_us);  // spread news at once
+  // Spread news at once, but start a round at most every kMinGossipGapUs:
+  // each round walks the members and sorts the queue, and when every
+  // datagram brought news (a flood of forged ones), a round per datagram
+  // passed the flood on to the honest members, twice over.
+  next_gossip_us_ = std::min(next_gossip_us_, std::max(now_.mono_us, last_gossip_us_ + kMinGossipGapUs));
   arm_gossip();
 }
 
@@ -283,7 +288,7 @@ void Membership::change(Member& m, MemberState s, uint64_t inc, bool new_process
   const MemberEvent e{MemberEvent::Kind::kChanged, m.name, m.uid, m.addr, old, s, inc, new_process, was_verified,
                       m.verified};
   // A graceful leave is news, not trouble: only suspect and dead warn.
-  // Members that never answered us (perhaps forged by the thousand) are
+  // Members never heard from directly (perhaps forged by the thousand) are
   // logged at debug level.
   const bool trouble = s == MemberState::kSuspect || s == MemberState::kDead;
   const LogLevel level = !m.verified ? LogLevel::kDebug : trouble ? LogLevel::kWarn : LogLevel::kInfo;
@@ -295,7 +300,7 @@ void Membership::verify(Member& m) {
   m.verified = true;
   const MemberEvent e{MemberEvent::Kind::kChanged, m.name, m.uid, m.addr, m.state, m.state, m.incarnation, false,
                       false, true};
-  hooks_.log(LogLevel::kDebug, "member " + m.name + " answered a probe directly: it counts toward the majority");
+  hooks_.log(LogLevel::kDebug, "heard from member " + m.name + " directly: it counts toward the majority");
   hooks_.changed(e);
 }
 
@@ -379,7 +384,7 @@ void Membership::apply_update(const MemberUpdate& u, const Endpoint* from) {
   const bool new_process = m->uid != u.uid;
   const bool given_up = m->state == MemberState::kSuspect || m->state == MemberState::kDead;
   const bool was_verified = m->verified;
-  // What answered us was that process at that address: another one (a
+  // What we heard from was that process at that address: another one (a
   // restart, or a forged statement) must answer for itself.
   if (new_process || m->addr != u.addr) m->verified = false;
   m->uid = u.uid;
@@ -431,13 +436,27 @@ void Membership::remove(Member& m) {
 
 void Membership::remember_gone(const MemberUpdate& u) {
   if (ghosts_.size() >= kMaxGone && !ghosts_.count(u.name)) {
-    auto oldest = std::min_element(ghosts_.begin(), ghosts_.end(), [](const auto& a, const auto& b) {
-      return a.second.since_us < b.second.since_us;
-    });
-    ghosts_.erase(oldest);
-    ++counters_.table_drops;
+    // The oldest, from the order they came in (a scan of every record for
+    // each statement made a flood of forged "left" statements costly).
+    // Entries whose record is gone, or was renewed since, are skipped.
+    while (!ghost_order_.empty()) {
+      auto [since, name] = std::move(ghost_order_.front());
+      ghost_order_.pop_front();
+      auto g = ghosts_.find(name);
+      if (g == ghosts_.end() || g->second.since_us != since) continue;
+      ghosts_.erase(g);
+      ++counters_.table_drops;
+      break;
+    }
   }
   ghosts_[u.name] = Gone{u.uid, u.addr, u.incarnation, u.state, now_.mono_us, 0};
+  ghost_order_.emplace_back(now_.mono_us, u.name);
+  if (ghost_order_.size() > 2 * kMaxGone) {
+    // Mostly stale entries (records removed or renewed): rebuilt from the table.
+    ghost_order_.clear();
+    for (const auto& [name, g] : ghosts_) ghost_order_.emplace_back(g.since_us, name);
+    std::sort(ghost_order_.begin(), ghost_order_.end());
+  }
   due_for_reaping(now_.mono_us + cfg_.reap_after() * kMs);
 }
 
@@ -520,6 +539,10 @@ void Membership::on_members(const Endpoint& from, const wire::Members& m) {
 void Membership::heard_from(const Endpoint& from, uint64_t uid) {
   if (Member* m = by_uid_mut(uid)) {
     m->last_contact_us = now_.mono_us;
+    // Its own process, from its own address: it exists there (a member
+    // named only in others' datagrams never gets here; anti_entropy.cc,
+    // on_member, says why that matters).
+    if (!m->verified && from == m->addr) verify(*m);
     return;
   }
   // A process we have no record of talks to us (its record was lost on the
@@ -588,11 +611,12 @@ void Membership::tick() {
 }
 
 void Membership::gossip_tick() {
+  last_gossip_us_ = now_.mono_us;
   next_gossip_us_ = now_.mono_us + cfg_.gossip_interval_ms * kMs;
   arm_gossip();
   // A suspect hears the rumour about itself every round until it refutes or
   // is declared dead: a refutation that is never provoked cannot happen.
-  // Of the suspects that never answered us, only a few a round: a forged
+  // Of the suspects never heard from directly, only a few a round: a forged
   // list can name thousands of suspects, and telling each of them five
   // times a second crowded out the datagrams of real members.
   size_t unverified_told = 0;

@@ -24,11 +24,12 @@
 //     the oldest gone and names of processes that are no longer members are
 //     evicted (table drops); the most gossiped statement makes room for a
 //     new one (gossip drops).
-//   - A member is `verified` once it answers a probe of this node's
-//     directly, from its own address; every event says whether it was
-//     before and after (events.h).
+//   - A member is `verified` once this node hears from it directly: a
+//     datagram from its process, from its address; every event says
+//     whether it was before and after (events.h).
 #pragma once
 
+#include <deque>
 #include <functional>
 #include <map>
 #include <random>
@@ -66,9 +67,9 @@ struct Member {
   uint64_t suspect_deadline_us = 0;  // when a suspect is declared dead
   uint64_t told_us = 0;              // when we last told it a rumour about itself
   std::string fingerprint;           // of its identity, in a sealed mesh
-  // It answered a probe of ours directly, from `addr`, as process `uid`
-  // (reset when either changes). Until then it may exist only in a forged
-  // datagram: it does not count toward the majority (anti_entropy.cc).
+  // A datagram from process `uid`, sent from `addr`, reached us (reset when
+  // either changes). Until then it may exist only in a forged datagram: it
+  // does not count toward the majority (anti_entropy.cc).
   bool verified = false;
 
   bool reachable() const { return MemberEvent::reachable(state); }
@@ -117,7 +118,7 @@ class Membership {
   void on_join(const Endpoint& from, const wire::Join& j);
   void on_ping(const Endpoint& from, uint64_t sender, const wire::Ping& p);
   void on_ping_req(const Endpoint& from, const wire::PingReq& p);
-  void on_ping_ack(const Endpoint& from, uint64_t sender, const wire::PingAck& a);
+  void on_ping_ack(uint64_t sender, const wire::PingAck& a);
   // Runs what is due: suspicion timeouts, probes, gossip, reconnection.
   void tick();
   // An RTT measured by another component (an acknowledged push).
@@ -215,7 +216,7 @@ class Membership {
   // Applies a state (and incarnation) to `m`, then reports the change
   // (`was_verified`: m.verified before the caller changed it).
   void change(Member& m, wire::MemberState s, uint64_t incarnation, bool new_process, bool was_verified);
-  // It answered a probe of ours directly: reports that it now counts.
+  // Heard from directly: reports that it now counts.
   void verify(Member& m);
   void refute(uint64_t seen_incarnation);
   void queue_broadcast(const wire::MemberUpdate& u);
@@ -250,6 +251,7 @@ class Membership {
   size_t suspect_count_ = 0, reachable_count_ = 0;
   std::unordered_map<uint64_t, UidName> uid_names_;  // members' processes, and past ones for display
   std::map<std::string, Gone, std::less<>> ghosts_;  // removed members, by name
+  std::deque<std::pair<uint64_t, std::string>> ghost_order_;  // (since_us, name), oldest first; may be stale
   std::vector<Broadcast> broadcasts_;
   std::vector<std::string> probe_order_;
   size_t probe_index_ = 0;
@@ -259,6 +261,7 @@ class Membership {
   std::vector<Endpoint> seeds_;
   std::unordered_map<uint64_t, uint64_t> introduced_us_;  // unknown uid -> when we asked it (last second)
   uint64_t last_intro_us_ = 0;
+  uint64_t last_gossip_us_ = 0;
 
   // Periodic work (monotonic us).
   uint64_t next_probe_us_ = 0, next_gossip_us_ = 0, next_reconnect_us_ = 0;

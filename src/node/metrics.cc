@@ -147,7 +147,7 @@ std::string Engine::metrics(Now now) const {
   size_t unverified = 0;
   for (const auto& [name, m] : s.membership.members()) unverified += !m.verified;
   w.single("meshkv_members_unverified", "gauge",
-           "Members that never answered a probe of this node directly: they do not count toward the majority.",
+           "Members this node never heard from directly: they do not count toward the majority.",
            unverified);
   w.single("meshkv_exclusions_refused_total", "counter",
            "Exclusions in peers' digests ignored: about, or from, members that do not count here.",

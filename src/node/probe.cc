@@ -114,7 +114,7 @@ void Membership::on_ping_req(const Endpoint& from, const wire::PingReq& p) {
   hooks_.sender->send(p.target_addr, wire::Ping{seq, p.target_uid, {}});
 }
 
-void Membership::on_ping_ack(const Endpoint& from, uint64_t sender, const wire::PingAck& a) {
+void Membership::on_ping_ack(uint64_t sender, const wire::PingAck& a) {
   for (const auto& u : a.updates) apply_update(u, nullptr);
   auto relay = relays_.find(a.probe_seq);
   if (relay != relays_.end()) {
@@ -143,12 +143,6 @@ void Membership::on_ping_ack(const Endpoint& from, uint64_t sender, const wire::
   m->last_contact_us = now_.mono_us;
   probe_.active = false;
   arm_probe();
-  // The process we probed answered from the address we probed, with the
-  // sequence number of this probe: it exists there. (A relayed answer comes
-  // from the relay and proves less; the next direct probe will do.) An
-  // attacker can pass this only by receiving at that address, that is, by
-  // running a member there, which an unsealed mesh lets anyone do.
-  if (!m->verified && sender == a.target_uid && from == m->addr) verify(*m);
 }
 
 void Membership::suspicion_tick() {

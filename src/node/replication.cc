@@ -67,9 +67,8 @@ void Replication::flush() {
   last_push_us_ = now_.mono_us;
   timers_.cancel(TimerKind::kPushHold, 0);
   unpushed_bytes_ = 0;
-  // Pushed to members that answered a probe of ours (Member::verified).
-  // One that has not yet (it joined a probe period or a few ago) gets these
-  // writes by anti-entropy. On an unsealed mesh anyone can list members at
+  // Pushed to members heard from directly (Member::verified). One not yet
+  // heard from (it appeared only just) gets these writes by anti-entropy. On an unsealed mesh anyone can list members at
   // any address: pushing to them would send every write, and its
   // retransmissions, once per name listed, to addresses of the forger's
   // choosing, and keep a copy per name until the retransmissions ran out.
