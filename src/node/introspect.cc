@@ -84,6 +84,7 @@ Value datagram_counts(const Counters& c, uint64_t skew_rejections) {
   d.set("malformed", c.malformed);
   d.set("bad_checksum", c.bad_checksum);
   d.set("queue_drops", c.queue_drops);
+  d.set("fragments_dropped", c.fragments_dropped);
   d.set("duplicates", c.duplicates);
   d.set("retransmits", c.retransmits);
   d.set("push_gave_up", c.push_gave_up);

@@ -87,7 +87,7 @@ void traffic(Writer& w, const Counters& c) {
       {"auth_failed", c.auth_failed},     {"unknown_key", c.unknown_key},
       {"replayed", c.replayed},           {"stale_session", c.stale_session},
       {"unknown_sender", c.unknown_sender}, {"refused_peer", c.refused_peers},
-      {"injected_drop", c.injected_drops}};
+      {"injected_drop", c.injected_drops}, {"fragment_dropped", c.fragments_dropped}};
   for (const auto& [why, n] : reasons) w.sample("meshkv_datagrams_rejected_total", n, {{"reason", why}});
 }
 
