@@ -85,7 +85,10 @@ TEST_CASE("engine: every take ends with the Timer of the next tick, and a join r
     seen.insert(seen.end(), fa.members.begin(), fa.members.end());
     for (auto& d : fa.datagrams) b.handle_datagram(a.address(), d.bytes.data(), d.bytes.size(), at(1));
   }
-  REQUIRE(seen.size() == 1);
+  // Added, then heard from directly (its next datagram): it counts.
+  REQUIRE(seen.size() == 2);
+  CHECK(seen[1].kind == node::MemberEvent::Kind::kChanged);
+  CHECK((seen[1].verified_after && !seen[1].verified_before && !seen[1].notable()));
   CHECK(seen[0].kind == node::MemberEvent::Kind::kAdded);
   CHECK(seen[0].name == "b");
   CHECK(seen[0].uid == 22);

@@ -128,3 +128,24 @@ TEST_CASE("membership: introductions to unknown processes leave no growing table
   CHECK(joins <= 100'000 / 200 + 1);  // at most five introductions a second
   CHECK(joins >= 100);
 }
+
+TEST_CASE("membership: statements waiting to be gossiped are bounded") {
+  node::Config cfg;
+  cfg.id = "a";
+  node::Engine a(cfg, 1, Endpoint::v4(127, 0, 0, 1, 9001), 1, at(0));
+  // Alone (nobody to gossip to, so nothing drains), a node hears 20,000
+  // statements about names it never knew, every state in turn: forged, on
+  // an unsealed mesh, they cost nothing to send. Each used to wait to be
+  // gossiped, in a list searched on every new one.
+  for (uint64_t i = 0; i < 20'000; ++i) {
+    wire::Members m;
+    m.updates.push_back({"y" + std::to_string(i), 200'000 + i, addr_of(i), 0, static_cast<wire::MemberState>(i % 4)});
+    deliver(a, addr_of(7), 7, m, at(i / 100));
+    testing::drain(a);
+  }
+  const wire::Value v = membership(a, at(200));
+  CHECK(v.get("gossip_queue").as_int() <= 1024);
+  CHECK(v.get("gossip_drops").as_int() >= 4096 + 5000 - 1024);  // members added, and gone, each queued once
+  CHECK(v.get("unverified").as_int() == 4096);  // the member table, at its bound: none answered a probe
+  CHECK(v.get("gone").as_int() <= 4096);
+}

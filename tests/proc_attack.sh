@@ -30,6 +30,11 @@ wait_for 10 "the sealed node answers" sk status --node "$NODE"
 # shellcheck disable=SC2154 # set by start_node
 PID=$PID_a
 
+# Sanitizer builds take far more memory for the same work: scripts/test.sh
+# raises the bound for them.
+LIMIT_KB=${MESHKV_ATTACK_RSS_LIMIT_KB:-65536}
+MAX_MS=${MESHKV_ATTACK_MAX_MS:-1000}  # for a keyed set or get
+SECS=${MESHKV_ATTACK_SECONDS:-8}      # how long attack (B) lasts
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$PID/status"; }
 counter() {
   local v
@@ -123,12 +128,12 @@ sleep 0.5
 RSS1=$(rss_kb)
 since "(A) 6 connections announcing 64 MiB frames for 6 s: RSS ${RSS0} kB before, peak ${PEAK} kB during, ${RSS1} kB after ($(cat "$RUN_DIR/attack_a.out"))"
 A_OK=1
-[ "$PEAK" -lt 65536 ] || { A_OK=0; echo "FAIL: (A) RSS reached $PEAK kB during the attack (limit 65536)"; }
-[ "$RSS1" -lt 65536 ] || { A_OK=0; echo "FAIL: (A) RSS is $RSS1 kB after the attack (limit 65536)"; }
+[ "$PEAK" -lt "$LIMIT_KB" ] || { A_OK=0; echo "FAIL: (A) RSS reached $PEAK kB during the attack (limit $LIMIT_KB)"; }
+[ "$RSS1" -lt "$LIMIT_KB" ] || { A_OK=0; echo "FAIL: (A) RSS is $RSS1 kB after the attack (limit $LIMIT_KB)"; }
 kill -0 "$PID" 2>/dev/null || fail "(A) the node died"
 
 # ---- (B) crowding out ---------------------------------------------------------
-python3 "$RUN_DIR/attack.py" trickle "$PORT" 8 300 >"$RUN_DIR/attack_b.out" 2>&1 &
+python3 "$RUN_DIR/attack.py" trickle "$PORT" "$SECS" 300 >"$RUN_DIR/attack_b.out" 2>&1 &
 BPID=$!
 PIDS+=("$BPID")
 sleep 2  # the attack in place
@@ -141,7 +146,7 @@ for i in 1 2 3 4 5; do
     rc=$?
     ms=$((($(date +%s%N) - t) / 1000000))
     [ "$ms" -gt "$WORST" ] && WORST=$ms
-    if [ $rc != 0 ] || [ "$ms" -gt 1000 ]; then
+    if [ $rc != 0 ] || [ "$ms" -gt "$MAX_MS" ]; then
       B_OK=0
       echo "FAIL: (B) keyed '$op' during the attack: exit $rc after $ms ms: $out"
     elif [ "${op%% *}" = get ] && [ "$out" != "v$i" ]; then

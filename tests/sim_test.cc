@@ -672,4 +672,56 @@ TEST_CASE("sim: with fewer than two peers to judge by, a skewed node writes (and
   CHECK(unchecked == 1);
   CHECK(s.node(1).status(s.now_of(1)).get("clock").get("guard").as_string() == "unjudged");
   CHECK(s.node(1).status(s.now_of(1)).get("clock").get("judged_peers").as_int() == 1);
+
+// Issue 15, item 4: on an unsealed mesh one forged Members datagram listed 50
+// members that do not exist. Gossip spread them to every node; counted toward
+// the majority, they took it away (3 of 53), and each was waited for, then
+// excluded when reaped. A member counts only once it answers a probe of this
+// node's directly (anti_entropy.cc, on_member).
+TEST_CASE("sim: forged members do not count: tombstones are still collected, and no exclusion names them") {
+  for (uint64_t seed : seeds(15000, 3)) {
+    INFO("seed " << seed << " (replay: MESHKV_SIM_SEED=" << seed << ")");
+    sim::Options o = options(3, seed, 0.0, 0.0);
+    o.config.tombstone_grace_ms = 2000;
+    sim::Sim s(o);
+    REQUIRE(s.run_until([&] { return s.membership_converged(); }, 30 * kSec));
+    s.run_for(3 * kSec);  // every member probed, so counted, by every node
+    for (size_t i = 0; i < 20; ++i) REQUIRE(s.set(i % 3, "k" + std::to_string(i), "v").ok());
+    REQUIRE(s.run_until([&] { return s.converged(); }, 30 * kSec));
+
+    // 50 alive members at addresses where nothing answers, in one datagram
+    // that claims to come from n0, sent to n1.
+    wire::Members forged;
+    for (uint64_t i = 0; i < 50; ++i) {
+      forged.updates.push_back({"f" + std::to_string(i), 777'000 + i, Endpoint::v4(10, 9, 0, static_cast<uint8_t>(i), 7000),
+                                0, wire::MemberState::kAlive});
+    }
+    s.inject(0, 1, forged);
+    REQUIRE(s.run_until([&] { return s.node(2).member_state("f49") != ""; }, 10 * kSec));  // gossip carried it on
+    // A digest naming them as left out of a collection, "from" n0.
+    wire::Digest d;
+    d.reply = false;
+    d.counter = true;
+    d.origin_lo = d.origin_hi = 1;
+    d.horizon = 0;
+    for (int i = 0; i < 8; ++i) d.exclusions.emplace_back("f" + std::to_string(i), uint64_t{1} << 40);
+    s.inject(0, 1, d);
+
+    for (size_t i = 0; i < 20; ++i) REQUIRE(s.del(i % 3, "k" + std::to_string(i)).ok());
+    auto collected = [&] {
+      for (size_t n = 0; n < 3; ++n) {
+        if (s.node(n).replica().map().tombstones() != 0 || s.node(n).replica().map().size() != 0) return false;
+      }
+      return true;
+    };
+    CHECK(s.run_until(collected, 20 * kSec));
+    for (size_t n = 0; n < 3; ++n) {
+      INFO("node n" << n);
+      const wire::Value gc = s.node(n).status(s.now_of(n)).get("gc");
+      CHECK(gc.get("quorum").as_bool());
+      for (const auto& x : gc.get("excluded").as_list()) CHECK_MESSAGE(false, "excluded: " << x.as_string());
+      CHECK(s.node(n).status(s.now_of(n)).get("membership").get("unverified").as_int() >= 50);
+    }
+    CHECK(s.node(1).status(s.now_of(1)).get("gc").get("exclusions_refused").as_int() >= 8);
+  }
 }

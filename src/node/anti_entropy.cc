@@ -36,9 +36,33 @@ AntiEntropy::AntiEntropy(const Config& cfg, const Now& now, std::mt19937_64& rng
 
 void AntiEntropy::on_member(const MemberEvent& e) {
   if (e.kind == MemberEvent::Kind::kRefuted) return;
-  quorum_up_ += e.reachable_after() - e.reachable_before();
-  const bool counts = e.kind != MemberEvent::Kind::kRemoved && e.to != MemberState::kLeft;
-  if (counts != (roster_.count(e.name) > 0)) {
+  // Who counts toward the majority (the roster, the members in reach, the
+  // vectors collection waits for, the exclusions taken from digests): only
+  // a member this node has heard from directly, that is a datagram from the
+  // member's process sent from the member's own address (Member::verified).
+  // On an unsealed mesh anyone can send a Members datagram naming members
+  // that do not exist, and gossip carries it to every node; were such
+  // members counted, a forged list longer than the mesh would take the
+  // majority away for good (the forger restates them alive), and every one
+  // of them, never reaching us, would wait in collect() for a vector that
+  // never comes, be excluded when reaped, and have that exclusion gossiped
+  // on. A member that exists only in datagrams never sends from its address
+  // (a forger would have to own that address, and then it simply is a
+  // member, as anyone can be on an unsealed mesh). Statements from others
+  // do not verify a member: they are what can be forged. The cost: a real
+  // member counts from its first datagram to us (its Join, a probe, an
+  // ack: well within a probe round of its joining), and collection neither
+  // waits for it nor leaves it out before that; if a collection happened
+  // meanwhile, it is excluded when heard from (uncounted_), as a member
+  // that was away would be, and reconciles.
+  const bool rostered = roster_.count(e.name) > 0;
+  quorum_up_ += e.counted_after() - e.counted_before();
+  const bool present = e.kind != MemberEvent::Kind::kRemoved && e.to != MemberState::kLeft;
+  // Once counted, a member stays on the roster until it leaves or is
+  // removed, verified or not (a forged statement that it restarted
+  // elsewhere must not shrink the majority).
+  const bool counts = present && (rostered || e.verified_after);
+  if (counts != rostered) {
     if (counts) {
       roster_.insert(e.name);
     } else {
@@ -46,15 +70,25 @@ void AntiEntropy::on_member(const MemberEvent& e) {
     }
     if (durable_) hooks_.journal(LogOp{LogOp::Kind::kRoster, false, {e.name, {}}, 0, 0, counts ? 1u : 0u});
   }
+  if (e.verified_after && !e.verified_before) {
+    if (auto u = uncounted_.find(e.name); u != uncounted_.end()) {
+      uncounted_.erase(u);
+      exclude(e.name);  // a collection went on without it
+    }
+  }
   if (e.kind == MemberEvent::Kind::kRemoved) {
+    uncounted_.erase(e.name);
     // Its vector no longer counts (nor those of processes it replaced); if
-    // it returns, it reconciles first.
+    // it returns, it reconciles first. A member that never counted was
+    // never waited for nor left out: nothing to reconcile (and a forger's
+    // names stay off the exclusion list).
     std::erase_if(peer_vv_, [&](const auto& p) { return members_.by_uid(p.first) == nullptr; });
-    note_removed(e.name);
+    if (rostered || e.verified_before) note_removed(e.name);
   }
   // A member that appears, comes back (a partition healed) or restarted is
-  // synced at once.
-  if (e.reachable_after() && (!e.reachable_before() || e.new_process)) send_digest(e.addr, false);
+  // synced at once: once heard from (a forged list of members must not make
+  // us send a digest to every address it names).
+  if (e.counted_after() && !e.counted_before()) send_digest(e.addr, false);
 }
 
 void AntiEntropy::on_applied(const crdt::KeyedEntry& ke) {
@@ -205,9 +239,20 @@ bool AntiEntropy::on_gc_fields(const Endpoint& from, uint64_t sender, const wire
   if (m == nullptr) return false;
   if (auto p = peer_vv_.find(sender); p != peer_vv_.end()) p->second.reconciled = d.reconciled;
   // Members it knows were left out: unless we know they reconciled since.
+  // Only from a member that counts, and only about members that count here
+  // (on_member): exclusions are gossiped, so one forged digest would
+  // otherwise put names on every node's list. A member this node never
+  // counted is not judged here; the nodes that left it out tell it to
+  // reconcile.
+  const bool teller_counts = m->verified || roster_.count(m->name) > 0;
   for (const auto& [name, h] : d.exclusions) {
     if (name == members_.self_name() || h == 0 || name.size() > kMaxExcludedName) continue;
-    if (const Member* x = members_.find(name)) {
+    const Member* x = members_.find(name);
+    if (!teller_counts || (!roster_.count(name) && !(x && x->verified))) {
+      if (!excluded_.count(name)) ++exclusions_refused_;
+      continue;
+    }
+    if (x != nullptr) {
       auto p = peer_vv_.find(x->uid);
       if (p != peer_vv_.end() && p->second.reconciled >= h) continue;
     }
@@ -318,6 +363,8 @@ wire::Value AntiEntropy::status() const {
   wire::Value ex = wire::Value::list();
   for (const auto& [name, h] : excluded_) ex.push(wire::Value(name));
   v.set("excluded", std::move(ex));
+  v.set("exclusions_refused", exclusions_refused_);
+  v.set("uncounted", static_cast<uint64_t>(uncounted_.size()));
   v.set("quarantined", static_cast<uint64_t>(replica_.quarantined()));
   v.set("quarantine_overflow", replica_.quarantine_overflow());
   return v;

@@ -84,6 +84,7 @@ class AntiEntropy {
   // {tombstone_grace_ms, tombstones, waiting, collected, quorum, ...} (status).
   wire::Value status() const;
   uint64_t collected() const { return gc_collected_; }
+  uint64_t exclusions_refused() const { return exclusions_refused_; }
   // The pointwise maximum of this node's vector and every peer's last known.
   crdt::VersionVector furthest() const;
   const Counters& counters() const { return counters_; }
@@ -141,7 +142,8 @@ class AntiEntropy {
   std::map<std::string, FollowUp> followup_;  // by member: when to digest again
   std::unordered_map<uint64_t, PeerVector> peer_vv_;  // by member uid
 
-  // Members in reach, self included. Kept from MemberEvents.
+  // Members in reach that count (MemberEvent::counted_after), self
+  // included. Kept from MemberEvents.
   size_t quorum_up_ = 1;
   // Every member that counts toward the majority (not self, not left or
   // removed), kept in the data directory: a node restarted while its peers
@@ -167,6 +169,11 @@ class AntiEntropy {
   static constexpr size_t kExclusionsPerDigest = 8;
   static constexpr size_t kMaxExcludedName = 64;  // longer names are not passed on
   std::string excl_cursor_;  // the last exclusion a digest carried
+  uint64_t exclusions_refused_ = 0;  // exclusions in digests about members that do not count (status)
+  // Members in reach that did not count (never heard from) when a
+  // collection went on: excluded if they answer. Only members in the table
+  // (bounded) are named here, and removal erases them.
+  std::set<std::string, std::less<>> uncounted_;
   uint64_t reconciled_ = 0;         // the horizon this node reconciled with or collected to
   uint64_t notice_from_ = 0;        // uid of the member that told us to reconcile
   uint64_t reconcile_notices_ = 0;  // notices received (status)

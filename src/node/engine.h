@@ -54,6 +54,7 @@ struct Counters {
   uint64_t bad_checksum = 0;   // unsealed datagrams damaged on the way
   uint64_t dropped = 0;        // decoded but refused (bad chunk, unknown sender...)
   uint64_t queue_drops = 0;    // bounded queues overflowed
+  uint64_t fragments_dropped = 0;  // pieces refused or partial messages evicted or expired (reassembly bounds)
   uint64_t retransmits = 0;
   uint64_t push_gave_up = 0;   // retransmissions exhausted; anti-entropy repairs
   uint64_t duplicates = 0;     // pushes received twice (acked, not re-applied)

@@ -387,6 +387,7 @@ const Counters& Engine::counters() const {
   c = Counters{};
   c.queue_drops = s.out.changes_dropped();
   add(c, s.transport.counters());
+  c.fragments_dropped = s.transport.fragments_dropped();
   add(c, s.sealing.counters());
   add(c, s.membership.counters());
   add(c, s.replication.counters());

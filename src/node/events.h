@@ -27,9 +27,16 @@ struct MemberEvent {
   wire::MemberState from = wire::MemberState::kAlive, to = wire::MemberState::kAlive;
   uint64_t incarnation = 0;
   bool new_process = false;  // kChanged: `uid` replaced another process of that name
+  // Whether this node had heard from the member directly (a datagram from
+  // its process, from its address) before and after the event (a kChanged
+  // may change only this). Only such a member counts toward the majority
+  // (anti_entropy.cc): a member named only in others' datagrams never has.
+  bool verified_before = false, verified_after = false;
 
   bool reachable_before() const { return kind != Kind::kAdded && reachable(from); }
   bool reachable_after() const { return kind != Kind::kRemoved && reachable(to); }
+  bool counted_before() const { return reachable_before() && verified_before; }
+  bool counted_after() const { return reachable_after() && verified_after; }
   // Worth telling an operator: a member appeared or changed state, or this
   // node refuted a rumour. (Incarnation or address changes alone are not.)
   bool notable() const { return kind != Kind::kChanged || from != to; }

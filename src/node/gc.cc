@@ -118,7 +118,15 @@ void AntiEntropy::collect() {
   // What every member that counts has: the pointwise minimum of vectors.
   crdt::VersionVector stable = replica_.vv();
   std::vector<const std::string*> left_out;
+  std::vector<const std::string*> uncounted;
   for (const auto& [name, m] : members_.members()) {
+    // Never heard from, and never counted: perhaps nothing but a name in a
+    // forged datagram (anti_entropy.cc, on_member). Not waited for; left out
+    // only if it turns out to exist.
+    if (!m.verified && !roster_.count(name)) {
+      if (m.reachable()) uncounted.push_back(&name);
+      continue;
+    }
     if (m.state == MemberState::kLeft ||
         (m.state == MemberState::kDead && now_.mono_us > m.state_since_us + grace * kMs)) {
       left_out.push_back(&name);
@@ -163,6 +171,7 @@ void AntiEntropy::collect() {
     hooks_.journal(LogOp{LogOp::Kind::kHorizon, false, {}, 0, reconciled_, replica_.horizon().raw});
   }
   for (const std::string* name : left_out) exclude(*name);
+  for (const std::string* name : uncounted) uncounted_.insert(*name);
   for (auto& [name, h] : excluded_) {
     const Member* m = members_.find(name);
     if (m == nullptr || !m->reachable()) exclude(name);

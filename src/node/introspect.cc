@@ -43,6 +43,7 @@ Value member_value(const Member& m, size_t pending, uint64_t now_us, const Membe
   v.set("last_contact_ms_ago", ms_ago(now_us, m.last_contact_us));
   v.set("state_for_ms", ms_ago(now_us, m.state_since_us));
   v.set("pending_pushes", static_cast<uint64_t>(pending));
+  v.set("verified", m.verified);  // heard from directly: it counts toward the majority
   if (!m.fingerprint.empty()) v.set("identity", m.fingerprint);
   return v;
 }
@@ -107,6 +108,7 @@ Value datagram_counts(const Counters& c, uint64_t skew_rejections) {
   d.set("malformed", c.malformed);
   d.set("bad_checksum", c.bad_checksum);
   d.set("queue_drops", c.queue_drops);
+  d.set("fragments_dropped", c.fragments_dropped);
   d.set("duplicates", c.duplicates);
   d.set("retransmits", c.retransmits);
   d.set("push_gave_up", c.push_gave_up);

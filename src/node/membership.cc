@@ -21,6 +21,13 @@ constexpr size_t kMaxMembers = 4096;
 // oldest are evicted (counted as table drops).
 constexpr size_t kMaxGone = 4096;
 constexpr size_t kMaxUidNames = 8192;
+// Statements waiting to be gossiped. Datagrams from anyone add to them (a
+// Members datagram of statements about names nobody knew, dead or left
+// included), and gossip drains them only a few dozen a period, or never
+// while no member is in reach.
+constexpr size_t kMaxBroadcasts = 1024;
+constexpr size_t kUnverifiedRemindersPerRound = 8;
+constexpr uint64_t kMinGossipGapUs = 20 * kMs;
 // Introductions are limited to one a second per process: older records of
 // them limit nothing.
 constexpr uint64_t kIntroduceEveryUs = 1000 * kMs;
@@ -141,7 +148,12 @@ wire::Value Membership::status() const {
   v.set("gone", static_cast<uint64_t>(ghosts_.size()));
   v.set("process_names", static_cast<uint64_t>(uid_names_.size()));
   v.set("introductions", static_cast<uint64_t>(introduced_us_.size()));
+  v.set("gossip_queue", static_cast<uint64_t>(broadcasts_.size()));
+  size_t unverified = 0;
+  for (const auto& [name, m] : members_) unverified += !m.verified;
+  v.set("unverified", static_cast<uint64_t>(unverified));
   v.set("table_drops", counters_.table_drops);
+  v.set("gossip_drops", counters_.gossip_drops);
   return v;
 }
 
@@ -151,6 +163,11 @@ std::vector<const Member*> Membership::random_members(size_t k, std::string_view
     if (m.reachable() && name != except) pool.push_back(&m);
   }
   std::shuffle(pool.begin(), pool.end(), rng_);
+  // Members heard from directly first: on an unsealed mesh a forged datagram
+  // can list thousands of members that never answer, and gossip, indirect
+  // probes and anti-entropy sent their way would be lost (and an indirect
+  // probe through one would make a live member suspect).
+  std::stable_partition(pool.begin(), pool.end(), [](const Member* m) { return m->verified; });
   if (pool.size() > k) pool.resize(k);
   return pool;
 }
@@ -169,8 +186,20 @@ void Membership::queue_broadcast(const MemberUpdate& u) {
   broadcasts_.erase(std::remove_if(broadcasts_.begin(), broadcasts_.end(),
                                    [&](const Broadcast& b) { return b.update.name == u.name; }),
                     broadcasts_.end());
+  if (broadcasts_.size() >= kMaxBroadcasts) {
+    // The statement told most already gives way: news travels first.
+    auto most = std::min_element(broadcasts_.begin(), broadcasts_.end(), [](const Broadcast& a, const Broadcast& b) {
+      return a.transmits_left < b.transmits_left;
+    });
+    broadcasts_.erase(most);
+    ++counters_.gossip_drops;
+  }
   broadcasts_.push_back({u, gossip_transmits(live_count())});
-  next_gossip_us_ = std::min(next_gossip_us_, now_.mono_us);  // spread news at once
+  // Spread news at once, but start a round at most every kMinGossipGapUs:
+  // each round walks the members and sorts the queue, and when every
+  // datagram brought news (a flood of forged ones), a round per datagram
+  // passed the flood on to the honest members, twice over.
+  next_gossip_us_ = std::min(next_gossip_us_, std::max(now_.mono_us, last_gossip_us_ + kMinGossipGapUs));
   arm_gossip();
 }
 
@@ -232,7 +261,7 @@ void Membership::refute(uint64_t seen_incarnation) {
     if (m.reachable()) send_members(m.addr, {me});
   }
   const MemberEvent e{MemberEvent::Kind::kRefuted, self_.name, self_.uid, self_.addr,
-                      MemberState::kAlive, MemberState::kAlive, incarnation_, false};
+                      MemberState::kAlive, MemberState::kAlive, incarnation_, false, false, false};
   // Routine: every restart meets peers that still remember the previous
   // process (left or dead), and faults cause suspicions that this answers.
   hooks_.log(LogLevel::kDebug, describe(e));
@@ -243,7 +272,7 @@ uint64_t Membership::suspicion_deadline() const {
   return now_.mono_us + suspicion_timeout_us(cfg_.suspicion_mult, cfg_.probe_interval_ms, live_count());
 }
 
-void Membership::change(Member& m, MemberState s, uint64_t inc, bool new_process) {
+void Membership::change(Member& m, MemberState s, uint64_t inc, bool new_process, bool was_verified) {
   const MemberState old = m.state;
   const bool was_reachable = m.reachable();
   m.incarnation = inc;
@@ -256,10 +285,22 @@ void Membership::change(Member& m, MemberState s, uint64_t inc, bool new_process
               s == MemberState::kSuspect ? std::optional(m.suspect_deadline_us) : std::nullopt);
   if (s == MemberState::kDead || s == MemberState::kLeft) due_for_reaping(m.state_since_us + cfg_.reap_after() * kMs);
   arm_gossip();
-  const MemberEvent e{MemberEvent::Kind::kChanged, m.name, m.uid, m.addr, old, s, inc, new_process};
+  const MemberEvent e{MemberEvent::Kind::kChanged, m.name, m.uid, m.addr, old, s, inc, new_process, was_verified,
+                      m.verified};
   // A graceful leave is news, not trouble: only suspect and dead warn.
+  // Members never heard from directly (perhaps forged by the thousand) are
+  // logged at debug level.
   const bool trouble = s == MemberState::kSuspect || s == MemberState::kDead;
-  if (e.notable()) hooks_.log(trouble ? LogLevel::kWarn : LogLevel::kInfo, describe(e));
+  const LogLevel level = !m.verified ? LogLevel::kDebug : trouble ? LogLevel::kWarn : LogLevel::kInfo;
+  if (e.notable()) hooks_.log(level, describe(e));
+  hooks_.changed(e);
+}
+
+void Membership::verify(Member& m) {
+  m.verified = true;
+  const MemberEvent e{MemberEvent::Kind::kChanged, m.name, m.uid, m.addr, m.state, m.state, m.incarnation, false,
+                      false, true};
+  hooks_.log(LogLevel::kDebug, "heard from member " + m.name + " directly: it counts toward the majority");
   hooks_.changed(e);
 }
 
@@ -288,7 +329,8 @@ void Membership::add(const MemberUpdate& u) {
   name_uid(u.uid, u.name);
   members_.emplace(u.name, std::move(m));
   probe_order_.push_back(u.name);
-  const MemberEvent e{MemberEvent::Kind::kAdded, u.name, u.uid, u.addr, u.state, u.state, u.incarnation, false};
+  const MemberEvent e{MemberEvent::Kind::kAdded, u.name, u.uid, u.addr, u.state, u.state, u.incarnation, false,
+                      false, false};
   hooks_.log(LogLevel::kInfo, describe(e));
   queue_broadcast(u);
   hooks_.changed(e);
@@ -343,10 +385,14 @@ void Membership::apply_update(const MemberUpdate& u, const Endpoint* from) {
   const bool given_up = m->state == MemberState::kSuspect || m->state == MemberState::kDead;
   // A new process may run on another clock (restarted, or moved).
   if (new_process) m->has_offset = false;
+  const bool was_verified = m->verified;
+  // What we heard from was that process at that address: another one (a
+  // restart, or a forged statement) must answer for itself.
+  if (new_process || m->addr != u.addr) m->verified = false;
   m->uid = u.uid;
   m->addr = u.addr;
   name_uid(u.uid, u.name);
-  change(*m, u.state, u.incarnation, new_process);
+  change(*m, u.state, u.incarnation, new_process, was_verified);
   queue_broadcast(m->update());
   // Left while we had given up on it: what `meshkv forget` says somewhere
   // (or a graceful leave we heard of late). Nothing is left to show or to
@@ -373,7 +419,8 @@ bool Membership::news_despite(const MemberUpdate& u, Gone& g) {
 }
 
 void Membership::remove(Member& m) {
-  const MemberEvent e{MemberEvent::Kind::kRemoved, m.name, m.uid, m.addr, m.state, m.state, m.incarnation, false};
+  const MemberEvent e{MemberEvent::Kind::kRemoved, m.name, m.uid, m.addr, m.state, m.state, m.incarnation, false,
+                      m.verified, false};
   suspect_count_ -= m.state == MemberState::kSuspect;
   reachable_count_ -= m.reachable();
   timers_.cancel(TimerKind::kSuspicion, m.key);
@@ -391,13 +438,27 @@ void Membership::remove(Member& m) {
 
 void Membership::remember_gone(const MemberUpdate& u) {
   if (ghosts_.size() >= kMaxGone && !ghosts_.count(u.name)) {
-    auto oldest = std::min_element(ghosts_.begin(), ghosts_.end(), [](const auto& a, const auto& b) {
-      return a.second.since_us < b.second.since_us;
-    });
-    ghosts_.erase(oldest);
-    ++counters_.table_drops;
+    // The oldest, from the order they came in (a scan of every record for
+    // each statement made a flood of forged "left" statements costly).
+    // Entries whose record is gone, or was renewed since, are skipped.
+    while (!ghost_order_.empty()) {
+      auto [since, name] = std::move(ghost_order_.front());
+      ghost_order_.pop_front();
+      auto g = ghosts_.find(name);
+      if (g == ghosts_.end() || g->second.since_us != since) continue;
+      ghosts_.erase(g);
+      ++counters_.table_drops;
+      break;
+    }
   }
   ghosts_[u.name] = Gone{u.uid, u.addr, u.incarnation, u.state, now_.mono_us, 0};
+  ghost_order_.emplace_back(now_.mono_us, u.name);
+  if (ghost_order_.size() > 2 * kMaxGone) {
+    // Mostly stale entries (records removed or renewed): rebuilt from the table.
+    ghost_order_.clear();
+    for (const auto& [name, g] : ghosts_) ghost_order_.emplace_back(g.since_us, name);
+    std::sort(ghost_order_.begin(), ghost_order_.end());
+  }
   due_for_reaping(now_.mono_us + cfg_.reap_after() * kMs);
 }
 
@@ -480,6 +541,10 @@ void Membership::on_members(const Endpoint& from, const wire::Members& m) {
 void Membership::heard_from(const Endpoint& from, uint64_t uid) {
   if (Member* m = by_uid_mut(uid)) {
     m->last_contact_us = now_.mono_us;
+    // Its own process, from its own address: it exists there (a member
+    // named only in others' datagrams never gets here; anti_entropy.cc,
+    // on_member, says why that matters).
+    if (!m->verified && from == m->addr) verify(*m);
     return;
   }
   // A process we have no record of talks to us (its record was lost on the
@@ -548,12 +613,19 @@ void Membership::tick() {
 }
 
 void Membership::gossip_tick() {
+  last_gossip_us_ = now_.mono_us;
   next_gossip_us_ = now_.mono_us + cfg_.gossip_interval_ms * kMs;
   arm_gossip();
   // A suspect hears the rumour about itself every round until it refutes or
   // is declared dead: a refutation that is never provoked cannot happen.
+  // Of the suspects never heard from directly, only a few a round: a forged
+  // list can name thousands of suspects, and telling each of them five
+  // times a second crowded out the datagrams of real members.
+  size_t unverified_told = 0;
   for (auto& [name, m] : members_) {
-    if (m.state == MemberState::kSuspect) send_members(m.addr, {m.update()});
+    if (m.state != MemberState::kSuspect) continue;
+    if (!m.verified && unverified_told++ >= kUnverifiedRemindersPerRound) continue;
+    send_members(m.addr, {m.update()});
   }
   if (broadcasts_.empty()) return;
   auto targets = random_members(kGossipFanout, "");

@@ -18,12 +18,18 @@
 //     for another reap_after(), so that gossip about it (dead, left, or a
 //     stale alive) does not bring it back; a new process of that name, or
 //     the same process at a newer incarnation (it refuted), is added afresh.
-//   - Bounded: at most 4096 members, 4096 gone, 1024 relayed probes and
-//     8192 names of processes. New members and relays beyond their bound
-//     are refused (queue drops); the oldest gone and names of processes
-//     that are no longer members are evicted (table drops).
+//   - Bounded: at most 4096 members, 4096 gone, 1024 relayed probes,
+//     8192 names of processes and 1024 statements waiting to be gossiped.
+//     New members and relays beyond their bound are refused (queue drops);
+//     the oldest gone and names of processes that are no longer members are
+//     evicted (table drops); the most gossiped statement makes room for a
+//     new one (gossip drops).
+//   - A member is `verified` once this node hears from it directly: a
+//     datagram from its process, from its address; every event says
+//     whether it was before and after (events.h).
 #pragma once
 
+#include <deque>
 #include <functional>
 #include <map>
 #include <random>
@@ -63,6 +69,10 @@ struct Member {
   uint64_t suspect_deadline_us = 0;  // when a suspect is declared dead
   uint64_t told_us = 0;              // when we last told it a rumour about itself
   std::string fingerprint;           // of its identity, in a sealed mesh
+  // A datagram from process `uid`, sent from `addr`, reached us (reset when
+  // either changes). Until then it may exist only in a forged datagram: it
+  // does not count toward the majority (anti_entropy.cc).
+  bool verified = false;
 
   bool reachable() const { return MemberEvent::reachable(state); }
   wire::MemberUpdate update() const { return {name, uid, addr, incarnation, state}; }
@@ -76,6 +86,7 @@ class Membership {
     uint64_t removed = 0;      // members removed: reaped, or forgotten (here or elsewhere)
     uint64_t forgotten = 0;    // of them, forgotten at this node's operator's request
     uint64_t table_drops = 0;  // gone members and process names evicted at their bound
+    uint64_t gossip_drops = 0;  // statements not gossiped on: the queue was at its bound
   };
   struct Hooks {
     Sender* sender = nullptr;
@@ -132,7 +143,7 @@ class Membership {
   // The name a process (uid) went by, self included; "" if never seen.
   const std::string& name_of(uint64_t uid) const;
   // Up to `k` reachable members other than `except`, at random (uses the
-  // engine's generator).
+  // engine's generator), verified members before the others.
   std::vector<const Member*> random_members(size_t k, std::string_view except) const;
   // The clock offsets (ms) of reachable members whose estimate is current:
   // measured within the last offset_fresh_us(). What the clock-offset guard
@@ -150,7 +161,8 @@ class Membership {
   // Whether `name` is remembered as gone (removed, and not back since).
   bool gone(std::string_view name) const { return ghosts_.count(name) != 0; }
   // {reap_after_ms, removed, forgotten, gone, process_names, introductions,
-  // table_drops} (status): counters, and the sizes of the bounded tables.
+  // gossip_queue, unverified, table_drops, gossip_drops} (status): counters,
+  // and the sizes of the bounded tables.
   wire::Value status() const;
 
  private:
@@ -209,8 +221,11 @@ class Membership {
   // old, and re-arms the reap timer.
   void reap_tick();
   void due_for_reaping(uint64_t at_us);
-  // Applies a state (and incarnation) to `m`, then reports the change.
-  void change(Member& m, wire::MemberState s, uint64_t incarnation, bool new_process);
+  // Applies a state (and incarnation) to `m`, then reports the change
+  // (`was_verified`: m.verified before the caller changed it).
+  void change(Member& m, wire::MemberState s, uint64_t incarnation, bool new_process, bool was_verified);
+  // Heard from directly: reports that it now counts.
+  void verify(Member& m);
   void refute(uint64_t seen_incarnation);
   void queue_broadcast(const wire::MemberUpdate& u);
   std::vector<wire::MemberUpdate> take_piggyback(size_t budget_bytes);
@@ -245,6 +260,7 @@ class Membership {
   size_t suspect_count_ = 0, reachable_count_ = 0;
   std::unordered_map<uint64_t, UidName> uid_names_;  // members' processes, and past ones for display
   std::map<std::string, Gone, std::less<>> ghosts_;  // removed members, by name
+  std::deque<std::pair<uint64_t, std::string>> ghost_order_;  // (since_us, name), oldest first; may be stale
   std::vector<Broadcast> broadcasts_;
   std::vector<std::string> probe_order_;
   size_t probe_index_ = 0;
@@ -254,6 +270,7 @@ class Membership {
   std::vector<Endpoint> seeds_;
   std::unordered_map<uint64_t, uint64_t> introduced_us_;  // unknown uid -> when we asked it (last second)
   uint64_t last_intro_us_ = 0;
+  uint64_t last_gossip_us_ = 0;
 
   // Periodic work (monotonic us).
   uint64_t next_probe_us_ = 0, next_gossip_us_ = 0, next_reconnect_us_ = 0;

@@ -87,7 +87,7 @@ void traffic(Writer& w, const Counters& c) {
       {"auth_failed", c.auth_failed},     {"unknown_key", c.unknown_key},
       {"replayed", c.replayed},           {"stale_session", c.stale_session},
       {"unknown_sender", c.unknown_sender}, {"refused_peer", c.refused_peers},
-      {"injected_drop", c.injected_drops}};
+      {"injected_drop", c.injected_drops}, {"fragment_dropped", c.fragments_dropped}};
   for (const auto& [why, n] : reasons) w.sample("meshkv_datagrams_rejected_total", n, {{"reason", why}});
 }
 
@@ -163,6 +163,21 @@ std::string Engine::metrics(Now now) const {
   w.single("meshkv_excluded_members", "gauge",
            "Members left out of tombstone collection that have not reconciled since.",
            static_cast<uint64_t>(s.anti_entropy.excluded().size()));
+  // What datagrams from anyone (on an unsealed mesh, forged ones) were
+  // refused or kept from counting.
+  size_t unverified = 0;
+  for (const auto& [name, m] : s.membership.members()) unverified += !m.verified;
+  w.single("meshkv_members_unverified", "gauge",
+           "Members this node never heard from directly: they do not count toward the majority.",
+           unverified);
+  w.single("meshkv_exclusions_refused_total", "counter",
+           "Exclusions in peers' digests ignored: about, or from, members that do not count here.",
+           s.anti_entropy.exclusions_refused());
+  const auto& mc = s.membership.counters();
+  w.family("meshkv_membership_table_drops_total", "counter",
+           "Membership records refused or evicted at the bound of their table, by table.");
+  w.sample("meshkv_membership_table_drops_total", mc.table_drops, {{"table", "gone_or_names"}});
+  w.sample("meshkv_membership_table_drops_total", mc.gossip_drops, {{"table", "gossip"}});
 
   // For each origin: how far this node is behind the furthest vector it
   // knows (its own and every peer's last digest).

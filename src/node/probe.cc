@@ -80,7 +80,7 @@ void Membership::probe_timeout(Member& target) {
   arm_probe();
   ++counters_.probe_failures;
   if (target.state != MemberState::kAlive) return;
-  change(target, MemberState::kSuspect, target.incarnation, false);
+  change(target, MemberState::kSuspect, target.incarnation, false, target.verified);
   const MemberUpdate u = target.update();
   queue_broadcast(u);
   send_members(target.addr, {u});  // so it can refute quickly
@@ -180,7 +180,7 @@ void Membership::on_ping_ack(uint64_t sender, const wire::PingAck& a) {
 void Membership::suspicion_tick() {
   for (auto& [name, m] : members_) {
     if (m.state == MemberState::kSuspect && now_.mono_us >= m.suspect_deadline_us) {
-      change(m, MemberState::kDead, m.incarnation, false);
+      change(m, MemberState::kDead, m.incarnation, false, m.verified);
       queue_broadcast(m.update());
     }
   }

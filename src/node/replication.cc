@@ -67,9 +67,14 @@ void Replication::flush() {
   last_push_us_ = now_.mono_us;
   timers_.cancel(TimerKind::kPushHold, 0);
   unpushed_bytes_ = 0;
+  // Pushed to members heard from directly (Member::verified). One not yet
+  // heard from (it appeared only just) gets these writes by anti-entropy. On an unsealed mesh anyone can list members at
+  // any address: pushing to them would send every write, and its
+  // retransmissions, once per name listed, to addresses of the forger's
+  // choosing, and keep a copy per name until the retransmissions ran out.
   std::vector<const Member*> targets;
   for (const auto& [name, m] : members_.members()) {
-    if (m.reachable()) targets.push_back(&m);
+    if (m.reachable() && m.verified) targets.push_back(&m);
   }
   const size_t budget = cfg_.mtu > wire::kPushOverhead ? cfg_.mtu - wire::kPushOverhead : 0;
   size_t i = 0;

@@ -76,6 +76,9 @@ class Transport final : public Sender {
   Status set_faults(Faults f);
   const Faults& faults() const { return faults_; }
   const Counters& counters() const { return counters_; }
+  // Pieces refused, and partial messages evicted at the reassembler's
+  // bounds (64 messages, 16 MiB) or expired.
+  uint64_t fragments_dropped() const { return reassembler_.dropped(); }
 
  private:
   void send_datagram(const Endpoint& to, const wire::Bytes& payload, bool unbound_ok);
