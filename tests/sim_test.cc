@@ -672,6 +672,7 @@ TEST_CASE("sim: with fewer than two peers to judge by, a skewed node writes (and
   CHECK(unchecked == 1);
   CHECK(s.node(1).status(s.now_of(1)).get("clock").get("guard").as_string() == "unjudged");
   CHECK(s.node(1).status(s.now_of(1)).get("clock").get("judged_peers").as_int() == 1);
+}
 
 // Issue 15, item 4: on an unsealed mesh one forged Members datagram listed 50
 // members that do not exist. Gossip spread them to every node; counted toward
