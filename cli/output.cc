@@ -377,8 +377,22 @@ int print_result(const wire::CtlRequest& req, const Result<wire::CtlResponse>& r
     return refused(result.status().message(), too_large ? kExitUsage : kExitUnreachable);
   }
   const wire::CtlResponse& r = *result;
+  const bool get = wire::find_op(req.op) == wire::CtlOp::kGet;
+  if (json && get && r.code == wire::kCtlNotFound) {
+    // An answer, not an error: the same shape as a key that was found.
+    Value v = Value::object();
+    v.set("key", req.args.get("key").as_string());
+    v.set("found", false);
+    out << v.to_json() << "\n";
+    out.flush();
+    return kExitNegative;
+  }
   if (r.code != wire::kCtlOk) return refused(r.error.empty() ? "request failed" : r.error, exit_code(r.code));
-  if (json) {
+  if (json && get) {
+    Value v = r.body;
+    v.set("found", true);
+    out << v.to_json() << "\n";
+  } else if (json) {
     out << r.body.to_json() << "\n";
   } else {
     out << render(req, r.body, style);

@@ -65,6 +65,12 @@ expect 2 "batch2:2: unterminated double quote" "a batch error names file and lin
 printf '# keys\r\n"b 4"\r\nb1\r\n' >"$RUN_DIR/dels"
 expect 0 "deleted 2 keys" "del --batch with a quoted key and CRLF" "$MESHKV" del --batch "$RUN_DIR/dels" --node "$A"
 
+# ---- get --json of a missing key: an answer, not an error -------------------------
+out=$("$MESHKV" get missing --json --node "$A" 2>&1)
+[ $? = 1 ] || fail "get --json of a missing key exits 1"
+[ "$out" = '{"key":"missing","found":false}' ] || fail "get --json of a missing key: $out"
+"$MESHKV" get neg --json --node "$A" | grep -q '"found":true' || fail "get --json of a key found says found"
+
 # ---- help and usage errors --------------------------------------------------------
 expect 0 "Usage:" "meshkv help" "$MESHKV" help
 expect 0 "write a key" "meshkv help set" "$MESHKV" help set
