@@ -4,7 +4,7 @@
 #include <algorithm>
 #include <iostream>
 #include <map>
-#include <regex>
+#include <cctype>
 
 #include "crypto/keys.h"
 #include "net/control_client.h"
@@ -47,9 +47,21 @@ namespace {
 
 // What CLI11 says, in the words this tool uses elsewhere: ranges as "0 to 1",
 // not "0.000000 to 1.000000".
-std::string tidy(std::string m) {
-  static const std::regex zeros(R"((\d+)\.0+\b)");
-  return std::regex_replace(m, zeros, "$1");
+std::string tidy(const std::string& m) {
+  std::string out;
+  for (size_t i = 0; i < m.size(); ++i) {
+    // A '.' after a digit, then only zeros up to a non-digit: dropped.
+    if (m[i] == '.' && i > 0 && std::isdigit(static_cast<unsigned char>(m[i - 1]))) {
+      size_t j = i + 1;
+      while (j < m.size() && m[j] == '0') ++j;
+      if (j > i + 1 && (j == m.size() || !std::isdigit(static_cast<unsigned char>(m[j])))) {
+        i = j - 1;
+        continue;
+      }
+    }
+    out += m[i];
+  }
+  return out;
 }
 
 // The options of `sub` by name ("--node", "-h"), and whether each takes a value.
