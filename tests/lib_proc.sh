@@ -50,13 +50,14 @@ start_node() {
   eval "PORT_$name=$port"
 }
 
-# kill_node NAME: SIGKILL the node started as NAME, reap it, and wait until
-# its port is free again, so that a restart on the same port cannot fail
-# with "address already in use" however loaded the machine is.
+# kill_node NAME [SIGNAL]: SIGKILL (or SIGNAL, e.g. TERM for a clean
+# shutdown) the node started as NAME, reap it, and wait until its port is
+# free again, so that a restart on the same port cannot fail with "address
+# already in use" however loaded the machine is.
 kill_node() {
-  local name=$1 pid port
+  local name=$1 sig=${2:-KILL} pid port
   eval "pid=\$PID_$name port=\$PORT_$name"
-  kill -9 "$pid" 2>/dev/null
+  kill -s "$sig" "$pid" 2>/dev/null
   wait "$pid" 2>/dev/null
   local end=$((SECONDS + 10))
   while ss -Htuln "sport = :$port" | grep -q .; do

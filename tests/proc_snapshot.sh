@@ -20,16 +20,7 @@ keys_are() { [ "$(field "$1" keys)" = "$2" ]; }
 node_up() { "$MESHKV" status --node "127.0.0.1:$1" >/dev/null 2>&1; }
 
 # stop_b: SIGTERM (a clean shutdown writes the snapshot), reaped, port free.
-stop_b() {
-  # shellcheck disable=SC2154 # set by start_node
-  kill -TERM "$PID_b" 2>/dev/null
-  wait "$PID_b" 2>/dev/null
-  local end=$((SECONDS + 10))
-  while ss -Htuln "sport = :$PB" | grep -q .; do
-    [ $SECONDS -lt $end ] || fail "port $PB still bound 10 s after b stopped"
-    sleep 0.05
-  done
-}
+stop_b() { kill_node b TERM; }
 
 # refused NAME WORDS...: b started in the foreground (bounded: an old binary
 # that starts anyway is stopped after 10 s) exits 2 with every WORDS in its
