@@ -3,6 +3,9 @@
 // Each sends one control request to a running node (--node, or MESHKV_NODE)
 // and prints the answer for people or, with --json, for scripts.
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
+#include <thread>
 #include <fstream>
 #include <iostream>
 
@@ -317,7 +320,21 @@ Handler setup_del(CLI::App& sub) {
   };
 }
 Handler setup_status(CLI::App& sub) { return plain_command(sub, wire::CtlOp::kStatus, false); }
-Handler setup_peers(CLI::App& sub) { return plain_command(sub, wire::CtlOp::kPeers, false); }
+Handler setup_peers(CLI::App& sub) {
+  auto o = std::make_shared<ClientOptions>();
+  auto state = std::make_shared<std::string>();
+  sub.add_option("--state", *state, "only the members in this state")
+      ->check(CLI::IsMember({"alive", "suspect", "dead", "left"}));
+  add_common(sub, *o, false);
+  sub.footer(
+      "The node itself is listed first, marked self (\"self\": true in --json); its RTT, clock "
+      "offset and last contact are not measured (null). status lists only the other members.");
+  return [o, state] {
+    wire::CtlRequest req = wire::make_request(wire::CtlOp::kPeers);
+    if (!state->empty()) req.args.set("state", *state);
+    return call_nodes(*o, req);
+  };
+}
 
 Handler setup_list(CLI::App& sub) {
   auto o = std::make_shared<ClientOptions>();
@@ -383,10 +400,77 @@ Handler setup_quarantine(CLI::App& sub) {
   };
 }
 
+namespace {
+// `join`: asks the node to contact each address, then watches its member
+// list (until every address answered, or --timeout) for an alive member at
+// that address. Exit 0 if at least one was reached, 3 if none was.
+int join_and_wait(const ClientOptions& o, const wire::CtlRequest& req) {
+  using Clock = std::chrono::steady_clock;
+  const Style style = detect_style(1);
+  auto ep = parse_flag_address(o.nodes.back());
+  if (!ep) return kExitUsage;
+  const auto deadline = Clock::now() + std::chrono::milliseconds(o.timeout_ms);
+  auto r = net::call(*ep, req, std::chrono::milliseconds(o.timeout_ms));
+  if (!r.ok() || r->code != wire::kCtlOk) return print_result(req, r, o.json, style, std::cout, std::cerr);
+  const wire::Value::List& asked = req.args.get("peers").as_list();
+  std::vector<std::string> names(asked.size());
+  std::vector<bool> reached(asked.size(), false);
+  const wire::CtlRequest peers_req = wire::make_request(wire::CtlOp::kPeers);
+  for (int round = 0; round < 100'000; ++round) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    if (left.count() <= 0) break;
+    auto p = net::call(*ep, peers_req, left);
+    if (p.ok() && p->code == wire::kCtlOk) {
+      for (const wire::Value& m : p->body.get("members").as_list()) {
+        for (size_t i = 0; i < asked.size(); ++i) {
+          if (m.get("address").as_string() == asked[i].as_string() && m.get("state").as_string() == "alive") {
+            reached[i] = true;
+            names[i] = m.get("name").as_string();
+          }
+        }
+      }
+    }
+    if (std::count(reached.begin(), reached.end(), true) == static_cast<long>(asked.size())) break;
+    std::this_thread::sleep_for(std::min(std::chrono::milliseconds(100), left));
+  }
+  const auto n_reached = static_cast<uint64_t>(std::count(reached.begin(), reached.end(), true));
+  if (o.json) {
+    wire::Value list = wire::Value::list();
+    for (size_t i = 0; i < asked.size(); ++i) {
+      wire::Value e = wire::Value::object();
+      e.set("address", asked[i].as_string());
+      e.set("reached", static_cast<bool>(reached[i]));
+      e.set("name", reached[i] ? wire::Value(names[i]) : wire::Value(nullptr));
+      list.push(std::move(e));
+    }
+    wire::Value body = wire::Value::object();
+    body.set("peers", std::move(list));
+    body.set("reached", n_reached);
+    std::cout << body.to_json() << "\n";
+  } else {
+    for (size_t i = 0; i < asked.size(); ++i) {
+      if (reached[i]) {
+        std::cout << "reached " << asked[i].as_string() << " (" << names[i] << ")\n";
+      } else {
+        std::cout << "no answer from " << asked[i].as_string() << " within " << o.timeout_ms
+                  << " ms (the node keeps trying; its log says why if it is refused)\n";
+      }
+    }
+  }
+  return n_reached > 0 ? kExitOk : kExitUnreachable;
+}
+}  // namespace
+
 Handler setup_join(CLI::App& sub) {
   auto o = std::make_shared<ClientOptions>();
   sub.add_option("PEER", o->peers, "members to contact, HOST:PORT")->required();
   add_common(sub, *o, false);
+  sub.footer(
+      "join returns once every PEER answered (it shows as an alive member at that address), or "
+      "after --timeout: it prints, per address, whether it was reached, and exits 0 if at least "
+      "one was, 3 if none was. The node keeps trying the addresses while it is alone; one that "
+      "stays silent for 5 s is logged on the node with the likely causes (nothing listens, or a "
+      "different cluster key or an allowlist refuses it: the refusing node logs which).");
   return [o] {
     wire::CtlRequest req = wire::make_request(wire::CtlOp::kJoin);
     wire::Value peers = wire::Value::list();
@@ -396,7 +480,7 @@ Handler setup_join(CLI::App& sub) {
       peers.push(e->to_string());
     }
     req.args.set("peers", std::move(peers));
-    return call_nodes(*o, req);
+    return join_and_wait(*o, req);
   };
 }
 

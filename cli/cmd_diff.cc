@@ -63,7 +63,9 @@ std::tuple<uint64_t, uint64_t, uint64_t> order_key(const wire::Value& e) {
 }
 
 std::string describe(const wire::Value& e) {
-  const std::string v = e.get("deleted").as_bool() ? "(deleted)" : escape(e.get("value").as_string());
+  // Cut like list cuts it: diff is read by people; --json has the full value.
+  const std::string v = e.get("deleted").as_bool() ? "(deleted)"
+                                                  : fit_value(escape(e.get("value").as_string()), Style{}, 0);
   return v + "  hlc " + e.get("hlc").as_string() + "  origin " + e.get("origin").as_string();
 }
 

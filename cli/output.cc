@@ -4,6 +4,7 @@
 
 #include <ctime>
 
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "commands.h"
+#include "utf8.h"
 
 namespace meshkv::cli {
 
@@ -32,11 +34,10 @@ struct Cell {
 };
 using Row = std::vector<Cell>;
 
-// Display columns of UTF-8 text: continuation bytes take no column.
-size_t width(std::string_view s) {
-  return static_cast<size_t>(
-      std::count_if(s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
-}
+size_t width(std::string_view s) { return display_columns(s); }
+
+// The narrowest a column is cut to when a table must shrink to fit.
+constexpr size_t kMinColumn = 12;
 
 std::string paint(const std::string& s, const char* color, const Style& st) {
   if (!st.color || color == nullptr) return s;
@@ -44,8 +45,12 @@ std::string paint(const std::string& s, const char* color, const Style& st) {
 }
 
 // Columns separated by two spaces; the last column is not padded. An empty
-// header prints no header line.
-std::string table(const Row& header, const std::vector<Row>& rows, const Style& st,
+// header prints no header line. Cells are measured in terminal columns; when
+// the rows are wider than the terminal the widest columns are cut (with an
+// ellipsis) until they fit or reach kMinColumn, and without a known width no
+// cell is wider than kCellColumns, so that one long value cannot pad every
+// other row to its length.
+std::string table(const Row& header, std::vector<Row> rows, const Style& st,
                   const std::string& indent = "") {
   std::vector<size_t> w(header.size(), 0);
   auto widen = [&](const Row& r) {
@@ -54,12 +59,32 @@ std::string table(const Row& header, const std::vector<Row>& rows, const Style& 
   };
   widen(header);
   for (const Row& r : rows) widen(r);
+  std::vector<size_t> head_w(w.size(), 0);
+  for (size_t i = 0; i < header.size(); ++i) head_w[i] = width(header[i].text);
+  if (st.columns == 0) {
+    for (size_t i = 0; i < w.size(); ++i) w[i] = std::min(w[i], std::max(kCellColumns, head_w[i]));
+  } else {
+    auto total = [&] {
+      size_t t = width(indent);
+      for (size_t x : w) t += x + 2;
+      return t - 2;
+    };
+    while (total() > st.columns) {
+      const auto widest = std::max_element(w.begin(), w.end());
+      const size_t floor = std::max(kMinColumn, head_w[static_cast<size_t>(widest - w.begin())]);
+      if (*widest <= floor) break;
+      *widest = std::max(floor, *widest - std::min(*widest, total() - st.columns));
+    }
+  }
+  for (Row& r : rows) {
+    for (size_t i = 0; i < r.size(); ++i) r[i].text = fit_columns(r[i].text, w[i]);
+  }
   std::string out;
   auto line = [&](const Row& r) {
     out += indent;
     for (size_t i = 0; i < r.size(); ++i) {
       out += paint(r[i].text, r[i].color, st);
-      if (i + 1 < r.size()) out += std::string(w[i] - width(r[i].text) + 2, ' ');
+      if (i + 1 < r.size()) out += std::string(w[i] - std::min(w[i], width(r[i].text)) + 2, ' ');
     }
     out += '\n';
   };
@@ -120,7 +145,8 @@ std::string members_table(const Value& list, const Style& st) {
   std::vector<Row> rows;
   for (const Value& m : list.as_list()) {
     const std::string state = m.get("state").as_string();
-    Row row{{scalar(m.get("name"))},
+    const bool self = m.get("self").as_bool();
+    Row row{{scalar(m.get("name")) + (self ? " (self)" : ""), self ? kBold : nullptr},
             {state, state_color(state)},
             {scalar(m.get("address"))},
             {rtt(m.get("rtt_us"))},
@@ -181,11 +207,14 @@ std::string render_object(const Value& body, const Style& st, const std::string&
   std::vector<Row> kv;
   std::string blocks;
   for (const auto& [k, v] : body.as_object()) {
-    if (v.is_object()) {
+    if (k == "faults" && v.is_object() && !v.get("active").as_bool()) {
+      kv.push_back({{k}, {"none injected"}});
+    } else if (v.is_object()) {
       blocks += "\n" + titled(k, v, st) + render_object(v, st, indent + "  ");
-    } else if (v.is_list() && (v.as_list().empty() || v.as_list().front().is_object())) {
+    } else if (v.is_list() && v.as_list().empty()) {
+      kv.push_back({{k}, {"(none)"}});
+    } else if (v.is_list() && v.as_list().front().is_object()) {
       blocks += "\n" + titled(k, v, st);
-      if (v.as_list().empty()) continue;
       blocks += k == "members" ? members_table(v, st)
                 : k == "vv"    ? vv_table(v, st)
                                : generic_table(v, st);
@@ -265,7 +294,23 @@ std::string render_join(const Value& args) {
 
 Style detect_style(int fd) {
   const char* no_color = std::getenv("NO_COLOR");
-  return Style{::isatty(fd) == 1 && (no_color == nullptr || *no_color == '\0')};
+  Style st;
+  const bool tty = ::isatty(fd) == 1;
+  st.color = tty && (no_color == nullptr || *no_color == '\0');
+  winsize ws{};
+  if (tty && ::ioctl(fd, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) {
+    st.columns = ws.ws_col;
+  } else if (const char* c = std::getenv("COLUMNS"); c != nullptr) {
+    char* end = nullptr;
+    const unsigned long n = std::strtoul(c, &end, 10);
+    if (end != c && *end == '\0' && n >= 20 && n <= 10000) st.columns = n;
+  }
+  return st;
+}
+
+std::string fit_value(std::string_view escaped, const Style& st, size_t used) {
+  const size_t room = st.columns == 0 ? kCellColumns : st.columns > used + kMinColumn ? st.columns - used : kMinColumn;
+  return fit_columns(escaped, room);
 }
 
 std::string escape(std::string_view s) {
@@ -323,9 +368,12 @@ std::string render_change(const Value& ev, const Style& st) {
   const bool del = ev.get("deleted").as_bool();
   std::string who = ev.get("node").as_string();
   if (who.empty()) who = ev.get("origin").as_string();
+  const std::string key = escape(ev.get("key").as_string());
+  // The value gets what the time, key and origin leave of the line.
+  const size_t used = 22 + width(key) + who.size() + 25;
   return paint(when, kDim, st) + "  " + paint(del ? "del" : "set", del ? kYellow : kGreen, st) +
-         "  " + escape(ev.get("key").as_string()) +
-         (del ? std::string() : " = " + escape(ev.get("value").as_string())) + "  " +
+         "  " + key + (del ? std::string() : " = " + fit_value(escape(ev.get("value").as_string()), st, used)) +
+         "  " +
          paint("from " + who + (ev.get("local").as_bool() ? " (local)" : "") + "  hlc " +
                    ev.get("hlc").as_string(),
                kDim, st) +

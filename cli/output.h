@@ -14,10 +14,20 @@ namespace meshkv::cli {
 
 struct Style {
   bool color = false;
+  // Terminal columns tables must fit in; 0 when not known (not a terminal and
+  // no COLUMNS), and then each cell is cut at kCellColumns.
+  size_t columns = 0;
 };
 
-// Colour only when `fd` is a terminal and NO_COLOR is unset (no-color.org).
+inline constexpr size_t kCellColumns = 64;
+
+// Colour only when `fd` is a terminal and NO_COLOR is unset (no-color.org);
+// the width from the terminal, or else from $COLUMNS.
 Style detect_style(int fd);
+
+// A value shown on one line of human output, cut with an ellipsis to fit
+// what `st` leaves for it after `used` columns (full values: get, --json).
+std::string fit_value(std::string_view escaped, const Style& st, size_t used);
 
 // A value made safe for one table cell: backslash, newlines, tabs and other
 // control bytes become escapes (\n, \t, \\, \xHH).

@@ -48,8 +48,8 @@ constexpr CommandHelp kCommands[] = {
      nullptr, "list app/"},
     {"status", nullptr, "status", "this node: members, counters, version vector", nullptr,
      "status"},
-    {"peers", nullptr, "peers", "members with state, round-trip time and last contact", nullptr,
-     "peers"},
+    {"peers", nullptr, "peers [STATE]", "members (this node first), state, RTT, last contact",
+     "peers [alive|suspect|dead|left]", "peers suspect"},
     {"clock", nullptr, "clock", "this node's version vector and hybrid logical clock", nullptr,
      "clock"},
     {"join", nullptr, "join PEER...", "contact peers (HOST:PORT) and merge memberships", nullptr,
@@ -306,8 +306,14 @@ std::optional<wire::CtlRequest> build_request(const std::vector<std::string>& w)
       if (n > 1) return usage("list [PREFIX]");
       if (n == 1) req.args.set("prefix", w[1]);
       break;
+    case CtlOp::kPeers: {
+      // `peers STATE` or, as on the command line, `peers --state STATE`.
+      const size_t at = n == 2 && w[1] == "--state" ? 2 : 1;
+      if (n != 0 && n != at) return usage("peers [alive|suspect|dead|left]");
+      if (n != 0) req.args.set("state", w[at]);
+      break;
+    }
     case CtlOp::kStatus:
-    case CtlOp::kPeers:
     case CtlOp::kClock:
       if (n != 0) return usage(w[0].c_str());
       break;
@@ -366,6 +372,7 @@ void execute(std::vector<std::string> words) {
     log_command(words);
   } else if (auto req = build_request(words)) {
     Result<wire::CtlResponse> r = g_repl->server->control(*req);
+    g_repl->style.columns = detect_style(STDOUT_FILENO).columns;  // the window may have been resized
     print_result(*req, r, false, g_repl->style, std::cout, std::cerr);
   }
 }

@@ -20,4 +20,17 @@ size_t decode_utf8(const unsigned char* p, size_t n, wchar_t* out);
 std::wstring utf8_to_wide(std::string_view s);
 std::string wide_to_utf8(std::wstring_view w);
 
+// Terminal columns of one code point, as a UTF-8 terminal draws it: 0 for
+// combining marks, zero-width characters and variation selectors, 2 for East
+// Asian wide and fullwidth characters and emoji, 1 otherwise. Kept here rather
+// than wcwidth(3) so that tables measure the same whatever the locale.
+int code_point_columns(wchar_t c);
+
+// Terminal columns of UTF-8 text (bytes that are not UTF-8 count one each).
+size_t display_columns(std::string_view s);
+
+// `s` cut to at most `max` columns: unchanged when it fits, otherwise its
+// longest prefix (whole code points) that leaves room for a final "…".
+std::string fit_columns(std::string_view s, size_t max);
+
 }  // namespace meshkv::cli

@@ -23,7 +23,8 @@ _meshkv_options() {
             ;;
         set) echo "--batch --value-file $remote" ;;
         del) echo "--batch --force $remote" ;;
-        get | list | status | peers | clock | join | forget | keys) echo "$remote" ;;
+        peers) echo "--state $remote" ;;
+        get | list | status | clock | join | forget | keys) echo "$remote" ;;
         loss)
             echo "--node --drop --dup --corrupt --delay --peer --partition --direction --clear" \
                 "--timeout --json --key-file --help"

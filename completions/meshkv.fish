@@ -112,6 +112,7 @@ complete -c meshkv -n '__fish_seen_subcommand_from keys; and not __fish_seen_sub
 complete -c meshkv -n '__fish_seen_subcommand_from keys; and not __fish_seen_subcommand_from list install use remove' -a remove -d 'forget a key'
 complete -c meshkv -n '__fish_seen_subcommand_from keys; and __fish_seen_subcommand_from install use remove' -F
 
+complete -c meshkv -n '__fish_seen_subcommand_from peers' -l state -x -a 'alive suspect dead left' -d 'only the members in this state'
 # quarantine [list [PREFIX]|apply KEY|drop KEY|drop --all]
 complete -c meshkv -n '__fish_seen_subcommand_from quarantine' -l node -x -d 'node to ask, HOST:PORT (repeatable)'
 complete -c meshkv -n '__fish_seen_subcommand_from quarantine' -l timeout -x -d 'give up after this long, ms'

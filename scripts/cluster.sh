@@ -235,12 +235,12 @@ cmd_status() {
 }
 
 # ---- up ------------------------------------------------------------------------
-# Every node answers and sees the N-1 others alive.
+# Every node answers and sees all N alive (peers lists the node itself too).
 all_alive() {
   local id addr json
   while read -r id addr; do
     json=$("$BIN" peers --node "$addr" --json --timeout 500 2>/dev/null) || return 1
-    [ "$(json_count "$json" '"state":"alive"')" -ge $((N - 1)) ] || return 1
+    [ "$(json_count "$json" '"state":"alive"')" -ge "$N" ] || return 1
   done <"$DIR/nodes"
 }
 

@@ -2,13 +2,15 @@
 # The command line as a user meets it, against a real node: values that
 # start with '-', values from stdin and files, `meshkv help [COMMAND]`, and
 # usage errors that say "meshkv:", name the unknown word, suggest the
-# likely one, print ranges as "0 to 1", and exit 2.
+# likely one, print ranges as "0 to 1", and exit 2; tables cut to the
+# terminal; peers with the node itself and a state filter; join that says
+# which address answered; status fields that keep their type.
 # Usage: tests/proc_cli.sh path/to/meshkv
 set -uo pipefail
 MESHKV=$(realpath "$1")
 source "$(dirname "$0")/lib_proc.sh"
-BASE=$(free_base_port 1)
-A=127.0.0.1:$BASE
+BASE=$(free_base_port 3)
+A=127.0.0.1:$BASE B=127.0.0.1:$((BASE + 1)) SILENT=127.0.0.1:$((BASE + 2))
 
 # expect CODE PATTERN DESCRIPTION COMMAND...: exit CODE, stdout+stderr match PATTERN.
 expect() {
@@ -83,4 +85,42 @@ expect 2 "with a port from 1 to 65535" "port 0 is a usage error" "$MESHKV" get k
 expect 2 "got 'nohost'" "an address error names what it got" "$MESHKV" get k --node nohost
 expect 0 "" "a bare port is an address, as the error says" "$MESHKV" get neg --node "$BASE"
 expect 0 "" "localhost:PORT too" "$MESHKV" get neg --node "localhost:$BASE"
+# ---- tables that fit a terminal ----------------------------------------------
+"$MESHKV" set wide "$(head -c 50000 /dev/zero | tr '\0' x)" --node "$A" >/dev/null || fail "set a 50 KB value"
+"$MESHKV" set cjk "$(printf '日本語%.0s' $(seq 1 30))" --node "$A" >/dev/null || fail "set a double-width value"
+longest=$("$MESHKV" list --node "$A" | awk '{ if (length($0) > m) m = length($0) } END { print m }')
+[ "$longest" -lt 400 ] || fail "list pads rows to a 50 KB value when piped: a line of $longest bytes"
+"$MESHKV" list --node "$A" | grep -q 'xxx…' || fail "list cuts a long value with an ellipsis"
+# With COLUMNS=60, every line fits 60 terminal columns (double-width counted twice).
+COLUMNS=60 "$MESHKV" list --node "$A" | python3 -c '
+import sys, unicodedata
+for line in sys.stdin.read().splitlines():
+    cols = sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in line)
+    if cols > 60:
+        sys.exit("a line of %d columns: %r" % (cols, line[:80]))
+' || fail "list does not fit COLUMNS=60"
+[ "$("$MESHKV" get wide --node "$A" | wc -c)" = 50001 ] || fail "get shows the whole value"
+"$MESHKV" list --json --node "$A" | python3 -c '
+import json, sys
+entries = {e["key"]: e["value"] for e in json.load(sys.stdin)["entries"]}
+sys.exit(entries["wide"] != "x" * 50000)' || fail "list --json has the whole value"
+
+# ---- peers: the node itself, and a state filter ---------------------------------
+start_node b $((BASE + 1))
+wait_for 10 "b answers" "$MESHKV" status --node "$B"
+expect 0 "reached $B (b)" "join reports the address it reached" "$MESHKV" join "$B" --node "$A"
+expect 3 '"reached":false' "join of a silent address exits 3" "$MESHKV" join "$SILENT" --node "$A" --timeout 700 --json
+expect 0 "no answer from $SILENT" "join of two addresses, one silent" "$MESHKV" join "$SILENT" "$B" --node "$A" --timeout 700
+"$MESHKV" peers --json --node "$A" | grep -q '"members":\[{"name":"a","state":"alive",[^}]*"self":true' ||
+  fail "peers lists the node itself first, marked self"
+"$MESHKV" peers --node "$A" | grep -q '^  a (self) ' || fail "peers marks the node itself in the table"
+wait_for 10 "a sees b alive" sh -c "'$MESHKV' peers --state alive --json --node '$A' | grep -q '\"name\":\"b\"'"
+"$MESHKV" peers --state dead --json --node "$A" | grep -q '"members":\[\]' || fail "peers --state dead lists no one"
+expect 2 "not in {alive,suspect,dead,left}" "an unknown state" "$MESHKV" peers --state gone --node "$A"
+"$MESHKV" status --json --node "$A" | grep -q '"storage":{"kind":"memory"' || fail "status.storage is an object in memory"
+"$MESHKV" status --json --node "$A" | grep -q '"faults":{[^}]*"active":false' || fail "status.faults is an object when none is set"
+"$MESHKV" status --json --node "$A" | grep -q '"self":true' && fail "status lists the node itself among its members"
+sleep 5.5
+grep -q "join: no answer from $SILENT in 5 s" "$RUN_DIR/a.log" || fail "a does not log the silent join address"
+
 echo "proc_cli: ok"

@@ -125,11 +125,12 @@ start_node r "$PR" --key-file "$KA" --identity "$KD/r.identity" --join "127.0.0.
 # sees PORT NAME [client]: the node at PORT lists NAME as alive (asked with
 # $KEY unless another client is named).
 sees() { "${3:-sk}" peers --node "127.0.0.1:$1" --json | grep -q "\"name\":\"$2\",\"state\":\"alive\""; }
-# members_of PORT [client...]: the member names a node lists.
+# members_of PORT [client...]: the member names a node lists, itself left out.
 members_of() {
   local port=$1
   shift
-  "${@:-sk}" peers --node "127.0.0.1:$port" --json | grep -o '"name":"[^"]*"' | cut -d'"' -f4 | tr '\n' ' '
+  "${@:-sk}" peers --node "127.0.0.1:$port" --json | grep -o '"name":"[^"]*"[^}]*"self":false' |
+    grep -o '^"name":"[^"]*"' | cut -d'"' -f4 | tr '\n' ' '
 }
 # counter PORT NAME: one of the datagram counters of the sealed node at PORT.
 counter() {

@@ -33,7 +33,7 @@ echo "join: ok"
 printf 'app/k1 one\napp/k2 two words\nother x\n' | m set --batch - --node "$A" >/dev/null || fail "set --batch"
 wait_for 10 "batch replicated" value_is app/k2 "$C" "two words"
 [ "$(m list app/ --node "$B" --json | grep -o '"key":"[^"]*"' | wc -l)" = 2 ] || fail "list with prefix"
-m status --node "$A" --json | grep -q '"storage":"in-memory"' || fail "status --json"
+m status --node "$A" --json | grep -q '"storage":{"kind":"memory"' || fail "status --json"
 m status --node "$A" --json | grep -q '"digest":"[0-9a-f]\{16\}"' || fail "status shows the digest"
 m peers --node "$A" --json | grep -q '"clock_offset_ms"' || fail "peers shows clock offsets"
 # Options may come before the positionals: --node takes exactly one value.

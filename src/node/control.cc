@@ -191,7 +191,25 @@ CtlResponse list_op(Engine& engine, const Value& args, Now) {
 }
 
 CtlResponse status_op(Engine& engine, const Value&, Now now) { return ok(engine.status(now)); }
-CtlResponse peers_op(Engine& engine, const Value&, Now now) { return ok(engine.peers(now)); }
+CtlResponse peers_op(Engine& engine, const Value& args, Now now) {
+  Value body = engine.peers(now);
+  Value all = Value::list();
+  all.push(engine.self_member(now));
+  for (const Value& m : body.get("members").as_list()) all.push(m);
+  body.set("members", std::move(all));
+  if (args.get("state").is_null()) return ok(std::move(body));
+  const std::string& want = args.get("state").as_string();
+  if (want != "alive" && want != "suspect" && want != "dead" && want != "left") {
+    return fail(wire::kCtlBadRequest,
+                prefix(CtlOp::kPeers) + "no state '" + want + "' (want alive, suspect, dead or left)");
+  }
+  Value kept = Value::list();
+  for (const Value& m : body.get("members").as_list()) {
+    if (m.get("state").as_string() == want) kept.push(m);
+  }
+  body.set("members", std::move(kept));
+  return ok(std::move(body));
+}
 CtlResponse clock_op(Engine& engine, const Value&, Now) { return ok(engine.clock()); }
 
 CtlResponse join_op(Engine& engine, const Value& args, Now now) {

@@ -215,7 +215,9 @@ class Engine {
 
   // ---- introspection (status, peers, clock; tests) ----
   wire::Value status(Now now) const;
+  // The other members (the control op `peers` puts self_member() first).
   wire::Value peers(Now now) const;
+  wire::Value self_member(Now now) const;
   wire::Value clock() const;
   const crdt::Replica& replica() const;
   const Counters& counters() const;

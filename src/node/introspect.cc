@@ -44,6 +44,7 @@ Value member_value(const Member& m, size_t pending, uint64_t now_us, const Membe
   v.set("state_for_ms", ms_ago(now_us, m.state_since_us));
   v.set("pending_pushes", static_cast<uint64_t>(pending));
   v.set("verified", m.verified);  // heard from directly: it counts toward the majority
+  v.set("self", false);
   if (!m.fingerprint.empty()) v.set("identity", m.fingerprint);
   return v;
 }
@@ -64,6 +65,30 @@ Value Engine::clock() const {
   v.set("vv", std::move(vv));
   v.set("hlc", format_hlc(s.replica.clock().last()));
   return v;
+}
+
+Value Engine::self_member(Now now) const {
+  const Impl& s = *impl_;
+  // The node itself with the same fields as every member (what it cannot
+  // measure of itself is null), marked self.
+  Value me = Value::object();
+  me.set("name", s.self_name);
+  me.set("state", s.membership.leaving() ? "left" : "alive");
+  me.set("address", s.self_addr.to_string());
+  me.set("incarnation", s.membership.incarnation());
+  me.set("uid", format_uid(s.self_uid));
+  me.set("rtt_us", nullptr);
+  me.set("clock_offset_ms", nullptr);
+  me.set("clock_offset_current", false);
+  me.set("clock_offset_beyond_limit", false);
+  me.set("last_contact_ms_ago", nullptr);
+  me.set("state_for_ms", ms_ago(now.mono_us, s.start_us));
+  me.set("pending_pushes", static_cast<uint64_t>(0));
+  me.set("verified", true);
+  me.set("self", true);
+  const Value sec = security();
+  if (sec.get("identity").is_string()) me.set("identity", sec.get("identity"));
+  return me;
 }
 
 Value Engine::peers(Now now) const {
@@ -149,7 +174,12 @@ Value Engine::status(Now now) const {
   v.set("security", security());
   v.set("gc", s.anti_entropy.status());
   v.set("membership", s.membership.status());
-  v.set("storage", s.durable && !s.storage_info.is_null() ? s.storage_info : Value("in-memory"));
+  // Always an object: {"kind":"memory"} without a data directory, the
+  // durable storage's view (kind "durable", data_dir, sync, ...) with one.
+  Value memory = Value::object();
+  memory.set("kind", "memory");
+  memory.set("writes", "accepted");
+  v.set("storage", s.durable && !s.storage_info.is_null() ? s.storage_info : memory);
   v.set("keys", static_cast<uint64_t>(s.replica.map().live()));
   v.set("tombstones", static_cast<uint64_t>(s.replica.map().tombstones()));
   v.set("writes", s.replica.last_seq());
@@ -160,7 +190,10 @@ Value Engine::status(Now now) const {
   v.set("datagrams", datagram_counts(counters(), s.replica.clock().skew_rejections()));
   v.set("hlc", format_hlc(s.replica.clock().last()));
   v.set("clock", s.clock_guard_view(now.mono_us));
-  v.set("faults", faults().active() ? faults().to_value() : Value(nullptr));
+  // Always the object loss shows, with active false when none is injected.
+  Value faults_v = faults().to_value();
+  faults_v.set("active", faults().active());
+  v.set("faults", std::move(faults_v));
   return v;
 }
 

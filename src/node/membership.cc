@@ -539,6 +539,9 @@ void Membership::on_members(const Endpoint& from, const wire::Members& m) {
 }
 
 void Membership::heard_from(const Endpoint& from, uint64_t uid) {
+  for (SeedWatch& w : seed_watch_) {
+    if (w.addr == from) w.answered = true;
+  }
   if (Member* m = by_uid_mut(uid)) {
     m->last_contact_us = now_.mono_us;
     // Its own process, from its own address: it exists there (a member
@@ -582,7 +585,27 @@ void Membership::on_join(const Endpoint& from, const wire::Join& j) {
 void Membership::join(const std::vector<Endpoint>& seeds) {
   for (const auto& e : seeds) {
     if (std::find(seeds_.begin(), seeds_.end(), e) == seeds_.end()) seeds_.push_back(e);
-    if (e != self_.addr) hooks_.sender->send(e, wire::Join{self_update()});
+    if (e == self_.addr) continue;
+    hooks_.sender->send(e, wire::Join{self_update()});
+    auto w = std::find_if(seed_watch_.begin(), seed_watch_.end(), [&](const SeedWatch& s) { return s.addr == e; });
+    if (w == seed_watch_.end()) {
+      if (seed_watch_.size() >= kMaxSeedWatch) continue;
+      w = seed_watch_.insert(seed_watch_.end(), SeedWatch{e});
+    }
+    if (!w->answered) w->asked_us = now_.mono_us, w->warned = false;
+  }
+}
+
+void Membership::check_silent_seeds() {
+  for (SeedWatch& w : seed_watch_) {
+    if (w.answered || w.warned || now_.mono_us - w.asked_us < kSeedSilentMs * kMs) continue;
+    w.warned = true;
+    hooks_.log(LogLevel::kWarn,
+               "join: no answer from " + w.addr.to_string() + " in " + std::to_string(kSeedSilentMs / 1000) +
+                   " s (retried while this node has no other member): nothing may listen there, or it drops what this node sends: a "
+                   "sealed mesh drops datagrams without its cluster key, an unsealed node drops sealed "
+                   "ones, and a mesh with allowed_peers refuses identities not on it (the refusing node "
+                   "logs why)");
   }
 }
 
@@ -640,6 +663,7 @@ void Membership::reconnect_tick() {
   next_reconnect_us_ = now_.mono_us + (alone && !seeds_.empty() ? alone_retry_ms_ : 1000) * kMs;
   timers_.set(TimerKind::kReconnect, 0, next_reconnect_us_);
   if (leaving_) return;
+  check_silent_seeds();
   // Dead members may only be partitioned away: knock on one door per second.
   std::vector<const Member*> dead;
   for (const auto& [name, m] : members_) {

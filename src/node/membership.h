@@ -112,6 +112,7 @@ class Membership {
   // Announces a graceful leave to every reachable member; this node then
   // speaks of itself as left.
   void leave();
+  bool leaving() const { return leaving_; }
   // Any datagram from process `uid` at `from`.
   void heard_from(const Endpoint& from, uint64_t uid);
   // `from`: where the update came from directly, if it did (to answer it).
@@ -238,6 +239,9 @@ class Membership {
   void start_probe();
   void gossip_tick();
   void reconnect_tick();
+  void check_silent_seeds();
+  static constexpr uint64_t kSeedSilentMs = 5000;
+  static constexpr size_t kMaxSeedWatch = 64;
   void suspicion_tick();
   // Timers follow the fields they mirror: these re-set them.
   void arm_gossip();
@@ -268,6 +272,16 @@ class Membership {
   uint64_t probe_seq_ = 0;
   std::map<uint64_t, Relay> relays_;  // by our probe seq
   std::vector<Endpoint> seeds_;
+  // Each address join() was asked to contact: whether anything sealed and
+  // well-formed came back from it. One that stays silent for kSeedSilentMs
+  // is logged once (per join), with what can make a node silent.
+  struct SeedWatch {
+    Endpoint addr;
+    uint64_t asked_us = 0;
+    bool answered = false;
+    bool warned = false;
+  };
+  std::vector<SeedWatch> seed_watch_;
   std::unordered_map<uint64_t, uint64_t> introduced_us_;  // unknown uid -> when we asked it (last second)
   uint64_t last_intro_us_ = 0;
   uint64_t last_gossip_us_ = 0;

@@ -118,13 +118,12 @@ wire::Value Sealing::describe(bool insecure) const {
     keys.push(std::move(e));
   }
   v.set("keys", std::move(keys));
-  if (allowed_peers_.empty()) {
-    v.set("allowed_peers", "any holder of a cluster key");
-  } else {
-    wire::Value a = wire::Value::list();
-    for (const auto& pk : allowed_peers_) a.push(crypto::fingerprint(pk));
-    v.set("allowed_peers", std::move(a));
-  }
+  // Always a list of fingerprints; empty, with any_key_holder true, when no
+  // allowlist is set and any holder of a cluster key may join.
+  wire::Value a = wire::Value::list();
+  for (const auto& pk : allowed_peers_) a.push(crypto::fingerprint(pk));
+  v.set("any_key_holder", allowed_peers_.empty());
+  v.set("allowed_peers", std::move(a));
   return v;
 }
 
@@ -181,10 +180,21 @@ void Sealing::seal(const Endpoint& to, const wire::Bytes& msg, bool unbound, std
   crypto::seal(*key, ad, sizeof ad, plain.data(), plain.size(), out);
 }
 
+bool Sealing::looks_sealed(const uint8_t* d, size_t n) {
+  return n >= kSealedOverhead && d[0] == kSealMagic0 && d[1] == kSealMagic1;
+}
+
+void Sealing::log_refusal(const Endpoint& from, const std::string& why) {
+  if (refusal_logged_.size() >= kMaxRefusalLogs || !refusal_logged_.insert(from).second) return;
+  hooks_.log(LogLevel::kWarn, "dropping datagrams from " + from.to_string() + ": " + why +
+                                  " (logged once per address; status counts them)");
+}
+
 bool Sealing::open(const Endpoint& from, const uint8_t* d, size_t n, wire::Bytes& inner) {
   if (n < kSealedOverhead || d[0] != kSealMagic0 || d[1] != kSealMagic1 || d[2] != kSealVersion ||
       (d[3] != kKindCluster && d[3] != kKindPair)) {
     ++counters_.unsealed;
+    log_refusal(from, "not sealed (or damaged on the way), and this mesh is sealed: start that node with the cluster key (--key-file)");
     return false;
   }
   const uint8_t kind = d[3];
@@ -192,6 +202,7 @@ bool Sealing::open(const Endpoint& from, const uint8_t* d, size_t n, wire::Bytes
   auto ks = std::find_if(keys_.begin(), keys_.end(), [&](const auto& k) { return k.key.id == key_id; });
   if (ks == keys_.end()) {
     ++counters_.unknown_key;
+    log_refusal(from, "sealed with cluster key " + crypto::key_id_hex(key_id) + ", which this node does not hold");
     return false;
   }
   if (receiver != 0 && receiver != self_uid_) {

@@ -74,6 +74,13 @@ class Sealing {
   void seal(const Endpoint& to, const wire::Bytes& msg, bool unbound, std::vector<uint8_t>& out);
   // The message inside a sealed datagram, or false (counted).
   bool open(const Endpoint& from, const uint8_t* data, size_t n, wire::Bytes& inner);
+  // Whether `data` starts as a sealed datagram does (for an unsealed node to
+  // say why it drops one).
+  static bool looks_sealed(const uint8_t* data, size_t n);
+  // Logs, once per address (and for at most kMaxRefusalLogs addresses), why
+  // datagrams from `from` are dropped: a node that cannot join otherwise
+  // hears nothing, so the log of the node refusing it is where the cause shows.
+  void log_refusal(const Endpoint& from, const std::string& why);
 
   // Whether a membership update about process `uid` may be applied; if not,
   // that process is asked to prove its identity.
@@ -133,6 +140,8 @@ class Sealing {
   // seal for that address.
   std::map<Endpoint, uint64_t> proven_at_;
   std::set<std::string> refused_logged_;
+  static constexpr size_t kMaxRefusalLogs = 64;
+  std::set<Endpoint> refusal_logged_;
 };
 
 }  // namespace meshkv::node

@@ -178,6 +178,9 @@ std::optional<wire::Envelope> Transport::open_datagram(const Endpoint& from, con
     data = inner.data();
     n = inner.size();
   } else if (!checked(data, n)) {
+    if (Sealing::looks_sealed(data, n)) {
+      sealing_.log_refusal(from, "sealed, and this node is not (start it with the mesh's --key-file)");
+    }
     return std::nullopt;
   }
   auto env = wire::decode(data, n);

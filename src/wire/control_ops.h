@@ -99,6 +99,8 @@ inline constexpr ArgSpec kMset[] = {{"entries", kList, true}, {"force", kBool}};
 inline constexpr ArgSpec kTraceStatus[] = {{"id", kInt, true}};
 inline constexpr ArgSpec kPrefix[] = {{"prefix", kString}};
 inline constexpr ArgSpec kJoin[] = {{"peers", kStringList}};
+// Only the members in this state (alive, suspect, dead or left).
+inline constexpr ArgSpec kPeers[] = {{"state", kString}};
 inline constexpr ArgSpec kDigest[] = {{"groups", kIntList}};
 inline constexpr ArgSpec kBucket[] = {{"buckets", kIntList}};
 // Fields of node::Faults; options not given keep their setting.
@@ -128,7 +130,7 @@ inline constexpr std::array<OpSpec, kCtlOpCount> kCtlOps = {{
     {CtlOp::kTraceStatus, "trace_status", Answerer::kEngine, ctl_args::kTraceStatus},
     {CtlOp::kList, "list", Answerer::kEngine, ctl_args::kPrefix},
     {CtlOp::kStatus, "status", Answerer::kEngine, {}},
-    {CtlOp::kPeers, "peers", Answerer::kEngine, {}},
+    {CtlOp::kPeers, "peers", Answerer::kEngine, ctl_args::kPeers},
     {CtlOp::kClock, "clock", Answerer::kEngine, {}},
     {CtlOp::kJoin, "join", Answerer::kEngine, ctl_args::kJoin},
     {CtlOp::kDigest, "digest", Answerer::kEngine, ctl_args::kDigest},
