@@ -229,8 +229,10 @@ void AntiEntropy::resync_from(const Member& from) {
   const crdt::Hlc horizon = replica_.horizon();
   std::vector<crdt::KeyedEntry> keep, aside;
   uint64_t dropped_covered = 0;
+  // A peer that retired the same origins as we did held their writes (retire.cc).
+  const bool same = !replica_.context().retired().empty() && same_retired(peer);
   replica_.map().for_each([&](const std::string& k, const crdt::Entry& e) {
-    if (theirs.covers(e.dot)) {
+    if (theirs.covers(e.dot) || (same && replica_.context().retired_at(e.dot.origin) >= e.dot.seq)) {
       ++dropped_covered;  // the peer has it or what replaced it: it comes back if current
     } else if (e.hlc > horizon) {
       keep.push_back(crdt::KeyedEntry{k, e});  // above every collected delete

@@ -61,7 +61,12 @@ bool AntiEntropy::same_retired(const Endpoint& to) const {
 bool AntiEntropy::ended(uint64_t origin) const {
   if (origin == replica_.self()) return false;
   const std::string& name = members_.name_of(origin);
-  if (name.empty()) return false;  // never a member we knew: nothing says it ended
+  // A process no member table here ever named (it wrote, its writes came
+  // by others, and it ended before its name reached us; or its name was
+  // evicted from the bounded table of past processes): not a member, so
+  // ended as far as this node can tell. Were it alive after all, its next
+  // write would bring its row back (crdt/version_vector.h).
+  if (name.empty()) return members_.by_uid(origin) == nullptr;
   if (name == members_.self_name()) return true;  // an earlier process of this node
   const Member* m = members_.find(name);
   if (m == nullptr) return true;  // reaped or forgotten
