@@ -42,12 +42,13 @@ done
 echo "ok: n3 restarted $RESTARTS times, one write per process"
 
 one_row_per_node() { for p in "${P[@]}"; do [ "$(rows_on "$p")" = 3 ] || return 1; done; }
+t0=$(date +%s%N)
 end=$((SECONDS + 30))
 until one_row_per_node; do
   [ $SECONDS -lt $end ] || fail "clock rows after $RESTARTS restarts (want 3 on each node): n1 $(rows_on "${P[0]}"), n2 $(rows_on "${P[1]}"), n3 $(rows_on "${P[2]}")"
   sleep 0.2
 done
-echo "ok: clock shows 3 rows on n1, n2 and n3"
+echo "ok: clock shows 3 rows on n1, n2 and n3, $((($(date +%s%N) - t0) / 1000000)) ms after n3's last write reached the others"
 "$MESHKV" clock --node "$N1" --json | grep -q '"retired":{"n1":[1-9]' || fail "clock does not count the retired origins: $("$MESHKV" clock --node "$N1" --json)"
 
 for p in "${P[@]}"; do

@@ -6,8 +6,12 @@
 // once nobody can still need it:
 //   - Its process has ended, by this node's membership: the member of that
 //     name is another process now, one this node has heard from directly;
-//     or the member left; or it was removed (reaped, forgotten). A process
-//     that ended writes nothing more, so its highest seq is final.
+//     or the member left; or it was removed (reaped, forgotten); or no
+//     member table here ever named it and it is no member's process. A
+//     process that ended writes nothing more, so its highest seq is final.
+//     (Were a retired origin alive after all, its next write would bring
+//     its row back, below: this rule keeps rows from coming and going, it
+//     is not what makes retirement safe.)
 //   - Every member that counts (as for tombstone collection, gc.cc: heard
 //     from directly or on the roster, and not left or dead past the grace
 //     period) shows a row for it equal to ours, f. Then each holds every
