@@ -512,6 +512,10 @@ TEST_CASE("sim: forget removes a dead member on every node at once, and peers no
     INFO("seed " << seed << " (replay: MESHKV_SIM_SEED=" << seed << ")");
     sim::Sim s(options(5, seed, 0.10, 0.02));  // --reap-after: the default, a day
     REQUIRE(s.run_until([&] { return s.membership_converged(); }, 30 * kSec));
+    // n4 writes, and every node has its writes before it dies.
+    const crdt::Origin n4 = s.node(4).replica().self();
+    for (int i = 0; i < 5; ++i) REQUIRE(s.set(4, "from-n4-" + std::to_string(i), "v").ok());
+    REQUIRE(s.run_until([&] { return s.converged(); }, 30 * kSec));
     s.crash(4);
     REQUIRE(s.run_until([&] { return all_see(s, {0, 1, 2, 3}, {4}, "dead"); }, 30 * kSec));
 
@@ -535,6 +539,15 @@ TEST_CASE("sim: forget removes a dead member on every node at once, and peers no
     const uint64_t t0 = s.now_us();
     REQUIRE(s.run_until([&] { return nobody_lists(s, "n4"); }, 10 * kSec, 1000));
     spread.push_back(static_cast<double>(s.now_us() - t0) / kSec);
+    // Its process ended: its origin is retired everywhere, its writes stay.
+    auto retired_everywhere = [&] {
+      for (size_t i = 0; i < 4; ++i) {
+        if (s.node(i).replica().vv().get(n4) != 0 || s.node(i).replica().context().retired_at(n4) != 5) return false;
+      }
+      return true;
+    };
+    CHECK(s.run_until(retired_everywhere, 10 * kSec));
+    for (size_t i = 0; i < 4; ++i) CHECK(s.node(i).get("from-n4-3") != nullptr);
     // And it stays gone while gossip goes on; a second forget says so.
     s.run_for(10 * kSec);
     CHECK(nobody_lists(s, "n4"));
