@@ -31,7 +31,9 @@ Handler setup_clock(CLI::App& sub) {
   };
   auto o = std::make_shared<Options>();
   sub.footer("With several --node, prints origins by nodes; a cell 'seq -lag' means the node is\n"
-             "lag writes behind the most advanced listed node for that origin.");
+             "lag writes behind the most advanced listed node for that origin. Origins of ended\n"
+             "processes (restarted, left or removed nodes) are retired once every member holds\n"
+             "their writes: they are no longer rows, only counted ('retired origins').");
   sub.add_option("--node", o->nodes, "node to ask, HOST:PORT (repeatable; default 127.0.0.1:7946, or $MESHKV_NODE)")
       ->type_name("HOST:PORT")
       ->envname("MESHKV_NODE")
@@ -42,6 +44,7 @@ Handler setup_clock(CLI::App& sub) {
   sub.add_flag("--json", o->json, "print the vectors (and lags) as JSON");
   return [o] {
     std::vector<std::string> ids;
+    std::vector<int64_t> retired;     // by column: origins of ended processes, not rows
     std::map<std::string, Row> rows;  // by origin
     int rc = kExitOk;
     for (const std::string& n : o->nodes) {
@@ -56,6 +59,7 @@ Handler setup_clock(CLI::App& sub) {
       }
       const size_t col = ids.size();
       ids.push_back(r->body.get("id").as_string());
+      retired.push_back(r->body.get("retired").as_int());
       for (const auto& e : r->body.get("vv").as_list()) {
         Row& row = rows[e.get("origin").as_string()];
         if (row.node.empty()) row.node = e.get("node").as_string();
@@ -87,6 +91,9 @@ Handler setup_clock(CLI::App& sub) {
         origins.push(std::move(v));
       }
       out.set("origins", std::move(origins));
+      wire::Value ret = wire::Value::object();
+      for (size_t c = 0; c < ids.size(); ++c) ret.set(ids[c], retired[c]);
+      out.set("retired", std::move(ret));
       std::cout << out.to_json() << "\n";
       return rc;
     }
@@ -117,6 +124,11 @@ Handler setup_clock(CLI::App& sub) {
       }
       while (!out.empty() && out.back() == ' ') out.pop_back();
       std::cout << out << "\n";
+    }
+    if (std::any_of(retired.begin(), retired.end(), [](int64_t n) { return n > 0; })) {
+      std::string line = "retired origins (ended processes):";
+      for (size_t c = 0; c < ids.size(); ++c) line += " " + ids[c] + " " + std::to_string(retired[c]);
+      std::cout << line << "\n";
     }
     return rc;
   };

@@ -189,6 +189,49 @@ TEST_CASE("delta: entries held above our own vector travel without claiming a ra
   CHECK(c.map().find("y") != nullptr);
 }
 
+TEST_CASE("retired origins: the row goes, the dots stay covered, and a write beyond brings it back") {
+  Replica a(1), b(2);
+  for (int i = 0; i < 3; ++i) {
+    auto w = b.write("k" + std::to_string(i), "v", 10);
+    a.apply_entry(w->key, w->entry, 10);
+  }
+  CHECK_FALSE(a.retire(2, 2));  // not its row
+  CHECK_FALSE(a.retire(1, 0));  // never our own origin
+  const uint64_t before = a.context().fingerprint();
+  REQUIRE(a.retire(2, 3));
+  CHECK(a.vv().size() == 0);
+  CHECK(a.context().retired_at(2) == 3);
+  CHECK(a.context().fingerprint() != before);
+  CHECK(a.context().retired_hash() == retired_term(2, 3));
+  // A late copy of a retired write is refused; its entry keeps its origin.
+  auto late = Entry{};
+  late.hlc = Hlc{5};
+  late.dot = Dot{2, 2};
+  late.value = "late";
+  CHECK(a.apply("k1", late, 10) == Replica::Applied::kSkipped);
+  CHECK(a.map().find("k1")->dot.origin == 2);
+  CHECK(a.vv().size() == 0);
+  // A dot beyond the final seq is not covered.
+  CHECK_FALSE(a.context().covers(Dot{2, 4}));
+  // A peer without the retirement is sent the retired origin's winners, up
+  // to its final seq, only when asked for; then it can take the retirement.
+  CHECK(a.delta(VersionVector{}, 1400).empty());
+  Replica c(3);
+  for (const auto& ch : a.delta(VersionVector{}, 1400, 0, ~Origin{0}, ~size_t{0}, true)) {
+    REQUIRE(c.apply_chunk(ch, 10).ok());
+  }
+  CHECK(c.vv().get(2) == 3);
+  CHECK(c.map().size() == 3);
+  REQUIRE(c.retire(2, 3));
+  CHECK(c.context() == a.context());
+  // A write of the retired origin beyond its final seq: the row is back.
+  auto w = b.write("k9", "after", 10);
+  CHECK(a.apply_entry(w->key, w->entry, 10));
+  CHECK(a.vv().get(2) == 4);
+  CHECK(a.context().retired().empty());
+  CHECK(a.context().retired_hash() == 0);
+}
+
 TEST_CASE("apply_chunk: malformed chunks are refused whole") {
   Replica a(1), r(2);
   auto w = a.write("k", "v", 10);

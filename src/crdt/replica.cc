@@ -219,18 +219,30 @@ Status Replica::apply_chunk(const Chunk& c, uint64_t phys_ms, std::vector<const 
 }
 
 std::vector<Chunk> Replica::delta(const VersionVector& peer, size_t max_chunk_bytes, Origin lo,
-                                  Origin hi, size_t max_chunks) const {
+                                  Origin hi, size_t max_chunks, bool retired) const {
   // Origins with winners, and origins our vector knows (their seqs may all be
   // superseded, yet the peer's vector must still be able to catch up).
-  std::set<Origin> origins;
-  for (Origin o : map_.origins()) origins.insert(o);
-  for (const auto& [o, s] : ctx_.vv().items()) origins.insert(o);
+  // Retired ones stand for their final seq, and come last, if asked for: a
+  // peer that already retired them too (which the caller cannot always tell)
+  // must not crowd the live origins out of a bounded answer.
+  std::vector<Origin> origins, old;
+  {
+    std::set<Origin> all;
+    for (Origin o : map_.origins()) all.insert(o);
+    for (const auto& [o, s] : ctx_.vv().items()) all.insert(o);
+    for (const auto& [o, f] : ctx_.retired()) all.insert(o);
+    for (auto it = all.lower_bound(lo); it != all.end() && *it <= hi; ++it) {
+      (ctx_.retired_at(*it) != 0 ? old : origins).push_back(*it);
+    }
+  }
+  if (retired) origins.insert(origins.end(), old.begin(), old.end());
 
   std::vector<Chunk> out;
-  for (auto oit = origins.lower_bound(lo); oit != origins.end() && *oit <= hi; ++oit) {
-    const Origin o = *oit;
-    const uint64_t mine = ctx_.vv().get(o);
+  for (const Origin o : origins) {
+    const uint64_t f = ctx_.retired_at(o);
+    const uint64_t mine = f != 0 ? f : ctx_.vv().get(o);
     const uint64_t theirs = peer.get(o);
+    if (f != 0 && theirs >= f) continue;
     // Ranged chunks cover (theirs, mine]; loose entries lie above both.
     const uint64_t loose_from = std::max(mine, theirs);
     Chunk cur{o, theirs, theirs, {}};

@@ -182,9 +182,17 @@ class Replica {
   // larger than that travels alone). At most `max_chunks` chunks: the first
   // ones, each a valid claim, so a peer missing a million keys costs one
   // answer's worth of work per round, not a million entries' worth.
+  // With `retired`, the origins this replica retired come too, after the
+  // others, each up to its final seq (for a peer that has not retired them,
+  // and may lack their writes: crdt/version_vector.h).
   std::vector<Chunk> delta(const VersionVector& peer, size_t max_chunk_bytes,
                            Origin lo = 0, Origin hi = ~Origin{0},
-                           size_t max_chunks = ~size_t{0}) const;
+                           size_t max_chunks = ~size_t{0}, bool retired = false) const;
+
+  // Retiring the origin of an ended process (crdt/version_vector.h,
+  // node/retire.cc); false when the context refuses.
+  bool retire(Origin o, uint64_t final_seq) { return o != self_ && ctx_.retire(o, final_seq); }
+  bool unretire(Origin o) { return ctx_.unretire(o); }
 
   // Tombstone garbage collection: drops `key` if its winner is still the
   // tombstone with dot `d`, and returns whether it did. The causal context
@@ -199,7 +207,8 @@ class Replica {
   // What the write released from quarantine stays released.
   bool retract(std::string_view key, Dot d, const std::optional<Entry>& prev);
   // Starting over from peers: forgets every entry and the causal context
-  // except `keep` (their dots are recorded one by one). The clock and the
+  // except `keep` (their dots are recorded one by one), retired origins
+  // included (the peers send their winners again). The clock and the
   // write counter stay, so no dot is reused and time never goes back.
   // The quarantine and the horizon stay.
   void reset_to(std::vector<KeyedEntry> keep);

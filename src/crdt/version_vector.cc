@@ -34,6 +34,11 @@ void VersionVector::raise(Origin o, uint64_t seq) {
   }
 }
 
+void VersionVector::erase(Origin o) {
+  auto it = find_origin(items_, o);
+  if (it != items_.end() && it->first == o) items_.erase(it);
+}
+
 void VersionVector::join(const VersionVector& other) {
   for (const auto& [o, s] : other.items_) raise(o, s);
 }
@@ -63,6 +68,7 @@ void VersionVector::replace_range(Origin lo, Origin hi, const VersionVector& par
 
 bool CausalContext::covers(Dot d) const {
   if (vv_.covers(d)) return true;
+  if (!retired_.empty() && d.seq != 0 && d.seq <= retired_at(d.origin)) return true;
   auto it = find_origin(cloud_, d.origin);
   if (it == cloud_.end() || it->first != d.origin) return false;
   return std::binary_search(it->second.begin(), it->second.end(), d.seq);
@@ -70,6 +76,13 @@ bool CausalContext::covers(Dot d) const {
 
 void CausalContext::add(Dot d) {
   if (d.seq == 0) return;
+  if (!retired_.empty()) {
+    const uint64_t f = retired_at(d.origin);
+    if (f != 0) {
+      if (d.seq <= f) return;
+      unretire(d.origin);  // a write of it beyond its final seq: see the header
+    }
+  }
   // Fast path, the common case: the next dot of a known origin.
   if (VersionVector::Item* it = vv_.find(d.origin)) {
     if (d.seq <= it->second) return;
@@ -97,6 +110,13 @@ void CausalContext::add(Dot d) {
 }
 
 bool CausalContext::add_range(Origin o, uint64_t from, uint64_t to) {
+  if (!retired_.empty()) {
+    const uint64_t f = retired_at(o);
+    if (f != 0) {
+      if (to <= f || from > f) return false;
+      unretire(o);
+    }
+  }
   uint64_t have = vv_.get(o);
   if (have < from || to <= have) return false;
   vv_.raise(o, to);
@@ -120,7 +140,37 @@ uint64_t CausalContext::fingerprint() const {
     feed(seqs.size());
     for (uint64_t s : seqs) feed(s);
   }
+  if (!retired_.empty()) {
+    feed(retired_.size());
+    feed(retired_hash_);
+  }
   return h;
+}
+
+uint64_t retired_term(Origin o, uint64_t f) { return mix64(mix64(o ^ 0x7265746972656400ULL) ^ f); }
+
+uint64_t CausalContext::retired_at(Origin o) const {
+  auto it = find_origin(retired_, o);
+  return (it != retired_.end() && it->first == o) ? it->second : 0;
+}
+
+bool CausalContext::retire(Origin o, uint64_t f) {
+  if (f == 0 || vv_.get(o) != f) return false;
+  if (auto c = find_origin(cloud_, o); c != cloud_.end() && c->first == o) return false;
+  vv_.erase(o);
+  retired_.insert(find_origin(retired_, o), {o, f});
+  retired_hash_ ^= retired_term(o, f);
+  return true;
+}
+
+bool CausalContext::unretire(Origin o) {
+  auto it = find_origin(retired_, o);
+  if (it == retired_.end() || it->first != o) return false;
+  const uint64_t f = it->second;
+  retired_hash_ ^= retired_term(o, f);
+  retired_.erase(it);
+  vv_.raise(o, f);
+  return true;
 }
 
 void CausalContext::absorb(Origin o) {

@@ -23,6 +23,8 @@ class VersionVector {
   Item* find(Origin o);
   // Raises vv[o] to `seq` if that is higher. Never lowers.
   void raise(Origin o, uint64_t seq);
+  // Drops the row of o (a retired origin, CausalContext).
+  void erase(Origin o);
   bool covers(Dot d) const { return d.seq != 0 && get(d.origin) >= d.seq; }
 
   const std::vector<Item>& items() const { return items_; }
@@ -46,6 +48,20 @@ class VersionVector {
 // vector as soon as they become contiguous. The cloud is bounded per origin;
 // forgetting a cloud dot is always safe (anti-entropy resends it), claiming
 // one never is.
+//
+// Retired origins. Every process start is a new origin, so a vector that kept
+// a row for each would grow by one per restart, forever. The origin of a
+// process that has ended (node/retire.cc decides when) is *retired* with its
+// final seq f: its row leaves the vector, and every dot (o, s <= f) counts as
+// covered, by this context and by anyone comparing against it. That is only
+// true because retirement waits until every member that counts holds
+// (o, 1..f); a replica that lacks some of them (one that joined later, or
+// started over) is sent the retired origin's winners by anti-entropy up to f
+// (Replica::delta with the retired origins), and takes the retirement only
+// once its own row reaches f (retire() refuses before). A dot of a retired
+// origin above f (a write that reached only a member that did not count)
+// is news: it brings the row back at f (unretire), and the origin is retired
+// again later at its new final seq.
 class CausalContext {
  public:
   static constexpr size_t kMaxCloudPerOrigin = 4096;
@@ -56,13 +72,29 @@ class CausalContext {
   void add(Dot d);
   // Records that every write of `o` in (from, to] is incorporated, which is
   // only true if (0, from] already was: raises vv[o] to `to` iff vv[o] >= from.
-  // Returns whether it raised.
+  // Returns whether it raised. Of a retired origin: only a range reaching
+  // past its final seq counts (it unretires it first).
   bool add_range(Origin o, uint64_t from, uint64_t to);
   size_t cloud_size() const;
-  // A 64-bit hash of the vector and the cloud: equal contexts hash equal, and
-  // different ones differ but for a 2^-64 chance. Anti-entropy compares it
-  // to skip sending whole vectors between replicas already in sync.
+  // A 64-bit hash of the vector, the cloud and the retired origins: equal
+  // contexts hash equal, and different ones differ but for a 2^-64 chance.
+  // Anti-entropy compares it to skip sending whole vectors between replicas
+  // already in sync.
   uint64_t fingerprint() const;
+
+  // ---- retired origins (see above) ----
+  // Retires `o` at final seq `f`: only if its row is exactly f, with nothing
+  // of it beyond a gap. Returns whether it did.
+  bool retire(Origin o, uint64_t f);
+  // Puts a retired origin's row back at its final seq. Returns whether it was retired.
+  bool unretire(Origin o);
+  // The final seq of a retired origin, 0 if it is not retired.
+  uint64_t retired_at(Origin o) const;
+  // (origin, final seq), sorted by origin.
+  const std::vector<std::pair<Origin, uint64_t>>& retired() const { return retired_; }
+  // An order-independent summary of retired(): replicas with equal hashes
+  // have retired the same origins at the same seqs.
+  uint64_t retired_hash() const { return retired_hash_; }
   friend bool operator==(const CausalContext&, const CausalContext&) = default;
 
  private:
@@ -70,6 +102,12 @@ class CausalContext {
   VersionVector vv_;
   // origin -> sorted seqs above vv[origin] + 1
   std::vector<std::pair<Origin, std::vector<uint64_t>>> cloud_;
+  std::vector<std::pair<Origin, uint64_t>> retired_;
+  uint64_t retired_hash_ = 0;
 };
+
+// The term a retired origin contributes to CausalContext::retired_hash (XOR
+// of all): anti-entropy computes the same over a peer's list.
+uint64_t retired_term(Origin o, uint64_t f);
 
 }  // namespace meshkv::crdt

@@ -138,7 +138,8 @@ void AntiEntropy::send_digest(const Endpoint& to, bool counter, const Member* pe
   // answer with its full digest, and the exchange runs as below.
   if (peer && !counter && !must_resync_ && !excluded_.count(peer->name)) {
     auto p = peer_vv_.find(peer->uid);
-    if (p != peer_vv_.end() && !p->second.resyncing && p->second.vv == replica_.vv()) {
+    if (p != peer_vv_.end() && !p->second.resyncing && p->second.vv == replica_.vv() &&
+        same_retired(p->second)) {
       wire::Digest d;
       d.summary = true;
       d.context_hash = replica_.context().fingerprint();
@@ -169,9 +170,15 @@ void AntiEntropy::send_digest(const Endpoint& to, bool counter, const Member* pe
       ++it;
     }
   }
+  // Retired origins: their count and hash, and while the peer's differ,
+  // some of them by name and all of them as rows (retire.cc).
+  wire::Digest retired;
+  const crdt::VersionVector shown = retired_fields(to, retired);
+  const size_t retired_bytes = retired.retired_count != 0 ? 24 + 19 * retired.retired.size() : 0;
   // Split the vector by origin ranges so that no digest exceeds the MTU.
-  const auto& items = replica_.vv().items();
-  const size_t per = std::max<size_t>(1, (cfg_.mtu - wire::kHeaderBytes - 64 - excl_bytes) / 19);
+  const auto& items = shown.items();
+  const size_t overhead = wire::kHeaderBytes + 64 + excl_bytes + retired_bytes;
+  const size_t per = cfg_.mtu > overhead + 19 ? (cfg_.mtu - overhead) / 19 : 1;
   size_t i = 0;
   uint64_t lo = 0;
   do {
@@ -183,6 +190,9 @@ void AntiEntropy::send_digest(const Endpoint& to, bool counter, const Member* pe
     d.reconciled = reconciled_;
     d.excluded = excluded;
     if (lo == 0) d.exclusions = excl;
+    d.retired_count = retired.retired_count;
+    d.retired_hash = retired.retired_hash;
+    if (lo == 0) d.retired = retired.retired;
     d.origin_lo = lo;
     const size_t end = std::min(items.size(), i + per);
     for (; i < end; ++i) d.vv.raise(items[i].first, items[i].second);
@@ -210,6 +220,7 @@ void AntiEntropy::on_digest(const Endpoint& from, uint64_t sender, const wire::D
     return;
   }
   note_peer_vv(sender, d);
+  on_retired(sender, d);
   if (on_gc_fields(from, sender, d)) return;
   if (d.reply) answer(from, d);
   if (d.counter) return;
@@ -221,7 +232,7 @@ void AntiEntropy::on_digest(const Endpoint& from, uint64_t sender, const wire::D
   }
   // Push-pull: if the asker holds writes we lack, ask back once.
   for (const auto& [o, s] : d.vv.items()) {
-    if (s > replica_.vv().get(o)) {
+    if (s > std::max(replica_.vv().get(o), replica_.context().retired_at(o))) {
       send_digest(from, /*counter=*/true);
       return;
     }
@@ -292,7 +303,12 @@ bool AntiEntropy::on_gc_fields(const Endpoint& from, uint64_t sender, const wire
 
 void AntiEntropy::answer(const Endpoint& from, const wire::Digest& d) {
   const size_t budget = cfg_.mtu - wire::kChunkOverhead;
-  auto chunks = replica_.delta(d.vv, budget, d.origin_lo, d.origin_hi, kMaxChunksPerAnswer);
+  // A peer whose retired origins differ from ours may lack the writes of
+  // ours (it joined later, or started over): they come too, after the others.
+  const bool retired = !replica_.context().retired().empty() &&
+                       (d.retired_count != replica_.context().retired().size() ||
+                        d.retired_hash != replica_.context().retired_hash());
+  auto chunks = replica_.delta(d.vv, budget, d.origin_lo, d.origin_hi, kMaxChunksPerAnswer, retired);
   for (auto& c : chunks) {
     ++counters_.chunks_sent;
     hooks_.sender->send(from, wire::ChunkMsg{std::move(c)});
@@ -330,6 +346,9 @@ void AntiEntropy::note_peer_vv(uint64_t uid, const wire::Digest& d) {
   p.updated_us = now_.mono_us;
   p.resyncing = d.resyncing;
   p.horizon = std::max(p.horizon, d.horizon);
+  p.retired_known = true;
+  p.retired_count = d.retired_count;
+  p.retired_hash = d.retired_hash;
 }
 
 void AntiEntropy::note_peer_in_sync(uint64_t uid) {
@@ -338,6 +357,10 @@ void AntiEntropy::note_peer_in_sync(uint64_t uid) {
   p.vv = replica_.vv();
   p.updated_us = now_.mono_us;
   p.resyncing = false;
+  // The hash it matched covers the retired origins too.
+  p.retired_known = true;
+  p.retired_count = replica_.context().retired().size();
+  p.retired_hash = replica_.context().retired_hash();
 }
 
 // ---- views ---------------------------------------------------------------------------
@@ -367,6 +390,10 @@ wire::Value AntiEntropy::status() const {
   v.set("uncounted", static_cast<uint64_t>(uncounted_.size()));
   v.set("quarantined", static_cast<uint64_t>(replica_.quarantined()));
   v.set("quarantine_overflow", replica_.quarantine_overflow());
+  v.set("retired_origins", static_cast<uint64_t>(replica_.context().retired().size()));
+  v.set("retirements", retirements_);
+  v.set("retirements_taken", retirements_taken_);
+  v.set("unretirements", unretirements_);
   return v;
 }
 

@@ -96,6 +96,10 @@ class AntiEntropy {
     bool resyncing = false;   // the peer said it is starting over
     uint64_t horizon = 0;     // its horizon, from its last full digest
     uint64_t reconciled = 0;  // the horizon it reconciled with or collected to
+    // Its retired origins (count and hash, crdt/version_vector.h), from its
+    // last full digest; `retired_known` once one said.
+    bool retired_known = false;
+    uint64_t retired_count = 0, retired_hash = 0;
   };
 
   // A full digest, or, when `peer` is given and our last word from it says
@@ -111,6 +115,21 @@ class AntiEntropy {
   void note_peer_vv(uint64_t uid, const wire::Digest& d);
   // Its summary matched our context: it holds exactly our vector.
   void note_peer_in_sync(uint64_t uid);
+  // ---- retire.cc ----
+  // Whether the peer at `to` is known to have retired exactly what we have.
+  bool same_retired(const Endpoint& to) const;
+  bool same_retired(const PeerVector& p) const;
+  // Whether the process `origin` has ended, by this node's membership.
+  bool ended(uint64_t origin) const;
+  // Retires the origins of ended processes that every member that counts
+  // holds up to the same final seq.
+  void retire_ended();
+  // The retirement fields of a full digest from `sender`.
+  void on_retired(uint64_t sender, const wire::Digest& d);
+  // Fills a digest's retirement fields for the peer at `to`; returns the
+  // vector to show it (ours, plus retired origins as rows while the peer's
+  // retired set differs).
+  crdt::VersionVector retired_fields(const Endpoint& to, wire::Digest& d);
   // ---- gc.cc ----
   void gc_tick();
   void check_startup();
@@ -181,6 +200,11 @@ class AntiEntropy {
   std::vector<crdt::KeyedEntry> unordered_out_;
   uint64_t unordered_to_ = 0;
   unsigned unordered_sends_ = 0;
+
+  // Retirement (retire.cc): the last retired origin a digest listed, and counts for status.
+  uint64_t retired_cursor_ = 0;
+  uint64_t retirements_ = 0, retirements_taken_ = 0, unretirements_ = 0;
+  static constexpr size_t kRetiredPerDigest = 8;
 };
 
 }  // namespace meshkv::node

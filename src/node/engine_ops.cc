@@ -243,7 +243,12 @@ Snapshot Engine::snapshot() const {
   Snapshot snap;
   snap.id = s.self_name;
   snap.hlc = s.replica.clock().last();
+  // Retired origins are saved as the rows they stand for: a node restarted
+  // from this snapshot must still count their writes as covered (or a late
+  // copy of one would be taken for news: a deleted value back), and retires
+  // them again as its peers' digests tell it (node/retire.cc).
   snap.vv = s.replica.vv();
+  for (const auto& [o, f] : s.replica.context().retired()) snap.vv.raise(o, f);
   snap.quorum_ms = s.anti_entropy.last_quorum_ms();
   snap.entries.reserve(s.replica.map().size());
   s.replica.map().for_each([&](const std::string& k, const crdt::Entry& e) {

@@ -64,7 +64,10 @@ void AntiEntropy::gc_tick() {
       if (e.tombstone) tomb_fifo_.emplace_back(now_.mono_us / kMs, k);
     });
   }
-  if (quorum_tick()) collect();
+  if (quorum_tick()) {
+    collect();
+    retire_ended();
+  }
 }
 
 void AntiEntropy::check_startup() {
@@ -116,7 +119,11 @@ void AntiEntropy::collect() {
   }
   if (tomb_ripe_.empty()) return;
   // What every member that counts has: the pointwise minimum of vectors.
+  // Our retired origins stand as rows at their final seqs, in ours and in
+  // those of peers that retired the same (retire.cc).
+  const auto& retired = replica_.context().retired();
   crdt::VersionVector stable = replica_.vv();
+  for (const auto& [o, f] : retired) stable.raise(o, f);
   std::vector<const std::string*> left_out;
   std::vector<const std::string*> uncounted;
   for (const auto& [name, m] : members_.members()) {
@@ -134,7 +141,13 @@ void AntiEntropy::collect() {
     }
     auto p = peer_vv_.find(m.uid);
     if (p == peer_vv_.end()) return;  // not heard yet: nothing is known to be stable
-    stable.meet(p->second.vv);
+    if (!retired.empty() && same_retired(p->second)) {
+      crdt::VersionVector theirs = p->second.vv;
+      for (const auto& [o, f] : retired) theirs.raise(o, f);
+      stable.meet(theirs);
+    } else {
+      stable.meet(p->second.vv);
+    }
   }
   // Members known from the data directory that this process has not seen
   // yet: as dead members, they hold collection back for the grace period.
@@ -216,8 +229,10 @@ void AntiEntropy::resync_from(const Member& from) {
   const crdt::Hlc horizon = replica_.horizon();
   std::vector<crdt::KeyedEntry> keep, aside;
   uint64_t dropped_covered = 0;
+  // A peer that retired the same origins as we did held their writes (retire.cc).
+  const bool same = !replica_.context().retired().empty() && same_retired(peer);
   replica_.map().for_each([&](const std::string& k, const crdt::Entry& e) {
-    if (theirs.covers(e.dot)) {
+    if (theirs.covers(e.dot) || (same && replica_.context().retired_at(e.dot.origin) >= e.dot.seq)) {
       ++dropped_covered;  // the peer has it or what replaced it: it comes back if current
     } else if (e.hlc > horizon) {
       keep.push_back(crdt::KeyedEntry{k, e});  // above every collected delete

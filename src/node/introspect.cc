@@ -63,6 +63,8 @@ Value Engine::clock() const {
     vv.push(std::move(e));
   }
   v.set("vv", std::move(vv));
+  // Origins of ended processes, no longer rows (node/retire.cc).
+  v.set("retired", static_cast<uint64_t>(s.replica.context().retired().size()));
   v.set("hlc", format_hlc(s.replica.clock().last()));
   return v;
 }

@@ -88,6 +88,8 @@ constexpr uint8_t kDigestReply = 1, kDigestCounter = 2, kDigestResyncing = 4, kD
                   kDigestAskBack = 32,
                   kDigestGc = 64,  // the collection fields follow the vector
                   kDigestExclusions = 128;  // and then the exclusions
+// Digest extension fields.
+constexpr uint64_t kDigestExtRetired = 1;
 void put_body(Writer& w, const Digest& m) {
   const bool whole = m.origin_lo == 0 && m.origin_hi == ~uint64_t{0};
   const bool excl = !m.summary && !m.exclusions.empty();
@@ -120,6 +122,19 @@ void put_body(Writer& w, const Digest& m) {
       w.bytes(name);
       w.varint(h);
     }
+  }
+  if (m.retired_count != 0 || !m.retired.empty()) {
+    Bytes ext;
+    Writer x(ext);
+    x.varint(m.retired_count);
+    x.u64(m.retired_hash);
+    x.varint(m.retired.size());
+    for (const auto& [o, f] : m.retired) {
+      x.u64(o);
+      x.varint(f);
+    }
+    w.varint(kDigestExtRetired);
+    w.bytes(std::string_view(reinterpret_cast<const char*>(ext.data()), ext.size()));
   }
 }
 void put_body(Writer& w, const ChunkMsg& m) { put_chunk(w, m.chunk); }
@@ -320,6 +335,31 @@ Digest get_body<Digest>(Reader& r) {
       const uint64_t h = r.varint();
       m.exclusions.emplace_back(std::move(name), h);
     }
+  }
+  // Extension fields: the retired origins; unknown tags are skipped.
+  while (r.ok() && r.remaining() > 0) {
+    const uint64_t tag = r.varint();
+    const uint64_t len = r.varint();
+    if (tag != kDigestExtRetired || m.summary) {
+      r.skip(len);
+      continue;
+    }
+    if (len > r.remaining()) {
+      r.fail("truncated extension");
+      break;
+    }
+    std::vector<uint8_t> payload(static_cast<size_t>(len));
+    r.raw(payload.data(), payload.size());
+    Reader x(payload.data(), payload.size());
+    m.retired_count = x.varint();
+    m.retired_hash = x.u64();
+    const uint64_t n = x.count(9);
+    for (uint64_t i = 0; i < n && x.ok(); ++i) {
+      const uint64_t o = x.u64();
+      const uint64_t f = x.varint();
+      m.retired.emplace_back(o, f);
+    }
+    if (!x.ok()) r.fail(x.error());
   }
   return m;
 }

@@ -112,6 +112,14 @@ struct Digest {
   // Members the sender knows were left out of collections and have not
   // reconciled, with the horizon they must reach (a few per digest, in turn).
   std::vector<std::pair<std::string, uint64_t>> exclusions;
+  // Retired origins (crdt/version_vector.h), in full digests only, as
+  // extension field 1 (absent while the sender has retired none): how many
+  // and their hash (CausalContext::retired_hash), and, while the receiver's
+  // last word showed a different hash, a few of them (origin, final seq) in
+  // turn, for the receiver to take.
+  uint64_t retired_count = 0;
+  uint64_t retired_hash = 0;
+  std::vector<std::pair<uint64_t, uint64_t>> retired;
   friend bool operator==(const Digest&, const Digest&) = default;
 };
 struct ChunkMsg {
