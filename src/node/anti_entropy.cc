@@ -330,6 +330,7 @@ void AntiEntropy::note_peer_vv(uint64_t uid, const wire::Digest& d) {
   p.updated_us = now_.mono_us;
   p.resyncing = d.resyncing;
   p.horizon = std::max(p.horizon, d.horizon);
+  if (crdt::covers_all(replica_.vv(), p.vv)) p.covered_us = now_.mono_us;
 }
 
 void AntiEntropy::note_peer_in_sync(uint64_t uid) {
@@ -337,7 +338,24 @@ void AntiEntropy::note_peer_in_sync(uint64_t uid) {
   PeerVector& p = peer_vv_[uid];
   p.vv = replica_.vv();
   p.updated_us = now_.mono_us;
+  p.covered_us = now_.mono_us;
   p.resyncing = false;
+}
+
+const crdt::VersionVector* AntiEntropy::peer_vector(uint64_t uid) const {
+  auto p = peer_vv_.find(uid);
+  return p == peer_vv_.end() ? nullptr : &p->second.vv;
+}
+
+uint64_t AntiEntropy::covered_us(uint64_t uid) const {
+  auto p = peer_vv_.find(uid);
+  return p == peer_vv_.end() ? 0 : p->second.covered_us;
+}
+
+void AntiEntropy::pull(const Member& m) { send_digest(m.addr, /*counter=*/false); }
+
+void AntiEntropy::exchange(const Member& m) {
+  send_digest(m.addr, /*counter=*/false, nullptr, /*ask_back=*/true);
 }
 
 // ---- views ---------------------------------------------------------------------------

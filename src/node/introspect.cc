@@ -160,6 +160,7 @@ Value Engine::status(Now now) const {
   v.set("datagrams", datagram_counts(counters(), s.replica.clock().skew_rejections()));
   v.set("hlc", format_hlc(s.replica.clock().last()));
   v.set("clock", s.clock_guard_view(now.mono_us));
+  v.set("consistency", s.consistency_view(now.mono_us));
   v.set("faults", faults().active() ? faults().to_value() : Value(nullptr));
   return v;
 }

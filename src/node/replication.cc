@@ -93,14 +93,16 @@ void Replication::flush() {
       bytes += sz;
     }
     if (targets.empty()) continue;  // anti-entropy brings it to members who join later
+    const uint64_t first_seq = p.chunk.entries.front().entry.dot.seq;
     const uint64_t last_seq = p.chunk.entries.back().entry.dot.seq;
     const std::vector<wire::Bytes> dgrams = hooks_.sender->encode(std::move(p), targets.size());
-    for (const Member* m : targets) enqueue(*m, msg_seq_, last_seq, dgrams);
+    for (const Member* m : targets) enqueue(*m, msg_seq_, first_seq, last_seq, dgrams);
   }
   unpushed_.clear();
 }
 
-void Replication::enqueue(const Member& m, uint64_t seq, uint64_t last_seq, const std::vector<wire::Bytes>& dgrams) {
+void Replication::enqueue(const Member& m, uint64_t seq, uint64_t first_seq, uint64_t last_seq,
+                          const std::vector<wire::Bytes>& dgrams) {
   Queue& q = queues_[m.name];
   if (q.pending.size() >= kMaxPendingPerMember) {
     drop_pending(q, q.pending.begin());  // oldest; anti-entropy repairs it
@@ -108,6 +110,7 @@ void Replication::enqueue(const Member& m, uint64_t seq, uint64_t last_seq, cons
   }
   PendingPush& pp = q.pending[seq];
   pp.datagrams = dgrams;
+  pp.first_seq = first_seq;
   pp.last_seq = last_seq;
   q.waiting.push_back(seq);
   release_waiting(m, q);
@@ -232,6 +235,7 @@ void Replication::on_ack(uint64_t sender, const wire::Ack& a) {
   if (p == q->second.pending.end()) return;
   if (!p->second.sent) return;  // an ack for a push not sent yet: a forged or stale seq
   if (p->second.attempts == 1) hooks_.sample_rtt(m->name, now_.mono_us - p->second.first_sent_us);  // Karn
+  if (hooks_.acked) hooks_.acked(m->name, p->second.first_seq, p->second.last_seq);
   drop_pending(q->second, p);
   release_waiting(*m, q->second);
 }
