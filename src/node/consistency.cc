@@ -134,6 +134,13 @@ void Engine::Impl::on_pushes_acked(std::string_view member, uint64_t first_seq, 
   }
 }
 
+bool Engine::Impl::waited(uint64_t first_seq, uint64_t last_seq) const {
+  for (const auto& [id, w] : waits) {
+    if (w.first_seq <= last_seq && first_seq <= w.last_seq) return true;
+  }
+  return false;
+}
+
 // ---- quorum reads ---------------------------------------------------------------------
 
 Result<uint64_t> Engine::quorum_read(Level level, bool list, std::string key, uint64_t timeout_ms, uint64_t req_id,

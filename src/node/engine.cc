@@ -65,7 +65,8 @@ Replication::Hooks Engine::Impl::replication_hooks() {
   return {&transport, [this](std::string_view m, uint64_t us) { membership.sample_rtt(m, us); },
           [this](const crdt::KeyedEntry& ke) { applied(ke, false); },
           [this](uint64_t uid, const Endpoint& from) { return anti_entropy.unreconciled(uid, from); }, logger(),
-          [this](std::string_view m, uint64_t first, uint64_t last) { on_pushes_acked(m, first, last); }};
+          [this](std::string_view m, uint64_t first, uint64_t last) { on_pushes_acked(m, first, last); },
+          [this](uint64_t first, uint64_t last) { return waited(first, last); }};
 }
 
 AntiEntropy::Hooks Engine::Impl::anti_entropy_hooks() {

@@ -165,6 +165,8 @@ struct Engine::Impl {
   void on_read_req(const Endpoint& from, uint64_t sender, const wire::ReadReq& m);
   void on_read_resp(uint64_t sender, const wire::ReadResp& m);
   void on_pushes_acked(std::string_view member, uint64_t first_seq, uint64_t last_seq);
+  // Whether a pending wait covers a seq in [first_seq, last_seq].
+  bool waited(uint64_t first_seq, uint64_t last_seq) const;
   // Answers the waits and reads that are met, and those whose deadline
   // passed; run at the end of every input.
   void settle_consistency();

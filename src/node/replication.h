@@ -53,6 +53,10 @@ class Replication {
     // [first_seq, last_seq]: it applied them (or holds newer), and a member
     // with a data directory appended them to its log before answering.
     std::function<void(std::string_view member, uint64_t first_seq, uint64_t last_seq)> acked;
+    // Whether a write with a seq in [first_seq, last_seq] is waited for
+    // (--wait): its push is then retransmitted every RTO, without backoff
+    // and without giving up, until the wait ends (at its deadline at most).
+    std::function<bool(uint64_t first_seq, uint64_t last_seq)> urgent;
   };
 
   Replication(const Config& cfg, uint64_t self_uid, const Now& now, crdt::Replica& replica,
