@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Tunable consistency with real processes (issue 17), on 5 nodes:
 #   - set --wait all exits 0 and every node answers the value right after;
+#   - get/list --json say how stale the node may be; get --max-staleness
+#     refuses beyond the bound;
 #   - with e partitioned, --wait all exits 1 after --timeout naming e, and
 #     --wait quorum exits 0;
 #   - on the minority side of a 2|3 split, --wait quorum exits 1;
@@ -52,6 +54,17 @@ for i in 0 1 2 3 4; do
   [ "$got" = v1 ] || fail "get k1 on ${NAMES[$i]}: '$got'"
 done
 echo "wait all on a healthy mesh: every node had the write when set returned"
+
+# Staleness: a's last digests from the others came when they joined (anti-
+# entropy runs every 10 minutes here), seconds ago.
+"$MESHKV" get k1 --json --node "$(node 0)" | grep -q '"staleness_ms":[0-9]' || fail "get --json lacks staleness_ms"
+"$MESHKV" list --json --node "$(node 0)" | grep -q '"staleness_ms":[0-9]' || fail "list --json lacks staleness_ms"
+err=$("$MESHKV" get k1 --max-staleness 1 --node "$(node 0)" 2>&1)
+rc=$?
+[ "$rc" = 1 ] || fail "get --max-staleness 1 exited $rc (want 1): $err"
+echo "$err" | grep -q "ms ago (bound 1 ms)" || fail "no figure in the refusal: $err"
+[ "$("$MESHKV" get k1 --max-staleness 600000 --node "$(node 0)")" = v1 ] || fail "get --max-staleness 600000"
+echo "staleness: $err"
 
 # 2. A node that missed a write: e hears nothing from a (while both stay
 # alive to everyone, through indirect probes) until a's pushes of k0 to e
