@@ -12,6 +12,7 @@
 #include "commands.h"
 #include "config_file.h"
 #include "crdt/replica.h"
+#include "node/consistency.h"
 #include "net/control_client.h"
 #include "output.h"
 #include "repl.h"
@@ -27,7 +28,60 @@ struct ClientOptions {
   std::string key, value, prefix;
   std::vector<std::string> peers;
   std::string member;
+  std::string wait, read;  // --wait, --read (node/consistency.h); empty: not given
+  int64_t max_staleness_ms = -1;
 };
+
+// The node answers a wait or quorum read by the deadline --timeout gives
+// it; the client allows this much more for that answer to arrive.
+constexpr unsigned kAnswerSlackMs = 2000;
+
+// A level as --wait (counts allowed) or --read takes it.
+CLI::Validator level_check(bool counts) {
+  return CLI::Validator(
+      [counts](std::string& v) {
+        auto l = node::parse_level(v, counts);
+        return l.ok() ? std::string() : l.status().message();
+      },
+      "");
+}
+
+void add_wait(CLI::App& sub, ClientOptions& o) {
+  sub.add_option("--wait", o.wait,
+                 "return once this many members have the write (this node included; acknowledged, "
+                 "and appended to their log where they have a data directory): a count, quorum "
+                 "(a majority of the members that have not left) or all; default 1. After "
+                 "--timeout, exit 1 naming the members that had not acknowledged. A durability "
+                 "wait, not a transaction: the write is never undone")
+      ->type_name("N|quorum|all")
+      ->check(level_check(true));
+}
+
+void add_read(CLI::App& sub, ClientOptions& o, bool list) {
+  sub.add_option("--read", o.read,
+                 list ? "first catch this node up with a quorum (or all) of the members: ask each "
+                        "for its version vector and pull what it lacks by anti-entropy, then list; "
+                        "exit 3 if too few answer and are caught up with within --timeout"
+                      : "ask a quorum (or all) of the members for their entry and return the newest "
+                        "(by hlc, origin); members that were behind, and this node, are sent it "
+                        "(read repair); exit 3 if too few answer within --timeout")
+      ->type_name("quorum|all")
+      ->check(level_check(false));
+}
+
+// The consistency arguments of `req` from the options.
+void consistency_args(const ClientOptions& o, wire::CtlRequest& req) {
+  if (!o.wait.empty()) req.args.set("wait", o.wait);
+  if (!o.read.empty()) req.args.set("read", o.read);
+  if (!o.wait.empty() || !o.read.empty()) req.args.set("timeout_ms", static_cast<int64_t>(o.timeout_ms));
+  if (o.max_staleness_ms >= 0) req.args.set("max_staleness_ms", o.max_staleness_ms);
+}
+
+// How long the client waits for the answer to `req`.
+std::chrono::milliseconds answer_timeout(const ClientOptions& o, const wire::CtlRequest& req) {
+  const bool deferred = !req.args.get("wait").is_null() || !req.args.get("read").is_null();
+  return std::chrono::milliseconds(o.timeout_ms + (deferred ? kAnswerSlackMs : 0));
+}
 
 void add_common(CLI::App& sub, ClientOptions& o, bool many_nodes) {
   auto* node = sub.add_option("--node", o.nodes,
@@ -58,23 +112,10 @@ int call_nodes(const ClientOptions& o, const wire::CtlRequest& req) {
     auto ep = parse_flag_address(n);
     if (!ep) return kExitUsage;
     if (o.nodes.size() > 1 && !o.json) std::cout << "== " << ep->to_string() << "\n";
-    auto r = net::call(*ep, req, std::chrono::milliseconds(o.timeout_ms));
+    auto r = net::call(*ep, req, answer_timeout(o, req));
     rc = std::max(rc, print_result(req, r, o.json, style, std::cout, std::cerr));
   }
   return rc;
-}
-
-Handler key_command(CLI::App& sub, wire::CtlOp op, bool with_value) {
-  auto o = std::make_shared<ClientOptions>();
-  sub.add_option("KEY", o->key, "the key")->required();
-  if (with_value) sub.add_option("VALUE", o->value, "the value (quote it in the shell)")->required();
-  add_common(sub, *o, false);
-  return [o, op, with_value] {
-    wire::CtlRequest req = wire::make_request(op);
-    req.args.set("key", o->key);
-    if (with_value) req.args.set("value", o->value);
-    return call_nodes(*o, req);
-  };
 }
 
 Handler plain_command(CLI::App& sub, wire::CtlOp op, bool many_nodes) {
@@ -166,12 +207,13 @@ int write_batch(const ClientOptions& o, const std::string& file, bool deleting, 
   std::string line;
   wire::CtlRequest req = wire::make_request(wire::CtlOp::kMset);
   if (deleting && force) req.args.set("force", true);
+  consistency_args(o, req);
   wire::Value batch = wire::Value::list();
   auto send = [&]() -> int {
     bytes = 0;
     if (batch.as_list().empty()) return kExitOk;
     req.args.set("entries", std::exchange(batch, wire::Value::list()));
-    auto r = net::call(*ep, req, std::chrono::milliseconds(o.timeout_ms));
+    auto r = net::call(*ep, req, answer_timeout(o, req));
     if (!r.ok() || r->code != wire::kCtlOk) return print_result(req, r, o.json, Style{}, std::cout, std::cerr);
     total += static_cast<uint64_t>(r->body.get("written").as_int());
     not_found += static_cast<uint64_t>(r->body.get("not_found").as_int());
@@ -230,7 +272,34 @@ int check_write(const ClientOptions& o, const char* cmd, std::string_view key, c
   return refuse(o, std::string(cmd) + ": " + st.message(), kExitUsage);
 }
 
-Handler setup_get(CLI::App& sub) { return key_command(sub, wire::CtlOp::kGet, false); }
+Handler setup_get(CLI::App& sub) {
+  auto o = std::make_shared<ClientOptions>();
+  sub.add_option("KEY", o->key, "the key")->required();
+  add_read(sub, *o, false);
+  sub.add_option("--max-staleness", o->max_staleness_ms,
+                 "refuse (exit 1, saying how stale) rather than answer from a node not known to "
+                 "hold, within the last MS ms, everything its reachable members had")
+      ->type_name("MS")
+      ->check(CLI::Range(int64_t{0}, int64_t{86'400'000}));
+  add_common(sub, *o, false);
+  sub.footer(
+      "With --json the answer carries staleness_ms: the time since this node was last known "
+      "(from anti-entropy digests) to hold every write each reachable member had incorporated, "
+      "the oldest over those members; null while some reachable member was never known to be "
+      "covered. It bounds what the node missed from members it can reach, not writes still in "
+      "flight, nor writes held only by members it considers dead or cannot reach.");
+  return [o] {
+    if (!o->read.empty() && o->max_staleness_ms >= 0) {
+      std::cerr << "meshkv get: --read asks the members; --max-staleness bounds a local answer: "
+                   "give one\n";
+      return kExitUsage;
+    }
+    wire::CtlRequest req = wire::make_request(wire::CtlOp::kGet);
+    req.args.set("key", o->key);
+    consistency_args(*o, req);
+    return call_nodes(*o, req);
+  };
+}
 
 // The value of `set KEY -` (stdin) or --value-file: the bytes as they are
 // (a trailing newline included), at most one byte over the limit, so that
@@ -264,6 +333,7 @@ Handler setup_set(CLI::App& sub) {
                  ->type_name("FILE");
   b->excludes(key)->excludes(value)->excludes(vf);
   vf->excludes(value);
+  add_wait(sub, *o);
   add_common(sub, *o, false);
   sub.footer(
       "A value may start with '-' (meshkv set k -x); one that starts with '--' goes after '--' "
@@ -284,6 +354,7 @@ Handler setup_set(CLI::App& sub) {
     wire::CtlRequest req = wire::make_request(wire::CtlOp::kSet);
     req.args.set("key", o->key);
     req.args.set("value", o->value);
+    consistency_args(*o, req);
     return call_nodes(*o, req);
   };
 }
@@ -300,6 +371,7 @@ Handler setup_del(CLI::App& sub) {
   sub.add_flag("--force", *force,
                "write a tombstone even if the node holds no value for the key (it may live on a "
                "node out of reach)");
+  add_wait(sub, *o);
   add_common(sub, *o, false);
   sub.footer(
       "A key the node holds no value for (never written, or already deleted) is not found: "
@@ -316,6 +388,7 @@ Handler setup_del(CLI::App& sub) {
     wire::CtlRequest req = wire::make_request(wire::CtlOp::kDel);
     req.args.set("key", o->key);
     if (*force) req.args.set("force", true);
+    consistency_args(*o, req);
     return call_nodes(*o, req);
   };
 }
@@ -339,10 +412,12 @@ Handler setup_peers(CLI::App& sub) {
 Handler setup_list(CLI::App& sub) {
   auto o = std::make_shared<ClientOptions>();
   sub.add_option("PREFIX", o->prefix, "only keys starting with this");
+  add_read(sub, *o, true);
   add_common(sub, *o, false);
   return [o] {
     wire::CtlRequest req = wire::make_request(wire::CtlOp::kList);
     if (!o->prefix.empty()) req.args.set("prefix", o->prefix);
+    consistency_args(*o, req);
     return call_nodes(*o, req);
   };
 }

@@ -270,11 +270,20 @@ std::string render_quarantine(const Value& req_args, const Value& body, const St
   return out;
 }
 
+// "  acked by a, b, c in 4 ms" for a write that waited (--wait), else "".
+std::string render_wait(const Value& body) {
+  const Value& w = body.get("wait");
+  if (!w.is_object()) return "";
+  std::string names;
+  for (const Value& n : w.get("acked").as_list()) names += (names.empty() ? "" : ", ") + n.as_string();
+  return "  acked by " + names + " in " + scalar(w.get("ms")) + " ms";
+}
+
 std::string render_write(wire::CtlOp op, const Value& body, const Style& st) {
   return paint(op == wire::CtlOp::kDel ? "deleted" : "set", kGreen, st) + " " +
          escape(body.get("key").as_string()) + "  " +
          paint("hlc " + scalar(body.get("hlc")) + "  dot " + scalar(body.get("origin")) + ":" +
-                   scalar(body.get("seq")),
+                   scalar(body.get("seq")) + render_wait(body),
                kDim, st) +
          "\n";
 }
@@ -426,7 +435,8 @@ int print_result(const wire::CtlRequest& req, const Result<wire::CtlResponse>& r
   }
   const wire::CtlResponse& r = *result;
   const bool get = wire::find_op(req.op) == wire::CtlOp::kGet;
-  if (json && get && r.code == wire::kCtlNotFound) {
+  // A get refused for staleness (--max-staleness) is no answer about the key.
+  if (json && get && r.code == wire::kCtlNotFound && !r.body.get("stale").as_bool()) {
     // An answer, not an error: the same shape as a key that was found.
     Value v = Value::object();
     v.set("key", req.args.get("key").as_string());

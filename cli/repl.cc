@@ -7,12 +7,14 @@
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <sstream>
 #include <string_view>
 #include <memory>
 
 #include "config_file.h"
 #include "crdt/entry.h"
 #include "line_editor.h"
+#include "node/consistency.h"
 #include "output.h"
 
 namespace meshkv::cli {
@@ -37,15 +39,23 @@ struct CommandHelp {
   const char* example;
 };
 constexpr CommandHelp kCommands[] = {
-    {"set", nullptr, "set KEY VALUE", "write a key (quote a value with spaces)", nullptr,
-     "set greeting \"hello world\""},
-    {"get", nullptr, "get KEY", "read a key", nullptr, "get greeting"},
+    {"set", nullptr, "set KEY VALUE", "write a key (quote a value with spaces)",
+     "set KEY VALUE [--wait N|quorum|all] [--timeout MS]   (--wait: answer once that many "
+     "members have the write, this node included, or after MS ms (default 3000) say which had "
+     "not; a durability wait, not a transaction: the write is never undone)",
+     "set greeting \"hello world\" --wait quorum"},
+    {"get", nullptr, "get KEY", "read a key",
+     "get KEY [--read quorum|all] [--timeout MS]   (--read: ask the members, answer the newest "
+     "entry and send it to those that were behind)",
+     "get greeting --read quorum"},
     {"del", "delete", "del [--force] KEY", "delete a key (also: delete)",
-     "del [--force] KEY   (a key with no value here is not found, nothing is written; --force "
-     "writes the tombstone anyway)",
+     "del [--force] KEY [--wait N|quorum|all] [--timeout MS]   (a key with no value here is not "
+     "found, nothing is written; --force writes the tombstone anyway; --wait as for set)",
      "del greeting"},
     {"list", nullptr, "list [PREFIX]", "list live keys, optionally only those under PREFIX",
-     nullptr, "list app/"},
+     "list [PREFIX] [--read quorum|all] [--timeout MS]   (--read: first catch up with that many "
+     "members)",
+     "list app/"},
     {"status", nullptr, "status", "this node: members, counters, version vector", nullptr,
      "status"},
     {"peers", nullptr, "peers [STATE]", "members (this node first), state, RTT, last contact",
@@ -268,10 +278,51 @@ bool join_request(const std::vector<std::string>& w, wire::CtlRequest& req) {
   return true;
 }
 
+// Takes --wait (set, del), --read (get, list) and --timeout, each with its
+// value, out of the words of a command into the arguments of `req`; `kept`
+// gets the other words. False after printing what is wrong.
+bool consistency_options(CtlOp op, const std::vector<std::string>& w, wire::CtlRequest& req,
+                         std::vector<std::string>& kept) {
+  const bool writes = op == CtlOp::kSet || op == CtlOp::kDel;
+  const bool reads = op == CtlOp::kGet || op == CtlOp::kList;
+  int64_t timeout_ms = static_cast<int64_t>(node::kDefaultWaitMs);
+  bool deferred = false;
+  for (size_t i = 0; i < w.size(); ++i) {
+    const bool flag = (writes && w[i] == "--wait") || (reads && w[i] == "--read") || ((writes || reads) && w[i] == "--timeout");
+    if (!flag || i == 0) {
+      kept.push_back(w[i]);
+      continue;
+    }
+    if (i + 1 >= w.size()) {
+      std::cerr << w[0] << ": " << w[i] << " needs a value\n";
+      return false;
+    }
+    const std::string& v = w[++i];
+    if (w[i - 1] == "--timeout") {
+      char* end = nullptr;
+      const long long t = std::strtoll(v.c_str(), &end, 10);
+      if (v.empty() || *end != '\0' || t < 1 || t > static_cast<long long>(node::kMaxWaitMs)) {
+        std::cerr << w[0] << ": --timeout takes milliseconds, 1.." << node::kMaxWaitMs << "\n";
+        return false;
+      }
+      timeout_ms = t;
+      continue;
+    }
+    auto level = node::parse_level(v, writes);
+    if (!level.ok()) {
+      std::cerr << w[0] << ": " << w[i - 1] << ": " << level.status().message() << "\n";
+      return false;
+    }
+    req.args.set(writes ? "wait" : "read", v);
+    deferred = true;
+  }
+  if (deferred) req.args.set("timeout_ms", timeout_ms);
+  return true;
+}
+
 // A control request from the words of a command, or nullopt after printing
 // what is wrong with them.
 std::optional<wire::CtlRequest> build_request(const std::vector<std::string>& w) {
-  const size_t n = w.size() - 1;
   auto usage = [&](const char* u) -> std::optional<wire::CtlRequest> {
     print_usage(u);
     return std::nullopt;
@@ -283,28 +334,32 @@ std::optional<wire::CtlRequest> build_request(const std::vector<std::string>& w)
   const std::optional<CtlOp> op = wire::find_op(w[0]);
   if (!op) return unknown();
   wire::CtlRequest req = wire::make_request(*op);
+  std::vector<std::string> kept;
+  if (!consistency_options(*op, w, req, kept)) return std::nullopt;
+  const std::vector<std::string>& words = kept;
+  const size_t n = words.size() - 1;
   switch (*op) {
     case CtlOp::kSet:
       if (n != 2) return usage("set KEY VALUE   (quote a value with spaces)");
-      req.args.set("key", w[1]);
-      req.args.set("value", w[2]);
+      req.args.set("key", words[1]);
+      req.args.set("value", words[2]);
       break;
     case CtlOp::kGet:
       if (n != 1) return usage("get KEY");
-      req.args.set("key", w[1]);
+      req.args.set("key", words[1]);
       break;
     case CtlOp::kDel: {
       // `del --force KEY` or `del KEY --force`; a key named --force is
       // `del --force --force`.
-      const bool force = n == 2 && (w[1] == "--force" || w[2] == "--force");
+      const bool force = n == 2 && (words[1] == "--force" || words[2] == "--force");
       if (n != 1 && !force) return usage("del [--force] KEY");
-      req.args.set("key", n == 1 ? w[1] : w[1] == "--force" ? w[2] : w[1]);
+      req.args.set("key", n == 1 ? words[1] : words[1] == "--force" ? words[2] : words[1]);
       if (force) req.args.set("force", true);
       break;
     }
     case CtlOp::kList:
       if (n > 1) return usage("list [PREFIX]");
-      if (n == 1) req.args.set("prefix", w[1]);
+      if (n == 1) req.args.set("prefix", words[1]);
       break;
     case CtlOp::kPeers: {
       // `peers STATE` or, as on the command line, `peers --state STATE`.
@@ -315,30 +370,30 @@ std::optional<wire::CtlRequest> build_request(const std::vector<std::string>& w)
     }
     case CtlOp::kStatus:
     case CtlOp::kClock:
-      if (n != 0) return usage(w[0].c_str());
+      if (n != 0) return usage(words[0].c_str());
       break;
     case CtlOp::kLoss:
-      if (!loss_request(w, req)) return std::nullopt;
+      if (!loss_request(words, req)) return std::nullopt;
       break;
     case CtlOp::kJoin:
-      if (!join_request(w, req)) return std::nullopt;
+      if (!join_request(words, req)) return std::nullopt;
       break;
     case CtlOp::kQuarantine: {
       const char* u = "quarantine [list [PREFIX] | apply KEY | drop KEY | drop --all]";
-      const std::string action = n >= 1 ? w[1] : "list";
+      const std::string action = n >= 1 ? words[1] : "list";
       req.args.set("action", action);
       if (action == "list") {
         if (n > 2) return usage(u);
-        if (n == 2) req.args.set("prefix", w[2]);
+        if (n == 2) req.args.set("prefix", words[2]);
       } else if (action == "apply") {
         if (n != 2) return usage(u);
-        req.args.set("key", w[2]);
+        req.args.set("key", words[2]);
       } else if (action == "drop") {
         if (n != 2) return usage(u);
-        if (w[2] == "--all") {
+        if (words[2] == "--all") {
           req.args.set("all", true);
         } else {
-          req.args.set("key", w[2]);
+          req.args.set("key", words[2]);
         }
       } else {
         return usage(u);
@@ -347,7 +402,7 @@ std::optional<wire::CtlRequest> build_request(const std::vector<std::string>& w)
     }
     case CtlOp::kForget:
       if (n != 1) return usage("forget NODE   (a suspect or dead member's name, as peers shows it)");
-      req.args.set("name", w[1]);
+      req.args.set("name", words[1]);
       break;
     default:  // ops for tools, not for the prompt
       return unknown();
@@ -371,9 +426,21 @@ void execute(std::vector<std::string> words) {
   } else if (op == "log") {
     log_command(words);
   } else if (auto req = build_request(words)) {
-    Result<wire::CtlResponse> r = g_repl->server->control(*req);
     g_repl->style.columns = detect_style(STDOUT_FILENO).columns;  // the window may have been resized
-    print_result(*req, r, false, g_repl->style, std::cout, std::cerr);
+    // A wait or a quorum read answers later: the prompt stays usable and
+    // the answer is printed above it when it comes.
+    auto inside = std::make_shared<bool>(true);  // answered before control() returned
+    g_repl->server->control(*req, [req = *req, inside](const wire::CtlResponse& resp) {
+      if (g_repl == nullptr) return;
+      if (*inside || g_repl->editor == nullptr) {
+        print_result(req, Result<wire::CtlResponse>(resp), false, g_repl->style, std::cout, std::cerr);
+        return;
+      }
+      std::ostringstream out, err;
+      print_result(req, Result<wire::CtlResponse>(resp), false, g_repl->style, out, err);
+      g_repl->editor->print_above(out.str() + err.str());
+    });
+    *inside = false;
   }
 }
 

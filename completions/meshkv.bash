@@ -21,10 +21,12 @@ _meshkv_options() {
                 "--sync-interval --tombstone-grace --reap-after --repair --log-level --no-history --insecure --key-file" \
                 "--identity --allow-peer --metrics --max-clock-offset --clock-offset-ms --help"
             ;;
-        set) echo "--batch --value-file $remote" ;;
-        del) echo "--batch --force $remote" ;;
+        set) echo "--batch --value-file --wait $remote" ;;
+        del) echo "--batch --force --wait $remote" ;;
+        get) echo "--read --max-staleness $remote" ;;
+        list) echo "--read $remote" ;;
         peers) echo "--state $remote" ;;
-        get | list | status | clock | join | forget | keys) echo "$remote" ;;
+        status | clock | join | forget | keys) echo "$remote" ;;
         loss)
             echo "--node --drop --dup --corrupt --delay --peer --partition --direction --clear" \
                 "--timeout --json --key-file --help"

@@ -73,6 +73,9 @@ complete -c meshkv -n '__fish_seen_subcommand_from set' -l batch -r -F -d "write
 complete -c meshkv -n '__fish_seen_subcommand_from set' -l value-file -r -F -d "read the value from FILE, byte for byte"
 complete -c meshkv -n '__fish_seen_subcommand_from del' -l batch -r -F -d "delete many keys: one KEY per line of FILE ('-' for stdin)"
 complete -c meshkv -n '__fish_seen_subcommand_from del' -l force -d 'write a tombstone even if the node holds no value for the key'
+complete -c meshkv -n '__fish_seen_subcommand_from set del' -l wait -x -a '1 2 3 quorum all' -d 'return once this many members have the write (a durability wait, not a transaction)'
+complete -c meshkv -n '__fish_seen_subcommand_from get list' -l read -x -a 'quorum all' -d 'ask a quorum (or all) of the members; repairs those behind'
+complete -c meshkv -n '__fish_seen_subcommand_from get' -l max-staleness -x -d 'refuse a local answer staler than this, ms'
 
 # loss
 complete -c meshkv -n '__fish_seen_subcommand_from loss' -l node -x -d 'node to change, HOST:PORT'

@@ -107,6 +107,35 @@ rows=()
 row() { rows+=("| $1 | $2 | $3 | $4 | $5 |"); }
 failed() { echo "run failed (exit $(cat "$raw/$1.rc" 2>/dev/null || echo '?'); see raw/$1.err)"; }
 
+# ---- tunable consistency (issue 17) ------------------------------------------
+# consistency_rows N LOSS WRITE_TO_ALL_P99: at N=5 and 16, 0 % and 30 % loss,
+# the latency of set --wait quorum, set --wait all and get --read quorum,
+# one request at a time (tests/bench/consistency.cc), in rows beside the
+# write-to-all row of the same setting. Aim: wait-all p99 within 2x of the
+# write-to-all p99.
+consistency_rows() {
+  local n=$1 loss=$2 base=$3 mode name pct reqs=300 m target judged p99
+  case "$n:$loss" in 5:0 | 5:0.3 | 16:0 | 16:0.3) ;; *) return 0 ;; esac
+  ((quick)) && reqs=200
+  pct=$(awk -v l="$loss" 'BEGIN { printf "%g", l * 100 }')
+  for mode in wait-quorum wait-all read-quorum; do
+    name=$mode-n$n-l$pct
+    run "$name" --nodes "$n" --loss "$loss" --writes "$reqs" --consistency "$mode"
+    p99=$(get "$name" p99_ms)
+    target="–" judged="–"
+    if [ "$mode" = wait-all ] && [ -n "$base" ]; then
+      target="p99 < 2 x write-to-all p99 ($(f "$(awk -v b="$base" 'BEGIN { print 2 * b }')") ms)"
+      judged=$(met "$p99" "<" "$(awk -v b="$base" 'BEGIN { print 2 * b }')")
+    fi
+    if [ -z "$p99" ]; then
+      row "$mode latency" "N=$n, $pct % loss" "$(failed "$name")" "$target" "$judged"
+      continue
+    fi
+    m="p50 $(f "$(get "$name" p50_ms)") ms, p99 $(f "$p99") ms, max $(f "$(get "$name" max_ms)") ms; $(get "$name" failed) failed"
+    row "$mode latency" "N=$n, $pct % loss, $reqs requests one at a time" "$m" "$target" "$judged"
+  done
+}
+
 # ---- write-to-all latency -------------------------------------------------
 if ((quick)); then
   sizes=(5 16)
@@ -148,6 +177,7 @@ for n in "${sizes[@]}"; do
     fi
     [ "$judged" = yes ] && [ "$lost" != 0 ] && judged="**no** ($lost writes never reached every node)"
     row "write-to-all latency" "$setting" "$m" "$target" "$judged"
+    consistency_rows "$n" "$loss" "$p99"
   done
 done
 

@@ -96,7 +96,7 @@ TEST_CASE("engine: a duplicated push is acknowledged but not applied twice") {
   for (int i = 0; i < 3; ++i) p.b.handle_datagram(p.a_addr, out[0].bytes.data(), out[0].bytes.size(), at(1));
   CHECK(p.b.counters().duplicates == 2);
   const auto fx = drain(p.b);
-  CHECK(fx.datagrams.size() == 3);  // three acks
+  CHECK(fx.datagrams.size() == 5);  // an ack for the push, two for each copy: its ack was lost
   CHECK(fx.changes.size() == 1);
 }
 
@@ -510,4 +510,60 @@ TEST_CASE("engine: injected incoming duplication and delay are applied, not only
   p.b.tick(at(p.t));
   REQUIRE(p.b.get("k2") != nullptr);
   CHECK(p.b.get("k2")->value == "v2");
+}
+
+TEST_CASE("engine: a datagram of a type newer than this node is counted as malformed (old nodes and read-req)") {
+  // What a node that predates a message type does with it: the decoder
+  // refuses unknown types, so it is dropped and counted, never answered.
+  Pair p;
+  p.join();
+  wire::Bytes b = wire::encode(wire::Envelope{wire::kVersion, 22, wire::ReadReq{1, false, "k"}});
+  b[3] = wire::kMaxMsgType + 1;  // a type this build does not know
+  const wire::Bytes checked = node::with_checksum(b);
+  const uint64_t before = p.a.counters().malformed;
+  p.a.handle_datagram(p.b_addr, checked.data(), checked.size(), at(1));
+  CHECK(p.a.counters().malformed == before + 1);
+  CHECK(drain(p.a).datagrams.empty());
+}
+
+TEST_CASE("engine: read requests from non-members, and answers nobody asked for, are dropped and counted") {
+  Pair p;
+  p.join();
+  REQUIRE(p.a.set("k", "v", at(1)).ok());
+  p.exchange();
+  auto dropped = [&] { return p.a.status(at(2)).get("consistency").get("read_dropped").as_int(); };
+  // How many of a's datagrams are read answers.
+  auto answers = [&] {
+    size_t n = 0;
+    for (const auto& d : drain(p.a).datagrams) {
+      auto env = wire::decode(d.bytes.data(), d.bytes.size() - node::kChecksumBytes);
+      n += env.ok() && std::holds_alternative<wire::ReadResp>(env->msg) ? 1 : 0;
+    }
+    return n;
+  };
+  drain(p.a);
+  // From a uid that is no member: no answer.
+  const wire::Bytes ask =
+      node::with_checksum(wire::encode(wire::Envelope{wire::kVersion, 999, wire::ReadReq{7, false, "k"}}));
+  p.a.handle_datagram(Endpoint::v4(127, 0, 0, 1, 9999), ask.data(), ask.size(), at(2));
+  CHECK(dropped() == 1);
+  CHECK(answers() == 0);
+  // An answer to a read a never started.
+  wire::ReadResp stray;
+  stray.read_id = 12345;
+  const wire::Bytes ans = node::with_checksum(wire::encode(wire::Envelope{wire::kVersion, 22, stray}));
+  p.a.handle_datagram(p.b_addr, ans.data(), ans.size(), at(2));
+  CHECK(dropped() == 2);
+  // From a member: answered with its entry.
+  const wire::Bytes member_ask =
+      node::with_checksum(wire::encode(wire::Envelope{wire::kVersion, 22, wire::ReadReq{8, false, "k"}}));
+  p.a.handle_datagram(p.b_addr, member_ask.data(), member_ask.size(), at(3));
+  const auto out = drain(p.a).datagrams;
+  REQUIRE(out.size() == 1);
+  auto env = wire::decode(out[0].bytes.data(), out[0].bytes.size() - node::kChecksumBytes);
+  REQUIRE(env.ok());
+  const auto& resp = std::get<wire::ReadResp>(env->msg);
+  CHECK(resp.read_id == 8);
+  REQUIRE(resp.chunk.entries.size() == 1);
+  CHECK(resp.chunk.entries[0].entry.value == "v");
 }

@@ -16,6 +16,7 @@ struct Drained {
   std::vector<node::Change> changes;
   std::vector<node::MemberEvent> members;
   std::vector<node::LogLine> logs;
+  std::vector<node::Reply> replies;
   uint64_t wake_us = 0;  // the Timer's
 };
 
@@ -30,6 +31,7 @@ inline Drained drain(node::Engine& e) {
                    [&](node::MemberEvent& x) { d.members.push_back(std::move(x)); },
                    [&](node::LogLine& x) { d.logs.push_back(std::move(x)); },
                    [&](node::Timer t) { d.wake_us = t.at_us; },
+                   [&](node::Reply& x) { d.replies.push_back(std::move(x)); },
                },
                effect);
   }

@@ -286,6 +286,19 @@ def session_one():
         wide = [l for l in out.split(b"\n") if columns(l) > 80]
         if b"usage: loss" not in out or wide:
             raise Failed("loss usage: lines over 80 columns: %r" % (wide or out))
+        # A write that waits answers when the members have it, above the
+        # prompt; one that cannot be met says so after its --timeout.
+        mark = len(p.out)
+        p.send(b"set w1 x --wait all\r")
+        p.expect(b"acked by p, b", mark, 10)
+        mark = len(p.out)
+        p.send(b"set w2 y --wait 5 --timeout 300\r")
+        p.expect(b"(5 needed)", mark, 10)
+        p.expect(b"not undone", mark, 10)
+        out = p.command(b"get w2 --read all")
+        if b"y" not in out:
+            p.expect(b"y", mark, 10)
+        print("ok: --wait and --read at the prompt answer above the line")
         out = p.command(b"forget b")
         if b"alive" not in out:
             raise Failed("forget of a live member: %r" % out)

@@ -190,8 +190,25 @@ class Gen {
       case 10: return CtlRequest{u64(), blob(64), object()};
       case 11: return CtlResponse{u64(), static_cast<CtlCode>(next()), blob(200), value(),
                                   chance(50)};
-      default: return Hello{member(), std::string(32, static_cast<char>(next())),
+      case 12: return Hello{member(), std::string(32, static_cast<char>(next())),
                             std::string(64, static_cast<char>(next())), chance(50)};
+      case 13: {
+        const bool vector = chance(30);
+        return ReadReq{u64(), vector, vector && chance(50) ? std::string() : blob(30) + "k"};
+      }
+      default: {
+        ReadResp a;
+        a.read_id = u64();
+        if (chance(60)) {
+          a.chunk.origin = next() | 1;
+          a.chunk.entries.push_back(entry(a.chunk.origin));
+        }
+        if (chance(40)) {
+          a.vector = true;
+          for (uint64_t i = below(6); i > 0; --i) a.vv.raise(next() | 1, u64() | 1);
+        }
+        return a;
+      }
     }
   }
   Envelope envelope(size_t index) {

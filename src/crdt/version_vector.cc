@@ -194,4 +194,11 @@ size_t CausalContext::cloud_size() const {
   return n;
 }
 
+bool covers_all(const VersionVector& a, const VersionVector& b) {
+  for (const auto& [o, seq] : b.items()) {
+    if (a.get(o) < seq) return false;
+  }
+  return true;
+}
+
 }  // namespace meshkv::crdt

@@ -43,6 +43,9 @@ class VersionVector {
   std::vector<Item> items_;  // sorted by origin, seq > 0
 };
 
+// Whether `a` covers every item of `b` (a[o] >= b[o] for every origin).
+bool covers_all(const VersionVector& a, const VersionVector& b);
+
 // A version vector plus the "cloud" of dots received beyond a gap (a push of
 // seq 7 that arrived before seq 6). Dots in the cloud are folded into the
 // vector as soon as they become contiguous. The cloud is bounded per origin;

@@ -150,6 +150,7 @@ struct Conn : std::enable_shared_from_this<Conn> {
   wire::Bytes body;  // the frame being answered
   wire::Bytes out;
   bool watching = false;
+  bool waiting = false;  // its request is answered later (ControlPort::complete)
   bool idle_armed = false;
   std::chrono::steady_clock::time_point last_active{};
   std::unique_ptr<CtlSession> session;  // sealed nodes: set by the handshake
@@ -162,6 +163,10 @@ struct Conn : std::enable_shared_from_this<Conn> {
       if (!conn) return;
       conn->idle_armed = false;
       if (ec || conn->watching) return;
+      if (conn->waiting) {  // an answer is due (at most kMaxWaitMs away): not idle
+        conn->last_active = std::chrono::steady_clock::now();
+        return conn->wait_idle();
+      }
       if (std::chrono::steady_clock::now() < conn->last_active + kControlIdle) return conn->wait_idle();
       std::error_code ignored;
       conn->sock.close(ignored);

@@ -227,24 +227,45 @@ void ControlPort::respond(std::shared_ptr<Conn> c) {
   if (!open_frame(c)) return;
   const Reply r = hooks_.answer(c->body);
   if (r.watch) return watches_->start(std::move(c), r.resp, r.resp.body.get("prefix").as_string());
-  c->out = c->frame(uid_, r.resp);
+  if (r.deferred != 0) {
+    // Nothing more is read from it until the answer is written: responses
+    // stay in request order. The idle timeout spares it meanwhile.
+    c->waiting = true;
+    deferred_[r.deferred] = c;
+    return;
+  }
+  send_response(std::move(c), r.resp, r.close_after);
+}
+
+void ControlPort::complete(uint64_t id, wire::CtlResponse resp) {
+  auto it = deferred_.find(id);
+  if (it == deferred_.end()) return;
+  std::shared_ptr<Conn> c = std::move(it->second);
+  deferred_.erase(it);
+  if (!c || !c->sock.is_open()) return;
+  c->waiting = false;
+  c->touch();
+  send_response(std::move(c), resp, false);
+}
+
+void ControlPort::send_response(std::shared_ptr<Conn> c, const wire::CtlResponse& resp, bool close_after) {
+  c->out = c->frame(uid_, resp);
   if (c->out.size() - wire::kFrameHeaderBytes > wire::kMaxFrameBytes) {
     const wire::CtlResponse too_big =
-        wire::ctl_error(r.resp.req_id, wire::kCtlBadRequest, "response too large for one frame");
+        wire::ctl_error(resp.req_id, wire::kCtlBadRequest, "response too large for one frame");
     c->out = c->frame(uid_, too_big);
   }
   if (storage_ && storage_->sync_pending()) {
     // Never acknowledge a write that is not on disk. A failed sync withdrew
     // the request's writes (net/storage.h): it is refused, not left
     // uncertain.
-    storage_->after_sync([this, c = std::move(c), close_after = r.close_after,
-                          req_id = r.resp.req_id](const Status& synced) {
+    storage_->after_sync([this, c = std::move(c), close_after, req_id = resp.req_id](const Status& synced) {
       if (!synced.ok()) c->out = c->frame(uid_, wire::ctl_error(req_id, wire::kCtlUnavailable, synced.message()));
       write(c, close_after);
     });
     return;
   }
-  write(std::move(c), r.close_after);
+  write(std::move(c), close_after);
 }
 
 void ControlPort::refuse_too_large(std::shared_ptr<Conn> c, uint64_t announced) {

@@ -34,6 +34,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -53,6 +54,9 @@ class ControlPort {
     wire::CtlResponse resp;
     bool close_after = false;  // close the connection once `resp` is written
     bool watch = false;        // `resp` opens a watch stream on `prefix` in its body
+    // Not 0: the engine answers later (node/control.h); `resp` is unused and
+    // the connection waits for complete(deferred, ...).
+    uint64_t deferred = 0;
   };
   struct Hooks {
     // Answers the plain body of one request frame. Called once per frame,
@@ -84,6 +88,11 @@ class ControlPort {
   // Closes the listener; open connections carry on. Idempotent.
   void close();
 
+  // The answer to a deferred request: written to its connection (after the
+  // pending sync, as any answer), which then reads its next request. An
+  // unknown id (the connection closed meanwhile) is ignored.
+  void complete(uint64_t id, wire::CtlResponse resp);
+
   // Open control connections, watch streams included.
   size_t live() const { return table_->live(); }
 
@@ -102,6 +111,9 @@ class ControlPort {
   // The sealed handshake; false when `c` was answered or closed instead.
   bool open_frame(const std::shared_ptr<Conn>& c);
   void write(std::shared_ptr<Conn> c, bool close_after);
+  // Frames `resp` for `c` and writes it once the storage's pending sync
+  // (if any) succeeded.
+  void send_response(std::shared_ptr<Conn> c, const wire::CtlResponse& resp, bool close_after);
 
   asio::ip::tcp::acceptor acceptor_;
   asio::steady_timer accept_retry_;
@@ -113,6 +125,10 @@ class ControlPort {
   Storage* storage_ = nullptr;
   WatchStreams* watches_ = nullptr;
   Hooks hooks_;
+  // Connections whose request the engine answers later, by its id. Bounded
+  // by the engine's own caps on waits and reads (node/consistency.h), and
+  // held until their deadline at most: nothing else keeps them open.
+  std::map<uint64_t, std::shared_ptr<Conn>> deferred_;
 };
 
 }  // namespace meshkv::net

@@ -177,6 +177,21 @@ void Server::Impl::drain() {
                      if (log_sink) log_sink(l);
                    },
                    [&](node::Timer t) { arm_timer(t.at_us); },
+                   [&](node::Reply& r) {
+                     if (auto w = prompt_waits.find(r.id); w != prompt_waits.end()) {
+                       auto done = std::move(w->second);
+                       prompt_waits.erase(w);
+                       // The prompt acknowledges only durable writes.
+                       if (storage) {
+                         if (Status synced = storage->sync_now(); !synced.ok()) {
+                           r.resp = wire::ctl_error(r.resp.req_id, wire::kCtlUnavailable, synced.message());
+                         }
+                       }
+                       done(r.resp);
+                     } else {
+                       ctl.complete(r.id, std::move(r.resp));
+                     }
+                   },
                },
                e);
   }
@@ -250,7 +265,7 @@ ControlPort::Reply Server::Impl::answer(const wire::Bytes& body) {
     r.resp = answer_shell(*op, *req, r.watch);
     return r;
   }
-  r.resp = node::handle_control(*engine, *req, clock());
+  r.resp = node::handle_control(*engine, *req, clock(), &r.deferred);
   // The write is logged now, so that its response waits for the sync. Its
   // push goes out once the requests already received have been handled
   // too: one datagram then carries all their writes to each peer.
@@ -412,6 +427,20 @@ Status Server::watch_readable(int fd, std::function<bool()> on_ready) {
   impl_->watch(d.get(), std::move(on_ready));
   impl_->watched.push_back(std::move(d));
   return Status::Ok();
+}
+
+void Server::control(const wire::CtlRequest& req, std::function<void(const wire::CtlResponse&)> done) {
+  uint64_t deferred = 0;
+  wire::CtlResponse r = node::handle_control(*impl_->engine, req, impl_->clock(), &deferred);
+  if (deferred != 0) impl_->prompt_waits[deferred] = std::move(done);
+  impl_->flush();
+  if (deferred != 0) return;
+  if (impl_->storage) {  // the prompt acknowledges only durable writes
+    if (Status synced = impl_->storage->sync_now(); !synced.ok()) {
+      r = wire::ctl_error(req.req_id, wire::kCtlUnavailable, synced.message());
+    }
+  }
+  done(r);
 }
 
 wire::CtlResponse Server::control(const wire::CtlRequest& req) {

@@ -110,6 +110,10 @@ class Server {
   // control connection would; the shell's own ops (keys, watch) are refused
   // with kCtlBadRequest. REQUIRES: called on the loop thread.
   wire::CtlResponse control(const wire::CtlRequest& req);
+  // The same for a request that may be answered later (a write that waits,
+  // a quorum read: node/control.h): `done` runs with the answer, at once or
+  // from the loop once the engine has it.
+  void control(const wire::CtlRequest& req, std::function<void(const wire::CtlResponse&)> done);
 
   // The engine. REQUIRES: used on the loop thread only.
   node::Engine& engine();

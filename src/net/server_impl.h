@@ -9,6 +9,7 @@
 #include <asio.hpp>
 #include <chrono>
 #include <deque>
+#include <map>
 #include <memory>
 #include <new>
 #include <string>
@@ -68,6 +69,9 @@ struct Server::Impl {
   uint64_t last_tick_us = 0;
   bool stopping = false;
   std::unique_ptr<WatchStreams> watches;  // built with the engine
+  // Deferred answers the prompt waits for (Server::control), by the
+  // engine's id; the others go to the control port.
+  std::map<uint64_t, std::function<void(const wire::CtlResponse&)>> prompt_waits;
 
   // With cfg.data_dir: the data directory, group commit and snapshots.
   std::unique_ptr<Storage> storage;

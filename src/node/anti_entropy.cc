@@ -349,6 +349,7 @@ void AntiEntropy::note_peer_vv(uint64_t uid, const wire::Digest& d) {
   p.retired_known = true;
   p.retired_count = d.retired_count;
   p.retired_hash = d.retired_hash;
+  if (crdt::covers_all(replica_.vv(), p.vv)) p.covered_us = now_.mono_us;
 }
 
 void AntiEntropy::note_peer_in_sync(uint64_t uid) {
@@ -356,11 +357,28 @@ void AntiEntropy::note_peer_in_sync(uint64_t uid) {
   PeerVector& p = peer_vv_[uid];
   p.vv = replica_.vv();
   p.updated_us = now_.mono_us;
+  p.covered_us = now_.mono_us;
   p.resyncing = false;
   // The hash it matched covers the retired origins too.
   p.retired_known = true;
   p.retired_count = replica_.context().retired().size();
   p.retired_hash = replica_.context().retired_hash();
+}
+
+const crdt::VersionVector* AntiEntropy::peer_vector(uint64_t uid) const {
+  auto p = peer_vv_.find(uid);
+  return p == peer_vv_.end() ? nullptr : &p->second.vv;
+}
+
+uint64_t AntiEntropy::covered_us(uint64_t uid) const {
+  auto p = peer_vv_.find(uid);
+  return p == peer_vv_.end() ? 0 : p->second.covered_us;
+}
+
+void AntiEntropy::pull(const Member& m) { send_digest(m.addr, /*counter=*/false); }
+
+void AntiEntropy::exchange(const Member& m) {
+  send_digest(m.addr, /*counter=*/false, nullptr, /*ask_back=*/true);
 }
 
 // ---- views ---------------------------------------------------------------------------

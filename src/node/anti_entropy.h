@@ -87,12 +87,26 @@ class AntiEntropy {
   uint64_t exclusions_refused() const { return exclusions_refused_; }
   // The pointwise maximum of this node's vector and every peer's last known.
   crdt::VersionVector furthest() const;
+  // The last vector heard from process `uid` (its digests), or null.
+  const crdt::VersionVector* peer_vector(uint64_t uid) const;
+  // When this node last knew it held everything process `uid` had
+  // incorporated (its digest's vector was covered by ours, or it confirmed
+  // our summary): 0 if never.
+  uint64_t covered_us(uint64_t uid) const;
+  // Asks `m` for what this node lacks now: a full digest, which it answers
+  // with chunks (a quorum list, node/consistency.cc).
+  void pull(const Member& m);
+  // Both ways with `m`: a full digest that asks for its vector back, which
+  // this node then answers with what `m` lacks (a write's wait whose push
+  // was lost or never sent: node/consistency.cc).
+  void exchange(const Member& m);
   const Counters& counters() const { return counters_; }
 
  private:
   struct PeerVector {
     crdt::VersionVector vv;   // reassembled from the peer's digests
     uint64_t updated_us = 0;  // when a digest last changed or confirmed it
+    uint64_t covered_us = 0;  // when our vector last covered it (staleness)
     bool resyncing = false;   // the peer said it is starting over
     uint64_t horizon = 0;     // its horizon, from its last full digest
     uint64_t reconciled = 0;  // the horizon it reconciled with or collected to

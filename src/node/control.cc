@@ -28,7 +28,9 @@ CtlResponse fail(CtlCode code, std::string msg) { return wire::ctl_error(0, code
 // "set: ": how an op's own refusals begin.
 std::string prefix(CtlOp op) { return std::string(wire::op_name(op)) + ": "; }
 
-Value entry_value(const std::string& key, const crdt::Entry& e) {
+}  // namespace
+
+Value entry_view(const std::string& key, const crdt::Entry& e) {
   Value v = Value::object();
   v.set("key", key);
   if (!e.tombstone) v.set("value", e.value);
@@ -36,6 +38,16 @@ Value entry_value(const std::string& key, const crdt::Entry& e) {
   v.set("origin", format_uid(e.dot.origin));
   v.set("seq", e.dot.seq);
   return v;
+}
+
+namespace {
+
+Value entry_value(const std::string& key, const crdt::Entry& e) { return entry_view(key, e); }
+
+// How current this node's answers are (Engine::staleness_ms), or null.
+Value staleness(const Engine& engine, Now now) {
+  const auto st = engine.staleness_ms(now);
+  return st ? Value(*st) : Value(nullptr);
 }
 
 // The root and the 64 group hashes; with `groups`, also the 64 bucket hashes
@@ -108,11 +120,29 @@ CtlResponse written(CtlOp op, const Result<crdt::KeyedEntry>& w) {
 
 // ---- one handler per op ----
 
-CtlResponse get_op(Engine& engine, const Value& args, Now) {
+CtlResponse get_op(Engine& engine, const Value& args, Now now) {
   const std::string& key = args.get("key").as_string();
+  const auto st = engine.staleness_ms(now);
+  if (const Value& bound = args.get("max_staleness_ms"); !bound.is_null()) {
+    if (bound.as_int() < 0) return fail(wire::kCtlBadRequest, "get: max_staleness_ms must not be negative");
+    const auto limit = static_cast<uint64_t>(bound.as_int());
+    if (!st || *st > limit) {
+      CtlResponse stale = fail(wire::kCtlNotFound,
+                  "get: this node's answer may be stale: " +
+                      (st ? "last known in sync with every reachable member " + std::to_string(*st) + " ms ago"
+                          : std::string("never known in sync with every reachable member")) +
+                      " (bound " + std::to_string(limit) + " ms); not served");
+      stale.body = Value::object();
+      stale.body.set("stale", true);
+      stale.body.set("staleness_ms", st ? Value(*st) : Value(nullptr));
+      return stale;
+    }
+  }
   const crdt::Entry* e = engine.get(key);
   if (!e || e->tombstone) return fail(wire::kCtlNotFound, "key not found: " + key);
-  return ok(entry_value(key, *e));
+  Value v = entry_value(key, *e);
+  v.set("staleness_ms", st ? Value(*st) : Value(nullptr));
+  return ok(std::move(v));
 }
 
 CtlResponse set_op(Engine& engine, const Value& args, Now now) {
@@ -182,11 +212,12 @@ CtlResponse trace_status_op(Engine& engine, const Value& args, Now now) {
   return ok(std::move(report));
 }
 
-CtlResponse list_op(Engine& engine, const Value& args, Now) {
+CtlResponse list_op(Engine& engine, const Value& args, Now now) {
   Value entries = Value::list();
   for (const auto& [k, e] : engine.list(args.get("prefix").as_string())) entries.push(entry_value(k, e));
   Value body = Value::object();
   body.set("entries", std::move(entries));
+  body.set("staleness_ms", staleness(engine, now));
   return ok(std::move(body));
 }
 
@@ -349,11 +380,72 @@ static_assert(routes_follow_table(),
               "kRoutes must list kCtlOps in order, with a handler for exactly the engine's ops");
 }  // namespace
 
-CtlResponse handle_control(Engine& engine, const wire::CtlRequest& req, Now now) {
+namespace {
+// The deadline a request gives its wait or quorum read (the client's --timeout).
+Result<uint64_t> wait_timeout(const Value& args) {
+  const Value& t = args.get("timeout_ms");
+  if (t.is_null()) return kDefaultWaitMs;
+  if (t.as_int() < 1 || static_cast<uint64_t>(t.as_int()) > kMaxWaitMs) {
+    return Status::Invalid("timeout_ms must be 1.." + std::to_string(kMaxWaitMs));
+  }
+  return static_cast<uint64_t>(t.as_int());
+}
+
+// A write op with a wait (set, del, mset): the write is made as without
+// one; the answer waits (Engine::await_writes) unless it is refused or
+// wrote nothing.
+CtlResponse waited_write(Engine& engine, CtlOp op, const wire::CtlRequest& req, Handler h, Now now,
+                         uint64_t* deferred) {
+  auto level = parse_level(req.args.get("wait").as_string());
+  auto timeout = wait_timeout(req.args);
+  if (!level.ok()) return fail(wire::kCtlBadRequest, prefix(op) + "wait: " + level.status().message());
+  if (!timeout.ok()) return fail(wire::kCtlBadRequest, prefix(op) + timeout.status().message());
+  if (deferred == nullptr) {
+    return fail(wire::kCtlBadRequest, prefix(op) + "a wait is answered only on a control port");
+  }
+  const uint64_t before = engine.last_local_seq();
+  CtlResponse r = h(engine, req.args, now);
+  const uint64_t after = engine.last_local_seq();
+  if (r.code != wire::kCtlOk || after == before) return r;
+  r.req_id = req.req_id;
+  auto id = engine.await_writes(*level, before + 1, after, *timeout, r, now);
+  if (!id.ok()) return fail(wire::kCtlUnavailable, prefix(op) + id.status().message());
+  *deferred = *id;
+  return r;
+}
+
+// get or list with --read: a quorum read (Engine::quorum_read).
+CtlResponse quorum_read(Engine& engine, CtlOp op, const wire::CtlRequest& req, Now now, uint64_t* deferred) {
+  auto level = parse_level(req.args.get("read").as_string(), false);
+  auto timeout = wait_timeout(req.args);
+  if (!level.ok()) return fail(wire::kCtlBadRequest, prefix(op) + "read: " + level.status().message());
+  if (!timeout.ok()) return fail(wire::kCtlBadRequest, prefix(op) + timeout.status().message());
+  if (deferred == nullptr) {
+    return fail(wire::kCtlBadRequest, prefix(op) + "a quorum read is answered only on a control port");
+  }
+  const bool list = op == CtlOp::kList;
+  const std::string& key = req.args.get(list ? "prefix" : "key").as_string();
+  if (!list && key.empty()) return fail(wire::kCtlBadRequest, prefix(op) + "empty key");
+  auto id = engine.quorum_read(*level, list, key, *timeout, req.req_id, now);
+  if (!id.ok()) return fail(wire::kCtlUnavailable, prefix(op) + id.status().message());
+  *deferred = *id;
+  return CtlResponse{};
+}
+}  // namespace
+
+CtlResponse handle_control(Engine& engine, const wire::CtlRequest& req, Now now, uint64_t* deferred) {
   const Result<CtlOp> op = wire::check_request(req.op, req.args);
   CtlResponse r;
+  const bool waits = op.ok() && (*op == CtlOp::kSet || *op == CtlOp::kDel || *op == CtlOp::kMset) &&
+                     !req.args.get("wait").is_null();
+  const bool reads = op.ok() && (*op == CtlOp::kGet || *op == CtlOp::kList) && !req.args.get("read").is_null();
+  if (deferred != nullptr) *deferred = 0;
   if (!op.ok()) {
     r = fail(wire::kCtlBadRequest, op.status().message());
+  } else if (waits) {
+    r = waited_write(engine, *op, req, kRoutes[static_cast<size_t>(*op)].handler, now, deferred);
+  } else if (reads) {
+    r = quorum_read(engine, *op, req, now, deferred);
   } else if (const Handler h = kRoutes[static_cast<size_t>(*op)].handler) {
     r = h(engine, req.args, now);
   } else {

@@ -6,7 +6,7 @@
 // (wire/control_ops.h); a request whose op is unknown, or whose arguments
 // are missing or of the wrong type, gets kCtlBadRequest before any handler
 // runs. What the engine's ops answer (body), and their other refusals:
-//   get          -> {key, value, hlc, origin, seq}    kCtlNotFound if absent
+//   get          -> {key, value, hlc, origin, seq, staleness_ms}    kCtlNotFound if absent
 //   set, del     -> {key, hlc, origin, seq}; del of a key with no value here
 //                   (absent, or a tombstone) writes nothing and is
 //                   kCtlNotFound, unless force
@@ -35,7 +35,21 @@
 
 namespace meshkv::node {
 
-wire::CtlResponse handle_control(Engine& engine, const wire::CtlRequest& req, Now now);
+// Waits and quorum reads (node/consistency.h): set, del and mset with a
+// `wait` argument ("N", "quorum", "all"), get and list with `read`
+// ("quorum", "all"), each with `timeout_ms` (default 3000), are answered
+// later. For those, handle_control sets `*deferred` to an id (otherwise to
+// 0) and its return value is meaningless: the answer comes as the engine's
+// Reply effect with that id. Without `deferred` they are refused
+// (kCtlBadRequest). get takes `max_staleness_ms` too: a bound on
+// Engine::staleness_ms past which it answers kCtlNotFound instead of the
+// value; get and list answers carry "staleness_ms".
+wire::CtlResponse handle_control(Engine& engine, const wire::CtlRequest& req, Now now,
+                                 uint64_t* deferred = nullptr);
+
+// An entry as get and list answer it: {key, value (absent when deleted),
+// hlc, origin, seq}.
+wire::Value entry_view(const std::string& key, const crdt::Entry& e);
 
 // "1700000000123.4": an HLC as operators read it (physical ms, logical).
 std::string format_hlc(crdt::Hlc h);

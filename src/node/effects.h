@@ -16,6 +16,7 @@
 #include "node/events.h"
 #include "node/persist.h"
 #include "wire/bytes.h"
+#include "wire/messages.h"
 
 namespace meshkv::node {
 
@@ -60,6 +61,7 @@ enum class TimerKind : uint8_t {
   kCollect,       // anti-entropy: tombstone collection and quorum check
   kFragments,     // transport: partial messages expire
   kDelayed,       // transport: a datagram delayed by an injected fault is due
+  kConsistency,   // consistency: a write's wait or a quorum read reaches its deadline
 };
 const char* timer_name(TimerKind k);
 
@@ -71,10 +73,18 @@ struct Timer {
   TimerKind kind = TimerKind::kProbe;
 };
 
+// The answer to a control request the engine deferred (a write that waits
+// for acknowledgements, a quorum read: node/control.h): `id` is what
+// handle_control gave for it; `resp.req_id` is the request's.
+struct Reply {
+  uint64_t id = 0;
+  wire::CtlResponse resp;
+};
+
 // In the order the engine wanted them done. A write-ahead log record (LogOp)
 // precedes the datagrams that depend on it: a durable driver appends the
 // batch's records, and syncs local ones, before it sends its datagrams.
-using Effect = std::variant<Datagram, LogOp, CompactionRequest, Change, MemberEvent, LogLine, Timer>;
+using Effect = std::variant<Datagram, LogOp, CompactionRequest, Change, MemberEvent, LogLine, Timer, Reply>;
 
 // Lets std::visit take one lambda per alternative.
 template <class... F>

@@ -64,7 +64,9 @@ Membership::Hooks Engine::Impl::membership_hooks() {
 Replication::Hooks Engine::Impl::replication_hooks() {
   return {&transport, [this](std::string_view m, uint64_t us) { membership.sample_rtt(m, us); },
           [this](const crdt::KeyedEntry& ke) { applied(ke, false); },
-          [this](uint64_t uid, const Endpoint& from) { return anti_entropy.unreconciled(uid, from); }, logger()};
+          [this](uint64_t uid, const Endpoint& from) { return anti_entropy.unreconciled(uid, from); }, logger(),
+          [this](std::string_view m, uint64_t first, uint64_t last) { on_pushes_acked(m, first, last); },
+          [this](uint64_t first, uint64_t last) { return waited(first, last); }};
 }
 
 AntiEntropy::Hooks Engine::Impl::anti_entropy_hooks() {
@@ -77,6 +79,7 @@ void Engine::Impl::journal(LogOp op) { out.journal(std::move(op)); }
 
 void Engine::Impl::finish() {
   settle_quarantine();
+  if (!waits.empty() || !reads.empty()) settle_consistency();
   if (!gathering) replication.flush_gathered();
   transport.release(out);
 }
@@ -246,6 +249,10 @@ void Engine::Impl::dispatch(const Endpoint& from, wire::Envelope env) {
           membership.on_members(from, m);
         } else if constexpr (std::is_same_v<T, wire::Hello>) {
           on_hello(from, sender, m);
+        } else if constexpr (std::is_same_v<T, wire::ReadReq>) {
+          on_read_req(from, sender, m);
+        } else if constexpr (std::is_same_v<T, wire::ReadResp>) {
+          on_read_resp(sender, m);
         } else if constexpr (std::is_same_v<T, wire::Fragment>) {
           if (auto whole = transport.reassemble(sender, m)) dispatch(from, std::move(*whole));
         } else {

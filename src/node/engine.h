@@ -27,6 +27,7 @@
 #include "common/status.h"
 #include "crdt/replica.h"
 #include "node/config.h"
+#include "node/consistency.h"
 #include "node/effects.h"
 #include "node/faults.h"
 #include "node/persist.h"
@@ -185,6 +186,39 @@ class Engine {
   // {id, age_us, members: [{name, ack_us (null while unacknowledged)}]}, or
   // null for an unknown or expired id.
   wire::Value trace_report(uint64_t id, Now now) const;
+  // ---- tunable consistency (node/consistency.h) ----
+  // The seq of this node's latest local write (0: none yet).
+  uint64_t last_local_seq() const;
+  // Waits until `level` members (this node included) have this node's local
+  // writes with seqs [first_seq, last_seq], for at most `timeout_ms`. The
+  // members counted are those not left at the start. Returns 0 when they
+  // have them already: `done` (the answer to the write) is then completed
+  // and answered at once. Otherwise returns an id; the answer comes later as
+  // a Reply effect with that id: `done` with {wait: {level, acked: [names],
+  // ms}} in its body, or at the deadline kCtlNotFound (exit 1) naming the
+  // members that had not acknowledged. The writes are never undone.
+  // Unavailable when kMaxWaits waits are pending.
+  Result<uint64_t> await_writes(Level level, uint64_t first_seq, uint64_t last_seq, uint64_t timeout_ms,
+                                wire::CtlResponse& done, Now now);
+  // A quorum read: asks every member not left for its entry of `key` (or,
+  // with `list`, for its version vector) and answers, as a Reply effect
+  // with the returned id, once `level` members (this node included) did:
+  //   key:  the winner by (hlc, origin) among the answers and this node's
+  //         entry, as the get op answers; members that answered with an
+  //         older entry (or none) are sent the winner (read repair), and so
+  //         is this node. kCtlNotFound if the winner is absent or deleted.
+  //   list: this node catches up (anti-entropy pulls) until its vector
+  //         covers the vector of each member counted, then lists `key` as a
+  //         prefix as the list op answers.
+  // kCtlUnavailable (exit 3) if too few answer within `timeout_ms`.
+  Result<uint64_t> quorum_read(Level level, bool list, std::string key, uint64_t timeout_ms, uint64_t req_id,
+                               Now now);
+  // How current this node's answers are: ms since it was last known to
+  // hold everything each reachable member had incorporated (from their
+  // digests), the oldest over those members; 0 with no reachable member;
+  // nullopt while some reachable member was never known to be covered.
+  std::optional<uint64_t> staleness_ms(Now now) const;
+
   // ---- quarantine (crdt/replica.h: writes that could not be ordered
   // against deletes collected while their writer was cut off) ----
   // [{key, value (absent for a delete), deleted, hlc, writer, origin, seq}],

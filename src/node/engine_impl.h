@@ -112,6 +112,77 @@ struct Engine::Impl {
   // state_for_ms, writes_refused, entries_ahead, forced_ahead} (status, peers).
   wire::Value clock_guard_view(uint64_t now_us) const;
 
+  // ---- tunable consistency (node/consistency.cc) ----
+  // A write's wait: which members have its seqs.
+  struct Waiter {
+    Level level;
+    uint64_t first_seq = 0, last_seq = 0;
+    size_t need = 1;
+    uint64_t start_us = 0, deadline_us = 0;
+    struct Target {
+      std::string name;
+      uint64_t uid = 0;
+      uint64_t acked = 0;  // seqs of [first_seq, last_seq] in acknowledged pushes
+      bool has = false;
+      unsigned asks = 0;         // anti-entropy exchanges started for it
+      uint64_t next_ask_us = 0;  // when the next may start
+    };
+    std::vector<Target> targets;  // the members other than this node
+    wire::CtlResponse done;
+  };
+  // A quorum read: who answered what.
+  struct QuorumRead {
+    Level level;
+    bool list = false;
+    std::string key;  // the key, or the prefix of a list
+    size_t need = 1;
+    uint64_t start_us = 0, deadline_us = 0, req_id = 0;
+    struct Target {
+      std::string name;
+      uint64_t uid = 0;
+      Endpoint addr;
+      bool answered = false;
+      unsigned asks = 0;         // requests (or, for a list, pulls) sent
+      uint64_t next_ask_us = 0;  // when to ask again, with backoff, while no answer
+      std::optional<crdt::Entry> entry;  // key: its winner (none: it holds none)
+      crdt::VersionVector vv;            // list: its vector
+    };
+    std::vector<Target> targets;
+  };
+  // Asks (or pulls from) the members of read `id` that have not answered
+  // (or caught us up) when their backoff allows; sets the resend timer.
+  void ask_again(uint64_t id, QuorumRead& r);
+  std::map<uint64_t, Waiter> waits;
+  std::map<uint64_t, QuorumRead> reads;
+  uint64_t next_wait_id = 1;
+  struct ConsistencyCounters {
+    uint64_t waits = 0, waits_met = 0, waits_timed_out = 0;
+    uint64_t reads = 0, reads_met = 0, reads_failed = 0;
+    uint64_t read_requests_answered = 0;  // ReadReqs from members answered
+    uint64_t read_dropped = 0;            // ReadReqs from non-members, unexpected ReadResps
+    uint64_t read_repairs = 0;            // winners sent to members (or taken here) that were behind
+  } consistency;
+  void on_read_req(const Endpoint& from, uint64_t sender, const wire::ReadReq& m);
+  void on_read_resp(uint64_t sender, const wire::ReadResp& m);
+  void on_pushes_acked(std::string_view member, uint64_t first_seq, uint64_t last_seq);
+  // Whether a pending wait covers a seq in [first_seq, last_seq].
+  bool waited(uint64_t first_seq, uint64_t last_seq) const;
+  // Answers the waits and reads that are met, and those whose deadline
+  // passed; run at the end of every input.
+  void settle_consistency();
+  void finish_read(uint64_t id, QuorumRead& r);
+  // Whether `w` is met or past its deadline: then `resp` is completed (the
+  // answer to the write, or the timeout's refusal) and counted.
+  bool wait_answer(Waiter& w, wire::CtlResponse& resp);
+  // A member of wait `id` that lacks the writes and has no push of ours in
+  // flight (it was lost for good, or the member was unreachable when it
+  // left) is caught up, and asked for its vector, by anti-entropy, with
+  // backoff; sets the resend timer.
+  void chase(uint64_t id, Waiter& w);
+  std::optional<uint64_t> staleness_at(uint64_t now_us) const;
+  // {waits, ...} for status and /metrics.
+  wire::Value consistency_view(uint64_t now_us) const;
+
   // How the components reach each other (engine.cc).
   LogFn logger();
   Sealing::Hooks sealing_hooks();

@@ -120,6 +120,25 @@ std::string Engine::metrics(Now now) const {
   Writer w;
   traffic(w, counters());
   protocol(w, counters());
+  {
+    const auto& k = s.consistency;
+    w.family("meshkv_write_waits_total", "counter", "Writes that waited for acknowledgements (--wait), by outcome.");
+    w.sample("meshkv_write_waits_total", k.waits_met, {{"outcome", "met"}});
+    w.sample("meshkv_write_waits_total", k.waits_timed_out, {{"outcome", "timed_out"}});
+    w.family("meshkv_quorum_reads_total", "counter", "Quorum reads (--read), by outcome.");
+    w.sample("meshkv_quorum_reads_total", k.reads_met, {{"outcome", "met"}});
+    w.sample("meshkv_quorum_reads_total", k.reads_failed, {{"outcome", "failed"}});
+    w.single("meshkv_read_repairs_total", "counter",
+             "Winners of quorum reads sent to members that were behind, or taken by this node.", k.read_repairs);
+    w.single("meshkv_read_requests_answered_total", "counter", "Quorum-read requests from members answered.",
+             k.read_requests_answered);
+    w.single("meshkv_read_messages_dropped_total", "counter",
+             "Quorum-read requests from non-members and answers nobody waited for.", k.read_dropped);
+    const auto st = s.staleness_at(now.mono_us);
+    w.single("meshkv_staleness_seconds", "gauge",
+             "Time since this node was last known to hold what every reachable member had (-1: never).",
+             st ? static_cast<double>(*st) / 1000.0 : -1.0);
+  }
 
   w.family("meshkv_members", "gauge", "Members by state, as this node sees them.");
   size_t by_state[4] = {0, 0, 0, 0};

@@ -22,6 +22,7 @@ class Outbox {
   void journal(LogOp op) { queue_.emplace_back(std::move(op)); }
   void compact();
   void member(MemberEvent e) { queue_.emplace_back(std::move(e)); }
+  void reply(Reply r) { queue_.emplace_back(std::move(r)); }
   // Everything queued since the last call, in order, then `timer`.
   std::vector<Effect> take(Timer timer);
   uint64_t changes_dropped() const { return changes_dropped_; }

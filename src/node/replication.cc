@@ -93,14 +93,16 @@ void Replication::flush() {
       bytes += sz;
     }
     if (targets.empty()) continue;  // anti-entropy brings it to members who join later
+    const uint64_t first_seq = p.chunk.entries.front().entry.dot.seq;
     const uint64_t last_seq = p.chunk.entries.back().entry.dot.seq;
     const std::vector<wire::Bytes> dgrams = hooks_.sender->encode(std::move(p), targets.size());
-    for (const Member* m : targets) enqueue(*m, msg_seq_, last_seq, dgrams);
+    for (const Member* m : targets) enqueue(*m, msg_seq_, first_seq, last_seq, dgrams);
   }
   unpushed_.clear();
 }
 
-void Replication::enqueue(const Member& m, uint64_t seq, uint64_t last_seq, const std::vector<wire::Bytes>& dgrams) {
+void Replication::enqueue(const Member& m, uint64_t seq, uint64_t first_seq, uint64_t last_seq,
+                          const std::vector<wire::Bytes>& dgrams) {
   Queue& q = queues_[m.name];
   if (q.pending.size() >= kMaxPendingPerMember) {
     drop_pending(q, q.pending.begin());  // oldest; anti-entropy repairs it
@@ -108,6 +110,7 @@ void Replication::enqueue(const Member& m, uint64_t seq, uint64_t last_seq, cons
   }
   PendingPush& pp = q.pending[seq];
   pp.datagrams = dgrams;
+  pp.first_seq = first_seq;
   pp.last_seq = last_seq;
   q.waiting.push_back(seq);
   release_waiting(m, q);
@@ -177,7 +180,8 @@ void Replication::tick() {
     auto p = q->second.pending.find(key.second);
     if (p == q->second.pending.end() || p->second.deadline_us != deadline) continue;  // stale
     PendingPush& pp = p->second;
-    if (!m->reachable() || pp.attempts > cfg_.max_retransmits) {
+    const bool urgent = hooks_.urgent && hooks_.urgent(pp.first_seq, pp.last_seq);
+    if (!m->reachable() || (pp.attempts > cfg_.max_retransmits && !urgent)) {
       ++counters_.push_gave_up;
       drop_pending(q->second, p);
       release_waiting(*m, q->second);
@@ -185,7 +189,13 @@ void Replication::tick() {
     }
     for (const auto& d : pp.datagrams) hooks_.sender->send_encoded(m->addr, d);
     ++counters_.retransmits;
-    pp.deadline_us = now_.mono_us + backoff_us(m->rtt.rto_us(), pp.attempts);
+    // A write a client waits for is retried at the RTO: under 30 % loss a
+    // member's round trip fails half the time, and backoff made the wait
+    // for all members take a second at the 99th percentile.
+    // The RTO carries 4 deviations of the RTT, which loss and a loaded
+    // machine inflate; twice the smoothed RTT is enough for a retry.
+    const uint64_t quick = std::clamp<uint64_t>(2 * m->rtt.srtt_us(), RttEstimator::kMinRtoUs, m->rtt.rto_us());
+    pp.deadline_us = now_.mono_us + (urgent ? quick : backoff_us(m->rtt.rto_us(), pp.attempts));
     ++pp.attempts;
     retransmit_timers_.push({pp.deadline_us, key});
   }
@@ -205,6 +215,9 @@ void Replication::on_push(const Endpoint& from, uint64_t sender, const wire::Pus
     std::erase_if(push_seen_, [&](const auto& kv) { return members_.by_uid(kv.first) == nullptr; });
   }
   if (!push_seen_[sender].check_and_mark(p.msg_seq)) {
+    // A push again: our acknowledgement (or the push) was lost. Once more,
+    // so that one more loss does not cost the sender another round trip.
+    hooks_.sender->send(from, wire::Ack{p.msg_seq});
     ++counters_.duplicates;
     return;
   }
@@ -232,6 +245,7 @@ void Replication::on_ack(uint64_t sender, const wire::Ack& a) {
   if (p == q->second.pending.end()) return;
   if (!p->second.sent) return;  // an ack for a push not sent yet: a forged or stale seq
   if (p->second.attempts == 1) hooks_.sample_rtt(m->name, now_.mono_us - p->second.first_sent_us);  // Karn
+  if (hooks_.acked) hooks_.acked(m->name, p->second.first_seq, p->second.last_seq);
   drop_pending(q->second, p);
   release_waiting(*m, q->second);
 }

@@ -49,6 +49,14 @@ class Replication {
     // Whether the entries of process `uid` are judged (crdt/replica.h).
     std::function<bool(uint64_t uid, const Endpoint& from)> judge;
     LogFn log;
+    // `member` acknowledged a push of the local writes with seqs
+    // [first_seq, last_seq]: it applied them (or holds newer), and a member
+    // with a data directory appended them to its log before answering.
+    std::function<void(std::string_view member, uint64_t first_seq, uint64_t last_seq)> acked;
+    // Whether a write with a seq in [first_seq, last_seq] is waited for
+    // (--wait): its push is then retransmitted every RTO, without backoff
+    // and without giving up, until the wait ends (at its deadline at most).
+    std::function<bool(uint64_t first_seq, uint64_t last_seq)> urgent;
   };
 
   Replication(const Config& cfg, uint64_t self_uid, const Now& now, crdt::Replica& replica,
@@ -84,7 +92,7 @@ class Replication {
   // An unacknowledged push to one member.
   struct PendingPush {
     std::vector<wire::Bytes> datagrams;  // one message, or its fragments
-    uint64_t last_seq = 0;               // the highest seq of the writes it carries
+    uint64_t first_seq = 0, last_seq = 0;  // the seqs of the writes it carries (consecutive)
     bool sent = false;                   // false: waiting for room in the window
     unsigned attempts = 0;
     uint64_t first_sent_us = 0;
@@ -103,7 +111,8 @@ class Replication {
   };
   using Timer = std::pair<uint64_t, std::pair<std::string, uint64_t>>;  // deadline, (member, msg_seq)
 
-  void enqueue(const Member& m, uint64_t seq, uint64_t last_seq, const std::vector<wire::Bytes>& dgrams);
+  void enqueue(const Member& m, uint64_t seq, uint64_t first_seq, uint64_t last_seq,
+               const std::vector<wire::Bytes>& dgrams);
   // Sends waiting pushes while the member's window has room.
   void release_waiting(const Member& m, Queue& q);
   // Forgets a pending push (acknowledged, given up or dropped).

@@ -20,6 +20,7 @@ const char* timer_name(TimerKind k) {
     case TimerKind::kCollect: return "collect";
     case TimerKind::kFragments: return "fragments";
     case TimerKind::kDelayed: return "delayed";
+    case TimerKind::kConsistency: return "consistency";
   }
   return "?";
 }

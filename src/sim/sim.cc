@@ -1,5 +1,7 @@
 #include "sim/sim.h"
 
+#include "node/control.h"
+
 #include <algorithm>
 #include <utility>
 #include <variant>
@@ -139,6 +141,12 @@ void Sim::after_input(size_t i) {
                    [](node::LogOp&) {},              // simulated nodes keep no data directory
                    [](node::CompactionRequest) {},  // nor snapshots
                    [&](node::Timer t) { schedule_tick(i, t.at_us); },
+                   [&](node::Reply& r) {
+                     if (on_reply) on_reply(i, r);
+                     // Bounded as a client's connections would be: the oldest go.
+                     if (nodes_[i].replies.size() >= 4096) nodes_[i].replies.erase(nodes_[i].replies.begin());
+                     nodes_[i].replies[r.id] = std::move(r.resp);
+                   },
                },
                e);
   }
@@ -191,6 +199,22 @@ bool Sim::run_until(const std::function<bool()>& pred, uint64_t max_us, uint64_t
 Result<crdt::KeyedEntry> Sim::set(size_t i, const std::string& key, const std::string& value) {
   auto r = nodes_[i].engine->set(key, value, now_of(i));
   after_input(i);
+  return r;
+}
+
+wire::CtlResponse Sim::control(size_t i, const wire::CtlRequest& req, uint64_t* deferred) {
+  uint64_t id = 0;
+  wire::CtlResponse r = node::handle_control(*nodes_[i].engine, req, now_of(i), &id);
+  if (deferred != nullptr) *deferred = id;
+  after_input(i);
+  return r;
+}
+
+std::optional<wire::CtlResponse> Sim::reply(size_t i, uint64_t id) {
+  auto it = nodes_[i].replies.find(id);
+  if (it == nodes_[i].replies.end()) return std::nullopt;
+  wire::CtlResponse r = std::move(it->second);
+  nodes_[i].replies.erase(it);
   return r;
 }
 

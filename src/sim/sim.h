@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <queue>
@@ -64,6 +65,9 @@ class Sim {
   // discarded).
   std::function<void(size_t node, const node::LogLine&)> on_log;
   std::function<void(size_t node, const node::MemberEvent&)> on_member;
+  // Called with every deferred answer (a wait, a quorum read) the moment
+  // node i's engine gives it, before reply() can take it.
+  std::function<void(size_t node, const node::Reply&)> on_reply;
 
   // Advances virtual time, processing every event up to `t_us`.
   void run_until(uint64_t t_us);
@@ -75,6 +79,12 @@ class Sim {
   // Local operations on node i, as a client would issue them.
   Result<crdt::KeyedEntry> set(size_t i, const std::string& key, const std::string& value);
   Result<crdt::KeyedEntry> del(size_t i, const std::string& key);
+  // A control request on node i, as its control port takes it
+  // (node/control.h). A wait or quorum read sets *deferred to its id (else
+  // 0): its answer is then reply(i, id) once it came.
+  wire::CtlResponse control(size_t i, const wire::CtlRequest& req, uint64_t* deferred = nullptr);
+  // The deferred answer `id` of node i, taken once it arrived.
+  std::optional<wire::CtlResponse> reply(size_t i, uint64_t id);
   // `meshkv forget NAME` on node i.
   Result<wire::Value> forget(size_t i, const std::string& name);
   // `meshkv join` on node i, with node j as the peer.
@@ -118,6 +128,7 @@ class Sim {
     uint64_t tick_at = 0;
     std::deque<std::pair<Endpoint, wire::Bytes>> held;  // arrived while paused
     std::optional<node::Snapshot> disk;                 // restart_durable's state
+    std::map<uint64_t, wire::CtlResponse> replies;      // deferred answers not taken yet
   };
   struct Event {
     uint64_t at;

@@ -82,6 +82,27 @@ void put_body(Writer& w, const Push& m) {
   put_chunk(w, m.chunk);
 }
 void put_body(Writer& w, const Ack& m) { w.varint(m.msg_seq); }
+void put_body(Writer& w, const ReadReq& m) {
+  w.varint(m.read_id);
+  w.u8(m.vector ? 1 : 0);
+  w.bytes(m.key);
+}
+// ReadResp flags: an entry follows (a chunk of one), a vector follows.
+constexpr uint8_t kReadEntry = 1;
+constexpr uint8_t kReadVector = 2;
+void put_body(Writer& w, const ReadResp& m) {
+  w.varint(m.read_id);
+  const bool entry = !m.chunk.entries.empty();
+  w.u8(static_cast<uint8_t>((entry ? kReadEntry : 0) | (m.vector ? kReadVector : 0)));
+  if (entry) put_chunk(w, m.chunk);
+  if (m.vector) {
+    w.varint(m.vv.items().size());
+    for (const auto& [o, s] : m.vv.items()) {
+      w.u64(o);
+      w.varint(s);
+    }
+  }
+}
 // Digest flags.
 constexpr uint8_t kDigestReply = 1, kDigestCounter = 2, kDigestResyncing = 4, kDigestSummary = 8,
                   kDigestWholeRange = 16,  // origin_lo and origin_hi are left out: 0 .. max
@@ -298,6 +319,39 @@ Ack get_body<Ack>(Reader& r) {
   return Ack{r.varint()};
 }
 template <>
+ReadReq get_body<ReadReq>(Reader& r) {
+  ReadReq m;
+  m.read_id = r.varint();
+  m.vector = r.u8() & 1;
+  m.key = r.bytes(crdt::kMaxKeyBytes);
+  if (r.ok() && !m.vector && m.key.empty()) r.fail("read of an empty key");
+  return m;
+}
+template <>
+ReadResp get_body<ReadResp>(Reader& r) {
+  ReadResp m;
+  m.read_id = r.varint();
+  const uint8_t flags = r.u8();
+  if (flags & kReadEntry) {
+    m.chunk = get_chunk(r);
+    // One key's winner: exactly one entry, a loose dot.
+    if (r.ok() && (m.chunk.entries.size() != 1 || m.chunk.from != 0 || m.chunk.to != 0)) {
+      r.fail("a read answer carries one entry");
+    }
+  }
+  m.vector = flags & kReadVector;
+  if (m.vector) {
+    const uint64_t n = r.count(9);
+    for (uint64_t i = 0; i < n && r.ok(); ++i) {
+      const uint64_t o = r.u64();
+      const uint64_t s = r.varint();
+      if (r.ok() && (o == 0 || m.vv.get(o) != 0)) r.fail("bad vector item");
+      if (r.ok()) m.vv.raise(o, s);
+    }
+  }
+  return m;
+}
+template <>
 Digest get_body<Digest>(Reader& r) {
   Digest m;
   const uint8_t flags = r.u8();
@@ -476,7 +530,8 @@ MsgType type_of(const Message& m) { return static_cast<MsgType>(m.index() + 1); 
 const char* type_name(MsgType t) {
   static const char* names[] = {"?",     "push",     "ack",     "digest",   "chunk",
                                 "ping",  "ping-req", "ping-ack", "fragment", "join",
-                                "members", "ctl-request", "ctl-response", "hello"};
+                                "members", "ctl-request", "ctl-response", "hello",
+                                "read-req", "read-resp"};
   auto i = static_cast<size_t>(t);
   return i <= kMaxMsgType ? names[i] : "?";
 }
@@ -546,6 +601,8 @@ Result<Envelope> decode(const uint8_t* data, size_t n) {
     case MsgType::kCtlRequest: env.msg = decode_as<CtlRequest>(r); break;
     case MsgType::kCtlResponse: env.msg = decode_as<CtlResponse>(r); break;
     case MsgType::kHello: env.msg = decode_as<Hello>(r); break;
+    case MsgType::kReadReq: env.msg = decode_as<ReadReq>(r); break;
+    case MsgType::kReadResp: env.msg = decode_as<ReadResp>(r); break;
   }
   if (!r.ok()) return Status::Corruption(std::string(type_name(h->type)) + ": " + r.error());
   return env;

@@ -87,17 +87,26 @@ struct OpSpec {
 namespace ctl_args {
 using enum ArgType;
 inline constexpr ArgSpec kKey[] = {{"key", kString, true}};
+// Tunable consistency (node/consistency.h): `wait` on writes, `read` on
+// reads, with `timeout_ms`; `max_staleness_ms` bounds a local get.
+inline constexpr ArgSpec kGet[] = {
+    {"key", kString, true}, {"read", kString}, {"timeout_ms", kInt}, {"max_staleness_ms", kInt}};
+inline constexpr ArgSpec kSet[] = {
+    {"key", kString, true}, {"value", kString, true}, {"wait", kString}, {"timeout_ms", kInt}};
 inline constexpr ArgSpec kKeyValue[] = {{"key", kString, true}, {"value", kString, true}};
 // A delete of a key this node holds no value for (no entry, or already a
 // tombstone) writes nothing and answers kCtlNotFound, unless force: then it
 // writes the tombstone anyway (the key may live on a node out of reach).
-inline constexpr ArgSpec kDel[] = {{"key", kString, true}, {"force", kBool}};
+inline constexpr ArgSpec kDel[] = {
+    {"key", kString, true}, {"force", kBool}, {"wait", kString}, {"timeout_ms", kInt}};
 // [[key, value]] writes, [[key, null]] deletes; each pair is checked by the
 // handler, before anything is applied. A delete of an absent key is skipped
 // and counted (not_found) unless force, as for del.
-inline constexpr ArgSpec kMset[] = {{"entries", kList, true}, {"force", kBool}};
+inline constexpr ArgSpec kMset[] = {
+    {"entries", kList, true}, {"force", kBool}, {"wait", kString}, {"timeout_ms", kInt}};
 inline constexpr ArgSpec kTraceStatus[] = {{"id", kInt, true}};
 inline constexpr ArgSpec kPrefix[] = {{"prefix", kString}};
+inline constexpr ArgSpec kListArgs[] = {{"prefix", kString}, {"read", kString}, {"timeout_ms", kInt}};
 inline constexpr ArgSpec kJoin[] = {{"peers", kStringList}};
 // Only the members in this state (alive, suspect, dead or left).
 inline constexpr ArgSpec kPeers[] = {{"state", kString}};
@@ -122,13 +131,13 @@ inline constexpr ArgSpec kForget[] = {{"name", kString, true}};
 // Bodies of the answers are described in node/control.h (engine ops) and
 // net/server.h (shell ops).
 inline constexpr std::array<OpSpec, kCtlOpCount> kCtlOps = {{
-    {CtlOp::kGet, "get", Answerer::kEngine, ctl_args::kKey},
-    {CtlOp::kSet, "set", Answerer::kEngine, ctl_args::kKeyValue},
+    {CtlOp::kGet, "get", Answerer::kEngine, ctl_args::kGet},
+    {CtlOp::kSet, "set", Answerer::kEngine, ctl_args::kSet},
     {CtlOp::kDel, "del", Answerer::kEngine, ctl_args::kDel},
     {CtlOp::kMset, "mset", Answerer::kEngine, ctl_args::kMset},
     {CtlOp::kTrace, "trace", Answerer::kEngine, ctl_args::kKeyValue},
     {CtlOp::kTraceStatus, "trace_status", Answerer::kEngine, ctl_args::kTraceStatus},
-    {CtlOp::kList, "list", Answerer::kEngine, ctl_args::kPrefix},
+    {CtlOp::kList, "list", Answerer::kEngine, ctl_args::kListArgs},
     {CtlOp::kStatus, "status", Answerer::kEngine, {}},
     {CtlOp::kPeers, "peers", Answerer::kEngine, ctl_args::kPeers},
     {CtlOp::kClock, "clock", Answerer::kEngine, {}},

@@ -62,8 +62,10 @@ enum class MsgType : uint8_t {
   kCtlRequest = 11,  // control plane, TCP only
   kCtlResponse = 12,
   kHello = 13,       // sealed meshes: "this process is that identity" (a certificate)
+  kReadReq = 14,     // quorum reads: "send me your entry of this key (or your vector)"
+  kReadResp = 15,    // the answer to a ReadReq
 };
-inline constexpr uint8_t kMaxMsgType = 13;
+inline constexpr uint8_t kMaxMsgType = 15;
 
 enum class MemberState : uint8_t { kAlive = 0, kSuspect = 1, kDead = 2, kLeft = 3 };
 const char* member_state_name(MemberState s);
@@ -199,8 +201,28 @@ struct Hello {
   friend bool operator==(const Hello&, const Hello&) = default;
 };
 
+// A quorum read (get/list --read, node/consistency.cc) asks members for
+// what they hold. Answered only to members; an answer the asker is not
+// waiting for is dropped. Nodes that predate these types drop them as
+// malformed (an unknown type), so the asker sees no answer from them.
+struct ReadReq {
+  uint64_t read_id = 0;  // the asker's, echoed in the answer
+  bool vector = false;   // answer with the version vector, not an entry
+  std::string key;       // the key (when !vector)
+  friend bool operator==(const ReadReq&, const ReadReq&) = default;
+};
+struct ReadResp {
+  uint64_t read_id = 0;
+  // The answerer's winning entry of the key, tombstones included: no entries
+  // when it holds none. chunk.origin is the entry's origin; from == to == 0.
+  crdt::Chunk chunk;
+  bool vector = false;     // `vv` is the answer
+  crdt::VersionVector vv;  // the answerer's version vector (when vector)
+  friend bool operator==(const ReadResp&, const ReadResp&) = default;
+};
+
 using Message = std::variant<Push, Ack, Digest, ChunkMsg, Ping, PingReq, PingAck, Fragment, Join,
-                             Members, CtlRequest, CtlResponse, Hello>;
+                             Members, CtlRequest, CtlResponse, Hello, ReadReq, ReadResp>;
 
 MsgType type_of(const Message& m);
 const char* type_name(MsgType t);

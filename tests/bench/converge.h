@@ -50,6 +50,7 @@ struct Args {
   long full_sync = 0;          // > 0: --full-sync mode, keys
   long batch_part = 100000;
   double sync_timeout = 120;
+  std::string consistency;  // mode: wait-quorum, wait-all or read-quorum
 };
 
 // Parses argv into `a`; prints the problem and returns false on a bad option.
@@ -162,5 +163,6 @@ int run_throughput(Cluster& c);
 int run_join_time(Cluster& c);
 int run_false_positives(Cluster& c);
 int run_full_sync(Cluster& c);
+int run_consistency(Cluster& c);
 
 }  // namespace meshkv::bench

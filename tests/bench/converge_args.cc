@@ -56,6 +56,10 @@ constexpr Option kOptions[] = {
      [](Args& a, const std::string& v) { a.false_positives = std::stod(v); }},
     {"--full-sync", "KEYS", "mode: load KEYS keys, then the time until a new node holds them",
      [](Args& a, const std::string& v) { a.full_sync = std::stol(v); }},
+    {"--consistency", "MODE",
+     "mode: --writes requests one at a time: wait-quorum or wait-all (set with --wait), or "
+     "read-quorum (get --read quorum); each one's latency at the client",
+     [](Args& a, const std::string& v) { a.consistency = v; }},
     {"--batch-part", "KEYS", "full sync: keys per `meshkv set --batch` (100000)",
      [](Args& a, const std::string& v) { a.batch_part = std::stol(v); }},
     {"--sync-timeout", "S", "full sync: how long to wait for the new node (120)",
@@ -104,6 +108,11 @@ bool parse_args(int argc, char** argv, Args& a) {
       std::fprintf(stderr, "bench: %s needs a number, not '%s'\n", k.c_str(), argv[i + 1]);
       return false;
     }
+  }
+  if (!a.consistency.empty() && a.consistency != "wait-quorum" && a.consistency != "wait-all" &&
+      a.consistency != "read-quorum") {
+    std::fprintf(stderr, "bench: --consistency is wait-quorum, wait-all or read-quorum\n");
+    return false;
   }
   if (a.nodes < 1 || a.writes < 1 || a.rate < 1 || a.idle_seconds <= 0) {
     std::fprintf(stderr, "bench: --nodes, --writes, --rate and --idle-seconds must be positive\n");

@@ -17,6 +17,8 @@
 //                        members declared dead anyway; then detection.
 //   --full-sync KEYS     full_sync.cc: KEYS keys loaded, then the time until
 //                        a new node's status shows them all.
+//   --consistency MODE   consistency.cc: set --wait quorum|all or get --read
+//                        quorum, one at a time; each one's latency.
 // Every figure goes, as "name value" lines, to --results FILE when given.
 #include <unistd.h>
 
@@ -108,6 +110,7 @@ int run_mode(Cluster& c) {
   if (a.join_trials > 0) return run_join_time(c);
   if (a.false_positives > 0) return run_false_positives(c);
   if (a.full_sync > 0) return run_full_sync(c);
+  if (!a.consistency.empty()) return run_consistency(c);
   return run_latency(c);
 }
 
