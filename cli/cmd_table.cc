@@ -25,6 +25,7 @@ Handler setup_sim(CLI::App&);
 Handler setup_keygen(CLI::App&);
 Handler setup_keys(CLI::App&);
 Handler setup_quarantine(CLI::App&);
+Handler setup_cluster(CLI::App&);
 
 const std::vector<Command>& commands() {
   static const std::vector<Command> table = {
@@ -46,6 +47,7 @@ const std::vector<Command>& commands() {
       {"quarantine", "list, apply or drop writes kept aside by tombstone collection", setup_quarantine},
       {"keygen", "create a cluster key or a node identity", setup_keygen, false},
       {"sim", "run the deterministic network simulator", setup_sim, false},
+      {"cluster", "start, inspect, partition and stop a local cluster of nodes", setup_cluster, false},
   };
   return table;
 }

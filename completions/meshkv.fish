@@ -9,7 +9,7 @@
 complete -c meshkv -f
 
 # Subcommands, offered until one is given.
-set -l meshkv_subcommands node get set del list status peers clock join forget loss watch diff trace keys quarantine keygen sim
+set -l meshkv_subcommands node get set del list status peers clock join forget loss watch diff trace keys quarantine keygen sim cluster
 complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -s h -l help -d 'print help and exit'
 complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -l version -d 'print version and exit'
 complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -a node -d 'start a mesh node with an interactive prompt (the default)'
@@ -30,6 +30,7 @@ complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -a k
 complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -a quarantine -d 'list, apply or drop writes kept aside by tombstone collection'
 complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -a keygen -d 'create a cluster key or a node identity'
 complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -a sim -d 'run the deterministic network simulator'
+complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -a cluster -d 'start, inspect, partition and stop a local cluster of nodes'
 
 # --help after any subcommand.
 complete -c meshkv -n "__fish_seen_subcommand_from $meshkv_subcommands" -s h -l help -d 'print help and exit'
@@ -141,3 +142,12 @@ complete -c meshkv -n '__fish_seen_subcommand_from sim' -l seed -x -d 'random se
 complete -c meshkv -n '__fish_seen_subcommand_from sim' -l duration -x -d 'give up converging after this long, s (default 60)'
 complete -c meshkv -n '__fish_seen_subcommand_from sim' -l quiet -d 'print only the report'
 complete -c meshkv -n '__fish_seen_subcommand_from sim' -l json -d 'print the report and timeline as JSON'
+
+# cluster
+complete -c meshkv -n '__fish_seen_subcommand_from cluster; and not __fish_seen_subcommand_from up status down partition heal kill restart' -a 'up status down partition heal kill restart' -d 'cluster action'
+complete -c meshkv -n '__fish_seen_subcommand_from cluster' -l dir -r -a '(__fish_complete_directories)' -d 'the working directory (default ./meshkv-cluster)'
+complete -c meshkv -n '__fish_seen_subcommand_from cluster' -l data-dir -d 'up: durable nodes, a data directory each'
+complete -c meshkv -n '__fish_seen_subcommand_from cluster' -l key -d 'up: generate a cluster key and seal the mesh'
+complete -c meshkv -n '__fish_seen_subcommand_from cluster' -l loss -x -d 'up: share of datagrams each node drops, 0..1'
+complete -c meshkv -n '__fish_seen_subcommand_from cluster' -l base-port -x -d 'up: first of N consecutive free ports'
+complete -c meshkv -n '__fish_seen_subcommand_from cluster' -l wait -x -d 'how long to wait for the mesh to form, s (default 15)'

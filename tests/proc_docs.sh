@@ -243,6 +243,7 @@ cases=(
   "meshkv node --config $TMP/clu|$TMP/cluster.toml"
   "meshkv get --|--node --timeout --json"
   "meshkv node --mtu |"
+  "meshkv cluster |up status down partition heal kill restart"
 )
 lines=()
 for c in "${cases[@]}"; do lines+=("${c%%|*}"); done
