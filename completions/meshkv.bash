@@ -23,7 +23,8 @@ _meshkv_options() {
             ;;
         set) echo "--batch --value-file $remote" ;;
         del) echo "--batch --force $remote" ;;
-        get | list | status | peers | clock | join | forget | keys) echo "$remote" ;;
+        status) echo "--check $remote" ;;
+        get | list | peers | clock | join | forget | keys) echo "$remote" ;;
         loss)
             echo "--node --drop --dup --corrupt --delay --peer --partition --direction --clear" \
                 "--timeout --json --key-file --help"
@@ -53,7 +54,7 @@ _meshkv_repeatable() {
 # Succeeds when option $1 takes a value (every option but these flags does).
 _meshkv_takes_value() {
     case $1 in
-        --help | --json | --insecure | --no-history | --clear | --repair | --cluster | --force | --all | --key) return 1 ;;
+        --help | --json | --insecure | --no-history | --clear | --repair | --cluster | --force | --all | --key | --check) return 1 ;;
         --data-dir) [[ ${_meshkv_sub:-} != cluster ]] ;; # a flag of `cluster`
     esac
 }

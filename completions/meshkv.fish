@@ -123,6 +123,9 @@ complete -c meshkv -n '__fish_seen_subcommand_from quarantine; and not __fish_se
 complete -c meshkv -n '__fish_seen_subcommand_from quarantine; and not __fish_seen_subcommand_from list apply drop' -a apply -d "make a key's newest one its value again"
 complete -c meshkv -n '__fish_seen_subcommand_from quarantine; and not __fish_seen_subcommand_from list apply drop' -a drop -d "discard a key's (or --all)"
 
+# status
+complete -c meshkv -n '__fish_seen_subcommand_from status' -l check -d 'one line and exit 0 when ready, 1 when not'
+
 # keygen
 complete -c meshkv -n '__fish_seen_subcommand_from keygen' -l cluster -d 'create a cluster key instead of a node identity'
 complete -c meshkv -n '__fish_seen_subcommand_from keygen' -s o -l out -r -F -d 'file to create (default meshkv.identity or meshkv.key)'

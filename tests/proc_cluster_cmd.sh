@@ -13,7 +13,8 @@ source "$(dirname "$0")/lib_proc.sh" # RUN_DIR, fail, wait_for, cleanup
 unset MESHKV_NODE MESHKV_CLUSTER_DIR MESHKV_KEY_FILE
 T0=$SECONDS
 DEMO=$RUN_DIR/demo
-mkdir "$DEMO" && cp "$SRC" "$DEMO/meshkv" || fail "cannot copy the binary"
+mkdir "$DEMO" || fail "mkdir $DEMO"
+cp "$SRC" "$DEMO/meshkv" || fail "cannot copy the binary"
 cd "$DEMO" || fail "cd $DEMO"
 MESHKV=./meshkv
 # fail() shows the logs in $RUN_DIR: the cluster's go there by a link.

@@ -190,7 +190,13 @@ CtlResponse list_op(Engine& engine, const Value& args, Now) {
   return ok(std::move(body));
 }
 
-CtlResponse status_op(Engine& engine, const Value&, Now now) { return ok(engine.status(now)); }
+CtlResponse status_op(Engine& engine, const Value&, Now now) {
+  Value v = engine.status(now);
+  const std::string why = engine.readiness(now);
+  v.set("ready", why.empty());
+  if (!why.empty()) v.set("not_ready", why);
+  return ok(std::move(v));
+}
 CtlResponse peers_op(Engine& engine, const Value&, Now now) { return ok(engine.peers(now)); }
 CtlResponse clock_op(Engine& engine, const Value&, Now) { return ok(engine.clock()); }
 
