@@ -18,7 +18,7 @@ _meshkv_options() {
         node)
             echo "--config --id --listen --join --mtu --gossip-interval --probe-interval" \
                 "--probe-timeout --anti-entropy-interval --loss --data-dir --sync" \
-                "--sync-interval --tombstone-grace --reap-after --repair --log-level --no-history --insecure --key-file" \
+                "--sync-interval --tombstone-grace --reap-after --repair --log-level --log-format --no-history --insecure --key-file" \
                 "--identity --allow-peer --metrics --max-clock-offset --clock-offset-ms --help"
             ;;
         set) echo "--batch --value-file $remote" ;;
@@ -135,6 +135,10 @@ _meshkv() {
             ;;
         --log-level)
             COMPREPLY=($(compgen -W "debug info warn error" -- "$cur"))
+            return
+            ;;
+        --log-format)
+            COMPREPLY=($(compgen -W "text json" -- "$cur"))
             return
             ;;
         --direction)

@@ -53,6 +53,7 @@ complete -c meshkv -n '__fish_seen_subcommand_from node' -l tombstone-grace -x -
 complete -c meshkv -n '__fish_seen_subcommand_from node' -l reap-after -x -d 'remove a member dead or left this long, ms (at least --tombstone-grace)'
 complete -c meshkv -n '__fish_seen_subcommand_from node' -l repair -d 'start even if the log or snapshot is damaged; peers resend the rest'
 complete -c meshkv -n '__fish_seen_subcommand_from node' -l log-level -x -a 'debug info warn error' -d 'log threshold'
+complete -c meshkv -n '__fish_seen_subcommand_from node' -l log-format -x -a 'text json' -d 'log lines as text or one JSON object each'
 complete -c meshkv -n '__fish_seen_subcommand_from node' -l no-history -d 'keep no prompt history in ~/.meshkv_history'
 complete -c meshkv -n '__fish_seen_subcommand_from node' -l insecure -d 'allow a non-loopback --listen without a cluster key'
 complete -c meshkv -n '__fish_seen_subcommand_from node' -l metrics -x -d 'serve Prometheus metrics at http://HOST:PORT/metrics'

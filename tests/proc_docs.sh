@@ -239,6 +239,7 @@ cases=(
   "meshkv loss --dr|--drop"
   "meshkv node --log-level |debug info warn error"
   "meshkv node --log-level w|warn"
+  "meshkv node --log-format |text json"
   "meshkv loss --direction |out in both"
   "meshkv node --config $TMP/clu|$TMP/cluster.toml"
   "meshkv get --|--node --timeout --json"

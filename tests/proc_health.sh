@@ -11,7 +11,7 @@ set -uo pipefail
 MESHKV=$(realpath "$1")
 source "$(dirname "$0")/lib_proc.sh"
 BASE=$(free_base_port 8)
-A="127.0.0.1:$BASE" B="127.0.0.1:$((BASE + 1))" C="127.0.0.1:$((BASE + 2))" L="127.0.0.1:$((BASE + 3))"
+A="127.0.0.1:$BASE" B="127.0.0.1:$((BASE + 1))" L="127.0.0.1:$((BASE + 3))"
 MA="127.0.0.1:$((BASE + 4))" MB="127.0.0.1:$((BASE + 5))" ML="127.0.0.1:$((BASE + 6))"
 NOBODY="127.0.0.1:$((BASE + 7))" # nothing listens there
 T0=$SECONDS
