@@ -9,7 +9,7 @@
 # COMPREPLY=($(compgen ...)) is the completion idiom: candidates have no spaces.
 # shellcheck disable=SC2207
 
-_meshkv_subcommands="node get set del list status peers clock join forget loss watch diff trace keys quarantine keygen sim cluster"
+_meshkv_subcommands="node get set del list status peers clock join forget loss watch diff trace keys quarantine keygen sim cluster top"
 
 # The options of a subcommand, every one of them.
 _meshkv_options() {
@@ -34,6 +34,7 @@ _meshkv_options() {
         diff) echo "--json --timeout --key-file --help" ;;
         trace) echo "--node --json --timeout --key-file --help" ;;
         keygen) echo "--cluster --out -o --force --help" ;;
+        top) echo "--node --once --view --interval --timeout --key-file --help" ;;
         cluster) echo "--dir --data-dir --key --loss --base-port --wait --help" ;;
         sim)
             echo "--nodes --loss --dup --delay --jitter --partition-at --heal-at --partition" \
@@ -54,7 +55,7 @@ _meshkv_repeatable() {
 # Succeeds when option $1 takes a value (every option but these flags does).
 _meshkv_takes_value() {
     case $1 in
-        --help | --json | --insecure | --no-history | --clear | --repair | --cluster | --force | --all | --key | --check) return 1 ;;
+        --help | --json | --insecure | --no-history | --clear | --repair | --cluster | --force | --all | --key | --check | --once) return 1 ;;
         --data-dir) [[ ${_meshkv_sub:-} != cluster ]] ;; # a flag of `cluster`
     esac
 }
@@ -135,6 +136,10 @@ _meshkv() {
             ;;
         --log-level)
             COMPREPLY=($(compgen -W "debug info warn error" -- "$cur"))
+            return
+            ;;
+        --view)
+            COMPREPLY=($(compgen -W "members lag traffic" -- "$cur"))
             return
             ;;
         --log-format)

@@ -9,7 +9,7 @@
 complete -c meshkv -f
 
 # Subcommands, offered until one is given.
-set -l meshkv_subcommands node get set del list status peers clock join forget loss watch diff trace keys quarantine keygen sim cluster
+set -l meshkv_subcommands node get set del list status peers clock join forget loss watch diff trace keys quarantine keygen sim cluster top
 complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -s h -l help -d 'print help and exit'
 complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -l version -d 'print version and exit'
 complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -a node -d 'start a mesh node with an interactive prompt (the default)'
@@ -31,6 +31,7 @@ complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -a q
 complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -a keygen -d 'create a cluster key or a node identity'
 complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -a sim -d 'run the deterministic network simulator'
 complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -a cluster -d 'start, inspect, partition and stop a local cluster of nodes'
+complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -a top -d "a live view of a node's mesh: members, lag, traffic"
 
 # --help after any subcommand.
 complete -c meshkv -n "__fish_seen_subcommand_from $meshkv_subcommands" -s h -l help -d 'print help and exit'
@@ -155,3 +156,11 @@ complete -c meshkv -n '__fish_seen_subcommand_from cluster' -l key -d 'up: gener
 complete -c meshkv -n '__fish_seen_subcommand_from cluster' -l loss -x -d 'up: share of datagrams each node drops, 0..1'
 complete -c meshkv -n '__fish_seen_subcommand_from cluster' -l base-port -x -d 'up: first of N consecutive free ports'
 complete -c meshkv -n '__fish_seen_subcommand_from cluster' -l wait -x -d 'how long to wait for the mesh to form, s (default 15)'
+
+# top
+complete -c meshkv -n '__fish_seen_subcommand_from top' -l node -x -a '(set -q MESHKV_NODE; and echo $MESHKV_NODE; or echo 127.0.0.1:7946)' -d 'node to watch, HOST:PORT'
+complete -c meshkv -n '__fish_seen_subcommand_from top' -l once -d 'print one frame with every view and exit'
+complete -c meshkv -n '__fish_seen_subcommand_from top' -l view -x -a 'members lag traffic' -d 'the view to start with'
+complete -c meshkv -n '__fish_seen_subcommand_from top' -l interval -x -d 'refresh period, ms (default 1000)'
+complete -c meshkv -n '__fish_seen_subcommand_from top' -l timeout -x -d 'give up on a request after this long, ms'
+complete -c meshkv -n '__fish_seen_subcommand_from top' -l key-file -r -F -d 'cluster key of a sealed mesh (default $MESHKV_KEY_FILE)'

@@ -245,6 +245,7 @@ cases=(
   "meshkv get --|--node --timeout --json"
   "meshkv node --mtu |"
   "meshkv cluster |up status down partition heal kill restart"
+  "meshkv top --view |members lag traffic"
 )
 lines=()
 for c in "${cases[@]}"; do lines+=("${c%%|*}"); done
