@@ -4,13 +4,14 @@
 # node does not answer). On a pseudo-terminal it renders the members view,
 # switches to the lag matrix and traffic views on 'l' and 't', quits on 'q'
 # within a second with exit 0, and leaves the terminal as it found it (echo
-# and line mode back, the alternate screen left).
+# and line mode back, the alternate screen left). Against a sealed cluster
+# (meshkv cluster up --key) it needs the key and works with it.
 # Usage: tests/proc_top.sh path/to/meshkv
 set -uo pipefail
 MESHKV=$(realpath "$1")
 source "$(dirname "$0")/lib_proc.sh"
 command -v python3 >/dev/null || { echo "SKIP: python3 is not installed"; exit 77; }
-BASE=$(free_base_port 4)
+BASE=$(free_base_port 6)
 A="127.0.0.1:$BASE"
 T0=$SECONDS
 start_node a "$BASE"
@@ -87,4 +88,20 @@ if after[3] != before[3]:
 print("q quits in %.0f ms, exit 0, terminal restored" % (took * 1000))
 PY
 echo "ok: the live view on a pty"
+
+# ---- a sealed mesh (meshkv cluster up --key): top needs the key ------------------
+SEALED=$RUN_DIR/sealed
+trap '"$MESHKV" cluster down --dir "$SEALED" >/dev/null 2>&1; cleanup' EXIT
+out=$("$MESHKV" cluster up 2 --key --dir "$SEALED" --base-port $((BASE + 4)) 2>&1) || fail "cluster up 2 --key: $out"
+grep -q "^export MESHKV_KEY_FILE=$SEALED/cluster.key$" <<<"$out" || fail "up --key prints no MESHKV_KEY_FILE hint: $out"
+S1="127.0.0.1:$((BASE + 4))"
+"$MESHKV" top --once --node "$S1" --timeout 500 >/dev/null 2>&1
+rc=$?
+[ $rc = 3 ] || fail "top --once on a sealed node without the key: exit $rc, expected 3"
+out=$(MESHKV_KEY_FILE=$SEALED/cluster.key "$MESHKV" top --once --node "$S1") || fail "top --once with the key: exit $?"
+for m in n1 n2; do
+  [ "$(grep -cE "^$m +" <<<"$out")" = 2 ] || fail "sealed top --once: $m missing"
+done
+"$MESHKV" cluster down --dir "$SEALED" >/dev/null || fail "cluster down of the sealed cluster"
+echo "ok: top over a sealed control connection"
 echo "PASS ($((SECONDS - T0)) s)"
