@@ -10,7 +10,6 @@
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
-#include <map>
 #include <algorithm>
 #include <fstream>
 #include <iostream>
@@ -317,6 +316,14 @@ int cmd_status(State& s) {
                 n.pid ? std::to_string(n.pid).c_str() : "-", process.c_str(), members.c_str(), alive.c_str(),
                 keys.c_str());
   }
+  if (!s.partition.empty()) {
+    std::string in, out;
+    for (const auto& n : s.nodes) {
+      std::string& side = same_side(s, n.id, s.partition.front()) ? in : out;
+      side += (side.empty() ? "" : ",") + n.id;
+    }
+    std::printf("partitioned: %s | %s (meshkv cluster heal removes it)\n", in.c_str(), out.c_str());
+  }
   return rc;
 }
 
@@ -509,7 +516,7 @@ Handler setup_cluster(CLI::App& sub) {
       "  up N           start nodes n1..nN on free loopback ports (n2.. join n1), wait\n"
       "                 until each sees all the others alive, print them and the\n"
       "                 MESHKV_NODE line to paste; refused while a cluster is up there\n"
-      "  status         each node: pid, process running, members, alive, keys\n"
+      "  status         each node: pid, process running, members, alive, keys; the partition\n"
       "  down           SIGTERM the nodes this directory's up started (SIGKILL after\n"
       "                 3 s); never signals any other process; logs are kept\n"
       "  partition A,B  cut nodes A,B off from the others (both ways)\n"

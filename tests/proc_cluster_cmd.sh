@@ -54,6 +54,7 @@ echo "ok: up 5 formed the mesh ($((SECONDS - T0)) s)"
 
 # ---- partition n4,n5, writes on both sides ----------------------------------
 "$MESHKV" cluster partition n4,n5 || fail "cluster partition n4,n5"
+"$MESHKV" cluster status | grep -qx "partitioned: n4,n5 | n1,n2,n3 .*" || fail "status does not show the partition"
 cut_off() {
   [ "$(state_of "${ADDR[n1]#*:}" n4)" != alive ] && [ "$(state_of "${ADDR[n5]#*:}" n2)" != alive ]
 }
@@ -70,6 +71,7 @@ echo "ok: partitioned, each side has only its own write"
 
 # ---- heal: every node identical to n1 ---------------------------------------
 "$MESHKV" cluster heal || fail "cluster heal"
+"$MESHKV" cluster status | grep -q "^partitioned" && fail "status shows a partition after heal"
 same_as_n1() { "$MESHKV" diff "${ADDR[n1]}" "${ADDR[$1]}"; }
 for i in 2 3 4 5; do wait_for 20 "diff n1 n$i identical after heal" same_as_n1 "n$i"; done
 value_is right "${ADDR[n2]}" from-n4 || fail "n2 lacks n4's write after heal"
