@@ -100,7 +100,11 @@ Result<State> load_state(const std::string& dir) {
     } else if (what == "node") {
       NodeRecord n;
       in >> n.id >> n.address >> n.pid >> n.start;
-      if (n.id.empty() || n.address.empty()) return Status::Corruption(path + ": bad line '" + line + "'");
+      // A pid of 0 means "not running"; a negative one would mean a process
+      // group, or every process, to kill(2).
+      if (n.id.empty() || n.address.empty() || n.pid < 0) {
+        return Status::Corruption(path + ": bad line '" + line + "'");
+      }
       s.nodes.push_back(n);
     } else if (!what.empty() && what[0] != '#') {
       return Status::Corruption(path + ": bad line '" + line + "'");

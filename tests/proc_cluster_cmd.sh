@@ -111,6 +111,21 @@ kill "$SLEEPER"
 SLEEPER=
 echo "ok: down leaves a foreign pid alone"
 
+# A damaged state file is an error, never a crash, and never a signal: pid
+# -1 would mean "every process" to kill(2).
+mkdir "$RUN_DIR/damaged"
+for state in 'meshkv-cluster-state-v1\nnode n1 127.0.0.1:1 -1 0\n' 'meshkv-cluster-state-v1\nnode n1\n' \
+  'meshkv-cluster-state-v1\nnode n1 127.0.0.1:1 abc 0\n' 'not a state file\n' 'meshkv-cluster-state-v1\nloss x\nbogus\n'; do
+  printf "$state" >"$RUN_DIR/damaged/state"
+  for action in status down heal "kill n1"; do
+    # shellcheck disable=SC2086
+    "$MESHKV" cluster $action --dir "$RUN_DIR/damaged" --wait 1 >/dev/null 2>&1
+    rc=$?
+    [ $rc -le 3 ] || fail "cluster $action on state '$state': exit $rc (a crash?)"
+  done
+done
+echo "ok: damaged state files: errors, no crash, nothing signalled"
+
 # ---- down ----------------------------------------------------------------------
 out=$("$MESHKV" cluster down 2>&1) || fail "cluster down: $out"
 echo "$out"
