@@ -222,6 +222,15 @@ Result<pid_t> spawn_detached(const std::vector<std::string>& argv, const std::st
   if (got != static_cast<ssize_t>(sizeof node) || node <= 0) {
     return Status::Io("cannot start a node: fork failed");
   }
+  // Until it has called exec the node still shows this command's command
+  // line, and is_our_node() would not know it: a failure right after the
+  // start could not stop it. So wait (briefly) for the exec, or its end.
+  const int64_t end = now_ms() + 2000;
+  while (now_ms() < end && start_time(node) != 0) {
+    const auto args = cmdline(node);
+    if (args.size() >= 2 && args[1] == argv[1]) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   return node;
 }
 

@@ -126,6 +126,17 @@ for state in 'meshkv-cluster-state-v1\nnode n1 127.0.0.1:1 -1 0\n' 'meshkv-clust
 done
 echo "ok: damaged state files: errors, no crash, nothing signalled"
 
+# ---- an up that fails stops what it started --------------------------------------
+# --loss 1: no datagram leaves, so the mesh never forms within --wait 1.
+FAILDIR=$RUN_DIR/failing
+out=$("$MESHKV" cluster up 3 --loss 1 --wait 1 --data-dir --dir "$FAILDIR" 2>&1) && fail "up with --loss 1 formed a mesh"
+grep -q "did not form" <<<"$out" || fail "a failed up says why: $out"
+# Each node's command line names its data directory under $FAILDIR.
+left_behind() { ps -eo args= | grep -F -- "--data-dir $FAILDIR/" | grep -v grep; }
+for _ in $(seq 1 50); do left_behind >/dev/null || break; sleep 0.1; done
+left_behind && fail "a failed up left nodes running"
+echo "ok: a failed up stops the nodes it started"
+
 # ---- down ----------------------------------------------------------------------
 out=$("$MESHKV" cluster down 2>&1) || fail "cluster down: $out"
 echo "$out"
