@@ -118,12 +118,6 @@ int call_nodes(const ClientOptions& o, const wire::CtlRequest& req) {
   return rc;
 }
 
-Handler plain_command(CLI::App& sub, wire::CtlOp op, bool many_nodes) {
-  auto o = std::make_shared<ClientOptions>();
-  add_common(sub, *o, many_nodes);
-  return [o, op] { return call_nodes(*o, wire::make_request(op)); };
-}
-
 // The client's own refusal of what it will not send: `message` on stderr, or
 // with --json as print_result words a refusal; returns `rc`.
 int refuse(const ClientOptions& o, const std::string& message, int rc) {
@@ -392,7 +386,35 @@ Handler setup_del(CLI::App& sub) {
     return call_nodes(*o, req);
   };
 }
-Handler setup_status(CLI::App& sub) { return plain_command(sub, wire::CtlOp::kStatus, false); }
+// `status --check`: one line and the exit code, for scripts and service
+// managers: 0 ready, 1 not ready (why), 3 unreachable.
+Handler setup_status(CLI::App& sub) {
+  auto o = std::make_shared<ClientOptions>();
+  auto check = std::make_shared<bool>(false);
+  add_common(sub, *o, false);
+  sub.add_flag("--check", *check,
+               "print one line, whether the node is ready (joined, and not refusing writes), "
+               "and exit 0 when it is, 1 when not, 3 when unreachable");
+  return [o, check] {
+    const wire::CtlRequest req = wire::make_request(wire::CtlOp::kStatus);
+    if (!*check) return call_nodes(*o, req);
+    auto ep = parse_flag_address(o->nodes.back());
+    if (!ep) return kExitUsage;
+    auto r = net::call(*ep, req, std::chrono::milliseconds(o->timeout_ms));
+    if (!r.ok() || r->code != wire::kCtlOk) {
+      // "node HOST:PORT unreachable: ...", or the node's refusal.
+      std::cout << (r.ok() ? r->error : r.status().message()) << "\n";
+      return kExitUnreachable;
+    }
+    const std::string who = r->body.get("id").as_string() + " (" + ep->to_string() + ")";
+    if (r->body.get("ready").as_bool()) {
+      std::cout << "ready: " << who << "\n";
+      return kExitOk;
+    }
+    std::cout << "not ready: " << who << ": " << r->body.get("not_ready").as_string() << "\n";
+    return kExitNegative;
+  };
+}
 Handler setup_peers(CLI::App& sub) {
   auto o = std::make_shared<ClientOptions>();
   auto state = std::make_shared<std::string>();

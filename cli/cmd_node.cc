@@ -11,9 +11,11 @@
 #include <ctime>
 #include <iostream>
 #include <random>
+#include <sstream>
 
 #include "commands.h"
 #include "config_file.h"
+#include "log_format.h"
 #include "crypto/keys.h"
 #include "net/server.h"
 #include "node/control.h"
@@ -24,7 +26,7 @@ namespace meshkv::cli {
 namespace {
 
 struct NodeOptions {
-  std::string config, id, listen, log_level;
+  std::string config, id, listen, log_level, log_format = "text";
   std::vector<std::string> join;
   size_t mtu = 0;
   uint64_t gossip_ms = 0, probe_ms = 0, probe_timeout_ms = 0, ae_ms = 0;
@@ -150,29 +152,11 @@ node::LogLevel level_of(const std::string& name) {
   return node::LogLevel::kInfo;
 }
 
-const char* level_name(node::LogLevel l) {
-  switch (l) {
-    case node::LogLevel::kDebug: return "DEBUG";
-    case node::LogLevel::kInfo: return "INFO ";
-    case node::LogLevel::kWarn: return "WARN ";
-    default: return "ERROR";
-  }
-}
-
-// "2025-01-31T12:34:56.789Z WARN  text", or nullopt below the threshold.
+// The prompt's log lines: text with timestamps, never journald's form (a
+// person reads them at a terminal).
 LogFormatter log_formatter(node::LogLevel threshold) {
-  return [threshold](const node::LogLine& l) -> std::optional<std::string> {
-    if (l.level < threshold) return std::nullopt;
-    using namespace std::chrono;
-    const auto t = system_clock::now();
-    const std::time_t secs = system_clock::to_time_t(t);
-    const auto ms = duration_cast<milliseconds>(t.time_since_epoch()).count() % 1000;
-    std::tm tm{};
-    gmtime_r(&secs, &tm);
-    char buf[96];
-    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
-    return std::string(buf) + " " + level_name(l.level) + " " + l.text;
+  return [threshold](const node::LogLine& l) {
+    return format_log_line(LogStyle{}, threshold, "", l);
   };
 }
 
@@ -183,62 +167,77 @@ uint64_t random_nonzero() {
   return v;
 }
 
-void print_banner(const net::Server& server, node::Engine& engine) {
-  std::cout << "meshkv node " << engine.id() << " (uid " << node::format_uid(engine.uid())
+void print_banner(std::ostream& out, const net::Server& server, node::Engine& engine) {
+  out << "meshkv node " << engine.id() << " (uid " << node::format_uid(engine.uid())
             << ")\n";
   if (server.address().port != server.requested_port()) {
-    std::cout << "port " << server.requested_port() << " was taken; listening on "
+    out << "port " << server.requested_port() << " was taken; listening on "
               << server.address().port << "\n";
   }
-  std::cout << "listening on " << server.address().to_string() << " (UDP mesh, TCP control)\n";
+  out << "listening on " << server.address().to_string() << " (UDP mesh, TCP control)\n";
   const node::Config& cfg = engine.config();
   if (cfg.data_dir.empty()) {
-    std::cout << "in-memory (no data directory)\n";
+    out << "in-memory (no data directory)\n";
   } else {
-    std::cout << "durable: " << cfg.data_dir << " (sync "
+    out << "durable: " << cfg.data_dir << " (sync "
               << (cfg.sync == "always" ? std::string("always")
                                        : "every " + std::to_string(cfg.sync_interval_ms) + " ms")
               << ")\n";
   }
   const wire::Value sec = engine.security();
   if (sec.get("sealed").as_bool()) {
-    std::cout << "sealed: cluster key " << sec.get("keys").as_list()[0].get("id").as_string()
+    out << "sealed: cluster key " << sec.get("keys").as_list()[0].get("id").as_string()
               << ", identity " << sec.get("identity").as_string() << "\n";
   } else if (cfg.insecure) {
-    std::cout << "INSECURE: no cluster key; anyone who can reach " << server.address().to_string()
+    out << "INSECURE: no cluster key; anyone who can reach " << server.address().to_string()
               << " can read and write every key\n";
   } else {
-    std::cout << "not sealed (no cluster key): listening on loopback only\n";
+    out << "not sealed (no cluster key): listening on loopback only\n";
   }
   const auto& seeds = engine.config().join;
   if (!seeds.empty()) {
-    std::cout << "joining";
-    for (const Endpoint& e : seeds) std::cout << " " << e.to_string();
-    std::cout << "\n";
+    out << "joining";
+    for (const Endpoint& e : seeds) out << " " << e.to_string();
+    out << "\n";
   }
-  std::cout << std::flush;
+  out << std::flush;
 }
 
 int run_node(const NodeOptions& o) {
-  auto cfg = build_config(o);
-  if (!cfg.ok()) {
-    std::cerr << "meshkv node: " << cfg.status().message() << "\n";
+  const LogStyle style = detect_log_style(o.log_format);
+  // With --log-format json every line the node writes is a JSON object, even
+  // a start-up error.
+  auto fatal = [&](const std::string& why) {
+    if (style.json) {
+      std::cerr << *format_log_line(style, node::LogLevel::kError, o.id, {node::LogLevel::kError, why}) << "\n";
+    } else {
+      std::cerr << "meshkv node: " << why << "\n";
+    }
     return kExitUsage;
-  }
+  };
+  auto cfg = build_config(o);
+  if (!cfg.ok()) return fatal(cfg.status().message());
   std::signal(SIGPIPE, SIG_IGN);  // a vanished control client is not fatal
   const node::LogLevel threshold = level_of(cfg->log_level);
   auto sec = load_security(*cfg);
-  if (!sec.ok()) {
-    std::cerr << "meshkv node: " << sec.status().message() << "\n";
-    return kExitUsage;
-  }
+  if (!sec.ok()) return fatal(sec.status().message());
   auto server = net::Server::open(*cfg, random_nonzero(), random_nonzero(), std::move(*sec));
-  if (!server.ok()) {
-    std::cerr << "meshkv node: " << server.status().message() << "\n";
-    return kExitUsage;
-  }
+  if (!server.ok()) return fatal(server.status().message());
   net::Server& s = **server;
-  print_banner(s, s.engine());
+  const std::string id = s.engine().id();
+  std::ostringstream banner;
+  print_banner(banner, s, s.engine());
+  if (style.json) {
+    // The banner's lines become "start" events on stderr, beside the log.
+    std::istringstream lines(banner.str());
+    for (std::string line; std::getline(lines, line);) {
+      std::cerr << *format_log_line(style, node::LogLevel::kDebug, id, {node::LogLevel::kInfo, "start: " + line})
+                << "\n";
+    }
+    std::cerr << std::flush;
+  } else {
+    std::cout << banner.str() << std::flush;
+  }
   // A node started in the background of an interactive shell must not take
   // the terminal (it would be stopped by SIGTTOU/SIGTTIN): it runs headless.
   if (::isatty(STDIN_FILENO) == 1 && ::isatty(STDOUT_FILENO) == 1 &&
@@ -247,13 +246,12 @@ int run_node(const NodeOptions& o) {
     return run_repl(s, log_formatter(node::LogLevel::kDebug),
                     {threshold, o.no_history ? std::string() : default_history_file()});
   }
-  const LogFormatter fmt = log_formatter(threshold);
-  s.set_log_sink([fmt](const node::LogLine& l) {
-    if (auto text = fmt(l)) std::cerr << *text << "\n" << std::flush;
+  s.set_log_sink([style, threshold, id](const node::LogLine& l) {
+    if (auto text = format_log_line(style, threshold, id, l)) std::cerr << *text << "\n" << std::flush;
   });
   Status st = s.run();
   if (!st.ok()) {
-    std::cerr << "meshkv node: " << st.message() << "\n";
+    fatal(st.message());
     return 1;
   }
   return kExitOk;
@@ -328,6 +326,11 @@ Handler setup_node(CLI::App& sub) {
   g["--log-level"] = sub.add_option("--log-level", o->log_level, "debug, info, warn or error")
                          ->type_name("LEVEL")
                          ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
+  sub.add_option("--log-format", o->log_format,
+                 "text (default): timestamp, level, message, without timestamps under journald; "
+                 "json: one object per line with time, level, event, message and node")
+      ->type_name("FORMAT")
+      ->check(CLI::IsMember({"text", "json"}));
   sub.add_flag("--no-history", o->no_history,
                "at the prompt, neither read nor write the history file "
                "($MESHKV_HISTORY, else ~/.meshkv_history)");

@@ -25,6 +25,8 @@ Handler setup_sim(CLI::App&);
 Handler setup_keygen(CLI::App&);
 Handler setup_keys(CLI::App&);
 Handler setup_quarantine(CLI::App&);
+Handler setup_cluster(CLI::App&);
+Handler setup_top(CLI::App&);
 
 const std::vector<Command>& commands() {
   static const std::vector<Command> table = {
@@ -41,11 +43,13 @@ const std::vector<Command>& commands() {
       {"loss", "inject loss, duplication, delay or partitions into a node", setup_loss},
       {"diff", "compare the states of two nodes", setup_diff},
       {"watch", "stream changes as a node applies them", setup_watch},
+      {"top", "a live view of a node's mesh: members, lag, traffic", setup_top},
       {"trace", "write a key and report when each member acknowledged it", setup_trace},
       {"keys", "list, install, switch or remove a node's cluster keys at runtime", setup_keys},
       {"quarantine", "list, apply or drop writes kept aside by tombstone collection", setup_quarantine},
       {"keygen", "create a cluster key or a node identity", setup_keygen, false},
       {"sim", "run the deterministic network simulator", setup_sim, false},
+      {"cluster", "start, inspect, partition and stop a local cluster of nodes", setup_cluster, false},
   };
   return table;
 }

@@ -9,7 +9,7 @@
 # COMPREPLY=($(compgen ...)) is the completion idiom: candidates have no spaces.
 # shellcheck disable=SC2207
 
-_meshkv_subcommands="node get set del list status peers clock join forget loss watch diff trace keys quarantine keygen sim"
+_meshkv_subcommands="node get set del list status peers clock join forget loss watch diff trace keys quarantine keygen sim cluster top"
 
 # The options of a subcommand, every one of them.
 _meshkv_options() {
@@ -18,7 +18,7 @@ _meshkv_options() {
         node)
             echo "--config --id --listen --join --mtu --gossip-interval --probe-interval" \
                 "--probe-timeout --anti-entropy-interval --loss --data-dir --sync" \
-                "--sync-interval --tombstone-grace --reap-after --repair --log-level --no-history --insecure --key-file" \
+                "--sync-interval --tombstone-grace --reap-after --repair --log-level --log-format --no-history --insecure --key-file" \
                 "--identity --allow-peer --metrics --max-clock-offset --clock-offset-ms --help"
             ;;
         set) echo "--batch --value-file --wait $remote" ;;
@@ -26,7 +26,8 @@ _meshkv_options() {
         get) echo "--read --max-staleness $remote" ;;
         list) echo "--read $remote" ;;
         peers) echo "--state $remote" ;;
-        status | clock | join | forget | keys) echo "$remote" ;;
+        status) echo "--check $remote" ;;
+        clock | join | forget | keys) echo "$remote" ;;
         loss)
             echo "--node --drop --dup --corrupt --delay --peer --partition --direction --clear" \
                 "--timeout --json --key-file --help"
@@ -36,6 +37,8 @@ _meshkv_options() {
         diff) echo "--json --timeout --key-file --help" ;;
         trace) echo "--node --json --timeout --key-file --help" ;;
         keygen) echo "--cluster --out -o --force --help" ;;
+        top) echo "--node --once --view --interval --timeout --key-file --help" ;;
+        cluster) echo "--dir --data-dir --key --loss --base-port --wait --help" ;;
         sim)
             echo "--nodes --loss --dup --delay --jitter --partition-at --heal-at --partition" \
                 "--writes --seed --duration --quiet --json --help"
@@ -55,7 +58,8 @@ _meshkv_repeatable() {
 # Succeeds when option $1 takes a value (every option but these flags does).
 _meshkv_takes_value() {
     case $1 in
-        --help | --json | --insecure | --no-history | --clear | --repair | --cluster | --force | --all) return 1 ;;
+        --help | --json | --insecure | --no-history | --clear | --repair | --cluster | --force | --all | --key | --check | --once) return 1 ;;
+        --data-dir) [[ ${_meshkv_sub:-} != cluster ]] ;; # a flag of `cluster`
     esac
 }
 
@@ -98,8 +102,18 @@ _meshkv() {
         return
     fi
 
+    _meshkv_sub=$sub
     # The value of an option.
     case $prev in
+        --dir)
+            if declare -F _filedir >/dev/null 2>&1; then
+                _filedir -d
+            else
+                compopt -o filenames 2>/dev/null
+                COMPREPLY=($(compgen -d -- "$cur"))
+            fi
+            return
+            ;;
         --config | --batch | --value-file | --out | -o | --key-file | --identity)
             if declare -F _filedir >/dev/null 2>&1; then
                 _filedir
@@ -110,6 +124,7 @@ _meshkv() {
             return
             ;;
         --data-dir)
+            [[ $sub == cluster ]] && return # a flag there
             if declare -F _filedir >/dev/null 2>&1; then
                 _filedir -d
             else
@@ -124,6 +139,14 @@ _meshkv() {
             ;;
         --log-level)
             COMPREPLY=($(compgen -W "debug info warn error" -- "$cur"))
+            return
+            ;;
+        --view)
+            COMPREPLY=($(compgen -W "members lag traffic" -- "$cur"))
+            return
+            ;;
+        --log-format)
+            COMPREPLY=($(compgen -W "text json" -- "$cur"))
             return
             ;;
         --direction)
@@ -169,6 +192,23 @@ _meshkv() {
                 COMPREPLY=($(compgen -f -- "$cur"))
             fi
         fi
+        return
+    fi
+
+    # meshkv cluster ACTION [ARG]: the action first.
+    if [[ $sub == cluster && $cur != -* ]]; then
+        local given=0 skip=false
+        for ((i = i + 1; i < cword; i++)); do
+            w=${words[i]}
+            if $skip; then
+                skip=false
+            elif [[ $w == -* ]]; then
+                [[ $w != *=* ]] && _meshkv_takes_value "$w" && skip=true
+            else
+                given=$((given + 1))
+            fi
+        done
+        ((given == 0)) && COMPREPLY=($(compgen -W "up status down partition heal kill restart" -- "$cur"))
         return
     fi
 

@@ -9,7 +9,7 @@
 complete -c meshkv -f
 
 # Subcommands, offered until one is given.
-set -l meshkv_subcommands node get set del list status peers clock join forget loss watch diff trace keys quarantine keygen sim
+set -l meshkv_subcommands node get set del list status peers clock join forget loss watch diff trace keys quarantine keygen sim cluster top
 complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -s h -l help -d 'print help and exit'
 complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -l version -d 'print version and exit'
 complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -a node -d 'start a mesh node with an interactive prompt (the default)'
@@ -30,6 +30,8 @@ complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -a k
 complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -a quarantine -d 'list, apply or drop writes kept aside by tombstone collection'
 complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -a keygen -d 'create a cluster key or a node identity'
 complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -a sim -d 'run the deterministic network simulator'
+complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -a cluster -d 'start, inspect, partition and stop a local cluster of nodes'
+complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -a top -d "a live view of a node's mesh: members, lag, traffic"
 
 # --help after any subcommand.
 complete -c meshkv -n "__fish_seen_subcommand_from $meshkv_subcommands" -s h -l help -d 'print help and exit'
@@ -52,6 +54,7 @@ complete -c meshkv -n '__fish_seen_subcommand_from node' -l tombstone-grace -x -
 complete -c meshkv -n '__fish_seen_subcommand_from node' -l reap-after -x -d 'remove a member dead or left this long, ms (at least --tombstone-grace)'
 complete -c meshkv -n '__fish_seen_subcommand_from node' -l repair -d 'start even if the log or snapshot is damaged; peers resend the rest'
 complete -c meshkv -n '__fish_seen_subcommand_from node' -l log-level -x -a 'debug info warn error' -d 'log threshold'
+complete -c meshkv -n '__fish_seen_subcommand_from node' -l log-format -x -a 'text json' -d 'log lines as text or one JSON object each'
 complete -c meshkv -n '__fish_seen_subcommand_from node' -l no-history -d 'keep no prompt history in ~/.meshkv_history'
 complete -c meshkv -n '__fish_seen_subcommand_from node' -l insecure -d 'allow a non-loopback --listen without a cluster key'
 complete -c meshkv -n '__fish_seen_subcommand_from node' -l metrics -x -d 'serve Prometheus metrics at http://HOST:PORT/metrics'
@@ -126,6 +129,9 @@ complete -c meshkv -n '__fish_seen_subcommand_from quarantine; and not __fish_se
 complete -c meshkv -n '__fish_seen_subcommand_from quarantine; and not __fish_seen_subcommand_from list apply drop' -a apply -d "make a key's newest one its value again"
 complete -c meshkv -n '__fish_seen_subcommand_from quarantine; and not __fish_seen_subcommand_from list apply drop' -a drop -d "discard a key's (or --all)"
 
+# status
+complete -c meshkv -n '__fish_seen_subcommand_from status' -l check -d 'one line and exit 0 when ready, 1 when not'
+
 # keygen
 complete -c meshkv -n '__fish_seen_subcommand_from keygen' -l cluster -d 'create a cluster key instead of a node identity'
 complete -c meshkv -n '__fish_seen_subcommand_from keygen' -s o -l out -r -F -d 'file to create (default meshkv.identity or meshkv.key)'
@@ -145,3 +151,20 @@ complete -c meshkv -n '__fish_seen_subcommand_from sim' -l seed -x -d 'random se
 complete -c meshkv -n '__fish_seen_subcommand_from sim' -l duration -x -d 'give up converging after this long, s (default 60)'
 complete -c meshkv -n '__fish_seen_subcommand_from sim' -l quiet -d 'print only the report'
 complete -c meshkv -n '__fish_seen_subcommand_from sim' -l json -d 'print the report and timeline as JSON'
+
+# cluster
+complete -c meshkv -n '__fish_seen_subcommand_from cluster; and not __fish_seen_subcommand_from up status down partition heal kill restart' -a 'up status down partition heal kill restart' -d 'cluster action'
+complete -c meshkv -n '__fish_seen_subcommand_from cluster' -l dir -r -a '(__fish_complete_directories)' -d 'the working directory (default ./meshkv-cluster)'
+complete -c meshkv -n '__fish_seen_subcommand_from cluster' -l data-dir -d 'up: durable nodes, a data directory each'
+complete -c meshkv -n '__fish_seen_subcommand_from cluster' -l key -d 'up: generate a cluster key and seal the mesh'
+complete -c meshkv -n '__fish_seen_subcommand_from cluster' -l loss -x -d 'up: share of datagrams each node drops, 0..1'
+complete -c meshkv -n '__fish_seen_subcommand_from cluster' -l base-port -x -d 'up: first of N consecutive free ports'
+complete -c meshkv -n '__fish_seen_subcommand_from cluster' -l wait -x -d 'how long to wait for the mesh to form, s (default 15)'
+
+# top
+complete -c meshkv -n '__fish_seen_subcommand_from top' -l node -x -a '(set -q MESHKV_NODE; and echo $MESHKV_NODE; or echo 127.0.0.1:7946)' -d 'node to watch, HOST:PORT'
+complete -c meshkv -n '__fish_seen_subcommand_from top' -l once -d 'print one frame with every view and exit'
+complete -c meshkv -n '__fish_seen_subcommand_from top' -l view -x -a 'members lag traffic' -d 'the view to start with'
+complete -c meshkv -n '__fish_seen_subcommand_from top' -l interval -x -d 'refresh period, ms (default 1000)'
+complete -c meshkv -n '__fish_seen_subcommand_from top' -l timeout -x -d 'give up on a request after this long, ms'
+complete -c meshkv -n '__fish_seen_subcommand_from top' -l key-file -r -F -d 'cluster key of a sealed mesh (default $MESHKV_KEY_FILE)'

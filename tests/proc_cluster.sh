@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# scripts/cluster.sh drives a real 3-node cluster: up forms the mesh and
+# scripts/cluster.sh (a wrapper over `meshkv cluster`) drives a real 3-node cluster: up forms the mesh and
 # refuses a second up; a write on one node is read on another; status shows
 # every node running and seeing the others; a partition made with
 # `meshkv loss --partition` on the cluster's ports cuts a node off and heals;

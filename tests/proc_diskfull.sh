@@ -4,7 +4,7 @@
 # through a fill the disk; the write whose log record does not fit is
 # refused ("write refused: a: no space left on device", exit 3), is on
 # neither node, and so are the writes of a batch that failed as a whole.
-# Reads go on; `status` and /metrics say writes are refused. Once space is
+# Reads go on; `status`, `status --check` and /metrics say writes are refused. Once space is
 # freed, writes are accepted again without a restart, and a restart of a
 # from its directory finds every acknowledged write and no refused one.
 # Needs root (mount -t tmpfs); exits 77 (skipped) without it.
@@ -87,6 +87,11 @@ out=$("$MESHKV" set more v --node "$A" 2>&1)
 value_is "${acked[0]}" "$A" "$VALUE" || fail "a read while the disk is full"
 [ "$(status_field "$A" storage.writes)" = refused ] || fail "status shows writes refused"
 [ "$(status_field "$A" storage.writes_refused)" -ge 2 ] || fail "status counts refused writes"
+# Health checks say so too (GET /ready gives the same verdict: proc_health.sh).
+out=$("$MESHKV" status --check --node "$A")
+rc=$?
+[ $rc = 1 ] || fail "status --check while the disk is full: exit $rc: $out"
+[[ "$out" == "not ready: a ($A): writes refused: "*"no space left on device"* ]] || fail "status --check says: $out"
 
 # b's writes still reach a (merged in memory while a's log refuses them).
 "$MESHKV" set from-b hello --node "$B" >/dev/null || fail "set on b"
@@ -98,6 +103,7 @@ t0=$(date +%s%N)
 wait_for 20 "a accepts writes again" "$MESHKV" set after v --node "$A"
 echo "writes accepted again $(( ($(date +%s%N) - t0) / 1000000 )) ms after space was freed"
 [ "$(status_field "$A" storage.writes)" = accepted ] || fail "status shows writes accepted"
+"$MESHKV" status --check --node "$A" >/dev/null || fail "status --check once space is back: exit $?"
 wait_for 10 "the write after recovery reaches b" value_is after "$B" v
 
 # A batch that does not fit fails whole: none of its writes is on a node.

@@ -239,10 +239,13 @@ cases=(
   "meshkv loss --dr|--drop"
   "meshkv node --log-level |debug info warn error"
   "meshkv node --log-level w|warn"
+  "meshkv node --log-format |text json"
   "meshkv loss --direction |out in both"
   "meshkv node --config $TMP/clu|$TMP/cluster.toml"
   "meshkv get --|--node --timeout --json"
   "meshkv node --mtu |"
+  "meshkv cluster |up status down partition heal kill restart"
+  "meshkv top --view |members lag traffic"
 )
 lines=()
 for c in "${cases[@]}"; do lines+=("${c%%|*}"); done

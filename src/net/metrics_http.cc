@@ -1,5 +1,6 @@
 #include "net/metrics_http.h"
 
+#include <cstring>
 #include <memory>
 #include <sstream>
 
@@ -53,14 +54,43 @@ Status MetricsHttp::open(const std::string& spec) {
   return Status::Ok();
 }
 
-void MetricsHttp::start(Body body) {
+void MetricsHttp::start(Body body, Ready ready) {
   body_ = std::move(body);
+  ready_ = std::move(ready);
   accept();
 }
 
 void MetricsHttp::close() {
   std::error_code ignored;
   acceptor_.close(ignored);
+}
+
+std::string MetricsHttp::answer(const std::string& method, const std::string& target) const {
+  auto path_is = [&](const char* p) {
+    const size_t n = std::strlen(p);
+    return target.compare(0, n, p) == 0 && (target.size() == n || target[n] == '?');
+  };
+  std::string out;
+  size_t body_size = 0;
+  if (path_is("/metrics")) {
+    const std::string body = body_();
+    body_size = body.size();
+    out = http_response(200, "OK", "text/plain; version=0.0.4; charset=utf-8", body);
+  } else if (path_is("/health")) {
+    // Answering at all is the proof of life: the event loop runs.
+    out = http_response(200, "OK", "text/plain", "ok\n");
+    body_size = 3;
+  } else if (path_is("/ready")) {
+    const std::string why = ready_ ? ready_() : "";
+    const std::string body = why.empty() ? "ready\n" : "not ready: " + why + "\n";
+    body_size = body.size();
+    out = why.empty() ? http_response(200, "OK", "text/plain", body)
+                      : http_response(503, "Service Unavailable", "text/plain", body);
+  } else {
+    return http_response(404, "Not Found", "text/plain", "see /metrics, /health and /ready\n");
+  }
+  if (method == "HEAD") out.resize(out.size() - body_size);
+  return out;
 }
 
 void MetricsHttp::accept() {
@@ -89,12 +119,8 @@ void MetricsHttp::accept() {
           is >> method >> target;
           if (method != "GET" && method != "HEAD") {
             c->out = http_response(405, "Method Not Allowed", "text/plain", "only GET\n");
-          } else if (target != "/metrics" && target.rfind("/metrics?", 0) != 0) {
-            c->out = http_response(404, "Not Found", "text/plain", "metrics are at /metrics\n");
           } else {
-            std::string body = body_();
-            c->out = http_response(200, "OK", "text/plain; version=0.0.4; charset=utf-8", body);
-            if (method == "HEAD") c->out.resize(c->out.size() - body.size());
+            c->out = answer(method, target);
           }
         }
         asio::async_write(c->sock, asio::buffer(c->out), [c](std::error_code, size_t) {

@@ -401,7 +401,7 @@ Status Server::run() {
   s.flush();
   s.start_receive();
   s.start_control();
-  s.metrics.start([&s] { return s.metrics_body(); });
+  s.metrics.start([&s] { return s.metrics_body(); }, [&s] { return s.engine->readiness(s.clock()); });
   s.io.run();
   return Status::Ok();
 }

@@ -221,7 +221,13 @@ CtlResponse list_op(Engine& engine, const Value& args, Now now) {
   return ok(std::move(body));
 }
 
-CtlResponse status_op(Engine& engine, const Value&, Now now) { return ok(engine.status(now)); }
+CtlResponse status_op(Engine& engine, const Value&, Now now) {
+  Value v = engine.status(now);
+  const std::string why = engine.readiness(now);
+  v.set("ready", why.empty());
+  v.set("not_ready", why.empty() ? Value(nullptr) : Value(why));  // null when ready
+  return ok(std::move(v));
+}
 CtlResponse peers_op(Engine& engine, const Value& args, Now now) {
   Value body = engine.peers(now);
   Value all = Value::list();

@@ -197,26 +197,31 @@ std::string describe_offset(const ClockVerdict& v) {
          std::to_string(v.beyond) + " of " + std::to_string(v.judged) + " peers";
 }
 
-Status Engine::Impl::write_refusal() {
-  if (!storage_refusal.empty()) {  // the write-ahead log fails (net/storage.h)
-    ++writes_refused;
-    return Status::Unavailable("write refused: " + self_name + ": " + storage_refusal);
-  }
+std::string Engine::Impl::refusal_reason() {
+  if (!storage_refusal.empty()) return storage_refusal;  // the write-ahead log fails (net/storage.h)
   // Judged at most every 10 ms between ticks: a batch of writes does not
   // walk the member table once per write.
   if (guard.judged_us > now.mono_us || now.mono_us - guard.judged_us >= 10'000) judge_clock_now();
-  if (guard.state == GuardState::kUnjudged && !guard.unchecked_warned) {
+  if (guard.state != GuardState::kRefusing) return "";
+  return "this node's clock is " + describe_offset(guard.verdict) + " (limit " +
+         std::to_string(cfg.max_clock_offset_ms) + " ms); fix its clock, see `meshkv peers`";
+}
+
+Status Engine::Impl::write_refusal() {
+  std::string why = refusal_reason();
+  if (why.empty() && guard.state == GuardState::kUnjudged && !guard.unchecked_warned) {
     guard.unchecked_warned = true;
     log(LogLevel::kWarn, "clock: writing with this node's clock unchecked: " +
                              std::to_string(guard.verdict.judged) +
                              " peers have a clock estimate, and at least two are needed to judge it");
   }
-  if (guard.state != GuardState::kRefusing) return Status::Ok();
-  ++guard.refused;
-  return Status::Unavailable("write refused: " + self_name + ": this node's clock is " +
-                             describe_offset(guard.verdict) + " (limit " +
-                             std::to_string(cfg.max_clock_offset_ms) +
-                             " ms); fix its clock, see `meshkv peers`");
+  if (why.empty()) return Status::Ok();
+  if (!storage_refusal.empty()) {
+    ++writes_refused;
+  } else {
+    ++guard.refused;
+  }
+  return Status::Unavailable("write refused: " + self_name + ": " + why);
 }
 
 void Engine::Impl::dispatch(const Endpoint& from, wire::Envelope env) {

@@ -180,6 +180,15 @@ class Engine {
   // wrong (Config::max_clock_offset_ms), or while its log fails
   // (storage_failed). This says whether it would be now.
   Status write_refusal(Now now);
+  // Why every local write would be refused now, "" when none would be; unlike
+  // write_refusal() it counts nothing and logs nothing (health checks ask it
+  // at any rate).
+  std::string writes_refused_because(Now now);
+  // Whether this node should take traffic, for health checks (GET /ready,
+  // `meshkv status --check`): "" when ready, else why not: "not joined" while
+  // it was told to join (Config::join) and sees no member alive, or "writes
+  // refused: ..." (writes_refused_because). Counts and logs nothing.
+  std::string readiness(Now now);
   // A write whose acknowledgements are recorded per member: pushes it at
   // once and returns a trace id for trace_report(). The last 64 traces are kept.
   Result<uint64_t> traced_set(std::string_view key, std::string_view value, Now now);

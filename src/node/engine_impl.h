@@ -108,6 +108,9 @@ struct Engine::Impl {
   void judge_clock_now();
   // Ok, or why a local write is refused now (Unavailable).
   Status write_refusal();
+  // Why a local write would be refused now ("" when it would not), without
+  // counting a refusal: the storage failure, or the clock guard's verdict.
+  std::string refusal_reason();
   // {guard, max_clock_offset_ms, judged_peers, peers_beyond, offset_ms,
   // state_for_ms, writes_refused, entries_ahead, forced_ahead} (status, peers).
   wire::Value clock_guard_view(uint64_t now_us) const;

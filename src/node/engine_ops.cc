@@ -67,6 +67,20 @@ Status Engine::write_refusal(Now now) {
   return impl_->write_refusal();
 }
 
+std::string Engine::writes_refused_because(Now now) {
+  impl_->now = now;
+  return impl_->refusal_reason();
+}
+
+std::string Engine::readiness(Now now) {
+  // A node with nobody to join (the first of a mesh) is joined by itself.
+  if (!impl_->cfg.join.empty() && alive_members().empty()) {
+    return "not joined: no member seen alive yet";
+  }
+  const std::string why = writes_refused_because(now);
+  return why.empty() ? "" : "writes refused: " + why;
+}
+
 wire::Value Engine::quarantine(std::string_view prefix, size_t limit) const {
   const Impl& s = *impl_;
   wire::Value out = wire::Value::list();
