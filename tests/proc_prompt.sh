@@ -295,9 +295,12 @@ def session_one():
         p.send(b"set w2 y --wait 5 --timeout 300\r")
         p.expect(b"(5 needed)", mark, 10)
         p.expect(b"not undone", mark, 10)
+        mark = len(p.out)
         out = p.command(b"get w2 --read all")
         if b"y" not in out:
-            p.expect(b"y", mark, 10)
+            # Printed above the line: wait for the prompt redrawn after it,
+            # or the next command would read that as its own output.
+            p.expect(PROMPT, p.expect(b"[Jy\r", mark, 10), 10)
         print("ok: --wait and --read at the prompt answer above the line")
         out = p.command(b"forget b")
         if b"alive" not in out:
