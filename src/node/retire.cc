@@ -152,8 +152,11 @@ void AntiEntropy::retire_ended() {
   for (const std::string& name : roster_) {
     if (members_.find(name) == nullptr) return;
   }
-  for (const auto& [o, f] : candidates) {
-    if (!std::all_of(vectors.begin(), vectors.end(), [&](const auto* v) { return v->get(o) == f; })) continue;
+  for (const auto& candidate : candidates) {
+    // Named copies: a lambda may not capture structured bindings (C++20 as clang 14 reads it).
+    const auto o = candidate.first;
+    const auto f = candidate.second;
+    if (!std::all_of(vectors.begin(), vectors.end(), [o, f](const auto* v) { return v->get(o) == f; })) continue;
     if (replica_.retire(o, f)) {
       ++retirements_;
       hooks_.log(LogLevel::kDebug, "retired origin " + std::to_string(o) + " (" + members_.name_of(o) +

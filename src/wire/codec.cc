@@ -144,7 +144,7 @@ void put_body(Writer& w, const Digest& m) {
       w.varint(h);
     }
   }
-  if (m.retired_count != 0 || !m.retired.empty()) {
+  if (m.retired_count != 0 || m.retired_hash != 0 || !m.retired.empty()) {  // all that decode() reads back
     Bytes ext;
     Writer x(ext);
     x.varint(m.retired_count);
