@@ -205,7 +205,7 @@ void traffic_view(std::ostream& out, const Sample& s, const std::optional<Sample
                 static_cast<long long>(s.status.get("writes").as_int()), rate(s, prev, "writes", true).c_str());
   out << line;
   const wire::Value& f = s.status.get("faults");
-  out << "faults injected now: " << (f.is_null() ? "none" : f.to_json()) << "\n";
+  out << "faults injected now: " << (f.is_null() || !f.get("active").as_bool() ? "none" : f.to_json()) << "\n";
 }
 
 std::string frame(const Sample& s, const std::optional<Sample>& prev, const std::string& address, View v,
