@@ -54,18 +54,6 @@ std::string absolute(const std::string& dir) {
   return out;
 }
 
-std::vector<std::string> split_ids(const std::string& s) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= s.size()) {
-    const size_t end = s.find(',', start);
-    std::string part = s.substr(start, end == std::string::npos ? std::string::npos : end - start);
-    if (!part.empty()) out.push_back(part);
-    if (end == std::string::npos) break;
-    start = end + 1;
-  }
-  return out;
-}
 
 Result<wire::Value> ask(const std::string& address, wire::CtlOp op, wire::Value args = wire::Value::object(),
                         unsigned timeout_ms = 1000) {
@@ -363,7 +351,7 @@ int cmd_partition(const ClusterOptions& o, const std::string& dir, State& s) {
     std::cerr << "meshkv cluster: partition needs the ids of one side, e.g. n4,n5\n";
     return kExitUsage;
   }
-  const auto ids = split_ids(o.args[0]);
+  const auto ids = split_commas(o.args[0]);
   std::set<std::string> side(ids.begin(), ids.end());
   for (const auto& id : side) {
     if (s.find(id) == nullptr) {

@@ -31,18 +31,6 @@ bool parse_delay(const std::string& s, int64_t& ms, int64_t& jitter) {
   return num(a, ms) && num(b, jitter);
 }
 
-std::vector<std::string> split_commas(const std::string& s) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= s.size()) {
-    const size_t end = s.find(',', start);
-    std::string part = s.substr(start, end == std::string::npos ? std::string::npos : end - start);
-    if (!part.empty()) out.push_back(part);
-    if (end == std::string::npos) break;
-    start = end + 1;
-  }
-  return out;
-}
 }  // namespace
 
 std::string loss_arg(wire::Value& args, const std::string& name, const std::string& value) {
@@ -132,6 +120,20 @@ Handler setup_loss(CLI::App& sub) {
     auto r = net::call(*ep, req, std::chrono::milliseconds(o->timeout_ms));
     return print_result(req, r, o->json, detect_style(1), std::cout, std::cerr);
   };
+}
+
+// Declared in commands.h: loss --peer/--partition and cluster partition lists.
+std::vector<std::string> split_commas(const std::string& s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= s.size()) {
+    const size_t end = s.find(',', start);
+    std::string part = s.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    if (!part.empty()) out.push_back(part);
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  return out;
 }
 
 }  // namespace meshkv::cli

@@ -40,4 +40,7 @@ int run(int argc, char** argv);
 // is close.
 std::string did_you_mean(std::string_view word, const std::vector<std::string>& candidates);
 
+// "a,b,,c" -> {"a", "b", "c"}: the parts of a comma-separated list, empty ones dropped.
+std::vector<std::string> split_commas(const std::string& s);
+
 }  // namespace meshkv::cli
