@@ -97,6 +97,8 @@ void AntiEntropy::on_applied(const crdt::KeyedEntry& ke) {
 
 void AntiEntropy::restore_quorum_ms(uint64_t wall_ms) {
   last_quorum_wall_ms_ = std::max(last_quorum_wall_ms_, wall_ms);
+  // Part of a majority before: its roster, kept with it, was the whole mesh.
+  if (wall_ms != 0) settled_once_ = true;
 }
 
 // ---- the periodic exchange ----------------------------------------------------------
@@ -192,6 +194,7 @@ void AntiEntropy::send_digest(const Endpoint& to, bool counter, const Member* pe
     if (lo == 0) d.exclusions = excl;
     d.retired_count = retired.retired_count;
     d.retired_hash = retired.retired_hash;
+    d.mesh_size = 1 + roster_.size();
     if (lo == 0) d.retired = retired.retired;
     d.origin_lo = lo;
     const size_t end = std::min(items.size(), i + per);
@@ -350,6 +353,7 @@ void AntiEntropy::note_peer_vv(uint64_t uid, const wire::Digest& d) {
   p.retired_count = d.retired_count;
   p.retired_hash = d.retired_hash;
   if (crdt::covers_all(replica_.vv(), p.vv)) p.covered_us = now_.mono_us;
+  note_settled_report(uid, d);
 }
 
 void AntiEntropy::note_peer_in_sync(uint64_t uid) {
@@ -396,6 +400,8 @@ wire::Value AntiEntropy::status() const {
   v.set("waiting", static_cast<uint64_t>(tomb_fifo_.size() + tomb_ripe_.size()));
   v.set("collected", gc_collected_);
   v.set("quorum", has_quorum());
+  v.set("settled", settled());
+  v.set("mesh_size", static_cast<uint64_t>(1 + roster_.size()));
   v.set("resync_pending", must_resync_);
   v.set("resyncs", resyncs_);
   v.set("horizon", replica_.horizon().raw);

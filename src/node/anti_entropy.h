@@ -102,6 +102,10 @@ class AntiEntropy {
   void exchange(const Member& m);
   const Counters& counters() const { return counters_; }
 
+  // Told to join a mesh (at start or later): a node alone until then is no
+  // founder, and knows the mesh only once it has heard from its members.
+  void note_join();
+
  private:
   struct PeerVector {
     crdt::VersionVector vv;   // reassembled from the peer's digests
@@ -114,6 +118,9 @@ class AntiEntropy {
     // last full digest; `retired_known` once one said.
     bool retired_known = false;
     uint64_t retired_count = 0, retired_hash = 0;
+    // Its roster report (gc.cc, settled()): how many members it counts,
+    // itself included (0: not said).
+    uint64_t mesh_size = 0;
   };
 
   // A full digest, or, when `peer` is given and our last word from it says
@@ -125,7 +132,14 @@ class AntiEntropy {
   bool on_gc_fields(const Endpoint& from, uint64_t sender, const wire::Digest& d);
   void round();
   void follow_up();
-  bool has_quorum() const { return quorum_up_ * 2 > 1 + roster_.size(); }
+  // A majority of the whole mesh in reach (gc.cc): only a node that knows
+  // the whole mesh can tell.
+  bool has_quorum() const { return settled() && quorum_up_ * 2 > 1 + roster_.size(); }
+  // Whether this node's roster is the whole mesh as far as anyone who knows
+  // it has said (gc.cc).
+  bool settled() const;
+  void note_settled_report(uint64_t uid, const wire::Digest& d);
+  void check_settled();
   void note_peer_vv(uint64_t uid, const wire::Digest& d);
   // Its summary matched our context: it holds exactly our vector.
   void note_peer_in_sync(uint64_t uid);
@@ -191,6 +205,11 @@ class AntiEntropy {
   uint64_t quorum_back_us_ = 0;  // when the quorum was last regained
   uint64_t last_quorum_wall_ms_ = 0, quorum_logged_ms_ = 0;
   bool startup_checked_ = false;
+  // Once this node has known the whole mesh: it founded it, it heard from
+  // every member it knows of, or its data directory was part of a majority
+  // (gc.cc).
+  bool settled_once_ = false;
+  bool join_asked_ = false;
   bool must_resync_ = false;
   uint64_t gc_collected_ = 0, gc_collected_since_compaction_ = 0, resyncs_ = 0;
 

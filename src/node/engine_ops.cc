@@ -162,6 +162,7 @@ wire::Value Engine::trace_report(uint64_t id, Now now) const {
 
 void Engine::join(const std::vector<Endpoint>& seeds, Now now) {
   impl_->now = now;
+  impl_->anti_entropy.note_join();
   impl_->membership.join(seeds);
   impl_->finish();
 }

@@ -33,6 +33,27 @@
 // Only that notice makes a node start over: one that decided by itself (by
 // its own clock, or its own view of the quorum) could pick a peer as stale
 // as itself. It only logs that it was away.
+//
+// "A majority of its members" needs the whole membership. A node counts only
+// members it has heard from directly (the roster, anti_entropy.cc), so that
+// forged names cannot take the majority away; but a node that joined a
+// moment ago has heard from only some, and cut off then, it would take the
+// few it knows for the mesh (two of five that count each other and the
+// seed are "two of three") and collect on a minority's word. So a node also
+// needs to be settled (settled()):
+//   - it once knew the whole mesh: it founded it (no seed to join and nobody
+//     known), or it has heard directly from every member it has heard of
+//     (left ones aside), or its data directory was part of a majority (its
+//     roster came with it); and
+//   - no member on its roster reports counting more members than it does
+//     (full digests carry 1 + the sender's roster size: first-hand only,
+//     never an echo of other reports, which could then never shrink).
+// A node that joins and is cut off before it heard from everyone it was
+// told of never collects until it has. Forged names never reach a roster,
+// so they change no count and no settled node's majority; a node joining a
+// mesh whose gossip still carries such names settles only once they are
+// reaped or forgotten (`meshkv forget`), and until then collects nothing
+// itself (the others do).
 #include <algorithm>
 
 #include "node/anti_entropy.h"
@@ -48,9 +69,44 @@ constexpr uint64_t kMs = 1000;
 constexpr uint64_t kCompactAfter = 1024;
 }  // namespace
 
+bool AntiEntropy::settled() const {
+  if (!settled_once_) return false;
+  const uint64_t mine = 1 + roster_.size();
+  for (const std::string& name : roster_) {
+    const Member* m = members_.find(name);
+    if (m == nullptr) continue;
+    const auto p = peer_vv_.find(m->uid);
+    if (p != peer_vv_.end() && p->second.mesh_size > mine) return false;
+  }
+  return true;
+}
+
+void AntiEntropy::note_settled_report(uint64_t uid, const wire::Digest& d) {
+  if (auto p = peer_vv_.find(uid); p != peer_vv_.end()) p->second.mesh_size = d.mesh_size;
+}
+
+void AntiEntropy::note_join() {
+  join_asked_ = true;
+  if (members_.members().empty() && roster_.empty()) settled_once_ = false;
+}
+
+void AntiEntropy::check_settled() {
+  if (settled_once_) return;
+  if (members_.members().empty()) {
+    // The founder: no seed to join, nobody known, nothing restored.
+    settled_once_ = !join_asked_ && cfg_.join.empty() && roster_.empty();
+    return;
+  }
+  for (const auto& [name, m] : members_.members()) {
+    if (m.state != MemberState::kLeft && !roster_.count(name)) return;
+  }
+  settled_once_ = true;
+}
+
 void AntiEntropy::gc_tick() {
   next_gc_us_ = now_.mono_us + std::min<uint64_t>(1000, cfg_.tombstone_grace_ms / 4) * kMs;
   timers_.set(TimerKind::kCollect, 0, next_gc_us_);
+  check_settled();
   check_startup();
   send_unordered();
   // Told to reconcile: the teller is in reach, whatever our view of the quorum.

@@ -109,8 +109,8 @@ constexpr uint8_t kDigestReply = 1, kDigestCounter = 2, kDigestResyncing = 4, kD
                   kDigestAskBack = 32,
                   kDigestGc = 64,  // the collection fields follow the vector
                   kDigestExclusions = 128;  // and then the exclusions
-// Digest extension fields.
-constexpr uint64_t kDigestExtRetired = 1;
+// Digest extension fields (tags below 64; tests/wire_test.cc treats the rest as unknown).
+constexpr uint64_t kDigestExtRetired = 1, kDigestExtRoster = 2;
 void put_body(Writer& w, const Digest& m) {
   const bool whole = m.origin_lo == 0 && m.origin_hi == ~uint64_t{0};
   const bool excl = !m.summary && !m.exclusions.empty();
@@ -155,6 +155,13 @@ void put_body(Writer& w, const Digest& m) {
       x.varint(f);
     }
     w.varint(kDigestExtRetired);
+    w.bytes(std::string_view(reinterpret_cast<const char*>(ext.data()), ext.size()));
+  }
+  if (m.mesh_size != 0) {
+    Bytes ext;
+    Writer x(ext);
+    x.varint(m.mesh_size);
+    w.varint(kDigestExtRoster);
     w.bytes(std::string_view(reinterpret_cast<const char*>(ext.data()), ext.size()));
   }
 }
@@ -390,11 +397,12 @@ Digest get_body<Digest>(Reader& r) {
       m.exclusions.emplace_back(std::move(name), h);
     }
   }
-  // Extension fields: the retired origins; unknown tags are skipped.
+  // Extension fields: the retired origins and the roster report; unknown
+  // tags are skipped.
   while (r.ok() && r.remaining() > 0) {
     const uint64_t tag = r.varint();
     const uint64_t len = r.varint();
-    if (tag != kDigestExtRetired || m.summary) {
+    if ((tag != kDigestExtRetired && tag != kDigestExtRoster) || m.summary) {
       r.skip(len);
       continue;
     }
@@ -405,6 +413,11 @@ Digest get_body<Digest>(Reader& r) {
     std::vector<uint8_t> payload(static_cast<size_t>(len));
     r.raw(payload.data(), payload.size());
     Reader x(payload.data(), payload.size());
+    if (tag == kDigestExtRoster) {
+      m.mesh_size = x.varint();
+      if (!x.ok()) r.fail(x.error());
+      continue;
+    }
     m.retired_count = x.varint();
     m.retired_hash = x.u64();
     const uint64_t n = x.count(9);

@@ -122,6 +122,10 @@ struct Digest {
   uint64_t retired_count = 0;
   uint64_t retired_hash = 0;
   std::vector<std::pair<uint64_t, uint64_t>> retired;
+  // The sender's majority (node/gc.cc), in full digests only, as extension
+  // field 2 (absent when 0): how many members it counts toward the majority,
+  // itself included, from first-hand knowledge (its roster).
+  uint64_t mesh_size = 0;
   friend bool operator==(const Digest&, const Digest&) = default;
 };
 struct ChunkMsg {
