@@ -13,3 +13,14 @@ BASE=$(free_base_port 12)
 mkdir -p "$RUN_DIR/work"
 python3 "$ROOT/tests/readme_run.py" "$ROOT/README.md" "$MESHKV" "$RUN_DIR/work" "$BASE" ||
   fail "a README command did not run as the README shows (its directory: $RUN_DIR/work)"
+
+# The configuration keys the README names are real ones (an older README
+# named flags with underscores, which the binary refuses).
+keys=$(awk '/^## Configuration/ { on = 1; next } on && /^## / { exit } on' "$ROOT/README.md" |
+  grep -o '`[a-z][a-z]*_[a-z_]*\( = \[\.\.\.\]\)\?`' | tr -d '`' | sed 's/ = \[\.\.\.\]//' | sort -u)
+[ -n "$keys" ] || fail "no configuration key found in the README's Configuration section"
+for k in $keys; do
+  grep -qE "^#? ?$k = " "$ROOT/scripts/meshkv.example.toml" ||
+    fail "README Configuration names '$k', not a key of scripts/meshkv.example.toml"
+done
+echo "proc_readme: ok ($(echo "$keys" | wc -w) configuration keys named are real)"
