@@ -153,6 +153,9 @@ bool arrange(const CLI::App& sub, std::vector<std::string>& args) {
 int run(int argc, char** argv) {
   CLI::App app{"meshkv: a replicated key-value mesh over UDP, and its operator tool.\n"
                "Run with no subcommand to start a node with an interactive prompt."};
+  // Named, not taken from argv[0] (parse() gets the arguments alone), so that
+  // every usage line reads "Usage: meshkv ..." as the man page's synopsis.
+  app.name("meshkv");
   app.set_version_flag("--version", "meshkv 0.1.0");
   app.require_subcommand(0, 1);
   std::vector<std::pair<CLI::App*, Handler>> handlers;

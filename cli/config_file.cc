@@ -10,6 +10,9 @@
 #include <functional>
 #include <sstream>
 #include <toml++/toml.h>
+#include <vector>
+
+#include "commands.h"
 
 namespace meshkv::cli {
 
@@ -221,7 +224,11 @@ Status load_config_file(const std::string& path, node::Config& cfg, ConfigSource
     const std::string where = path + ":" + std::to_string(line) + ": ";
     auto it = setters().find(name);
     if (it == setters().end()) {
-      return Status::Invalid(where + "unknown key '" + name + "'");
+      // Keys are not always the flag's name: durations end in _ms and lists
+      // are plural (key_files, allowed_peers), so name the likely one.
+      std::vector<std::string> keys;
+      for (const auto& entry : setters()) keys.push_back(entry.first);
+      return Status::Invalid(where + "unknown key '" + name + "'" + did_you_mean(name, keys));
     }
     if (std::string why = it->second(value, cfg); !why.empty()) {
       return Status::Invalid(where + "key '" + name + "': " + why);

@@ -75,6 +75,9 @@ out=$("$MESHKV" get missing --json --node "$A" 2>&1)
 
 # ---- help and usage errors --------------------------------------------------------
 expect 0 "Usage:" "meshkv help" "$MESHKV" help
+# The usage lines name the program, as the man page's synopsis does.
+expect 0 "Usage: meshkv " "meshkv --help names meshkv" "$MESHKV" --help
+expect 0 "Usage: meshkv diff " "meshkv diff --help names meshkv diff" "$MESHKV" diff --help
 expect 0 "write a key" "meshkv help set" "$MESHKV" help set
 expect 2 "did you mean 'set'?" "meshkv help with a typo" "$MESHKV" help sett
 expect 2 "meshkv: unknown command 'gte' (did you mean 'get'?)" "an unknown command" "$MESHKV" gte color

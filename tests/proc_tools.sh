@@ -118,6 +118,14 @@ expect_rc 2 "--clock-offset-ms beyond a day" m node --clock-offset-ms 86400001
 expect_rc 2 "--max-clock-offset beyond a day" m node --max-clock-offset 86400001
 printf 'clock_offset_ms = "x"\n' >"$RUN_DIR/skew.toml"
 expect_rc 2 "clock_offset_ms not an integer" m node --config "$RUN_DIR/skew.toml"
+# The names an older README gave: refused, naming the real key.
+for pair in probe_interval=probe_interval_ms gossip_interval=gossip_interval_ms key_file=key_files \
+  allow_peer=allowed_peers; do
+  printf '%s = 1\n' "${pair%%=*}" >"$RUN_DIR/bad.toml"
+  expect_rc 2 "config key ${pair%%=*}" m node --config "$RUN_DIR/bad.toml"
+  grep -q "unknown key '${pair%%=*}' (did you mean '${pair#*=}'?)" "$RUN_DIR/out" ||
+    fail "config key ${pair%%=*}: no suggestion of ${pair#*=}: $(cat "$RUN_DIR/out")"
+done
 echo "clock offset: ok"
 
 # Bad arguments: exit 2 with a message.
