@@ -13,7 +13,7 @@
 set -uo pipefail
 MESHKV=$(realpath "$1")
 source "$(dirname "$0")/lib_proc.sh"
-BASE=$(free_base_port 5)
+BASE=$(free_base_port 6)
 NAMES=(a b c d e)
 # Anti-entropy every 10 minutes: only pushes, and read repair, move data.
 OPTS=(--anti-entropy-interval 600000)
@@ -126,4 +126,22 @@ rc=$?
 [ "$rc" = 3 ] || fail "get --read quorum on the minority side exited $rc (want 3): $err"
 echo "2|3 split: wait quorum exits 1 on the minority side, 0 on the majority side; a quorum read there exits 3"
 heal
+
+# 5. A node alone meets any level by itself: it answers at once. (It used to
+# answer before the control port had noted which connection asked, so the
+# answer was lost and the client gave up after --timeout plus its slack.)
+SOLO="127.0.0.1:$((BASE + 5))"
+start_node solo $((BASE + 5))
+wait_for 10 "solo answers" "$MESHKV" status --node "$SOLO"
+"$MESHKV" set ks v --node "$SOLO" >/dev/null || fail "set on solo"
+for cmd in "get ks --read quorum" "get ks --read all" "list --read quorum"; do
+  t0=$(date +%s%3N)
+  # shellcheck disable=SC2086 # the command's words
+  out=$("$MESHKV" $cmd --timeout 1000 --node "$SOLO" 2>&1) || fail "$cmd on a node alone: $out"
+  ms=$(($(date +%s%3N) - t0))
+  [ "$ms" -lt 900 ] || fail "$cmd on a node alone took $ms ms"
+done
+err=$("$MESHKV" get missing --read quorum --timeout 1000 --node "$SOLO" 2>&1)
+[ $? = 1 ] || fail "get of a missing key --read quorum on a node alone: $err"
+echo "a node alone answers quorum and all reads at once"
 echo "PASS: writes wait for acknowledgements, quorum reads repair"

@@ -228,6 +228,11 @@ void ControlPort::respond(std::shared_ptr<Conn> c) {
   const Reply r = hooks_.answer(c->body);
   if (r.watch) return watches_->start(std::move(c), r.resp, r.resp.body.get("prefix").as_string());
   if (r.deferred != 0) {
+    if (auto e = early_.find(r.deferred); e != early_.end()) {
+      wire::CtlResponse resp = std::move(e->second);
+      early_.clear();
+      return send_response(std::move(c), resp, false);
+    }
     // Nothing more is read from it until the answer is written: responses
     // stay in request order. The idle timeout spares it meanwhile.
     c->waiting = true;
@@ -239,7 +244,11 @@ void ControlPort::respond(std::shared_ptr<Conn> c) {
 
 void ControlPort::complete(uint64_t id, wire::CtlResponse resp) {
   auto it = deferred_.find(id);
-  if (it == deferred_.end()) return;
+  if (it == deferred_.end()) {
+    // Answered while respond() was still handling the request: it sends it.
+    if (early_.size() < 16) early_.emplace(id, std::move(resp));
+    return;
+  }
   std::shared_ptr<Conn> c = std::move(it->second);
   deferred_.erase(it);
   if (!c || !c->sock.is_open()) return;

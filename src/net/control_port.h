@@ -129,6 +129,10 @@ class ControlPort {
   // by the engine's own caps on waits and reads (node/consistency.h), and
   // held until their deadline at most: nothing else keeps them open.
   std::map<uint64_t, std::shared_ptr<Conn>> deferred_;
+  // Answers that came while their request was still being handled (a
+  // quorum read a node alone meets is answered at once, before respond()
+  // learns its id): respond() sends them. At most the one request's.
+  std::map<uint64_t, wire::CtlResponse> early_;
 };
 
 }  // namespace meshkv::net
