@@ -775,6 +775,12 @@ TEST_CASE("wire: an entry with a time to live travels in an extended type that o
   // counted as malformed and dropped, never read without its time to live.
   CHECK(ext[3] == static_cast<uint8_t>(MsgType::kPushExt));
   CHECK(ext[3] > 15);
+  // The layout, pinned (tests/corpus/decode/*_ext_ttl.bin are built the
+  // same way): flags 8, then the ttl varint after the seq.
+  const char* hex = "6d6b02104d00000000000000094d00000000000000000001016b08838080c0d6fcf3c50105d00f0176";
+  Bytes pinned;
+  for (size_t i = 0; hex[i] != 0; i += 2) pinned.push_back(static_cast<uint8_t>(std::stoi(std::string(hex + i, 2), nullptr, 16)));
+  CHECK(ext == pinned);
   auto back = decode(ext);
   REQUIRE(back.ok());
   CHECK(std::get<Push>(back->msg) == push);
