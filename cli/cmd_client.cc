@@ -325,6 +325,12 @@ Handler setup_set(CLI::App& sub) {
                 ->type_name("FILE");
   auto* vf = sub.add_option("--value-file", *value_file, "read the value from FILE, byte for byte")
                  ->type_name("FILE");
+  auto ttl = std::make_shared<std::string>();
+  sub.add_option("--ttl", *ttl,
+                 "the value expires this long after the write (500ms, 2s, 10m, 1h, 7d): from the "
+                 "write's HLC time plus DURATION on, every node reads the key as deleted")
+      ->type_name("DURATION")
+      ->excludes(b);
   b->excludes(key)->excludes(value)->excludes(vf);
   vf->excludes(value);
   add_wait(sub, *o);
@@ -333,7 +339,7 @@ Handler setup_set(CLI::App& sub) {
       "A value may start with '-' (meshkv set k -x); one that starts with '--' goes after '--' "
       "(meshkv set k -- --x). 'set KEY -' reads the value from stdin and --value-file from a "
       "file, byte for byte (a trailing newline is kept), up to the 1 MiB limit.");
-  return [o, batch, key, value, value_file] {
+  return [o, batch, key, value, value_file, ttl] {
     if (!batch->empty()) return write_batch(*o, *batch, false, false);
     if (key->count() == 0 || (value->count() == 0 && value_file->empty())) {
       std::cerr << "meshkv set: KEY and VALUE are required (or --value-file FILE, or --batch FILE)\n";
@@ -348,6 +354,12 @@ Handler setup_set(CLI::App& sub) {
     wire::CtlRequest req = wire::make_request(wire::CtlOp::kSet);
     req.args.set("key", o->key);
     req.args.set("value", o->value);
+    if (!ttl->empty()) {
+      std::string error;
+      auto ms = parse_duration_ms(*ttl, &error);
+      if (!ms) return refuse(*o, "meshkv set: --ttl: " + error, kExitUsage);
+      req.args.set("ttl_ms", static_cast<int64_t>(*ms));
+    }
     consistency_args(*o, req);
     return call_nodes(*o, req);
   };
@@ -588,6 +600,49 @@ Handler setup_forget(CLI::App& sub) {
   return [o] {
     wire::CtlRequest req = wire::make_request(wire::CtlOp::kForget);
     req.args.set("name", o->member);
+    return call_nodes(*o, req);
+  };
+}
+
+// `expire KEY DURATION`: the key's live value written again, expiring
+// DURATION after this write.
+Handler setup_expire(CLI::App& sub) {
+  auto o = std::make_shared<ClientOptions>();
+  auto duration = std::make_shared<std::string>();
+  sub.add_option("KEY", o->key, "the key")->required();
+  sub.add_option("DURATION", *duration, "how long the value lives from now: 500ms, 2s, 10m, 1h, 7d")
+      ->required();
+  add_wait(sub, *o);
+  add_common(sub, *o, false);
+  sub.footer(
+      "expire is a new write of the key's current value (last-writer-wins, as set) that expires "
+      "DURATION after its own HLC time; a later set without --ttl makes the key permanent again. "
+      "A key this node holds no live value for is not found (exit 1). Only plain values expire.");
+  return [o, duration] {
+    std::string error;
+    auto ms = parse_duration_ms(*duration, &error);
+    if (!ms) return refuse(*o, "meshkv expire: " + error, kExitUsage);
+    if (int rc = check_write(*o, "expire", o->key, nullptr); rc != kExitOk) return rc;
+    wire::CtlRequest req = wire::make_request(wire::CtlOp::kExpire);
+    req.args.set("key", o->key);
+    req.args.set("ttl_ms", static_cast<int64_t>(*ms));
+    consistency_args(*o, req);
+    return call_nodes(*o, req);
+  };
+}
+
+// `ttl KEY`: what is left of the key's time to live.
+Handler setup_ttl(CLI::App& sub) {
+  auto o = std::make_shared<ClientOptions>();
+  sub.add_option("KEY", o->key, "the key")->required();
+  add_common(sub, *o, true);
+  sub.footer(
+      "Prints the milliseconds left before the key expires, by the node's hybrid logical clock, "
+      "or 'no expiry'; with --json {key, ttl_ms, expires} (null for a key that never expires). "
+      "A key the node holds no live value for is not found (exit 1).");
+  return [o] {
+    wire::CtlRequest req = wire::make_request(wire::CtlOp::kTtl);
+    req.args.set("key", o->key);
     return call_nodes(*o, req);
   };
 }

@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "commands.h"
+#include "crdt/entry.h"
 #include "config_file.h"
 #include "net/control_client.h"
 #include "output.h"
@@ -134,6 +135,35 @@ std::vector<std::string> split_commas(const std::string& s) {
     start = end + 1;
   }
   return out;
+}
+
+}  // namespace meshkv::cli
+
+namespace meshkv::cli {
+
+std::optional<uint64_t> parse_duration_ms(std::string_view text, std::string* error) {
+  size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
+  const std::string_view unit = text.substr(digits);
+  uint64_t scale = 0;
+  if (unit == "ms") scale = 1;
+  if (unit == "s") scale = 1000;
+  if (unit == "m") scale = 60'000;
+  if (unit == "h") scale = 3'600'000;
+  if (unit == "d") scale = 86'400'000;
+  const auto bad = [&](const std::string& why) -> std::optional<uint64_t> {
+    if (error != nullptr) *error = why;
+    return std::nullopt;
+  };
+  if (digits == 0 || scale == 0) {
+    return bad("not a duration: '" + std::string(text) + "' (want a number and a unit: 500ms, 2s, 10m, 1h, 7d)");
+  }
+  if (digits > 12) return bad("duration '" + std::string(text) + "' is too long");
+  uint64_t n = 0;
+  for (size_t i = 0; i < digits; ++i) n = n * 10 + static_cast<uint64_t>(text[i] - '0');
+  if (n == 0) return bad("a duration must be positive: '" + std::string(text) + "'");
+  if (n > crdt::kMaxTtlMs / scale) return bad("duration '" + std::string(text) + "' is over ten years");
+  return n * scale;
 }
 
 }  // namespace meshkv::cli

@@ -17,6 +17,8 @@ Handler setup_peers(CLI::App&);
 Handler setup_clock(CLI::App&);
 Handler setup_join(CLI::App&);
 Handler setup_forget(CLI::App&);
+Handler setup_expire(CLI::App&);
+Handler setup_ttl(CLI::App&);
 Handler setup_loss(CLI::App&);
 Handler setup_watch(CLI::App&);
 Handler setup_diff(CLI::App&);
@@ -34,6 +36,8 @@ const std::vector<Command>& commands() {
       {"get", "read a key from a running node", setup_get},
       {"set", "write a key through a running node", setup_set},
       {"del", "delete a key through a running node", setup_del},
+      {"expire", "make a key's value expire after a time to live", setup_expire},
+      {"ttl", "show the time a key has left before it expires", setup_ttl},
       {"list", "list keys (optionally under a prefix) of a running node", setup_list},
       {"status", "show a node's members, counters and version vector", setup_status},
       {"peers", "show a node's members with state, RTT and last contact", setup_peers},

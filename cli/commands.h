@@ -3,7 +3,9 @@
 // subcommand (cmd_*.cc); this header is all they share.
 #pragma once
 
+#include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -42,5 +44,10 @@ std::string did_you_mean(std::string_view word, const std::vector<std::string>& 
 
 // "a,b,,c" -> {"a", "b", "c"}: the parts of a comma-separated list, empty ones dropped.
 std::vector<std::string> split_commas(const std::string& s);
+
+// A time to live as `set --ttl`, `expire` and the prompt take it: a positive
+// whole number with a unit, ms, s, m, h or d ("500ms", "2s", "1h"), up to
+// crdt::kMaxTtlMs. Milliseconds, or a message saying what is wrong.
+std::optional<uint64_t> parse_duration_ms(std::string_view text, std::string* error);
 
 }  // namespace meshkv::cli

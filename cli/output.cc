@@ -280,12 +280,21 @@ std::string render_wait(const Value& body) {
 }
 
 std::string render_write(wire::CtlOp op, const Value& body, const Style& st) {
+  const std::string expiry =
+      body.get("ttl_ms").is_null() ? std::string() : "  expires at hlc " + scalar(body.get("expires"));
   return paint(op == wire::CtlOp::kDel ? "deleted" : "set", kGreen, st) + " " +
          escape(body.get("key").as_string()) + "  " +
-         paint("hlc " + scalar(body.get("hlc")) + "  dot " + scalar(body.get("origin")) + ":" +
+         paint("hlc " + scalar(body.get("hlc")) + expiry + "  dot " + scalar(body.get("origin")) + ":" +
                    scalar(body.get("seq")) + render_wait(body),
                kDim, st) +
          "\n";
+}
+
+std::string render_ttl(const Value& body, const Style& st) {
+  const std::string key = escape(body.get("key").as_string());
+  if (body.get("ttl_ms").is_null()) return key + "  " + paint("no expiry", kDim, st) + "\n";
+  return key + "  " + scalar(body.get("ttl_ms")) + " ms left  " +
+         paint("expires at hlc " + scalar(body.get("expires")), kDim, st) + "\n";
 }
 
 std::string render_forget(const Value& body, const Style& st) {
@@ -397,7 +406,9 @@ std::string render(const wire::CtlRequest& req, const Value& body, const Style& 
       case CtlOp::kLoss: return render_loss(body, st);
       case CtlOp::kGet: return body.get("value").as_string() + "\n";
       case CtlOp::kSet:
+      case CtlOp::kExpire:
       case CtlOp::kDel: return render_write(*op, body, st);
+      case CtlOp::kTtl: return render_ttl(body, st);
       case CtlOp::kList: return render_list(body, st);
       case CtlOp::kJoin: return render_join(req.args);
       case CtlOp::kQuarantine: return render_quarantine(req.args, body, st);

@@ -11,6 +11,7 @@
 #include <string_view>
 #include <memory>
 
+#include "commands.h"
 #include "config_file.h"
 #include "crdt/entry.h"
 #include "line_editor.h"
@@ -40,7 +41,8 @@ struct CommandHelp {
 };
 constexpr CommandHelp kCommands[] = {
     {"set", nullptr, "set KEY VALUE", "write a key (quote a value with spaces)",
-     "set KEY VALUE [--wait N|quorum|all] [--timeout MS]   (--wait: answer once that many "
+     "set KEY VALUE [--ttl DURATION] [--wait N|quorum|all] [--timeout MS]   (--ttl: the value "
+     "expires DURATION (500ms, 2s, 10m, 1h, 7d) after the write; --wait: answer once that many "
      "members have the write, this node included, or after MS ms (default 3000) say which had "
      "not; a durability wait, not a transaction: the write is never undone)",
      "set greeting \"hello world\" --wait quorum"},
@@ -52,6 +54,11 @@ constexpr CommandHelp kCommands[] = {
      "del [--force] KEY [--wait N|quorum|all] [--timeout MS]   (a key with no value here is not "
      "found, nothing is written; --force writes the tombstone anyway; --wait as for set)",
      "del greeting"},
+    {"expire", nullptr, "expire KEY DURATION", "make a key's value expire after DURATION (2s, 1h)",
+     "expire KEY DURATION [--wait N|quorum|all] [--timeout MS]   (a new write of the value that "
+     "expires DURATION after itself; an absent key is not found)",
+     "expire session 10m"},
+    {"ttl", nullptr, "ttl KEY", "the time a key has left before it expires", nullptr, "ttl session"},
     {"list", nullptr, "list [PREFIX]", "list live keys, optionally only those under PREFIX",
      "list [PREFIX] [--read quorum|all] [--timeout MS]   (--read: first catch up with that many "
      "members)",
@@ -283,7 +290,7 @@ bool join_request(const std::vector<std::string>& w, wire::CtlRequest& req) {
 // gets the other words. False after printing what is wrong.
 bool consistency_options(CtlOp op, const std::vector<std::string>& w, wire::CtlRequest& req,
                          std::vector<std::string>& kept) {
-  const bool writes = op == CtlOp::kSet || op == CtlOp::kDel;
+  const bool writes = op == CtlOp::kSet || op == CtlOp::kDel || op == CtlOp::kExpire;
   const bool reads = op == CtlOp::kGet || op == CtlOp::kList;
   int64_t timeout_ms = static_cast<int64_t>(node::kDefaultWaitMs);
   bool deferred = false;
@@ -339,10 +346,44 @@ std::optional<wire::CtlRequest> build_request(const std::vector<std::string>& w)
   const std::vector<std::string>& words = kept;
   const size_t n = words.size() - 1;
   switch (*op) {
-    case CtlOp::kSet:
-      if (n != 2) return usage("set KEY VALUE   (quote a value with spaces)");
+    case CtlOp::kSet: {
+      // `set KEY VALUE --ttl D`, the option anywhere after set.
+      std::vector<std::string> args;
+      std::optional<uint64_t> ttl;
+      for (size_t i = 1; i < words.size(); ++i) {
+        if (words[i] != "--ttl" || ttl) {
+          args.push_back(words[i]);
+          continue;
+        }
+        if (i + 1 >= words.size()) return usage("set KEY VALUE [--ttl DURATION]");
+        std::string error;
+        ttl = parse_duration_ms(words[++i], &error);
+        if (!ttl) {
+          std::cerr << "set: --ttl: " << error << "\n";
+          return std::nullopt;
+        }
+      }
+      if (args.size() != 2) return usage("set KEY VALUE [--ttl DURATION]   (quote a value with spaces)");
+      req.args.set("key", args[0]);
+      req.args.set("value", args[1]);
+      if (ttl) req.args.set("ttl_ms", static_cast<int64_t>(*ttl));
+      break;
+    }
+    case CtlOp::kExpire: {
+      if (n != 2) return usage("expire KEY DURATION   (500ms, 2s, 10m, 1h, 7d)");
+      std::string error;
+      auto ttl = parse_duration_ms(words[2], &error);
+      if (!ttl) {
+        std::cerr << "expire: " << error << "\n";
+        return std::nullopt;
+      }
       req.args.set("key", words[1]);
-      req.args.set("value", words[2]);
+      req.args.set("ttl_ms", static_cast<int64_t>(*ttl));
+      break;
+    }
+    case CtlOp::kTtl:
+      if (n != 1) return usage("ttl KEY");
+      req.args.set("key", words[1]);
       break;
     case CtlOp::kGet:
       if (n != 1) return usage("get KEY");

@@ -9,7 +9,7 @@
 # COMPREPLY=($(compgen ...)) is the completion idiom: candidates have no spaces.
 # shellcheck disable=SC2207
 
-_meshkv_subcommands="node get set del list status peers clock join forget loss watch diff trace keys quarantine keygen sim cluster top"
+_meshkv_subcommands="node get set del expire ttl list status peers clock join forget loss watch diff trace keys quarantine keygen sim cluster top"
 
 # The options of a subcommand, every one of them.
 _meshkv_options() {
@@ -21,13 +21,14 @@ _meshkv_options() {
                 "--sync-interval --tombstone-grace --reap-after --repair --log-level --log-format --no-history --insecure --key-file" \
                 "--identity --allow-peer --metrics --max-clock-offset --clock-offset-ms --help"
             ;;
-        set) echo "--batch --value-file --wait $remote" ;;
+        set) echo "--batch --value-file --ttl --wait $remote" ;;
+        expire) echo "--wait $remote" ;;
         del) echo "--batch --force --wait $remote" ;;
         get) echo "--read --max-staleness $remote" ;;
         list) echo "--read $remote" ;;
         peers) echo "--state $remote" ;;
         status) echo "--check $remote" ;;
-        clock | join | forget | keys) echo "$remote" ;;
+        clock | join | forget | keys | ttl) echo "$remote" ;;
         loss)
             echo "--node --drop --dup --corrupt --delay --peer --partition --direction --clear" \
                 "--timeout --json --key-file --help"
@@ -50,7 +51,7 @@ _meshkv_options() {
 _meshkv_repeatable() {
     case $1 in
         node) echo "--join --key-file --allow-peer" ;;
-        clock | keys | quarantine) echo "--node" ;;
+        clock | keys | quarantine | ttl) echo "--node" ;;
         loss) echo "--peer" ;;
     esac
 }

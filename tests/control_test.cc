@@ -232,3 +232,55 @@ TEST_CASE("control: mset skips and counts deletes of absent keys, unless force")
   REQUIRE(n.engine.get("gone") != nullptr);
   CHECK(n.engine.get("gone")->tombstone);
 }
+
+TEST_CASE("control: a value set with ttl_ms reads as deleted from its HLC plus the ttl on, for get, list, del and ttl") {
+  Node n;
+  auto call = [&](const std::string& op, Value args, uint64_t ms) {
+    return node::handle_control(n.engine, wire::CtlRequest{7, op, std::move(args)}, at(ms));
+  };
+  auto key = [](const char* k) {
+    Value a = Value::object();
+    a.set("key", k);
+    return a;
+  };
+  Value set = key("session");
+  set.set("value", "abc");
+  set.set("ttl_ms", 2000);
+  auto w = call("set", set, 100);
+  REQUIRE(w.code == wire::kCtlOk);
+  CHECK(w.body.get("ttl_ms").as_int() == 2000);
+  // The write's HLC is at wall ms 100 (at(100)); it expires at 2100.
+  CHECK(call("get", key("session"), 2099).code == wire::kCtlOk);
+  auto t = call("ttl", key("session"), 1100);
+  REQUIRE(t.code == wire::kCtlOk);
+  CHECK(t.body.get("ttl_ms").as_int() == 1000);
+  CHECK(call("get", key("session"), 2100).code == wire::kCtlNotFound);
+  CHECK(call("ttl", key("session"), 2100).code == wire::kCtlNotFound);
+  CHECK(n.engine.list("", at(2100).wall_ms).empty());
+  CHECK(call("del", key("session"), 2200).code == wire::kCtlNotFound);
+  Value again = key("session");
+  again.set("ttl_ms", 1000);
+  CHECK(call("expire", again, 2200).code == wire::kCtlNotFound);  // nothing live to expire
+  // A value without a ttl: ttl says null; expire gives it one, from the new write.
+  Value plain = key("p");
+  plain.set("value", "x");
+  REQUIRE(call("set", plain, 3000).code == wire::kCtlOk);
+  auto none = call("ttl", key("p"), 3001);
+  REQUIRE(none.code == wire::kCtlOk);
+  CHECK(none.body.get("ttl_ms").is_null());
+  Value ex = key("p");
+  ex.set("ttl_ms", 500);
+  auto e = call("expire", ex, 4000);
+  REQUIRE(e.code == wire::kCtlOk);
+  CHECK(e.body.get("value").as_string() == "x");
+  CHECK(call("get", key("p"), 4499).code == wire::kCtlOk);
+  CHECK(call("get", key("p"), 4500).code == wire::kCtlNotFound);
+  // Bad ttls are refused, nothing written.
+  Value bad = key("q");
+  bad.set("value", "x");
+  bad.set("ttl_ms", 0);
+  CHECK(call("set", bad, 5000).code == wire::kCtlBadRequest);
+  bad.set("ttl_ms", static_cast<int64_t>(crdt::kMaxTtlMs + 1));
+  CHECK(call("set", bad, 5000).code == wire::kCtlBadRequest);
+  CHECK(n.engine.get("q") == nullptr);
+}

@@ -121,7 +121,9 @@ class History {
     std::string key = "k" + std::to_string(pick(0, keys_ - 1));
     std::optional<std::string> value;
     if (chance(0.75)) value = "v" + std::to_string(log_.size());
-    auto res = rep.write(key, value ? std::optional<std::string_view>(*value) : std::nullopt, phys(r));
+    // Some values expire within the history's span (a few ms to ~100 ms).
+    const uint64_t ttl = value && chance(0.3) ? static_cast<uint64_t>(pick(1, 100)) : 0;
+    auto res = rep.write(key, value ? std::optional<std::string_view>(*value) : std::nullopt, phys(r), ttl);
     if (!res.ok()) return "write failed: " + res.status().to_string();
     // HLC: a write is later than everything its replica has written or
     // adopted (seen within the skew bound).
@@ -269,6 +271,40 @@ class History {
         }
       }
       if (reps_[r].context().cloud_size() != 0) return "dots left in the cloud after healing";
+    }
+    return check_expiry(w);
+  }
+
+  // Expiry instants: at physical times around each winner's expiry, every
+  // replica reads the key as the model says. The model's rule, written out:
+  // a value written at HLC (p, l) with ttl t is live strictly before the HLC
+  // instant (p + t, l), judged against the reading (T, 0) of a clock that
+  // has not run past T.
+  std::string check_expiry(const std::map<std::string, const KeyedEntry*>& w) const {
+    for (const auto& [key, ke] : w) {
+      const Entry& e = ke->entry;
+      const uint64_t p = e.hlc.raw >> 16, l = e.hlc.raw & 0xffff;
+      for (uint64_t t : {p, p + e.ttl_ms - 1, p + e.ttl_ms, p + e.ttl_ms + 1, p + 100'000}) {
+        const bool model_live = !e.tombstone && (e.ttl_ms == 0 || t < p + e.ttl_ms || (t == p + e.ttl_ms && l > 0));
+        for (size_t r = 0; r < reps_.size(); ++r) {
+          const Entry* have = reps_[r].map().find(key);
+          if (have == nullptr) return "replica " + std::to_string(r) + " lost key '" + key + "'";
+          // At the reading (T, 0): what a node whose clock has not run past
+          // T judges by.
+          const bool replica_live = !dead(*have, Hlc::make(t, 0));
+          if (replica_live != model_live) {
+            return "replica " + std::to_string(r) + " reads '" + key + "' (" + describe(e) + " ttl " +
+                   std::to_string(e.ttl_ms) + ") as " + (replica_live ? "live" : "gone") + " at " +
+                   std::to_string(t) + ", the model says otherwise";
+          }
+          // live() judges at the replica's own reading: never earlier than
+          // the physical time given.
+          const bool via_live = reps_[r].live(key, t) != nullptr;
+          if (via_live && !model_live) {
+            return "replica " + std::to_string(r) + " serves expired '" + key + "' at " + std::to_string(t);
+          }
+        }
+      }
     }
     return {};
   }

@@ -518,7 +518,7 @@ TEST_CASE("engine: a datagram of a type newer than this node is counted as malfo
   Pair p;
   p.join();
   wire::Bytes b = wire::encode(wire::Envelope{wire::kVersion, 22, wire::ReadReq{1, false, "k"}});
-  b[3] = wire::kMaxMsgType + 1;  // a type this build does not know
+  b[3] = wire::kMaxWireType + 1;  // a type this build does not know
   const wire::Bytes checked = node::with_checksum(b);
   const uint64_t before = p.a.counters().malformed;
   p.a.handle_datagram(p.b_addr, checked.data(), checked.size(), at(1));

@@ -32,6 +32,7 @@ uint64_t entry_hash(std::string_view key, const Entry& e) {
   h = mix64(h ^ e.dot.origin);
   h = mix64(h ^ e.dot.seq);
   h = mix64(h ^ (e.tombstone ? 0x7f : 0x3c));
+  if (e.ttl_ms != 0) h = mix64(h ^ e.ttl_ms ^ 0x77);  // writes without one hash as before
   return mix64(h ^ hash64(e.value, 2));
 }
 

@@ -24,6 +24,9 @@ struct Dot {
 
 inline constexpr size_t kMaxKeyBytes = 1024;
 inline constexpr size_t kMaxValueBytes = 1024 * 1024;
+// The longest time to live a write may carry (ten years): its expiry instant
+// stays far inside the HLC's 48 physical bits.
+inline constexpr uint64_t kMaxTtlMs = 10ull * 366 * 24 * 3600 * 1000;
 
 // One register write: a value or a tombstone.
 struct Entry {
@@ -31,6 +34,12 @@ struct Entry {
   Dot dot;
   bool tombstone = false;
   std::string value;  // empty for tombstones
+  // Time to live (ms; 0: forever). The write expires at its own HLC's
+  // physical time plus ttl_ms (expires_at()): from that HLC instant on, a
+  // node reads it as deleted, with no message needed. It keeps its place in
+  // last-writer-wins as it is (an older write never shows again) until the
+  // tombstone rules collect it (node/gc.cc). Never set on tombstones.
+  uint64_t ttl_ms = 0;
   // Ordering marks for the tombstone-collection rule (crdt/replica.h). They
   // travel with the entry and take no part in last-writer-wins:
   //   vouched:   a node ordered this write against a live value of its key
@@ -47,8 +56,20 @@ struct Entry {
 
 // The same write (ordering marks aside).
 inline bool same_write(const Entry& a, const Entry& b) {
-  return a.hlc == b.hlc && a.dot == b.dot && a.tombstone == b.tombstone && a.value == b.value;
+  return a.hlc == b.hlc && a.dot == b.dot && a.tombstone == b.tombstone && a.value == b.value &&
+         a.ttl_ms == b.ttl_ms;
 }
+
+// The HLC instant an expiring write stops being served (its logical part kept,
+// so that every node orders it the same way against its own clock).
+inline Hlc expires_at(const Entry& e) {
+  return Hlc::make(e.hlc.physical() + e.ttl_ms, e.hlc.logical());
+}
+// Whether `e` has expired by HLC `now` (a node's reading: its clock's last
+// timestamp or its physical time, the later; Replica::reading()).
+inline bool expired(const Entry& e, Hlc now) { return e.ttl_ms != 0 && !(now < expires_at(e)); }
+// A write that reads as deleted at `now`: a tombstone, or expired.
+inline bool dead(const Entry& e, Hlc now) { return e.tombstone || expired(e, now); }
 
 // Last-writer-wins order: `a` beats `b` iff (a.hlc, a.origin) > (b.hlc,
 // b.origin). Equal pairs denote the same write, since an origin never issues
@@ -62,7 +83,8 @@ inline bool wins(const Entry& a, const Entry& b) {
 // the wire codec's tests hold it to that. Used to cut chunks without encoding.
 inline size_t entry_size_bound(size_t key_bytes, size_t value_bytes) {
   // key length (<=2) + flags (1) + hlc (<=10) + seq (<=10) + value length (<=3)
-  return 26 + key_bytes + value_bytes;
+  // + ttl (<=10)
+  return 36 + key_bytes + value_bytes;
 }
 
 }  // namespace meshkv::crdt

@@ -23,22 +23,34 @@ Status check_value(std::string_view value) {
   return Status::Ok();
 }
 
+Status check_ttl(uint64_t ttl_ms) {
+  if (ttl_ms > kMaxTtlMs) {
+    return Status::Invalid("time to live " + std::to_string(ttl_ms) + " ms is over the limit of " +
+                           std::to_string(kMaxTtlMs) + " ms (ten years)");
+  }
+  return Status::Ok();
+}
+
 Status validate_entry(std::string_view key, const Entry& e) {
   if (Status s = check_key(key); !s.ok()) return s;
   if (Status s = check_value(e.value); !s.ok()) return s;
   if (e.dot.origin == 0 || e.dot.seq == 0) return Status::Corruption("entry without a dot");
   if (e.tombstone && !e.value.empty()) return Status::Corruption("tombstone with a value");
+  if (Status s = check_ttl(e.ttl_ms); !s.ok()) return s;
+  if (e.tombstone && e.ttl_ms != 0) return Status::Corruption("tombstone with a time to live");
   return Status::Ok();
 }
 
 Replica::Replica(Origin self, uint64_t max_skew_ms) : self_(self), clock_(max_skew_ms) {}
 
 Result<KeyedEntry> Replica::write(std::string_view key, std::optional<std::string_view> value,
-                                  uint64_t phys_ms) {
+                                  uint64_t phys_ms, uint64_t ttl_ms) {
   if (Status s = check_key(key); !s.ok()) return s;
   if (value) {
     if (Status s = check_value(*value); !s.ok()) return s;
   }
+  if (Status s = check_ttl(ttl_ms); !s.ok()) return s;
+  if (!value && ttl_ms != 0) return Status::Invalid("a delete has no time to live");
   KeyedEntry ke{std::string(key), Entry{}};
   ke.entry.hlc = clock_.now(phys_ms);
   // A write supersedes the entry it replaces on this replica, even one whose
@@ -70,6 +82,7 @@ Result<KeyedEntry> Replica::write(std::string_view key, std::optional<std::strin
   ke.entry.dot = Dot{self_, next_seq_++};
   ke.entry.tombstone = !value.has_value();
   if (value) ke.entry.value.assign(value->data(), value->size());
+  ke.entry.ttl_ms = ttl_ms;
   map_.merge(ke.key, ke.entry);
   ctx_.add(ke.entry.dot);
   order_quarantined(ke.key);
@@ -293,7 +306,9 @@ std::vector<Chunk> Replica::delta(const VersionVector& peer, size_t max_chunk_by
 
 bool Replica::collect(std::string_view key, Dot d) {
   const Entry* e = map_.find(key);
-  if (!e || !e->tombstone || e->dot != d) return false;
+  // An expired write is collected as a tombstone is (the caller checked that
+  // it expired): its own HLC is what later writes of the key were above.
+  if (!e || !(e->tombstone || e->ttl_ms != 0) || e->dot != d) return false;
   raise_horizon(e->hlc);
   return map_.erase(key);
 }

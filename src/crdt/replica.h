@@ -97,6 +97,8 @@ struct Chunk {
 // Validates sizes of a key and value against kMaxKeyBytes / kMaxValueBytes.
 Status check_key(std::string_view key);
 Status check_value(std::string_view value);
+// Validates a time to live against kMaxTtlMs.
+Status check_ttl(uint64_t ttl_ms);
 
 class Replica {
  public:
@@ -118,9 +120,23 @@ class Replica {
   // it replaces here, so the write is the key's winner on this replica
   // (read-your-write, whatever a peer's clock said). The clock moves up to
   // that timestamp, so the origin's writes stay in HLC order. State is
-  // unchanged on error.
+  // unchanged on error. A value may carry a time to live (Entry::ttl_ms).
   Result<KeyedEntry> write(std::string_view key, std::optional<std::string_view> value,
-                           uint64_t phys_ms);
+                           uint64_t phys_ms, uint64_t ttl_ms = 0);
+
+  // This replica's HLC reading at physical time `phys_ms`, without ticking:
+  // what expiry is judged against (crdt::expired). Every node stops serving
+  // an expiring write once its reading passes the write's expiry instant.
+  Hlc reading(uint64_t phys_ms) const {
+    const Hlc p = Hlc::make(phys_ms, 0);
+    return p > clock_.last() ? p : clock_.last();
+  }
+  // The entry of `key` that reads as live at `phys_ms`: not a tombstone and
+  // not expired; nullptr otherwise.
+  const Entry* live(std::string_view key, uint64_t phys_ms) const {
+    const Entry* e = map_.find(key);
+    return e != nullptr && !dead(*e, reading(phys_ms)) ? e : nullptr;
+  }
 
   // Merges one entry received from a peer (pushed or inside a chunk) and
   // records its dot. Returns true if the entry became the key's winner.
@@ -195,7 +211,7 @@ class Replica {
   bool unretire(Origin o) { return ctx_.unretire(o); }
 
   // Tombstone garbage collection: drops `key` if its winner is still the
-  // tombstone with dot `d`, and returns whether it did. The causal context
+  // tombstone (or expiring write, judged expired by the caller) with dot `d`, and returns whether it did. The causal context
   // keeps covering `d`, so a superseded write of the key that arrives late is
   // still recognised as such (see apply_entry).
   bool collect(std::string_view key, Dot d);

@@ -92,7 +92,8 @@ void AntiEntropy::on_member(const MemberEvent& e) {
 }
 
 void AntiEntropy::on_applied(const crdt::KeyedEntry& ke) {
-  if (ke.entry.tombstone) tomb_fifo_.emplace_back(now_.mono_us / kMs, ke.key);
+  // Expiring writes too: once expired, they are collected as tombstones are.
+  if (ke.entry.tombstone || ke.entry.ttl_ms != 0) tomb_fifo_.emplace_back(now_.mono_us / kMs, ke.key);
 }
 
 void AntiEntropy::restore_quorum_ms(uint64_t wall_ms) {

@@ -265,8 +265,9 @@ void Engine::Impl::finish_read(uint64_t id, QuorumRead& r) {
   info.set("ms", (now.mono_us - r.start_us) / 1000);
   if (r.list) {
     std::vector<std::pair<std::string, crdt::Entry>> live;
+    const crdt::Hlc at = replica.reading(now.wall_ms);
     replica.map().for_each([&](const std::string& k, const crdt::Entry& e) {
-      if (!e.tombstone && k.starts_with(r.key)) live.emplace_back(k, e);
+      if (!crdt::dead(e, at) && k.starts_with(r.key)) live.emplace_back(k, e);
     });
     std::sort(live.begin(), live.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
     wire::Value entries = wire::Value::list();
@@ -304,7 +305,7 @@ void Engine::Impl::finish_read(uint64_t id, QuorumRead& r) {
       }
     }
     info.set("repaired", name_list(repaired));
-    if (!best || best->tombstone) {
+    if (!best || crdt::dead(*best, replica.reading(now.wall_ms))) {
       resp.code = wire::kCtlNotFound;
       resp.error = "key not found: " + r.key;
     } else {

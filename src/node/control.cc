@@ -37,6 +37,11 @@ Value entry_view(const std::string& key, const crdt::Entry& e) {
   v.set("hlc", format_hlc(e.hlc));
   v.set("origin", format_uid(e.dot.origin));
   v.set("seq", e.dot.seq);
+  // Only on expiring writes, so that other answers read as they always did.
+  if (e.ttl_ms != 0) {
+    v.set("ttl_ms", e.ttl_ms);
+    v.set("expires", format_hlc(crdt::expires_at(e)));
+  }
   return v;
 }
 
@@ -138,26 +143,70 @@ CtlResponse get_op(Engine& engine, const Value& args, Now now) {
       return stale;
     }
   }
-  const crdt::Entry* e = engine.get(key);
-  if (!e || e->tombstone) return fail(wire::kCtlNotFound, "key not found: " + key);
+  const crdt::Entry* e = engine.live(key, now.wall_ms);
+  if (!e) return fail(wire::kCtlNotFound, "key not found: " + key);
   Value v = entry_value(key, *e);
   v.set("staleness_ms", st ? Value(*st) : Value(nullptr));
   return ok(std::move(v));
 }
 
-CtlResponse set_op(Engine& engine, const Value& args, Now now) {
-  return written(CtlOp::kSet, engine.set(args.get("key").as_string(), args.get("value").as_string(), now));
+// A ttl_ms argument: absent is 0 (never expires); otherwise 1..kMaxTtlMs.
+Result<uint64_t> ttl_arg(const Value& args) {
+  const Value& t = args.get("ttl_ms");
+  if (t.is_null()) return uint64_t{0};
+  if (t.as_int() < 1) return Status::Invalid("ttl_ms must be positive");
+  const auto ttl = static_cast<uint64_t>(t.as_int());
+  if (Status st = crdt::check_ttl(ttl); !st.ok()) return st;
+  return ttl;
 }
 
-// Whether this node holds a value for `key`: an entry that is no tombstone.
-bool present(const Engine& engine, std::string_view key) {
-  const crdt::Entry* e = engine.get(key);
-  return e != nullptr && !e->tombstone;
+CtlResponse set_op(Engine& engine, const Value& args, Now now) {
+  auto ttl = ttl_arg(args);
+  if (!ttl.ok()) return fail(wire::kCtlBadRequest, prefix(CtlOp::kSet) + ttl.status().message());
+  return written(CtlOp::kSet, engine.set(args.get("key").as_string(), args.get("value").as_string(), now, *ttl));
+}
+
+// Whether this node holds a value for `key` now: an entry that is neither a
+// tombstone nor expired.
+bool present(const Engine& engine, std::string_view key, Now now) {
+  return engine.live(key, now.wall_ms) != nullptr;
+}
+
+// `expire KEY`: the live value written again, expiring ttl_ms after this
+// write (last-writer-wins, as any set). An absent or expired key is not found.
+CtlResponse expire_op(Engine& engine, const Value& args, Now now) {
+  const std::string& key = args.get("key").as_string();
+  auto ttl = ttl_arg(args);
+  if (!ttl.ok()) return fail(wire::kCtlBadRequest, prefix(CtlOp::kExpire) + ttl.status().message());
+  const crdt::Entry* e = engine.live(key, now.wall_ms);
+  if (e == nullptr) return fail(wire::kCtlNotFound, prefix(CtlOp::kExpire) + "key not found: " + key);
+  const std::string value = e->value;  // the write below replaces *e
+  return written(CtlOp::kExpire, engine.set(key, value, now, *ttl));
+}
+
+// `ttl KEY`: how long the live value has left by this node's HLC reading
+// (ttl_ms null: it never expires).
+CtlResponse ttl_op(Engine& engine, const Value& args, Now now) {
+  const std::string& key = args.get("key").as_string();
+  const crdt::Entry* e = engine.live(key, now.wall_ms);
+  if (e == nullptr) return fail(wire::kCtlNotFound, prefix(CtlOp::kTtl) + "key not found: " + key);
+  Value v = Value::object();
+  v.set("key", key);
+  if (e->ttl_ms == 0) {
+    v.set("ttl_ms", nullptr);
+    v.set("expires", nullptr);
+  } else {
+    const uint64_t at = crdt::expires_at(*e).physical();
+    const uint64_t reading = engine.replica().reading(now.wall_ms).physical();
+    v.set("ttl_ms", at > reading ? at - reading : uint64_t{0});
+    v.set("expires", format_hlc(crdt::expires_at(*e)));
+  }
+  return ok(std::move(v));
 }
 
 CtlResponse del_op(Engine& engine, const Value& args, Now now) {
   const std::string& key = args.get("key").as_string();
-  if (!args.get("force").as_bool() && crdt::check_key(key).ok() && !present(engine, key)) {
+  if (!args.get("force").as_bool() && crdt::check_key(key).ok() && !present(engine, key, now)) {
     return fail(wire::kCtlNotFound,
                 "not found: " + key + " (nothing deleted; --force writes a tombstone anyway)");
   }
@@ -180,7 +229,7 @@ CtlResponse mset_op(Engine& engine, const Value& args, Now now) {
   uint64_t written = 0, not_found = 0;
   for (size_t i = 0; i < batch->size(); ++i) {
     const BatchWrite& w = (*batch)[i];
-    if (!w.value && !force && !present(engine, w.key)) {
+    if (!w.value && !force && !present(engine, w.key, now)) {
       ++not_found;
       continue;
     }
@@ -214,7 +263,7 @@ CtlResponse trace_status_op(Engine& engine, const Value& args, Now now) {
 
 CtlResponse list_op(Engine& engine, const Value& args, Now now) {
   Value entries = Value::list();
-  for (const auto& [k, e] : engine.list(args.get("prefix").as_string())) entries.push(entry_value(k, e));
+  for (const auto& [k, e] : engine.list(args.get("prefix").as_string(), now.wall_ms)) entries.push(entry_value(k, e));
   Value body = Value::object();
   body.set("entries", std::move(entries));
   body.set("staleness_ms", staleness(engine, now));
@@ -268,7 +317,7 @@ CtlResponse digest_op(Engine& engine, const Value& args, Now) {
   return ok(digest_view(engine.replica().map().digest(), args.get("groups")));
 }
 
-CtlResponse bucket_op(Engine& engine, const Value& args, Now) {
+CtlResponse bucket_op(Engine& engine, const Value& args, Now now) {
   std::vector<bool> wanted(crdt::kDigestBuckets, false);
   for (const Value& b : args.get("buckets").as_list()) {
     if (b.as_int() < 0 || static_cast<size_t>(b.as_int()) >= crdt::kDigestBuckets) {
@@ -278,11 +327,12 @@ CtlResponse bucket_op(Engine& engine, const Value& args, Now) {
     wanted[static_cast<size_t>(b.as_int())] = true;
   }
   Value entries = Value::list();
+  const crdt::Hlc at = engine.replica().reading(now.wall_ms);
   engine.replica().map().for_each([&](const std::string& k, const crdt::Entry& e) {
     const size_t b = crdt::bucket_of(k);
     if (!wanted[b]) return;
     Value v = entry_value(k, e);
-    v.set("deleted", e.tombstone);
+    v.set("deleted", crdt::dead(e, at));
     v.set("bucket", static_cast<uint64_t>(b));
     entries.push(std::move(v));
   });
@@ -372,6 +422,8 @@ constexpr std::array<Route, wire::kCtlOpCount> kRoutes = {{
     {CtlOp::kWatch, nullptr},
     {CtlOp::kQuarantine, quarantine_op},
     {CtlOp::kForget, forget_op},
+    {CtlOp::kExpire, expire_op},
+    {CtlOp::kTtl, ttl_op},
 }};
 
 constexpr bool routes_follow_table() {
@@ -442,7 +494,8 @@ CtlResponse quorum_read(Engine& engine, CtlOp op, const wire::CtlRequest& req, N
 CtlResponse handle_control(Engine& engine, const wire::CtlRequest& req, Now now, uint64_t* deferred) {
   const Result<CtlOp> op = wire::check_request(req.op, req.args);
   CtlResponse r;
-  const bool waits = op.ok() && (*op == CtlOp::kSet || *op == CtlOp::kDel || *op == CtlOp::kMset) &&
+  const bool waits = op.ok() &&
+                     (*op == CtlOp::kSet || *op == CtlOp::kDel || *op == CtlOp::kMset || *op == CtlOp::kExpire) &&
                      !req.args.get("wait").is_null();
   const bool reads = op.ok() && (*op == CtlOp::kGet || *op == CtlOp::kList) && !req.args.get("read").is_null();
   if (deferred != nullptr) *deferred = 0;

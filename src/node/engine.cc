@@ -128,14 +128,14 @@ void Engine::Impl::applied(const crdt::KeyedEntry& ke, bool local) {
 }
 
 Result<crdt::KeyedEntry> Engine::Impl::write(std::string_view key, std::optional<std::string_view> value,
-                                             Now n) {
+                                             Now n, uint64_t ttl_ms) {
   now = n;
   if (Status st = write_refusal(); !st.ok()) return st;
   std::optional<crdt::Entry> prev;
   if (durable) {
     if (const crdt::Entry* e = replica.map().find(key)) prev = *e;
   }
-  auto r = replica.write(key, value, n.wall_ms);
+  auto r = replica.write(key, value, n.wall_ms, ttl_ms);
   if (r.ok()) {
     if (durable) unsynced.push_back({r->key, r->entry.dot, std::move(prev)});
     applied(*r, true);

@@ -173,7 +173,9 @@ class Engine {
   // ---- local operations ----
   // A write; state is unchanged on error (too large, empty key, or refused
   // by the clock-offset guard: see write_refusal).
-  Result<crdt::KeyedEntry> set(std::string_view key, std::string_view value, Now now);
+  // A value may expire: `ttl_ms` after the write's HLC (crdt::Entry::ttl_ms;
+  // 0: never).
+  Result<crdt::KeyedEntry> set(std::string_view key, std::string_view value, Now now, uint64_t ttl_ms = 0);
   Result<crdt::KeyedEntry> del(std::string_view key, Now now);
   // Every local write (set, del, traced_set, quarantine_apply) is refused
   // with Unavailable while the clock-offset guard judges this node's clock
@@ -239,10 +241,15 @@ class Engine {
   Result<crdt::KeyedEntry> quarantine_apply(std::string_view key, Now now);
   // Drops the quarantined writes of `key` (every key when empty): how many.
   size_t quarantine_drop(std::string_view key, Now now);
-  // The winning entry, tombstones included (callers treat them as absent).
+  // The winning entry, tombstones and expired writes included (callers
+  // treat them as absent: live()).
   const crdt::Entry* get(std::string_view key) const;
-  // Live entries under `prefix`, sorted by key.
-  std::vector<std::pair<std::string, crdt::Entry>> list(std::string_view prefix) const;
+  // The entry of `key` if it reads as live at wall time `wall_ms` (neither a
+  // tombstone nor expired by this node's HLC reading then; 0: by the clock's
+  // last timestamp), else nullptr.
+  const crdt::Entry* live(std::string_view key, uint64_t wall_ms = 0) const;
+  // Live entries under `prefix` (at `wall_ms`, as live()), sorted by key.
+  std::vector<std::pair<std::string, crdt::Entry>> list(std::string_view prefix, uint64_t wall_ms = 0) const;
   // Contacts seeds (also used by `--join` at start).
   void join(const std::vector<Endpoint>& seeds, Now now);
   // Announces a graceful leave to every member.

@@ -77,7 +77,8 @@ struct Engine::Impl {
   void applied(const crdt::KeyedEntry& ke, bool local);
   // Appends to the write-ahead log. REQUIRES: durable.
   void journal(LogOp op);
-  Result<crdt::KeyedEntry> write(std::string_view key, std::optional<std::string_view> value, Now n);
+  Result<crdt::KeyedEntry> write(std::string_view key, std::optional<std::string_view> value, Now n,
+                                 uint64_t ttl_ms = 0);
 
   // Local writes not yet durable (durable only): what each replaced, so
   // that a failed log write can withdraw them (Engine::storage_failed).

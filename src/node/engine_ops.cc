@@ -13,8 +13,8 @@ using wire::MemberState;
 
 // ---- local operations -------------------------------------------------------------
 
-Result<crdt::KeyedEntry> Engine::set(std::string_view key, std::string_view value, Now now) {
-  auto w = impl_->write(key, value, now);
+Result<crdt::KeyedEntry> Engine::set(std::string_view key, std::string_view value, Now now, uint64_t ttl_ms) {
+  auto w = impl_->write(key, value, now, ttl_ms);
   impl_->finish();
   return w;
 }
@@ -115,7 +115,7 @@ Result<crdt::KeyedEntry> Engine::quarantine_apply(std::string_view key, Now now)
   // A new write, above the clock: it makes the key present, which orders
   // the quarantined entries against it, and they all lose (finish() logs
   // and journals their release).
-  auto w = newest.tombstone ? s.write(key, std::nullopt, now) : s.write(key, newest.value, now);
+  auto w = newest.tombstone ? s.write(key, std::nullopt, now) : s.write(key, newest.value, now, newest.ttl_ms);
   if (w.ok()) {
     s.log(LogLevel::kInfo, "applied the quarantined write of key '" + std::string(key) + "' as a new write");
   }
@@ -310,10 +310,15 @@ wire::Value Engine::security() const { return impl_->sealing.describe(impl_->cfg
 
 const crdt::Entry* Engine::get(std::string_view key) const { return impl_->replica.map().find(key); }
 
-std::vector<std::pair<std::string, crdt::Entry>> Engine::list(std::string_view prefix) const {
+const crdt::Entry* Engine::live(std::string_view key, uint64_t wall_ms) const {
+  return impl_->replica.live(key, wall_ms);
+}
+
+std::vector<std::pair<std::string, crdt::Entry>> Engine::list(std::string_view prefix, uint64_t wall_ms) const {
   std::vector<std::pair<std::string, crdt::Entry>> out;
+  const crdt::Hlc at = impl_->replica.reading(wall_ms);
   impl_->replica.map().for_each([&](const std::string& k, const crdt::Entry& e) {
-    if (!e.tombstone && k.compare(0, prefix.size(), prefix) == 0) out.emplace_back(k, e);
+    if (!crdt::dead(e, at) && k.compare(0, prefix.size(), prefix) == 0) out.emplace_back(k, e);
   });
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   return out;

@@ -117,7 +117,7 @@ void AntiEntropy::gc_tick() {
   if (!tombs_scanned_) {
     tombs_scanned_ = true;
     replica_.map().for_each([&](const std::string& k, const crdt::Entry& e) {
-      if (e.tombstone) tomb_fifo_.emplace_back(now_.mono_us / kMs, k);
+      if (e.tombstone || e.ttl_ms != 0) tomb_fifo_.emplace_back(now_.mono_us / kMs, k);
     });
   }
   if (quorum_tick()) {
@@ -226,8 +226,12 @@ void AntiEntropy::collect() {
   uint64_t collected = 0;
   std::erase_if(tomb_ripe_, [&](const std::string& key) {
     const crdt::Entry* e = replica_.map().find(key);
-    if (!e || !e->tombstone) return true;  // overwritten, or collected already
-    if (e->hlc.physical() + grace > now_.wall_ms) return false;  // a delete from the future
+    if (!e || !(e->tombstone || e->ttl_ms != 0)) return true;  // overwritten, or collected already
+    // An expiring write is a delete at its expiry instant: it waits (in the
+    // ripe list, looked at again each round) until the grace period has
+    // passed after that instant. Not yet expired: not yet a delete at all.
+    const uint64_t dead_ms = e->tombstone ? e->hlc.physical() : crdt::expires_at(*e).physical();
+    if (dead_ms + grace > now_.wall_ms) return false;  // a delete from the future
     if (!stable.covers(e->dot)) return false;
     if (replica_.collect(key, e->dot)) ++collected;
     return true;

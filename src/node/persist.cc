@@ -15,10 +15,14 @@ std::string as_string(const wire::Bytes& b) { return std::string(b.begin(), b.en
 
 void put_entry(wire::Writer& w, const crdt::KeyedEntry& ke) {
   w.bytes(ke.key);
-  w.u8(static_cast<uint8_t>((ke.entry.tombstone ? 1 : 0) | (ke.entry.vouched ? 2 : 0)));
+  // Flag 4: a time to live follows the seq (a log written before it never
+  // has one).
+  w.u8(static_cast<uint8_t>((ke.entry.tombstone ? 1 : 0) | (ke.entry.vouched ? 2 : 0) |
+                            (ke.entry.ttl_ms != 0 ? 4 : 0)));
   w.varint(ke.entry.hlc.raw);
   w.u64(ke.entry.dot.origin);
   w.varint(ke.entry.dot.seq);
+  if (ke.entry.ttl_ms != 0) w.varint(ke.entry.ttl_ms);
   if (!ke.entry.tombstone) w.bytes(ke.entry.value);
 }
 
@@ -31,6 +35,7 @@ crdt::KeyedEntry get_entry(wire::Reader& r) {
   ke.entry.hlc.raw = r.varint();
   ke.entry.dot.origin = r.u64();
   ke.entry.dot.seq = r.varint();
+  if (flags & 4) ke.entry.ttl_ms = r.varint();
   if (!ke.entry.tombstone) ke.entry.value = r.bytes(crdt::kMaxValueBytes);
   return ke;
 }

@@ -36,6 +36,17 @@ void put_members(Writer& w, const std::vector<MemberUpdate>& ms) {
   for (const auto& m : ms) put_member(w, m);
 }
 
+// Entry flags: tombstone, vouched, unordered; and, only in the extended
+// message types, a time to live follows the seq.
+constexpr uint8_t kEntryTtl = 8;
+
+bool extended(const crdt::Chunk& c) {
+  for (const auto& ke : c.entries) {
+    if (ke.entry.ttl_ms != 0) return true;
+  }
+  return false;
+}
+
 void put_chunk(Writer& w, const crdt::Chunk& c) {
   w.u64(c.origin);
   w.varint(c.from);
@@ -44,9 +55,10 @@ void put_chunk(Writer& w, const crdt::Chunk& c) {
   for (const auto& ke : c.entries) {
     w.bytes(ke.key);
     w.u8(static_cast<uint8_t>((ke.entry.tombstone ? 1 : 0) | (ke.entry.vouched ? 2 : 0) |
-                              (ke.entry.unordered ? 4 : 0)));
+                              (ke.entry.unordered ? 4 : 0) | (ke.entry.ttl_ms != 0 ? kEntryTtl : 0)));
     w.varint(ke.entry.hlc.raw);
     w.varint(ke.entry.dot.seq);
+    if (ke.entry.ttl_ms != 0) w.varint(ke.entry.ttl_ms);
     if (!ke.entry.tombstone) w.bytes(ke.entry.value);
   }
 }
@@ -251,7 +263,10 @@ std::vector<MemberUpdate> get_members(Reader& r) {
   return out;
 }
 
-crdt::Chunk get_chunk(Reader& r) {
+// `ext`: the message is of an extended type (MsgType::kPushExt...), whose
+// entries may carry extension fields; elsewhere their flags are ignored, as
+// they always were.
+crdt::Chunk get_chunk(Reader& r, bool ext = false) {
   crdt::Chunk c;
   c.origin = r.u64();
   c.from = r.varint();
@@ -262,12 +277,18 @@ crdt::Chunk get_chunk(Reader& r) {
     crdt::KeyedEntry ke;
     ke.key = r.bytes(crdt::kMaxKeyBytes);
     if (r.ok() && ke.key.empty()) r.fail("empty key");
-    uint8_t flags = r.u8();  // bits above 2 are reserved and ignored
+    uint8_t flags = r.u8();  // bits above 2 (above 3: extended) are reserved and ignored
     ke.entry.tombstone = flags & 1;
     ke.entry.vouched = flags & 2;
     ke.entry.unordered = flags & 4;
     ke.entry.hlc.raw = r.varint();
     ke.entry.dot = crdt::Dot{c.origin, r.varint()};
+    if (ext && (flags & kEntryTtl)) {
+      ke.entry.ttl_ms = r.varint();
+      // Zero is "forever", written without the flag: one encoding per entry.
+      if (r.ok() && (ke.entry.ttl_ms == 0 || ke.entry.ttl_ms > crdt::kMaxTtlMs)) r.fail("bad time to live");
+      if (r.ok() && ke.entry.tombstone) r.fail("tombstone with a time to live");
+    }
     if (!ke.entry.tombstone) ke.entry.value = r.bytes(crdt::kMaxValueBytes);
     c.entries.push_back(std::move(ke));
   }
@@ -314,12 +335,15 @@ Value get_value(Reader& r, int depth) {
 template <class M>
 M get_body(Reader& r);
 
-template <>
-Push get_body<Push>(Reader& r) {
+Push get_push(Reader& r, bool ext) {
   Push m;
   m.msg_seq = r.varint();
-  m.chunk = get_chunk(r);
+  m.chunk = get_chunk(r, ext);
   return m;
+}
+template <>
+Push get_body<Push>(Reader& r) {
+  return get_push(r, false);
 }
 template <>
 Ack get_body<Ack>(Reader& r) {
@@ -334,13 +358,12 @@ ReadReq get_body<ReadReq>(Reader& r) {
   if (r.ok() && !m.vector && m.key.empty()) r.fail("read of an empty key");
   return m;
 }
-template <>
-ReadResp get_body<ReadResp>(Reader& r) {
+ReadResp get_read_resp(Reader& r, bool ext) {
   ReadResp m;
   m.read_id = r.varint();
   const uint8_t flags = r.u8();
   if (flags & kReadEntry) {
-    m.chunk = get_chunk(r);
+    m.chunk = get_chunk(r, ext);
     // One key's winner: exactly one entry, a loose dot.
     if (r.ok() && (m.chunk.entries.size() != 1 || m.chunk.from != 0 || m.chunk.to != 0)) {
       r.fail("a read answer carries one entry");
@@ -357,6 +380,10 @@ ReadResp get_body<ReadResp>(Reader& r) {
     }
   }
   return m;
+}
+template <>
+ReadResp get_body<ReadResp>(Reader& r) {
+  return get_read_resp(r, false);
 }
 template <>
 Digest get_body<Digest>(Reader& r) {
@@ -525,6 +552,13 @@ Message decode_as(Reader& r) {
   return Message(std::move(m));
 }
 
+template <class M>
+Message decode_with(Reader& r, M (*get)(Reader&, bool)) {
+  M m = get(r, true);
+  skip_extensions(r);
+  return Message(std::move(m));
+}
+
 }  // namespace
 
 const char* member_state_name(MemberState s) {
@@ -540,13 +574,20 @@ const char* member_state_name(MemberState s) {
 static_assert(std::variant_size_v<Message> == kMaxMsgType, "Message alternatives follow MsgType");
 MsgType type_of(const Message& m) { return static_cast<MsgType>(m.index() + 1); }
 
+MsgType wire_type_of(const Message& m) {
+  if (const auto* p = std::get_if<Push>(&m); p && extended(p->chunk)) return MsgType::kPushExt;
+  if (const auto* c = std::get_if<ChunkMsg>(&m); c && extended(c->chunk)) return MsgType::kChunkExt;
+  if (const auto* r = std::get_if<ReadResp>(&m); r && extended(r->chunk)) return MsgType::kReadRespExt;
+  return type_of(m);
+}
+
 const char* type_name(MsgType t) {
   static const char* names[] = {"?",     "push",     "ack",     "digest",   "chunk",
                                 "ping",  "ping-req", "ping-ack", "fragment", "join",
                                 "members", "ctl-request", "ctl-response", "hello",
-                                "read-req", "read-resp"};
+                                "read-req", "read-resp", "push-ext", "chunk-ext", "read-resp-ext"};
   auto i = static_cast<size_t>(t);
-  return i <= kMaxMsgType ? names[i] : "?";
+  return i <= kMaxWireType ? names[i] : "?";
 }
 
 void encode_to(const Envelope& env, Bytes& out) {
@@ -554,7 +595,7 @@ void encode_to(const Envelope& env, Bytes& out) {
   w.u8(kMagic0);
   w.u8(kMagic1);
   w.u8(kVersion);
-  w.u8(static_cast<uint8_t>(type_of(env.msg)));
+  w.u8(static_cast<uint8_t>(wire_type_of(env.msg)));
   w.u64(env.sender);
   std::visit(
       [&](const auto& m) {
@@ -582,7 +623,7 @@ Result<Header> peek_header(const uint8_t* data, size_t n) {
   h.sender = r.u64();
   if (!r.ok()) return Status::Corruption("truncated header");
   if (h.version < kMinVersion) return Status::Corruption("unsupported version");
-  if (t == 0 || t > kMaxMsgType) return Status::Corruption("unknown message type");
+  if (t == 0 || t > kMaxWireType) return Status::Corruption("unknown message type");
   h.type = static_cast<MsgType>(t);
   return h;
 }
@@ -616,6 +657,11 @@ Result<Envelope> decode(const uint8_t* data, size_t n) {
     case MsgType::kHello: env.msg = decode_as<Hello>(r); break;
     case MsgType::kReadReq: env.msg = decode_as<ReadReq>(r); break;
     case MsgType::kReadResp: env.msg = decode_as<ReadResp>(r); break;
+    case MsgType::kPushExt: env.msg = decode_with(r, get_push); break;
+    case MsgType::kChunkExt:
+      env.msg = decode_with<ChunkMsg>(r, [](Reader& rr, bool ext) { return ChunkMsg{get_chunk(rr, ext)}; });
+      break;
+    case MsgType::kReadRespExt: env.msg = decode_with(r, get_read_resp); break;
   }
   if (!r.ok()) return Status::Corruption(std::string(type_name(h->type)) + ": " + r.error());
   return env;

@@ -59,8 +59,10 @@ enum class CtlOp : uint8_t {
   kWatch,
   kQuarantine,
   kForget,
+  kExpire,
+  kTtl,
 };
-inline constexpr size_t kCtlOpCount = 18;
+inline constexpr size_t kCtlOpCount = 20;
 
 // Who answers an op: the engine (node::handle_control), or the Asio shell,
 // which owns what the engine must not (cluster keys for the control port,
@@ -91,8 +93,15 @@ inline constexpr ArgSpec kKey[] = {{"key", kString, true}};
 // reads, with `timeout_ms`; `max_staleness_ms` bounds a local get.
 inline constexpr ArgSpec kGet[] = {
     {"key", kString, true}, {"read", kString}, {"timeout_ms", kInt}, {"max_staleness_ms", kInt}};
-inline constexpr ArgSpec kSet[] = {
-    {"key", kString, true}, {"value", kString, true}, {"wait", kString}, {"timeout_ms", kInt}};
+// ttl_ms: the value expires that long after the write's HLC (absent: never).
+inline constexpr ArgSpec kSet[] = {{"key", kString, true},
+                                   {"value", kString, true},
+                                   {"wait", kString},
+                                   {"timeout_ms", kInt},
+                                   {"ttl_ms", kInt}};
+// A new write of the key's live value that expires ttl_ms after itself.
+inline constexpr ArgSpec kExpire[] = {
+    {"key", kString, true}, {"ttl_ms", kInt, true}, {"wait", kString}, {"timeout_ms", kInt}};
 inline constexpr ArgSpec kKeyValue[] = {{"key", kString, true}, {"value", kString, true}};
 // A delete of a key this node holds no value for (no entry, or already a
 // tombstone) writes nothing and answers kCtlNotFound, unless force: then it
@@ -149,6 +158,8 @@ inline constexpr std::array<OpSpec, kCtlOpCount> kCtlOps = {{
     {CtlOp::kWatch, "watch", Answerer::kShell, ctl_args::kPrefix},
     {CtlOp::kQuarantine, "quarantine", Answerer::kEngine, ctl_args::kQuarantine},
     {CtlOp::kForget, "forget", Answerer::kEngine, ctl_args::kForget},
+    {CtlOp::kExpire, "expire", Answerer::kEngine, ctl_args::kExpire},
+    {CtlOp::kTtl, "ttl", Answerer::kEngine, ctl_args::kKey},
 }};
 
 constexpr bool ctl_ops_in_order() {
@@ -158,7 +169,7 @@ constexpr bool ctl_ops_in_order() {
   return true;
 }
 static_assert(ctl_ops_in_order(), "kCtlOps rows must follow CtlOp's order");
-static_assert(static_cast<size_t>(CtlOp::kForget) + 1 == kCtlOpCount, "kCtlOpCount is stale");
+static_assert(static_cast<size_t>(CtlOp::kTtl) + 1 == kCtlOpCount, "kCtlOpCount is stale");
 
 constexpr const OpSpec& spec(CtlOp op) { return kCtlOps[static_cast<size_t>(op)]; }
 constexpr std::string_view op_name(CtlOp op) { return spec(op).name; }

@@ -64,8 +64,19 @@ enum class MsgType : uint8_t {
   kHello = 13,       // sealed meshes: "this process is that identity" (a certificate)
   kReadReq = 14,     // quorum reads: "send me your entry of this key (or your vector)"
   kReadResp = 15,    // the answer to a ReadReq
+  // The same three bodies, their entries carrying extension fields (a time
+  // to live, flag 8): sent whenever an entry has one. A node that predates
+  // them refuses the unknown type (drops and counts it as malformed) rather
+  // than read an entry without its time to live, which would show an expired
+  // value for ever. They decode into Push, ChunkMsg and ReadResp.
+  kPushExt = 16,
+  kChunkExt = 17,
+  kReadRespExt = 18,
 };
+// The last type with its own Message alternative; the wire knows up to
+// kMaxWireType.
 inline constexpr uint8_t kMaxMsgType = 15;
+inline constexpr uint8_t kMaxWireType = 18;
 
 enum class MemberState : uint8_t { kAlive = 0, kSuspect = 1, kDead = 2, kLeft = 3 };
 const char* member_state_name(MemberState s);
@@ -229,6 +240,9 @@ using Message = std::variant<Push, Ack, Digest, ChunkMsg, Ping, PingReq, PingAck
                              Members, CtlRequest, CtlResponse, Hello, ReadReq, ReadResp>;
 
 MsgType type_of(const Message& m);
+// The type `m` travels as: type_of(m), or its extended twin when an entry
+// of it carries extension fields.
+MsgType wire_type_of(const Message& m);
 const char* type_name(MsgType t);
 
 struct Envelope {
