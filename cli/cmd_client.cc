@@ -69,11 +69,14 @@ void add_read(CLI::App& sub, ClientOptions& o, bool list) {
       ->check(level_check(false));
 }
 
-// The consistency arguments of `req` from the options.
+// The consistency arguments of `req` from the options. A write always
+// carries --timeout: the node holds its answer for half of it at most
+// while replication is congested (backpressure).
 void consistency_args(const ClientOptions& o, wire::CtlRequest& req) {
   if (!o.wait.empty()) req.args.set("wait", o.wait);
   if (!o.read.empty()) req.args.set("read", o.read);
-  if (!o.wait.empty() || !o.read.empty()) req.args.set("timeout_ms", static_cast<int64_t>(o.timeout_ms));
+  const bool write = req.op == "set" || req.op == "del" || req.op == "mset";
+  if (write || !o.wait.empty() || !o.read.empty()) req.args.set("timeout_ms", static_cast<int64_t>(o.timeout_ms));
   if (o.max_staleness_ms >= 0) req.args.set("max_staleness_ms", o.max_staleness_ms);
 }
 

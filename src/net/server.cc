@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstring>
 #include <asio.hpp>
 #include <csignal>
 #include <optional>
@@ -134,6 +135,32 @@ void Server::Impl::send(const node::Datagram& d) {
   usock.send_to(asio::buffer(d.bytes), udp::endpoint(to_asio(d.to), d.to.port), 0, ignored);
 }
 
+void Server::Impl::send_queued() {
+  const int fd = usock.native_handle();
+  size_t done = 0;
+  while (done < tx.size()) {
+    const size_t n = std::min(kSendBatch, tx.size() - done);
+    for (size_t i = 0; i < n; ++i) {
+      const node::Datagram& d = tx[done + i];
+      const udp::endpoint to(to_asio(d.to), d.to.port);
+      std::memcpy(&saddrs[i], to.data(), to.size());
+      siov[i].iov_base = const_cast<uint8_t*>(d.bytes.data());
+      siov[i].iov_len = d.bytes.size();
+      shdrs[i].msg_hdr = {};
+      shdrs[i].msg_hdr.msg_name = &saddrs[i];
+      shdrs[i].msg_hdr.msg_namelen = static_cast<socklen_t>(to.size());
+      shdrs[i].msg_hdr.msg_iov = &siov[i];
+      shdrs[i].msg_hdr.msg_iovlen = 1;
+    }
+    const int sent = ::sendmmsg(fd, shdrs.data(), static_cast<unsigned>(n), 0);
+    // sendmmsg stops at the first datagram it cannot send (a full buffer, an
+    // unreachable address); asked again, it fails on that one, which is then
+    // skipped: loss, as send() treats it.
+    done += sent > 0 ? static_cast<size_t>(sent) : 1;
+  }
+  tx.clear();
+}
+
 void Server::Impl::schedule_flush() {
   if (flush_posted) return;
   flush_posted = true;
@@ -163,7 +190,7 @@ void Server::Impl::drain() {
                          if (synced.ok()) send(d);
                        });
                      } else {
-                       send(d);
+                       tx.push_back(std::move(d));
                      }
                    },
                    [](node::LogOp&) {},  // appended above
@@ -178,6 +205,7 @@ void Server::Impl::drain() {
                    },
                    [&](node::Timer t) { arm_timer(t.at_us); },
                    [&](node::Reply& r) {
+                     send_queued();  // what the engine sent before answering leaves first
                      if (auto w = prompt_waits.find(r.id); w != prompt_waits.end()) {
                        auto done = std::move(w->second);
                        prompt_waits.erase(w);
@@ -195,6 +223,7 @@ void Server::Impl::drain() {
                },
                e);
   }
+  send_queued();
   if (compaction) compact();  // after the datagrams have left
 }
 
@@ -225,14 +254,48 @@ void Server::Impl::on_timer(std::error_code ec) {
   flush();
 }
 
+// One datagram by an ordinary (speculative) receive, which also wakes the
+// loop; then the rest in batches.
 void Server::Impl::start_receive() {
-  usock.async_receive_from(asio::buffer(rbuf), rfrom, [this](std::error_code ec, size_t n) {
+  usock.async_receive_from(asio::buffer(rbufs.get(), kRecvSlotBytes), rfrom, [this](std::error_code ec, size_t n) {
     if (ec == asio::error::operation_aborted || !usock.is_open()) return;
-    if (!ec) {
-      engine->handle_datagram(from_asio(rfrom.address(), rfrom.port()), rbuf.data(), n, clock());
-      flush();
+    if (!ec) engine->handle_datagram(from_asio(rfrom.address(), rfrom.port()), rbufs.get(), n, clock());
+    receive_more();
+  });
+}
+
+void Server::Impl::receive_more() {
+  const int fd = usock.native_handle();
+  bool more = false;
+  for (int round = 0; round < kRecvRounds; ++round) {
+    for (size_t i = 0; i < kRecvBatch; ++i) {
+      riov[i].iov_base = rbufs.get() + i * kRecvSlotBytes;
+      riov[i].iov_len = kRecvSlotBytes;
+      rhdrs[i].msg_hdr = {};
+      rhdrs[i].msg_hdr.msg_name = &raddrs[i];
+      rhdrs[i].msg_hdr.msg_namelen = sizeof(raddrs[i]);
+      rhdrs[i].msg_hdr.msg_iov = &riov[i];
+      rhdrs[i].msg_hdr.msg_iovlen = 1;
     }
-    start_receive();
+    const int n = ::recvmmsg(fd, rhdrs.data(), kRecvBatch, MSG_DONTWAIT, nullptr);
+    if (n <= 0) break;  // drained (or an error, which is loss)
+    for (size_t i = 0; i < static_cast<size_t>(n); ++i) {
+      udp::endpoint from;
+      const size_t len = std::min<size_t>(rhdrs[i].msg_hdr.msg_namelen, from.capacity());
+      std::memcpy(from.data(), &raddrs[i], len);
+      from.resize(len);
+      engine->handle_datagram(from_asio(from.address(), from.port()), rbufs.get() + i * kRecvSlotBytes,
+                              rhdrs[i].msg_len, clock());
+    }
+    more = static_cast<size_t>(n) == kRecvBatch;
+    if (!more) break;
+  }
+  flush();
+  if (!more) return start_receive();
+  // The reactor is edge-triggered: what is left unread raises no new edge,
+  // so reading goes on after the other work already queued.
+  asio::post(io, [this] {
+    if (usock.is_open()) receive_more();
   });
 }
 

@@ -5,6 +5,8 @@
 // commit), WatchStreams, MetricsHttp and ControlKeys.
 #pragma once
 
+#include <sys/socket.h>
+
 #include <array>
 #include <asio.hpp>
 #include <chrono>
@@ -41,11 +43,24 @@ constexpr uint64_t kMaxTimerUs = 3600ull * 1000 * 1000;
 // not advance past a tick, so an engine bug cannot spin the CPU.
 constexpr uint64_t kMinRetickUs = 1000;
 constexpr std::chrono::milliseconds kLeaveGrace{100};
+// Datagram I/O in batches (issue 19): one recvmmsg reads up to kRecvBatch
+// datagrams, and the engine's datagrams leave kSendBatch per sendmmsg.
+// Under load a node received a push, flushed, and sent its acknowledgement
+// one system call each; now a wake-up handles what the socket holds (up to
+// kRecvRounds batches, then other work gets a turn) and flushes once.
+constexpr size_t kRecvBatch = 32;
+constexpr size_t kRecvSlotBytes = 65536;  // the largest UDP payload
+constexpr int kRecvRounds = 8;
+constexpr size_t kSendBatch = 64;
 
 }  // namespace detail
 
 using detail::tcp;
 using detail::udp;
+using detail::kRecvBatch;
+using detail::kRecvSlotBytes;
+using detail::kRecvRounds;
+using detail::kSendBatch;
 
 struct Server::Impl {
   // Declared first so it is destroyed last: every I/O object below needs it.
@@ -63,8 +78,18 @@ struct Server::Impl {
   std::unique_ptr<ControlKeys> ctl_keys;
   LogSink log_sink;
   ChangeSink change_sink;
-  std::array<uint8_t, 65536> rbuf{};
+  // kRecvBatch slots of kRecvSlotBytes, not zeroed: only the pages the
+  // kernel writes datagrams into become resident.
+  std::unique_ptr<uint8_t[]> rbufs{new uint8_t[kRecvBatch * kRecvSlotBytes]};
   udp::endpoint rfrom;
+  std::array<mmsghdr, kRecvBatch> rhdrs{};
+  std::array<iovec, kRecvBatch> riov{};
+  std::array<sockaddr_storage, kRecvBatch> raddrs{};
+  // The engine's datagrams not sent yet, in order (send_queued).
+  std::vector<node::Datagram> tx;
+  std::array<mmsghdr, kSendBatch> shdrs{};
+  std::array<iovec, kSendBatch> siov{};
+  std::array<sockaddr_storage, kSendBatch> saddrs{};
   uint64_t armed_us = 0;
   uint64_t last_tick_us = 0;
   bool stopping = false;
@@ -84,6 +109,7 @@ struct Server::Impl {
   Status bind_with_fallback();
   void log(node::LogLevel level, std::string text);
   void send(const node::Datagram& d);
+  void send_queued();  // sends `tx`, kSendBatch datagrams per sendmmsg
   void flush();  // packs the engine's gathered writes, then drain()
   void drain();  // carries out the engine's effects
   void schedule_flush();  // flush() after the handlers already queued
@@ -91,6 +117,7 @@ struct Server::Impl {
   void arm_timer(uint64_t deadline_us);
   void on_timer(std::error_code ec);
   void start_receive();
+  void receive_more();  // reads the rest of what the socket holds in batches, then flushes once
   void start_control();
   // A control request's body to its response (ControlPort::Hooks::answer).
   ControlPort::Reply answer(const wire::Bytes& body);

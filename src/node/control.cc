@@ -506,7 +506,18 @@ CtlResponse handle_control(Engine& engine, const wire::CtlRequest& req, Now now,
   } else if (reads) {
     r = quorum_read(engine, *op, req, now, deferred);
   } else if (const Handler h = kRoutes[static_cast<size_t>(*op)].handler) {
+    const bool writes = *op == CtlOp::kSet || *op == CtlOp::kDel || *op == CtlOp::kMset;
+    const uint64_t before = engine.last_local_seq();
     r = h(engine, req.args, now);
+    // Backpressure: the answer to a write waits while replication toward a
+    // member is congested, for half the client's timeout at most, so that it
+    // arrives before the client gives up.
+    auto timeout = wait_timeout(req.args);
+    if (writes && deferred != nullptr && r.code == wire::kCtlOk && engine.last_local_seq() != before &&
+        timeout.ok()) {
+      r.req_id = req.req_id;
+      *deferred = engine.hold_write(*timeout / 2, r, now);
+    }
   } else {
     r = fail(wire::kCtlBadRequest, prefix(*op) + "answered by a node's control port, not its engine");
   }

@@ -44,6 +44,10 @@ namespace meshkv::node {
 // (kCtlBadRequest). get takes `max_staleness_ms` too: a bound on
 // Engine::staleness_ms past which it answers kCtlNotFound instead of the
 // value; get and list answers carry "staleness_ms".
+// Backpressure: set, del and mset without `wait` are deferred likewise
+// (when `deferred` is given) while replication is congested
+// (Engine::hold_write), for half their `timeout_ms` at most; the held
+// answer carries "slowed_ms".
 wire::CtlResponse handle_control(Engine& engine, const wire::CtlRequest& req, Now now,
                                  uint64_t* deferred = nullptr);
 

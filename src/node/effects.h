@@ -62,6 +62,7 @@ enum class TimerKind : uint8_t {
   kFragments,     // transport: partial messages expire
   kDelayed,       // transport: a datagram delayed by an injected fault is due
   kConsistency,   // consistency: a write's wait or a quorum read reaches its deadline
+  kBackpressure,  // backpressure: a held write answer reaches its deadline
 };
 const char* timer_name(TimerKind k);
 

@@ -66,7 +66,8 @@ Replication::Hooks Engine::Impl::replication_hooks() {
           [this](const crdt::KeyedEntry& ke) { applied(ke, false); },
           [this](uint64_t uid, const Endpoint& from) { return anti_entropy.unreconciled(uid, from); }, logger(),
           [this](std::string_view m, uint64_t first, uint64_t last) { on_pushes_acked(m, first, last); },
-          [this](uint64_t first, uint64_t last) { return waited(first, last); }};
+          [this](uint64_t first, uint64_t last) { return waited(first, last); },
+          [this](std::string_view m, uint64_t sent_us) { membership.rto_expired(m, sent_us, now.mono_us); }};
 }
 
 AntiEntropy::Hooks Engine::Impl::anti_entropy_hooks() {
@@ -80,6 +81,7 @@ void Engine::Impl::journal(LogOp op) { out.journal(std::move(op)); }
 void Engine::Impl::finish() {
   settle_quarantine();
   if (!waits.empty() || !reads.empty()) settle_consistency();
+  if (!holds.empty()) settle_holds();
   if (!gathering) replication.flush_gathered();
   transport.release(out);
 }

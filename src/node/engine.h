@@ -230,6 +230,19 @@ class Engine {
   // nullopt while some reachable member was never known to be covered.
   std::optional<uint64_t> staleness_ms(Now now) const;
 
+  // ---- backpressure ----
+  // The answer `done` to a local write request (set, del, mset), held while
+  // replication is congested: the push queue toward a member that is alive
+  // and answering holds 512 pushes or more (Replication::congested;
+  // suspect, dead and silent members never hold writers back). Returns 0
+  // when it is not congested (answer `done` now). Otherwise an id: the answer
+  // comes as a Reply effect with that id once no such queue is at the mark,
+  // or after `hold_ms` at most, with "slowed_ms" (how long it was held) in
+  // its body. The write is made either way; a client that sends its next
+  // write after the answer is slowed to the pace the members take writes.
+  // More than kMaxWaits held answers are not held (answered now).
+  uint64_t hold_write(uint64_t hold_ms, wire::CtlResponse& done, Now now);
+
   // ---- quarantine (crdt/replica.h: writes that could not be ordered
   // against deletes collected while their writer was cut off) ----
   // [{key, value (absent for a delete), deleted, hlc, writer, origin, seq}],

@@ -187,6 +187,26 @@ struct Engine::Impl {
   // {waits, ...} for status and /metrics.
   wire::Value consistency_view(uint64_t now_us) const;
 
+  // ---- backpressure (node/backpressure.cc) ----
+  // Answers to write requests held while replication is congested
+  // (Engine::hold_write), by Reply id (from next_wait_id).
+  struct Held {
+    uint64_t start_us = 0, deadline_us = 0;
+    wire::CtlResponse done;
+  };
+  std::map<uint64_t, Held> holds;
+  struct BackpressureCounters {
+    uint64_t writes_slowed = 0;  // write requests whose answer was held
+    uint64_t slowed_ms = 0;      // the time they were held, in total
+    uint64_t slowed_to_deadline = 0;  // held to their deadline: still congested then
+    uint64_t not_held = 0;       // congested, but kMaxWaits answers were held already
+  } backpressure;
+  // Answers the held writes once replication is not congested, or at their
+  // deadline; run at the end of every input.
+  void settle_holds();
+  // {writes_slowed, ...} for status and /metrics.
+  wire::Value backpressure_view() const;
+
   // How the components reach each other (engine.cc).
   LogFn logger();
   Sealing::Hooks sealing_hooks();

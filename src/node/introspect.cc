@@ -193,6 +193,7 @@ Value Engine::status(Now now) const {
   v.set("hlc", format_hlc(s.replica.clock().last()));
   v.set("clock", s.clock_guard_view(now.mono_us));
   v.set("consistency", s.consistency_view(now.mono_us));
+  v.set("backpressure", s.backpressure_view());
   // Always the object loss shows, with active false when none is injected.
   Value faults_v = faults().to_value();
   faults_v.set("active", faults().active());

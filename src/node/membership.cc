@@ -176,6 +176,10 @@ void Membership::sample_rtt(std::string_view name, uint64_t rtt_us) {
   if (Member* m = find_mut(name)) m->rtt.sample(rtt_us);
 }
 
+void Membership::rto_expired(std::string_view name, uint64_t sent_us, uint64_t now_us) {
+  if (Member* m = find_mut(name)) m->rtt.expired(sent_us, now_us);
+}
+
 void Membership::note_identity(uint64_t uid, const std::string& fingerprint) {
   if (Member* m = by_uid_mut(uid)) m->fingerprint = fingerprint;
 }

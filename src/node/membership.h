@@ -126,6 +126,9 @@ class Membership {
   void tick();
   // An RTT measured by another component (an acknowledged push).
   void sample_rtt(std::string_view name, uint64_t rtt_us);
+  // A push to `name` first sent at `sent_us` was not acknowledged within the
+  // RTO: see RttEstimator::expired.
+  void rto_expired(std::string_view name, uint64_t sent_us, uint64_t now_us);
   // The fingerprint of process `uid`'s proven identity, shown by peers.
   void note_identity(uint64_t uid, const std::string& fingerprint);
   // Removes member `name` at once, everywhere: it is declared left (told to

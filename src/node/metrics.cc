@@ -125,6 +125,14 @@ std::string Engine::metrics(Now now) const {
     w.family("meshkv_write_waits_total", "counter", "Writes that waited for acknowledgements (--wait), by outcome.");
     w.sample("meshkv_write_waits_total", k.waits_met, {{"outcome", "met"}});
     w.sample("meshkv_write_waits_total", k.waits_timed_out, {{"outcome", "timed_out"}});
+    w.single("meshkv_writes_slowed_total", "counter",
+             "Write requests whose answer was held while a member's push queue was full (backpressure).",
+             s.backpressure.writes_slowed);
+    w.single("meshkv_writes_slowed_seconds_total", "counter", "Time write answers were held by backpressure.",
+             static_cast<double>(s.backpressure.slowed_ms) / 1000.0);
+    w.single("meshkv_push_queue_max", "gauge",
+             "Pushes queued toward the fullest alive and answering member (writers wait at 512).",
+             static_cast<uint64_t>(s.replication.congestion()));
     w.family("meshkv_quorum_reads_total", "counter", "Quorum reads (--read), by outcome.");
     w.sample("meshkv_quorum_reads_total", k.reads_met, {{"outcome", "met"}});
     w.sample("meshkv_quorum_reads_total", k.reads_failed, {{"outcome", "failed"}});

@@ -43,18 +43,32 @@ class RttEstimator {
       var_ = 0.75 * var_ + 0.25 * std::abs(srtt_ - r);
       srtt_ = 0.875 * srtt_ + 0.125 * r;
     }
+    backoff_ = 1;
+  }
+  // A retransmission timer expired for a message first sent at `sent_us`
+  // (RFC 6298, 5.5): the RTO doubles, once per round of expiries (messages
+  // sent since the last doubling), up to kMaxRtoUs, until the next sample.
+  // Without it a round trip longer than the RTO was never measured: Karn's
+  // rule discards the samples of retransmitted messages, every push was
+  // retransmitted (three times each over a 100 ms round trip against the
+  // initial 50 ms), and the RTO stayed where it was.
+  void expired(uint64_t sent_us, uint64_t now_us) {
+    if (sent_us < backoff_since_us_) return;  // this round has doubled it already
+    backoff_since_us_ = now_us;
+    if (backoff_ < 1024) backoff_ *= 2;
   }
   bool has_sample() const { return has_; }
   uint64_t srtt_us() const { return static_cast<uint64_t>(srtt_); }
   uint64_t rto_us() const {
-    if (!has_) return kInitialRtoUs;
-    const auto rto = static_cast<uint64_t>(srtt_ + 4 * var_);
-    return std::clamp(rto, kMinRtoUs, kMaxRtoUs);
+    const uint64_t rto = has_ ? static_cast<uint64_t>(srtt_ + 4 * var_) : kInitialRtoUs;
+    return std::clamp(rto * backoff_, kMinRtoUs, kMaxRtoUs);
   }
 
  private:
   bool has_ = false;
   double srtt_ = 0, var_ = 0;
+  uint64_t backoff_ = 1;           // the RTO's multiplier since the last sample
+  uint64_t backoff_since_us_ = 0;  // when it last doubled
 };
 
 // Timeout before retransmission number `attempt` (1 = first retransmission):

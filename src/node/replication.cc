@@ -126,6 +126,7 @@ void Replication::release_waiting(const Member& m, Queue& q) {
     for (const auto& d : pp.datagrams) hooks_.sender->send_encoded(m.addr, d);
     pp.sent = true;
     pp.attempts = 1;
+    if (q.answered_us == 0) q.answered_us = now_.mono_us;
     pp.first_sent_us = now_.mono_us;
     pp.deadline_us = now_.mono_us + m.rtt.rto_us();
     retransmit_timers_.push({pp.deadline_us, {m.name, seq}});
@@ -187,6 +188,7 @@ void Replication::tick() {
       release_waiting(*m, q->second);
       continue;
     }
+    if (hooks_.expired) hooks_.expired(m->name, pp.first_sent_us);
     for (const auto& d : pp.datagrams) hooks_.sender->send_encoded(m->addr, d);
     ++counters_.retransmits;
     // A write a client waits for is retried at the RTO: under 30 % loss a
@@ -246,6 +248,7 @@ void Replication::on_ack(uint64_t sender, const wire::Ack& a) {
   if (!p->second.sent) return;  // an ack for a push not sent yet: a forged or stale seq
   if (p->second.attempts == 1) hooks_.sample_rtt(m->name, now_.mono_us - p->second.first_sent_us);  // Karn
   if (hooks_.acked) hooks_.acked(m->name, p->second.first_seq, p->second.last_seq);
+  q->second.answered_us = now_.mono_us;
   drop_pending(q->second, p);
   release_waiting(*m, q->second);
 }
@@ -286,6 +289,18 @@ size_t Replication::pending() const {
   for (const auto& [name, q] : queues_) n += q.pending.size();
   return n;
 }
+
+size_t Replication::congestion() const {
+  size_t most = 0;
+  for (const auto& [name, q] : queues_) {
+    if (q.pending.size() <= most || now_.mono_us > q.answered_us + kAnsweringUs) continue;
+    const Member* m = members_.find(name);
+    if (m != nullptr && m->state == wire::MemberState::kAlive) most = q.pending.size();
+  }
+  return most;
+}
+
+bool Replication::congested() const { return congestion() >= kCongestedAt; }
 
 size_t Replication::pending_for(std::string_view member) const {
   auto q = queues_.find(member);

@@ -57,6 +57,9 @@ class Replication {
     // (--wait): its push is then retransmitted every RTO, without backoff
     // and without giving up, until the wait ends (at its deadline at most).
     std::function<bool(uint64_t first_seq, uint64_t last_seq)> urgent;
+    // A push to `member` first sent at `sent_us` went unacknowledged for an
+    // RTO: the member's RTO backs off (RttEstimator::expired).
+    std::function<void(std::string_view member, uint64_t sent_us)> expired;
   };
 
   Replication(const Config& cfg, uint64_t self_uid, const Now& now, crdt::Replica& replica,
@@ -86,6 +89,18 @@ class Replication {
 
   size_t pending() const;
   size_t pending_for(std::string_view member) const;
+  // Whether writers should wait (backpressure): the queue toward some
+  // member that is alive and answering (it acknowledged a push within
+  // kAnsweringUs, or was sent its first push less than that ago) holds
+  // kCongestedAt pushes or more. Suspect, dead and silent members never
+  // count: a partitioned member must not slow the writers of the rest.
+  bool congested() const;
+  // The fullest queue toward such a member, in pushes.
+  size_t congestion() const;
+  // Twice the push window: the window stays full while writers wait, and
+  // a write waits behind at most about two round trips of pushes.
+  static constexpr size_t kCongestedAt = 512;
+  static constexpr uint64_t kAnsweringUs = 300'000;
   const Counters& counters() const { return counters_; }
 
  private:
@@ -103,6 +118,7 @@ class Replication {
     std::map<uint64_t, PendingPush> pending;  // by msg_seq
     size_t in_flight = 0;                     // pending entries sent and not acknowledged
     std::deque<uint64_t> waiting;             // msg_seqs not sent yet, oldest first
+    uint64_t answered_us = 0;                 // the last acknowledgement (or the first push sent)
   };
   // A traced write: when it was pushed, and when each member acknowledged.
   struct Trace {

@@ -21,6 +21,7 @@ const char* timer_name(TimerKind k) {
     case TimerKind::kFragments: return "fragments";
     case TimerKind::kDelayed: return "delayed";
     case TimerKind::kConsistency: return "consistency";
+    case TimerKind::kBackpressure: return "backpressure";
   }
   return "?";
 }

@@ -38,7 +38,10 @@ int alive_count(Conn& c) {
   auto r = c.call("peers", wire::Value::object());
   if (!r) return -1;
   int n = 0;
-  for (const auto& m : r->body.get("members").as_list()) n += m.get("state").as_string() == "alive";
+  // peers lists the node itself too (first, "self": true): not counted.
+  for (const auto& m : r->body.get("members").as_list()) {
+    n += m.get("state").as_string() == "alive" && !m.get("self").as_bool();
+  }
   return n;
 }
 
