@@ -47,8 +47,8 @@ start() {  # start NAME ADDR ARGS...: the node's pid in $started
   "$bin" node --id "$name" --listen "$addr" "$@" >"$tmp/$name.log" 2>&1 &
   started=$!
   pids+=("$started")
-  local i
-  for i in $(seq 100); do
+  local _
+  for _ in $(seq 100); do
     "$bin" status --node "$addr" >/dev/null 2>&1 && return 0
     sleep 0.05
   done
