@@ -334,6 +334,33 @@ else
     "$(failed sync)$([ -n "$(get sync load_error)" ] && echo ": $(get sync load_error)")" "< 10 s" "**no**"
 fi
 
+# ---- memory, restart, merge (issue 19) -------------------------------------------
+# scripts/bench_mem.sh: RSS of a node that loaded the keys and of one that got
+# them by full sync, that full sync timed by polling status, and the loading
+# node's restart (storage.startup_ms) after kill -9 (snapshot + log) and after
+# a clean stop (snapshot alone). Then the merge micro-benchmark's median.
+echo "bench: mem: scripts/bench_mem.sh build/meshkv $keys" >&2
+scripts/bench_mem.sh build/meshkv "$keys" >"$raw/mem.txt" 2>"$raw/mem.err" || echo "  (mem exit $?; $raw/mem.err)" >&2
+sed 's/^/  /' "$raw/mem.txt" >&2
+mk="$(f "$keys") keys (\`key-%012d\` → \`value-%014d\`)"
+rl=$(get mem rss_loading_mb) rs=$(get mem rss_synced_mb)
+row "memory" "RSS of a node after \`set --batch\` of $mk / of a node that got them by full sync" \
+  "$(f "$rl") MB / $(f "$rs") MB" "≤ 80 MB on both" \
+  "$([ "$(met "$rl" "<" 80.01)" = yes ] && met "$rs" "<" 80.01 || echo "**no**")"
+fs=$(get mem full_sync_ms)
+row "full sync, 1 joining" "1 node holding $mk, 1 in-memory node joins: until its status (polled every 50 ms) shows every key" \
+  "$(f "$(awk -v v="$fs" 'BEGIN { print v / 1000 }')") s" "≤ 1.5 s" "$(met "$fs" "<" 1500.01)"
+rc=$(get mem restart_crash_ms) rn=$(get mem restart_clean_ms)
+row "restart" "the loading node's start-up (status storage.startup_ms) after kill -9 (snapshot + $(get mem wal_mb) MB of log) / after a clean stop (snapshot)" \
+  "$(f "$(awk -v v="$rc" 'BEGIN { print v / 1000 }')") s / $(f "$(awk -v v="$rn" 'BEGIN { print v / 1000 }')") s" "≤ 1 s" \
+  "$([ "$(met "$rc" "<" 1000.01)" = yes ] && met "$rn" "<" 1000.01 || echo "**no**")"
+echo "bench: merge: build/meshkv_bench --only merge --reps 3" >&2
+build/meshkv_bench --only merge --reps 3 >"$raw/merge.out" 2>&1 || true
+mf=$(awk '/^merge 1M fresh/ { print $8 }' "$raw/merge.out")
+mr=$(awk '/^merge 1M newer/ { print $8 }' "$raw/merge.out")
+row "CRDT merge" "meshkv_bench --only merge: 1,000,000 new entries into a replica / 1,000,000 newer ones over them (median of 3; $(grep -o 'CPU time / wall time: [0-9]*%' "$raw/merge.out" || echo 'CPU share unknown'))" \
+  "$(f "$mf") M/s / $(f "$mr") M/s" "≥ 4 M new entries/s" "$(met "$mf" ">=" 4)"
+
 # ---- the table -----------------------------------------------------------------
 secs=$(($(date +%s) - t_start))
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)

@@ -27,7 +27,7 @@ done
 packages=(build-essential cmake file libasio-dev libcli11-dev libtomlplusplus-dev
   libsodium-dev doctest-dev libedit-dev libbsd-dev libmd-dev libncurses-dev
   clang libclang-rt-14-dev groff-base bash-completion iproute2 tcpdump
-  curl prometheus gnuplot-nox libzstd-dev)
+  curl prometheus gnuplot-nox libzstd-dev libboost1.81-dev)
 
 missing=()
 for p in "${packages[@]}"; do
