@@ -9,19 +9,13 @@
 #include <vector>
 
 #include "sim/sim.h"
+#include "sim_seeds.h"
 
 using namespace meshkv;
+using testing::kSec;
+using testing::seeds;
 
 namespace {
-
-constexpr uint64_t kSec = 1'000'000;
-
-std::vector<uint64_t> seeds(uint64_t base, uint64_t count) {
-  if (const char* s = std::getenv("MESHKV_SIM_SEED")) return {std::strtoull(s, nullptr, 10)};
-  std::vector<uint64_t> out;
-  for (uint64_t i = 0; i < count; ++i) out.push_back(base + i);
-  return out;
-}
 
 // A link of 100 ms round trip: the push window (256 in flight per member)
 // then carries about 2,560 pushes a second, and writers that each send an

@@ -26,21 +26,15 @@
 #include <vector>
 
 #include "sim/sim.h"
+#include "sim_seeds.h"
 
 using namespace meshkv;
+using testing::kSec;
+using testing::seeds;
 
 namespace {
 
-constexpr uint64_t kSec = 1'000'000;
 constexpr uint64_t kMsUs = 1000;
-
-std::vector<uint64_t> seeds(uint64_t base, uint64_t count) {
-  if (const char* s = std::getenv("MESHKV_SIM_SEED")) return {std::strtoull(s, nullptr, 10)};
-  if (const char* n = std::getenv("MESHKV_SIM_SEEDS")) count = std::strtoull(n, nullptr, 10);
-  std::vector<uint64_t> out;
-  for (uint64_t i = 0; i < count; ++i) out.push_back(base + i);
-  return out;
-}
 
 bool below(const crdt::Entry& a, const crdt::Entry& b) { return crdt::wins(b, a); }
 

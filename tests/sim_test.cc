@@ -11,19 +11,13 @@
 #include <string>
 
 #include "sim/sim.h"
+#include "sim_seeds.h"
 
 using namespace meshkv;
+using testing::kSec;
+using testing::seeds;
 
 namespace {
-
-constexpr uint64_t kSec = 1'000'000;
-
-std::vector<uint64_t> seeds(uint64_t base, uint64_t count) {
-  if (const char* s = std::getenv("MESHKV_SIM_SEED")) return {std::strtoull(s, nullptr, 10)};
-  std::vector<uint64_t> out;
-  for (uint64_t i = 0; i < count; ++i) out.push_back(base + i);
-  return out;
-}
 
 // Every write made through the simulator, and the per-key winner.
 struct Workload {
