@@ -166,6 +166,13 @@ Result<crdt::KeyedEntry> Engine::Impl::write(std::string_view key, std::optional
 // write, and says why, until the clock is fixed. Entries it wrote before it
 // was measured are still merged (the mesh must converge), and counted.
 
+// Judged at most every 10 ms: neither a batch of writes nor a burst of
+// timers (a forged list of thousands of suspects, each with its deadline)
+// walks the member table once per event.
+void Engine::Impl::judge_clock_if_stale() {
+  if (guard.judged_us > now.mono_us || now.mono_us - guard.judged_us >= 10'000) judge_clock_now();
+}
+
 void Engine::Impl::judge_clock_now() {
   guard.judged_us = now.mono_us;
   guard.verdict = judge_clock(membership.current_offsets(), cfg.max_clock_offset_ms);
@@ -201,9 +208,7 @@ std::string describe_offset(const ClockVerdict& v) {
 
 std::string Engine::Impl::refusal_reason() {
   if (!storage_refusal.empty()) return storage_refusal;  // the write-ahead log fails (net/storage.h)
-  // Judged at most every 10 ms between ticks: a batch of writes does not
-  // walk the member table once per write.
-  if (guard.judged_us > now.mono_us || now.mono_us - guard.judged_us >= 10'000) judge_clock_now();
+  judge_clock_if_stale();
   if (guard.state != GuardState::kRefusing) return "";
   return "this node's clock is " + describe_offset(guard.verdict) + " (limit " +
          std::to_string(cfg.max_clock_offset_ms) + " ms); fix its clock, see `meshkv peers`";
@@ -304,7 +309,7 @@ void Engine::tick(Now now) {
   s.anti_entropy.tick();
   s.transport.tick();
   s.deliver_held();
-  s.judge_clock_now();
+  s.judge_clock_if_stale();
   s.finish();
 }
 

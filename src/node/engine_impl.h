@@ -107,6 +107,7 @@ struct Engine::Impl {
     uint64_t forced_log_us = 0;         // when a forced jump was last logged
   } guard;
   void judge_clock_now();
+  void judge_clock_if_stale();
   // Ok, or why a local write is refused now (Unavailable).
   Status write_refusal();
   // Why a local write would be refused now ("" when it would not), without

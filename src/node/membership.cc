@@ -104,10 +104,9 @@ const Member* Membership::by_uid(uint64_t uid) const {
 Member* Membership::by_uid_mut(uint64_t uid) { return const_cast<Member*>(std::as_const(*this).by_uid(uid)); }
 
 const Member* Membership::at(const Endpoint& addr) const {
-  for (const auto& [name, m] : members_) {
-    if (m.addr == addr) return &m;
-  }
-  return nullptr;
+  // The first name at that address, as a walk of members_ would find.
+  auto it = by_addr_.lower_bound({addr, std::string()});
+  return it != by_addr_.end() && it->first == addr ? find(it->second) : nullptr;
 }
 
 const std::string& Membership::name_of(uint64_t uid) const {
@@ -158,17 +157,28 @@ wire::Value Membership::status() const {
 }
 
 std::vector<const Member*> Membership::random_members(size_t k, std::string_view except) const {
-  std::vector<const Member*> pool;
-  for (const auto& [name, m] : members_) {
-    if (m.reachable() && name != except) pool.push_back(&m);
-  }
-  std::shuffle(pool.begin(), pool.end(), rng_);
   // Members heard from directly first: on an unsealed mesh a forged datagram
   // can list thousands of members that never answer, and gossip, indirect
   // probes and anti-entropy sent their way would be lost (and an indirect
-  // probe through one would make a live member suspect).
-  std::stable_partition(pool.begin(), pool.end(), [](const Member* m) { return m->verified; });
-  if (pool.size() > k) pool.resize(k);
+  // probe through one would make a live member suspect). Those come from
+  // verified_, without a walk of every member while there are enough.
+  std::vector<const Member*> pool;
+  for (const std::string& name : verified_) {
+    const Member* m = find(name);
+    if (m->reachable() && name != except) pool.push_back(m);
+  }
+  std::shuffle(pool.begin(), pool.end(), rng_);
+  if (pool.size() >= k) {
+    pool.resize(k);
+    return pool;
+  }
+  std::vector<const Member*> rest;
+  for (const auto& [name, m] : members_) {
+    if (!m.verified && m.reachable() && name != except) rest.push_back(&m);
+  }
+  std::shuffle(rest.begin(), rest.end(), rng_);
+  rest.resize(std::min(rest.size(), k - pool.size()));
+  pool.insert(pool.end(), rest.begin(), rest.end());
   return pool;
 }
 
@@ -187,18 +197,21 @@ void Membership::note_identity(uint64_t uid, const std::string& fingerprint) {
 // ---- statements about members -------------------------------------------------
 
 void Membership::queue_broadcast(const MemberUpdate& u) {
-  broadcasts_.erase(std::remove_if(broadcasts_.begin(), broadcasts_.end(),
-                                   [&](const Broadcast& b) { return b.update.name == u.name; }),
-                    broadcasts_.end());
+  if (auto it = broadcasts_.find(u.name); it != broadcasts_.end()) {
+    broadcast_order_.erase({it->second.transmits_left, it->second.seq});
+    broadcasts_.erase(it);
+  }
   if (broadcasts_.size() >= kMaxBroadcasts) {
-    // The statement told most already gives way: news travels first.
-    auto most = std::min_element(broadcasts_.begin(), broadcasts_.end(), [](const Broadcast& a, const Broadcast& b) {
-      return a.transmits_left < b.transmits_left;
-    });
-    broadcasts_.erase(most);
+    // The statement told most already gives way (the oldest of those):
+    // news travels first.
+    auto most = broadcast_order_.begin();
+    broadcasts_.erase(most->second);
+    broadcast_order_.erase(most);
     ++counters_.gossip_drops;
   }
-  broadcasts_.push_back({u, gossip_transmits(live_count())});
+  const Broadcast b{u, gossip_transmits(live_count()), broadcast_seq_++};
+  broadcast_order_.emplace(std::pair(b.transmits_left, b.seq), u.name);
+  broadcasts_.emplace(u.name, b);
   // Spread news at once, but start a round at most every kMinGossipGapUs:
   // each round walks the members and sorts the queue, and when every
   // datagram brought news (a flood of forged ones), a round per datagram
@@ -215,21 +228,28 @@ void Membership::arm_gossip() {
 
 std::vector<MemberUpdate> Membership::take_piggyback(size_t budget) {
   std::vector<MemberUpdate> out;
-  // Least-sent first: fresh news travels before old news is repeated.
-  std::sort(broadcasts_.begin(), broadcasts_.end(), [](const Broadcast& a, const Broadcast& b) {
-    return a.transmits_left > b.transmits_left;
-  });
+  // Least-sent first (the newest of those first): fresh news travels before
+  // old news is repeated.
+  std::vector<std::pair<unsigned, uint64_t>> taken;
   size_t used = 0;
-  for (auto& b : broadcasts_) {
-    const size_t sz = update_size(b.update);
+  for (auto it = broadcast_order_.rbegin(); it != broadcast_order_.rend(); ++it) {
+    const MemberUpdate& u = broadcasts_.at(it->second).update;
+    const size_t sz = update_size(u);
     if (used + sz > budget) break;
-    out.push_back(b.update);
+    out.push_back(u);
     used += sz;
-    --b.transmits_left;
+    taken.push_back(it->first);
   }
-  broadcasts_.erase(std::remove_if(broadcasts_.begin(), broadcasts_.end(),
-                                   [](const Broadcast& b) { return b.transmits_left == 0; }),
-                    broadcasts_.end());
+  for (const auto& key : taken) {
+    auto node = broadcast_order_.extract(key);
+    auto b = broadcasts_.find(node.mapped());
+    if (--b->second.transmits_left == 0) {
+      broadcasts_.erase(b);
+    } else {
+      node.key().first = b->second.transmits_left;
+      broadcast_order_.insert(std::move(node));
+    }
+  }
   arm_gossip();
   return out;
 }
@@ -279,12 +299,16 @@ uint64_t Membership::suspicion_deadline() const {
 void Membership::change(Member& m, MemberState s, uint64_t inc, bool new_process, bool was_verified) {
   const MemberState old = m.state;
   const bool was_reachable = m.reachable();
+  if (old == MemberState::kSuspect) suspects_.erase({m.suspect_deadline_us, m.name});
   m.incarnation = inc;
   m.state = s;
   suspect_count_ += (s == MemberState::kSuspect) - (old == MemberState::kSuspect);
   reachable_count_ += m.reachable() - was_reachable;
   m.state_since_us = now_.mono_us;
-  if (s == MemberState::kSuspect) m.suspect_deadline_us = suspicion_deadline();
+  if (s == MemberState::kSuspect) {
+    m.suspect_deadline_us = suspicion_deadline();
+    suspects_.emplace(m.suspect_deadline_us, m.name);
+  }
   timers_.set(TimerKind::kSuspicion, m.key,
               s == MemberState::kSuspect ? std::optional(m.suspect_deadline_us) : std::nullopt);
   if (s == MemberState::kDead || s == MemberState::kLeft) due_for_reaping(m.state_since_us + cfg_.reap_after() * kMs);
@@ -302,6 +326,7 @@ void Membership::change(Member& m, MemberState s, uint64_t inc, bool new_process
 
 void Membership::verify(Member& m) {
   m.verified = true;
+  verified_.insert(m.name);
   const MemberEvent e{MemberEvent::Kind::kChanged, m.name, m.uid, m.addr, m.state, m.state, m.incarnation, false,
                       false, true};
   hooks_.log(LogLevel::kDebug, "heard from member " + m.name + " directly: it counts toward the majority");
@@ -324,6 +349,7 @@ void Membership::add(const MemberUpdate& u) {
   if (u.state == MemberState::kSuspect) {
     m.suspect_deadline_us = suspicion_deadline();
     timers_.set(TimerKind::kSuspicion, m.key, m.suspect_deadline_us);
+    suspects_.emplace(m.suspect_deadline_us, m.name);
   }
   if (u.state == MemberState::kDead || u.state == MemberState::kLeft) {
     due_for_reaping(m.state_since_us + cfg_.reap_after() * kMs);
@@ -332,6 +358,7 @@ void Membership::add(const MemberUpdate& u) {
   reachable_count_ += m.reachable();
   name_uid(u.uid, u.name);
   members_.emplace(u.name, std::move(m));
+  by_addr_.emplace(u.addr, u.name);
   probe_order_.push_back(u.name);
   const MemberEvent e{MemberEvent::Kind::kAdded, u.name, u.uid, u.addr, u.state, u.state, u.incarnation, false,
                       false, false};
@@ -388,13 +415,23 @@ void Membership::apply_update(const MemberUpdate& u, const Endpoint* from) {
   const bool new_process = m->uid != u.uid;
   const bool given_up = m->state == MemberState::kSuspect || m->state == MemberState::kDead;
   // A new process may run on another clock (restarted, or moved).
-  if (new_process) m->has_offset = false;
+  if (new_process) {
+    m->has_offset = false;
+    measured_.erase(m->name);
+  }
   const bool was_verified = m->verified;
   // What we heard from was that process at that address: another one (a
   // restart, or a forged statement) must answer for itself.
-  if (new_process || m->addr != u.addr) m->verified = false;
+  if (new_process || m->addr != u.addr) {
+    m->verified = false;
+    verified_.erase(m->name);
+  }
   m->uid = u.uid;
-  m->addr = u.addr;
+  if (m->addr != u.addr) {
+    by_addr_.erase({m->addr, m->name});
+    by_addr_.emplace(u.addr, m->name);
+    m->addr = u.addr;
+  }
   name_uid(u.uid, u.name);
   change(*m, u.state, u.incarnation, new_process, was_verified);
   queue_broadcast(m->update());
@@ -426,6 +463,7 @@ void Membership::remove(Member& m) {
   const MemberEvent e{MemberEvent::Kind::kRemoved, m.name, m.uid, m.addr, m.state, m.state, m.incarnation, false,
                       m.verified, false};
   suspect_count_ -= m.state == MemberState::kSuspect;
+  if (m.state == MemberState::kSuspect) suspects_.erase({m.suspect_deadline_us, m.name});
   reachable_count_ -= m.reachable();
   timers_.cancel(TimerKind::kSuspicion, m.key);
   if (probe_.active && probe_.target == m.name) {
@@ -433,6 +471,9 @@ void Membership::remove(Member& m) {
     arm_probe();
   }
   remember_gone(m.update());
+  by_addr_.erase({m.addr, m.name});
+  measured_.erase(m.name);
+  verified_.erase(m.name);
   members_.erase(e.name);  // m is gone; its name stays in probe_order_ until the round ends
   ++counters_.removed;
   arm_gossip();
@@ -649,10 +690,16 @@ void Membership::gossip_tick() {
   // list can name thousands of suspects, and telling each of them five
   // times a second crowded out the datagrams of real members.
   size_t unverified_told = 0;
-  for (auto& [name, m] : members_) {
-    if (m.state != MemberState::kSuspect) continue;
-    if (!m.verified && unverified_told++ >= kUnverifiedRemindersPerRound) continue;
+  for (const auto& [deadline, name] : suspects_) {
+    if (unverified_told == kUnverifiedRemindersPerRound) break;
+    const Member& m = *find(name);
+    if (m.verified) continue;  // told below
     send_members(m.addr, {m.update()});
+    ++unverified_told;
+  }
+  for (const std::string& name : verified_) {
+    const Member& m = *find(name);
+    if (m.state == MemberState::kSuspect) send_members(m.addr, {m.update()});
   }
   if (broadcasts_.empty()) return;
   auto targets = random_members(kGossipFanout, "");

@@ -33,6 +33,7 @@
 #include <functional>
 #include <map>
 #include <random>
+#include <set>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -206,6 +207,7 @@ class Membership {
   struct Broadcast {
     wire::MemberUpdate update;
     unsigned transmits_left = 0;
+    uint64_t seq = 0;  // queued order, for ties
   };
 
   Member* find_mut(std::string_view name);
@@ -268,7 +270,26 @@ class Membership {
   std::unordered_map<uint64_t, UidName> uid_names_;  // members' processes, and past ones for display
   std::map<std::string, Gone, std::less<>> ghosts_;  // removed members, by name
   std::deque<std::pair<uint64_t, std::string>> ghost_order_;  // (since_us, name), oldest first; may be stale
-  std::vector<Broadcast> broadcasts_;
+  // The gossip queue, by member name, and its order: (transmits_left, seq)
+  // -> name, so that replacing a member's statement, evicting the most-told
+  // one and taking the least-told ones cost a lookup each, not a walk of the
+  // queue (a flood of forged statements made that walk most of a node's work).
+  std::unordered_map<std::string, Broadcast> broadcasts_;
+  std::map<std::pair<unsigned, uint64_t>, std::string> broadcast_order_;
+  uint64_t broadcast_seq_ = 0;
+  // Suspects by deadline: (suspect_deadline_us, name). suspicion_tick takes
+  // only those due, and gossip_tick reminds only suspects, without walking
+  // every member on each event.
+  std::set<std::pair<uint64_t, std::string>> suspects_;
+  // Members by address, for at(): transport and sealing ask it of every
+  // datagram.
+  std::set<std::pair<Endpoint, std::string>> by_addr_;
+  // Members whose clock offset was measured (has_offset): only members that
+  // answered probes, few beside the forged ones a flood adds.
+  std::set<std::string, std::less<>> measured_;
+  // Members heard from directly (verified): few, and what random_members
+  // and gossip_tick look at first.
+  std::set<std::string, std::less<>> verified_;
   std::vector<std::string> probe_order_;
   size_t probe_index_ = 0;
   Probe probe_;

@@ -37,8 +37,9 @@ bool Membership::offset_current(const Member& m) const {
 
 std::vector<double> Membership::current_offsets() const {
   std::vector<double> out;
-  for (const auto& [name, m] : members_) {
-    if (offset_current(m)) out.push_back(m.clock_offset_ms);
+  for (const std::string& name : measured_) {
+    const Member* m = find(name);
+    if (m && offset_current(*m)) out.push_back(m->clock_offset_ms);
   }
   return out;
 }
@@ -169,6 +170,7 @@ void Membership::on_ping_ack(uint64_t sender, const wire::PingAck& a) {
       const bool step = m->has_offset && std::abs(sample - m->clock_offset_ms) > rtt_ms + kOffsetSlackMs;
       m->clock_offset_ms = m->has_offset && !step ? 0.75 * m->clock_offset_ms + 0.25 * sample : sample;
       m->has_offset = true;
+      measured_.insert(m->name);
       m->offset_at_us = now_.mono_us;
     }
   }
@@ -178,11 +180,11 @@ void Membership::on_ping_ack(uint64_t sender, const wire::PingAck& a) {
 }
 
 void Membership::suspicion_tick() {
-  for (auto& [name, m] : members_) {
-    if (m.state == MemberState::kSuspect && now_.mono_us >= m.suspect_deadline_us) {
-      change(m, MemberState::kDead, m.incarnation, false, m.verified);
-      queue_broadcast(m.update());
-    }
+  while (!suspects_.empty() && suspects_.begin()->first <= now_.mono_us) {
+    const std::string name = suspects_.begin()->second;
+    Member& m = *find_mut(name);
+    change(m, MemberState::kDead, m.incarnation, false, m.verified);  // takes it out of suspects_
+    queue_broadcast(m.update());
   }
 }
 
