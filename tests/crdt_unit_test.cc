@@ -436,6 +436,47 @@ TEST_CASE("quarantine: a judged chunk's range claim is not taken") {
   CHECK(r.quarantined() == 0);
 }
 
+TEST_CASE("quarantine: a writer's own quarantined write travels inside its claims, for each peer to judge") {
+  // A node that reconciled put its own delete of "k" (dot 1:2) aside and
+  // recorded the dot (node/gc.cc). A peer that holds an older value of "k"
+  // and has not seen the delete must not be told it has: it would keep the
+  // value, and the delete's holders would collect it on the peer's word.
+  // It must get the delete itself, marked unordered, and judge it.
+  Replica r = collected_at_5000();  // its own dot 1:1 collected
+  REQUIRE(r.write("a", "before", 6000).ok());  // 1:2
+  REQUIRE(r.write("k", std::nullopt, 6050).ok());  // 1:3
+  REQUIRE(r.write("b", "after", 6100).ok());  // 1:4
+  const Entry del = *r.map().find("k");
+  // What node/gc.cc's resync does with it: the rest kept, the delete aside.
+  r.reset_to({KeyedEntry{"a", *r.map().find("a")}, KeyedEntry{"b", *r.map().find("b")}});
+  r.record_dot(Dot{1, 1});
+  REQUIRE(r.quarantine_entry("k", del));
+  r.record_dot(del.dot);
+  REQUIRE(r.vv().get(1) == 4);
+  Replica peer(2);
+  REQUIRE(peer.apply("k", value_at(4000, 9, 1, "older than the delete"), 6000, false) == Replica::Applied::kWon);
+  for (const Chunk& c : r.delta(peer.vv(), 1200)) REQUIRE(peer.apply_chunk(c, 6200, nullptr, false).ok());
+  // The delete came inside the claim, marked unordered: the peer judged it
+  // against the value it holds, and it won.
+  REQUIRE(peer.map().find("k") != nullptr);
+  CHECK(peer.map().find("k")->tombstone);
+  CHECK(peer.map().find("k")->vouched);  // the verdict travels on
+  CHECK(peer.context().covers(del.dot));
+  CHECK(peer.map().find("a") != nullptr);
+  CHECK(peer.map().find("b") != nullptr);
+  CHECK(peer.vv().get(1) == 4);
+  // A peer that cannot order it (key absent, below its horizon) keeps it
+  // aside, never shown; the claim is taken, as the writer took it.
+  Replica far(3);
+  REQUIRE(far.write("x", std::nullopt, 7000).ok());  // a delete above it, collected
+  REQUIRE(far.collect("x", far.map().find("x")->dot));
+  for (const Chunk& c : r.delta(far.vv(), 1200)) REQUIRE(far.apply_chunk(c, 6200, nullptr, false).ok());
+  CHECK(far.map().find("k") == nullptr);
+  CHECK(far.quarantined() == 1);
+  // A peer that already covers the dot is sent nothing of it.
+  for (const Chunk& c : r.delta(peer.vv(), 1200)) CHECK(c.from >= 4);
+}
+
 TEST_CASE("quarantine: a local write of an absent key goes above the horizon, whatever the clock says") {
   Replica r = collected_at_5000();
   r.raise_horizon(Hlc::make(90'000, 0));  // learned from a peer whose clock runs ahead

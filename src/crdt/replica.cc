@@ -250,6 +250,29 @@ std::vector<Chunk> Replica::delta(const VersionVector& peer, size_t max_chunk_by
   }
   if (retired) origins.insert(origins.end(), old.begin(), old.end());
 
+  // A dot this replica covers while its entry is in quarantine (a writer's
+  // own write put aside when it reconciled, node/gc.cc) is not claimed bare:
+  // its fate is open, and a claim would tell a peer it had it, or what beat
+  // it. A peer holding an older value of the key would keep that value, and
+  // the write's holders would then collect its delete on that peer's word.
+  // So the entry travels inside the claim, marked unordered: the peer judges
+  // it (crdt/replica.h) against what it holds, as the majority does.
+  std::map<Origin, std::vector<KeyedEntry>> held;
+  for (const auto& [key, entries] : quarantine_) {
+    for (const Entry& e : entries) {
+      if (ctx_.covers(e.dot)) held[e.dot.origin].push_back(KeyedEntry{key, e});
+    }
+  }
+  for (auto& [o, list] : held) {
+    std::sort(list.begin(), list.end(),
+              [](const KeyedEntry& a, const KeyedEntry& b) { return a.entry.dot.seq < b.entry.dot.seq; });
+    for (KeyedEntry& ke : list) {
+      ke.entry.unordered = true;
+      ke.entry.vouched = false;
+    }
+  }
+  static const std::vector<KeyedEntry> kNone;
+
   std::vector<Chunk> out;
   for (const Origin o : origins) {
     const uint64_t f = ctx_.retired_at(o);
@@ -267,6 +290,20 @@ std::vector<Chunk> Replica::delta(const VersionVector& peer, size_t max_chunk_by
       cur = Chunk{o, to, to, {}};
       bytes = 0;
     };
+    auto h = held.find(o);
+    const std::vector<KeyedEntry>& aside = h == held.end() ? kNone : h->second;
+    size_t next_aside = 0;
+    while (next_aside < aside.size() && aside[next_aside].entry.dot.seq <= theirs) ++next_aside;
+    // The held entries up to `upto` each in a chunk of its own dot, the
+    // claim before it closed just below.
+    auto emit_aside = [&](uint64_t upto) {
+      for (; next_aside < aside.size() && aside[next_aside].entry.dot.seq <= upto; ++next_aside) {
+        const KeyedEntry& ke = aside[next_aside];
+        if (ke.entry.dot.seq - 1 > cur.from || !cur.entries.empty()) flush(ke.entry.dot.seq - 1);
+        cur.entries.push_back(ke);
+        flush(ke.entry.dot.seq);
+      }
+    };
     bool full = false;
     map_.scan_origin(o, theirs, [&](const std::string& key, const Entry& e) {
       if (out.size() >= max_chunks) {
@@ -274,11 +311,13 @@ std::vector<Chunk> Replica::delta(const VersionVector& peer, size_t max_chunk_by
         return false;
       }
       if (ranged && e.dot.seq > mine) {
-        flush(mine);  // close the ranged part at exactly our vector
+        emit_aside(mine);
+        if (mine > cur.from || !cur.entries.empty()) flush(mine);  // close the ranged part at exactly our vector
         ranged = false;
         cur = Chunk{o, loose_from, loose_from, {}};
       }
       if (!ranged && e.dot.seq <= loose_from) return true;  // peer covers it
+      if (ranged) emit_aside(e.dot.seq - 1);
       const size_t sz = entry_size_bound(key.size(), e.value.size());
       if (!cur.entries.empty() && bytes + sz > max_chunk_bytes) {
         if (ranged) {
@@ -295,7 +334,8 @@ std::vector<Chunk> Replica::delta(const VersionVector& peer, size_t max_chunk_by
     });
     if (full || out.size() >= max_chunks) break;
     if (ranged) {
-      flush(mine);
+      emit_aside(mine);
+      if (mine > cur.from || !cur.entries.empty()) flush(mine);
     } else if (!cur.entries.empty()) {
       out.push_back(std::move(cur));
     }
