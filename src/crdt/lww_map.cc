@@ -42,23 +42,29 @@ LwwMap& LwwMap::operator=(LwwMap&& o) {
 
 LwwMap::~LwwMap() = default;
 
-LwwMap::MergeResult LwwMap::merge(std::string_view key, const Entry& e) {
-  auto it = table_.find(key);
+LwwMap::MergeResult LwwMap::merge(std::string_view key, const Entry& e) { return merge_impl(key, e); }
+
+LwwMap::MergeResult LwwMap::merge(std::string&& key, Entry&& e) { return merge_impl(std::move(key), std::move(e)); }
+
+template <class K, class E>
+LwwMap::MergeResult LwwMap::merge_impl(K&& key, E&& e) {
+  auto it = table_.find(std::string_view(key));
   if (it == table_.end()) {
     uint32_t i;
     if (!free_.empty()) {
       i = free_.back();
       free_.pop_back();
-      (*slots_)[i].key.assign(key);
-      (*slots_)[i].entry = e;
+      (*slots_)[i].key = std::forward<K>(key);
+      (*slots_)[i].entry = std::forward<E>(e);
     } else {
       i = static_cast<uint32_t>(slots_->size());
-      slots_->push_back(Slot{std::string(key), e});
+      slots_->push_back(Slot{std::string(std::forward<K>(key)), std::forward<E>(e)});
     }
+    const Slot& s = (*slots_)[i];  // key and e may have been moved from
     table_.insert(i);
     index(i);
-    digest_.add(key, e);
-    if (e.tombstone) ++tombstones_;
+    digest_.add(s.key, s.entry);
+    if (s.entry.tombstone) ++tombstones_;
     return MergeResult::kInserted;
   }
   const uint32_t i = *it;
@@ -68,7 +74,7 @@ LwwMap::MergeResult LwwMap::merge(std::string_view key, const Entry& e) {
   digest_.remove(key, cur);
   digest_.add(key, e);
   if (cur.tombstone) --tombstones_;
-  cur = e;
+  cur = std::forward<E>(e);
   if (cur.tombstone) ++tombstones_;
   index(i);
   return MergeResult::kReplaced;

@@ -36,6 +36,9 @@ class LwwMap {
   // Keeps the winner of `e` and the current entry for `key`. The only mutation
   // besides erase(); commutative, associative and idempotent.
   MergeResult merge(std::string_view key, const Entry& e);
+  // The same, taking the key and entry's strings instead of copying them
+  // (loading a snapshot: a million keys, two copies each saved).
+  MergeResult merge(std::string&& key, Entry&& e);
 
   LwwMap();
   LwwMap(const LwwMap& o);
@@ -156,6 +159,8 @@ class LwwMap {
 
   void index(uint32_t slot);
   void unindex(Dot d);
+  template <class K, class E>
+  MergeResult merge_impl(K&& key, E&& e);
   Table fresh_table() const { return Table(0, Hash{slots_.get()}, Eq{slots_.get()}); }
 
   // Behind a pointer so that moving the map keeps the address the table's

@@ -377,6 +377,12 @@ void Replica::load_entry(std::string_view key, const Entry& e) {
   clock_.restore(e.hlc);
 }
 
+void Replica::load_entry(std::string&& key, Entry&& e) {
+  e.unordered = false;
+  clock_.restore(e.hlc);
+  map_.merge(std::move(key), std::move(e));
+}
+
 void Replica::load_vv(const VersionVector& vv) {
   for (const auto& [o, s] : vv.items()) ctx_.add_range(o, 0, s);
 }

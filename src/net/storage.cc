@@ -43,14 +43,15 @@ Storage::~Storage() = default;
 void Storage::load(node::Engine& engine, node::Now n) {
   engine_ = &engine;
   node::Durable::Opened opened = std::exchange(opened_, {});
-  if (opened.snapshot) engine.load(*opened.snapshot, n);
+  const size_t from_snapshot = opened.snapshot ? opened.snapshot->entries.size() : 0;
+  if (opened.snapshot) engine.load(std::move(*opened.snapshot), n);
   for (const auto& op : opened.ops) engine.replay(op, n);
   startup_ms_ = static_cast<uint64_t>(
       std::chrono::duration_cast<std::chrono::milliseconds>(steady_clock::now() - opened_at_).count());
   for (const auto& w : opened.warnings) log_(node::LogLevel::kWarn, w);
   log_(node::LogLevel::kInfo,
        "loaded " + cfg_.data_dir + ": " + std::to_string(engine.replica().map().size()) + " entries (" +
-           std::to_string(opened.snapshot ? opened.snapshot->entries.size() : 0) + " from the snapshot, " +
+           std::to_string(from_snapshot) + " from the snapshot, " +
            std::to_string(opened.ops.size()) + " log records) in " + std::to_string(startup_ms_) + " ms");
   // A new directory gets its identity on disk at once; a repaired one a
   // snapshot that the log continues, in place of the damaged or missing one.

@@ -128,7 +128,7 @@ class Engine {
 
   // ---- durability (when config().data_dir is set) ----
   // Rebuilding at start: the snapshot, then every logged operation after it.
-  void load(const Snapshot& s, Now now);
+  void load(Snapshot s, Now now);  // takes the entries' strings
   void replay(const LogOp& op, Now now);
   // The whole state, for a snapshot.
   Snapshot snapshot() const;

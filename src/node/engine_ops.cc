@@ -195,18 +195,27 @@ const Faults& Engine::faults() const { return impl_->transport.faults(); }
 
 // ---- durability ---------------------------------------------------------------------
 
-void Engine::load(const Snapshot& snap, Now now) {
+void Engine::load(Snapshot snap, Now now) {
   Impl& s = *impl_;
   s.now = now;
   // In (origin, seq) order: the per-origin index is then appended to, not
   // inserted into (out of order, 1M entries took minutes instead of a second).
-  std::vector<const crdt::KeyedEntry*> order;
-  order.reserve(snap.entries.size());
-  for (const auto& ke : snap.entries) order.push_back(&ke);
-  std::sort(order.begin(), order.end(), [](const auto* x, const auto* y) {
-    return std::pair(x->entry.dot.origin, x->entry.dot.seq) < std::pair(y->entry.dot.origin, y->entry.dot.seq);
-  });
-  for (const auto* ke : order) s.replica.load_entry(ke->key, ke->entry);
+  // Snapshots are written in that order (snapshot() below); older ones are
+  // sorted here.
+  auto by_dot = [](const crdt::KeyedEntry& x, const crdt::KeyedEntry& y) {
+    return std::pair(x.entry.dot.origin, x.entry.dot.seq) < std::pair(y.entry.dot.origin, y.entry.dot.seq);
+  };
+  s.replica.reserve(snap.entries.size());
+  if (std::is_sorted(snap.entries.begin(), snap.entries.end(), by_dot)) {
+    for (auto& ke : snap.entries) s.replica.load_entry(std::move(ke.key), std::move(ke.entry));
+  } else {
+    std::vector<crdt::KeyedEntry*> order;
+    order.reserve(snap.entries.size());
+    for (auto& ke : snap.entries) order.push_back(&ke);
+    std::sort(order.begin(), order.end(), [&](const auto* x, const auto* y) { return by_dot(*x, *y); });
+    for (auto* ke : order) s.replica.load_entry(std::move(ke->key), std::move(ke->entry));
+  }
+  snap.entries = {};  // its strings are the map's now
   s.replica.load_vv(snap.vv);
   s.replica.clock().restore(snap.hlc);
   s.anti_entropy.restore_quorum_ms(snap.quorum_ms);
@@ -265,10 +274,14 @@ Snapshot Engine::snapshot() const {
   snap.vv = s.replica.vv();
   for (const auto& [o, f] : s.replica.context().retired()) snap.vv.raise(o, f);
   snap.quorum_ms = s.anti_entropy.last_quorum_ms();
+  // In (origin, seq) order, which load() then takes as it comes.
   snap.entries.reserve(s.replica.map().size());
-  s.replica.map().for_each([&](const std::string& k, const crdt::Entry& e) {
-    snap.entries.push_back(crdt::KeyedEntry{k, e});
-  });
+  for (const crdt::Origin o : s.replica.map().origins()) {
+    s.replica.map().scan_origin(o, 0, [&](const std::string& k, const crdt::Entry& e) {
+      snap.entries.push_back(crdt::KeyedEntry{k, e});
+      return true;
+    });
+  }
   snap.horizon = s.replica.horizon().raw;
   snap.reconciled = s.anti_entropy.reconciled();
   for (const auto& [k, es] : s.replica.quarantine()) {

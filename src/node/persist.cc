@@ -232,6 +232,7 @@ Status decode_snapshot_record(std::string_view record, size_t i, const SnapshotC
   // Entries come first, then quarantined ones: a position says which.
   uint64_t pos = static_cast<uint64_t>(i - 1) * kEntriesPerRecord;
   std::vector<crdt::KeyedEntry> got;
+  if (e.ok()) got.reserve(n);  // n checked against the header's count above
   for (uint64_t j = 0; j < n && e.ok(); ++j) got.push_back(get_entry(e));
   if (!e.ok()) return Status::Corruption("snapshot record " + std::to_string(i) + ": " + e.error());
   for (auto& ke : got) (pos++ < counts.entries ? s.entries : s.quarantine).push_back(std::move(ke));
