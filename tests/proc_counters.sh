@@ -4,8 +4,9 @@
 # (default 2000), each batch of 50 through a node picked at random; once the
 # loss is cleared every node reads exactly 5 * COUNT. n5 restarted from its
 # log reads the same total. One key, one type: incr of a key holding a value
-# is refused (exit 2); set replaces a counter; del resets it (absent
-# everywhere), and a later incr counts from zero.
+# is refused (exit 2); set replaces a counter; watch and diff name the
+# counter, not its parts; del resets it (absent everywhere), and a later incr
+# counts from zero.
 # Usage: tests/proc_counters.sh path/to/meshkv [COUNT]
 set -uo pipefail
 MESHKV=$(realpath "$1")
@@ -78,6 +79,21 @@ grep -q "holds a value" "$RUN_DIR/err" || fail "incr of a value says why: $(cat 
 "$MESHKV" incr other 4 --node "${NODES[1]}" >/dev/null || fail "incr other"
 "$MESHKV" set other text --node "${NODES[1]}" >/dev/null || fail "set over a counter"
 wait_for 10 "other is a value everywhere" total_is other text
+
+# ---- watch and diff name the counter, never its parts -------------------------
+"$MESHKV" watch --node "${NODES[0]}" --json >"$RUN_DIR/watch" 2>/dev/null &
+PIDS+=($!)
+sleep 0.3
+"$MESHKV" loss --node "${NODES[1]}" --drop 1 --direction both >/dev/null || fail "loss --drop 1 on n2"
+"$MESHKV" incr seen 2 --node "${NODES[0]}" >/dev/null || fail "incr seen"
+"$MESHKV" diff "${NODES[0]}" "${NODES[1]}" >"$RUN_DIR/diff"
+[ $? = 1 ] || fail "diff of nodes that differ by a counter: expected exit 1"
+grep -q "only in .*: seen (counter part of [0-9a-f]\{16\})" "$RUN_DIR/diff" || fail "diff names the counter: $(cat "$RUN_DIR/diff")"
+"$MESHKV" loss --node "${NODES[1]}" --clear >/dev/null || fail "loss --clear on n2"
+wait_for 10 "seen = 2 everywhere" total_is seen 2
+grep -q '"key":"seen","value":"2","deleted":false,"type":"counter"' "$RUN_DIR/watch" ||
+  fail "watch shows the counter's total: $(cat "$RUN_DIR/watch")"
+grep -q 'u0000' "$RUN_DIR/watch" && fail "watch shows a counter's internal key: $(cat "$RUN_DIR/watch")"
 
 # ---- del resets; a later incr counts from zero ------------------------------------
 "$MESHKV" del hits --node "${NODES[2]}" >/dev/null || fail "del hits"
