@@ -7,10 +7,12 @@
 #include <chrono>
 #include <thread>
 #include <fstream>
+#include <limits>
 #include <iostream>
 
 #include "commands.h"
 #include "config_file.h"
+#include "crdt/counter.h"
 #include "crdt/replica.h"
 #include "node/consistency.h"
 #include "net/control_client.h"
@@ -649,5 +651,49 @@ Handler setup_ttl(CLI::App& sub) {
     return call_nodes(*o, req);
   };
 }
+
+// `incr KEY [N]` and `decr KEY [N]`: one handler, the sign told apart.
+Handler setup_counter(CLI::App& sub, bool down) {
+  auto o = std::make_shared<ClientOptions>();
+  auto by = std::make_shared<int64_t>(1);
+  auto repeat = std::make_shared<int64_t>(1);
+  sub.add_option("KEY", o->key, "the counter's key")->required();
+  sub.add_option("N", *by, down ? "how much to subtract (default 1)" : "how much to add (default 1)")
+      ->check(CLI::Range(int64_t{1}, std::numeric_limits<int64_t>::max()));
+  sub.add_option("--repeat", *repeat,
+                 "send the same request COUNT times, each a write of its own (load tests); "
+                 "prints the last answer, stops at the first refusal")
+      ->type_name("COUNT")
+      ->check(CLI::Range(int64_t{1}, int64_t{1'000'000}));
+  add_wait(sub, *o);
+  add_common(sub, *o, false);
+  sub.footer(
+      "A counter sums the increments made on every node exactly, whatever the loss, duplication, "
+      "partitions or restarts: each node writes only its own running totals. Prints the total "
+      "this node knows after the write (other nodes' increments in flight are not in it yet). "
+      "A key holding a value (set) is refused (exit 2): del it first. 'meshkv get KEY' reads the "
+      "total; 'meshkv del KEY' resets it (an increment made concurrently, not seen by the del, "
+      "survives it); 'meshkv set KEY VALUE' replaces the counter with a value.");
+  return [o, by, repeat, down] {
+    if (Status st = crdt::check_counter_key(o->key); !st.ok()) {
+      return refuse(*o, std::string(down ? "decr" : "incr") + ": " + st.message(), kExitUsage);
+    }
+    wire::CtlRequest req = wire::make_request(wire::CtlOp::kIncr);
+    req.args.set("key", o->key);
+    req.args.set("by", down ? -*by : *by);
+    consistency_args(*o, req);
+    auto ep = parse_flag_address(o->nodes.back());
+    if (!ep) return kExitUsage;
+    Result<wire::CtlResponse> r = Status::Invalid("no request sent");
+    for (int64_t i = 0; i < *repeat; ++i) {
+      r = net::call(*ep, req, answer_timeout(*o, req));
+      if (!r.ok() || r->code != wire::kCtlOk) break;
+    }
+    return print_result(req, r, o->json, detect_style(1), std::cout, std::cerr);
+  };
+}
+
+Handler setup_incr(CLI::App& sub) { return setup_counter(sub, false); }
+Handler setup_decr(CLI::App& sub) { return setup_counter(sub, true); }
 
 }  // namespace meshkv::cli

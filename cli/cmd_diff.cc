@@ -10,6 +10,7 @@
 
 #include "commands.h"
 #include "config_file.h"
+#include "crdt/counter.h"
 #include "crdt/digest.h"
 #include "net/control_client.h"
 #include "output.h"
@@ -62,10 +63,25 @@ std::tuple<uint64_t, uint64_t, uint64_t> order_key(const wire::Value& e) {
   return {phys, logical, std::strtoull(e.get("origin").as_string().c_str(), nullptr, 16)};
 }
 
+// A key as people read it: a counter's part or reset (crdt/counter.h) by the
+// counter's key. --json keeps the entry's own key.
+std::string shown_key(const std::string& key) {
+  auto ik = crdt::parse_internal_key(key);
+  if (!ik) return escape(key);
+  const std::string counter = escape(std::string(ik->counter));
+  if (ik->kind == crdt::InternalKey::Kind::kReset) return counter + " (counter reset)";
+  char origin[17];
+  std::snprintf(origin, sizeof origin, "%016llx", static_cast<unsigned long long>(ik->origin));
+  return counter + " (counter part of " + origin + ")";
+}
+
 std::string describe(const wire::Value& e) {
   // Cut like list cuts it: diff is read by people; --json has the full value.
+  // A counter's part or reset holds binary totals: named, not printed.
+  const bool counter = crdt::internal_key(e.get("key").as_string());
   const std::string v = e.get("deleted").as_bool() ? "(deleted)"
-                                                  : fit_value(escape(e.get("value").as_string()), Style{}, 0);
+                        : counter                  ? "(counter totals)"
+                                                   : fit_value(escape(e.get("value").as_string()), Style{}, 0);
   return v + "  hlc " + e.get("hlc").as_string() + "  origin " + e.get("origin").as_string();
 }
 
@@ -144,11 +160,11 @@ int run_diff(const Side& a, const Side& b, Session& s, bool json) {
     std::cout << "identical (" << s.bytes << " bytes compared)\n";
     return kExitOk;
   }
-  for (const auto& e : only_a.as_list()) std::cout << "only in " << a.name << ": " << escape(e.get("key").as_string()) << " = " << describe(e) << "\n";
-  for (const auto& e : only_b.as_list()) std::cout << "only in " << b.name << ": " << escape(e.get("key").as_string()) << " = " << describe(e) << "\n";
+  for (const auto& e : only_a.as_list()) std::cout << "only in " << a.name << ": " << shown_key(e.get("key").as_string()) << " = " << describe(e) << "\n";
+  for (const auto& e : only_b.as_list()) std::cout << "only in " << b.name << ": " << shown_key(e.get("key").as_string()) << " = " << describe(e) << "\n";
   for (const auto& d : diff.as_list()) {
     const bool a_wins = d.get("winner").as_string() == "a";
-    std::cout << "differs: " << escape(d.get("key").as_string()) << "\n"
+    std::cout << "differs: " << shown_key(d.get("key").as_string()) << "\n"
               << "  " << a.name << ": " << describe(d.get("a")) << (a_wins ? "  (wins)" : "") << "\n"
               << "  " << b.name << ": " << describe(d.get("b")) << (a_wins ? "" : "  (wins)") << "\n";
   }

@@ -19,6 +19,8 @@ Handler setup_join(CLI::App&);
 Handler setup_forget(CLI::App&);
 Handler setup_expire(CLI::App&);
 Handler setup_ttl(CLI::App&);
+Handler setup_incr(CLI::App&);
+Handler setup_decr(CLI::App&);
 Handler setup_loss(CLI::App&);
 Handler setup_watch(CLI::App&);
 Handler setup_diff(CLI::App&);
@@ -38,6 +40,8 @@ const std::vector<Command>& commands() {
       {"del", "delete a key through a running node", setup_del},
       {"expire", "make a key's value expire after a time to live", setup_expire},
       {"ttl", "show the time a key has left before it expires", setup_ttl},
+      {"incr", "add to a counter through a running node", setup_incr},
+      {"decr", "subtract from a counter through a running node", setup_decr},
       {"list", "list keys (optionally under a prefix) of a running node", setup_list},
       {"status", "show a node's members, counters and version vector", setup_status},
       {"peers", "show a node's members with state, RTT and last contact", setup_peers},

@@ -232,8 +232,10 @@ std::string render_list(const Value& body, const Style& st) {
   if (entries.empty()) return "(no keys)\n";
   std::vector<Row> rows;
   for (const Value& e : entries) {
+    // A counter's total, marked so that it does not read as a value "42".
+    const bool counter = e.get("type").is_string() && e.get("type").as_string() == "counter";
     rows.push_back({{escape(e.get("key").as_string())},
-                    {escape(e.get("value").as_string())},
+                    {escape(e.get("value").as_string()) + (counter ? " (counter)" : "")},
                     {scalar(e.get("origin")), kDim},
                     {scalar(e.get("hlc")), kDim}});
   }
@@ -404,7 +406,8 @@ std::string render(const wire::CtlRequest& req, const Value& body, const Style& 
   if (op) {
     switch (*op) {
       case CtlOp::kLoss: return render_loss(body, st);
-      case CtlOp::kGet: return body.get("value").as_string() + "\n";
+      case CtlOp::kGet:
+      case CtlOp::kIncr: return body.get("value").as_string() + "\n";
       case CtlOp::kSet:
       case CtlOp::kExpire:
       case CtlOp::kDel: return render_write(*op, body, st);

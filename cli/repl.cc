@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
@@ -59,6 +60,13 @@ constexpr CommandHelp kCommands[] = {
      "expires DURATION after itself; an absent key is not found)",
      "expire session 10m"},
     {"ttl", nullptr, "ttl KEY", "the time a key has left before it expires", nullptr, "ttl session"},
+    {"incr", nullptr, "incr KEY [N]", "add N (default 1) to a counter; prints its total",
+     "incr KEY [N] [--wait N|quorum|all] [--timeout MS]   (increments on every node sum "
+     "exactly; get KEY reads the total; del KEY resets it, but an increment it did not see "
+     "survives; a key holding a value is refused)",
+     "incr hits 5"},
+    {"decr", nullptr, "decr KEY [N]", "subtract N (default 1) from a counter",
+     "decr KEY [N] [--wait N|quorum|all] [--timeout MS]   (as incr)", "decr hits"},
     {"list", nullptr, "list [PREFIX]", "list live keys, optionally only those under PREFIX",
      "list [PREFIX] [--read quorum|all] [--timeout MS]   (--read: first catch up with that many "
      "members)",
@@ -290,7 +298,7 @@ bool join_request(const std::vector<std::string>& w, wire::CtlRequest& req) {
 // gets the other words. False after printing what is wrong.
 bool consistency_options(CtlOp op, const std::vector<std::string>& w, wire::CtlRequest& req,
                          std::vector<std::string>& kept) {
-  const bool writes = op == CtlOp::kSet || op == CtlOp::kDel || op == CtlOp::kExpire;
+  const bool writes = op == CtlOp::kSet || op == CtlOp::kDel || op == CtlOp::kExpire || op == CtlOp::kIncr;
   const bool reads = op == CtlOp::kGet || op == CtlOp::kList;
   int64_t timeout_ms = static_cast<int64_t>(node::kDefaultWaitMs);
   bool deferred = false;
@@ -338,7 +346,9 @@ std::optional<wire::CtlRequest> build_request(const std::vector<std::string>& w)
     std::cerr << "unknown command '" << w[0] << "'; type help for the list\n";
     return std::nullopt;
   };
-  const std::optional<CtlOp> op = wire::find_op(w[0]);
+  // decr is incr with the sign turned (one op on the wire).
+  const bool down = lower(w[0]) == "decr";
+  const std::optional<CtlOp> op = down ? std::optional<CtlOp>(CtlOp::kIncr) : wire::find_op(w[0]);
   if (!op) return unknown();
   wire::CtlRequest req = wire::make_request(*op);
   std::vector<std::string> kept;
@@ -385,6 +395,23 @@ std::optional<wire::CtlRequest> build_request(const std::vector<std::string>& w)
       if (n != 1) return usage("ttl KEY");
       req.args.set("key", words[1]);
       break;
+    case CtlOp::kIncr: {
+      if (n != 1 && n != 2) return usage(down ? "decr KEY [N]" : "incr KEY [N]");
+      int64_t by = 1;
+      if (n == 2) {
+        char* end = nullptr;
+        errno = 0;
+        const long long v = std::strtoll(words[2].c_str(), &end, 10);
+        if (words[2].empty() || *end != '\0' || errno != 0 || v < 1) {
+          std::cerr << words[0] << ": N must be a whole number from 1 up, not '" << words[2] << "'\n";
+          return std::nullopt;
+        }
+        by = v;
+      }
+      req.args.set("key", words[1]);
+      req.args.set("by", down ? -by : by);
+      break;
+    }
     case CtlOp::kGet:
       if (n != 1) return usage("get KEY");
       req.args.set("key", words[1]);

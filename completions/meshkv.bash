@@ -9,7 +9,7 @@
 # COMPREPLY=($(compgen ...)) is the completion idiom: candidates have no spaces.
 # shellcheck disable=SC2207
 
-_meshkv_subcommands="node get set del expire ttl list status peers clock join forget loss watch diff trace keys quarantine keygen sim cluster top"
+_meshkv_subcommands="node get set del expire ttl incr decr list status peers clock join forget loss watch diff trace keys quarantine keygen sim cluster top"
 
 # The options of a subcommand, every one of them.
 _meshkv_options() {
@@ -23,6 +23,7 @@ _meshkv_options() {
             ;;
         set) echo "--batch --value-file --ttl --wait $remote" ;;
         expire) echo "--wait $remote" ;;
+        incr | decr) echo "--repeat --wait $remote" ;;
         del) echo "--batch --force --wait $remote" ;;
         get) echo "--read --max-staleness $remote" ;;
         list) echo "--read $remote" ;;

@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "crdt/counter.h"
 #include "node/control.h"
 
 using namespace meshkv;
@@ -283,4 +284,73 @@ TEST_CASE("control: a value set with ttl_ms reads as deleted from its HLC plus t
   bad.set("ttl_ms", static_cast<int64_t>(crdt::kMaxTtlMs + 1));
   CHECK(call("set", bad, 5000).code == wire::kCtlBadRequest);
   CHECK(n.engine.get("q") == nullptr);
+}
+
+TEST_CASE("control: counters through the ops: incr, decr, get, list, del, and one key one type") {
+  Node n;
+  auto args = [](const std::string& key, int64_t by) {
+    Value a = Value::object();
+    a.set("key", key);
+    a.set("by", by);
+    return a;
+  };
+  auto key = [](const std::string& k) {
+    Value a = Value::object();
+    a.set("key", k);
+    return a;
+  };
+  CHECK(n.call("incr", args("hits", 5)).body.get("value").as_string() == "5");
+  CHECK(n.call("incr", args("hits", -7)).body.get("value").as_string() == "-2");
+  CHECK(n.call("incr", args("hits", 0)).code == wire::kCtlBadRequest);
+  wire::CtlResponse g = n.call("get", key("hits"));
+  CHECK(g.body.get("value").as_string() == "-2");
+  CHECK(g.body.get("type").as_string() == "counter");
+  // list shows the counter once, by its key; values carry their type.
+  Value set = Value::object();
+  set.set("key", "plain");
+  set.set("value", "v");
+  REQUIRE(n.call("set", set).code == wire::kCtlOk);
+  const wire::CtlResponse list = n.call("list", Value::object());
+  const Value::List& listed = list.body.get("entries").as_list();
+  REQUIRE(listed.size() == 2);
+  CHECK(listed[0].get("key").as_string() == "hits");
+  CHECK(listed[0].get("type").as_string() == "counter");
+  CHECK(listed[1].get("type").as_string() == "register");
+  // One key, one type.
+  wire::CtlResponse refused = n.call("incr", args("plain", 1));
+  CHECK(refused.code == wire::kCtlBadRequest);
+  CHECK(refused.error.find("holds a value") != std::string::npos);
+  Value expire = key("hits");
+  expire.set("ttl_ms", 1000);
+  CHECK(n.call("expire", expire).code == wire::kCtlBadRequest);
+  // Reserved keys: neither written nor deleted by users, whatever the op.
+  const std::string reserved = crdt::counter_part_key("hits", n.engine.replica().self());
+  Value forged = Value::object();
+  forged.set("key", reserved);
+  forged.set("value", std::string(16, '\xff'));
+  CHECK(n.call("set", forged).code == wire::kCtlBadRequest);
+  Value force = key(reserved);
+  force.set("force", true);
+  CHECK(n.call("del", force).code == wire::kCtlBadRequest);
+  Value entries = Value::list();
+  entries.push(pair(reserved, "x"));
+  Value mset = Value::object();
+  mset.set("entries", std::move(entries));
+  CHECK(n.call("mset", mset).code == wire::kCtlBadRequest);
+  CHECK(n.call("get", key("hits")).body.get("value").as_string() == "-2");
+  // del resets: absent, answered under the counter's key; then from zero.
+  wire::CtlResponse d = n.call("del", key("hits"));
+  CHECK(d.code == wire::kCtlOk);
+  CHECK(d.body.get("key").as_string() == "hits");
+  CHECK(n.call("get", key("hits")).code == wire::kCtlNotFound);
+  CHECK(n.call("del", key("hits")).code == wire::kCtlNotFound);
+  CHECK(n.call("incr", args("hits", 3)).body.get("value").as_string() == "3");
+  // set replaces a counter.
+  Value over = Value::object();
+  over.set("key", "hits");
+  over.set("value", "text");
+  REQUIRE(n.call("set", over).code == wire::kCtlOk);
+  g = n.call("get", key("hits"));
+  CHECK(g.body.get("value").as_string() == "text");
+  CHECK(g.body.get("type").as_string() == "register");
 }

@@ -22,11 +22,13 @@ mkdir -p "$OUT"
 
 "${CHECK[@]}" examples || fail "an example in the man page's JSON OUTPUT does not fit its table"
 
-# Every subcommand whose --help offers --json has a table (del shares set's).
+# Every subcommand whose --help offers --json has a table (del shares set's,
+# decr incr's).
 "${CHECK[@]}" names >"$RUN_DIR/names"
 for sub in $("$MESHKV" --help | awk '/^Subcommands:/ { on = 1; next } on && /^  [a-z]/ { print $1 }'); do
   "$MESHKV" "$sub" --help 2>/dev/null | grep -q -- '--json' || continue
   [ "$sub" = del ] && continue
+  [ "$sub" = decr ] && continue  # decr shares incr's
   grep -q -E "^$sub( |\$)" "$RUN_DIR/names" || fail "meshkv $sub has --json but no table in the man page's JSON OUTPUT"
 done
 
@@ -78,6 +80,11 @@ json set 0 set t1 v --ttl 1h --node "$A"
 json expire 0 expire t1 10m --node "$A"
 json ttl 0 ttl t1 --node "$A"
 json ttl 0 ttl k1 --node "$A"
+json incr 0 incr hits 3 --node "$A"
+json incr 0 decr hits --wait all --node "$A"
+json error 2 incr k1 --node "$A"
+json get 0 get hits --node "$A"
+json list 0 list h --node "$A"
 json get 0 get t1 --node "$A"
 json list 0 list t --node "$A"
 json status 0 status --node "$A"

@@ -38,9 +38,22 @@ void WatchStreams::publish(const node::Change& ch) {
   r.more = true;
   r.body = wire::Value::object();
   r.body.set("time_ms", now().wall_ms);
-  r.body.set("key", ch.key);
-  r.body.set("value", ch.entry.tombstone ? wire::Value(nullptr) : wire::Value(ch.entry.value));
-  r.body.set("deleted", ch.entry.tombstone);
+  // A counter's parts and resets are shown as the counter they make up:
+  // its key, its total now, and deleted once it reads as absent (a reset).
+  std::string_view key = ch.key;
+  if (auto ik = crdt::parse_internal_key(ch.key)) {
+    key = ik->counter;
+    const auto c = engine_.counter(key, now().wall_ms);
+    r.body.set("key", std::string(key));
+    r.body.set("value", c ? wire::Value(std::to_string(c->value)) : wire::Value(nullptr));
+    r.body.set("deleted", !c.has_value());
+    r.body.set("type", "counter");
+  } else {
+    r.body.set("key", ch.key);
+    r.body.set("value", ch.entry.tombstone ? wire::Value(nullptr) : wire::Value(ch.entry.value));
+    r.body.set("deleted", ch.entry.tombstone);
+    r.body.set("type", "register");
+  }
   r.body.set("origin", node::format_uid(ch.entry.dot.origin));
   r.body.set("node", engine_.origin_name(ch.entry.dot.origin));
   r.body.set("seq", ch.entry.dot.seq);
@@ -48,7 +61,7 @@ void WatchStreams::publish(const node::Change& ch) {
   r.body.set("local", ch.local);
   std::erase_if(streams_, [](const auto& w) { return w->closed; });
   for (const auto& w : streams_) {
-    if (ch.key.compare(0, w->prefix.size(), w->prefix) != 0) continue;
+    if (key.compare(0, w->prefix.size(), w->prefix) != 0) continue;
     if (w->queue.size() >= kMaxWatchQueue) {
       const wire::CtlResponse last = wire::ctl_error(w->req_id, wire::kCtlUnavailable,
                                                      "watch: the client fell too far behind; closing");

@@ -264,16 +264,9 @@ void Engine::Impl::finish_read(uint64_t id, QuorumRead& r) {
   info.set("answered", name_list(answered));
   info.set("ms", (now.mono_us - r.start_us) / 1000);
   if (r.list) {
-    std::vector<std::pair<std::string, crdt::Entry>> live;
-    const crdt::Hlc at = replica.reading(now.wall_ms);
-    replica.map().for_each([&](const std::string& k, const crdt::Entry& e) {
-      if (!crdt::dead(e, at) && k.starts_with(r.key)) live.emplace_back(k, e);
-    });
-    std::sort(live.begin(), live.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-    wire::Value entries = wire::Value::list();
-    for (const auto& [k, e] : live) entries.push(entry_view(k, e));
     resp.body = wire::Value::object();
-    resp.body.set("entries", std::move(entries));
+    resp.body.set("entries", list_view(live_values(replica, r.key, now.wall_ms),
+                                       live_counters(replica, r.key, now.wall_ms)));
   } else {
     // The winner among this node's entry and the answers.
     const crdt::Entry* local = replica.map().find(r.key);
@@ -310,6 +303,7 @@ void Engine::Impl::finish_read(uint64_t id, QuorumRead& r) {
       resp.error = "key not found: " + r.key;
     } else {
       resp.body = entry_view(r.key, *best);
+      resp.body.set("type", "register");
     }
   }
   if (resp.code == wire::kCtlOk) {

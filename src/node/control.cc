@@ -45,6 +45,38 @@ Value entry_view(const std::string& key, const crdt::Entry& e) {
   return v;
 }
 
+Value counter_view(const std::string& key, const crdt::CounterView& c) {
+  Value v = Value::object();
+  v.set("key", key);
+  v.set("value", std::to_string(c.value));
+  v.set("type", "counter");
+  if (c.newest != nullptr) {
+    v.set("hlc", format_hlc(c.newest->hlc));
+    v.set("origin", format_uid(c.newest->dot.origin));
+    v.set("seq", c.newest->dot.seq);
+  }
+  return v;
+}
+
+Value list_view(const std::vector<std::pair<std::string, crdt::Entry>>& values,
+                const std::map<std::string, crdt::CounterView, std::less<>>& counters) {
+  Value entries = Value::list();
+  auto c = counters.begin();
+  auto flush_counters = [&](const std::string* upto) {
+    for (; c != counters.end() && (upto == nullptr || c->first < *upto); ++c) {
+      entries.push(counter_view(c->first, c->second));
+    }
+  };
+  for (const auto& kv : values) {
+    flush_counters(&kv.first);
+    Value v = entry_view(kv.first, kv.second);
+    v.set("type", "register");
+    entries.push(std::move(v));
+  }
+  flush_counters(nullptr);
+  return entries;
+}
+
 namespace {
 
 Value entry_value(const std::string& key, const crdt::Entry& e) { return entry_view(key, e); }
@@ -100,7 +132,7 @@ Result<std::vector<BatchWrite>> parse_batch(const Value& entries) {
     }
     BatchWrite w{pair[0].as_string(), std::nullopt};
     if (pair[1].is_string()) w.value = pair[1].as_string();
-    if (Status st = crdt::check_key(w.key); !st.ok()) return st;
+    if (Status st = crdt::check_user_key(w.key); !st.ok()) return st;
     if (w.value) {
       if (Status st = crdt::check_value(*w.value); !st.ok()) return st;
     }
@@ -143,10 +175,28 @@ CtlResponse get_op(Engine& engine, const Value& args, Now now) {
       return stale;
     }
   }
+  if (auto c = engine.counter(key, now.wall_ms)) {
+    Value v = counter_view(key, *c);
+    v.set("staleness_ms", st ? Value(*st) : Value(nullptr));
+    return ok(std::move(v));
+  }
   const crdt::Entry* e = engine.live(key, now.wall_ms);
   if (!e) return fail(wire::kCtlNotFound, "key not found: " + key);
   Value v = entry_value(key, *e);
+  v.set("type", "register");
   v.set("staleness_ms", st ? Value(*st) : Value(nullptr));
+  return ok(std::move(v));
+}
+
+// `incr KEY BY` (decr sends a negative BY).
+CtlResponse incr_op(Engine& engine, const Value& args, Now now) {
+  const std::string& key = args.get("key").as_string();
+  auto c = engine.incr(key, args.get("by").as_int(), now);
+  if (!c.ok()) return fail(refusal_code(c.status()), prefix(CtlOp::kIncr) + c.status().message());
+  Value v = Value::object();
+  v.set("key", key);
+  v.set("value", std::to_string(c->value));
+  v.set("type", "counter");
   return ok(std::move(v));
 }
 
@@ -169,7 +219,14 @@ CtlResponse set_op(Engine& engine, const Value& args, Now now) {
 // Whether this node holds a value for `key` now: an entry that is neither a
 // tombstone nor expired.
 bool present(const Engine& engine, std::string_view key, Now now) {
-  return engine.live(key, now.wall_ms) != nullptr;
+  return engine.live(key, now.wall_ms) != nullptr || engine.counter(key, now.wall_ms).has_value();
+}
+
+// expire and ttl of a key that reads as a counter: refused (exit 2), since
+// a counter's parts never expire.
+std::optional<CtlResponse> not_a_counter(const Engine& engine, CtlOp op, const std::string& key, Now now) {
+  if (!engine.counter(key, now.wall_ms)) return std::nullopt;
+  return fail(wire::kCtlBadRequest, prefix(op) + "'" + key + "' is a counter; counters do not expire");
 }
 
 // `expire KEY`: the live value written again, expiring ttl_ms after this
@@ -178,6 +235,7 @@ CtlResponse expire_op(Engine& engine, const Value& args, Now now) {
   const std::string& key = args.get("key").as_string();
   auto ttl = ttl_arg(args);
   if (!ttl.ok()) return fail(wire::kCtlBadRequest, prefix(CtlOp::kExpire) + ttl.status().message());
+  if (auto refused = not_a_counter(engine, CtlOp::kExpire, key, now)) return *refused;
   const crdt::Entry* e = engine.live(key, now.wall_ms);
   if (e == nullptr) return fail(wire::kCtlNotFound, prefix(CtlOp::kExpire) + "key not found: " + key);
   const std::string value = e->value;  // the write below replaces *e
@@ -188,6 +246,7 @@ CtlResponse expire_op(Engine& engine, const Value& args, Now now) {
 // (ttl_ms null: it never expires).
 CtlResponse ttl_op(Engine& engine, const Value& args, Now now) {
   const std::string& key = args.get("key").as_string();
+  if (auto refused = not_a_counter(engine, CtlOp::kTtl, key, now)) return *refused;
   const crdt::Entry* e = engine.live(key, now.wall_ms);
   if (e == nullptr) return fail(wire::kCtlNotFound, prefix(CtlOp::kTtl) + "key not found: " + key);
   Value v = Value::object();
@@ -262,10 +321,9 @@ CtlResponse trace_status_op(Engine& engine, const Value& args, Now now) {
 }
 
 CtlResponse list_op(Engine& engine, const Value& args, Now now) {
-  Value entries = Value::list();
-  for (const auto& [k, e] : engine.list(args.get("prefix").as_string(), now.wall_ms)) entries.push(entry_value(k, e));
+  const std::string& pre = args.get("prefix").as_string();
   Value body = Value::object();
-  body.set("entries", std::move(entries));
+  body.set("entries", list_view(engine.list(pre, now.wall_ms), engine.counters(pre, now.wall_ms)));
   body.set("staleness_ms", staleness(engine, now));
   return ok(std::move(body));
 }
@@ -424,6 +482,7 @@ constexpr std::array<Route, wire::kCtlOpCount> kRoutes = {{
     {CtlOp::kForget, forget_op},
     {CtlOp::kExpire, expire_op},
     {CtlOp::kTtl, ttl_op},
+    {CtlOp::kIncr, incr_op},
 }};
 
 constexpr bool routes_follow_table() {
@@ -484,6 +543,10 @@ CtlResponse quorum_read(Engine& engine, CtlOp op, const wire::CtlRequest& req, N
   const bool list = op == CtlOp::kList;
   const std::string& key = req.args.get(list ? "prefix" : "key").as_string();
   if (!list && key.empty()) return fail(wire::kCtlBadRequest, prefix(op) + "empty key");
+  // A quorum read asks members for one entry; a counter is many (its parts).
+  if (!list && engine.counter(key, now.wall_ms)) {
+    return fail(wire::kCtlBadRequest, prefix(op) + "'" + key + "' is a counter: --read is for values only");
+  }
   auto id = engine.quorum_read(*level, list, key, *timeout, req.req_id, now);
   if (!id.ok()) return fail(wire::kCtlUnavailable, prefix(op) + id.status().message());
   *deferred = *id;
@@ -495,7 +558,8 @@ CtlResponse handle_control(Engine& engine, const wire::CtlRequest& req, Now now,
   const Result<CtlOp> op = wire::check_request(req.op, req.args);
   CtlResponse r;
   const bool waits = op.ok() &&
-                     (*op == CtlOp::kSet || *op == CtlOp::kDel || *op == CtlOp::kMset || *op == CtlOp::kExpire) &&
+                     (*op == CtlOp::kSet || *op == CtlOp::kDel || *op == CtlOp::kMset || *op == CtlOp::kExpire ||
+                      *op == CtlOp::kIncr) &&
                      !req.args.get("wait").is_null();
   const bool reads = op.ok() && (*op == CtlOp::kGet || *op == CtlOp::kList) && !req.args.get("read").is_null();
   if (deferred != nullptr) *deferred = 0;
@@ -506,7 +570,7 @@ CtlResponse handle_control(Engine& engine, const wire::CtlRequest& req, Now now,
   } else if (reads) {
     r = quorum_read(engine, *op, req, now, deferred);
   } else if (const Handler h = kRoutes[static_cast<size_t>(*op)].handler) {
-    const bool writes = *op == CtlOp::kSet || *op == CtlOp::kDel || *op == CtlOp::kMset;
+    const bool writes = *op == CtlOp::kSet || *op == CtlOp::kDel || *op == CtlOp::kMset || *op == CtlOp::kIncr;
     const uint64_t before = engine.last_local_seq();
     r = h(engine, req.args, now);
     // Backpressure: the answer to a write waits while replication toward a

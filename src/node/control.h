@@ -6,7 +6,12 @@
 // (wire/control_ops.h); a request whose op is unknown, or whose arguments
 // are missing or of the wrong type, gets kCtlBadRequest before any handler
 // runs. What the engine's ops answer (body), and their other refusals:
-//   get          -> {key, value, hlc, origin, seq, staleness_ms}    kCtlNotFound if absent
+//   get          -> {key, value, type, hlc, origin, seq, staleness_ms}  kCtlNotFound if absent;
+//                   a counter's value is its total in decimal (type "counter",
+//                   and hlc, origin, seq of its newest part); --read of a
+//                   counter is refused (kCtlBadRequest)
+//   incr         -> {key, value, type}: the counter's total after the write;
+//                   kCtlBadRequest if the key holds a value (a register)
 //   set, del     -> {key, hlc, origin, seq}; del of a key with no value here
 //                   (absent, or a tombstone) writes nothing and is
 //                   kCtlNotFound, unless force
@@ -16,7 +21,7 @@
 //                   value here is skipped and counted in not_found
 //   trace        -> a write whose acks are timed: see Engine::trace_report
 //   trace_status -> Engine::trace_report; kCtlNotFound if unknown
-//   list         -> {entries: [{key, value, hlc, origin, seq}]}
+//   list         -> {entries: [{key, value, type, hlc, origin, seq}]}
 //   status       -> see Engine::status
 //   peers        -> {members: [...]}
 //   clock        -> {id, vv: [{origin, node, seq}]}
@@ -54,6 +59,14 @@ wire::CtlResponse handle_control(Engine& engine, const wire::CtlRequest& req, No
 // An entry as get and list answer it: {key, value (absent when deleted),
 // hlc, origin, seq}.
 wire::Value entry_view(const std::string& key, const crdt::Entry& e);
+
+// A counter as get and list answer it: {key, value (the total in decimal),
+// type: "counter", hlc, origin, seq (its newest part's)}.
+wire::Value counter_view(const std::string& key, const crdt::CounterView& c);
+// list's entries: the values (entry_view, type "register") and counters
+// (counter_view) merged by key.
+wire::Value list_view(const std::vector<std::pair<std::string, crdt::Entry>>& values,
+                      const std::map<std::string, crdt::CounterView, std::less<>>& counters);
 
 // "1700000000123.4": an HLC as operators read it (physical ms, logical).
 std::string format_hlc(crdt::Hlc h);

@@ -25,6 +25,7 @@
 
 #include "common/endpoint.h"
 #include "common/status.h"
+#include "crdt/counter.h"
 #include "crdt/replica.h"
 #include "node/config.h"
 #include "node/consistency.h"
@@ -175,8 +176,28 @@ class Engine {
   // by the clock-offset guard: see write_refusal).
   // A value may expire: `ttl_ms` after the write's HLC (crdt::Entry::ttl_ms;
   // 0: never).
+  // Keys beginning with a 0 byte are reserved (crdt/counter.h) and refused.
+  // A set of a key that is a counter also resets the counter (one key, one
+  // type: the value replaces it). A del of a counter writes its reset (and
+  // a tombstone if the key also holds a live value); of anything else, a
+  // tombstone. Returns the last entry written (a reset under `key`).
   Result<crdt::KeyedEntry> set(std::string_view key, std::string_view value, Now now, uint64_t ttl_ms = 0);
   Result<crdt::KeyedEntry> del(std::string_view key, Now now);
+  // ---- counters (crdt/counter.h) ----
+  // Adds `delta` (negative: subtracts) to counter `key`: this node's part
+  // gets its new running totals, one local write. Invalid, with nothing
+  // written, when `key` reads as a value (a register: one key, one type),
+  // is reserved or longer than crdt::kMaxCounterKeyBytes, `delta` is 0, or
+  // a total would pass 2^64. Also refused as set is (write_refusal).
+  // The view's pointers are valid until the next call that changes state.
+  Result<crdt::CounterView> incr(std::string_view key, int64_t delta, Now now);
+  // The counter `key` if the key reads as one at `wall_ms`: some origin
+  // counted since the last reset, and the newest such part is newer (by
+  // HLC) than any live value of the key. Otherwise nullopt.
+  std::optional<crdt::CounterView> counter(std::string_view key, uint64_t wall_ms = 0) const;
+  // Every key under `prefix` that reads as a counter, by key.
+  std::map<std::string, crdt::CounterView, std::less<>> counters(std::string_view prefix,
+                                                                uint64_t wall_ms = 0) const;
   // Every local write (set, del, traced_set, quarantine_apply) is refused
   // with Unavailable while the clock-offset guard judges this node's clock
   // wrong (Config::max_clock_offset_ms), or while its log fails
@@ -257,11 +278,13 @@ class Engine {
   // The winning entry, tombstones and expired writes included (callers
   // treat them as absent: live()).
   const crdt::Entry* get(std::string_view key) const;
-  // The entry of `key` if it reads as live at wall time `wall_ms` (neither a
-  // tombstone nor expired by this node's HLC reading then; 0: by the clock's
-  // last timestamp), else nullptr.
+  // The entry of `key` if it reads as a live value at wall time `wall_ms`
+  // (neither a tombstone nor expired by this node's HLC reading then; 0: by
+  // the clock's last timestamp; not shadowed by a newer counter of the key,
+  // see counter()), else nullptr. Internal keys never read as live.
   const crdt::Entry* live(std::string_view key, uint64_t wall_ms = 0) const;
-  // Live entries under `prefix` (at `wall_ms`, as live()), sorted by key.
+  // Live values under `prefix` (at `wall_ms`, as live()), sorted by key;
+  // counters are not among them (counters()).
   std::vector<std::pair<std::string, crdt::Entry>> list(std::string_view prefix, uint64_t wall_ms = 0) const;
   // Contacts seeds (also used by `--join` at start).
   void join(const std::vector<Endpoint>& seeds, Now now);

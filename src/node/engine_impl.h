@@ -32,6 +32,14 @@ namespace meshkv::node {
 // "3600012 ms ahead of 2 of 2 peers": a verdict, for the log and refusals.
 std::string describe_offset(const ClockVerdict& v);
 
+// What list shows (node/counters.cc): the live values under `prefix` not
+// shadowed by a newer counter of their key, sorted by key; and the keys
+// that read as counters (Engine::counter).
+std::vector<std::pair<std::string, crdt::Entry>> live_values(const crdt::Replica& replica, std::string_view prefix,
+                                                             uint64_t wall_ms);
+std::map<std::string, crdt::CounterView, std::less<>> live_counters(const crdt::Replica& replica,
+                                                                   std::string_view prefix, uint64_t wall_ms);
+
 struct Engine::Impl {
   Impl(Config c, uint64_t uid, Endpoint addr, uint64_t seed, Now now);
 
@@ -77,6 +85,11 @@ struct Engine::Impl {
   void applied(const crdt::KeyedEntry& ke, bool local);
   // Appends to the write-ahead log. REQUIRES: durable.
   void journal(LogOp op);
+  // Counters (node/counters.cc): the reset of counter `key` as a local
+  // write (its baseline: every part held), and the same only when the
+  // counter is live (nothing to reset otherwise).
+  Result<crdt::KeyedEntry> write_reset(std::string_view key, Now n);
+  Status reset_counter(std::string_view key, Now n);
   Result<crdt::KeyedEntry> write(std::string_view key, std::optional<std::string_view> value, Now n,
                                  uint64_t ttl_ms = 0);
 

@@ -14,12 +14,38 @@ using wire::MemberState;
 // ---- local operations -------------------------------------------------------------
 
 Result<crdt::KeyedEntry> Engine::set(std::string_view key, std::string_view value, Now now, uint64_t ttl_ms) {
+  if (Status st = crdt::check_user_key(key); !st.ok()) return st;
+  // The value replaces a counter of the key: the counter is reset first, so
+  // that it reads as absent (node/counters.cc).
+  if (Status st = impl_->reset_counter(key, now); !st.ok()) {
+    impl_->finish();
+    return st;
+  }
   auto w = impl_->write(key, value, now, ttl_ms);
   impl_->finish();
   return w;
 }
 
 Result<crdt::KeyedEntry> Engine::del(std::string_view key, Now now) {
+  if (Status st = crdt::check_user_key(key); !st.ok()) return st;
+  const bool counter = crdt::read_counter(impl_->replica.map(), key).live;
+  std::optional<crdt::KeyedEntry> reset;
+  if (counter) {
+    auto r = impl_->write_reset(key, now);
+    if (!r.ok()) {
+      impl_->finish();
+      return r.status();
+    }
+    reset = std::move(*r);
+  }
+  // A counter's del leaves the register alone unless it holds a live value
+  // too (a set and an increment that raced): del removes whatever the key
+  // shows, whichever type wins.
+  if (reset && impl_->replica.live(key, now.wall_ms) == nullptr) {
+    impl_->finish();
+    reset->key = std::string(key);  // the answer names the counter, not its reset
+    return *reset;
+  }
   auto w = impl_->write(key, std::nullopt, now);
   impl_->finish();
   return w;
@@ -324,17 +350,15 @@ wire::Value Engine::security() const { return impl_->sealing.describe(impl_->cfg
 const crdt::Entry* Engine::get(std::string_view key) const { return impl_->replica.map().find(key); }
 
 const crdt::Entry* Engine::live(std::string_view key, uint64_t wall_ms) const {
-  return impl_->replica.live(key, wall_ms);
+  if (crdt::internal_key(key)) return nullptr;
+  const crdt::Entry* e = impl_->replica.live(key, wall_ms);
+  if (e == nullptr) return nullptr;
+  const crdt::CounterView c = crdt::read_counter(impl_->replica.map(), key);
+  return c.live && crdt::wins(*c.newest, *e) ? nullptr : e;
 }
 
 std::vector<std::pair<std::string, crdt::Entry>> Engine::list(std::string_view prefix, uint64_t wall_ms) const {
-  std::vector<std::pair<std::string, crdt::Entry>> out;
-  const crdt::Hlc at = impl_->replica.reading(wall_ms);
-  impl_->replica.map().for_each([&](const std::string& k, const crdt::Entry& e) {
-    if (!crdt::dead(e, at) && k.compare(0, prefix.size(), prefix) == 0) out.emplace_back(k, e);
-  });
-  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-  return out;
+  return live_values(impl_->replica, prefix, wall_ms);
 }
 
 const crdt::Replica& Engine::replica() const { return impl_->replica; }

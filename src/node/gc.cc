@@ -56,6 +56,7 @@
 // itself (the others do).
 #include <algorithm>
 
+#include "crdt/counter.h"
 #include "node/anti_entropy.h"
 #include "wire/codec.h"
 
@@ -292,6 +293,16 @@ void AntiEntropy::resync_from(const Member& from) {
   // A peer that retired the same origins as we did held their writes (retire.cc).
   const bool same = !replica_.context().retired().empty() && same_retired(peer);
   replica_.map().for_each([&](const std::string& k, const crdt::Entry& e) {
+    // This node's own counter parts stay: its next increment reads its
+    // totals from them, and one made before the peer sent them back would
+    // start from zero and, being newer, replace all it had counted. Only
+    // this node writes them and parts are never deleted, so the peer holds
+    // exactly these or older; nothing collected can be older than them.
+    if (auto ik = crdt::parse_internal_key(k);
+        e.dot.origin == replica_.self() && ik && ik->kind == crdt::InternalKey::Kind::kPart) {
+      keep.push_back(crdt::KeyedEntry{k, e});
+      return;
+    }
     if (theirs.covers(e.dot) || (same && replica_.context().retired_at(e.dot.origin) >= e.dot.seq)) {
       ++dropped_covered;  // the peer has it or what replaced it: it comes back if current
     } else if (e.hlc > horizon) {

@@ -61,8 +61,9 @@ enum class CtlOp : uint8_t {
   kForget,
   kExpire,
   kTtl,
+  kIncr,
 };
-inline constexpr size_t kCtlOpCount = 20;
+inline constexpr size_t kCtlOpCount = 21;
 
 // Who answers an op: the engine (node::handle_control), or the Asio shell,
 // which owns what the engine must not (cluster keys for the control port,
@@ -133,6 +134,9 @@ inline constexpr ArgSpec kKeys[] = {{"action", kString}, {"key", kString}, {"id"
 // (key, or every key with all: true).
 inline constexpr ArgSpec kQuarantine[] = {
     {"action", kString}, {"key", kString}, {"prefix", kString}, {"limit", kInt}, {"all", kBool}};
+// Adds `by` (negative: subtracts; not 0) to the counter `key`.
+inline constexpr ArgSpec kIncr[] = {
+    {"key", kString, true}, {"by", kInt, true}, {"wait", kString}, {"timeout_ms", kInt}};
 // The member's name (its --id).
 inline constexpr ArgSpec kForget[] = {{"name", kString, true}};
 }  // namespace ctl_args
@@ -160,6 +164,7 @@ inline constexpr std::array<OpSpec, kCtlOpCount> kCtlOps = {{
     {CtlOp::kForget, "forget", Answerer::kEngine, ctl_args::kForget},
     {CtlOp::kExpire, "expire", Answerer::kEngine, ctl_args::kExpire},
     {CtlOp::kTtl, "ttl", Answerer::kEngine, ctl_args::kKey},
+    {CtlOp::kIncr, "incr", Answerer::kEngine, ctl_args::kIncr},
 }};
 
 constexpr bool ctl_ops_in_order() {
@@ -169,7 +174,7 @@ constexpr bool ctl_ops_in_order() {
   return true;
 }
 static_assert(ctl_ops_in_order(), "kCtlOps rows must follow CtlOp's order");
-static_assert(static_cast<size_t>(CtlOp::kTtl) + 1 == kCtlOpCount, "kCtlOpCount is stale");
+static_assert(static_cast<size_t>(CtlOp::kIncr) + 1 == kCtlOpCount, "kCtlOpCount is stale");
 
 constexpr const OpSpec& spec(CtlOp op) { return kCtlOps[static_cast<size_t>(op)]; }
 constexpr std::string_view op_name(CtlOp op) { return spec(op).name; }

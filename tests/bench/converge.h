@@ -38,6 +38,7 @@ struct Args {
   double throughput = 0;  // > 0: closed-loop throughput for this many seconds
   int clients = 16;       // connections per node in throughput mode
   int batch_size = 1;     // writes per request in throughput mode (> 1: `mset`)
+  bool incr = false;     // throughput: `incr` of one counter instead of `set` of new keys
   std::string key_file;   // sealed mesh: passed to every node as --key-file
   bool counters = false;  // print the nodes' summed datagram counters to stderr
   std::string latency_file;  // each write's latency in ms, one a line

@@ -37,6 +37,8 @@ constexpr Option kOptions[] = {
      [](Args& a, const std::string& v) { a.clients = std::stoi(v); }},
     {"--batch-size", "K", "throughput: writes per request, > 1 sends mset (1)",
      [](Args& a, const std::string& v) { a.batch_size = std::stoi(v); }},
+    {"--incr", "0|1", "throughput: every request increments one counter, tp/hits (0)",
+     [](Args& a, const std::string& v) { a.incr = v != "0"; }},
     {"--key-file", "FILE", "a cluster key: nodes and control connections sealed",
      [](Args& a, const std::string& v) { a.key_file = v; }},
     {"--counters", "0|1", "print the nodes' summed datagram counters to stderr (0)",

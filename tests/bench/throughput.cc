@@ -2,7 +2,8 @@
 // connections per node, each sending its next `set` (or, with --batch-size
 // K > 1, an `mset` of K writes, what `meshkv set --batch` sends) as soon as
 // the previous one is acknowledged, for S seconds; then the time until every
-// node holds every acknowledged write.
+// node holds every acknowledged write. With --incr every request is an
+// `incr` of one counter, and replicated means every node reads the total.
 #include <sys/epoll.h>
 #include <unistd.h>
 
@@ -27,6 +28,12 @@ struct Load {
 
 void Load::send_one(Conn& c) {
   wire::Value args = wire::Value::object();
+  if (a.incr) {
+    args.set("key", "tp/hits");
+    args.set("by", 1);
+    c.send("incr", std::move(args));
+    return;
+  }
   if (a.batch_size <= 1) {
     args.set("key", "tp/" + std::to_string(next_key++));
     args.set("value", "0123456789abcdef");
@@ -74,11 +81,21 @@ void drive(Load& load, Conns& conns, double end) {
 
 // The time until every node's status shows `acked` keys, -1 if not within
 // 180 s.
-double caught_up_ms(Conns& ctl, uint64_t acked) {
+// With --incr: until every node's counter reads `acked` or more.
+double caught_up_ms(Conns& ctl, uint64_t acked, bool incr) {
   const double t0 = now_ms();
   while (now_ms() - t0 < 180'000) {
     bool all = true;
     for (auto& c : ctl) {
+      if (incr) {
+        wire::Value args = wire::Value::object();
+        args.set("key", "tp/hits");
+        auto g = c->call("get", std::move(args), 5000);
+        // At least: increments still in flight when the clients stopped
+        // reading count too, unacknowledged.
+        if (!g || g->code != wire::kCtlOk || std::stoull(g->body.get("value").as_string()) < acked) all = false;
+        continue;
+      }
       auto st = c->call("status", wire::Value::object(), 5000);
       if (!st || static_cast<uint64_t>(st->body.get("keys").as_int()) < acked) all = false;
     }
@@ -122,7 +139,7 @@ int run_throughput(Cluster& c) {
   const double start = now_ms();
   drive(load, conns, start + a.throughput * 1000);
   const double secs = (now_ms() - start) / 1000.0;
-  const double replicated_ms = caught_up_ms(c.ctl, load.acked);
+  const double replicated_ms = caught_up_ms(c.ctl, load.acked, a.incr);
   const std::string when =
       replicated_ms < 0 ? "not within 180 s" : std::to_string(static_cast<int>(replicated_ms)) + " ms";
   std::printf("| %d | %s | %d | %.0f | %.0f | %s |\n", a.nodes,
