@@ -89,3 +89,13 @@ member_is() { [ "$(state_of "$1" "$2")" = "$3" ]; }
 
 # value_is KEY NODE VALUE: the node returns exactly VALUE for KEY.
 value_is() { [ "$("$MESHKV" get "$1" --node "$2" 2>/dev/null)" = "$3" ]; }
+# absent_on_all KEY: every address in the caller's NODES array answers
+# "not found" (exit 1) for KEY.
+absent_on_all() {
+  local n rc
+  for n in "${NODES[@]}"; do
+    "$MESHKV" get "$1" --node "$n" >/dev/null 2>&1
+    rc=$?
+    [ "$rc" = 1 ] || return 1
+  done
+}

@@ -18,14 +18,6 @@ NODES=()
 for i in 0 1 2 3 4; do NODES+=("127.0.0.1:$((BASE + i))"); done
 OPTS=(--anti-entropy-interval 200)
 total_is() { local n; for n in "${NODES[@]}"; do value_is "$1" "$n" "$2" || return 1; done; }
-absent_on_all() {
-  local n rc
-  for n in "${NODES[@]}"; do
-    "$MESHKV" get "$1" --node "$n" >/dev/null 2>&1
-    rc=$?
-    [ "$rc" = 1 ] || return 1
-  done
-}
 
 start_node n1 "$BASE" "${OPTS[@]}"
 for i in 2 3 4; do start_node "n$i" $((BASE + i - 1)) --join "${NODES[0]}" "${OPTS[@]}"; done

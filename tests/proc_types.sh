@@ -18,14 +18,6 @@ now_ms() { date +%s%3N; }
 field() { "$MESHKV" status --node "$1" --json 2>/dev/null | grep -o "\"$2\":[0-9]*" | head -1 | cut -d: -f2; }
 present_on() { "$MESHKV" get "$1" --node "$2" >/dev/null 2>&1; }
 on_all() { local n; for n in "${NODES[@]}"; do value_is "$1" "$n" "$2" || return 1; done; }
-absent_on_all() {
-  local n rc
-  for n in "${NODES[@]}"; do
-    "$MESHKV" get "$1" --node "$n" >/dev/null 2>&1
-    rc=$?
-    [ "$rc" = 1 ] || return 1
-  done
-}
 collected() { local n; for n in "${NODES[@]}"; do [ "$(field "$n" keys)" = "$1" ] || return 1; done; }
 
 start_node n1 "$P1" "${GC[@]}"

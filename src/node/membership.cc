@@ -222,7 +222,7 @@ void Membership::queue_broadcast(const MemberUpdate& u) {
 
 // Gossip has work only when there is news, or a suspect to remind.
 void Membership::arm_gossip() {
-  const bool work = !broadcasts_.empty() || suspect_count_ > 0;
+  const bool work = !broadcasts_.empty() || !suspects_.empty();
   timers_.set(TimerKind::kGossip, 0, work ? std::optional(next_gossip_us_) : std::nullopt);
 }
 
@@ -302,7 +302,6 @@ void Membership::change(Member& m, MemberState s, uint64_t inc, bool new_process
   if (old == MemberState::kSuspect) suspects_.erase({m.suspect_deadline_us, m.name});
   m.incarnation = inc;
   m.state = s;
-  suspect_count_ += (s == MemberState::kSuspect) - (old == MemberState::kSuspect);
   reachable_count_ += m.reachable() - was_reachable;
   m.state_since_us = now_.mono_us;
   if (s == MemberState::kSuspect) {
@@ -354,7 +353,6 @@ void Membership::add(const MemberUpdate& u) {
   if (u.state == MemberState::kDead || u.state == MemberState::kLeft) {
     due_for_reaping(m.state_since_us + cfg_.reap_after() * kMs);
   }
-  suspect_count_ += m.state == MemberState::kSuspect;
   reachable_count_ += m.reachable();
   name_uid(u.uid, u.name);
   members_.emplace(u.name, std::move(m));
@@ -462,7 +460,6 @@ bool Membership::news_despite(const MemberUpdate& u, Gone& g) {
 void Membership::remove(Member& m) {
   const MemberEvent e{MemberEvent::Kind::kRemoved, m.name, m.uid, m.addr, m.state, m.state, m.incarnation, false,
                       m.verified, false};
-  suspect_count_ -= m.state == MemberState::kSuspect;
   if (m.state == MemberState::kSuspect) suspects_.erase({m.suspect_deadline_us, m.name});
   reachable_count_ -= m.reachable();
   timers_.cancel(TimerKind::kSuspicion, m.key);

@@ -266,7 +266,7 @@ class Membership {
   uint64_t next_key_ = 0;
   // Kept by add() and change(), so that per-event work does not walk every
   // member (the 1000-node simulation spent most of its time there).
-  size_t suspect_count_ = 0, reachable_count_ = 0;
+  size_t reachable_count_ = 0;
   std::unordered_map<uint64_t, UidName> uid_names_;  // members' processes, and past ones for display
   std::map<std::string, Gone, std::less<>> ghosts_;  // removed members, by name
   std::deque<std::pair<uint64_t, std::string>> ghost_order_;  // (since_us, name), oldest first; may be stale
