@@ -259,7 +259,12 @@ TEST_CASE("sim: generated histories with collection, partitions, pauses, restart
           "keep deletes deleted and lose no write") {
   uint64_t histories = 0, steps = 0, collected = 0, quarantined = 0, pauses = 0, restarts = 0, partitions = 0,
            clock_steps = 0, resyncs = 0;
-  for (uint64_t seed : seeds(13000, 24)) {
+  std::vector<uint64_t> run = seeds(13000, 24);
+  // Seeds that once failed, beyond the first ones:
+  //   16957: two members that left each other out each waited, for ever,
+  //          for the other to finish starting over.
+  if (!std::getenv("MESHKV_SIM_SEED")) run.push_back(16957);
+  for (uint64_t seed : run) {
     INFO("seed " << seed << " (replay: MESHKV_SIM_SEED=" << seed << ")");
     sim::Options o;
     o.nodes = seed % 2 ? 5 : 3;

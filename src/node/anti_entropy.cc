@@ -288,7 +288,16 @@ bool AntiEntropy::on_gc_fields(const Endpoint& from, uint64_t sender, const wire
     }
   }
   // It left us out: reconcile with it, whatever our own view says.
-  if (d.excluded && notice_from_ == 0 && d.horizon > reconciled_) {
+  // A second teller replaces the first when the first is starting over
+  // itself (two members that left each other out would otherwise wait on
+  // each other for ever) or knows of a newer collection.
+  bool better = false;
+  if (d.excluded && notice_from_ != 0 && notice_from_ != sender && d.horizon > reconciled_ &&
+      !d.resyncing) {
+    auto cur = peer_vv_.find(notice_from_);
+    better = cur == peer_vv_.end() || cur->second.resyncing || d.horizon > cur->second.horizon;
+  }
+  if (d.excluded && (notice_from_ == 0 || better) && d.horizon > reconciled_) {
     ++reconcile_notices_;
     notice_from_ = sender;
     must_resync_ = true;
