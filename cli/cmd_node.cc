@@ -8,10 +8,13 @@
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <csignal>
+#include <cstdlib>
+#include <fstream>
 #include <ctime>
 #include <iostream>
 #include <random>
 #include <sstream>
+#include <string_view>
 
 #include "commands.h"
 #include "config_file.h"
@@ -203,6 +206,40 @@ void print_banner(std::ostream& out, const net::Server& server, node::Engine& en
   out << std::flush;
 }
 
+// A node holding a million keys has some 200 MB of heap, and every 4 KiB
+// page of it costs a page fault when first touched; on a virtual machine a
+// fault is dear (restarting with 1,000,000 keys spent most of its time in
+// them). glibc's malloc asks the kernel for transparent huge pages (2 MiB per
+// fault) when its tunable glibc.malloc.hugetlb=1 is set, and it reads
+// tunables only as the process starts: so a node starts itself once more
+// with it set, before it opens anything. Not done when the kernel has
+// transparent huge pages off, when the tunable is set already (by us, or by
+// the user either way), or with MESHKV_HUGE_PAGES=0.
+void start_again_with_huge_pages() {
+  if (const char* off = std::getenv("MESHKV_HUGE_PAGES"); off != nullptr && std::string_view(off) == "0") return;
+  const char* tunables = std::getenv("GLIBC_TUNABLES");
+  if (tunables != nullptr && std::string_view(tunables).find("glibc.malloc.hugetlb") != std::string_view::npos) {
+    return;
+  }
+  std::ifstream thp("/sys/kernel/mm/transparent_hugepage/enabled");
+  std::string modes;
+  if (!std::getline(thp, modes) || modes.find("[never]") != std::string::npos) return;
+  char** argv = original_argv();
+  if (argv == nullptr) return;
+  const std::string before = tunables != nullptr ? tunables : "";
+  const std::string with = before.empty() ? "glibc.malloc.hugetlb=1" : before + ":glibc.malloc.hugetlb=1";
+  std::cout << std::flush;
+  std::cerr << std::flush;
+  if (::setenv("GLIBC_TUNABLES", with.c_str(), 1) != 0) return;
+  ::execv("/proc/self/exe", argv);
+  // Not possible here (no /proc): go on as started.
+  if (tunables != nullptr) {
+    ::setenv("GLIBC_TUNABLES", before.c_str(), 1);
+  } else {
+    ::unsetenv("GLIBC_TUNABLES");
+  }
+}
+
 int run_node(const NodeOptions& o) {
   const LogStyle style = detect_log_style(o.log_format);
   // With --log-format json every line the node writes is a JSON object, even
@@ -217,6 +254,7 @@ int run_node(const NodeOptions& o) {
   };
   auto cfg = build_config(o);
   if (!cfg.ok()) return fatal(cfg.status().message());
+  start_again_with_huge_pages();
   std::signal(SIGPIPE, SIG_IGN);  // a vanished control client is not fatal
   const node::LogLevel threshold = level_of(cfg->log_level);
   auto sec = load_security(*cfg);

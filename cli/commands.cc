@@ -150,7 +150,14 @@ bool arrange(const CLI::App& sub, std::vector<std::string>& args) {
 
 }  // namespace
 
+namespace {
+char** g_argv = nullptr;
+}  // namespace
+
+char** original_argv() { return g_argv; }
+
 int run(int argc, char** argv) {
+  g_argv = argv;
   CLI::App app{"meshkv: a replicated key-value mesh over UDP, and its operator tool.\n"
                "Run with no subcommand to start a node with an interactive prompt."};
   // Named, not taken from argv[0] (parse() gets the arguments alone), so that

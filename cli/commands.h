@@ -37,6 +37,9 @@ struct Command {
 
 const std::vector<Command>& commands();
 int run(int argc, char** argv);
+// The arguments the process was started with (a node starts itself again
+// with them: cmd_node.cc, huge pages).
+char** original_argv();
 
 // " (did you mean 'status'?)" for a mistyped `word`, or "" when no candidate
 // is close.
