@@ -89,8 +89,9 @@ Status Durable::load_snapshot(bool repair, Opened& out) {
     wrong = d.what + " at offset " + std::to_string(d.offset) + " (record " + std::to_string(d.record) +
             ", of " + std::to_string(scan->file_bytes) + " bytes)";
   } else {
-    std::vector<std::string> recs;
-    for (auto& r : scan->records) recs.push_back(std::move(*r));
+    std::vector<std::string_view> recs;
+    recs.reserve(scan->records.size());
+    for (const auto& r : scan->records) recs.push_back(*r);
     auto snap = decode_snapshot(recs);
     if (snap.ok()) {
       segment_ = snap->wal_segment;
@@ -102,7 +103,6 @@ Status Durable::load_snapshot(bool repair, Opened& out) {
       return Status::Ok();
     }
     wrong = snap.status().message();
-    for (size_t i = 0; i < recs.size(); ++i) scan->records[i] = std::move(recs[i]);
   }
   if (!repair) return Status::Corruption(path + ": " + wrong + kRepairHint);
   for (const auto& d : scan->damage) {
@@ -110,12 +110,12 @@ Status Durable::load_snapshot(bool repair, Opened& out) {
                            std::to_string(d.record) + ")");
   }
   if (scan->damage.empty()) out.warnings.push_back(path + ": " + wrong);
-  return salvage_snapshot(path, std::move(scan->records), scan->complete, out);
+  return salvage_snapshot(path, scan->records, scan->complete, out);
 }
 
 // --repair of a damaged snapshot: keeps the header and the entry records
 // that verify and decode, drops the rest and the version vector.
-Status Durable::salvage_snapshot(const std::string& path, std::vector<std::optional<std::string>> records,
+Status Durable::salvage_snapshot(const std::string& path, const std::vector<std::optional<std::string_view>>& records,
                                  bool complete, Opened& out) {
   out.repaired = true;
   claims_untrusted_ = true;

@@ -85,7 +85,7 @@ class Durable {
   Status lock_dir(bool& created);
   Status sync_log();  // the segment in use: its records and its name
   Status load_snapshot(bool repair, Opened& out);
-  Status salvage_snapshot(const std::string& path, std::vector<std::optional<std::string>> records,
+  Status salvage_snapshot(const std::string& path, const std::vector<std::optional<std::string_view>>& records,
                           bool complete, Opened& out);
   Status check_header(const std::string& path, const SegmentHeader& h, bool repair, Opened& out);
   Status replay_segments(const std::vector<uint64_t>& segments, bool repair, Opened& out, uint64_t& last_valid);

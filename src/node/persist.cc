@@ -230,16 +230,28 @@ Status decode_snapshot_record(std::string_view record, size_t i, const SnapshotC
                               " belong");
   }
   // Entries come first, then quarantined ones: a position says which.
+  // Straight into place, no batch in between (a million entries: one copy
+  // and 100 MB of fresh pages fewer); a record that does not decode adds
+  // nothing (--repair keeps the others).
   uint64_t pos = static_cast<uint64_t>(i - 1) * kEntriesPerRecord;
-  std::vector<crdt::KeyedEntry> got;
-  if (e.ok()) got.reserve(n);  // n checked against the header's count above
-  for (uint64_t j = 0; j < n && e.ok(); ++j) got.push_back(get_entry(e));
-  if (!e.ok()) return Status::Corruption("snapshot record " + std::to_string(i) + ": " + e.error());
-  for (auto& ke : got) (pos++ < counts.entries ? s.entries : s.quarantine).push_back(std::move(ke));
+  const size_t had_entries = s.entries.size(), had_quarantine = s.quarantine.size();
+  for (uint64_t j = 0; j < n && e.ok(); ++j) {
+    crdt::KeyedEntry ke = get_entry(e);
+    if (e.ok()) (pos++ < counts.entries ? s.entries : s.quarantine).push_back(std::move(ke));
+  }
+  if (!e.ok()) {
+    s.entries.resize(had_entries);
+    s.quarantine.resize(had_quarantine);
+    return Status::Corruption("snapshot record " + std::to_string(i) + ": " + e.error());
+  }
   return Status::Ok();
 }
 
 Result<Snapshot> decode_snapshot(const std::vector<std::string>& records) {
+  return decode_snapshot(std::vector<std::string_view>(records.begin(), records.end()));
+}
+
+Result<Snapshot> decode_snapshot(const std::vector<std::string_view>& records) {
   if (records.empty()) return Status::Corruption("snapshot: empty");
   SnapshotCounts counts;
   auto s = decode_snapshot_header(records[0], counts);

@@ -67,6 +67,7 @@ struct Snapshot {
 
 // Records of a snapshot: a header, the vector, then entries in batches.
 std::vector<std::string> encode_snapshot(const Snapshot& s);
+Result<Snapshot> decode_snapshot(const std::vector<std::string_view>& records);
 Result<Snapshot> decode_snapshot(const std::vector<std::string>& records);
 
 // decode_snapshot in pieces, for --repair to keep the records that verify

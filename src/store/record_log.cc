@@ -115,8 +115,9 @@ Result<ReadResult> read_records(const std::string& path, bool discard_damaged, E
 Result<ScanResult> scan_records(const std::string& path, Env& env) {
   auto contents = read_file(env, path);
   if (!contents.ok()) return contents.status();
-  const std::string& data = *contents;
   ScanResult out;
+  out.data = std::make_shared<const std::string>(std::move(*contents));
+  const std::string& data = *out.data;
   out.file_bytes = data.size();
   std::string crcs;  // the stored checksums, for records_checksum()
   const auto* p = reinterpret_cast<const unsigned char*>(data.data());
@@ -141,7 +142,7 @@ Result<ScanResult> scan_records(const std::string& path, Env& env) {
       out.damage.push_back({index, off, "checksum mismatch"});
       out.records.emplace_back(std::nullopt);
     } else {
-      out.records.emplace_back(std::string(data.data() + off + kRecordHeader, len));
+      out.records.emplace_back(std::string_view(data.data() + off + kRecordHeader, len));
     }
     off += kRecordHeader + len;
   }

@@ -84,7 +84,10 @@ struct ScanResult {
     uint64_t offset = 0;  // of its header
     std::string what;     // "checksum mismatch", "record of N bytes runs past the end", ...
   };
-  std::vector<std::optional<std::string>> records;  // in file order; nullopt: damaged
+  // The file's bytes, which `records` point into (not copied: a snapshot of
+  // a million keys is tens of MB, and fresh pages are dear).
+  std::shared_ptr<const std::string> data;
+  std::vector<std::optional<std::string_view>> records;  // in file order; nullopt: damaged
   std::vector<Damage> damage;
   bool complete = true;     // read to the end (else records after the last one are unknown)
   uint32_t checksum = 0;    // records_checksum() of what was read, from the stored checksums
