@@ -83,6 +83,7 @@ std::set<std::string> recovered(FaultEnv& env, std::vector<std::string>* warning
   REQUIRE_MESSAGE(d.ok(), d.status().to_string());
   std::set<std::string> keys;
   if (o.snapshot) {
+    REQUIRE(node::decode_pending(*o.snapshot).ok());
     for (const auto& ke : o.snapshot->entries) keys.insert(ke.key);
   }
   for (const auto& op : o.ops) keys.insert(op.ke.key);
@@ -454,6 +455,7 @@ TEST_CASE("durable: --repair keeps the snapshot records that verify and says wha
   Durable::Opened again;
   REQUIRE(Durable::open(kDir, false, again, env).ok());
   CHECK(again.warnings.empty());
+  REQUIRE(node::decode_pending(*again.snapshot).ok());
   CHECK(again.snapshot->entries.size() == 1476);
 }
 
@@ -541,6 +543,7 @@ TEST_CASE("durable: a directory written before segment headers and snapshot uids
     CHECK(o.warnings.empty());
     CHECK(o.node == "old");
     REQUIRE(o.snapshot);
+    REQUIRE(node::decode_pending(*o.snapshot).ok());
     CHECK(o.snapshot->entries.size() == (round == 0 ? 1u : 2u));
     CHECK(o.snapshot->vv.get(7) == 6);
     if (round == 0) {

@@ -50,7 +50,7 @@ struct Mesh {
     REQUIRE(s.ok());
     st = std::move(*s);
     a = std::make_unique<Engine>(cfg, 11 + t, kA, 1, at(t));
-    st->load(*a, at(t));
+    REQUIRE(st->load(*a, at(t)).ok());
     st->start([this] { return at(t); }, [] {});
   }
   // What the server does after an input of a: the log records first, then

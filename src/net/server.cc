@@ -431,7 +431,9 @@ Result<std::unique_ptr<Server>> Server::open(node::Config cfg, uint64_t uid, uin
   }
   i.engine = std::make_unique<node::Engine>(i.cfg, uid, i.cfg.listen, seed, i.clock());
   i.engine->secure(std::move(sec));
-  if (i.storage) i.storage->load(*i.engine, i.clock());
+  if (i.storage) {
+    if (Status s = i.storage->load(*i.engine, i.clock()); !s.ok()) return s;
+  }
   i.watches = std::make_unique<WatchStreams>(*i.engine);
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }

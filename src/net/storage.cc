@@ -40,11 +40,16 @@ Storage::Storage(asio::io_context& io, const node::Config& cfg, Log log,
 
 Storage::~Storage() = default;
 
-void Storage::load(node::Engine& engine, node::Now n) {
+Status Storage::load(node::Engine& engine, node::Now n) {
   engine_ = &engine;
   node::Durable::Opened opened = std::exchange(opened_, {});
-  const size_t from_snapshot = opened.snapshot ? opened.snapshot->entries.size() : 0;
-  if (opened.snapshot) engine.load(std::move(*opened.snapshot), n);
+  const size_t from_snapshot =
+      opened.snapshot ? opened.snapshot->entries.size() + opened.snapshot->pending_entries : 0;
+  if (opened.snapshot) {
+    if (Status s = engine.load(std::move(*opened.snapshot), n); !s.ok()) {
+      return Status::Corruption(cfg_.data_dir + "/snapshot: " + s.message() + node::Durable::repair_hint());
+    }
+  }
   for (const auto& op : opened.ops) engine.replay(op, n);
   startup_ms_ = static_cast<uint64_t>(
       std::chrono::duration_cast<std::chrono::milliseconds>(steady_clock::now() - opened_at_).count());
@@ -61,6 +66,7 @@ void Storage::load(node::Engine& engine, node::Now n) {
     }
   }
   update_storage_info();
+  return Status::Ok();
 }
 
 void Storage::start(std::function<node::Now()> clock, std::function<void()> kick) {

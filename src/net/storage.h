@@ -69,7 +69,8 @@ class Storage {
   // the engine's clock.
   // REQUIRES: called once, before any call below; `engine` was built from
   // the cfg open() returned and outlives the Storage.
-  void load(node::Engine& engine, node::Now now);
+  // Fails when the snapshot's entries do not decode (the start is refused).
+  Status load(node::Engine& engine, node::Now now);
 
   // Starts the periodic sync. `clock` is the engine's; `kick` asks the
   // driver to take the engine's effects (after a failure withdrew writes,

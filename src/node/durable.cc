@@ -76,6 +76,8 @@ const char* const kRepairHint =
     "version vector, and recover what is missing from peers)";
 }  // namespace
 
+const char* Durable::repair_hint() { return kRepairHint; }
+
 Status Durable::load_snapshot(bool repair, Opened& out) {
   const std::string path = dir_ + "/snapshot";
   if (!env_.exists(path)) return Status::Ok();
@@ -88,6 +90,30 @@ Status Durable::load_snapshot(bool repair, Opened& out) {
     const auto& d = scan->damage.front();
     wrong = d.what + " at offset " + std::to_string(d.offset) + " (record " + std::to_string(d.record) +
             ", of " + std::to_string(scan->file_bytes) + " bytes)";
+  } else if (!repair && !scan->records.empty()) {
+    // The header now; the entries as the engine loads them (Snapshot::pending),
+    // which refuses the start the same way if one does not decode.
+    SnapshotCounts counts;
+    auto snap = decode_snapshot_header(*scan->records[0], counts);
+    const size_t n = scan->records.size() - 1;
+    if (snap.ok() && snapshot_record_entries(n + 1, counts) == 0 &&
+        (n == 0 ? counts.entries + counts.quarantined == 0 : snapshot_record_entries(n, counts) > 0)) {
+      snap->raw = scan->data;
+      snap->pending.reserve(n);
+      for (size_t i = 1; i <= n; ++i) snap->pending.push_back(*scan->records[i]);
+      snap->pending_entries = counts.entries;
+      snap->pending_quarantined = counts.quarantined;
+      segment_ = snap->wal_segment;
+      have_snapshot_ = true;
+      snapshot_uid_ = snap->uid;
+      snapshot_checksum_ = scan->checksum;
+      node_ = snap->id;
+      out.snapshot = std::move(*snap);
+      return Status::Ok();
+    }
+    wrong = snap.ok() ? "snapshot: " + std::to_string(n) + " entry records where the header counts " +
+                            std::to_string(counts.entries + counts.quarantined) + " entries"
+                      : snap.status().message();
   } else {
     std::vector<std::string_view> recs;
     recs.reserve(scan->records.size());

@@ -52,6 +52,10 @@ class Durable {
 
   // Creates `dir` if needed, locks it (kUnavailable when another process
   // has it) and reads it into `out`. REQUIRES: `env` outlives the Durable.
+  // What a refusal to start over a damaged snapshot or log adds: how to
+  // start anyway.
+  static const char* repair_hint();
+
   static Result<std::unique_ptr<Durable>> open(const std::string& dir, bool repair, Opened& out,
                                                store::Env& env = store::Env::posix());
 

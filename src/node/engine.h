@@ -129,7 +129,10 @@ class Engine {
 
   // ---- durability (when config().data_dir is set) ----
   // Rebuilding at start: the snapshot, then every logged operation after it.
-  void load(Snapshot s, Now now);  // takes the entries' strings
+  // Takes the entries' strings; decodes Snapshot::pending records on a
+  // second thread as it goes, and fails (with the engine partly loaded: the
+  // start must be refused) when one does not decode.
+  Status load(Snapshot s, Now now);
   void replay(const LogOp& op, Now now);
   // The whole state, for a snapshot.
   Snapshot snapshot() const;
@@ -322,6 +325,7 @@ class Engine {
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
+  Status load_pending(Snapshot& snap);
 };
 
 }  // namespace meshkv::node

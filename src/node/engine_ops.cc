@@ -1,6 +1,9 @@
 // The engine's local operations, durability, security and queries: each a
 // thin call into the component that owns the state.
 #include <algorithm>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 
 #include "node/control.h"
 #include "node/engine.h"
@@ -221,7 +224,7 @@ const Faults& Engine::faults() const { return impl_->transport.faults(); }
 
 // ---- durability ---------------------------------------------------------------------
 
-void Engine::load(Snapshot snap, Now now) {
+Status Engine::load(Snapshot snap, Now now) {
   Impl& s = *impl_;
   s.now = now;
   // In (origin, seq) order: the per-origin index is then appended to, not
@@ -231,8 +234,10 @@ void Engine::load(Snapshot snap, Now now) {
   auto by_dot = [](const crdt::KeyedEntry& x, const crdt::KeyedEntry& y) {
     return std::pair(x.entry.dot.origin, x.entry.dot.seq) < std::pair(y.entry.dot.origin, y.entry.dot.seq);
   };
-  s.replica.reserve(snap.entries.size());
-  if (std::is_sorted(snap.entries.begin(), snap.entries.end(), by_dot)) {
+  s.replica.reserve(snap.entries.size() + snap.pending_entries);
+  if (!snap.pending.empty()) {
+    if (Status st = load_pending(snap); !st.ok()) return st;
+  } else if (std::is_sorted(snap.entries.begin(), snap.entries.end(), by_dot)) {
     for (auto& ke : snap.entries) s.replica.load_entry(std::move(ke.key), std::move(ke.entry));
   } else {
     std::vector<crdt::KeyedEntry*> order;
@@ -250,6 +255,72 @@ void Engine::load(Snapshot snap, Now now) {
   for (const auto& ke : snap.quarantine) s.replica.quarantine_entry(ke.key, ke.entry);
   for (const auto& [name, h] : snap.excluded) s.anti_entropy.restore_excluded(name, h);
   for (const auto& name : snap.roster) s.anti_entropy.restore_roster(name, true);
+  return Status::Ok();
+}
+
+// The entries of a snapshot as read from disk: one thread decodes record
+// after record while this one loads them, so the two halves of the work
+// (allocating and copying the strings; indexing them) overlap. Entries in
+// (origin, seq) order are loaded as they come, as snapshots are written;
+// any others are sorted and loaded at the end.
+Status Engine::load_pending(Snapshot& snap) {
+  Impl& s = *impl_;
+  const SnapshotCounts counts{snap.pending_entries, snap.pending_quarantined};
+  const size_t n = snap.pending.size();
+  struct Batch {
+    std::vector<crdt::KeyedEntry> entries, quarantine;
+    Status status;
+  };
+  std::vector<Batch> batches(n);
+  size_t ready = 0;  // batches decoded, under `mu`
+  std::mutex mu;
+  std::condition_variable cv;
+  std::thread decoder([&] {
+    for (size_t i = 0; i < n; ++i) {
+      Batch& b = batches[i];
+      b.status = decode_snapshot_entries(snap.pending[i], i + 1, counts, b.entries, b.quarantine);
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        ready = i + 1;
+      }
+      cv.notify_one();
+      if (!b.status.ok()) return;
+    }
+  });
+  Status result;
+  std::vector<crdt::KeyedEntry> late;
+  std::pair<crdt::Origin, uint64_t> last{0, 0};
+  for (size_t i = 0; i < n; ++i) {
+    {
+      std::unique_lock<std::mutex> lock(mu);
+      cv.wait(lock, [&] { return ready > i; });
+    }
+    Batch& b = batches[i];
+    if (!b.status.ok()) {
+      result = b.status;
+      break;
+    }
+    for (auto& ke : b.entries) {
+      const std::pair<crdt::Origin, uint64_t> d{ke.entry.dot.origin, ke.entry.dot.seq};
+      if (d > last) {
+        last = d;
+        s.replica.load_entry(std::move(ke.key), std::move(ke.entry));
+      } else {
+        late.push_back(std::move(ke));
+      }
+    }
+    for (auto& ke : b.quarantine) snap.quarantine.push_back(std::move(ke));
+    b = Batch{};  // its memory goes back for the next ones
+  }
+  decoder.join();
+  if (!result.ok()) return result;
+  std::sort(late.begin(), late.end(), [](const crdt::KeyedEntry& x, const crdt::KeyedEntry& y) {
+    return std::pair(x.entry.dot.origin, x.entry.dot.seq) < std::pair(y.entry.dot.origin, y.entry.dot.seq);
+  });
+  for (auto& ke : late) s.replica.load_entry(std::move(ke.key), std::move(ke.entry));
+  snap.pending.clear();
+  snap.raw.reset();
+  return Status::Ok();
 }
 
 void Engine::replay(const LogOp& op, Now now) {

@@ -1,6 +1,7 @@
 #include "node/persist.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "wire/bytes.h"
 
@@ -138,7 +139,27 @@ Result<LogOp> decode_op(std::string_view bytes) {
   return op;
 }
 
-std::vector<std::string> encode_snapshot(const Snapshot& s) {
+Status decode_pending(Snapshot& s) {
+  const SnapshotCounts counts{s.pending_entries, s.pending_quarantined};
+  s.entries.reserve(s.entries.size() + counts.entries);
+  for (size_t i = 0; i < s.pending.size(); ++i) {
+    if (Status st = decode_snapshot_entries(s.pending[i], i + 1, counts, s.entries, s.quarantine); !st.ok()) {
+      return st;
+    }
+  }
+  s.pending.clear();
+  s.raw.reset();
+  return Status::Ok();
+}
+
+std::vector<std::string> encode_snapshot(const Snapshot& snap) {
+  // One read from disk and not loaded yet: written as the entries it holds.
+  std::optional<Snapshot> decoded;
+  if (!snap.pending.empty()) {
+    decoded = snap;
+    if (!decode_pending(*decoded).ok()) decoded->pending.clear();
+  }
+  const Snapshot& s = decoded ? *decoded : snap;
   std::vector<std::string> out;
   {
     wire::Bytes b;
@@ -222,6 +243,11 @@ uint64_t snapshot_record_entries(size_t i, const SnapshotCounts& counts) {
 }
 
 Status decode_snapshot_record(std::string_view record, size_t i, const SnapshotCounts& counts, Snapshot& s) {
+  return decode_snapshot_entries(record, i, counts, s.entries, s.quarantine);
+}
+
+Status decode_snapshot_entries(std::string_view record, size_t i, const SnapshotCounts& counts,
+                               std::vector<crdt::KeyedEntry>& entries, std::vector<crdt::KeyedEntry>& quarantine) {
   wire::Reader e = reader(record);
   const uint64_t n = e.count(5);
   if (e.ok() && n != snapshot_record_entries(i, counts)) {
@@ -234,14 +260,14 @@ Status decode_snapshot_record(std::string_view record, size_t i, const SnapshotC
   // and 100 MB of fresh pages fewer); a record that does not decode adds
   // nothing (--repair keeps the others).
   uint64_t pos = static_cast<uint64_t>(i - 1) * kEntriesPerRecord;
-  const size_t had_entries = s.entries.size(), had_quarantine = s.quarantine.size();
+  const size_t had_entries = entries.size(), had_quarantine = quarantine.size();
   for (uint64_t j = 0; j < n && e.ok(); ++j) {
     crdt::KeyedEntry ke = get_entry(e);
-    if (e.ok()) (pos++ < counts.entries ? s.entries : s.quarantine).push_back(std::move(ke));
+    if (e.ok()) (pos++ < counts.entries ? entries : quarantine).push_back(std::move(ke));
   }
   if (!e.ok()) {
-    s.entries.resize(had_entries);
-    s.quarantine.resize(had_quarantine);
+    entries.resize(had_entries);
+    quarantine.resize(had_quarantine);
     return Status::Corruption("snapshot record " + std::to_string(i) + ": " + e.error());
   }
   return Status::Ok();

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -63,6 +64,14 @@ struct Snapshot {
   std::vector<crdt::KeyedEntry> quarantine;
   std::vector<std::pair<std::string, uint64_t>> excluded;
   std::vector<std::string> roster;  // see LogOp::Kind::kRoster
+  // Entries still encoded: the records after the header, read from disk
+  // (views into `raw`), for Engine::load to decode as it loads them, on a
+  // second thread (a million keys: decoding and loading take about as
+  // long as each other). `pending_entries` and `pending_quarantined` are the
+  // header's counts. Empty when `entries` and `quarantine` hold everything.
+  std::shared_ptr<const std::string> raw;
+  std::vector<std::string_view> pending;
+  uint64_t pending_entries = 0, pending_quarantined = 0;
 };
 
 // Records of a snapshot: a header, the vector, then entries in batches.
@@ -81,6 +90,13 @@ Result<Snapshot> decode_snapshot_header(std::string_view record, SnapshotCounts&
 Status decode_snapshot_record(std::string_view record, size_t i, const SnapshotCounts& counts, Snapshot& s);
 // How many entries (of both kinds) record `i` of such a snapshot holds.
 uint64_t snapshot_record_entries(size_t i, const SnapshotCounts& counts);
+// Decodes a snapshot's pending records into its entries and quarantine
+// (for readers other than Engine::load).
+Status decode_pending(Snapshot& s);
+// Decodes record `i` (from 1) into entries and quarantined entries (by
+// their positions), appending to the two vectors; adds nothing on error.
+Status decode_snapshot_entries(std::string_view record, size_t i, const SnapshotCounts& counts,
+                               std::vector<crdt::KeyedEntry>& entries, std::vector<crdt::KeyedEntry>& quarantine);
 
 // The first record of every log segment: the snapshot that the segment
 // continues, so that a start notices a snapshot that is missing or not the
