@@ -90,6 +90,23 @@ bool parse_sample(const Line& f, History& h) {
   return number(f[0], s.at_ms) && (h.samples.push_back(std::move(s)), true);
 }
 
+bool parse_incr(const Line& f, History& h) {
+  Incr x;
+  x.node = f[4];
+  x.key = f[5];
+  if (!number(f[0], x.client) || !number(f[1], x.seq) || !number(f[2], x.start_ms) || !number(f[3], x.end_ms) ||
+      !number(f[6], x.delta) || !number(f[7], x.rc) || x.delta == 0) {
+    return false;
+  }
+  h.incrs.push_back(std::move(x));
+  return true;
+}
+
+bool parse_counter(const Line& f, History& h) {
+  CounterFinal c{std::string(f[0]), std::string(f[1]), 0};
+  return number(f[2], c.total) && (h.counters.push_back(std::move(c)), true);
+}
+
 struct Format {
   std::string_view name;
   size_t fields;
@@ -100,7 +117,8 @@ constexpr Format kFormats[] = {
     {"modes", 2, parse_mode},     {"kills", 3, parse_kill},
     {"writes", 12, parse_write},  {"finals", 6, parse_final},
     {"digests", 2, parse_digest}, {"disturbances", 4, parse_disturbance},
-    {"samples", 4, parse_sample},
+    {"samples", 4, parse_sample}, {"incrs", 8, parse_incr},
+    {"counters", 3, parse_counter},
 };
 
 }  // namespace
