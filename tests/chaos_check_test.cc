@@ -31,16 +31,18 @@ constexpr const char* kGood =
     "kd v6 900 0 00000000000000cc\n"
     "ke v8 600 0 00000000000000bb\n";
 
-// client seq start end node key delta rc. c0: +5 and +3 acknowledged, -2
-// acknowledged by n1 before its kill (at risk), +4 unacknowledged; so c0
-// lies in [6, 12]. c1: -1 acknowledged, -6 not: [-7, -1].
+// client seq start end node key delta rc answer. c0: +5 and +3
+// acknowledged, -2 acknowledged by n1 before its kill (at risk), +4 of
+// unknown outcome; so c0 lies in [6, 12]. c1: -1 acknowledged, -6 unknown,
+// +3 refused (never counts): [-7, -1].
 constexpr const char* kIncrs =
-    "1 1 1000 1010 n0 c0 5 0\n"
-    "1 2 1020 1030 n1 c0 -2 0\n"
-    "1 3 1300 1310 n1 c0 3 0\n"
-    "1 4 1400 2400 n0 c0 4 3\n"
-    "1 5 1500 1510 n0 c1 -1 0\n"
-    "1 6 1600 2600 n1 c1 -6 3\n";
+    "1 1 1000 1010 n0 c0 5 0 applied\n"
+    "1 2 1020 1030 n1 c0 -2 0 applied\n"
+    "1 3 1300 1310 n1 c0 3 0 applied\n"
+    "1 4 1400 2400 n0 c0 4 3 unknown\n"
+    "1 5 1500 1510 n0 c1 -1 0 applied\n"
+    "1 6 1600 2600 n1 c1 -6 3 unknown\n"
+    "1 7 1700 1705 n0 c1 3 3 refused\n";
 
 constexpr const char* kCounters = "c0 10\nc1 -7\n";
 
@@ -123,7 +125,7 @@ TEST_CASE("chaos check: a converged run that kept every acknowledged write passe
   CHECK(r.summary[2] == "clocks: 7 acknowledged writes from 2 origins, all unique and increasing per origin");
   CHECK(r.summary[3] == "membership: 2 samples, 1 suspect, 1 dead/left while disturbed (excused), 0 not excused");
   CHECK(r.summary[4] ==
-        "counters: 2 keys, 4 increments acknowledged (sum 5), 2 not; 1 acknowledged by in-memory nodes killed "
+        "counters: 2 keys, 4 increments acknowledged (sum 5), 1 refused, 2 of unknown outcome; 1 acknowledged by in-memory nodes killed "
         "afterwards (0 keys lost such an increment); every total within its bounds and equal on all nodes; "
         "e.g. n0 counts c0=10 in [6, 12] (acknowledged 8, uncertain -2/+4)");
 }
@@ -274,11 +276,13 @@ TEST_CASE("chaos check: (e) a counter total at either bound passes, one beyond e
   CHECK(only(r, 'e', "n0 counts c1=-8, outside [-7, -1]"));
   r = Run{}.both_count("c0 10\nc1 0\n").check();  // the acknowledged decrement lost
   CHECK(only(r, 'e', "n0 counts c1=0, outside [-7, -1]"));
+  r = Run{}.both_count("c0 10\nc1 2\n").check();  // the refused increment counted
+  CHECK(only(r, 'e', "n0 counts c1=2, outside [-7, -1]"));
 }
 
 TEST_CASE("chaos check: (e) a lost acknowledged increment, a double-counted one") {
   Run run;
-  run.incrs += "2 1 1700 1710 n0 c2 2 0\n2 2 1800 1810 n1 c2 1 0\n";
+  run.incrs += "2 1 1700 1710 n0 c2 2 0 applied\n2 2 1800 1810 n1 c2 1 0 applied\n";
   CHECK(run.both_count(std::string(kCounters) + "c2 3\n").check().ok());
   Report r = run.both_count(std::string(kCounters) + "c2 1\n").check();
   INFO(shown(r));
@@ -306,13 +310,13 @@ TEST_CASE("chaos check: (e) nodes that disagree, a counter never incremented") {
   CHECK(only(r, 'e', "counter cz is on n0 but was never incremented"));
   // An unacknowledged increment that never took effect: absent, 0, passes.
   run = Run{};
-  run.incrs += "2 1 1700 2700 n0 c3 1 3\n";
+  run.incrs += "2 1 1700 2700 n0 c3 1 3 unknown\n";
   CHECK(run.check().ok());
 }
 
 TEST_CASE("chaos check: (e) an increment lost with an in-memory node killed later is counted, not failed") {
   Run run;
-  run.incrs += "2 1 1100 1110 n1 c4 4 0\n2 2 1200 1210 n0 c4 1 0\n";
+  run.incrs += "2 1 1100 1110 n1 c4 4 0 applied\n2 2 1200 1210 n0 c4 1 0 applied\n";
   Report r = run.both_count(std::string(kCounters) + "c4 1\n").check();
   INFO(shown(r));
   CHECK(r.ok());
@@ -334,9 +338,13 @@ TEST_CASE("chaos check: malformed run files are refused with their line") {
   CHECK(s.message().find("writes:2:") == 0);
   CHECK_FALSE(parse_file("modes", "n0 durable\nn1 flash\n", h).ok());
   CHECK_FALSE(parse_file("plan", "", h).ok());
-  CHECK_FALSE(parse_file("incrs", "1 1 1000 1010 n0 c0 0 0\n", h).ok());  // a delta of 0 is no increment
-  CHECK_FALSE(parse_file("incrs", "1 1 1000 1010 n0 c0 +2 0\n", h).ok());
-  CHECK(parse_file("incrs", "1 1 1000 1010 n0 c0 -2 0\n", h).ok());
+  CHECK_FALSE(parse_file("incrs", "1 1 1000 1010 n0 c0 0 0 applied\n", h).ok());  // a delta of 0 is no increment
+  CHECK_FALSE(parse_file("incrs", "1 1 1000 1010 n0 c0 +2 0 applied\n", h).ok());
+  CHECK_FALSE(parse_file("incrs", "1 1 1000 1010 n0 c0 2 0 refused\n", h).ok());  // rc and answer disagree
+  CHECK_FALSE(parse_file("incrs", "1 1 1000 1010 n0 c0 2 3 applied\n", h).ok());
+  CHECK_FALSE(parse_file("incrs", "1 1 1000 1010 n0 c0 2 3 maybe\n", h).ok());
+  CHECK_FALSE(parse_file("incrs", "1 1 1000 1010 n0 c0 2 3\n", h).ok());
+  CHECK(parse_file("incrs", "1 1 1000 1010 n0 c0 -2 0 applied\n", h).ok());
   CHECK(parse_file("counters", "n0 c0 x\n", h).message().find("counters:1: malformed line") == 0);
   CHECK(h.incrs.size() == 1);
   CHECK(h.modes.size() == 1);

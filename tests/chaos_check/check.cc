@@ -309,14 +309,16 @@ void check_counters(Checker& c) {
   // Deltas are bounded by the client (a few per attempt), so the sums
   // cannot overflow in any run this checker sees.
   std::map<std::string, CounterBounds> keys;
-  size_t acked = 0, unacked = 0, risky = 0, risk_lost = 0;
+  size_t acked = 0, refused = 0, unknown = 0, risky = 0, risk_lost = 0;
   int64_t acked_sum = 0;
   for (const Incr& x : c.h.incrs) {
     CounterBounds& b = keys[x.key];
     const bool risk = x.acked() && at_risk(c.h, x.node, x.start_ms);
     acked += x.acked();
-    unacked += !x.acked();
+    refused += x.refused;
+    unknown += !x.acked() && !x.refused;
     risky += risk;
+    if (x.refused) continue;  // nothing applied: it must not count
     if (x.acked()) acked_sum += x.delta;
     if (x.acked() && !risk) {
       b.exact += x.delta;
@@ -357,7 +359,8 @@ void check_counters(Checker& c) {
   }
   c.r.summary.push_back("counters: " + std::to_string(keys.size()) + " keys, " + std::to_string(acked) +
                         " increments acknowledged (sum " + std::to_string(acked_sum) + "), " +
-                        std::to_string(unacked) + " not; " + std::to_string(risky) +
+                        std::to_string(refused) + " refused, " + std::to_string(unknown) + " of unknown outcome; " +
+                        std::to_string(risky) +
                         " acknowledged by in-memory nodes killed afterwards (" + std::to_string(risk_lost) +
                         " keys lost such an increment); " +
                         (c.r.count('e') ? "not every total" : "every total") +

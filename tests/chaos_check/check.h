@@ -15,10 +15,11 @@
 //   (d) no member is seen dead (or left) by an observer while neither had
 //       been disturbed (killed, paused, partitioned) within the grace period;
 //   (e) counters: every node holds the same total for each counter key, and
-//       it lies between what the increments add up to when every one not
-//       acknowledged (or acknowledged by an in-memory node killed after it
-//       began) took effect only if it lowers the total, and when each took
-//       effect only if it raises it. Acknowledged increments are exact.
+//       it lies between what the increments add up to when every uncertain
+//       one (unknown outcome, or acknowledged by an in-memory node killed
+//       after it began) took effect only if it lowers the total, and when
+//       each took effect only if it raises it. Acknowledged increments count
+//       exactly; refused ones not at all.
 //
 // Each replicated type has its own record of client attempts (`writes` for
 // registers, `incrs` for counters), its own record of final states
@@ -81,10 +82,14 @@ struct Write {
 };
 
 // `incrs`: one counter client attempt a line,
-//   client seq start_ms end_ms node key delta rc
+//   client seq start_ms end_ms node key delta rc answer
 // delta is signed: `meshkv incr key N` is N, `meshkv decr key N` is -N
-// (N >= 1); rc is the client's exit status, 0 when the node answered that it
-// applied the increment.
+// (N >= 1); rc is the client's exit status; answer says what the client
+// knows: "applied" (rc 0), "refused" (rc != 0, and certainly not applied:
+// the node answered "write refused", which it decides before it changes
+// anything, or the connection was refused, so the request was never sent)
+// or "unknown" (rc != 0 otherwise, e.g. no answer in time: it may have been
+// applied).
 struct Incr {
   int client = 0;
   uint64_t seq = 0;
@@ -92,6 +97,7 @@ struct Incr {
   std::string node, key;
   int64_t delta = 0;
   int rc = 0;
+  bool refused = false;
 
   bool acked() const { return rc == 0; }
 };

@@ -98,6 +98,9 @@ bool parse_incr(const Line& f, History& h) {
       !number(f[6], x.delta) || !number(f[7], x.rc) || x.delta == 0) {
     return false;
   }
+  // The answer must agree with the exit status: only rc 0 is applied.
+  x.refused = f[8] == "refused";
+  if ((f[8] == "applied") != (x.rc == 0) || (f[8] != "applied" && !x.refused && f[8] != "unknown")) return false;
   h.incrs.push_back(std::move(x));
   return true;
 }
@@ -117,7 +120,7 @@ constexpr Format kFormats[] = {
     {"modes", 2, parse_mode},     {"kills", 3, parse_kill},
     {"writes", 12, parse_write},  {"finals", 6, parse_final},
     {"digests", 2, parse_digest}, {"disturbances", 4, parse_disturbance},
-    {"samples", 4, parse_sample}, {"incrs", 8, parse_incr},
+    {"samples", 4, parse_sample}, {"incrs", 9, parse_incr},
     {"counters", 3, parse_counter},
 };
 
