@@ -344,6 +344,7 @@ TEST_CASE("chaos check: malformed run files are refused with their line") {
   CHECK_FALSE(parse_file("incrs", "1 1 1000 1010 n0 c0 2 3 applied\n", h).ok());
   CHECK_FALSE(parse_file("incrs", "1 1 1000 1010 n0 c0 2 3 maybe\n", h).ok());
   CHECK_FALSE(parse_file("incrs", "1 1 1000 1010 n0 c0 2 3\n", h).ok());
+  CHECK_FALSE(parse_file("incrs", "1 1 1000 1010 n0 c0 -9223372036854775808 0 applied\n", h).ok());
   CHECK(parse_file("incrs", "1 1 1000 1010 n0 c0 -2 0 applied\n", h).ok());
   CHECK(parse_file("counters", "n0 c0 x\n", h).message().find("counters:1: malformed line") == 0);
   CHECK(h.incrs.size() == 1);

@@ -306,8 +306,8 @@ std::string describe(const CounterBounds& b) {
 }
 
 void check_counters(Checker& c) {
-  // Deltas are bounded by the client (a few per attempt), so the sums
-  // cannot overflow in any run this checker sees.
+  // parse_file bounds each delta by 2^32, so no sum of fewer than 2^31
+  // attempts overflows.
   std::map<std::string, CounterBounds> keys;
   size_t acked = 0, refused = 0, unknown = 0, risky = 0, risk_lost = 0;
   int64_t acked_sum = 0;
@@ -338,7 +338,7 @@ void check_counters(Checker& c) {
     std::optional<int64_t> first;
     for (size_t j = 0; j < c.h.modes.size(); ++j) {
       const std::string& node = c.h.modes[j].node;
-      int64_t total = 0;  // a counter nobody incremented reads as absent
+      int64_t total = 0;  // not listed: nothing counted there (or all undone)
       for (const CounterFinal& f : c.h.counters) {
         if (f.node == node && f.key == key) total = f.total;
       }

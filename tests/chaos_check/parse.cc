@@ -90,12 +90,17 @@ bool parse_sample(const Line& f, History& h) {
   return number(f[0], s.at_ms) && (h.samples.push_back(std::move(s)), true);
 }
 
+// Far beyond what the client adds (1 to 5), and small enough that the
+// checker's sums cannot overflow.
+constexpr int64_t kMaxDelta = int64_t{1} << 32;
+
 bool parse_incr(const Line& f, History& h) {
   Incr x;
   x.node = f[4];
   x.key = f[5];
   if (!number(f[0], x.client) || !number(f[1], x.seq) || !number(f[2], x.start_ms) || !number(f[3], x.end_ms) ||
-      !number(f[6], x.delta) || !number(f[7], x.rc) || x.delta == 0) {
+      !number(f[6], x.delta) || !number(f[7], x.rc) || x.delta == 0 || x.delta > kMaxDelta ||
+      x.delta < -kMaxDelta) {
     return false;
   }
   // The answer must agree with the exit status: only rc 0 is applied.
