@@ -17,8 +17,12 @@ Starts N `meshkv node` processes on free loopback ports (some with a data
 directory, some in-memory), then for S seconds applies faults drawn from the
 seed while two clients write unique values to a small set of keys through
 random nodes, recording every acknowledged write with the HLC and origin the
-node reported. Faults: `meshkv loss` (drop, duplication, corruption, delay)
-on some or all nodes; partitions (`meshkv loss --partition`); kill -9 and
+node reported, and a third client counts up and down on a few counter keys
+(`meshkv incr`/`decr` by 1 to 5 through random nodes; no `del` of a counter:
+a reset's effect depends on which increments its node had seen, which no
+client can observe), recording each attempt's delta and outcome. Faults:
+`meshkv loss` (drop, duplication, corruption, delay) on some or all nodes;
+partitions (`meshkv loss --partition`); kill -9 and
 restart; SIGSTOP then SIGCONT after 2-4 s; restarts with a skewed clock
 (`meshkv node --clock-offset-ms`); a full disk for 2-4 s (the durable nodes'
 data directories share a tmpfs, filled with a ballast file and freed again;
@@ -38,7 +42,14 @@ requires:
       acknowledged before it began;
   (d) no node was seen "dead" by another while both had been neither
       killed, paused nor partitioned for the last 5 s (sampled from
-      `meshkv peers` every second).
+      `meshkv peers` every second);
+  (e) every node holds the same total for each counter, and it lies
+      between the sum of the acknowledged increments plus every decrement
+      of unknown outcome, and that sum plus every increment of unknown
+      outcome (no answer: it may or may not have counted); a refused one
+      ("write refused", or the connection refused) counts not at all. So no
+      acknowledged increment is lost or counted twice. Exception, reported:
+      one acknowledged by an in-memory node killed afterwards may be lost.
 A failed seed prints what failed, the command that replays it, and keeps its
 logs; `meshkv_chaos_check RUN_DIR` checks a kept run again.
 
@@ -122,6 +133,7 @@ command -v ss >/dev/null || { echo "chaos.sh: needs ss (Debian package iproute2)
 # ---- constants ---------------------------------------------------------------
 WRITERS=2             # concurrent client loops
 KEYS=24               # key space: few keys, many conflicting writes per key
+COUNTER_KEYS=3        # counters c0.., distinct from the registers' keys
 WRITE_TIMEOUT_MS=1000 # a write not answered by then counts as unacknowledged
 CONVERGE_S=20         # bound for (a) after the heal
 GRACE_MS=5000         # (d): how long after a disturbance "dead" is excused
@@ -526,6 +538,40 @@ writer() {
   done >"$RUN_DIR/writes.$w"
 }
 
+# counter_client: increments and decrements until told to stop (or a bound),
+# one line per attempt in incrs.1: client seq start_ms end_ms node key delta
+# rc answer (delta signed: decr is negative). The answer is "refused" only
+# where nothing can have been applied: the node said "write refused" (its
+# clock guard or failed log, judged before it changes anything) or the
+# connection was refused (the request never left); a timeout is "unknown".
+# Its own random stream, so that the writers' and the plan's stay what they
+# were for the seed.
+counter_client() {
+  local c=1 i=0 node key n op delta out rc answer t0 t1
+  RANDOM=$((SEED * 37 + 1000))
+  local limit=$((SECONDS + DURATION + 60))
+  while [ ! -e "$RUN_DIR/stop-writers" ] && [ $i -lt 100000 ] && [ $SECONDS -lt $limit ]; do
+    i=$((i + 1))
+    node=$((RANDOM % N))
+    key=c$((RANDOM % COUNTER_KEYS))
+    n=$((1 + RANDOM % 5))
+    now_ms; t0=$NOW
+    if ((RANDOM % 4 == 0)); then op=decr delta=-$n; else op=incr delta=$n; fi
+    out=$("$BIN" "$op" "$key" "$n" --node "${ADDR[node]}" --json --timeout $WRITE_TIMEOUT_MS 2>/dev/null)
+    rc=$?
+    now_ms; t1=$NOW
+    if [ $rc = 0 ]; then
+      answer=applied
+    elif [[ $out == '{"error":"'*'write refused: '* || $out == '{"error":"'*'unreachable: connection refused"'* ]]; then
+      answer=refused
+    else
+      answer=unknown
+    fi
+    echo "$c $i $t0 $t1 n$node $key $delta $rc $answer"
+    sleep 0.02
+  done >"$RUN_DIR/incrs.$c"
+}
+
 # sampler: every node's view of every member, once a second: "ms observer
 # member state" lines in samples.
 sampler() {
@@ -560,7 +606,7 @@ converged() {
   return $ok
 }
 
-# (a) to (d) over the run directory's files (formats in
+# (a) to (e) over the run directory's files (formats in
 # tests/chaos_check/check.h). Prints its report, prefixed with the seed, and
 # adds a reason for each check that failed.
 check_run() {
@@ -569,7 +615,7 @@ check_run() {
   rc=$?
   while IFS= read -r line; do
     printf '[seed %s] %s\n' "$SEED" "$line"
-    [[ $line =~ ^\([a-d]\)\ [0-9]+\ violation ]] && { REASONS+=("$line"); said=1; }
+    [[ $line =~ ^\([a-e]\)\ [0-9]+\ violation ]] && { REASONS+=("$line"); said=1; }
   done <<<"$out"
   if [ $rc = 2 ]; then
     REASONS+=("the checker could not read the run (exit 2)")
@@ -639,6 +685,7 @@ run_seed() {
 
   # Clients and the membership sampler run while the plan is applied.
   for i in $(seq 1 $WRITERS); do writer "$i" & HELPERS+=($!); done
+  counter_client & HELPERS+=($!)
   sampler &
   SAMPLER=$!
   now_ms; T0=$NOW
@@ -669,6 +716,7 @@ run_seed() {
   for i in "${HELPERS[@]}"; do wait "$i"; done
   HELPERS=()
   cat "$RUN_DIR"/writes.* >"$RUN_DIR/writes"
+  cat "$RUN_DIR"/incrs.* >"$RUN_DIR/incrs"
   now_ms
   local heal=$NOW conv=- ok=0
   log_event "writers stopped; waiting up to ${CONVERGE_S}s for convergence"
@@ -698,6 +746,7 @@ run_seed() {
 
   # The final states, and each node's digest just after its list.
   : >"$RUN_DIR/finals"
+  : >"$RUN_DIR/counters"
   : >"$RUN_DIR/digests"
   local d
   for i in $(seq 0 $((N - 1))); do
@@ -708,13 +757,18 @@ run_seed() {
     grep -o '"key":"[^"]*","value":"[^"]*","hlc":"[0-9]*\.[0-9]*","origin":"[0-9a-f]*"' "$RUN_DIR/list.n$i" |
       sed -E "s/\"key\":\"([^\"]*)\",\"value\":\"([^\"]*)\",\"hlc\":\"([0-9]*)\.([0-9]*)\",\"origin\":\"([0-9a-f]*)\"/n$i \1 \2 \3 \4 \5/" \
         >>"$RUN_DIR/finals"
+    # Counters list their total where registers have an HLC, so neither
+    # pattern takes the other's entries.
+    grep -o '"key":"[^"]*","value":"-\{0,1\}[0-9]*","type":"counter"' "$RUN_DIR/list.n$i" |
+      sed -E "s/\"key\":\"([^\"]*)\",\"value\":\"([^\"]*)\".*/n$i \1 \2/" >>"$RUN_DIR/counters"
     d=silent
     [[ $("$BIN" status --node "${ADDR[i]}" --json --timeout 1000 2>/dev/null) =~ \"digest\":\"([0-9a-f]+)\" ]] &&
       d=${BASH_REMATCH[1]}
     echo "n$i $d" >>"$RUN_DIR/digests"
   done
   check_run
-  finish_seed "$(awk '$9 == 0 && $10 != "-"' "$RUN_DIR/writes" | wc -l)" "$(wc -l <"$RUN_DIR/writes")" "$conv"
+  finish_seed "$(awk '$9 == 0 && $10 != "-"' "$RUN_DIR/writes" | wc -l)" "$(wc -l <"$RUN_DIR/writes")" "$conv" \
+    "$(awk '$8 == 0' "$RUN_DIR/incrs" | wc -l)" "$(wc -l <"$RUN_DIR/incrs")"
 }
 
 # Writes this seed's summary line to $SUMMARY and sets FAILED for cleanup.
@@ -732,11 +786,12 @@ finish_seed() {
     echo "[seed $SEED] FAIL:"
     for k in "${REASONS[@]}"; do echo "[seed $SEED]   $k"; done
     echo "[seed $SEED] replay: scripts/chaos.sh --seed $SEED --nodes $NODES --duration $DURATION$([ "$CORRUPT" = 1 ] && echo " --corrupt")"
-    echo "[seed $SEED] logs kept in $RUN_DIR (nI.log, events.log, plan, writes, finals, digests, samples, disturbances)"
+    echo "[seed $SEED] logs kept in $RUN_DIR (nI.log, events.log, plan, writes, incrs, finals, counters, digests, samples, disturbances)"
     [ -e "$RUN_DIR/digests" ] && echo "[seed $SEED] check again: $CHECKER --t0 $T0 $RUN_DIR"
   fi
-  printf 'seed %-6s %s  faults %3d (%s)  writes %5s acked of %5s  converged %6s  %3ds\n' \
-    "$SEED" "$result" "$count" "${faults:-none}" "$1" "$2" "$3" $((SECONDS - ${started:-$SECONDS})) >>"$SUMMARY"
+  printf 'seed %-6s %s  faults %3d (%s)  writes %5s acked of %5s  incrs %5s acked of %5s  converged %6s  %3ds\n' \
+    "$SEED" "$result" "$count" "${faults:-none}" "$1" "$2" "${4:-0}" "${5:-0}" "$3" \
+    $((SECONDS - ${started:-$SECONDS})) >>"$SUMMARY"
 }
 
 # Stops what this run started, by pid and only after an ownership check.

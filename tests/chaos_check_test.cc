@@ -31,6 +31,21 @@ constexpr const char* kGood =
     "kd v6 900 0 00000000000000cc\n"
     "ke v8 600 0 00000000000000bb\n";
 
+// client seq start end node key delta rc answer. c0: +5 and +3
+// acknowledged, -2 acknowledged by n1 before its kill (at risk), +4 of
+// unknown outcome; so c0 lies in [6, 12]. c1: -1 acknowledged, -6 unknown,
+// +3 refused (never counts): [-7, -1].
+constexpr const char* kIncrs =
+    "1 1 1000 1010 n0 c0 5 0 applied\n"
+    "1 2 1020 1030 n1 c0 -2 0 applied\n"
+    "1 3 1300 1310 n1 c0 3 0 applied\n"
+    "1 4 1400 2400 n0 c0 4 3 unknown\n"
+    "1 5 1500 1510 n0 c1 -1 0 applied\n"
+    "1 6 1600 2600 n1 c1 -6 3 unknown\n"
+    "1 7 1700 1705 n0 c1 3 3 refused\n";
+
+constexpr const char* kCounters = "c0 10\nc1 -7\n";
+
 std::string replaced(std::string s, const std::string& from, const std::string& to) {
   const size_t at = s.find(from);
   REQUIRE_MESSAGE(at != std::string::npos, "the fixture has no '" << from << "'");
@@ -55,15 +70,23 @@ struct Run {
   std::string digests = "n0 5eed\nn1 5eed\n";
   std::string disturbances = "n1 down 1000 2000\n";
   std::string samples = "2500 n0 n1 dead\n6900 n1 n0 suspect\n";
+  std::string incrs = kIncrs;
+  std::string counters = on("n0", kCounters) + on("n1", kCounters);
 
   // Both nodes hold `state`, with equal digests: a mesh that converged.
   Run& both_hold(const std::string& state) {
     finals = on("n0", state) + on("n1", state);
     return *this;
   }
+  // Both nodes count `totals` ("key total" lines).
+  Run& both_count(const std::string& totals) {
+    counters = on("n0", totals) + on("n1", totals);
+    return *this;
+  }
   Report check() const {
     History h;
-    const std::string* texts[] = {&modes, &kills, &writes, &finals, &digests, &disturbances, &samples};
+    const std::string* texts[] = {&modes,        &kills,   &writes, &finals,   &digests,
+                                  &disturbances, &samples, &incrs,  &counters};
     for (size_t i = 0; i < std::size(kRunFiles); ++i) REQUIRE(parse_file(kRunFiles[i], *texts[i], h).ok());
     return meshkv::chaos::check(h, Options{5000, 0});
   }
@@ -94,13 +117,17 @@ TEST_CASE("chaos check: a converged run that kept every acknowledged write passe
   const Report r = Run{}.check();
   INFO(shown(r));
   CHECK(r.ok());
-  REQUIRE(r.summary.size() == 4);
+  REQUIRE(r.summary.size() == 5);
   CHECK(r.summary[0] == "digests: all 2 nodes report 5eed and list the same entries");
   CHECK(r.summary[1] ==
         "writes: 7 acknowledged, 1 not; 1 acknowledged by in-memory nodes killed afterwards (0 keys lost "
         "such a write: none); 0 keys absent where only an unacknowledged delete explains it");
   CHECK(r.summary[2] == "clocks: 7 acknowledged writes from 2 origins, all unique and increasing per origin");
   CHECK(r.summary[3] == "membership: 2 samples, 1 suspect, 1 dead/left while disturbed (excused), 0 not excused");
+  CHECK(r.summary[4] ==
+        "counters: 2 keys, 4 increments acknowledged (sum 5), 1 refused, 2 of unknown outcome; 1 acknowledged by in-memory nodes killed "
+        "afterwards (0 keys lost such an increment); every total within its bounds and equal on all nodes; "
+        "e.g. n0 counts c0=10 in [6, 12] (acknowledged 8, uncertain -2/+4)");
 }
 
 TEST_CASE("chaos check: (b) a key holding an older value than an acknowledged later write") {
@@ -233,6 +260,74 @@ TEST_CASE("chaos check: (d) dead within the grace after a disturbance passes, de
   CHECK(only(r, 'd', "at 7100 (+7.1s) n0 saw n1 dead, though both had been undisturbed for 5000 ms"));
 }
 
+TEST_CASE("chaos check: (e) a counter total at either bound passes, one beyond either bound fails") {
+  for (const char* ok : {"c0 6\nc1 -7\n", "c0 12\nc1 -1\n", "c0 8\nc1 -1\n"}) {
+    const Report r = Run{}.both_count(ok).check();
+    INFO(ok << shown(r));
+    CHECK(r.ok());
+  }
+  Report r = Run{}.both_count("c0 5\nc1 -7\n").check();
+  INFO(shown(r));
+  CHECK(r.count('e') == 2);
+  CHECK(only(r, 'e', "n1 counts c0=5, outside [6, 12] (acknowledged 8, uncertain -2/+4)"));
+  r = Run{}.both_count("c0 13\nc1 -7\n").check();
+  CHECK(only(r, 'e', "n0 counts c0=13, outside [6, 12]"));
+  r = Run{}.both_count("c0 10\nc1 -8\n").check();
+  CHECK(only(r, 'e', "n0 counts c1=-8, outside [-7, -1]"));
+  r = Run{}.both_count("c0 10\nc1 0\n").check();  // the acknowledged decrement lost
+  CHECK(only(r, 'e', "n0 counts c1=0, outside [-7, -1]"));
+  r = Run{}.both_count("c0 10\nc1 2\n").check();  // the refused increment counted
+  CHECK(only(r, 'e', "n0 counts c1=2, outside [-7, -1]"));
+}
+
+TEST_CASE("chaos check: (e) a lost acknowledged increment, a double-counted one") {
+  Run run;
+  run.incrs += "2 1 1700 1710 n0 c2 2 0 applied\n2 2 1800 1810 n1 c2 1 0 applied\n";
+  CHECK(run.both_count(std::string(kCounters) + "c2 3\n").check().ok());
+  Report r = run.both_count(std::string(kCounters) + "c2 1\n").check();
+  INFO(shown(r));
+  CHECK(r.count('e') == 2);
+  CHECK(only(r, 'e', "n0 counts c2=1, outside [3, 3] (acknowledged 3, uncertain 0/+0)"));
+  r = run.both_count(std::string(kCounters) + "c2 5\n").check();
+  CHECK(only(r, 'e', "n0 counts c2=5, outside [3, 3]"));
+  // Not listed reads as 0: an acknowledged increment lost on n1 alone.
+  run.counters = on("n0", std::string(kCounters) + "c2 3\n") + on("n1", kCounters);
+  r = run.check();
+  CHECK(r.count('e') == 2);
+  CHECK(says(r, 'e', "n1 counts c2=0, outside [3, 3]"));
+  CHECK(says(r, 'e', "n1 counts c2=0, n0 3"));
+}
+
+TEST_CASE("chaos check: (e) nodes that disagree, a counter never incremented") {
+  Run run;
+  run.counters = on("n0", kCounters) + on("n1", "c0 8\nc1 -7\n");
+  Report r = run.check();
+  INFO(shown(r));
+  CHECK(r.count('e') == 1);
+  CHECK(only(r, 'e', "n1 counts c0=8, n0 10"));
+  r = Run{}.both_count(std::string(kCounters) + "cz 1\n").check();
+  CHECK(r.count('e') == 1);
+  CHECK(only(r, 'e', "counter cz is on n0 but was never incremented"));
+  // An unacknowledged increment that never took effect: absent, 0, passes.
+  run = Run{};
+  run.incrs += "2 1 1700 2700 n0 c3 1 3 unknown\n";
+  CHECK(run.check().ok());
+}
+
+TEST_CASE("chaos check: (e) an increment lost with an in-memory node killed later is counted, not failed") {
+  Run run;
+  run.incrs += "2 1 1100 1110 n1 c4 4 0 applied\n2 2 1200 1210 n0 c4 1 0 applied\n";
+  Report r = run.both_count(std::string(kCounters) + "c4 1\n").check();
+  INFO(shown(r));
+  CHECK(r.ok());
+  CHECK(r.summary[4].find("2 acknowledged by in-memory nodes killed afterwards (1 keys lost such an increment)") !=
+        std::string::npos);
+  // Kept, it is not counted as lost; the durable node's +1 is required.
+  r = run.both_count(std::string(kCounters) + "c4 5\n").check();
+  CHECK(r.summary[4].find("(0 keys lost such an increment)") != std::string::npos);
+  CHECK(only(run.both_count(std::string(kCounters) + "c4 0\n").check(), 'e', "n0 counts c4=0, outside [1, 5]"));
+}
+
 TEST_CASE("chaos check: malformed run files are refused with their line") {
   History h;
   meshkv::Status s = parse_file("writes", "1 1 1000 1010 n0 set ka v1 0 100 0\n", h);
@@ -243,5 +338,15 @@ TEST_CASE("chaos check: malformed run files are refused with their line") {
   CHECK(s.message().find("writes:2:") == 0);
   CHECK_FALSE(parse_file("modes", "n0 durable\nn1 flash\n", h).ok());
   CHECK_FALSE(parse_file("plan", "", h).ok());
+  CHECK_FALSE(parse_file("incrs", "1 1 1000 1010 n0 c0 0 0 applied\n", h).ok());  // a delta of 0 is no increment
+  CHECK_FALSE(parse_file("incrs", "1 1 1000 1010 n0 c0 +2 0 applied\n", h).ok());
+  CHECK_FALSE(parse_file("incrs", "1 1 1000 1010 n0 c0 2 0 refused\n", h).ok());  // rc and answer disagree
+  CHECK_FALSE(parse_file("incrs", "1 1 1000 1010 n0 c0 2 3 applied\n", h).ok());
+  CHECK_FALSE(parse_file("incrs", "1 1 1000 1010 n0 c0 2 3 maybe\n", h).ok());
+  CHECK_FALSE(parse_file("incrs", "1 1 1000 1010 n0 c0 2 3\n", h).ok());
+  CHECK_FALSE(parse_file("incrs", "1 1 1000 1010 n0 c0 -9223372036854775808 0 applied\n", h).ok());
+  CHECK(parse_file("incrs", "1 1 1000 1010 n0 c0 -2 0 applied\n", h).ok());
+  CHECK(parse_file("counters", "n0 c0 x\n", h).message().find("counters:1: malformed line") == 0);
+  CHECK(h.incrs.size() == 1);
   CHECK(h.modes.size() == 1);
 }

@@ -123,11 +123,13 @@ struct Facts {
 
 // An in-memory node killed after the write began may have taken the write
 // with it: its acknowledgement promised nothing beyond the process.
-bool at_risk(const History& h, const Write& w) {
+// The same holds for counters (check (e)): each process start is a new
+// origin, so what the killed process counted and had not yet sent is gone.
+bool at_risk(const History& h, const std::string& node, int64_t start_ms) {
   const bool memory = std::any_of(h.modes.begin(), h.modes.end(),
-                                  [&](const NodeMode& m) { return m.node == w.node && m.in_memory; });
+                                  [&](const NodeMode& m) { return m.node == node && m.in_memory; });
   return memory && std::any_of(h.kills.begin(), h.kills.end(),
-                               [&](const Kill& k) { return k.node == w.node && k.at_ms >= w.start_ms; });
+                               [&](const Kill& k) { return k.node == node && k.at_ms >= start_ms; });
 }
 
 void note_acked(Checker& c, Facts& f, const Write& w) {
@@ -135,7 +137,7 @@ void note_acked(Checker& c, Facts& f, const Write& w) {
   KeyFacts& k = f.keys[w.key];
   ++f.acked;
   if (!w.del) f.acked_values[{w.key, w.value}] = s;
-  if (at_risk(c.h, w)) {
+  if (at_risk(c.h, w.node, w.start_ms)) {
     ++f.at_risk;
     if (!k.risky_best || newer(s, *k.risky_best)) k.risky_best = s;
     if (w.del && (!k.risky_del || newer(s, *k.risky_del))) k.risky_del = s;
@@ -283,6 +285,88 @@ void check_membership(Checker& c) {
                         " dead/left while disturbed (excused), " + std::to_string(bad) + " not excused");
 }
 
+// ---- (e) ----------------------------------------------------------------------------
+
+// What the increments of one counter key allow its total to be.
+struct CounterBounds {
+  int64_t exact = 0;           // acknowledged, not at risk: these count, every one
+  int64_t maybe_down = 0;      // the uncertain decrements (<= 0), each counted or not
+  int64_t maybe_up = 0;        // the uncertain increments (>= 0), each counted or not
+  int64_t risky_up = 0;        // ... of those, acknowledged ones at risk (>= 0)
+  int64_t risky_down = 0;      // ... and acknowledged decrements at risk (<= 0)
+  int64_t lo() const { return exact + maybe_down; }
+  int64_t hi() const { return exact + maybe_up; }
+};
+
+// "[17, 25] (acknowledged 20, uncertain -3/+5)".
+std::string describe(const CounterBounds& b) {
+  return "[" + std::to_string(b.lo()) + ", " + std::to_string(b.hi()) + "] (acknowledged " +
+         std::to_string(b.exact) + ", uncertain " + std::to_string(b.maybe_down) + "/+" +
+         std::to_string(b.maybe_up) + ")";
+}
+
+void check_counters(Checker& c) {
+  // parse_file bounds each delta by 2^32, so no sum of fewer than 2^31
+  // attempts overflows.
+  std::map<std::string, CounterBounds> keys;
+  size_t acked = 0, refused = 0, unknown = 0, risky = 0, risk_lost = 0;
+  int64_t acked_sum = 0;
+  for (const Incr& x : c.h.incrs) {
+    CounterBounds& b = keys[x.key];
+    const bool risk = x.acked() && at_risk(c.h, x.node, x.start_ms);
+    acked += x.acked();
+    refused += x.refused;
+    unknown += !x.acked() && !x.refused;
+    risky += risk;
+    if (x.refused) continue;  // nothing applied: it must not count
+    if (x.acked()) acked_sum += x.delta;
+    if (x.acked() && !risk) {
+      b.exact += x.delta;
+      continue;
+    }
+    (x.delta > 0 ? b.maybe_up : b.maybe_down) += x.delta;
+    if (risk) (x.delta > 0 ? b.risky_up : b.risky_down) += x.delta;
+  }
+  std::set<std::string> strays;
+  for (const CounterFinal& f : c.h.counters) {
+    if (keys.count(f.key) == 0 && strays.insert(f.key).second) {
+      c.fail('e', "counter " + f.key + " is on " + f.node + " but was never incremented");
+    }
+  }
+  std::string example;
+  for (const auto& [key, b] : keys) {
+    std::optional<int64_t> first;
+    for (size_t j = 0; j < c.h.modes.size(); ++j) {
+      const std::string& node = c.h.modes[j].node;
+      int64_t total = 0;  // not listed: nothing counted there (or all undone)
+      for (const CounterFinal& f : c.h.counters) {
+        if (f.node == node && f.key == key) total = f.total;
+      }
+      const std::string held = node + " counts " + key + "=" + std::to_string(total);
+      if (total < b.lo() || total > b.hi()) {
+        c.fail('e', held + ", outside " + describe(b));
+      }
+      if (!first) {
+        first = total;
+        // Outside the bounds the at-risk increments would set if they were
+        // exact: only a lost increment of a killed in-memory node explains it.
+        risk_lost += total < b.lo() + b.risky_up || total > b.hi() + b.risky_down;
+        if (example.empty()) example = "; e.g. " + held + " in " + describe(b);
+      } else if (total != *first) {
+        c.fail('e', held + ", " + c.h.modes[0].node + " " + std::to_string(*first));
+      }
+    }
+  }
+  c.r.summary.push_back("counters: " + std::to_string(keys.size()) + " keys, " + std::to_string(acked) +
+                        " increments acknowledged (sum " + std::to_string(acked_sum) + "), " +
+                        std::to_string(refused) + " refused, " + std::to_string(unknown) + " of unknown outcome; " +
+                        std::to_string(risky) +
+                        " acknowledged by in-memory nodes killed afterwards (" + std::to_string(risk_lost) +
+                        " keys lost such an increment); " +
+                        (c.r.count('e') ? "not every total" : "every total") +
+                        " within its bounds and equal on all nodes" + example);
+}
+
 }  // namespace
 
 Report check(const History& h, const Options& o) {
@@ -291,6 +375,7 @@ Report check(const History& h, const Options& o) {
   check_values(c);
   check_clocks(c);
   check_membership(c);
+  check_counters(c);
   return std::move(c.r);
 }
 

@@ -13,7 +13,17 @@
 //       acknowledged by one origin before another began on it has the
 //       smaller HLC;
 //   (d) no member is seen dead (or left) by an observer while neither had
-//       been disturbed (killed, paused, partitioned) within the grace period.
+//       been disturbed (killed, paused, partitioned) within the grace period;
+//   (e) counters: every node holds the same total for each counter key, and
+//       it lies between what the increments add up to when every uncertain
+//       one (unknown outcome, or acknowledged by an in-memory node killed
+//       after it began) took effect only if it lowers the total, and when
+//       each took effect only if it raises it. Acknowledged increments count
+//       exactly; refused ones not at all.
+//
+// Each replicated type has its own record of client attempts (`writes` for
+// registers, `incrs` for counters), its own record of final states
+// (`finals`, `counters`) and its own check: a new type adds the three.
 //
 // Pure: a History in, a Report out. parse_file() reads the run directory's
 // files, whose formats are documented at each record below.
@@ -71,6 +81,34 @@ struct Write {
   bool acked() const { return rc == 0 && stamp.has_value(); }
 };
 
+// `incrs`: one counter client attempt a line,
+//   client seq start_ms end_ms node key delta rc answer
+// delta is signed: `meshkv incr key N` is N, `meshkv decr key N` is -N
+// (N >= 1); rc is the client's exit status; answer says what the client
+// knows: "applied" (rc 0), "refused" (rc != 0, and certainly not applied:
+// the node answered "write refused", which it decides before it changes
+// anything, or the connection was refused, so the request was never sent)
+// or "unknown" (rc != 0 otherwise, e.g. no answer in time: it may have been
+// applied).
+struct Incr {
+  int client = 0;
+  uint64_t seq = 0;
+  int64_t start_ms = 0, end_ms = 0;
+  std::string node, key;
+  int64_t delta = 0;
+  int rc = 0;
+  bool refused = false;
+
+  bool acked() const { return rc == 0; }
+};
+
+// `counters`: "node key total", every counter of every node after the heal
+// (`meshkv list`); a counter a node does not list counts as 0 there.
+struct CounterFinal {
+  std::string node, key;
+  int64_t total = 0;
+};
+
 // `finals`: "node key value phys logical origin", every live entry of every
 // node after the heal (`meshkv list`).
 struct Final {
@@ -105,11 +143,13 @@ struct History {
   std::vector<Digest> digests;
   std::vector<Disturbance> disturbances;
   std::vector<Sample> samples;
+  std::vector<Incr> incrs;
+  std::vector<CounterFinal> counters;
 };
 
 // The files of a run directory, in the order load_run() reads them.
-inline constexpr std::string_view kRunFiles[] = {"modes",  "kills",        "writes", "finals",
-                                                 "digests", "disturbances", "samples"};
+inline constexpr std::string_view kRunFiles[] = {"modes",        "kills",   "writes", "finals", "digests",
+                                                 "disturbances", "samples", "incrs",  "counters"};
 
 // Parses `text` as the run file named `name` (one of kRunFiles) and appends
 // its records to `h`. Errors: kInvalidArgument for an unknown name, or a
@@ -122,7 +162,7 @@ struct Options {
 };
 
 struct Violation {
-  char check = 0;  // 'a' to 'd'
+  char check = 0;  // 'a' to 'e'
   std::string what;
 };
 

@@ -14,16 +14,18 @@ using meshkv::chaos::History;
 using meshkv::chaos::Report;
 
 constexpr size_t kShownPerCheck = 12;
+constexpr char kChecks[] = {'a', 'b', 'c', 'd', 'e'};
 
 void usage(std::FILE* out) {
   std::fputs(
       "Usage: meshkv_chaos_check [--grace-ms MS] [--t0 MS] RUN_DIR\n"
       "\n"
       "Checks a chaos run (scripts/chaos.sh) from the files in RUN_DIR: modes, kills,\n"
-      "writes, finals, digests, disturbances, samples (formats in\n"
+      "writes, finals, digests, disturbances, samples, incrs, counters (formats in\n"
       "tests/chaos_check/check.h). Checks (a) equal digests and equal listings,\n"
       "(b) no acknowledged write lost, (c) unique, increasing (hlc, origin) per\n"
-      "origin, (d) no member seen dead while undisturbed.\n"
+      "origin, (d) no member seen dead while undisturbed, (e) every counter's\n"
+      "total equal on all nodes and within what its increments allow.\n"
       "\n"
       "  --grace-ms MS  (d): how long after a disturbance \"dead\" is excused (5000)\n"
       "  --t0 MS        the run's start in ms since the epoch, for \"+12.3s\" in messages\n"
@@ -39,7 +41,8 @@ const char* meaning(char check) {
     case 'a': return "the nodes' final states differ";
     case 'b': return "final values do not match the acknowledged writes";
     case 'c': return "acknowledged (hlc, origin) not unique or not increasing per origin";
-    default: return "a node was declared dead while alive and reachable";
+    case 'd': return "a node was declared dead while alive and reachable";
+    default: return "counter totals differ or do not match the acknowledged increments";
   }
 }
 
@@ -62,14 +65,14 @@ bool load_run(const std::string& dir, History& h) {
 
 void print(const Report& r) {
   for (const std::string& line : r.summary) std::printf("%s\n", line.c_str());
-  for (const char check : {'a', 'b', 'c', 'd'}) {
+  for (const char check : kChecks) {
     size_t shown = 0;
     for (const auto& v : r.violations) {
       if (v.check == check && shown++ < kShownPerCheck) std::printf("  (%c) %s\n", check, v.what.c_str());
     }
     if (shown > kShownPerCheck) std::printf("  (%c) ... and %zu more\n", check, shown - kShownPerCheck);
   }
-  for (const char check : {'a', 'b', 'c', 'd'}) {
+  for (const char check : kChecks) {
     if (const size_t n = r.count(check)) std::printf("(%c) %zu violation(s): %s\n", check, n, meaning(check));
   }
 }

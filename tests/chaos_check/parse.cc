@@ -90,6 +90,31 @@ bool parse_sample(const Line& f, History& h) {
   return number(f[0], s.at_ms) && (h.samples.push_back(std::move(s)), true);
 }
 
+// Far beyond what the client adds (1 to 5), and small enough that the
+// checker's sums cannot overflow.
+constexpr int64_t kMaxDelta = int64_t{1} << 32;
+
+bool parse_incr(const Line& f, History& h) {
+  Incr x;
+  x.node = f[4];
+  x.key = f[5];
+  if (!number(f[0], x.client) || !number(f[1], x.seq) || !number(f[2], x.start_ms) || !number(f[3], x.end_ms) ||
+      !number(f[6], x.delta) || !number(f[7], x.rc) || x.delta == 0 || x.delta > kMaxDelta ||
+      x.delta < -kMaxDelta) {
+    return false;
+  }
+  // The answer must agree with the exit status: only rc 0 is applied.
+  x.refused = f[8] == "refused";
+  if ((f[8] == "applied") != (x.rc == 0) || (f[8] != "applied" && !x.refused && f[8] != "unknown")) return false;
+  h.incrs.push_back(std::move(x));
+  return true;
+}
+
+bool parse_counter(const Line& f, History& h) {
+  CounterFinal c{std::string(f[0]), std::string(f[1]), 0};
+  return number(f[2], c.total) && (h.counters.push_back(std::move(c)), true);
+}
+
 struct Format {
   std::string_view name;
   size_t fields;
@@ -100,7 +125,8 @@ constexpr Format kFormats[] = {
     {"modes", 2, parse_mode},     {"kills", 3, parse_kill},
     {"writes", 12, parse_write},  {"finals", 6, parse_final},
     {"digests", 2, parse_digest}, {"disturbances", 4, parse_disturbance},
-    {"samples", 4, parse_sample},
+    {"samples", 4, parse_sample}, {"incrs", 9, parse_incr},
+    {"counters", 3, parse_counter},
 };
 
 }  // namespace
