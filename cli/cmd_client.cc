@@ -13,6 +13,7 @@
 #include "commands.h"
 #include "config_file.h"
 #include "crdt/counter.h"
+#include "crdt/orset.h"
 #include "crdt/replica.h"
 #include "node/consistency.h"
 #include "net/control_client.h"
@@ -695,5 +696,108 @@ Handler setup_counter(CLI::App& sub, bool down) {
 
 Handler setup_incr(CLI::App& sub) { return setup_counter(sub, false); }
 Handler setup_decr(CLI::App& sub) { return setup_counter(sub, true); }
+
+// `sadd KEY MEMBER...` and `srem KEY MEMBER...`: one handler, the op told
+// apart. With --members-file the members are read one per line ("-":
+// stdin) and sent in requests of up to kBatch members; the counts add up.
+Handler setup_set_members(CLI::App& sub, bool removing) {
+  auto o = std::make_shared<ClientOptions>();
+  auto members = std::make_shared<std::vector<std::string>>();
+  auto file = std::make_shared<std::string>();
+  sub.add_option("KEY", o->key, "the set's key")->required();
+  sub.add_option("MEMBER", *members, removing ? "members to remove" : "members to add");
+  sub.add_option("--members-file", *file,
+                 "read the members from FILE, one per line ('-': standard input), and send them in "
+                 "requests of 1000")
+      ->type_name("FILE");
+  add_wait(sub, *o);
+  add_common(sub, *o, false);
+  sub.footer(removing
+                 ? "Removes the members this node has seen added: an add made concurrently elsewhere, "
+                   "not yet seen here, survives (add wins). Prints how many of the members were in the "
+                   "set here and are no longer (--json: {key, type, removed}); a member that is not there "
+                   "writes nothing. A key holding a value or a counter is refused (exit 2)."
+                 : "Adds the members (any bytes, not empty) to the set KEY, creating it. Every add is a "
+                   "write, even of a member already there: it survives removes that did not see it. "
+                   "Prints how many of the members were not in the set here before (--json: {key, type, "
+                   "added}). A key holding a value or a counter is refused (exit 2): del it first, or "
+                   "set replaces it.");
+  return [o, members, file, removing] {
+    const std::string cmd = removing ? "srem" : "sadd";
+    std::vector<std::string> all = *members;
+    if (!file->empty()) {
+      std::ifstream f;
+      std::istream* in = &std::cin;
+      if (*file != "-") {
+        f.open(*file);
+        if (!f) return refuse(*o, cmd + ": --members-file: cannot open '" + *file + "'", kExitUsage);
+        in = &f;
+      }
+      for (std::string line; std::getline(*in, line);) {
+        if (!line.empty() && line.back() == '\r') line.pop_back();  // CRLF files
+        if (!line.empty()) all.push_back(std::move(line));
+      }
+    }
+    if (all.empty()) return refuse(*o, cmd + ": no members given", kExitUsage);
+    if (Status st = crdt::check_set_key(o->key); !st.ok()) return refuse(*o, cmd + ": " + st.message(), kExitUsage);
+    for (const auto& m : all) {
+      if (Status st = crdt::check_member(m); !st.ok()) return refuse(*o, cmd + ": " + st.message(), kExitUsage);
+    }
+    auto ep = parse_flag_address(o->nodes.back());
+    if (!ep) return kExitUsage;
+    constexpr size_t kBatch = 1000;
+    wire::CtlRequest req = wire::make_request(removing ? wire::CtlOp::kSrem : wire::CtlOp::kSadd);
+    req.args.set("key", o->key);
+    consistency_args(*o, req);
+    const char* field = removing ? "removed" : "added";
+    int64_t changed = 0;
+    Result<wire::CtlResponse> r = Status::Invalid("no request sent");
+    for (size_t at = 0; at < all.size(); at += kBatch) {
+      wire::Value list = wire::Value::list();
+      for (size_t i = at; i < std::min(all.size(), at + kBatch); ++i) list.push(all[i]);
+      req.args.set("members", std::move(list));
+      r = net::call(*ep, req, answer_timeout(*o, req));
+      if (!r.ok() || r->code != wire::kCtlOk) break;
+      changed += r->body.get(field).as_int();
+    }
+    if (r.ok() && r->code == wire::kCtlOk) r->body.set(field, changed);
+    return print_result(req, r, o->json, detect_style(1), std::cout, std::cerr);
+  };
+}
+
+Handler setup_sadd(CLI::App& sub) { return setup_set_members(sub, false); }
+Handler setup_srem(CLI::App& sub) { return setup_set_members(sub, true); }
+
+Handler setup_smembers(CLI::App& sub) {
+  auto o = std::make_shared<ClientOptions>();
+  sub.add_option("KEY", o->key, "the set's key")->required();
+  add_common(sub, *o, true);
+  sub.footer(
+      "Prints the members this node holds, one per line, sorted by their bytes (--json: {key, type, "
+      "members, count, hlc, origin, seq}). A set with no member, or a key never written, is not "
+      "found (exit 1); a key holding a value or a counter is refused (exit 2).");
+  return [o] {
+    wire::CtlRequest req = wire::make_request(wire::CtlOp::kSmembers);
+    req.args.set("key", o->key);
+    return call_nodes(*o, req);
+  };
+}
+
+Handler setup_sismember(CLI::App& sub) {
+  auto o = std::make_shared<ClientOptions>();
+  auto member = std::make_shared<std::string>();
+  sub.add_option("KEY", o->key, "the set's key")->required();
+  sub.add_option("MEMBER", *member, "the member")->required();
+  add_common(sub, *o, true);
+  sub.footer(
+      "Prints true or false (--json: {key, member, present}) and exits 0 either way; a missing key "
+      "holds no member. A key holding a value or a counter is refused (exit 2).");
+  return [o, member] {
+    wire::CtlRequest req = wire::make_request(wire::CtlOp::kSismember);
+    req.args.set("key", o->key);
+    req.args.set("member", *member);
+    return call_nodes(*o, req);
+  };
+}
 
 }  // namespace meshkv::cli

@@ -11,6 +11,7 @@
 #include "commands.h"
 #include "config_file.h"
 #include "crdt/counter.h"
+#include "crdt/orset.h"
 #include "crdt/digest.h"
 #include "net/control_client.h"
 #include "output.h"
@@ -66,11 +67,15 @@ std::tuple<uint64_t, uint64_t, uint64_t> order_key(const wire::Value& e) {
 // A key as people read it: a counter's part or reset (crdt/counter.h) by the
 // counter's key. --json keeps the entry's own key.
 std::string shown_key(const std::string& key) {
+  char origin[17];
+  if (auto sk = crdt::parse_set_key(key)) {
+    std::snprintf(origin, sizeof origin, "%016llx", static_cast<unsigned long long>(sk->origin));
+    return escape(std::string(sk->set)) + (sk->remove ? " (set remove by " : " (set add by ") + origin + ")";
+  }
   auto ik = crdt::parse_internal_key(key);
   if (!ik) return escape(key);
   const std::string counter = escape(std::string(ik->counter));
   if (ik->kind == crdt::InternalKey::Kind::kReset) return counter + " (counter reset)";
-  char origin[17];
   std::snprintf(origin, sizeof origin, "%016llx", static_cast<unsigned long long>(ik->origin));
   return counter + " (counter part of " + origin + ")";
 }
@@ -79,7 +84,9 @@ std::string describe(const wire::Value& e) {
   // Cut like list cuts it: diff is read by people; --json has the full value.
   // A counter's part or reset holds binary totals: named, not printed.
   const bool counter = crdt::internal_key(e.get("key").as_string());
+  const bool set = crdt::set_key(e.get("key").as_string());
   const std::string v = e.get("deleted").as_bool() ? "(deleted)"
+                        : set                      ? "(set member counts)"
                         : counter                  ? "(counter totals)"
                                                    : fit_value(escape(e.get("value").as_string()), Style{}, 0);
   return v + "  hlc " + e.get("hlc").as_string() + "  origin " + e.get("origin").as_string();

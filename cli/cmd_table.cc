@@ -21,6 +21,10 @@ Handler setup_expire(CLI::App&);
 Handler setup_ttl(CLI::App&);
 Handler setup_incr(CLI::App&);
 Handler setup_decr(CLI::App&);
+Handler setup_sadd(CLI::App&);
+Handler setup_srem(CLI::App&);
+Handler setup_smembers(CLI::App&);
+Handler setup_sismember(CLI::App&);
 Handler setup_loss(CLI::App&);
 Handler setup_watch(CLI::App&);
 Handler setup_diff(CLI::App&);
@@ -42,6 +46,10 @@ const std::vector<Command>& commands() {
       {"ttl", "show the time a key has left before it expires", setup_ttl},
       {"incr", "add to a counter through a running node", setup_incr},
       {"decr", "subtract from a counter through a running node", setup_decr},
+      {"sadd", "add members to a set (add-wins) through a running node", setup_sadd},
+      {"srem", "remove members from a set through a running node", setup_srem},
+      {"smembers", "list the members of a set on a running node", setup_smembers},
+      {"sismember", "tell whether a member is in a set on a running node", setup_sismember},
       {"list", "list keys (optionally under a prefix) of a running node", setup_list},
       {"status", "show a node's members, counters and version vector", setup_status},
       {"peers", "show a node's members with state, RTT and last contact", setup_peers},

@@ -227,6 +227,26 @@ std::string render_object(const Value& body, const Style& st, const std::string&
   return table({}, kv, st, indent) + blocks;
 }
 
+// A set in one cell: its first members, and how many there are.
+std::string set_summary(const Value& e) {
+  constexpr size_t kShown = 5;
+  const Value::List& ms = e.get("members").as_list();
+  std::string out = "{";
+  for (size_t i = 0; i < ms.size() && i < kShown; ++i) {
+    if (i > 0) out += ", ";
+    out += escape(ms[i].as_string());
+  }
+  if (ms.size() > kShown) out += ", ... " + std::to_string(ms.size() - kShown) + " more";
+  return out + "} (set)";
+}
+
+// A set's members as get and smembers print them: one per line.
+std::string render_members(const Value& body) {
+  std::string out;
+  for (const Value& m : body.get("members").as_list()) out += m.as_string() + "\n";
+  return out;
+}
+
 std::string render_list(const Value& body, const Style& st) {
   const Value::List& entries = body.get("entries").as_list();
   if (entries.empty()) return "(no keys)\n";
@@ -234,8 +254,9 @@ std::string render_list(const Value& body, const Style& st) {
   for (const Value& e : entries) {
     // A counter's total, marked so that it does not read as a value "42".
     const bool counter = e.get("type").is_string() && e.get("type").as_string() == "counter";
+    const bool set = e.get("type").is_string() && e.get("type").as_string() == "set";
     rows.push_back({{escape(e.get("key").as_string())},
-                    {escape(e.get("value").as_string()) + (counter ? " (counter)" : "")},
+                    {set ? set_summary(e) : escape(e.get("value").as_string()) + (counter ? " (counter)" : "")},
                     {scalar(e.get("origin")), kDim},
                     {scalar(e.get("hlc")), kDim}});
   }
@@ -407,7 +428,13 @@ std::string render(const wire::CtlRequest& req, const Value& body, const Style& 
     switch (*op) {
       case CtlOp::kLoss: return render_loss(body, st);
       case CtlOp::kGet:
+        if (body.get("type").is_string() && body.get("type").as_string() == "set") return render_members(body);
+        return body.get("value").as_string() + "\n";
       case CtlOp::kIncr: return body.get("value").as_string() + "\n";
+      case CtlOp::kSmembers: return render_members(body);
+      case CtlOp::kSadd: return scalar(body.get("added")) + "\n";
+      case CtlOp::kSrem: return scalar(body.get("removed")) + "\n";
+      case CtlOp::kSismember: return std::string(body.get("present").as_bool() ? "true" : "false") + "\n";
       case CtlOp::kSet:
       case CtlOp::kExpire:
       case CtlOp::kDel: return render_write(*op, body, st);

@@ -67,6 +67,18 @@ constexpr CommandHelp kCommands[] = {
      "incr hits 5"},
     {"decr", nullptr, "decr KEY [N]", "subtract N (default 1) from a counter",
      "decr KEY [N] [--wait N|quorum|all] [--timeout MS]   (as incr)", "decr hits"},
+    {"sadd", nullptr, "sadd KEY MEMBER...", "add members to a set; prints how many were new",
+     "sadd KEY MEMBER... [--wait N|quorum|all] [--timeout MS]   (add wins: a remove takes only the "
+     "adds it has seen, so an add made concurrently elsewhere survives; a key holding a value or "
+     "counter is refused)",
+     "sadd team alice bob"},
+    {"srem", nullptr, "srem KEY MEMBER...", "remove members from a set; prints how many were there",
+     "srem KEY MEMBER... [--wait N|quorum|all] [--timeout MS]   (removes the adds this node has "
+     "seen; del KEY removes every member)",
+     "srem team bob"},
+    {"smembers", nullptr, "smembers KEY", "the members of a set, one per line", nullptr, "smembers team"},
+    {"sismember", nullptr, "sismember KEY MEMBER", "whether a member is in a set: true or false", nullptr,
+     "sismember team alice"},
     {"list", nullptr, "list [PREFIX]", "list live keys, optionally only those under PREFIX",
      "list [PREFIX] [--read quorum|all] [--timeout MS]   (--read: first catch up with that many "
      "members)",
@@ -298,7 +310,8 @@ bool join_request(const std::vector<std::string>& w, wire::CtlRequest& req) {
 // gets the other words. False after printing what is wrong.
 bool consistency_options(CtlOp op, const std::vector<std::string>& w, wire::CtlRequest& req,
                          std::vector<std::string>& kept) {
-  const bool writes = op == CtlOp::kSet || op == CtlOp::kDel || op == CtlOp::kExpire || op == CtlOp::kIncr;
+  const bool writes = op == CtlOp::kSet || op == CtlOp::kDel || op == CtlOp::kExpire || op == CtlOp::kIncr ||
+                      op == CtlOp::kSadd || op == CtlOp::kSrem;
   const bool reads = op == CtlOp::kGet || op == CtlOp::kList;
   int64_t timeout_ms = static_cast<int64_t>(node::kDefaultWaitMs);
   bool deferred = false;
@@ -415,6 +428,24 @@ std::optional<wire::CtlRequest> build_request(const std::vector<std::string>& w)
     case CtlOp::kGet:
       if (n != 1) return usage("get KEY");
       req.args.set("key", words[1]);
+      break;
+    case CtlOp::kSadd:
+    case CtlOp::kSrem: {
+      if (n < 2) return usage(*op == CtlOp::kSadd ? "sadd KEY MEMBER..." : "srem KEY MEMBER...");
+      req.args.set("key", words[1]);
+      wire::Value members = wire::Value::list();
+      for (size_t i = 2; i < words.size(); ++i) members.push(words[i]);
+      req.args.set("members", std::move(members));
+      break;
+    }
+    case CtlOp::kSmembers:
+      if (n != 1) return usage("smembers KEY");
+      req.args.set("key", words[1]);
+      break;
+    case CtlOp::kSismember:
+      if (n != 2) return usage("sismember KEY MEMBER");
+      req.args.set("key", words[1]);
+      req.args.set("member", words[2]);
       break;
     case CtlOp::kDel: {
       // `del --force KEY` or `del KEY --force`; a key named --force is

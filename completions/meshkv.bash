@@ -9,7 +9,7 @@
 # COMPREPLY=($(compgen ...)) is the completion idiom: candidates have no spaces.
 # shellcheck disable=SC2207
 
-_meshkv_subcommands="node get set del expire ttl incr decr list status peers clock join forget loss watch diff trace keys quarantine keygen sim cluster top"
+_meshkv_subcommands="node get set del expire ttl incr decr sadd srem smembers sismember list status peers clock join forget loss watch diff trace keys quarantine keygen sim cluster top"
 
 # The options of a subcommand, every one of them.
 _meshkv_options() {
@@ -24,12 +24,13 @@ _meshkv_options() {
         set) echo "--batch --value-file --ttl --wait $remote" ;;
         expire) echo "--wait $remote" ;;
         incr | decr) echo "--repeat --wait $remote" ;;
+        sadd | srem) echo "--members-file --wait $remote" ;;
         del) echo "--batch --force --wait $remote" ;;
         get) echo "--read --max-staleness $remote" ;;
         list) echo "--read $remote" ;;
         peers) echo "--state $remote" ;;
         status) echo "--check $remote" ;;
-        clock | join | forget | keys | ttl) echo "$remote" ;;
+        clock | join | forget | keys | ttl | smembers | sismember) echo "$remote" ;;
         loss)
             echo "--node --drop --dup --corrupt --delay --peer --partition --direction --clear" \
                 "--timeout --json --key-file --help"

@@ -9,7 +9,7 @@
 complete -c meshkv -f
 
 # Subcommands, offered until one is given.
-set -l meshkv_subcommands node get set del expire ttl incr decr list status peers clock join forget loss watch diff trace keys quarantine keygen sim cluster top
+set -l meshkv_subcommands node get set del expire ttl incr decr sadd srem smembers sismember list status peers clock join forget loss watch diff trace keys quarantine keygen sim cluster top
 complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -s h -l help -d 'print help and exit'
 complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -l version -d 'print version and exit'
 complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -a node -d 'start a mesh node with an interactive prompt (the default)'
@@ -20,6 +20,10 @@ complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -a e
 complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -a ttl -d 'show the time a key has left before it expires'
 complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -a incr -d 'add to a counter through a running node'
 complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -a decr -d 'subtract from a counter through a running node'
+complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -a sadd -d 'add members to a set (add-wins) through a running node'
+complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -a srem -d 'remove members from a set through a running node'
+complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -a smembers -d 'list the members of a set on a running node'
+complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -a sismember -d 'tell whether a member is in a set on a running node'
 complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -a list -d 'list keys (optionally under a prefix) of a running node'
 complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -a status -d "show a node's members, counters and version vector"
 complete -c meshkv -n "not __fish_seen_subcommand_from $meshkv_subcommands" -a peers -d "show a node's members with state, RTT and last contact"
@@ -69,19 +73,19 @@ complete -c meshkv -n '__fish_seen_subcommand_from node' -l identity -r -F -d "t
 complete -c meshkv -n '__fish_seen_subcommand_from node' -l allow-peer -x -d 'accept only members with this public key, mkpub:... (repeatable)'
 
 # Every subcommand that talks to a node presents the cluster key of a sealed mesh.
-complete -c meshkv -n '__fish_seen_subcommand_from get set del expire ttl incr decr list status peers clock join forget loss watch diff trace keys quarantine' -l key-file -r -F -d 'cluster key of a sealed mesh (default $MESHKV_KEY_FILE)'
+complete -c meshkv -n '__fish_seen_subcommand_from get set del expire ttl incr decr sadd srem smembers sismember list status peers clock join forget loss watch diff trace keys quarantine' -l key-file -r -F -d 'cluster key of a sealed mesh (default $MESHKV_KEY_FILE)'
 
-# The remote subcommands: get set del expire ttl incr decr list status peers clock join forget.
-complete -c meshkv -n '__fish_seen_subcommand_from get set del expire ttl incr decr list status peers clock join forget' -l node -x -a '(set -q MESHKV_NODE; and echo $MESHKV_NODE; or echo 127.0.0.1:7946)' -d 'node to ask, HOST:PORT'
-complete -c meshkv -n '__fish_seen_subcommand_from get set del expire ttl incr decr list status peers clock join forget' -l timeout -x -d 'give up after this long, ms'
-complete -c meshkv -n '__fish_seen_subcommand_from get set del expire ttl incr decr list status peers clock join forget' -l json -d 'print the answer as JSON'
+# The remote subcommands: get set del expire ttl incr decr sadd srem smembers sismember list status peers clock join forget.
+complete -c meshkv -n '__fish_seen_subcommand_from get set del expire ttl incr decr sadd srem smembers sismember list status peers clock join forget' -l node -x -a '(set -q MESHKV_NODE; and echo $MESHKV_NODE; or echo 127.0.0.1:7946)' -d 'node to ask, HOST:PORT'
+complete -c meshkv -n '__fish_seen_subcommand_from get set del expire ttl incr decr sadd srem smembers sismember list status peers clock join forget' -l timeout -x -d 'give up after this long, ms'
+complete -c meshkv -n '__fish_seen_subcommand_from get set del expire ttl incr decr sadd srem smembers sismember list status peers clock join forget' -l json -d 'print the answer as JSON'
 
 complete -c meshkv -n '__fish_seen_subcommand_from set' -l batch -r -F -d "write many keys: lines of KEY VALUE from FILE ('-' for stdin)"
 complete -c meshkv -n '__fish_seen_subcommand_from set' -l value-file -r -F -d "read the value from FILE, byte for byte"
 complete -c meshkv -n '__fish_seen_subcommand_from set' -l ttl -x -d 'the value expires this long after the write (500ms, 2s, 1h)'
 complete -c meshkv -n '__fish_seen_subcommand_from del' -l batch -r -F -d "delete many keys: one KEY per line of FILE ('-' for stdin)"
 complete -c meshkv -n '__fish_seen_subcommand_from del' -l force -d 'write a tombstone even if the node holds no value for the key'
-complete -c meshkv -n '__fish_seen_subcommand_from set del expire incr decr' -l wait -x -a '1 2 3 quorum all' -d 'return once this many members have the write (a durability wait, not a transaction)'
+complete -c meshkv -n '__fish_seen_subcommand_from set del expire incr decr sadd srem' -l wait -x -a '1 2 3 quorum all' -d 'return once this many members have the write (a durability wait, not a transaction)'
 complete -c meshkv -n '__fish_seen_subcommand_from get list' -l read -x -a 'quorum all' -d 'ask a quorum (or all) of the members; repairs those behind'
 complete -c meshkv -n '__fish_seen_subcommand_from get' -l max-staleness -x -d 'refuse a local answer staler than this, ms'
 
@@ -174,3 +178,4 @@ complete -c meshkv -n '__fish_seen_subcommand_from top' -l interval -x -d 'refre
 complete -c meshkv -n '__fish_seen_subcommand_from top' -l timeout -x -d 'give up on a request after this long, ms'
 complete -c meshkv -n '__fish_seen_subcommand_from top' -l key-file -r -F -d 'cluster key of a sealed mesh (default $MESHKV_KEY_FILE)'
 complete -c meshkv -n '__fish_seen_subcommand_from incr decr' -l repeat -x -d 'send the same request COUNT times, each a write of its own'
+complete -c meshkv -n '__fish_seen_subcommand_from sadd srem' -l members-file -r -F -d 'read the members from FILE, one per line'

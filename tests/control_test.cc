@@ -354,3 +354,67 @@ TEST_CASE("control: counters through the ops: incr, decr, get, list, del, and on
   CHECK(g.body.get("value").as_string() == "text");
   CHECK(g.body.get("type").as_string() == "register");
 }
+
+TEST_CASE("control: sets through the ops: sadd, srem, smembers, sismember, get, list, set and del") {
+  Node n;
+  auto members = [](const std::string& key, std::initializer_list<std::string> ms) {
+    Value a = Value::object();
+    a.set("key", key);
+    Value l = Value::list();
+    for (const auto& m : ms) l.push(m);
+    a.set("members", std::move(l));
+    return a;
+  };
+  auto key = [](const std::string& k) {
+    Value a = Value::object();
+    a.set("key", k);
+    return a;
+  };
+  auto listed = [&](const std::string& k) {
+    std::vector<std::string> out;
+    const wire::CtlResponse r = n.call("smembers", key(k));  // the list lives in it
+    for (const Value& m : r.body.get("members").as_list()) out.push_back(m.as_string());
+    return out;
+  };
+  CHECK(n.call("sadd", members("team", {"bob", "alice", "bob"})).body.get("added").as_int() == 2);
+  CHECK(n.call("sadd", members("team", {"alice"})).body.get("added").as_int() == 0);  // written all the same
+  CHECK(listed("team") == std::vector<std::string>{"alice", "bob"});
+  CHECK(n.call("srem", members("team", {"bob", "zed"})).body.get("removed").as_int() == 1);
+  CHECK(listed("team") == std::vector<std::string>{"alice"});
+  Value is = key("team");
+  is.set("member", "alice");
+  CHECK(n.call("sismember", is).body.get("present").as_bool());
+  const wire::CtlResponse g = n.call("get", key("team"));
+  CHECK(g.body.get("type").as_string() == "set");
+  CHECK(g.body.get("count").as_int() == 1);
+  CHECK(n.call("sadd", members("team", {""})).code == wire::kCtlBadRequest);
+  CHECK(n.call("smembers", key("none")).code == wire::kCtlNotFound);
+  // One key, one type.
+  Value set = Value::object();
+  set.set("key", "plain");
+  set.set("value", "v");
+  REQUIRE(n.call("set", set).code == wire::kCtlOk);
+  CHECK(n.call("sadd", members("plain", {"x"})).code == wire::kCtlBadRequest);
+  CHECK(n.call("srem", members("plain", {"x"})).code == wire::kCtlBadRequest);
+  CHECK(n.call("smembers", key("plain")).code == wire::kCtlBadRequest);
+  Value incr = key("team");
+  incr.set("by", 1);
+  CHECK(n.call("incr", incr).code == wire::kCtlBadRequest);
+  const wire::CtlResponse list = n.call("list", Value::object());
+  const Value::List& entries = list.body.get("entries").as_list();
+  REQUIRE(entries.size() == 2);
+  CHECK(entries[1].get("key").as_string() == "team");
+  CHECK(entries[1].get("type").as_string() == "set");
+  // set replaces a set; del of a set removes its members, and it can grow again.
+  REQUIRE(n.call("sadd", members("s2", {"a", "b"})).code == wire::kCtlOk);
+  Value over = key("s2");
+  over.set("value", "text");
+  REQUIRE(n.call("set", over).code == wire::kCtlOk);
+  CHECK(n.call("get", key("s2")).body.get("value").as_string() == "text");
+  CHECK(n.call("smembers", key("s2")).code == wire::kCtlBadRequest);
+  REQUIRE(n.call("del", key("team")).code == wire::kCtlOk);
+  CHECK(n.call("get", key("team")).code == wire::kCtlNotFound);
+  CHECK(n.call("del", key("team")).code == wire::kCtlNotFound);
+  REQUIRE(n.call("sadd", members("team", {"carol"})).code == wire::kCtlOk);
+  CHECK(listed("team") == std::vector<std::string>{"carol"});
+}

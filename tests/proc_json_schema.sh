@@ -29,6 +29,7 @@ for sub in $("$MESHKV" --help | awk '/^Subcommands:/ { on = 1; next } on && /^  
   "$MESHKV" "$sub" --help 2>/dev/null | grep -q -- '--json' || continue
   [ "$sub" = del ] && continue
   [ "$sub" = decr ] && continue  # decr shares incr's
+  [ "$sub" = srem ] && continue  # srem shares sadd's
   grep -q -E "^$sub( |\$)" "$RUN_DIR/names" || fail "meshkv $sub has --json but no table in the man page's JSON OUTPUT"
 done
 
@@ -85,6 +86,14 @@ json incr 0 decr hits --wait all --node "$A"
 json error 2 incr k1 --node "$A"
 json get 0 get hits --node "$A"
 json list 0 list h --node "$A"
+json sadd 0 sadd team alice "$(printf '\xff\xfe')" --node "$A"
+json sadd 0 srem team alice --wait all --node "$A"
+json error 2 sadd k1 x --node "$A"
+json smembers 0 smembers team --node "$A"
+json error 1 smembers nope --node "$A"
+json sismember 0 sismember team alice --node "$A"
+json get 0 get team --node "$A"
+json list 0 list te --node "$A"
 json get 0 get t1 --node "$A"
 json list 0 list t --node "$A"
 json status 0 status --node "$A"

@@ -257,6 +257,23 @@ def session_one():
         if b"deleted" not in out or b"not found" in out:
             raise Failed("del --force r1: %r" % out)
         print("ok: del says deleted or not found; del --force writes the tombstone anyway")
+
+        out = p.command(b"sadd team alice bob alice")
+        if out.strip() != b"2":
+            raise Failed("sadd team alice bob alice: %r" % out)
+        out = p.command(b"srem team bob zed")
+        if out.strip() != b"1":
+            raise Failed("srem team bob zed: %r" % out)
+        out = p.command(b"smembers team")
+        if out.strip() != b"alice":
+            raise Failed("smembers team: %r" % out)
+        out = p.command(b"sismember team bob")
+        if out.strip() != b"false":
+            raise Failed("sismember team bob: %r" % out)
+        out = p.command(b"incr team")
+        if b"is a set, not a counter" not in out:
+            raise Failed("incr of a set: %r" % out)
+        print("ok: sadd, srem, smembers and sismember at the prompt")
         mark = len(p.out)
         p.send(b"set r1\x12")
         p.pump(0.3)

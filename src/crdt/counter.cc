@@ -58,7 +58,7 @@ CounterView evaluate(const Found& f) {
 
 Status check_user_key(std::string_view key) {
   if (Status s = check_key(key); !s.ok()) return s;
-  if (internal_key(key)) return Status::Invalid("keys beginning with a 0 byte are reserved (counters)");
+  if (internal_key(key)) return Status::Invalid("keys beginning with a 0 byte are reserved (counters and sets)");
   return Status::Ok();
 }
 

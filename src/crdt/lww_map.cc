@@ -4,17 +4,20 @@
 
 namespace meshkv::crdt {
 
-LwwMap::LwwMap() : slots_(std::make_unique<Slots>()), table_(fresh_table()) {}
+LwwMap::LwwMap()
+    : slots_(std::make_unique<Slots>()), table_(fresh_table()), ordered_(Less{slots_.get()}) {}
 
 LwwMap::LwwMap(const LwwMap& o)
     : slots_(std::make_unique<Slots>(*o.slots_)),
       free_(o.free_),
       table_(fresh_table()),
+      ordered_(Less{slots_.get()}),
       by_origin_(o.by_origin_),
       digest_(o.digest_),
       tombstones_(o.tombstones_) {
   table_.reserve(o.table_.size());
   for (uint32_t i : o.table_) table_.insert(i);
+  for (uint32_t i : o.ordered_) ordered_.insert(ordered_.end(), i);
 }
 
 // The moved-from map is left empty and usable.
@@ -31,12 +34,14 @@ LwwMap& LwwMap::operator=(LwwMap&& o) {
   // slots its hash and equality point at.
   std::swap(slots_, o.slots_);
   std::swap(table_, o.table_);
+  std::swap(ordered_, o.ordered_);  // comparators included
   free_ = std::exchange(o.free_, {});
   by_origin_ = std::exchange(o.by_origin_, {});
   digest_ = std::exchange(o.digest_, {});
   tombstones_ = std::exchange(o.tombstones_, 0);
   o.slots_->clear();
   o.table_.clear();
+  o.ordered_.clear();
   return *this;
 }
 
@@ -62,6 +67,7 @@ LwwMap::MergeResult LwwMap::merge_impl(K&& key, E&& e) {
     }
     const Slot& s = (*slots_)[i];  // key and e may have been moved from
     table_.insert(i);
+    if (ordered_key(s.key)) ordered_.insert(i);
     index(i);
     digest_.add(s.key, s.entry);
     if (s.entry.tombstone) ++tombstones_;
@@ -94,6 +100,7 @@ bool LwwMap::erase(std::string_view key) {
   digest_.remove(key, s.entry);
   if (s.entry.tombstone) --tombstones_;
   table_.erase(it);
+  if (ordered_key(s.key)) ordered_.erase(i);  // before its key goes
   // The slot keeps its place (others' numbers must not move); its strings'
   // memory goes back now.
   std::string().swap(s.key);

@@ -11,6 +11,10 @@
 // Besides the key index, an index per origin orders the current winners by
 // seq, so "winners of origin o above seq s" costs O(log n + answer), which
 // keeps delta extraction proportional to what a peer misses, not to the map.
+//
+// Keys beginning with kOrderedPrefix (a set's internal entries, crdt/orset.h)
+// are also kept in byte order, so that one set's entries are found by a
+// range scan instead of a pass over the whole map.
 #pragma once
 
 #include <cstddef>
@@ -18,6 +22,7 @@
 #include <algorithm>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -28,6 +33,9 @@
 #include "crdt/entry.h"
 
 namespace meshkv::crdt {
+
+// The keys LwwMap also keeps in order (scan_ordered()).
+inline constexpr std::string_view kOrderedPrefix{"\0s", 2};
 
 class LwwMap {
  public:
@@ -78,6 +86,17 @@ class LwwMap {
       if (it->second != kNoSlot && !fn((*slots_)[it->second].key, (*slots_)[it->second].entry)) return;
     }
   }
+
+  // fn(const std::string& key, const Entry&) -> bool for each entry whose
+  // key begins with kOrderedPrefix and is >= `from`, in key order, until fn
+  // returns false.
+  template <class F>
+  void scan_ordered(std::string_view from, F&& fn) const {
+    for (auto it = ordered_.lower_bound(from); it != ordered_.end(); ++it) {
+      if (!fn((*slots_)[*it].key, (*slots_)[*it].entry)) return;
+    }
+  }
+  size_t ordered_size() const { return ordered_.size(); }
 
   // Origins that currently hold at least one winning entry, ascending.
   std::vector<Origin> origins() const;
@@ -146,6 +165,17 @@ class LwwMap {
     bool operator()(const A& a, const B& b) const { return key(a) == key(b); }
   };
   using Table = boost::unordered_flat_set<uint32_t, Hash, Eq>;
+  // Orders slot numbers by their keys; accepts a string_view for lookups.
+  struct Less {
+    using is_transparent = void;
+    const Slots* slots;
+    std::string_view key(uint32_t i) const { return (*slots)[i].key; }
+    std::string_view key(std::string_view s) const { return s; }
+    template <class A, class B>
+    bool operator()(const A& a, const B& b) const { return key(a) < key(b); }
+  };
+  using Ordered = std::set<uint32_t, Less>;
+  static bool ordered_key(std::string_view k) { return k.starts_with(kOrderedPrefix); }
 
   // One origin's winners in seq order. Writes of one origin mostly arrive in
   // seq order, so indexing is an append; a superseded winner's slot is
@@ -168,6 +198,7 @@ class LwwMap {
   std::unique_ptr<Slots> slots_;
   std::vector<uint32_t> free_;  // erased slots, reused first
   Table table_;
+  Ordered ordered_;  // the slots whose keys are ordered_key()
   std::map<Origin, OriginIndex> by_origin_;
   Digest digest_;
   size_t tombstones_ = 0;

@@ -41,7 +41,21 @@ void WatchStreams::publish(const node::Change& ch) {
   // A counter's parts and resets are shown as the counter they make up:
   // its key, its total now, and deleted once it reads as absent (a reset).
   std::string_view key = ch.key;
-  if (auto ik = crdt::parse_internal_key(ch.key)) {
+  // A set's add or remove is shown as the set: its key, the member as the
+  // value, and deleted when the member is no longer in the set here.
+  if (auto sk = crdt::parse_set_key(ch.key)) {
+    key = sk->set;
+    std::string member;
+    if (sk->remove) {
+      if (auto d = crdt::decode_remove(ch.entry.value)) member = std::string(d->member);
+    } else if (auto d = crdt::decode_add(ch.entry.value)) {
+      member = std::string(d->member);
+    }
+    r.body.set("key", std::string(key));
+    r.body.set("value", member);
+    r.body.set("deleted", !engine_.sismember(key, member, now().wall_ms));
+    r.body.set("type", "set");
+  } else if (auto ik = crdt::parse_internal_key(ch.key)) {
     key = ik->counter;
     const auto c = engine_.counter(key, now().wall_ms);
     r.body.set("key", std::string(key));

@@ -266,7 +266,8 @@ void Engine::Impl::finish_read(uint64_t id, QuorumRead& r) {
   if (r.list) {
     resp.body = wire::Value::object();
     resp.body.set("entries", list_view(live_values(replica, r.key, now.wall_ms),
-                                       live_counters(replica, r.key, now.wall_ms)));
+                                       live_counters(replica, r.key, now.wall_ms),
+                                       live_sets(replica, r.key, now.wall_ms)));
   } else {
     // The winner among this node's entry and the answers.
     const crdt::Entry* local = replica.map().find(r.key);

@@ -58,13 +58,45 @@ Value counter_view(const std::string& key, const crdt::CounterView& c) {
   return v;
 }
 
+Value set_view(const std::string& key, const crdt::SetView& s) {
+  Value v = Value::object();
+  v.set("key", key);
+  v.set("type", "set");
+  Value members = Value::list();
+  for (const auto& [m, mv] : s.members) {
+    if (mv.present) members.push(Value(m));
+  }
+  v.set("members", std::move(members));
+  v.set("count", static_cast<uint64_t>(s.present));
+  if (s.newest != nullptr) {
+    v.set("hlc", format_hlc(s.newest->hlc));
+    v.set("origin", format_uid(s.newest->dot.origin));
+    v.set("seq", s.newest->dot.seq);
+  }
+  return v;
+}
+
 Value list_view(const std::vector<std::pair<std::string, crdt::Entry>>& values,
-                const std::map<std::string, crdt::CounterView, std::less<>>& counters) {
+                const std::map<std::string, crdt::CounterView, std::less<>>& counters,
+                const std::map<std::string, crdt::SetView, std::less<>>& sets) {
   Value entries = Value::list();
   auto c = counters.begin();
+  auto t = sets.begin();
+  // Counters and sets before `upto` (all that are left: nullptr), by key;
+  // a key reads as one type only, so no key is in two of the three.
   auto flush_counters = [&](const std::string* upto) {
-    for (; c != counters.end() && (upto == nullptr || c->first < *upto); ++c) {
-      entries.push(counter_view(c->first, c->second));
+    while (true) {
+      const bool more_c = c != counters.end() && (upto == nullptr || c->first < *upto);
+      const bool more_t = t != sets.end() && (upto == nullptr || t->first < *upto);
+      if (more_c && (!more_t || c->first < t->first)) {
+        entries.push(counter_view(c->first, c->second));
+        ++c;
+      } else if (more_t) {
+        entries.push(set_view(t->first, t->second));
+        ++t;
+      } else {
+        return;
+      }
     }
   };
   for (const auto& kv : values) {
@@ -180,6 +212,11 @@ CtlResponse get_op(Engine& engine, const Value& args, Now now) {
     v.set("staleness_ms", st ? Value(*st) : Value(nullptr));
     return ok(std::move(v));
   }
+  if (auto s = engine.orset(key, now.wall_ms)) {
+    Value v = set_view(key, *s);
+    v.set("staleness_ms", st ? Value(*st) : Value(nullptr));
+    return ok(std::move(v));
+  }
   const crdt::Entry* e = engine.live(key, now.wall_ms);
   if (!e) return fail(wire::kCtlNotFound, "key not found: " + key);
   Value v = entry_value(key, *e);
@@ -197,6 +234,59 @@ CtlResponse incr_op(Engine& engine, const Value& args, Now now) {
   v.set("key", key);
   v.set("value", std::to_string(c->value));
   v.set("type", "counter");
+  return ok(std::move(v));
+}
+
+// The members argument of sadd and srem.
+std::vector<std::string> members_arg(const Value& args) {
+  std::vector<std::string> out;
+  for (const Value& m : args.get("members").as_list()) out.push_back(m.as_string());
+  return out;
+}
+
+// `sadd KEY MEMBER...` and `srem KEY MEMBER...`.
+CtlResponse set_write(Engine& engine, CtlOp op, const Value& args, Now now) {
+  const std::string& key = args.get("key").as_string();
+  const auto members = members_arg(args);
+  auto n = op == CtlOp::kSadd ? engine.sadd(key, members, now) : engine.srem(key, members, now);
+  if (!n.ok()) return fail(refusal_code(n.status()), prefix(op) + n.status().message());
+  Value v = Value::object();
+  v.set("key", key);
+  v.set("type", "set");
+  v.set(op == CtlOp::kSadd ? "added" : "removed", static_cast<uint64_t>(*n));
+  return ok(std::move(v));
+}
+CtlResponse sadd_op(Engine& engine, const Value& args, Now now) { return set_write(engine, CtlOp::kSadd, args, now); }
+CtlResponse srem_op(Engine& engine, const Value& args, Now now) { return set_write(engine, CtlOp::kSrem, args, now); }
+
+// smembers and sismember of a key that reads as a value or counter: refused
+// (exit 2), as a write of the wrong type is.
+std::optional<CtlResponse> not_a_set(const Engine& engine, CtlOp op, const std::string& key, Now now) {
+  if (engine.counter(key, now.wall_ms)) {
+    return fail(wire::kCtlBadRequest, prefix(op) + "key '" + key + "' is a counter, not a set");
+  }
+  if (engine.live(key, now.wall_ms) != nullptr) {
+    return fail(wire::kCtlBadRequest, prefix(op) + "key '" + key + "' holds a value, not a set");
+  }
+  return std::nullopt;
+}
+
+CtlResponse smembers_op(Engine& engine, const Value& args, Now now) {
+  const std::string& key = args.get("key").as_string();
+  if (auto refused = not_a_set(engine, CtlOp::kSmembers, key, now)) return *refused;
+  auto s = engine.orset(key, now.wall_ms);
+  if (!s) return fail(wire::kCtlNotFound, prefix(CtlOp::kSmembers) + "key not found: " + key);
+  return ok(set_view(key, *s));
+}
+
+CtlResponse sismember_op(Engine& engine, const Value& args, Now now) {
+  const std::string& key = args.get("key").as_string();
+  const std::string& member = args.get("member").as_string();
+  if (auto refused = not_a_set(engine, CtlOp::kSismember, key, now)) return *refused;
+  Value v = Value::object();
+  v.set("key", key);
+  v.set("member", member);
+  v.set("present", engine.sismember(key, member, now.wall_ms));
   return ok(std::move(v));
 }
 
@@ -219,14 +309,20 @@ CtlResponse set_op(Engine& engine, const Value& args, Now now) {
 // Whether this node holds a value for `key` now: an entry that is neither a
 // tombstone nor expired.
 bool present(const Engine& engine, std::string_view key, Now now) {
-  return engine.live(key, now.wall_ms) != nullptr || engine.counter(key, now.wall_ms).has_value();
+  return engine.live(key, now.wall_ms) != nullptr || engine.counter(key, now.wall_ms).has_value() ||
+         engine.orset(key, now.wall_ms).has_value();
 }
 
-// expire and ttl of a key that reads as a counter: refused (exit 2), since
-// a counter's parts never expire.
+// expire and ttl of a key that reads as a counter or set: refused (exit 2),
+// since their entries never expire.
 std::optional<CtlResponse> not_a_counter(const Engine& engine, CtlOp op, const std::string& key, Now now) {
-  if (!engine.counter(key, now.wall_ms)) return std::nullopt;
-  return fail(wire::kCtlBadRequest, prefix(op) + "'" + key + "' is a counter; counters do not expire");
+  if (engine.counter(key, now.wall_ms)) {
+    return fail(wire::kCtlBadRequest, prefix(op) + "'" + key + "' is a counter; counters do not expire");
+  }
+  if (engine.live(key, now.wall_ms) == nullptr && engine.orset(key, now.wall_ms)) {
+    return fail(wire::kCtlBadRequest, prefix(op) + "'" + key + "' is a set; sets do not expire");
+  }
+  return std::nullopt;
 }
 
 // `expire KEY`: the live value written again, expiring ttl_ms after this
@@ -323,7 +419,8 @@ CtlResponse trace_status_op(Engine& engine, const Value& args, Now now) {
 CtlResponse list_op(Engine& engine, const Value& args, Now now) {
   const std::string& pre = args.get("prefix").as_string();
   Value body = Value::object();
-  body.set("entries", list_view(engine.list(pre, now.wall_ms), engine.counters(pre, now.wall_ms)));
+  body.set("entries", list_view(engine.list(pre, now.wall_ms), engine.counters(pre, now.wall_ms),
+                                engine.orsets(pre, now.wall_ms)));
   body.set("staleness_ms", staleness(engine, now));
   return ok(std::move(body));
 }
@@ -483,6 +580,10 @@ constexpr std::array<Route, wire::kCtlOpCount> kRoutes = {{
     {CtlOp::kExpire, expire_op},
     {CtlOp::kTtl, ttl_op},
     {CtlOp::kIncr, incr_op},
+    {CtlOp::kSadd, sadd_op},
+    {CtlOp::kSrem, srem_op},
+    {CtlOp::kSmembers, smembers_op},
+    {CtlOp::kSismember, sismember_op},
 }};
 
 constexpr bool routes_follow_table() {
@@ -547,6 +648,9 @@ CtlResponse quorum_read(Engine& engine, CtlOp op, const wire::CtlRequest& req, N
   if (!list && engine.counter(key, now.wall_ms)) {
     return fail(wire::kCtlBadRequest, prefix(op) + "'" + key + "' is a counter: --read is for values only");
   }
+  if (!list && engine.orset(key, now.wall_ms)) {
+    return fail(wire::kCtlBadRequest, prefix(op) + "'" + key + "' is a set: --read is for values only");
+  }
   auto id = engine.quorum_read(*level, list, key, *timeout, req.req_id, now);
   if (!id.ok()) return fail(wire::kCtlUnavailable, prefix(op) + id.status().message());
   *deferred = *id;
@@ -559,7 +663,7 @@ CtlResponse handle_control(Engine& engine, const wire::CtlRequest& req, Now now,
   CtlResponse r;
   const bool waits = op.ok() &&
                      (*op == CtlOp::kSet || *op == CtlOp::kDel || *op == CtlOp::kMset || *op == CtlOp::kExpire ||
-                      *op == CtlOp::kIncr) &&
+                      *op == CtlOp::kIncr || *op == CtlOp::kSadd || *op == CtlOp::kSrem) &&
                      !req.args.get("wait").is_null();
   const bool reads = op.ok() && (*op == CtlOp::kGet || *op == CtlOp::kList) && !req.args.get("read").is_null();
   if (deferred != nullptr) *deferred = 0;
@@ -570,7 +674,8 @@ CtlResponse handle_control(Engine& engine, const wire::CtlRequest& req, Now now,
   } else if (reads) {
     r = quorum_read(engine, *op, req, now, deferred);
   } else if (const Handler h = kRoutes[static_cast<size_t>(*op)].handler) {
-    const bool writes = *op == CtlOp::kSet || *op == CtlOp::kDel || *op == CtlOp::kMset || *op == CtlOp::kIncr;
+    const bool writes = *op == CtlOp::kSet || *op == CtlOp::kDel || *op == CtlOp::kMset || *op == CtlOp::kIncr ||
+                        *op == CtlOp::kSadd || *op == CtlOp::kSrem;
     const uint64_t before = engine.last_local_seq();
     r = h(engine, req.args, now);
     // Backpressure: the answer to a write waits while replication toward a

@@ -10,8 +10,16 @@
 //                   a counter's value is its total in decimal (type "counter",
 //                   and hlc, origin, seq of its newest part); --read of a
 //                   counter is refused (kCtlBadRequest)
+//                   a set answers {key, type "set", members, count, hlc,
+//                   origin, seq} (set_view); --read of a set is refused
 //   incr         -> {key, value, type}: the counter's total after the write;
-//                   kCtlBadRequest if the key holds a value (a register)
+//                   kCtlBadRequest if the key holds a value (a register) or a set
+//   sadd, srem   -> {key, type, added | removed}: how many members changed
+//                   here; kCtlBadRequest if the key is a register or counter
+//   smembers     -> set_view; kCtlNotFound if absent, kCtlBadRequest if the
+//                   key is a register or counter
+//   sismember    -> {key, member, present}; kCtlBadRequest if the key is a
+//                   register or counter
 //   set, del     -> {key, hlc, origin, seq}; del of a key with no value here
 //                   (absent, or a tombstone) writes nothing and is
 //                   kCtlNotFound, unless force
@@ -63,10 +71,14 @@ wire::Value entry_view(const std::string& key, const crdt::Entry& e);
 // A counter as get and list answer it: {key, value (the total in decimal),
 // type: "counter", hlc, origin, seq (its newest part's)}.
 wire::Value counter_view(const std::string& key, const crdt::CounterView& c);
-// list's entries: the values (entry_view, type "register") and counters
-// (counter_view) merged by key.
+// A set as get, smembers and list answer it: {key, type: "set", members
+// (sorted by bytes), count, hlc, origin, seq (its newest surviving add's)}.
+wire::Value set_view(const std::string& key, const crdt::SetView& s);
+// list's entries: the values (entry_view, type "register"), counters
+// (counter_view) and sets (set_view) merged by key.
 wire::Value list_view(const std::vector<std::pair<std::string, crdt::Entry>>& values,
-                      const std::map<std::string, crdt::CounterView, std::less<>>& counters);
+                      const std::map<std::string, crdt::CounterView, std::less<>>& counters,
+                      const std::map<std::string, crdt::SetView, std::less<>>& sets);
 
 // "1700000000123.4": an HLC as operators read it (physical ms, logical).
 std::string format_hlc(crdt::Hlc h);

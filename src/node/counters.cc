@@ -22,9 +22,14 @@ Status Engine::Impl::reset_counter(std::string_view key, Now n) {
 Result<crdt::CounterView> Engine::incr(std::string_view key, int64_t delta, Now now) {
   Impl& s = *impl_;
   if (Status st = crdt::check_counter_key(key); !st.ok()) return st;
-  if (live(key, now.wall_ms) != nullptr) {
+  const KeyTypes t = read_key(s.replica, key, now.wall_ms);
+  if (t.value != nullptr) {
     return Status::Invalid("key '" + std::string(key) +
                            "' holds a value, not a counter (one key, one type: del it first, or set replaces it)");
+  }
+  if (t.set) {
+    return Status::Invalid("key '" + std::string(key) +
+                           "' is a set, not a counter (one key, one type: del it first, or set replaces it)");
   }
   // This node's running totals, the only part it writes: a new write of them
   // supersedes its older ones everywhere, so nothing is ever counted twice.
@@ -48,12 +53,16 @@ std::vector<std::pair<std::string, crdt::Entry>> live_values(const crdt::Replica
     }
     if (!crdt::dead(e, at) && k.compare(0, prefix.size(), prefix) == 0) out.emplace_back(k, e);
   });
-  // A value shadowed by a newer counter of its key reads as the counter.
+  // A value shadowed by a newer counter or set of its key reads as that.
   if (any_counter) {
     const auto cs = crdt::read_counters(replica.map(), prefix);
+    const auto ss = crdt::any_sets(replica.map()) ? crdt::read_sets(replica.map(), prefix)
+                                                  : std::map<std::string, crdt::SetView, std::less<>>{};
     std::erase_if(out, [&](const auto& kv) {
       auto c = cs.find(kv.first);
-      return c != cs.end() && c->second.live && crdt::wins(*c->second.newest, kv.second);
+      auto st = ss.find(kv.first);
+      return (c != cs.end() && c->second.live && crdt::wins(*c->second.newest, kv.second)) ||
+             (st != ss.end() && st->second.live() && crdt::wins(*st->second.newest, kv.second));
     });
   }
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
@@ -66,20 +75,20 @@ std::map<std::string, crdt::CounterView, std::less<>> live_counters(const crdt::
   std::erase_if(cs, [&](const auto& kv) {
     if (!kv.second.live) return true;
     const crdt::Entry* r = replica.live(kv.first, wall_ms);
-    return r != nullptr && !crdt::wins(*kv.second.newest, *r);
+    if (r != nullptr && !crdt::wins(*kv.second.newest, *r)) return true;
+    // A newer set of the key (reading the set only when it has one).
+    if (!crdt::any_sets(replica.map())) return false;
+    return !read_key(replica, kv.first, wall_ms).counter.has_value();
   });
   return cs;
 }
 
 std::optional<crdt::CounterView> Engine::counter(std::string_view key, uint64_t wall_ms) const {
   if (crdt::internal_key(key)) return std::nullopt;
-  const crdt::CounterView c = crdt::read_counter(impl_->replica.map(), key);
-  if (!c.live) return std::nullopt;
-  // A value and a counter of one key both live: they raced (a set did not
-  // see an increment). The newer write decides what the key reads as.
-  const crdt::Entry* r = impl_->replica.live(key, wall_ms);
-  if (r != nullptr && !crdt::wins(*c.newest, *r)) return std::nullopt;
-  return c;
+  if (!crdt::read_counter(impl_->replica.map(), key).live) return std::nullopt;
+  // A value (or set) and a counter of one key both live: they raced (a set
+  // did not see an increment). The newer write decides what the key reads as.
+  return read_key(impl_->replica, key, wall_ms).counter;
 }
 
 std::map<std::string, crdt::CounterView, std::less<>> Engine::counters(std::string_view prefix,

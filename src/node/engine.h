@@ -26,6 +26,7 @@
 #include "common/endpoint.h"
 #include "common/status.h"
 #include "crdt/counter.h"
+#include "crdt/orset.h"
 #include "crdt/replica.h"
 #include "node/config.h"
 #include "node/consistency.h"
@@ -180,10 +181,12 @@ class Engine {
   // A value may expire: `ttl_ms` after the write's HLC (crdt::Entry::ttl_ms;
   // 0: never).
   // Keys beginning with a 0 byte are reserved (crdt/counter.h) and refused.
-  // A set of a key that is a counter also resets the counter (one key, one
-  // type: the value replaces it). A del of a counter writes its reset (and
-  // a tombstone if the key also holds a live value); of anything else, a
-  // tombstone. Returns the last entry written (a reset under `key`).
+  // A set of a key that is a counter also resets the counter, and of a key
+  // that is a set removes every member it holds (one key, one type: the
+  // value replaces them). A del of a counter writes its reset, of a set the
+  // removes of its members (and a tombstone if the key also holds a live
+  // value); of anything else, a tombstone. Returns the last entry written
+  // (a reset or remove under `key`).
   Result<crdt::KeyedEntry> set(std::string_view key, std::string_view value, Now now, uint64_t ttl_ms = 0);
   Result<crdt::KeyedEntry> del(std::string_view key, Now now);
   // ---- counters (crdt/counter.h) ----
@@ -201,6 +204,27 @@ class Engine {
   // Every key under `prefix` that reads as a counter, by key.
   std::map<std::string, crdt::CounterView, std::less<>> counters(std::string_view prefix,
                                                                 uint64_t wall_ms = 0) const;
+  // ---- add-wins sets (crdt/orset.h) ----
+  // Adds each member to set `key`: this node's add entry of the member gets
+  // its next add count, one local write per member (a member already there
+  // is written too: the add is new, and survives removes that did not see
+  // it). Removes: each present member gets this node's remove entry, the
+  // add counts it holds; an absent member writes nothing. Both answer how
+  // many members changed (newly present, or no longer present here). Invalid,
+  // with nothing written, when `key` reads as a value or a counter (one key,
+  // one type), is reserved or longer than crdt::kMaxSetKeyBytes, or a
+  // member is empty or too large. Also refused as set is (write_refusal).
+  Result<size_t> sadd(std::string_view key, const std::vector<std::string>& members, Now now);
+  Result<size_t> srem(std::string_view key, const std::vector<std::string>& members, Now now);
+  // The set `key` if the key reads as one at `wall_ms`: some member is
+  // present, and the newest surviving add is newer (by HLC) than any live
+  // value or counter of the key. Otherwise nullopt. The view's pointers are
+  // valid until the next call that changes state.
+  std::optional<crdt::SetView> orset(std::string_view key, uint64_t wall_ms = 0) const;
+  // Whether `member` is in the set `key` (false when the key is no set).
+  bool sismember(std::string_view key, std::string_view member, uint64_t wall_ms = 0) const;
+  // Every key under `prefix` that reads as a set, by key.
+  std::map<std::string, crdt::SetView, std::less<>> orsets(std::string_view prefix, uint64_t wall_ms = 0) const;
   // Every local write (set, del, traced_set, quarantine_apply) is refused
   // with Unavailable while the clock-offset guard judges this node's clock
   // wrong (Config::max_clock_offset_ms), or while its log fails
@@ -283,8 +307,8 @@ class Engine {
   const crdt::Entry* get(std::string_view key) const;
   // The entry of `key` if it reads as a live value at wall time `wall_ms`
   // (neither a tombstone nor expired by this node's HLC reading then; 0: by
-  // the clock's last timestamp; not shadowed by a newer counter of the key,
-  // see counter()), else nullptr. Internal keys never read as live.
+  // the clock's last timestamp; not shadowed by a newer counter or set of
+  // the key, see counter() and orset()), else nullptr. Internal keys never read as live.
   const crdt::Entry* live(std::string_view key, uint64_t wall_ms = 0) const;
   // Live values under `prefix` (at `wall_ms`, as live()), sorted by key;
   // counters are not among them (counters()).

@@ -39,6 +39,17 @@ std::vector<std::pair<std::string, crdt::Entry>> live_values(const crdt::Replica
                                                              uint64_t wall_ms);
 std::map<std::string, crdt::CounterView, std::less<>> live_counters(const crdt::Replica& replica,
                                                                    std::string_view prefix, uint64_t wall_ms);
+// The keys under `prefix` that read as sets (Engine::orset; node/sets.cc).
+std::map<std::string, crdt::SetView, std::less<>> live_sets(const crdt::Replica& replica, std::string_view prefix,
+                                                           uint64_t wall_ms);
+// Which of a key's types it reads as: the type whose newest live write is
+// newest (by HLC). At most one of the three is non-null.
+struct KeyTypes {
+  const crdt::Entry* value = nullptr;
+  std::optional<crdt::CounterView> counter;
+  std::optional<crdt::SetView> set;
+};
+KeyTypes read_key(const crdt::Replica& replica, std::string_view key, uint64_t wall_ms);
 
 struct Engine::Impl {
   Impl(Config c, uint64_t uid, Endpoint addr, uint64_t seed, Now now);
@@ -90,6 +101,9 @@ struct Engine::Impl {
   // counter is live (nothing to reset otherwise).
   Result<crdt::KeyedEntry> write_reset(std::string_view key, Now n);
   Status reset_counter(std::string_view key, Now n);
+  // Sets (node/sets.cc): the removes of every member set `key` holds, as
+  // local writes; the last one written, or nullopt when none was present.
+  Result<std::optional<crdt::KeyedEntry>> clear_set(std::string_view key, Now n);
   Result<crdt::KeyedEntry> write(std::string_view key, std::optional<std::string_view> value, Now n,
                                  uint64_t ttl_ms = 0);
 

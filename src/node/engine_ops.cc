@@ -24,6 +24,11 @@ Result<crdt::KeyedEntry> Engine::set(std::string_view key, std::string_view valu
     impl_->finish();
     return st;
   }
+  // And a set's members are removed (an add it did not see survives).
+  if (auto c = impl_->clear_set(key, now); !c.ok()) {
+    impl_->finish();
+    return c.status();
+  }
   auto w = impl_->write(key, value, now, ttl_ms);
   impl_->finish();
   return w;
@@ -41,9 +46,17 @@ Result<crdt::KeyedEntry> Engine::del(std::string_view key, Now now) {
     }
     reset = std::move(*r);
   }
-  // A counter's del leaves the register alone unless it holds a live value
-  // too (a set and an increment that raced): del removes whatever the key
-  // shows, whichever type wins.
+  // A set's del removes every member it holds: srem of them all, so that
+  // an add it did not see (made concurrently elsewhere) survives.
+  auto cleared = impl_->clear_set(key, now);
+  if (!cleared.ok()) {
+    impl_->finish();
+    return cleared.status();
+  }
+  if (*cleared) reset = std::move(**cleared);
+  // A counter's or set's del leaves the register alone unless it holds a
+  // live value too (a set and an increment that raced): del removes
+  // whatever the key shows, whichever type wins.
   if (reset && impl_->replica.live(key, now.wall_ms) == nullptr) {
     impl_->finish();
     reset->key = std::string(key);  // the answer names the counter, not its reset
@@ -422,10 +435,8 @@ const crdt::Entry* Engine::get(std::string_view key) const { return impl_->repli
 
 const crdt::Entry* Engine::live(std::string_view key, uint64_t wall_ms) const {
   if (crdt::internal_key(key)) return nullptr;
-  const crdt::Entry* e = impl_->replica.live(key, wall_ms);
-  if (e == nullptr) return nullptr;
-  const crdt::CounterView c = crdt::read_counter(impl_->replica.map(), key);
-  return c.live && crdt::wins(*c.newest, *e) ? nullptr : e;
+  if (impl_->replica.live(key, wall_ms) == nullptr) return nullptr;
+  return read_key(impl_->replica, key, wall_ms).value;
 }
 
 std::vector<std::pair<std::string, crdt::Entry>> Engine::list(std::string_view prefix, uint64_t wall_ms) const {

@@ -57,6 +57,7 @@
 #include <algorithm>
 
 #include "crdt/counter.h"
+#include "crdt/orset.h"
 #include "node/anti_entropy.h"
 #include "wire/codec.h"
 
@@ -298,8 +299,11 @@ void AntiEntropy::resync_from(const Member& from) {
     // start from zero and, being newer, replace all it had counted. Only
     // this node writes them and parts are never deleted, so the peer holds
     // exactly these or older; nothing collected can be older than them.
+    // The same holds for its add and remove entries of sets: each carries
+    // a count or the counts it saw, which the next sadd or srem builds on.
     if (auto ik = crdt::parse_internal_key(k);
-        e.dot.origin == replica_.self() && ik && ik->kind == crdt::InternalKey::Kind::kPart) {
+        e.dot.origin == replica_.self() &&
+        ((ik && ik->kind == crdt::InternalKey::Kind::kPart) || crdt::parse_set_key(k).has_value())) {
       keep.push_back(crdt::KeyedEntry{k, e});
       return;
     }

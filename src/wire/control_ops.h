@@ -62,8 +62,12 @@ enum class CtlOp : uint8_t {
   kExpire,
   kTtl,
   kIncr,
+  kSadd,
+  kSrem,
+  kSmembers,
+  kSismember,
 };
-inline constexpr size_t kCtlOpCount = 21;
+inline constexpr size_t kCtlOpCount = 25;
 
 // Who answers an op: the engine (node::handle_control), or the Asio shell,
 // which owns what the engine must not (cluster keys for the control port,
@@ -137,6 +141,10 @@ inline constexpr ArgSpec kQuarantine[] = {
 // Adds `by` (negative: subtracts; not 0) to the counter `key`.
 inline constexpr ArgSpec kIncr[] = {
     {"key", kString, true}, {"by", kInt, true}, {"wait", kString}, {"timeout_ms", kInt}};
+// Adds or removes `members` (not empty) of the set `key`.
+inline constexpr ArgSpec kSetMembers[] = {
+    {"key", kString, true}, {"members", kStringList, true}, {"wait", kString}, {"timeout_ms", kInt}};
+inline constexpr ArgSpec kSismember[] = {{"key", kString, true}, {"member", kString, true}};
 // The member's name (its --id).
 inline constexpr ArgSpec kForget[] = {{"name", kString, true}};
 }  // namespace ctl_args
@@ -165,6 +173,10 @@ inline constexpr std::array<OpSpec, kCtlOpCount> kCtlOps = {{
     {CtlOp::kExpire, "expire", Answerer::kEngine, ctl_args::kExpire},
     {CtlOp::kTtl, "ttl", Answerer::kEngine, ctl_args::kKey},
     {CtlOp::kIncr, "incr", Answerer::kEngine, ctl_args::kIncr},
+    {CtlOp::kSadd, "sadd", Answerer::kEngine, ctl_args::kSetMembers},
+    {CtlOp::kSrem, "srem", Answerer::kEngine, ctl_args::kSetMembers},
+    {CtlOp::kSmembers, "smembers", Answerer::kEngine, ctl_args::kKey},
+    {CtlOp::kSismember, "sismember", Answerer::kEngine, ctl_args::kSismember},
 }};
 
 constexpr bool ctl_ops_in_order() {
@@ -174,7 +186,7 @@ constexpr bool ctl_ops_in_order() {
   return true;
 }
 static_assert(ctl_ops_in_order(), "kCtlOps rows must follow CtlOp's order");
-static_assert(static_cast<size_t>(CtlOp::kIncr) + 1 == kCtlOpCount, "kCtlOpCount is stale");
+static_assert(static_cast<size_t>(CtlOp::kSismember) + 1 == kCtlOpCount, "kCtlOpCount is stale");
 
 constexpr const OpSpec& spec(CtlOp op) { return kCtlOps[static_cast<size_t>(op)]; }
 constexpr std::string_view op_name(CtlOp op) { return spec(op).name; }
