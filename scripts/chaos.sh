@@ -20,7 +20,9 @@ random nodes, recording every acknowledged write with the HLC and origin the
 node reported, and a third client counts up and down on a few counter keys
 (`meshkv incr`/`decr` by 1 to 5 through random nodes; no `del` of a counter:
 a reset's effect depends on which increments its node had seen, which no
-client can observe), recording each attempt's delta and outcome. Faults:
+client can observe), recording each attempt's delta and outcome, and a
+fourth adds and removes members m0..m5 of sets s0 and s1 (`meshkv sadd`/
+`srem` through random nodes), recording each attempt's outcome. Faults:
 `meshkv loss` (drop, duplication, corruption, delay) on some or all nodes;
 partitions (`meshkv loss --partition`); kill -9 and
 restart; SIGSTOP then SIGCONT after 2-4 s; restarts with a skewed clock
@@ -49,7 +51,13 @@ requires:
       outcome (no answer: it may or may not have counted); a refused one
       ("write refused", or the connection refused) counts not at all. So no
       acknowledged increment is lost or counted twice. Exception, reported:
-      one acknowledged by an in-memory node killed afterwards may be lost.
+      one acknowledged by an in-memory node killed afterwards may be lost;
+  (f) every node holds the same members in each set; a member held was
+      named by an add that was not refused; and a member whose add was
+      acknowledged is held unless a remove of it could have seen the add (a
+      remove of unknown outcome, or an acknowledged one that ended after the
+      add began: a remove only removes the adds it has seen). Exception: an
+      add acknowledged by an in-memory node killed afterwards.
 A failed seed prints what failed, the command that replays it, and keeps its
 logs; `meshkv_chaos_check RUN_DIR` checks a kept run again.
 
@@ -134,6 +142,8 @@ command -v ss >/dev/null || { echo "chaos.sh: needs ss (Debian package iproute2)
 WRITERS=2             # concurrent client loops
 KEYS=24               # key space: few keys, many conflicting writes per key
 COUNTER_KEYS=3        # counters c0.., distinct from the registers' keys
+SET_KEYS=2            # sets s0..
+SET_MEMBERS=6         # members m0.. of each set: many conflicting adds and removes
 WRITE_TIMEOUT_MS=1000 # a write not answered by then counts as unacknowledged
 CONVERGE_S=20         # bound for (a) after the heal
 GRACE_MS=5000         # (d): how long after a disturbance "dead" is excused
@@ -572,6 +582,36 @@ counter_client() {
   done >"$RUN_DIR/incrs.$c"
 }
 
+# set_client: adds and removes members m0.. of sets s0.. through random
+# nodes until told to stop (or a bound), one line per attempt in sops.1:
+# client seq start_ms end_ms node key op member rc answer (answer as the
+# counter client's). Its own random stream, as the counter client's.
+set_client() {
+  local c=1 i=0 node key member op out rc answer t0 t1
+  RANDOM=$((SEED * 53 + 2000))
+  local limit=$((SECONDS + DURATION + 60))
+  while [ ! -e "$RUN_DIR/stop-writers" ] && [ $i -lt 100000 ] && [ $SECONDS -lt $limit ]; do
+    i=$((i + 1))
+    node=$((RANDOM % N))
+    key=s$((RANDOM % SET_KEYS))
+    member=m$((RANDOM % SET_MEMBERS))
+    if ((RANDOM % 5 < 3)); then op=sadd; else op=srem; fi
+    now_ms; t0=$NOW
+    out=$("$BIN" "$op" "$key" "$member" --node "${ADDR[node]}" --json --timeout $WRITE_TIMEOUT_MS 2>/dev/null)
+    rc=$?
+    now_ms; t1=$NOW
+    if [ $rc = 0 ]; then
+      answer=applied
+    elif [[ $out == '{"error":"'*'write refused: '* || $out == '{"error":"'*'unreachable: connection refused"'* ]]; then
+      answer=refused
+    else
+      answer=unknown
+    fi
+    echo "$c $i $t0 $t1 n$node $key $op $member $rc $answer"
+    sleep 0.02
+  done >"$RUN_DIR/sops.$c"
+}
+
 # sampler: every node's view of every member, once a second: "ms observer
 # member state" lines in samples.
 sampler() {
@@ -686,6 +726,7 @@ run_seed() {
   # Clients and the membership sampler run while the plan is applied.
   for i in $(seq 1 $WRITERS); do writer "$i" & HELPERS+=($!); done
   counter_client & HELPERS+=($!)
+  set_client & HELPERS+=($!)
   sampler &
   SAMPLER=$!
   now_ms; T0=$NOW
@@ -717,6 +758,7 @@ run_seed() {
   HELPERS=()
   cat "$RUN_DIR"/writes.* >"$RUN_DIR/writes"
   cat "$RUN_DIR"/incrs.* >"$RUN_DIR/incrs"
+  cat "$RUN_DIR"/sops.* >"$RUN_DIR/sops"
   now_ms
   local heal=$NOW conv=- ok=0
   log_event "writers stopped; waiting up to ${CONVERGE_S}s for convergence"
@@ -747,6 +789,7 @@ run_seed() {
   # The final states, and each node's digest just after its list.
   : >"$RUN_DIR/finals"
   : >"$RUN_DIR/counters"
+  : >"$RUN_DIR/sets"
   : >"$RUN_DIR/digests"
   local d
   for i in $(seq 0 $((N - 1))); do
@@ -761,6 +804,14 @@ run_seed() {
     # pattern takes the other's entries.
     grep -o '"key":"[^"]*","value":"-\{0,1\}[0-9]*","type":"counter"' "$RUN_DIR/list.n$i" |
       sed -E "s/\"key\":\"([^\"]*)\",\"value\":\"([^\"]*)\".*/n$i \1 \2/" >>"$RUN_DIR/counters"
+    # Sets list their members (m0.., no quotes or commas inside): a line each.
+    grep -o '"key":"[^"]*","type":"set","members":\[[^]]*\]' "$RUN_DIR/list.n$i" |
+      sed -E 's/"key":"([^"]*)","type":"set","members":\[([^]]*)\]/\1 \2/' |
+      while read -r key list; do
+        tr ',' '\n' <<<"$list" | tr -d '"' | while read -r member; do
+          [ -n "$member" ] && echo "n$i $key $member"
+        done
+      done >>"$RUN_DIR/sets"
     d=silent
     [[ $("$BIN" status --node "${ADDR[i]}" --json --timeout 1000 2>/dev/null) =~ \"digest\":\"([0-9a-f]+)\" ]] &&
       d=${BASH_REMATCH[1]}
@@ -768,7 +819,8 @@ run_seed() {
   done
   check_run
   finish_seed "$(awk '$9 == 0 && $10 != "-"' "$RUN_DIR/writes" | wc -l)" "$(wc -l <"$RUN_DIR/writes")" "$conv" \
-    "$(awk '$8 == 0' "$RUN_DIR/incrs" | wc -l)" "$(wc -l <"$RUN_DIR/incrs")"
+    "$(awk '$8 == 0' "$RUN_DIR/incrs" | wc -l)" "$(wc -l <"$RUN_DIR/incrs")" \
+    "$(awk '$9 == 0' "$RUN_DIR/sops" | wc -l)" "$(wc -l <"$RUN_DIR/sops")"
 }
 
 # Writes this seed's summary line to $SUMMARY and sets FAILED for cleanup.
@@ -786,11 +838,11 @@ finish_seed() {
     echo "[seed $SEED] FAIL:"
     for k in "${REASONS[@]}"; do echo "[seed $SEED]   $k"; done
     echo "[seed $SEED] replay: scripts/chaos.sh --seed $SEED --nodes $NODES --duration $DURATION$([ "$CORRUPT" = 1 ] && echo " --corrupt")"
-    echo "[seed $SEED] logs kept in $RUN_DIR (nI.log, events.log, plan, writes, incrs, finals, counters, digests, samples, disturbances)"
+    echo "[seed $SEED] logs kept in $RUN_DIR (nI.log, events.log, plan, writes, incrs, sops, finals, counters, sets, digests, samples, disturbances)"
     [ -e "$RUN_DIR/digests" ] && echo "[seed $SEED] check again: $CHECKER --t0 $T0 $RUN_DIR"
   fi
-  printf 'seed %-6s %s  faults %3d (%s)  writes %5s acked of %5s  incrs %5s acked of %5s  converged %6s  %3ds\n' \
-    "$SEED" "$result" "$count" "${faults:-none}" "$1" "$2" "${4:-0}" "${5:-0}" "$3" \
+  printf 'seed %-6s %s  faults %3d (%s)  writes %5s acked of %5s  incrs %5s acked of %5s  sets %5s acked of %5s  converged %6s  %3ds\n' \
+    "$SEED" "$result" "$count" "${faults:-none}" "$1" "$2" "${4:-0}" "${5:-0}" "${6:-0}" "${7:-0}" "$3" \
     $((SECONDS - ${started:-$SECONDS})) >>"$SUMMARY"
 }
 

@@ -46,6 +46,27 @@ constexpr const char* kIncrs =
 
 constexpr const char* kCounters = "c0 10\nc1 -7\n";
 
+// client seq start end node key op member rc answer. s0: m1 added
+// (acknowledged), never removed: required. m2 added at 1100, removed by a
+// remove that ended at 1050, before the add began: still required. m3
+// added, then removed by an acknowledged remove that ended after the add
+// began: may be gone. m4 added by n1 before its kill: not required. m5 only
+// in a refused add: must not be held. m6: an add of unknown outcome: may be
+// held. s1: m1 added, then a remove of unknown outcome: may be gone.
+constexpr const char* kSetOps =
+    "1 1 1000 1010 n0 s0 sadd m1 0 applied\n"
+    "1 2 1040 1050 n0 s0 srem m2 0 applied\n"
+    "1 3 1100 1110 n0 s0 sadd m2 0 applied\n"
+    "1 4 1120 1130 n0 s0 sadd m3 0 applied\n"
+    "1 5 1125 1140 n0 s0 srem m3 0 applied\n"
+    "1 6 1150 1160 n1 s0 sadd m4 0 applied\n"
+    "1 7 1170 1175 n0 s0 sadd m5 3 refused\n"
+    "1 8 1180 2180 n0 s0 sadd m6 3 unknown\n"
+    "1 9 1300 1310 n0 s1 sadd m1 0 applied\n"
+    "1 10 1400 2400 n1 s1 srem m1 3 unknown\n";
+
+constexpr const char* kSets = "s0 m1\ns0 m2\ns0 m6\n";
+
 std::string replaced(std::string s, const std::string& from, const std::string& to) {
   const size_t at = s.find(from);
   REQUIRE_MESSAGE(at != std::string::npos, "the fixture has no '" << from << "'");
@@ -72,6 +93,8 @@ struct Run {
   std::string samples = "2500 n0 n1 dead\n6900 n1 n0 suspect\n";
   std::string incrs = kIncrs;
   std::string counters = on("n0", kCounters) + on("n1", kCounters);
+  std::string sops = kSetOps;
+  std::string sets = on("n0", kSets) + on("n1", kSets);
 
   // Both nodes hold `state`, with equal digests: a mesh that converged.
   Run& both_hold(const std::string& state) {
@@ -85,8 +108,8 @@ struct Run {
   }
   Report check() const {
     History h;
-    const std::string* texts[] = {&modes,        &kills,   &writes, &finals,   &digests,
-                                  &disturbances, &samples, &incrs,  &counters};
+    const std::string* texts[] = {&modes,   &kills, &writes,   &finals, &digests, &disturbances,
+                                  &samples, &incrs, &counters, &sops,   &sets};
     for (size_t i = 0; i < std::size(kRunFiles); ++i) REQUIRE(parse_file(kRunFiles[i], *texts[i], h).ok());
     return meshkv::chaos::check(h, Options{5000, 0});
   }
@@ -117,7 +140,7 @@ TEST_CASE("chaos check: a converged run that kept every acknowledged write passe
   const Report r = Run{}.check();
   INFO(shown(r));
   CHECK(r.ok());
-  REQUIRE(r.summary.size() == 5);
+  REQUIRE(r.summary.size() == 6);
   CHECK(r.summary[0] == "digests: all 2 nodes report 5eed and list the same entries");
   CHECK(r.summary[1] ==
         "writes: 7 acknowledged, 1 not; 1 acknowledged by in-memory nodes killed afterwards (0 keys lost "
@@ -128,6 +151,42 @@ TEST_CASE("chaos check: a converged run that kept every acknowledged write passe
         "counters: 2 keys, 4 increments acknowledged (sum 5), 1 refused, 2 of unknown outcome; 1 acknowledged by in-memory nodes killed "
         "afterwards (0 keys lost such an increment); every total within its bounds and equal on all nodes; "
         "e.g. n0 counts c0=10 in [6, 12] (acknowledged 8, uncertain -2/+4)");
+  CHECK(r.summary[5] ==
+        "sets: 2 keys, 7 adds and removes acknowledged, 1 refused, 2 of unknown outcome; 2 members required by an "
+        "acknowledged add no remove could have seen (1 adds by in-memory nodes killed afterwards not required); "
+        "3 members held on the first node; every node agrees and holds them");
+}
+
+TEST_CASE("chaos check: (f) a lost acknowledged add, one lost where only a remove that ended before it exists") {
+  Run run;
+  run.sets = on("n0", "s0 m2\ns0 m6\n") + on("n1", "s0 m2\ns0 m6\n");
+  Report r = run.check();
+  INFO(shown(r));
+  CHECK(r.count('f') == 2);
+  CHECK(only(r, 'f', "n0 lacks m1 in set s0"));
+  run.sets = on("n0", "s0 m1\n") + on("n1", "s0 m1\n");
+  r = run.check();
+  INFO(shown(r));
+  CHECK(only(r, 'f', "lacks m2 in set s0"));
+}
+
+TEST_CASE("chaos check: (f) a member nothing added, nodes that disagree; removed and at-risk members may go") {
+  Run run;
+  run.sets = on("n0", std::string(kSets) + "s0 m5\n") + on("n1", std::string(kSets) + "s0 m5\n");
+  Report r = run.check();
+  INFO(shown(r));
+  CHECK(only(r, 'f', "n0 holds m5 in set s0, which no add that was not refused named"));
+  run.sets = on("n0", kSets) + on("n1", std::string(kSets) + "s0 m3\n");
+  r = run.check();
+  INFO(shown(r));
+  CHECK(only(r, 'f', "n1 holds 4 set members, n0 3, not the same"));
+  // m3 (removed after its add began), m4 (n1 killed), s1's m1 (a remove of
+  // unknown outcome) and m6 (unknown) may each be held or not, equally.
+  run.sets = on("n0", std::string(kSets) + "s0 m3\ns0 m4\ns1 m1\n") +
+             on("n1", std::string(kSets) + "s0 m3\ns0 m4\ns1 m1\n");
+  r = run.check();
+  INFO(shown(r));
+  CHECK(r.ok());
 }
 
 TEST_CASE("chaos check: (b) a key holding an older value than an acknowledged later write") {

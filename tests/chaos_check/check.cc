@@ -367,6 +367,68 @@ void check_counters(Checker& c) {
                         " within its bounds and equal on all nodes" + example);
 }
 
+void check_sets(Checker& c) {
+  using KM = std::pair<std::string, std::string>;  // (set key, member)
+  std::set<std::string> keys;
+  std::set<KM> offered;  // the object of an add that was not refused
+  size_t acked = 0, refused = 0, unknown = 0, risky = 0, must = 0;
+  for (const SetOp& x : c.h.sops) {
+    keys.insert(x.key);
+    acked += x.acked();
+    refused += x.refused;
+    unknown += !x.acked() && !x.refused;
+    if (x.add && !x.refused) offered.insert({x.key, x.member});
+  }
+  // Members that must be held: an acknowledged add that no remove could
+  // have seen.
+  std::set<KM> required;
+  for (const SetOp& a : c.h.sops) {
+    if (!a.add || !a.acked()) continue;
+    if (at_risk(c.h, a.node, a.start_ms)) {
+      ++risky;
+      continue;
+    }
+    const bool maybe_seen = std::any_of(c.h.sops.begin(), c.h.sops.end(), [&](const SetOp& r) {
+      return !r.add && !r.refused && r.key == a.key && r.member == a.member &&
+             (!r.acked() || r.end_ms >= a.start_ms);
+    });
+    if (!maybe_seen) required.insert({a.key, a.member});
+  }
+  must = required.size();
+  std::map<std::string, std::set<KM>> held;  // by node
+  for (const NodeMode& m : c.h.modes) held[m.node];
+  for (const SetFinal& f : c.h.sets) {
+    held[f.node].insert({f.key, f.member});
+    if (!offered.count({f.key, f.member})) {
+      c.fail('f', f.node + " holds " + f.member + " in set " + f.key + ", which no add that was not refused named");
+    }
+  }
+  size_t members = 0;
+  bool first = true;
+  for (const auto& [node, kms] : held) {
+    for (const KM& km : required) {
+      if (!kms.count(km)) {
+        c.fail('f', node + " lacks " + km.second + " in set " + km.first +
+                        ": its add was acknowledged and no remove could have seen it");
+      }
+    }
+    if (first) {
+      members = kms.size();
+      first = false;
+    } else if (kms != held.begin()->second) {
+      c.fail('f', node + " holds " + std::to_string(kms.size()) + " set members, " + held.begin()->first + " " +
+                      std::to_string(held.begin()->second.size()) + ", not the same");
+    }
+  }
+  c.r.summary.push_back("sets: " + std::to_string(keys.size()) + " keys, " + std::to_string(acked) +
+                        " adds and removes acknowledged, " + std::to_string(refused) + " refused, " +
+                        std::to_string(unknown) + " of unknown outcome; " + std::to_string(must) +
+                        " members required by an acknowledged add no remove could have seen (" +
+                        std::to_string(risky) + " adds by in-memory nodes killed afterwards not required); " +
+                        std::to_string(members) + " members held on the first node; " +
+                        (c.r.count('f') ? "not every node agrees and holds them" : "every node agrees and holds them"));
+}
+
 }  // namespace
 
 Report check(const History& h, const Options& o) {
@@ -376,6 +438,7 @@ Report check(const History& h, const Options& o) {
   check_clocks(c);
   check_membership(c);
   check_counters(c);
+  check_sets(c);
   return std::move(c.r);
 }
 

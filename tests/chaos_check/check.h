@@ -20,10 +20,19 @@
 //       after it began) took effect only if it lowers the total, and when
 //       each took effect only if it raises it. Acknowledged increments count
 //       exactly; refused ones not at all.
+//   (f) sets (add-wins): every node holds the same members for each set
+//       key; a member held was the object of an add that was not refused;
+//       and a member whose add was acknowledged is held, unless a remove of
+//       it (not refused) could have seen that add: one of unknown outcome,
+//       or one acknowledged that ended after the add began. (A remove that
+//       ended before the add began cannot have seen it, and a remove only
+//       removes the adds it has seen.) An add acknowledged by an in-memory
+//       node killed after it began may be lost; such adds are counted.
 //
 // Each replicated type has its own record of client attempts (`writes` for
-// registers, `incrs` for counters), its own record of final states
-// (`finals`, `counters`) and its own check: a new type adds the three.
+// registers, `incrs` for counters, `sops` for sets), its own record of final
+// states (`finals`, `counters`, `sets`) and its own check: a new type adds
+// the three.
 //
 // Pure: a History in, a Report out. parse_file() reads the run directory's
 // files, whose formats are documented at each record below.
@@ -109,6 +118,27 @@ struct CounterFinal {
   int64_t total = 0;
 };
 
+// `sops`: one set client attempt a line,
+//   client seq start_ms end_ms node key op member rc answer
+// op is "sadd" or "srem" (of one member); rc and answer as in `incrs`.
+struct SetOp {
+  int client = 0;
+  uint64_t seq = 0;
+  int64_t start_ms = 0, end_ms = 0;
+  std::string node, key, member;
+  bool add = false;
+  int rc = 0;
+  bool refused = false;
+
+  bool acked() const { return rc == 0; }
+};
+
+// `sets`: "node key member", every member of every set of every node after
+// the heal (`meshkv list`); a set a node does not list is empty there.
+struct SetFinal {
+  std::string node, key, member;
+};
+
 // `finals`: "node key value phys logical origin", every live entry of every
 // node after the heal (`meshkv list`).
 struct Final {
@@ -145,11 +175,13 @@ struct History {
   std::vector<Sample> samples;
   std::vector<Incr> incrs;
   std::vector<CounterFinal> counters;
+  std::vector<SetOp> sops;
+  std::vector<SetFinal> sets;
 };
 
 // The files of a run directory, in the order load_run() reads them.
-inline constexpr std::string_view kRunFiles[] = {"modes",        "kills",   "writes", "finals", "digests",
-                                                 "disturbances", "samples", "incrs",  "counters"};
+inline constexpr std::string_view kRunFiles[] = {"modes",   "kills", "writes",   "finals", "digests", "disturbances",
+                                                 "samples", "incrs", "counters", "sops",   "sets"};
 
 // Parses `text` as the run file named `name` (one of kRunFiles) and appends
 // its records to `h`. Errors: kInvalidArgument for an unknown name, or a
@@ -162,7 +194,7 @@ struct Options {
 };
 
 struct Violation {
-  char check = 0;  // 'a' to 'e'
+  char check = 0;  // 'a' to 'f'
   std::string what;
 };
 

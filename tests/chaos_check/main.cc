@@ -14,18 +14,20 @@ using meshkv::chaos::History;
 using meshkv::chaos::Report;
 
 constexpr size_t kShownPerCheck = 12;
-constexpr char kChecks[] = {'a', 'b', 'c', 'd', 'e'};
+constexpr char kChecks[] = {'a', 'b', 'c', 'd', 'e', 'f'};
 
 void usage(std::FILE* out) {
   std::fputs(
       "Usage: meshkv_chaos_check [--grace-ms MS] [--t0 MS] RUN_DIR\n"
       "\n"
       "Checks a chaos run (scripts/chaos.sh) from the files in RUN_DIR: modes, kills,\n"
-      "writes, finals, digests, disturbances, samples, incrs, counters (formats in\n"
-      "tests/chaos_check/check.h). Checks (a) equal digests and equal listings,\n"
-      "(b) no acknowledged write lost, (c) unique, increasing (hlc, origin) per\n"
-      "origin, (d) no member seen dead while undisturbed, (e) every counter's\n"
-      "total equal on all nodes and within what its increments allow.\n"
+      "writes, finals, digests, disturbances, samples, incrs, counters, sops, sets\n"
+      "(formats in tests/chaos_check/check.h). Checks (a) equal digests and equal\n"
+      "listings, (b) no acknowledged write lost, (c) unique, increasing (hlc,\n"
+      "origin) per origin, (d) no member seen dead while undisturbed, (e) every\n"
+      "counter's total equal on all nodes and within what its increments allow,\n"
+      "(f) every set equal on all nodes, holding only members something added and\n"
+      "every acknowledged add that no remove could have seen.\n"
       "\n"
       "  --grace-ms MS  (d): how long after a disturbance \"dead\" is excused (5000)\n"
       "  --t0 MS        the run's start in ms since the epoch, for \"+12.3s\" in messages\n"
@@ -42,7 +44,8 @@ const char* meaning(char check) {
     case 'b': return "final values do not match the acknowledged writes";
     case 'c': return "acknowledged (hlc, origin) not unique or not increasing per origin";
     case 'd': return "a node was declared dead while alive and reachable";
-    default: return "counter totals differ or do not match the acknowledged increments";
+    case 'e': return "counter totals differ or do not match the acknowledged increments";
+    default: return "sets differ, or do not match the acknowledged adds";
   }
 }
 

@@ -115,6 +115,27 @@ bool parse_counter(const Line& f, History& h) {
   return number(f[2], c.total) && (h.counters.push_back(std::move(c)), true);
 }
 
+bool parse_set_op(const Line& f, History& h) {
+  SetOp x;
+  x.node = f[4];
+  x.key = f[5];
+  x.member = f[7];
+  if (!number(f[0], x.client) || !number(f[1], x.seq) || !number(f[2], x.start_ms) || !number(f[3], x.end_ms) ||
+      !number(f[8], x.rc) || (f[6] != "sadd" && f[6] != "srem")) {
+    return false;
+  }
+  x.add = f[6] == "sadd";
+  x.refused = f[9] == "refused";
+  if ((f[9] == "applied") != (x.rc == 0) || (f[9] != "applied" && !x.refused && f[9] != "unknown")) return false;
+  h.sops.push_back(std::move(x));
+  return true;
+}
+
+bool parse_set(const Line& f, History& h) {
+  h.sets.push_back(SetFinal{std::string(f[0]), std::string(f[1]), std::string(f[2])});
+  return true;
+}
+
 struct Format {
   std::string_view name;
   size_t fields;
@@ -126,7 +147,8 @@ constexpr Format kFormats[] = {
     {"writes", 12, parse_write},  {"finals", 6, parse_final},
     {"digests", 2, parse_digest}, {"disturbances", 4, parse_disturbance},
     {"samples", 4, parse_sample}, {"incrs", 9, parse_incr},
-    {"counters", 3, parse_counter},
+    {"counters", 3, parse_counter}, {"sops", 10, parse_set_op},
+    {"sets", 3, parse_set},
 };
 
 }  // namespace
