@@ -15,6 +15,13 @@ start_node m2 "$P2" --join "127.0.0.1:$P1"
 wait_for 15 "m2 alive at m1" member_is "$P1" m2 alive
 for i in 1 2 3; do "$MESHKV" set "k$i" "v$i" --node "127.0.0.1:$P1" >/dev/null || fail "set k$i"; done
 "$MESHKV" del k3 --node "127.0.0.1:$P1" >/dev/null || fail "del k3"
+# A counter changed through both nodes, a set of two members, a set emptied again.
+"$MESHKV" incr hits --node "127.0.0.1:$P1" >/dev/null || fail "incr via m1"
+"$MESHKV" incr hits --node "127.0.0.1:$P2" >/dev/null || fail "incr via m2"
+"$MESHKV" sadd team ann bo --node "127.0.0.1:$P1" >/dev/null || fail "sadd team"
+"$MESHKV" sadd gone x --node "127.0.0.1:$P1" >/dev/null || fail "sadd gone"
+"$MESHKV" srem gone x --node "127.0.0.1:$P1" >/dev/null || fail "srem gone"
+wait_for 10 "m2's increment at m1" value_is hits "127.0.0.1:$P1" 2
 sleep 0.5
 
 scrape() { curl -sS --max-time 5 "$@"; }
@@ -31,7 +38,12 @@ else
   echo "promtool not installed: format check skipped"
 fi
 
-[ "$(metric meshkv_keys)" = 2 ] || fail "meshkv_keys is $(metric meshkv_keys), want 2"
+# k1, k2; hits' two parts; team's two adds; gone's add and remove.
+[ "$(metric meshkv_keys)" = 8 ] || fail "meshkv_keys is $(metric meshkv_keys), want 8"
+[ "$(metric 'meshkv_keys_by_type\{type="register"\}')" = 2 ] || fail "registers: want 2 (k1, k2)"
+[ "$(metric 'meshkv_keys_by_type\{type="counter"\}')" = 1 ] || fail "counters: want 1 (hits)"
+# A set whose members were all removed keeps its entries: counted while they stay.
+[ "$(metric 'meshkv_keys_by_type\{type="set"\}')" = 2 ] || fail "sets: want 2 (team, gone)"
 [ "$(metric meshkv_tombstones)" = 1 ] || fail "meshkv_tombstones is $(metric meshkv_tombstones), want 1"
 [ "$(metric 'meshkv_members\{state="alive"\}')" = 1 ] || fail "one alive member expected"
 [ "$(metric 'meshkv_messages_sent_total\{type="push"\}')" -ge 4 ] || fail "pushes not counted"

@@ -3,7 +3,11 @@
 // in _total; label values are escaped.
 #include <cmath>
 #include <sstream>
+#include <string_view>
+#include <unordered_set>
 
+#include "crdt/counter.h"
+#include "crdt/orset.h"
 #include "node/control.h"
 #include "node/engine_impl.h"
 #include "wire/codec.h"
@@ -54,6 +58,39 @@ class Writer {
  private:
   std::ostringstream out_;
 };
+
+// User keys by type, from the entries that hold them: a register is a live
+// entry under a user key, a counter a user key with parts, a set a user key
+// with set entries. A key written as two types at once counts under both
+// until the newer write's type is all that reads (node/counters.cc). One
+// pass over the map (a million keys: some milliseconds per scrape).
+void keys_by_type(Writer& w, const crdt::Replica& replica, uint64_t wall_ms) {
+  const crdt::Hlc now = replica.reading(wall_ms);
+  uint64_t registers = 0;
+  std::unordered_set<std::string_view> counters;
+  replica.map().for_each([&](const std::string& k, const crdt::Entry& e) {
+    if (!crdt::internal_key(k)) {
+      registers += !crdt::dead(e, now);
+    } else if (auto ik = crdt::parse_internal_key(k); ik && ik->kind == crdt::InternalKey::Kind::kPart) {
+      counters.insert(ik->counter);
+    }
+  });
+  uint64_t sets = 0;
+  std::string_view last;
+  replica.map().scan_ordered(crdt::kOrderedPrefix, [&](const std::string& k, const crdt::Entry&) {
+    auto sk = crdt::parse_set_key(k);
+    if (!sk) return crdt::set_key(k);
+    if (sets == 0 || sk->set != last) ++sets;
+    last = sk->set;
+    return true;
+  });
+  w.family("meshkv_keys_by_type", "gauge",
+           "User keys by type, from the entries that hold them (a key written as two types at once counts under "
+           "both until one wins).");
+  w.sample("meshkv_keys_by_type", registers, {{"type", "register"}});
+  w.sample("meshkv_keys_by_type", static_cast<uint64_t>(counters.size()), {{"type", "counter"}});
+  w.sample("meshkv_keys_by_type", sets, {{"type", "set"}});
+}
 
 // Messages and datagrams in and out.
 void traffic(Writer& w, const Counters& c) {
@@ -180,6 +217,7 @@ std::string Engine::metrics(Now now) const {
            "Local writes that took this node's clock further ahead than max_clock_skew_ms to stay above the entry they replaced.",
            s.replica.forced_ahead());
   w.single("meshkv_keys", "gauge", "Live keys.", s.replica.map().live());
+  keys_by_type(w, s.replica, now.wall_ms);
   w.single("meshkv_tombstones", "gauge", "Tombstones not yet collected.", s.replica.map().tombstones());
   w.single("meshkv_tombstones_collected_total", "counter", "Tombstones dropped by garbage collection.", s.anti_entropy.collected());
   w.single("meshkv_quarantined", "gauge",
