@@ -548,12 +548,24 @@ writer() {
   done >"$RUN_DIR/writes.$w"
 }
 
+# What a client knows of an attempt from its exit status RC and JSON answer
+# OUT: "applied" (rc 0); "refused" only where nothing can have been applied
+# (the node said "write refused", judged before it changes anything, or the
+# connection was refused, so the request never left); "unknown" otherwise
+# (a timeout: maybe applied).
+answer_of() {
+  if [ "$1" = 0 ]; then
+    echo applied
+  elif [[ $2 == '{"error":"'*'write refused: '* || $2 == '{"error":"'*'unreachable: connection refused"'* ]]; then
+    echo refused
+  else
+    echo unknown
+  fi
+}
+
 # counter_client: increments and decrements until told to stop (or a bound),
 # one line per attempt in incrs.1: client seq start_ms end_ms node key delta
-# rc answer (delta signed: decr is negative). The answer is "refused" only
-# where nothing can have been applied: the node said "write refused" (its
-# clock guard or failed log, judged before it changes anything) or the
-# connection was refused (the request never left); a timeout is "unknown".
+# rc answer (delta signed: decr is negative; answer from answer_of).
 # Its own random stream, so that the writers' and the plan's stay what they
 # were for the seed.
 counter_client() {
@@ -570,13 +582,7 @@ counter_client() {
     out=$("$BIN" "$op" "$key" "$n" --node "${ADDR[node]}" --json --timeout $WRITE_TIMEOUT_MS 2>/dev/null)
     rc=$?
     now_ms; t1=$NOW
-    if [ $rc = 0 ]; then
-      answer=applied
-    elif [[ $out == '{"error":"'*'write refused: '* || $out == '{"error":"'*'unreachable: connection refused"'* ]]; then
-      answer=refused
-    else
-      answer=unknown
-    fi
+    answer=$(answer_of "$rc" "$out")
     echo "$c $i $t0 $t1 n$node $key $delta $rc $answer"
     sleep 0.02
   done >"$RUN_DIR/incrs.$c"
@@ -584,8 +590,8 @@ counter_client() {
 
 # set_client: adds and removes members m0.. of sets s0.. through random
 # nodes until told to stop (or a bound), one line per attempt in sops.1:
-# client seq start_ms end_ms node key op member rc answer (answer as the
-# counter client's). Its own random stream, as the counter client's.
+# client seq start_ms end_ms node key op member rc answer (answer from
+# answer_of). Its own random stream, as the counter client's.
 set_client() {
   local c=1 i=0 node key member op out rc answer t0 t1
   RANDOM=$((SEED * 53 + 2000))
@@ -600,13 +606,7 @@ set_client() {
     out=$("$BIN" "$op" "$key" "$member" --node "${ADDR[node]}" --json --timeout $WRITE_TIMEOUT_MS 2>/dev/null)
     rc=$?
     now_ms; t1=$NOW
-    if [ $rc = 0 ]; then
-      answer=applied
-    elif [[ $out == '{"error":"'*'write refused: '* || $out == '{"error":"'*'unreachable: connection refused"'* ]]; then
-      answer=refused
-    else
-      answer=unknown
-    fi
+    answer=$(answer_of "$rc" "$out")
     echo "$c $i $t0 $t1 n$node $key $op $member $rc $answer"
     sleep 0.02
   done >"$RUN_DIR/sops.$c"

@@ -86,6 +86,16 @@ Status Durable::load_snapshot(bool repair, Opened& out) {
   // The first thing wrong, for the refusal: damage the checksums show, else
   // records that verify but do not decode (a bug, or another format).
   std::string wrong;
+  // A snapshot that verifies becomes the one this directory continues.
+  auto adopt = [&](Snapshot snap) {
+    segment_ = snap.wal_segment;
+    have_snapshot_ = true;
+    snapshot_uid_ = snap.uid;
+    snapshot_checksum_ = scan->checksum;
+    node_ = snap.id;
+    out.snapshot = std::move(snap);
+    return Status::Ok();
+  };
   if (!scan->damage.empty()) {
     const auto& d = scan->damage.front();
     wrong = d.what + " at offset " + std::to_string(d.offset) + " (record " + std::to_string(d.record) +
@@ -103,13 +113,7 @@ Status Durable::load_snapshot(bool repair, Opened& out) {
       for (size_t i = 1; i <= n; ++i) snap->pending.push_back(*scan->records[i]);
       snap->pending_entries = counts.entries;
       snap->pending_quarantined = counts.quarantined;
-      segment_ = snap->wal_segment;
-      have_snapshot_ = true;
-      snapshot_uid_ = snap->uid;
-      snapshot_checksum_ = scan->checksum;
-      node_ = snap->id;
-      out.snapshot = std::move(*snap);
-      return Status::Ok();
+      return adopt(std::move(*snap));
     }
     wrong = snap.ok() ? "snapshot: " + std::to_string(n) + " entry records where the header counts " +
                             std::to_string(counts.entries + counts.quarantined) + " entries"
@@ -119,15 +123,7 @@ Status Durable::load_snapshot(bool repair, Opened& out) {
     recs.reserve(scan->records.size());
     for (const auto& r : scan->records) recs.push_back(*r);
     auto snap = decode_snapshot(recs);
-    if (snap.ok()) {
-      segment_ = snap->wal_segment;
-      have_snapshot_ = true;
-      snapshot_uid_ = snap->uid;
-      snapshot_checksum_ = scan->checksum;
-      node_ = snap->id;
-      out.snapshot = std::move(*snap);
-      return Status::Ok();
-    }
+    if (snap.ok()) return adopt(std::move(*snap));
     wrong = snap.status().message();
   }
   if (!repair) return Status::Corruption(path + ": " + wrong + kRepairHint);

@@ -237,6 +237,13 @@ const Faults& Engine::faults() const { return impl_->transport.faults(); }
 
 // ---- durability ---------------------------------------------------------------------
 
+namespace {
+// The order snapshots are written and loaded in (see Engine::load).
+bool by_dot(const crdt::KeyedEntry& x, const crdt::KeyedEntry& y) {
+  return std::pair(x.entry.dot.origin, x.entry.dot.seq) < std::pair(y.entry.dot.origin, y.entry.dot.seq);
+}
+}  // namespace
+
 Status Engine::load(Snapshot snap, Now now) {
   Impl& s = *impl_;
   s.now = now;
@@ -244,9 +251,6 @@ Status Engine::load(Snapshot snap, Now now) {
   // inserted into (out of order, 1M entries took minutes instead of a second).
   // Snapshots are written in that order (snapshot() below); older ones are
   // sorted here.
-  auto by_dot = [](const crdt::KeyedEntry& x, const crdt::KeyedEntry& y) {
-    return std::pair(x.entry.dot.origin, x.entry.dot.seq) < std::pair(y.entry.dot.origin, y.entry.dot.seq);
-  };
   s.replica.reserve(snap.entries.size() + snap.pending_entries);
   if (!snap.pending.empty()) {
     if (Status st = load_pending(snap); !st.ok()) return st;
@@ -327,9 +331,7 @@ Status Engine::load_pending(Snapshot& snap) {
   }
   decoder.join();
   if (!result.ok()) return result;
-  std::sort(late.begin(), late.end(), [](const crdt::KeyedEntry& x, const crdt::KeyedEntry& y) {
-    return std::pair(x.entry.dot.origin, x.entry.dot.seq) < std::pair(y.entry.dot.origin, y.entry.dot.seq);
-  });
+  std::sort(late.begin(), late.end(), by_dot);
   for (auto& ke : late) s.replica.load_entry(std::move(ke.key), std::move(ke.entry));
   snap.pending.clear();
   snap.raw.reset();
