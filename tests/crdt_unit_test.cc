@@ -415,7 +415,7 @@ TEST_CASE("quarantine: a copy from a node that holds it, or a vouched copy, rele
   REQUIRE(r.apply("k", w, 6000, true) == Replica::Applied::kQuarantined);
   Entry vouched = w;
   vouched.vouched = true;
-  CHECK(r.apply("k", vouched, 6000, true) == Replica::Applied::kWon);
+  CHECK(r.apply("k", vouched, 6000, /*judge=*/false) == Replica::Applied::kWon);
   CHECK(r.map().find("k")->value == "ordered elsewhere");
   CHECK(r.quarantined() == 0);
   CHECK(r.context().covers(w.dot));
@@ -423,6 +423,24 @@ TEST_CASE("quarantine: a copy from a node that holds it, or a vouched copy, rele
   REQUIRE(s.apply("k", w, 6000, true) == Replica::Applied::kQuarantined);
   CHECK(s.apply("k", w, 6000, /*judge=*/false) == Replica::Applied::kWon);
   CHECK(s.quarantined() == 0);
+}
+
+TEST_CASE("quarantine: a vouched mark from a member that must reconcile counts for nothing") {
+  // The write was vouched for when some node ordered it, before a newer
+  // delete of its key was collected without the member that still holds it.
+  // Taking the mark would show it again, older than that delete.
+  Replica r = collected_at_5000();
+  Entry stale = value_at(4000, 9, 1, "stale");
+  stale.vouched = true;
+  CHECK(r.apply("k", stale, 6000, /*judge=*/true) == Replica::Applied::kQuarantined);
+  CHECK(r.map().find("k") == nullptr);
+  CHECK_FALSE(r.context().covers(stale.dot));
+  // The same write marked unordered and vouched (no sender sends that, but
+  // the mark must not make it more trusted): judged too.
+  Replica s = collected_at_5000();
+  Entry both = stale;
+  both.unordered = true;
+  CHECK(s.apply("k", both, 6000, /*judge=*/true) == Replica::Applied::kQuarantined);
 }
 
 TEST_CASE("quarantine: a judged chunk's range claim is not taken") {

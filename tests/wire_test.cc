@@ -172,6 +172,9 @@ class Gen {
           for (uint64_t i = below(9); i > 0; --i) d.retired.emplace_back(next(), u64());
         }
         if (chance(30)) d.mesh_size = below(1000) + 1;  // the roster report (an extension field)
+        if (chance(30)) {  // quarantine asks (an extension field)
+          for (uint64_t i = below(kMaxQuarantineAsks) + 1; i > 0; --i) d.quarantine_asks.push_back({next() | 1, u64() | 1});
+        }
         return d;
       }
       case 3: return ChunkMsg{chunk(/*loose=*/false)};
@@ -329,15 +332,20 @@ TEST_CASE("wire: every strict prefix of a valid message fails") {
       size_t optional = 0;  // prefixes that are whole messages without an extension
       if (const auto* d = std::get_if<Digest>(&env.msg)) {
         // Each extension field is optional: the message cut before the
-        // roster report, and before the retired origins, is whole.
+        // quarantine asks, before the roster report, and before the retired
+        // origins, is whole.
         Digest bare = *d;
-        for (int ext = 0; ext < 2; ++ext) {
+        for (int ext = 0; ext < 3; ++ext) {
           bool had = false;
-          if (ext == 0 && bare.mesh_size != 0) {
+          if (ext == 0 && !bare.quarantine_asks.empty()) {
+            bare.quarantine_asks.clear();
+            had = true;
+          }
+          if (ext == 1 && bare.mesh_size != 0) {
             bare.mesh_size = 0;
             had = true;
           }
-          if (ext == 1 && (bare.retired_count != 0 || !bare.retired.empty())) {
+          if (ext == 2 && (bare.retired_count != 0 || !bare.retired.empty())) {
             bare.retired_count = bare.retired_hash = 0;
             bare.retired.clear();
             had = true;
@@ -821,4 +829,17 @@ TEST_CASE("wire: an entry with a time to live travels in an extended type that o
   Push zero = push;
   zero.chunk.entries[0].entry.ttl_ms = crdt::kMaxTtlMs + 1;
   CHECK(!decode(encode(Envelope{kVersion, 77, zero})).ok());
+}
+
+TEST_CASE("wire: a digest asking about more quarantined writes than allowed is refused") {
+  Digest d;
+  for (uint64_t i = 1; i <= kMaxQuarantineAsks + 1; ++i) d.quarantine_asks.push_back({i, i});
+  const Bytes b = encode(Envelope{kVersion, 7, d});
+  auto r = decode(b);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.status().code() == Code::kCorruption);
+  d.quarantine_asks.pop_back();
+  auto ok = decode(encode(Envelope{kVersion, 7, d}));
+  REQUIRE(ok.ok());
+  CHECK(std::get<Digest>(ok->msg).quarantine_asks.size() == kMaxQuarantineAsks);
 }

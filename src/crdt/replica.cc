@@ -91,7 +91,12 @@ Result<KeyedEntry> Replica::write(std::string_view key, std::optional<std::strin
 
 Replica::Applied Replica::apply(std::string_view key, const Entry& e, uint64_t phys_ms, bool judge) {
   clock_.observe(e.hlc, phys_ms);
-  const bool judged = (judge || e.unordered) && !e.vouched;
+  // A vouched mark says the write was ordered against its key's live value
+  // when some node judged it; it says nothing of deletes collected since. A
+  // sender that must reconcile may hold such a write long after a newer
+  // delete of its key was collected without it, so its marks are not taken:
+  // its entries are judged whatever they carry.
+  const bool judged = judge || (e.unordered && !e.vouched);
   Entry v = e;
   v.unordered = false;
   // A copy of an entry quarantined here, from a node that holds it as a
@@ -197,6 +202,10 @@ void Replica::order_quarantined(std::string_view key) {
   quarantined_ -= waiting.size();
   for (const Entry& x : waiting) quarantined_bytes_ -= key.size() + x.value.size();
   for (Entry& x : waiting) {
+    // Ordered now, won or lost: its dot is handled. Recording it also brings
+    // back the row of an origin retired below it (crdt/version_vector.h), so
+    // that peers that retired it take the write instead of refusing it.
+    ctx_.add(x.dot);
     const Entry* cur = map_.find(key);
     if (cur != nullptr && cur->dot == x.dot) {
       released_.push_back({KeyedEntry{std::string(key), std::move(x)}, true, true});
@@ -210,7 +219,7 @@ void Replica::order_quarantined(std::string_view key) {
 }
 
 Status Replica::apply_chunk(const Chunk& c, uint64_t phys_ms, std::vector<const KeyedEntry*>* changed,
-                            bool judge) {
+                            bool judge, Hlc judge_to) {
   if (c.origin == 0) return Status::Corruption("chunk without origin");
   if (c.to < c.from) return Status::Corruption("chunk range ends before it starts");
   const bool loose = c.from == c.to;
@@ -223,7 +232,8 @@ Status Replica::apply_chunk(const Chunk& c, uint64_t phys_ms, std::vector<const 
     }
   }
   for (const KeyedEntry& ke : c.entries) {
-    if (apply(ke.key, ke.entry, phys_ms, judge) == Applied::kWon && changed) changed->push_back(&ke);
+    const bool judged = judge || (judge_to.raw != 0 && !(judge_to < ke.entry.hlc));
+    if (apply(ke.key, ke.entry, phys_ms, judged) == Applied::kWon && changed) changed->push_back(&ke);
   }
   // A judged sender's claim is not taken: a write it leaves out may be one
   // it should not have (its dot stays open, for a node that has it to send).

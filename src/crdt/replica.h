@@ -53,7 +53,13 @@
 //     - a copy arrives from a node that holds it without judging it (a
 //       trusted sender: that node ordered it against everything it
 //       collected, since it counted in every collection), or marked vouched
-//       (another node ordered it): it is merged as usual.
+//       (another node ordered it) by a sender that need not reconcile: it
+//       is merged as usual. A vouched mark from a member that must
+//       reconcile counts for nothing: the mark dates from when the write
+//       was ordered, and that member may have missed a newer delete of the
+//       key, collected since (a generated history found it bringing such a
+//       write back). Every full digest names a few quarantined writes, so
+//       that a node holding one as its winner sends the copy (node/gc.cc).
 //   So nodes that judged an entry before its key reached them, or against a
 //   horizon raised by deletes of other keys, end up agreeing with the nodes
 //   that could order it.
@@ -86,6 +92,14 @@ struct KeyedEntry {
 };
 
 // Winning entries of one origin with seqs in (from, to]; see above.
+// How a sender's entries are judged (apply_chunk): all of them (a member
+// that must reconcile), or those at or below `up_to` (one that had to
+// reconcile up to there: what it sent before it did may still arrive).
+struct Judging {
+  bool all = false;
+  Hlc up_to{};
+};
+
 struct Chunk {
   Origin origin = 0;
   uint64_t from = 0;
@@ -156,8 +170,12 @@ class Replica {
   // Applies a delta chunk (entries, then the range claim). Rejects the whole
   // chunk, changing nothing, if it is malformed. Appends the entries that won
   // to `changed` when given.
+  // With `judge_to` (not 0), entries whose HLC is at or below it are judged
+  // too, whatever `judge` says: they come from a member that had to
+  // reconcile up to there, and may have been sent before it did.
   Status apply_chunk(const Chunk& c, uint64_t phys_ms,
-                     std::vector<const KeyedEntry*>* changed = nullptr, bool judge = false);
+                     std::vector<const KeyedEntry*>* changed = nullptr, bool judge = false,
+                     Hlc judge_to = Hlc{});
 
   // ---- the collection horizon and quarantine (see above) ----
   Hlc horizon() const { return horizon_; }

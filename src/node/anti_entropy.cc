@@ -180,7 +180,8 @@ void AntiEntropy::send_digest(const Endpoint& to, bool counter, const Member* pe
   const size_t retired_bytes = retired.retired_count != 0 ? 24 + 19 * retired.retired.size() : 0;
   // Split the vector by origin ranges so that no digest exceeds the MTU.
   const auto& items = shown.items();
-  const size_t overhead = wire::kHeaderBytes + 64 + excl_bytes + retired_bytes;
+  std::vector<crdt::Dot> asks = quarantine_asks();
+  const size_t overhead = wire::kHeaderBytes + 64 + excl_bytes + retired_bytes + 4 + 19 * asks.size();
   const size_t per = cfg_.mtu > overhead + 19 ? (cfg_.mtu - overhead) / 19 : 1;
   size_t i = 0;
   uint64_t lo = 0;
@@ -197,6 +198,7 @@ void AntiEntropy::send_digest(const Endpoint& to, bool counter, const Member* pe
     d.retired_hash = retired.retired_hash;
     d.mesh_size = 1 + roster_.size();
     if (lo == 0) d.retired = retired.retired;
+    if (lo == 0) d.quarantine_asks = std::move(asks);
     d.origin_lo = lo;
     const size_t end = std::min(items.size(), i + per);
     for (; i < end; ++i) d.vv.raise(items[i].first, items[i].second);
@@ -226,6 +228,7 @@ void AntiEntropy::on_digest(const Endpoint& from, uint64_t sender, const wire::D
   note_peer_vv(sender, d);
   on_retired(sender, d);
   if (on_gc_fields(from, sender, d)) return;
+  if (!d.quarantine_asks.empty()) answer_asks(from, d);
   if (d.reply) answer(from, d);
   if (d.counter) return;
   // A peer starting over needs our vector to know what to drop; a peer
@@ -256,15 +259,19 @@ bool AntiEntropy::on_gc_fields(const Endpoint& from, uint64_t sender, const wire
   // Members it knows were left out: unless we know they reconciled since.
   // Only from a member that counts, and only about members that count here
   // (on_member): exclusions are gossiped, so one forged digest would
-  // otherwise put names on every node's list. A member this node never
-  // counted is not judged here; the nodes that left it out tell it to
-  // reconcile.
+  // otherwise put names on every node's list. A member that is in the table
+  // but not heard from directly is judged all the same, on a separate list
+  // that is not passed on and that forged names can only crowd among
+  // themselves (heard_exclusions_): a generated history found a node,
+  // restarted while such a member was cut off, taking its stale writes as
+  // it came back, before it reconciled.
   const bool teller_counts = m->verified || roster_.count(m->name) > 0;
   for (const auto& [name, h] : d.exclusions) {
     if (name == members_.self_name() || h == 0 || name.size() > kMaxExcludedName) continue;
     const Member* x = members_.find(name);
     if (!teller_counts || (!roster_.count(name) && !(x && x->verified))) {
       if (!excluded_.count(name)) ++exclusions_refused_;
+      if (teller_counts && x != nullptr && !excluded_.count(name)) note_heard_exclusion(x->uid, name, h);
       continue;
     }
     if (x != nullptr) {
@@ -275,7 +282,12 @@ bool AntiEntropy::on_gc_fields(const Endpoint& from, uint64_t sender, const wire
     if (it != excluded_.end() && it->second >= h) continue;
     if (it == excluded_.end() && excluded_.size() >= kMaxExcluded) continue;
     excluded_[name] = h;
+    note_judged_to(name, h);
     if (durable_) hooks_.journal(LogOp{LogOp::Kind::kExcluded, false, {name, {}}, 0, 0, h});
+  }
+  if (auto it = heard_exclusions_.find(m->name); it != heard_exclusions_.end() && d.reconciled >= it->second &&
+                                                   !d.resyncing) {
+    heard_exclusions_.erase(it);
   }
   // We left it out: has it reconciled up to there since?
   if (auto it = excluded_.find(m->name); it != excluded_.end()) {
@@ -297,7 +309,10 @@ bool AntiEntropy::on_gc_fields(const Endpoint& from, uint64_t sender, const wire
     auto cur = peer_vv_.find(notice_from_);
     better = cur == peer_vv_.end() || cur->second.resyncing || d.horizon > cur->second.horizon;
   }
-  if (d.excluded && (notice_from_ == 0 || better) && d.horizon > reconciled_) {
+  // A teller that is starting over itself is not followed (yet): it may be
+  // waiting on this node in turn, each for the other's vector for ever (a
+  // generated history found two such). It tells again once it is done.
+  if (d.excluded && (notice_from_ == 0 || better) && d.horizon > reconciled_ && !d.resyncing) {
     ++reconcile_notices_;
     notice_from_ = sender;
     must_resync_ = true;
@@ -324,7 +339,7 @@ void AntiEntropy::answer(const Endpoint& from, const wire::Digest& d) {
   auto chunks = replica_.delta(d.vv, budget, d.origin_lo, d.origin_hi, kMaxChunksPerAnswer, retired);
   for (auto& c : chunks) {
     ++counters_.chunks_sent;
-    hooks_.sender->send(from, wire::ChunkMsg{std::move(c)});
+    hooks_.sender->send(from, wire::ChunkMsg{std::move(c), reconciled_});
   }
 }
 
@@ -332,7 +347,8 @@ void AntiEntropy::on_chunk(const Endpoint& from, uint64_t sender, const wire::Ch
   ++counters_.chunks_received;
   const uint64_t before = replica_.vv().get(c.chunk.origin);
   std::vector<const crdt::KeyedEntry*> won;
-  Status s = replica_.apply_chunk(c.chunk, now_.wall_ms, &won, unreconciled(sender, from));
+  const crdt::Judging j = judging(sender, from, c.reconciled);
+  Status s = replica_.apply_chunk(c.chunk, now_.wall_ms, &won, j.all, j.up_to);
   if (!s.ok()) {
     ++counters_.dropped;
     hooks_.log(LogLevel::kDebug, "dropped chunk: " + s.to_string());
@@ -424,6 +440,7 @@ wire::Value AntiEntropy::status() const {
   v.set("uncounted", static_cast<uint64_t>(uncounted_.size()));
   v.set("quarantined", static_cast<uint64_t>(replica_.quarantined()));
   v.set("quarantine_overflow", replica_.quarantine_overflow());
+  v.set("quarantine_asks_answered", asks_answered_);
   v.set("retired_origins", static_cast<uint64_t>(replica_.context().retired().size()));
   v.set("retirements", retirements_);
   v.set("retirements_taken", retirements_taken_);

@@ -79,8 +79,14 @@ class AntiEntropy {
   const std::map<std::string, uint64_t, std::less<>>& excluded() const { return excluded_; }
   const std::set<std::string, std::less<>>& roster() const { return roster_; }
   // Whether entries from process `uid` are judged (crdt/replica.h): it is a
-  // member this node left out of a collection and it has not reconciled.
+  // member this node left out of a collection and it has not reconciled
+  // (or one not yet known while exclusions stand).
   bool unreconciled(uint64_t uid, const Endpoint& from) const;
+  // How entries from process `uid` are judged: all of them while it is
+  // unreconciled; after that, those of a message stamped with a reconciled
+  // horizon below the one it had to reach, at or below that (gc.cc).
+  // `reconciled`: the sender's reconciled horizon stamped on the message.
+  crdt::Judging judging(uint64_t uid, const Endpoint& from, uint64_t reconciled) const;
   // {tombstone_grace_ms, tombstones, waiting, collected, quorum, ...} (status).
   wire::Value status() const;
   uint64_t collected() const { return gc_collected_; }
@@ -171,6 +177,13 @@ class AntiEntropy {
   // Sends the writes a reconciliation put aside to the peer it reconciled
   // with, marked unordered, so that the majority judges them.
   void send_unordered();
+  // A few of the writes this node holds in quarantine, in turn, to ask
+  // about in a digest; and the answer to a peer's asks: the ones held here
+  // as their key's winner, sent back as they are.
+  std::vector<crdt::Dot> quarantine_asks();
+  // Whether a write of origin `o` above seq `f` waits in quarantine here (retire.cc).
+  bool quarantined_above(crdt::Origin o, uint64_t f) const;
+  void answer_asks(const Endpoint& from, const wire::Digest& d);
 
   const Config& cfg_;
   const Now& now_;
@@ -221,6 +234,18 @@ class AntiEntropy {
   static constexpr size_t kExclusionsPerDigest = 8;
   static constexpr size_t kMaxExcludedName = 64;  // longer names are not passed on
   std::string excl_cursor_;  // the last exclusion a digest carried
+  // Every member once excluded here, with the highest horizon it had to
+  // reconcile to (kept after it did; bounded as excluded_ is): its messages
+  // stamped below that are judged (gc.cc, judging()).
+  std::map<std::string, uint64_t, std::less<>> judged_to_;
+  void note_judged_to(const std::string& name, uint64_t h);
+  // Exclusions heard of members in the table that do not count here (not
+  // heard from directly): judged as excluded_ ones, but not passed on,
+  // bounded on their own (forged names crowd only each other out), and
+  // ended by the member's digest like an exclusion of ours.
+  std::map<std::string, uint64_t, std::less<>> heard_exclusions_;
+  static constexpr size_t kMaxHeardExclusions = 1024;
+  void note_heard_exclusion(uint64_t uid, const std::string& name, uint64_t h);
   uint64_t exclusions_refused_ = 0;  // exclusions in digests about members that do not count (status)
   // Members in reach that did not count (never heard from) when a
   // collection went on: excluded if they answer. Only members in the table
@@ -233,6 +258,9 @@ class AntiEntropy {
   std::vector<crdt::KeyedEntry> unordered_out_;
   uint64_t unordered_to_ = 0;
   unsigned unordered_sends_ = 0;
+  static constexpr size_t kAsksPerDigest = 4;
+  std::pair<std::string, uint64_t> ask_cursor_;  // the last quarantined write a digest asked about (key, seq)
+  uint64_t asks_answered_ = 0;                   // quarantined writes sent back to askers (status)
 
   // Retirement (retire.cc): the last retired origin a digest listed, and counts for status.
   uint64_t retired_cursor_ = 0;

@@ -64,10 +64,14 @@ Membership::Hooks Engine::Impl::membership_hooks() {
 Replication::Hooks Engine::Impl::replication_hooks() {
   return {&transport, [this](std::string_view m, uint64_t us) { membership.sample_rtt(m, us); },
           [this](const crdt::KeyedEntry& ke) { applied(ke, false); },
-          [this](uint64_t uid, const Endpoint& from) { return anti_entropy.unreconciled(uid, from); }, logger(),
+          [this](uint64_t uid, const Endpoint& from, uint64_t reconciled) {
+            return anti_entropy.judging(uid, from, reconciled);
+          },
+          logger(),
           [this](std::string_view m, uint64_t first, uint64_t last) { on_pushes_acked(m, first, last); },
           [this](uint64_t first, uint64_t last) { return waited(first, last); },
-          [this](std::string_view m, uint64_t sent_us) { membership.rto_expired(m, sent_us, now.mono_us); }};
+          [this](std::string_view m, uint64_t sent_us) { membership.rto_expired(m, sent_us, now.mono_us); },
+          [this] { return anti_entropy.reconciled(); }};
 }
 
 AntiEntropy::Hooks Engine::Impl::anti_entropy_hooks() {

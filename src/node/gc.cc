@@ -24,9 +24,9 @@
 //     cannot order against the collected deletes goes to quarantine) and
 //     tells it, in every digest, to reconcile.
 //   - A node told so starts over from the node that told it, whatever its
-//     own clock says: it drops every entry that node's vector covers (the
-//     node has it, or what beat it), keeps its writes above that node's
-//     horizon, and puts the others in quarantine and sends them, marked
+//     own clock says: it keeps its entries above that node's horizon, drops
+//     the others that node's vector covers (the node has them, or what beat
+//     them), and puts the rest in quarantine and sends them, marked
 //     unordered, for the majority to judge. Anti-entropy refills the rest.
 //     Its reconciled horizon is then the other node's, which ends the
 //     exclusion there.
@@ -226,6 +226,7 @@ void AntiEntropy::collect() {
     exclude(name);
   }
   uint64_t collected = 0;
+  const uint64_t horizon_before = replica_.horizon().raw;
   std::erase_if(tomb_ripe_, [&](const std::string& key) {
     const crdt::Entry* e = replica_.map().find(key);
     if (!e || !(e->tombstone || e->ttl_ms != 0)) return true;  // overwritten, or collected already
@@ -239,9 +240,18 @@ void AntiEntropy::collect() {
     return true;
   });
   if (collected == 0) return;
-  // The horizon rose (Replica::collect). Everyone left out, now or before,
-  // must reconcile up to here before its entries are trusted again.
-  reconciled_ = std::max(reconciled_, replica_.horizon().raw);
+  // The horizon rose (Replica::collect): everyone left out, now or before,
+  // must reconcile up to here before its entries are trusted again. It
+  // rises with every collection, by one tick when the deletes collected
+  // were all older than it: an exclusion must name a point no member could
+  // have reconciled to before this collection, or one that reconciled
+  // earlier at the same horizon would count as reconciled now, holding
+  // values older than the deletes just collected without it.
+  if (replica_.horizon().raw == horizon_before) replica_.raise_horizon(crdt::Hlc{horizon_before + 1});
+  // Collecting is no reconciliation: this node's own reconciled horizon
+  // moves only when it starts over from a member that told it to
+  // (resync_from). A member that another node left out, and that collected
+  // since with others, still lacks what that node collected without it.
   if (durable_) {
     hooks_.journal(LogOp{LogOp::Kind::kHorizon, false, {}, 0, reconciled_, replica_.horizon().raw});
   }
@@ -307,10 +317,15 @@ void AntiEntropy::resync_from(const Member& from) {
       keep.push_back(crdt::KeyedEntry{k, e});
       return;
     }
-    if (theirs.covers(e.dot) || (same && replica_.context().retired_at(e.dot.origin) >= e.dot.seq)) {
+    // Above every collected delete: kept, even where the peer's vector
+    // covers it. That vector is as of the notice, and the peer may have
+    // started over itself since, dropping the write on this node's word (a
+    // generated history lost the last write of a key that way, two nodes
+    // each dropping it for the other to send back).
+    if (e.hlc > horizon) {
+      keep.push_back(crdt::KeyedEntry{k, e});
+    } else if (theirs.covers(e.dot) || (same && replica_.context().retired_at(e.dot.origin) >= e.dot.seq)) {
       ++dropped_covered;  // the peer has it or what replaced it: it comes back if current
-    } else if (e.hlc > horizon) {
-      keep.push_back(crdt::KeyedEntry{k, e});  // above every collected delete
     } else {
       aside.push_back(crdt::KeyedEntry{k, e});  // may be older than a collected delete
     }
@@ -364,7 +379,7 @@ void AntiEntropy::send_unordered() {
   crdt::Chunk cur;
   size_t bytes = 0;
   auto flush = [&] {
-    if (!cur.entries.empty()) hooks_.sender->send(to->addr, wire::ChunkMsg{std::move(cur)});
+    if (!cur.entries.empty()) hooks_.sender->send(to->addr, wire::ChunkMsg{std::move(cur), reconciled_});
     cur = crdt::Chunk{};
     bytes = 0;
   };
@@ -379,6 +394,65 @@ void AntiEntropy::send_unordered() {
   if (unordered_sends_ == 0) {
     unordered_out_.clear();
     unordered_out_.shrink_to_fit();
+  }
+}
+
+// Why a quarantined write is asked about. Judging depends on what the judge
+// holds when the write arrives (its key present or not, its horizon), so one
+// write can be quarantined on some nodes and ordered (vouched) on others. A
+// copy from a node that holds it as a winner releases it (crdt/replica.h),
+// but anti-entropy sends only what a peer's vector lacks, and the write's dot
+// may be covered where it waits: its writer closes its own dots when it
+// reconciles, and passes the closed range on in its claims. Nothing would
+// then ever send the copy, and the nodes would disagree on the key for ever
+// with equal vectors (the generated histories of tests/sim_gc_test.cc found
+// this). So every full digest names a few quarantined writes, in turn, and a
+// peer holding one as its key's winner sends it back as it is: the asker
+// takes it only as the rule allows (a trusted sender, or vouched), so the
+// ask adds no new way out of quarantine, only the copy the rule waits for.
+// A write every node holds in quarantine is asked about for as long as it
+// stays there (a few dots a digest), which is the operator's call to end.
+std::vector<crdt::Dot> AntiEntropy::quarantine_asks() {
+  std::vector<crdt::Dot> out;
+  const auto& q = replica_.quarantine();
+  if (q.empty()) return out;
+  const size_t want = std::min(kAsksPerDigest, replica_.quarantined());
+  // Resume after the write last asked about, wrapping around.
+  auto it = q.lower_bound(ask_cursor_.first);
+  bool first = true;
+  for (size_t keys = 0; out.size() < want && keys <= q.size(); ++keys, ++it, first = false) {
+    if (it == q.end()) it = q.begin();
+    for (const crdt::Entry& e : it->second) {
+      if (out.size() >= want) break;
+      if (first && it->first == ask_cursor_.first && e.dot.seq <= ask_cursor_.second) continue;
+      out.push_back(e.dot);
+      ask_cursor_ = {it->first, e.dot.seq};
+    }
+  }
+  return out;
+}
+
+void AntiEntropy::answer_asks(const Endpoint& from, const wire::Digest& d) {
+  // A node told to start over holds what it may not show: it answers nothing.
+  if (must_resync_) return;
+  std::map<crdt::Origin, crdt::Chunk> chunks;
+  size_t n = 0;
+  for (const crdt::Dot& want : d.quarantine_asks) {
+    if (++n > wire::kMaxQuarantineAsks) break;
+    replica_.map().scan_origin(want.origin, want.seq - 1, [&](const std::string& k, const crdt::Entry& e) {
+      if (e.dot == want) {
+        crdt::Chunk& c = chunks[want.origin];
+        // Loose (from == to): the entries' dots are taken one by one, no range is claimed.
+        c.origin = want.origin;
+        c.from = c.to = 0;
+        c.entries.push_back(crdt::KeyedEntry{k, e});
+      }
+      return false;  // only the first winner at or above the seq
+    });
+  }
+  for (auto& [o, c] : chunks) {
+    asks_answered_ += c.entries.size();
+    hooks_.sender->send(from, wire::ChunkMsg{std::move(c), reconciled_});
   }
 }
 
@@ -400,6 +474,7 @@ void AntiEntropy::exclude(const std::string& name) {
   }
   if (it->second >= h) return;
   it->second = h;
+  note_judged_to(name, h);
   if (durable_) hooks_.journal(LogOp{LogOp::Kind::kExcluded, false, {name, {}}, 0, 0, h});
 }
 
@@ -420,16 +495,79 @@ void AntiEntropy::restore_excluded(const std::string& name, uint64_t horizon) {
     excluded_.erase(name);
   } else if (excluded_.size() < kMaxExcluded || excluded_.count(name)) {
     excluded_[name] = std::max(excluded_[name], horizon);
+    note_judged_to(name, horizon);
+  }
+}
+
+// Why messages carry their sender's reconciled horizon: "reconciled" is the
+// sender's state when its digest said so, not when it sent what arrives
+// now. Chunks and pushes it sent before (retransmitted, reordered, or
+// queued while a process was paused) can arrive after its digest cleared
+// it, carrying the stale values it held then; a generated history found one
+// shown again, older than a delete collected meanwhile. So a message stamped
+// below the horizon its sender had to reach is judged as if the sender had
+// not reconciled, for its entries at or below that horizon (the stale values
+// are older than the deletes it missed); its newer writes are taken as
+// anyone's, and so is everything it sends once it has reconciled.
+crdt::Judging AntiEntropy::judging(uint64_t uid, const Endpoint& from, uint64_t reconciled) const {
+  crdt::Judging j;
+  j.all = unreconciled(uid, from);
+  if (j.all || judged_to_.empty()) return j;
+  const Member* m = members_.by_uid(uid);
+  if (m == nullptr) m = members_.at(from);
+  if (m == nullptr) return j;
+  if (auto it = judged_to_.find(m->name); it != judged_to_.end() && reconciled < it->second) {
+    j.up_to = crdt::Hlc{it->second};
+  }
+  return j;
+}
+
+void AntiEntropy::note_heard_exclusion(uint64_t uid, const std::string& name, uint64_t h) {
+  // Known to have reconciled past it already: nothing to judge.
+  if (auto p = peer_vv_.find(uid); p != peer_vv_.end() && p->second.reconciled >= h) return;
+  auto it = heard_exclusions_.find(name);
+  if (it == heard_exclusions_.end()) {
+    if (heard_exclusions_.size() >= kMaxHeardExclusions) {
+      auto lowest = std::min_element(heard_exclusions_.begin(), heard_exclusions_.end(),
+                                     [](const auto& a, const auto& b) { return a.second < b.second; });
+      heard_exclusions_.erase(lowest);
+    }
+    heard_exclusions_.emplace(name, h);
+  } else {
+    it->second = std::max(it->second, h);
+  }
+  note_judged_to(name, h);
+}
+
+void AntiEntropy::note_judged_to(const std::string& name, uint64_t h) {
+  auto it = judged_to_.find(name);
+  if (it == judged_to_.end()) {
+    if (judged_to_.size() >= kMaxExcluded) {
+      auto lowest = std::min_element(judged_to_.begin(), judged_to_.end(),
+                                     [](const auto& a, const auto& b) { return a.second < b.second; });
+      judged_to_.erase(lowest);
+    }
+    judged_to_.emplace(name, h);
+  } else {
+    it->second = std::max(it->second, h);
   }
 }
 
 bool AntiEntropy::unreconciled(uint64_t uid, const Endpoint& from) const {
-  if (excluded_.empty()) return false;
+  if (excluded_.empty() && heard_exclusions_.empty()) return false;
   const Member* m = members_.by_uid(uid);
   // A process not (yet) in the table may be an excluded member restarted:
   // the member at its address.
   if (m == nullptr) m = members_.at(from);
-  return m != nullptr && excluded_.count(m->name) > 0;
+  // Nobody in the table at all (this process has just started, and has not
+  // heard who is there yet): it may be an excluded member, resumed from a
+  // pause with a state as stale as ever, and its writes are judged until
+  // it is known. Writes that can be ordered are merged as usual; the rest
+  // wait in quarantine for a trusted copy (quarantine_asks). A generated
+  // history found a restarted node taking a paused member's stale write,
+  // older than a delete it had collected itself.
+  if (m == nullptr) return true;
+  return excluded_.count(m->name) > 0 || heard_exclusions_.count(m->name) > 0;
 }
 
 }  // namespace meshkv::node

@@ -81,6 +81,7 @@ void Replication::flush() {
   while (i < unpushed_.size()) {
     wire::Push p;
     p.msg_seq = ++msg_seq_;
+    p.reconciled = hooks_.reconciled ? hooks_.reconciled() : 0;
     p.chunk.origin = self_uid_;
     size_t bytes = 0;
     // Pack writes into one datagram while they fit; a large one goes alone
@@ -224,7 +225,8 @@ void Replication::on_push(const Endpoint& from, uint64_t sender, const wire::Pus
     return;
   }
   std::vector<const crdt::KeyedEntry*> won;
-  Status s = replica_.apply_chunk(p.chunk, now_.wall_ms, &won, hooks_.judge(sender, from));
+  const crdt::Judging j = hooks_.judge(sender, from, p.reconciled);
+  Status s = replica_.apply_chunk(p.chunk, now_.wall_ms, &won, j.all, j.up_to);
   if (!s.ok()) {
     ++counters_.dropped;
     hooks_.log(LogLevel::kDebug, "dropped push from " + from.to_string() + ": " + s.to_string());

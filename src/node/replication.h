@@ -47,7 +47,7 @@ class Replication {
     std::function<void(std::string_view member, uint64_t rtt_us)> sample_rtt;
     std::function<void(const crdt::KeyedEntry&)> applied;  // a replicated entry won
     // Whether the entries of process `uid` are judged (crdt/replica.h).
-    std::function<bool(uint64_t uid, const Endpoint& from)> judge;
+    std::function<crdt::Judging(uint64_t uid, const Endpoint& from, uint64_t reconciled)> judge;
     LogFn log;
     // `member` acknowledged a push of the local writes with seqs
     // [first_seq, last_seq]: it applied them (or holds newer), and a member
@@ -60,6 +60,8 @@ class Replication {
     // A push to `member` first sent at `sent_us` went unacknowledged for an
     // RTO: the member's RTO backs off (RttEstimator::expired).
     std::function<void(std::string_view member, uint64_t sent_us)> expired;
+    // This node's reconciled horizon (node/gc.cc), stamped on each push.
+    std::function<uint64_t()> reconciled;
   };
 
   Replication(const Config& cfg, uint64_t self_uid, const Now& now, crdt::Replica& replica,

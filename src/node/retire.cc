@@ -121,12 +121,22 @@ void AntiEntropy::on_retired(uint64_t sender, const wire::Digest& d) {
     }
     if (o == replica_.self()) continue;
     if (const Member* x = members_.by_uid(o); x != nullptr && x->state != MemberState::kLeft) continue;
+    if (quarantined_above(o, f)) continue;
     if (replica_.retire(o, f)) {
       ++retirements_taken_;
       hooks_.log(LogLevel::kDebug, "retired origin " + std::to_string(o) + " at seq " + std::to_string(f) +
                                        ", as " + m->name + " did");
     }
   }
+}
+
+bool AntiEntropy::quarantined_above(crdt::Origin o, uint64_t f) const {
+  for (const auto& [key, entries] : replica_.quarantine()) {
+    for (const crdt::Entry& e : entries) {
+      if (e.dot.origin == o && e.dot.seq > f) return true;
+    }
+  }
+  return false;
 }
 
 void AntiEntropy::retire_ended() {
@@ -157,6 +167,10 @@ void AntiEntropy::retire_ended() {
     const auto o = candidate.first;
     const auto f = candidate.second;
     if (!std::all_of(vectors.begin(), vectors.end(), [o, f](const auto* v) { return v->get(o) == f; })) continue;
+    // A write of it above f waits in quarantine here: not final yet. Were
+    // it released after the retirement, it would be a write above the final
+    // seq that peers which retired the origin too never ask for.
+    if (quarantined_above(o, f)) continue;
     if (replica_.retire(o, f)) {
       ++retirements_;
       hooks_.log(LogLevel::kDebug, "retired origin " + std::to_string(o) + " (" + members_.name_of(o) +

@@ -89,9 +89,20 @@ void put_value(Writer& w, const Value& v) {
   }
 }
 
+// Extension fields of Push and ChunkMsg: the sender's reconciled horizon.
+constexpr uint64_t kEntriesExtReconciled = 1;
+void put_reconciled(Writer& w, uint64_t reconciled) {
+  if (reconciled == 0) return;
+  Bytes ext;
+  Writer x(ext);
+  x.varint(reconciled);
+  w.varint(kEntriesExtReconciled);
+  w.bytes(std::string_view(reinterpret_cast<const char*>(ext.data()), ext.size()));
+}
 void put_body(Writer& w, const Push& m) {
   w.varint(m.msg_seq);
   put_chunk(w, m.chunk);
+  put_reconciled(w, m.reconciled);
 }
 void put_body(Writer& w, const Ack& m) { w.varint(m.msg_seq); }
 void put_body(Writer& w, const ReadReq& m) {
@@ -122,7 +133,7 @@ constexpr uint8_t kDigestReply = 1, kDigestCounter = 2, kDigestResyncing = 4, kD
                   kDigestGc = 64,  // the collection fields follow the vector
                   kDigestExclusions = 128;  // and then the exclusions
 // Digest extension fields (tags below 64; tests/wire_test.cc treats the rest as unknown).
-constexpr uint64_t kDigestExtRetired = 1, kDigestExtRoster = 2;
+constexpr uint64_t kDigestExtRetired = 1, kDigestExtRoster = 2, kDigestExtAsks = 3;
 void put_body(Writer& w, const Digest& m) {
   const bool whole = m.origin_lo == 0 && m.origin_hi == ~uint64_t{0};
   const bool excl = !m.summary && !m.exclusions.empty();
@@ -176,8 +187,22 @@ void put_body(Writer& w, const Digest& m) {
     w.varint(kDigestExtRoster);
     w.bytes(std::string_view(reinterpret_cast<const char*>(ext.data()), ext.size()));
   }
+  if (!m.quarantine_asks.empty()) {
+    Bytes ext;
+    Writer x(ext);
+    x.varint(m.quarantine_asks.size());
+    for (const crdt::Dot& d : m.quarantine_asks) {
+      x.u64(d.origin);
+      x.varint(d.seq);
+    }
+    w.varint(kDigestExtAsks);
+    w.bytes(std::string_view(reinterpret_cast<const char*>(ext.data()), ext.size()));
+  }
 }
-void put_body(Writer& w, const ChunkMsg& m) { put_chunk(w, m.chunk); }
+void put_body(Writer& w, const ChunkMsg& m) {
+  put_chunk(w, m.chunk);
+  put_reconciled(w, m.reconciled);
+}
 // Ping flags: the target is spelled out only when named (not 0).
 constexpr uint8_t kPingTarget = 1;
 void put_body(Writer& w, const Ping& m) {
@@ -342,10 +367,6 @@ Push get_push(Reader& r, bool ext) {
   return m;
 }
 template <>
-Push get_body<Push>(Reader& r) {
-  return get_push(r, false);
-}
-template <>
 Ack get_body<Ack>(Reader& r) {
   return Ack{r.varint()};
 }
@@ -429,7 +450,7 @@ Digest get_body<Digest>(Reader& r) {
   while (r.ok() && r.remaining() > 0) {
     const uint64_t tag = r.varint();
     const uint64_t len = r.varint();
-    if ((tag != kDigestExtRetired && tag != kDigestExtRoster) || m.summary) {
+    if ((tag != kDigestExtRetired && tag != kDigestExtRoster && tag != kDigestExtAsks) || m.summary) {
       r.skip(len);
       continue;
     }
@@ -445,6 +466,19 @@ Digest get_body<Digest>(Reader& r) {
       if (!x.ok()) r.fail(x.error());
       continue;
     }
+    if (tag == kDigestExtAsks) {
+      const uint64_t n = x.count(9);
+      if (n > kMaxQuarantineAsks) x.fail("too many quarantine asks");
+      for (uint64_t i = 0; i < n && x.ok(); ++i) {
+        crdt::Dot d;
+        d.origin = x.u64();
+        d.seq = x.varint();
+        if (d.origin == 0 || d.seq == 0) x.fail("quarantine ask without a dot");
+        m.quarantine_asks.push_back(d);
+      }
+      if (!x.ok()) r.fail(x.error());
+      continue;
+    }
     m.retired_count = x.varint();
     m.retired_hash = x.u64();
     const uint64_t n = x.count(9);
@@ -456,10 +490,6 @@ Digest get_body<Digest>(Reader& r) {
     if (!x.ok()) r.fail(x.error());
   }
   return m;
-}
-template <>
-ChunkMsg get_body<ChunkMsg>(Reader& r) {
-  return ChunkMsg{get_chunk(r)};
 }
 template <>
 Ping get_body<Ping>(Reader& r) {
@@ -537,6 +567,30 @@ CtlResponse get_body<CtlResponse>(Reader& r) {
 }
 
 // Skips extension fields up to the end; none are defined yet.
+// The extension fields of a Push or ChunkMsg: the reconciled horizon (0 if
+// absent); unknown tags are skipped.
+uint64_t get_reconciled(Reader& r) {
+  uint64_t out = 0;
+  while (r.ok() && r.remaining() > 0) {
+    const uint64_t tag = r.varint();
+    const uint64_t len = r.varint();
+    if (tag != kEntriesExtReconciled) {
+      r.skip(len);
+      continue;
+    }
+    if (len > r.remaining()) {
+      r.fail("truncated extension");
+      break;
+    }
+    std::vector<uint8_t> payload(static_cast<size_t>(len));
+    r.raw(payload.data(), payload.size());
+    Reader x(payload.data(), payload.size());
+    out = x.varint();
+    if (!x.ok()) r.fail(x.error());
+  }
+  return out;
+}
+
 void skip_extensions(Reader& r) {
   while (r.ok() && r.remaining() > 0) {
     r.varint();  // tag
@@ -637,10 +691,22 @@ Result<Envelope> decode(const uint8_t* data, size_t n) {
   env.version = h->version;
   env.sender = h->sender;
   switch (h->type) {
-    case MsgType::kPush: env.msg = decode_as<Push>(r); break;
+    case MsgType::kPush:
+    case MsgType::kPushExt: {
+      Push m = get_push(r, h->type == MsgType::kPushExt);
+      m.reconciled = get_reconciled(r);
+      env.msg = std::move(m);
+      break;
+    }
     case MsgType::kAck: env.msg = decode_as<Ack>(r); break;
     case MsgType::kDigest: env.msg = decode_as<Digest>(r); break;
-    case MsgType::kChunk: env.msg = decode_as<ChunkMsg>(r); break;
+    case MsgType::kChunk:
+    case MsgType::kChunkExt: {
+      ChunkMsg m{get_chunk(r, h->type == MsgType::kChunkExt)};
+      m.reconciled = get_reconciled(r);
+      env.msg = std::move(m);
+      break;
+    }
     case MsgType::kPing: env.msg = decode_as<Ping>(r); break;
     case MsgType::kPingReq: env.msg = decode_as<PingReq>(r); break;
     case MsgType::kPingAck: {
@@ -657,10 +723,6 @@ Result<Envelope> decode(const uint8_t* data, size_t n) {
     case MsgType::kHello: env.msg = decode_as<Hello>(r); break;
     case MsgType::kReadReq: env.msg = decode_as<ReadReq>(r); break;
     case MsgType::kReadResp: env.msg = decode_as<ReadResp>(r); break;
-    case MsgType::kPushExt: env.msg = decode_with(r, get_push); break;
-    case MsgType::kChunkExt:
-      env.msg = decode_with<ChunkMsg>(r, [](Reader& rr, bool ext) { return ChunkMsg{get_chunk(rr, ext)}; });
-      break;
     case MsgType::kReadRespExt: env.msg = decode_with(r, get_read_resp); break;
   }
   if (!r.ok()) return Status::Corruption(std::string(type_name(h->type)) + ": " + r.error());

@@ -95,12 +95,21 @@ struct MemberUpdate {
 struct Push {
   uint64_t msg_seq = 0;  // per sender, for Ack and duplicate suppression
   crdt::Chunk chunk;     // origin = writer; from == to == 0 (loose dots)
+  // The sender's reconciled horizon (node/gc.cc) when it took these entries,
+  // as extension field 1 (absent when 0). A receiver that once left the
+  // sender out of a collection trusts the entries only if it is at least
+  // the horizon the sender had to reach: what was sent before it
+  // reconciled may arrive after (retransmitted, reordered, or queued while
+  // a process was paused). The same on ChunkMsg.
+  uint64_t reconciled = 0;
   friend bool operator==(const Push&, const Push&) = default;
 };
 struct Ack {
   uint64_t msg_seq = 0;
   friend bool operator==(const Ack&, const Ack&) = default;
 };
+// At most this many quarantine asks in one digest (Digest::quarantine_asks).
+inline constexpr size_t kMaxQuarantineAsks = 16;
 struct Digest {
   bool reply = true;     // false: informational, do not answer with chunks
   bool counter = false;  // sent in answer to a digest: do not digest back
@@ -137,10 +146,16 @@ struct Digest {
   // field 2 (absent when 0): how many members it counts toward the majority,
   // itself included, from first-hand knowledge (its roster).
   uint64_t mesh_size = 0;
+  // Writes the sender holds in quarantine (crdt/replica.h), a few per full
+  // digest in turn, as extension field 3 (absent when empty): "if this is
+  // your key's winner, send it to me". A receiver holding one as its winner
+  // sends it back; its copy is the verdict that releases it (node/gc.cc).
+  std::vector<crdt::Dot> quarantine_asks;
   friend bool operator==(const Digest&, const Digest&) = default;
 };
 struct ChunkMsg {
   crdt::Chunk chunk;
+  uint64_t reconciled = 0;  // as on Push
   friend bool operator==(const ChunkMsg&, const ChunkMsg&) = default;
 };
 struct Ping {
