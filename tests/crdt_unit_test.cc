@@ -528,3 +528,28 @@ TEST_CASE("quarantine: bounded in bytes too: large values cannot exhaust memory"
   r.apply("k100", value_at(4000, 9, 100, big), 6000, true);
   CHECK(r.quarantined() == kept);
 }
+
+TEST_CASE("starting over: a dropped delete keeps older writes of its key from showing") {
+  // The node showed a delete of "k" at 4500, then started over from a peer
+  // that holds it: the delete was dropped (the peer sends it again). A
+  // member lagging behind sends an older value of "k" first.
+  Replica r = collected_at_5000();
+  r.reset_to({});
+  r.shadow_delete("k", Hlc::make(4500, 0));
+  const Entry older = value_at(4000, 9, 1, "older");
+  CHECK(r.apply("k", older, 6000, /*judge=*/false) == Replica::Applied::kLost);
+  CHECK(r.map().find("k") == nullptr);
+  CHECK(r.context().covers(older.dot));  // beaten, as the delete would have
+  // The delete comes back, then a newer value: both taken as usual.
+  Entry del{Hlc::make(4500, 0), Dot{8, 1}, true, {}};
+  CHECK(r.apply("k", del, 6000, false) == Replica::Applied::kWon);
+  CHECK(r.shadow_deletes() == 0);
+  CHECK(r.apply("k", value_at(5500, 9, 2, "newer"), 6000, false) == Replica::Applied::kWon);
+  CHECK(r.map().find("k")->value == "newer");
+  // A value newer than the dropped delete is shown at once, and ends it.
+  Replica s = collected_at_5000();
+  s.reset_to({});
+  s.shadow_delete("j", Hlc::make(4500, 0));
+  CHECK(s.apply("j", value_at(4600, 9, 3, "after"), 6000, false) == Replica::Applied::kWon);
+  CHECK(s.shadow_deletes() == 0);
+}

@@ -79,6 +79,9 @@ Result<KeyedEntry> Replica::write(std::string_view key, std::optional<std::strin
     if (ke.entry.hlc.physical() > phys_ms + clock_.max_skew_ms()) ++forced_ahead_;
     clock_.restore(ke.entry.hlc);
   }
+  if (!shadow_.empty()) {
+    if (auto s = shadow_.find(ke.key); s != shadow_.end()) shadow_.erase(s);
+  }
   ke.entry.dot = Dot{self_, next_seq_++};
   ke.entry.tombstone = !value.has_value();
   if (value) ke.entry.value.assign(value->data(), value->size());
@@ -97,6 +100,20 @@ Replica::Applied Replica::apply(std::string_view key, const Entry& e, uint64_t p
   // delete of its key was collected without it, so its marks are not taken:
   // its entries are judged whatever they carry.
   const bool judged = judge || (e.unordered && !e.vouched);
+  if (!shadow_.empty()) {
+    if (auto s = shadow_.find(key); s != shadow_.end()) {
+      if (e.hlc < s->second) {
+        // Beaten by the delete this node dropped when it started over: never
+        // shown, and out of quarantine if it waited there.
+        if (std::optional<Entry> q = take_quarantined_copy(key, e.dot)) {
+          released_.push_back({KeyedEntry{std::string(key), std::move(*q)}, false, false});
+        }
+        ctx_.add(e.dot);
+        return Applied::kLost;
+      }
+      shadow_.erase(s);  // the delete came back, or something newer did
+    }
+  }
   Entry v = e;
   v.unordered = false;
   // A copy of an entry quarantined here, from a node that holds it as a
@@ -371,9 +388,16 @@ bool Replica::retract(std::string_view key, Dot d, const std::optional<Entry>& p
   return true;
 }
 
+void Replica::shadow_delete(std::string_view key, Hlc hlc) {
+  if (shadow_.size() >= kMaxShadowDeletes) return;
+  auto [it, fresh] = shadow_.try_emplace(std::string(key), hlc);
+  if (!fresh && it->second < hlc) it->second = hlc;
+}
+
 void Replica::reset_to(std::vector<KeyedEntry> keep) {
   map_ = LwwMap();
   ctx_ = CausalContext();
+  shadow_.clear();
   for (const KeyedEntry& ke : keep) {
     map_.merge(ke.key, ke.entry);
     ctx_.add(ke.entry.dot);

@@ -246,6 +246,15 @@ class Replica {
   // write counter stay, so no dot is reused and time never goes back.
   // The quarantine and the horizon stay.
   void reset_to(std::vector<KeyedEntry> keep);
+  // A delete of `key` at `hlc` that starting over dropped (the peer holds
+  // it, or collected it): until a write of the key at or above it arrives,
+  // an older write of the key is recorded as beaten instead of shown. A
+  // member lagging behind could otherwise send one before the delete came
+  // back, and this node would show a value older than a delete it showed.
+  // Bounded (kMaxShadowDeletes); reset_to() clears them.
+  void shadow_delete(std::string_view key, Hlc hlc);
+  size_t shadow_deletes() const { return shadow_.size(); }
+  static constexpr size_t kMaxShadowDeletes = 65536;
   // Gives memory held by erased entries back (after a large collection).
   void shrink() { map_.shrink(); }
 
@@ -274,6 +283,7 @@ class Replica {
   uint64_t quarantine_overflow_ = 0;
   std::vector<Released> released_;
   std::vector<KeyedEntry> quarantined_new_;
+  std::map<std::string, Hlc, std::less<>> shadow_;  // see shadow_delete()
 
   // `key` just got a winner: order its quarantined entries against it.
   void order_quarantined(std::string_view key);

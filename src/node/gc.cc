@@ -300,6 +300,7 @@ void AntiEntropy::resync_from(const Member& from) {
   replica_.raise_horizon(crdt::Hlc{peer.horizon});
   const crdt::Hlc horizon = replica_.horizon();
   std::vector<crdt::KeyedEntry> keep, aside;
+  std::vector<std::pair<std::string, crdt::Hlc>> shadows;
   uint64_t dropped_covered = 0;
   // A peer that retired the same origins as we did held their writes (retire.cc).
   const bool same = !replica_.context().retired().empty() && same_retired(peer);
@@ -326,12 +327,14 @@ void AntiEntropy::resync_from(const Member& from) {
       keep.push_back(crdt::KeyedEntry{k, e});
     } else if (theirs.covers(e.dot) || (same && replica_.context().retired_at(e.dot.origin) >= e.dot.seq)) {
       ++dropped_covered;  // the peer has it or what replaced it: it comes back if current
+      if (e.tombstone) shadows.emplace_back(k, e.hlc);
     } else {
       aside.push_back(crdt::KeyedEntry{k, e});  // may be older than a collected delete
     }
   });
   const size_t kept = keep.size();
   replica_.reset_to(std::move(keep));
+  for (const auto& [k, h] : shadows) replica_.shadow_delete(k, h);
   for (auto& ke : aside) {
     replica_.quarantine_entry(ke.key, ke.entry, /*report=*/true);
     // Our own writes' dots close here (nobody else can); another writer's
