@@ -57,7 +57,7 @@ Result<KeyedEntry> Replica::write(std::string_view key, std::optional<std::strin
   // clock ran further ahead than the clock adopts (HlcClock::observe refuses
   // it): a writer that has seen a value must win over it, or an acknowledged
   // set or delete would be invisible where it was made.
-  const Entry* cur = map_.find(ke.key);
+  EntryPtr cur = map_.find(ke.key);
   if (cur != nullptr && !(ke.entry.hlc > cur->hlc)) {
     ke.entry.hlc = Hlc{cur->hlc.raw + 1};
   }
@@ -109,7 +109,7 @@ Replica::Applied Replica::apply(std::string_view key, const Entry& e, uint64_t p
   }
   if (ctx_.covers(e.dot)) return Applied::kSkipped;
   if (judged && !(e.hlc > horizon_)) {
-    const Entry* cur = map_.find(key);
+    EntryPtr cur = map_.find(key);
     if (cur == nullptr) {
       // Its dot is not recorded: a node that holds it as a winner sends it
       // again, and that copy releases it.
@@ -197,7 +197,7 @@ void Replica::order_quarantined(std::string_view key) {
   quarantined_ -= waiting.size();
   for (const Entry& x : waiting) quarantined_bytes_ -= key.size() + x.value.size();
   for (Entry& x : waiting) {
-    const Entry* cur = map_.find(key);
+    EntryPtr cur = map_.find(key);
     if (cur != nullptr && cur->dot == x.dot) {
       released_.push_back({KeyedEntry{std::string(key), std::move(x)}, true, true});
       continue;
@@ -305,7 +305,7 @@ std::vector<Chunk> Replica::delta(const VersionVector& peer, size_t max_chunk_by
       }
     };
     bool full = false;
-    map_.scan_origin(o, theirs, [&](const std::string& key, const Entry& e) {
+    map_.scan_origin(o, theirs, [&](std::string_view key, const EntryView& e) {
       if (out.size() >= max_chunks) {
         full = true;  // the entries gathered since the last chunk wait for the next round
         return false;
@@ -328,7 +328,7 @@ std::vector<Chunk> Replica::delta(const VersionVector& peer, size_t max_chunk_by
           bytes = 0;
         }
       }
-      cur.entries.push_back(KeyedEntry{key, e});
+      cur.entries.push_back(KeyedEntry{std::string(key), e.to_entry()});
       bytes += sz;
       return true;
     });
@@ -345,7 +345,7 @@ std::vector<Chunk> Replica::delta(const VersionVector& peer, size_t max_chunk_by
 }
 
 bool Replica::collect(std::string_view key, Dot d) {
-  const Entry* e = map_.find(key);
+  EntryPtr e = map_.find(key);
   // An expired write is collected as a tombstone is (the caller checked that
   // it expired): its own HLC is what later writes of the key were above.
   if (!e || !(e->tombstone || e->ttl_ms != 0) || e->dot != d) return false;
@@ -354,7 +354,7 @@ bool Replica::collect(std::string_view key, Dot d) {
 }
 
 bool Replica::retract(std::string_view key, Dot d, const std::optional<Entry>& prev) {
-  const Entry* e = map_.find(key);
+  EntryPtr e = map_.find(key);
   if (!e || e->dot != d) return false;  // superseded meanwhile: nothing of it shows
   map_.erase(key);
   if (prev) map_.merge(key, *prev);

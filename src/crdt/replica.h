@@ -133,8 +133,8 @@ class Replica {
   }
   // The entry of `key` that reads as live at `phys_ms`: not a tombstone and
   // not expired; nullptr otherwise.
-  const Entry* live(std::string_view key, uint64_t phys_ms) const {
-    const Entry* e = map_.find(key);
+  EntryPtr live(std::string_view key, uint64_t phys_ms) const {
+    EntryPtr e = map_.find(key);
     return e != nullptr && !dead(*e, reading(phys_ms)) ? e : nullptr;
   }
 

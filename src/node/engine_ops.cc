@@ -389,8 +389,8 @@ Snapshot Engine::snapshot() const {
   // In (origin, seq) order, which load() then takes as it comes.
   snap.entries.reserve(s.replica.map().size());
   for (const crdt::Origin o : s.replica.map().origins()) {
-    s.replica.map().scan_origin(o, 0, [&](const std::string& k, const crdt::Entry& e) {
-      snap.entries.push_back(crdt::KeyedEntry{k, e});
+    s.replica.map().scan_origin(o, 0, [&](std::string_view k, const crdt::EntryView& e) {
+      snap.entries.push_back(crdt::KeyedEntry{std::string(k), e.to_entry()});
       return true;
     });
   }
@@ -433,9 +433,9 @@ wire::Value Engine::security() const { return impl_->sealing.describe(impl_->cfg
 
 // ---- queries ------------------------------------------------------------------------
 
-const crdt::Entry* Engine::get(std::string_view key) const { return impl_->replica.map().find(key); }
+crdt::EntryPtr Engine::get(std::string_view key) const { return impl_->replica.map().find(key); }
 
-const crdt::Entry* Engine::live(std::string_view key, uint64_t wall_ms) const {
+crdt::EntryPtr Engine::live(std::string_view key, uint64_t wall_ms) const {
   if (crdt::internal_key(key)) return nullptr;
   if (impl_->replica.live(key, wall_ms) == nullptr) return nullptr;
   return read_key(impl_->replica, key, wall_ms).value;
