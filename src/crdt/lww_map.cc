@@ -37,9 +37,10 @@ char* Arena::alloc(size_t n) {
       live_ += left_;
       release(cur_, left_);
     }
-    // Blocks double from 4 KiB to 1 MiB: a small map stays small, a large
-    // one asks the allocator for big blocks (mmap'd, returned whole).
-    const size_t size = std::clamp<size_t>(blocks_bytes_, 4096, size_t{1} << 20);
+    // Blocks double from 4 KiB to 8 MiB: a small map stays small, a large
+    // one asks the allocator for big blocks (mmap'd, returned whole, and
+    // large enough for huge pages: see start_again_with_huge_pages()).
+    const size_t size = std::clamp<size_t>(blocks_bytes_, 4096, size_t{8} << 20);
     blocks_.push_back(std::make_unique_for_overwrite<char[]>(size));
     blocks_bytes_ += size;
     cur_ = blocks_.back().get();
@@ -145,7 +146,7 @@ EntryView LwwMap::view_of(uint32_t i) const {
   return v;
 }
 
-void LwwMap::store(Slot& s, std::string_view key, const Entry& e, uint32_t origin_id) {
+void LwwMap::store(Slot& s, std::string_view key, const EntryView& e, uint32_t origin_id) {
   const uint32_t flags = (e.tombstone ? kTombstone : 0) | (e.vouched ? kVouched : 0) |
                          (e.unordered ? kUnordered : 0) | (e.ttl_ms != 0 ? kTtl : 0);
   const size_t ttl_bytes = e.ttl_ms != 0 ? 8 : 0;
@@ -201,7 +202,7 @@ void LwwMap::release_large() {
   }
 }
 
-LwwMap::MergeResult LwwMap::merge(std::string_view key, const Entry& e) {
+LwwMap::MergeResult LwwMap::merge(std::string_view key, const EntryView& e) {
   // The slot's bit fields hold these lengths (validate_entry() keeps every
   // entry a node accepts inside them).
   if (key.size() > kMaxKeyBytes || e.value.size() > kMaxValueBytes) {
@@ -230,8 +231,7 @@ LwwMap::MergeResult LwwMap::merge(std::string_view key, const Entry& e) {
   const EntryView cur = view_of(i);
   if (!wins(e, cur)) return MergeResult::kStale;
   const std::string_view k = key_in(s);  // `key` may be a view of the map
-  digest_.remove(k, cur);
-  digest_.add(k, e);
+  digest_.replace(k, cur, e);
   unindex(cur.dot);
   if (cur.tombstone) --tombstones_;
   store(s, k, e, index(i, e.dot));

@@ -1,8 +1,7 @@
 // The last-writer-wins map: key -> winning entry (value or tombstone).
 //
 // Entries live in numbered slots of 32 bytes (hlc, seq, an origin's number in
-// a table of origins, flags, lengths and a pointer to the entry's bytes); a
-// slot keeps its address while others are added. The key and value bytes of
+// a table of origins, flags, lengths and a pointer to the entry's bytes). The key and value bytes of
 // an entry (and its time to live, when it has one) are one record in an arena
 // of large blocks (Arena below): no heap block per string, no 32-byte
 // std::string per key. That took 1,000,000 keys of 36 bytes from about 200
@@ -42,7 +41,7 @@ namespace meshkv::crdt {
 // The keys LwwMap also keeps in order (scan_ordered()).
 inline constexpr std::string_view kOrderedPrefix{"\0s", 2};
 
-// Bytes of stored entries, packed in blocks that grow to 1 MiB. Records are
+// Bytes of stored entries, packed in blocks that grow to 8 MiB. Records are
 // rounded up to 8 bytes; a released record goes on a free list of its size
 // and is handed out again before the block grows, so replacing values of
 // like sizes reuses memory. Records above kMaxSmall get an allocation of
@@ -91,10 +90,12 @@ class LwwMap {
 
   // Keeps the winner of `e` and the current entry for `key`. The only mutation
   // besides erase(); commutative, associative and idempotent.
-  MergeResult merge(std::string_view key, const Entry& e);
+  // Takes a view, so a caller that only changes a mark (Replica::apply) does
+  // not copy the value first; an Entry converts to one.
+  MergeResult merge(std::string_view key, const EntryView& e);
   // The same (kept for loading paths that hand over their strings; the bytes
   // are copied into the arena either way).
-  MergeResult merge(std::string&& key, Entry&& e) { return merge(std::string_view(key), e); }
+  MergeResult merge(std::string&& key, Entry&& e) { return merge(std::string_view(key), EntryView(e)); }
 
   LwwMap();
   LwwMap(const LwwMap& o);
@@ -161,44 +162,57 @@ class LwwMap {
   // One stored entry. Its record in the arena: the time to live (8 bytes,
   // only with kTtl), the key, the value.
   struct Slot {
-    uint64_t hlc = 0;
-    uint64_t seq = 0;
-    char* bytes = nullptr;  // nullptr while the slot is free
-    uint32_t key_len : 11 = 0;    // kMaxKeyBytes = 1024
-    uint32_t value_len : 21 = 0;  // kMaxValueBytes = 1 MiB
-    uint32_t origin : 24 = 0;     // a number in origin_of_
-    uint32_t flags : 8 = 0;
+    // No member initialisers: chunks of slots are allocated untouched
+    // (Slot{} is all zeros).
+    uint64_t hlc;
+    uint64_t seq;
+    char* bytes;  // nullptr while the slot is free
+    uint32_t key_len : 11;    // kMaxKeyBytes = 1024
+    uint32_t value_len : 21;  // kMaxValueBytes = 1 MiB
+    uint32_t origin : 24;     // a number in origin_of_
+    uint32_t flags : 8;
   };
   static_assert(sizeof(Slot) == 32);
   static constexpr uint32_t kTombstone = 1, kVouched = 2, kUnordered = 4, kTtl = 8;
   static constexpr uint32_t kMaxOrigins = uint32_t{1} << 24;
   static size_t record_bytes(const Slot& s) { return ((s.flags & kTtl) ? 8 : 0) + s.key_len + s.value_len; }
 
-  // Slots in chunks of 4096 (128 KB): a slot keeps its address as others are
-  // added, and the store's memory comes in large blocks instead of
-  // std::deque's 512-byte ones, which the write path's short-lived
-  // allocations fragmented (see the closing note of issue 19).
+  // Slots in chunks: a slot keeps its address as others are added, and
+  // growth copies nothing. The first 16 chunks hold 4096 slots (128 KiB),
+  // so a small map stays small; later ones 65536 (2 MiB), which the
+  // allocator can back with huge pages (a restart of 1M keys spends its time
+  // in page faults otherwise; see start_again_with_huge_pages()). A vector
+  // was tried: its growth frees blocks that raise glibc's mmap threshold, and
+  // a synced node of 1M keys took 10 MB more.
   class Slots {
    public:
-    static constexpr size_t kChunk = 4096;
+    static constexpr size_t kSmall = 4096, kSmallChunks = 16, kLarge = 65536;
+    static constexpr size_t kInSmall = kSmall * kSmallChunks;
     Slots() = default;
     Slots(const Slots& o) : size_(o.size_) {
-      for (const auto& c : o.chunks_) {
-        chunks_.push_back(std::make_unique<Slot[]>(kChunk));
-        std::copy(c.get(), c.get() + kChunk, chunks_.back().get());
+      for (size_t c = 0, done = 0; c < o.chunks_.size(); done += chunk_size(c), ++c) {
+        chunks_.push_back(std::make_unique_for_overwrite<Slot[]>(chunk_size(c)));
+        const size_t n = std::min(chunk_size(c), size_ - std::min(size_, done));  // the slots in use
+        std::copy(o.chunks_[c].get(), o.chunks_[c].get() + n, chunks_.back().get());
       }
     }
     Slots& operator=(const Slots&) = delete;
-    Slot& operator[](size_t i) { return chunks_[i / kChunk][i % kChunk]; }
-    const Slot& operator[](size_t i) const { return chunks_[i / kChunk][i % kChunk]; }
+    Slot& operator[](size_t i) {
+      if (i < kInSmall) return chunks_[i / kSmall][i % kSmall];
+      i -= kInSmall;
+      return chunks_[kSmallChunks + i / kLarge][i % kLarge];
+    }
+    const Slot& operator[](size_t i) const { return const_cast<Slots&>(*this)[i]; }
     size_t size() const { return size_; }
     void push_back(Slot s) {
-      if (size_ == chunks_.size() * kChunk) chunks_.push_back(std::make_unique<Slot[]>(kChunk));
+      if (size_ == capacity()) {
+        chunks_.push_back(std::make_unique_for_overwrite<Slot[]>(chunk_size(chunks_.size())));
+      }
       (*this)[size_++] = s;
     }
     void pop_back() {
-      (*this)[--size_] = Slot{};
-      if (chunks_.size() * kChunk >= size_ + kChunk) chunks_.pop_back();
+      --size_;
+      if (!chunks_.empty() && capacity() - chunk_size(chunks_.size() - 1) >= size_ + kSmall) chunks_.pop_back();
     }
     void clear() {
       chunks_.clear();
@@ -207,7 +221,12 @@ class LwwMap {
     void shrink_to_fit() { chunks_.shrink_to_fit(); }
 
    private:
-    std::vector<std::unique_ptr<Slot[]>> chunks_;
+    static size_t chunk_size(size_t c) { return c < kSmallChunks ? kSmall : kLarge; }
+    size_t capacity() const {
+      const size_t n = chunks_.size();
+      return n <= kSmallChunks ? n * kSmall : kInSmall + (n - kSmallChunks) * kLarge;
+    }
+    std::vector<std::unique_ptr<Slot[]>> chunks_;  // not initialised: slots are written as they are added
     size_t size_ = 0;
   };
   static constexpr uint32_t kNoSlot = UINT32_MAX;
@@ -260,7 +279,7 @@ class LwwMap {
 
   // Writes `e`'s fields into slot `s` and its bytes into a record (the key
   // taken from `key`, which may lie in the slot's old record).
-  void store(Slot& s, std::string_view key, const Entry& e, uint32_t origin_id);
+  void store(Slot& s, std::string_view key, const EntryView& e, uint32_t origin_id);
   void release(Slot& s);
   // Moves every record into a fresh arena, dropping the free lists.
   void compact_arena();

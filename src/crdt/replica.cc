@@ -92,7 +92,7 @@ Result<KeyedEntry> Replica::write(std::string_view key, std::optional<std::strin
 Replica::Applied Replica::apply(std::string_view key, const Entry& e, uint64_t phys_ms, bool judge) {
   clock_.observe(e.hlc, phys_ms);
   const bool judged = (judge || e.unordered) && !e.vouched;
-  Entry v = e;
+  EntryView v = e;  // the marks change; the value is not copied
   v.unordered = false;
   // A copy of an entry quarantined here, from a node that holds it as a
   // winner without having to judge it, or that judged and could order it:
@@ -102,7 +102,7 @@ Replica::Applied Replica::apply(std::string_view key, const Entry& e, uint64_t p
       ctx_.add(e.dot);
       if (judge || e.unordered || e.vouched) v.vouched = true;
       const bool won = map_.merge(key, v) != LwwMap::MergeResult::kStale;
-      released_.push_back({KeyedEntry{std::string(key), v}, won, true});
+      released_.push_back({KeyedEntry{std::string(key), v.to_entry()}, won, true});
       if (won) order_quarantined(key);
       return won ? Applied::kWon : Applied::kLost;
     }
@@ -113,7 +113,7 @@ Replica::Applied Replica::apply(std::string_view key, const Entry& e, uint64_t p
     if (cur == nullptr) {
       // Its dot is not recorded: a node that holds it as a winner sends it
       // again, and that copy releases it.
-      quarantine_entry(key, v, /*report=*/true);
+      quarantine_entry(key, v.to_entry(), /*report=*/true);
       return Applied::kQuarantined;
     }
     if (!wins(v, *cur)) {
@@ -371,7 +371,7 @@ void Replica::reset_to(std::vector<KeyedEntry> keep) {
 }
 
 void Replica::load_entry(std::string_view key, const Entry& e) {
-  Entry v = e;
+  EntryView v = e;
   v.unordered = false;
   map_.merge(key, v);
   clock_.restore(e.hlc);
