@@ -150,3 +150,19 @@ TEST_CASE("lww map: stores the fields of an entry exactly, large values and ttl 
   check_self_consistent(moved);
   check_self_consistent(copy);
 }
+
+TEST_CASE("lww map: past the small chunks of slots, copies and shrinking keep every entry") {
+  LwwMap m;
+  for (uint64_t i = 1; i <= 140000; ++i) m.merge("k" + std::to_string(i), val(i, "v" + std::to_string(i)));
+  for (uint64_t i = 70001; i <= 140000; ++i) CHECK(m.erase("k" + std::to_string(i)));
+  m.shrink();  // the erased slots at the end go, chunks with them
+  CHECK(m.size() == 70000);
+  LwwMap c = m;
+  for (uint64_t i = 140001; i <= 150000; ++i) c.merge("n" + std::to_string(i), val(i, "w"));
+  CHECK(c.size() == 80000);
+  CHECK(m.find("n140001") == nullptr);
+  CHECK(c.find("k69999")->value == "v69999");
+  CHECK(m.find("k65537")->value == "v65537");
+  check_self_consistent(m);
+  check_self_consistent(c);
+}
