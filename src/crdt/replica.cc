@@ -370,7 +370,7 @@ void Replica::reset_to(std::vector<KeyedEntry> keep) {
   }
 }
 
-void Replica::load_entry(std::string_view key, const Entry& e) {
+void Replica::load_entry(std::string_view key, const EntryView& e) {
   EntryView v = e;
   v.unordered = false;
   map_.merge(key, v);

@@ -233,7 +233,7 @@ class Replica {
 
   // Loading a snapshot: the entry as it was (no dot recorded, the clock only
   // moved forward), and the vector as it was.
-  void load_entry(std::string_view key, const Entry& e);
+  void load_entry(std::string_view key, const EntryView& e);
   void load_entry(std::string&& key, Entry&& e);  // takes the strings
   // Room for `n` entries in all (loading a snapshot).
   void reserve(size_t n) { map_.reserve(n); }
