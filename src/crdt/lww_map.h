@@ -5,7 +5,7 @@
 // an entry (and its time to live, when it has one) are one record in an arena
 // of large blocks (Arena below): no heap block per string, no 32-byte
 // std::string per key. That took 1,000,000 keys of 36 bytes from about 200
-// bytes a key to about 90 (issue 19; figures in scripts/bench_mem.sh and
+// bytes a key to about 100 (issue 19; figures in scripts/bench_mem.sh and
 // meshkv_bench --only merge). Readers get an EntryView of a slot: the value is
 // a view of the arena, valid until the map next changes.
 //
