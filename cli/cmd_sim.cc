@@ -108,7 +108,7 @@ int run_sim(const SimOptions& o) {
   size_t lost = 0;
   for (size_t i = 0; i < o.nodes; ++i) {
     for (const auto& [k, w] : winner) {
-      const crdt::Entry* e = s.node(i).get(k);
+      crdt::EntryPtr e = s.node(i).get(k);
       if (!e || !(*e == w.entry)) ++lost;
     }
   }

@@ -33,7 +33,7 @@ using State = std::vector<std::pair<std::string, Entry>>;
 
 State snapshot(const LwwMap& m) {
   State s;
-  m.for_each([&](const std::string& k, const Entry& e) { s.emplace_back(k, e); });
+  m.for_each([&](std::string_view k, const EntryView& e) { s.emplace_back(k, e); });
   std::sort(s.begin(), s.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   return s;
 }
@@ -60,9 +60,9 @@ struct ChunkMsg {
 };
 using Msg = std::variant<PushMsg, ChunkMsg>;
 
-std::string describe(const Entry& e) {
+std::string describe(const EntryView& e) {
   std::ostringstream os;
-  os << (e.tombstone ? "tombstone" : "value '" + e.value + "'") << " hlc=" << e.hlc.physical()
+  os << (e.tombstone ? "tombstone" : "value '" + std::string(e.value) + "'") << " hlc=" << e.hlc.physical()
      << "." << e.hlc.logical() << " dot=(" << e.dot.origin << "," << e.dot.seq << ")";
   return os.str();
 }
@@ -141,7 +141,7 @@ class History {
     mine = res->entry.hlc;
     // A write supersedes what its replica showed: read-your-write, however
     // far ahead the replaced entry's clock was.
-    const Entry* now_there = rep.map().find(key);
+    EntryPtr now_there = rep.map().find(key);
     if (now_there == nullptr || !(*now_there == res->entry)) {
       return "replica " + std::to_string(r) + " does not show its own write " + describe(res->entry) +
              " of " + key + (now_there ? "; it shows " + describe(*now_there) : "");
@@ -222,7 +222,7 @@ class History {
     for (const auto& [key, w] : winners()) {
       for (size_t r = 0; r < reps_.size(); ++r) {
         if (!reps_[r].context().covers(w->entry.dot)) continue;
-        const Entry* have = reps_[r].map().find(key);
+        EntryPtr have = reps_[r].map().find(key);
         if (!have || !(*have == w->entry)) {
           return "replica " + std::to_string(r) + " covers the winning dot of '" + key +
                  "' (" + describe(w->entry) + ") but holds " +
@@ -287,7 +287,7 @@ class History {
       for (uint64_t t : {p, p + e.ttl_ms - 1, p + e.ttl_ms, p + e.ttl_ms + 1, p + 100'000}) {
         const bool model_live = !e.tombstone && (e.ttl_ms == 0 || t < p + e.ttl_ms || (t == p + e.ttl_ms && l > 0));
         for (size_t r = 0; r < reps_.size(); ++r) {
-          const Entry* have = reps_[r].map().find(key);
+          EntryPtr have = reps_[r].map().find(key);
           if (have == nullptr) return "replica " + std::to_string(r) + " lost key '" + key + "'";
           // At the reading (T, 0): what a node whose clock has not run past
           // T judges by.

@@ -346,8 +346,8 @@ TEST_CASE("replica: a delta capped at a few chunks per round still syncs everyth
   CHECK(rounds < 1000);
   CHECK(b.vv() == a.vv());
   CHECK(b.map().size() == a.map().size());
-  a.map().for_each([&](const std::string& k, const Entry& e) {
-    const Entry* got = b.map().find(k);
+  a.map().for_each([&](std::string_view k, const EntryView& e) {
+    EntryPtr got = b.map().find(k);
     REQUIRE(got != nullptr);
     CHECK(*got == e);
   });
@@ -363,7 +363,7 @@ Entry value_at(uint64_t phys, Origin o, uint64_t seq, std::string v) {
 Replica collected_at_5000() {
   Replica r(1);
   REQUIRE(r.write("gone", std::nullopt, 5000).ok());
-  const Entry* t = r.map().find("gone");
+  EntryPtr t = r.map().find("gone");
   REQUIRE(r.collect("gone", t->dot));
   REQUIRE(r.horizon().physical() == 5000);
   return r;
@@ -464,9 +464,9 @@ TEST_CASE("quarantine: a writer's own quarantined write travels inside its claim
   REQUIRE(r.write("a", "before", 6000).ok());  // 1:2
   REQUIRE(r.write("k", std::nullopt, 6050).ok());  // 1:3
   REQUIRE(r.write("b", "after", 6100).ok());  // 1:4
-  const Entry del = *r.map().find("k");
+  const Entry del = r.map().find("k")->to_entry();
   // What node/gc.cc's resync does with it: the rest kept, the delete aside.
-  r.reset_to({KeyedEntry{"a", *r.map().find("a")}, KeyedEntry{"b", *r.map().find("b")}});
+  r.reset_to({KeyedEntry{"a", r.map().find("a")->to_entry()}, KeyedEntry{"b", r.map().find("b")->to_entry()}});
   r.record_dot(Dot{1, 1});
   REQUIRE(r.quarantine_entry("k", del));
   r.record_dot(del.dot);

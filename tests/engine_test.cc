@@ -491,7 +491,7 @@ TEST_CASE("persist: a snapshot decoded while it loads gives what the decoded one
   // Index order: the origin's entries come back in seq order.
   uint64_t last = 0;
   bool ordered = true;
-  p.replica().map().scan_origin(2, 0, [&](const std::string&, const crdt::Entry& x) {
+  p.replica().map().scan_origin(2, 0, [&](std::string_view, const crdt::EntryView& x) {
     ordered = ordered && x.dot.seq > last;
     last = x.dot.seq;
     return true;

@@ -82,8 +82,8 @@ struct Mesh {
     }
   }
   std::string value(Engine& e, const std::string& k) {
-    const crdt::Entry* x = e.get(k);
-    return x && !x->tombstone ? x->value : "";
+    crdt::EntryPtr x = e.get(k);
+    return x && !x->tombstone ? std::string(x->value) : "";
   }
 };
 

@@ -1,6 +1,7 @@
-// The flat key index of crdt::LwwMap (issue 19): erased slots are reused,
-// copies and moves keep the table pointed at their own slots, and find()
-// results stay valid while other keys are added.
+// The flat key index and packed storage of crdt::LwwMap (issue 19): erased
+// slots are reused, copies and moves keep the table pointed at their own
+// slots, find() results stay valid while other keys are added, and arena
+// bytes freed by replacements and erasures are used again.
 #include <doctest/doctest.h>
 
 #include <string>
@@ -16,11 +17,12 @@ Entry val(uint64_t seq, std::string v) { return Entry{Hlc::make(100 + seq, 0), D
 // Every key of `m` is found under itself, with its own value.
 void check_self_consistent(const LwwMap& m) {
   size_t n = 0;
-  m.for_each([&](const std::string& k, const Entry& e) {
+  m.for_each([&](std::string_view k, const EntryView& e) {
     ++n;
-    const Entry* f = m.find(k);
+    EntryPtr f = m.find(k);
     REQUIRE(f != nullptr);
-    CHECK(f == &e);
+    CHECK(*f == e);
+    CHECK(f->value.data() == e.value.data());  // the same stored entry
   });
   CHECK(n == m.size());
 }
@@ -40,10 +42,10 @@ TEST_CASE("lww map: erased slots are reused and the origin index follows them") 
   // The origin's scan sees exactly the live winners, in seq order.
   uint64_t last = 0;
   size_t seen = 0;
-  m.scan_origin(3, 0, [&](const std::string& k, const Entry& e) {
+  m.scan_origin(3, 0, [&](std::string_view k, const EntryView& e) {
     CHECK(e.dot.seq > last);
     last = e.dot.seq;
-    CHECK(m.find(k) == &e);
+    CHECK(m.find(k)->value.data() == e.value.data());
     ++seen;
     return true;
   });
@@ -55,9 +57,10 @@ TEST_CASE("lww map: erased slots are reused and the origin index follows them") 
 TEST_CASE("lww map: a copy and a moved-to map each answer from their own entries") {
   LwwMap a;
   for (uint64_t i = 1; i <= 2000; ++i) a.merge("key-" + std::to_string(i), val(i, "value-" + std::to_string(i)));
-  const Entry* kept = a.find("key-5");
+  EntryPtr kept = a.find("key-5");
   for (uint64_t i = 2001; i <= 4000; ++i) a.merge("key-" + std::to_string(i), val(i, "x"));
-  CHECK(a.find("key-5") == kept);  // growth moves no entry
+  CHECK(a.find("key-5")->value.data() == kept->value.data());  // growth moves no entry
+  CHECK(kept->value == "value-5");
 
   LwwMap b = a;
   b.merge("key-5", val(9000, "newer"));
@@ -78,4 +81,88 @@ TEST_CASE("lww map: a copy and a moved-to map each answer from their own entries
   CHECK(c.size() == 0);
   CHECK(c.find("key-5") == nullptr);
   check_self_consistent(b);
+}
+
+TEST_CASE("lww map: replaced and erased entries' bytes are used again") {
+  LwwMap m;
+  auto key = [](uint64_t i) { return "key-" + std::to_string(i % 1000); };
+  // 1000 keys, each replaced 200 times by a value of one of three sizes,
+  // a tenth erased and written again each round: without reuse the arena
+  // would grow by every record ever written (about 7 MB).
+  uint64_t seq = 0;
+  size_t peak = 0;
+  for (int round = 0; round < 200; ++round) {
+    for (uint64_t i = 0; i < 1000; ++i) {
+      ++seq;
+      m.merge(key(i), val(seq, std::string(20 + (seq % 3) * 9, 'v')));
+      if (i % 10 == static_cast<uint64_t>(round % 10)) CHECK(m.erase(key(i)));
+    }
+    peak = std::max(peak, m.arena_block_bytes());
+  }
+  CHECK(m.size() == 900);
+  CHECK(m.arena_live_bytes() <= 900 * 64);
+  CHECK(peak <= 4 * 900 * 64);
+  check_self_consistent(m);
+
+  // Sizes that drift (every record longer than all before it) leave free
+  // lists no new record takes: the map packs them away.
+  for (int round = 0; round < 40; ++round) {
+    for (uint64_t i = 0; i < 1000; ++i) m.merge(key(i), val(++seq, std::string(60 + round * 8, 'w')));
+    peak = std::max(peak, m.arena_block_bytes());
+  }
+  CHECK(m.size() == 1000);
+  CHECK(m.find("key-7")->value == std::string(60 + 39 * 8, 'w'));
+  CHECK(m.arena_block_bytes() <= 3 * m.arena_live_bytes() + (size_t{2} << 20));
+  m.shrink();
+  CHECK(m.arena_block_bytes() <= 2 * m.arena_live_bytes() + (size_t{1} << 20));
+  check_self_consistent(m);
+}
+
+TEST_CASE("lww map: stores the fields of an entry exactly, large values and ttl included") {
+  LwwMap m;
+  Entry e{Hlc::make(500, 7), Dot{0xfeedfacecafebeefULL, 1ull << 40}, false, std::string(300000, 'x'), 12345, true};
+  m.merge("big", e);
+  Entry t{Hlc::make(501, 0), Dot{9, 2}, true, "", 0, false, true};
+  m.merge("gone", t);
+  m.merge("", val(5, ""));  // an empty key and value
+  REQUIRE(m.find("big") != nullptr);
+  CHECK(m.find("big")->to_entry() == e);
+  CHECK(m.find("gone")->to_entry() == t);
+  CHECK(m.find("")->value.empty());
+  CHECK(m.tombstones() == 1);
+  // Replaced by a small value and back: in place and across the size limit.
+  Entry small = e;
+  small.hlc = Hlc::make(600, 0);
+  small.value = "short";
+  small.ttl_ms = 0;
+  m.merge("big", small);
+  CHECK(m.find("big")->to_entry() == small);
+  LwwMap copy = m;
+  Entry large = small;
+  large.hlc = Hlc::make(700, 0);
+  large.value = std::string(100000, 'y');
+  m.merge("big", large);
+  CHECK(copy.find("big")->to_entry() == small);
+  CHECK(m.find("big")->to_entry() == large);
+  CHECK(copy.digest().root() != m.digest().root());
+  LwwMap moved = std::move(m);
+  CHECK(moved.find("big")->value.size() == 100000);
+  check_self_consistent(moved);
+  check_self_consistent(copy);
+}
+
+TEST_CASE("lww map: past the small chunks of slots, copies and shrinking keep every entry") {
+  LwwMap m;
+  for (uint64_t i = 1; i <= 140000; ++i) m.merge("k" + std::to_string(i), val(i, "v" + std::to_string(i)));
+  for (uint64_t i = 70001; i <= 140000; ++i) CHECK(m.erase("k" + std::to_string(i)));
+  m.shrink();  // the erased slots at the end go, chunks with them
+  CHECK(m.size() == 70000);
+  LwwMap c = m;
+  for (uint64_t i = 140001; i <= 150000; ++i) c.merge("n" + std::to_string(i), val(i, "w"));
+  CHECK(c.size() == 80000);
+  CHECK(m.find("n140001") == nullptr);
+  CHECK(c.find("k69999")->value == "v69999");
+  CHECK(m.find("k65537")->value == "v65537");
+  check_self_consistent(m);
+  check_self_consistent(c);
 }

@@ -36,11 +36,11 @@ namespace {
 
 constexpr uint64_t kMsUs = 1000;
 
-bool below(const crdt::Entry& a, const crdt::Entry& b) { return crdt::wins(b, a); }
+bool below(const crdt::EntryView& a, const crdt::EntryView& b) { return crdt::wins(b, a); }
 
-std::string show(const crdt::Entry& e) {
+std::string show(const crdt::EntryView& e) {
   std::ostringstream o;
-  o << (e.tombstone ? std::string("<deleted>") : "'" + e.value + "'") << " (hlc " << e.hlc.physical() << "."
+  o << (e.tombstone ? std::string("<deleted>") : "'" + std::string(e.value) + "'") << " (hlc " << e.hlc.physical() << "."
     << e.hlc.logical() << ", origin " << (e.dot.origin % 100000) << ")";
   return o.str();
 }
@@ -85,14 +85,14 @@ struct History {
       if (!usable(n)) continue;
       for (size_t k = 0; k < keys; ++k) {
         const std::string key = "k" + std::to_string(k);
-        const crdt::Entry* e = s.node(n).get(key);
+        crdt::EntryPtr e = s.node(n).get(key);
         if (e == nullptr) continue;
         auto f = floor[n].find(key);
         if (f != floor[n].end() && below(*e, f->second) && !e->tombstone) {
           violation = "n" + std::to_string(n) + " showed " + show(*e) + " for " + key + " after " + show(f->second);
           return;
         }
-        if (f == floor[n].end() || below(f->second, *e)) floor[n][key] = *e;
+        if (f == floor[n].end() || below(f->second, *e)) floor[n][key] = e->to_entry();
       }
     }
   }
@@ -183,11 +183,11 @@ struct History {
   bool visible_agree() {
     for (size_t k = 0; k < keys; ++k) {
       const std::string key = "k" + std::to_string(k);
-      const crdt::Entry* first = nullptr;
+      crdt::EntryPtr first = nullptr;
       bool have_first = false;
       for (size_t n = 0; n < s.size(); ++n) {
         if (!s.up(n)) continue;
-        const crdt::Entry* e = s.node(n).get(key);
+        crdt::EntryPtr e = s.node(n).get(key);
         if (e != nullptr && e->tombstone) e = nullptr;
         if (!have_first) {
           first = e;
@@ -209,7 +209,7 @@ struct History {
       o << "; gc " << s.node(n).status(s.now_of(n)).get("gc").to_json() << "\n   ";
       for (size_t k = 0; k < keys; ++k) {
         const std::string key = "k" + std::to_string(k);
-        if (const crdt::Entry* e = s.node(n).get(key)) o << " " << key << "=" << show(*e) << "#" << e->dot.seq;
+        if (crdt::EntryPtr e = s.node(n).get(key)) o << " " << key << "=" << show(*e) << "#" << e->dot.seq;
       }
       o << "\n";
     }
@@ -231,7 +231,7 @@ struct History {
         }
       }
       for (size_t n = 0; n < s.size(); ++n) {
-        const crdt::Entry* e = s.node(n).get(key);
+        crdt::EntryPtr e = s.node(n).get(key);
         const bool shows = e != nullptr && !e->tombstone;
         if (shows) {
           for (const auto& d : ops) {

@@ -49,7 +49,7 @@ struct Workload {
     for (size_t i = 0; i < s.size(); ++i) {
       if (!s.up(i)) continue;
       for (const auto& [k, w] : winner) {
-        const crdt::Entry* e = s.node(i).get(k);
+        crdt::EntryPtr e = s.node(i).get(k);
         if (!e || !crdt::same_write(*e, w.entry)) return "node n" + std::to_string(i) + " lacks the winner of " + k;
       }
     }
@@ -284,12 +284,12 @@ TEST_CASE("sim: tombstones are collected, and a node back from a long partition 
     for (size_t n = 0; n < 3; ++n) {
       INFO("node n" << n);
       for (size_t i = 0; i < 150; ++i) {
-        const crdt::Entry* e = s.node(n).get("k" + std::to_string(i));
+        crdt::EntryPtr e = s.node(n).get("k" + std::to_string(i));
         CHECK_MESSAGE((e == nullptr || e->tombstone), "deleted key k" << i << " came back");
       }
-      const crdt::Entry* fresh = s.node(n).get("fresh");
+      crdt::EntryPtr fresh = s.node(n).get("fresh");
       CHECK((fresh != nullptr && !fresh->tombstone));  // the cut-off side's own write survives
-      const crdt::Entry* kept = s.node(n).get("k190");
+      crdt::EntryPtr kept = s.node(n).get("k190");
       CHECK((kept != nullptr && kept->value == "written on the cut-off side"));
       CHECK(s.node(n).replica().map().live() == 51);
       // Not lost: kept aside where the majority judged it.
@@ -431,7 +431,7 @@ LossOfThree lose_three(uint64_t seed, std::optional<uint64_t> reap_after_ms, uin
   }
   for (size_t n = 0; n < 2; ++n) {
     for (size_t i = 50; i < 100; ++i) {
-      const crdt::Entry* e = s.node(n).get("k" + std::to_string(i));
+      crdt::EntryPtr e = s.node(n).get("k" + std::to_string(i));
       if (e == nullptr || e->tombstone) out.lost = "n" + std::to_string(n) + " lost k" + std::to_string(i);
     }
   }
@@ -785,7 +785,7 @@ std::string check_shown(sim::Sim& s, const Workload& w) {
   for (size_t i = 0; i < s.size(); ++i) {
     if (!s.up(i)) continue;
     for (const auto& [k, win] : w.winner) {
-      const crdt::Entry* e = s.node(i).get(k);
+      crdt::EntryPtr e = s.node(i).get(k);
       if (win.entry.tombstone ? (e != nullptr && !e->tombstone) : (!e || !crdt::same_write(*e, win.entry))) {
         return "node n" + std::to_string(i) + " does not show the last write of " + k;
       }
@@ -915,7 +915,7 @@ TEST_CASE("sim: a write waiting for all returns under 30% loss once every member
         if (i != at) return;
         missing.clear();
         for (size_t j = 0; j < s.size(); ++j) {
-          const crdt::Entry* e = s.node(j).get(key);
+          crdt::EntryPtr e = s.node(j).get(key);
           if (e == nullptr || e->value != "v" + std::to_string(w)) missing += "n" + std::to_string(j) + " ";
         }
         if (r.resp.code != wire::kCtlOk) missing += "code " + std::to_string(r.resp.code) + ": " + r.resp.error;

@@ -29,8 +29,8 @@ int hex_digit(char c) {
 
 // One counter's entries as found in the map.
 struct Found {
-  std::vector<std::pair<Origin, const Entry*>> parts;
-  const Entry* reset = nullptr;
+  std::vector<std::pair<Origin, EntryPtr>> parts;
+  EntryPtr reset = nullptr;
 };
 
 CounterView evaluate(const Found& f) {
@@ -139,7 +139,7 @@ CounterView read_counter(const LwwMap& m, std::string_view key) {
   Found f;
   for (Origin o : m.origins()) {
     const std::string pk = counter_part_key(key, o);
-    if (const Entry* e = m.find(pk)) f.parts.emplace_back(o, e);
+    if (EntryPtr e = m.find(pk)) f.parts.emplace_back(o, e);
   }
   f.reset = m.find(counter_reset_key(key));
   return evaluate(f);
@@ -147,15 +147,15 @@ CounterView read_counter(const LwwMap& m, std::string_view key) {
 
 std::map<std::string, CounterView, std::less<>> read_counters(const LwwMap& m, std::string_view prefix) {
   std::map<std::string, Found, std::less<>> found;
-  m.for_each([&](const std::string& k, const Entry& e) {
+  m.for_each([&](std::string_view k, const EntryView& e) {
     if (!internal_key(k)) return;
     auto ik = parse_internal_key(k);
     if (!ik || !ik->counter.starts_with(prefix)) return;
     Found& f = found[std::string(ik->counter)];
     if (ik->kind == InternalKey::Kind::kReset) {
-      f.reset = &e;
+      f.reset = EntryPtr(e);
     } else {
-      f.parts.emplace_back(ik->origin, &e);
+      f.parts.emplace_back(ik->origin, EntryPtr(e));
     }
   });
   std::map<std::string, CounterView, std::less<>> out;
@@ -166,7 +166,7 @@ std::map<std::string, CounterView, std::less<>> read_counters(const LwwMap& m, s
 Baseline counter_totals(const LwwMap& m, std::string_view key) {
   Baseline b;
   for (Origin o : m.origins()) {
-    const Entry* e = m.find(counter_part_key(key, o));
+    EntryPtr e = m.find(counter_part_key(key, o));
     if (e == nullptr || e->tombstone) continue;
     if (auto t = decode_totals(e->value)) b[o] = *t;
   }
@@ -176,7 +176,7 @@ Baseline counter_totals(const LwwMap& m, std::string_view key) {
 Result<std::string> counter_step(const LwwMap& m, std::string_view key, Origin self, int64_t delta) {
   if (delta == 0) return Status::Invalid("an increment of 0 changes nothing");
   Totals t;
-  if (const Entry* e = m.find(counter_part_key(key, self)); e != nullptr && !e->tombstone) {
+  if (EntryPtr e = m.find(counter_part_key(key, self)); e != nullptr && !e->tombstone) {
     t = decode_totals(e->value).value_or(Totals{});
   }
   // The magnitude, computed unsigned so that INT64_MIN has one.

@@ -94,8 +94,8 @@ struct CounterView {
   bool live = false;  // some origin counted beyond the baseline
   // The newest part that counted beyond the baseline (its HLC decides
   // against a register of the same key), or nullptr.
-  const Entry* newest = nullptr;
-  const Entry* reset = nullptr;  // the reset entry, or nullptr
+  EntryPtr newest = nullptr;
+  EntryPtr reset = nullptr;  // the reset entry, or nullptr
   size_t origins = 0;            // parts held
 };
 

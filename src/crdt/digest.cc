@@ -26,8 +26,10 @@ uint64_t hash64(std::string_view bytes, uint64_t seed) {
   return mix64(h ^ tail ^ (static_cast<uint64_t>(bytes.size() - i) << 56));
 }
 
-uint64_t entry_hash(std::string_view key, const Entry& e) {
-  uint64_t h = hash64(key, 1);
+uint64_t entry_hash(std::string_view key, const EntryView& e) { return entry_hash_keyed(hash64(key, 1), e); }
+
+uint64_t entry_hash_keyed(uint64_t key_hash, const EntryView& e) {
+  uint64_t h = key_hash;
   h = mix64(h ^ e.hlc.raw);
   h = mix64(h ^ e.dot.origin);
   h = mix64(h ^ e.dot.seq);

@@ -32,12 +32,19 @@ inline size_t group_of(size_t bucket) { return bucket / kDigestFanout; }
 
 // The hash of one entry under its key: any change of value, tombstone, HLC
 // or dot changes it.
-uint64_t entry_hash(std::string_view key, const Entry& e);
+uint64_t entry_hash(std::string_view key, const EntryView& e);
+// The same from the key's hash64(key, 1), for hashing one key's two entries.
+uint64_t entry_hash_keyed(uint64_t key_hash, const EntryView& e);
 
 class Digest {
  public:
-  void add(std::string_view key, const Entry& e) { buckets_[bucket_of(key)] ^= entry_hash(key, e); }
-  void remove(std::string_view key, const Entry& e) { add(key, e); }  // XOR is its own inverse
+  void add(std::string_view key, const EntryView& e) { buckets_[bucket_of(key)] ^= entry_hash(key, e); }
+  void remove(std::string_view key, const EntryView& e) { add(key, e); }  // XOR is its own inverse
+  // remove(key, old) and add(key, now), hashing the key once for both.
+  void replace(std::string_view key, const EntryView& old, const EntryView& now) {
+    const uint64_t kh = hash64(key, 1);
+    buckets_[bucket_of(key)] ^= entry_hash_keyed(kh, old) ^ entry_hash_keyed(kh, now);
+  }
 
   uint64_t bucket(size_t b) const { return buckets_[b]; }
   uint64_t group(size_t g) const;

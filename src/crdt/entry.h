@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "crdt/hlc.h"
 
@@ -54,27 +55,77 @@ struct Entry {
   friend bool operator==(const Entry&, const Entry&) = default;
 };
 
+// An entry read where it is stored (LwwMap keeps entries packed, not as
+// Entry): the same fields, with the value a view of the stored bytes. A view
+// from a map is valid until that map next changes. Entry converts to it
+// implicitly, so the rules below take either; the other way is explicit
+// (to_entry()), since it copies the value.
+struct EntryView {
+  Hlc hlc;
+  Dot dot;
+  bool tombstone = false;
+  std::string_view value;
+  uint64_t ttl_ms = 0;
+  bool vouched = false;
+  bool unordered = false;
+
+  EntryView() = default;
+  EntryView(const Entry& e)  // NOLINT(google-explicit-constructor): a view of it
+      : hlc(e.hlc),
+        dot(e.dot),
+        tombstone(e.tombstone),
+        value(e.value),
+        ttl_ms(e.ttl_ms),
+        vouched(e.vouched),
+        unordered(e.unordered) {}
+  Entry to_entry() const { return Entry{hlc, dot, tombstone, std::string(value), ttl_ms, vouched, unordered}; }
+  explicit operator Entry() const { return to_entry(); }
+
+  friend bool operator==(const EntryView&, const EntryView&) = default;
+};
+
+// What LwwMap::find() answers: an entry view, or nothing. Reads like the
+// `const Entry*` it replaced (`if (e)`, `e->value`, `*e`, `e == nullptr`);
+// an Entry's address converts to it.
+class EntryPtr {
+ public:
+  EntryPtr() = default;
+  EntryPtr(std::nullptr_t) {}  // NOLINT(google-explicit-constructor)
+  EntryPtr(const Entry* e) : set_(e != nullptr) {  // NOLINT(google-explicit-constructor)
+    if (e != nullptr) view_ = *e;
+  }
+  explicit EntryPtr(const EntryView& v) : view_(v), set_(true) {}
+  explicit operator bool() const { return set_; }
+  const EntryView& operator*() const { return view_; }
+  const EntryView* operator->() const { return &view_; }
+  friend bool operator==(const EntryPtr& p, std::nullptr_t) { return !p.set_; }
+
+ private:
+  EntryView view_;
+  bool set_ = false;
+};
+
 // The same write (ordering marks aside).
-inline bool same_write(const Entry& a, const Entry& b) {
+inline bool same_write(const EntryView& a, const EntryView& b) {
   return a.hlc == b.hlc && a.dot == b.dot && a.tombstone == b.tombstone && a.value == b.value &&
          a.ttl_ms == b.ttl_ms;
 }
 
 // The HLC instant an expiring write stops being served (its logical part kept,
 // so that every node orders it the same way against its own clock).
-inline Hlc expires_at(const Entry& e) {
+inline Hlc expires_at(const EntryView& e) {
   return Hlc::make(e.hlc.physical() + e.ttl_ms, e.hlc.logical());
 }
 // Whether `e` has expired by HLC `now` (a node's reading: its clock's last
 // timestamp or its physical time, the later; Replica::reading()).
-inline bool expired(const Entry& e, Hlc now) { return e.ttl_ms != 0 && !(now < expires_at(e)); }
+inline bool expired(const EntryView& e, Hlc now) { return e.ttl_ms != 0 && !(now < expires_at(e)); }
 // A write that reads as deleted at `now`: a tombstone, or expired.
-inline bool dead(const Entry& e, Hlc now) { return e.tombstone || expired(e, now); }
+inline bool dead(const EntryView& e, Hlc now) { return e.tombstone || expired(e, now); }
 
 // Last-writer-wins order: `a` beats `b` iff (a.hlc, a.origin) > (b.hlc,
 // b.origin). Equal pairs denote the same write, since an origin never issues
 // two writes with one timestamp.
-inline bool wins(const Entry& a, const Entry& b) {
+inline bool wins(const EntryView& a, const EntryView& b) {
   if (a.hlc != b.hlc) return a.hlc > b.hlc;
   return a.dot.origin > b.dot.origin;
 }

@@ -1,8 +1,71 @@
 #include "crdt/lww_map.h"
 
 #include <algorithm>
+#include <cstring>
+#include <stdexcept>
 
 namespace meshkv::crdt {
+
+void Arena::swap(Arena& o) noexcept {
+  std::swap(blocks_, o.blocks_);
+  std::swap(cur_, o.cur_);
+  std::swap(left_, o.left_);
+  std::swap(heads_, o.heads_);
+  std::swap(live_, o.live_);
+  std::swap(free_, o.free_);
+  std::swap(blocks_bytes_, o.blocks_bytes_);
+  std::swap(large_, o.large_);
+}
+
+char* Arena::alloc(size_t n) {
+  n = rounded(n);
+  live_ += n;
+  if (n > kMaxSmall) {
+    ++large_;
+    return new char[n];
+  }
+  const size_t c = n / 8;
+  if (c < heads_.size() && heads_[c] != nullptr) {
+    char* p = heads_[c];
+    std::memcpy(&heads_[c], p, sizeof(char*));
+    free_ -= n;
+    return p;
+  }
+  if (left_ < n) {
+    // The rest of the old block serves a record of its size later.
+    if (left_ >= 8) {
+      live_ += left_;
+      release(cur_, left_);
+    }
+    // Blocks double from 4 KiB to 8 MiB: a small map stays small, a large
+    // one asks the allocator for big blocks (mmap'd, returned whole, and
+    // large enough for huge pages: see start_again_with_huge_pages()).
+    const size_t size = std::clamp<size_t>(blocks_bytes_, 4096, size_t{8} << 20);
+    blocks_.push_back(std::make_unique_for_overwrite<char[]>(size));
+    blocks_bytes_ += size;
+    cur_ = blocks_.back().get();
+    left_ = size;
+  }
+  char* p = cur_;
+  cur_ += n;
+  left_ -= n;
+  return p;
+}
+
+void Arena::release(char* p, size_t n) {
+  n = rounded(n);
+  live_ -= n;
+  if (n > kMaxSmall) {
+    --large_;
+    delete[] p;
+    return;
+  }
+  const size_t c = n / 8;
+  if (c >= heads_.size()) heads_.resize(c + 1, nullptr);
+  std::memcpy(p, &heads_[c], sizeof(char*));
+  heads_[c] = p;
+  free_ += n;
+}
 
 LwwMap::LwwMap()
     : slots_(std::make_unique<Slots>()), table_(fresh_table()), ordered_(Less{slots_.get()}) {}
@@ -13,8 +76,20 @@ LwwMap::LwwMap(const LwwMap& o)
       table_(fresh_table()),
       ordered_(Less{slots_.get()}),
       by_origin_(o.by_origin_),
+      origin_of_(o.origin_of_),
+      free_origins_(o.free_origins_),
       digest_(o.digest_),
       tombstones_(o.tombstones_) {
+  // The slots were copied with the other map's record addresses: each gets
+  // a record of its own here.
+  for (size_t i = 0; i < slots_->size(); ++i) {
+    Slot& s = (*slots_)[i];
+    if (s.bytes == nullptr) continue;
+    const size_t n = record_bytes(s);
+    char* p = arena_.alloc(n);
+    std::memcpy(p, s.bytes, n);
+    s.bytes = p;
+  }
   table_.reserve(o.table_.size());
   for (uint32_t i : o.table_) table_.insert(i);
   for (uint32_t i : o.ordered_) ordered_.insert(ordered_.end(), i);
@@ -31,64 +106,147 @@ LwwMap& LwwMap::operator=(const LwwMap& o) {
 LwwMap& LwwMap::operator=(LwwMap&& o) {
   if (this == &o) return *this;
   // Swapping the slot stores with the tables keeps each table beside the
-  // slots its hash and equality point at.
+  // slots its hash and equality point at; the arenas go with their slots.
   std::swap(slots_, o.slots_);
+  std::swap(arena_, o.arena_);
   std::swap(table_, o.table_);
   std::swap(ordered_, o.ordered_);  // comparators included
   free_ = std::exchange(o.free_, {});
   by_origin_ = std::exchange(o.by_origin_, {});
+  origin_of_ = std::exchange(o.origin_of_, {});
+  free_origins_ = std::exchange(o.free_origins_, {});
   digest_ = std::exchange(o.digest_, {});
   tombstones_ = std::exchange(o.tombstones_, 0);
-  o.slots_->clear();
+  // This map's old entries, now o's, go: records first (the large ones are
+  // allocations of their own), then the slots that point at them.
   o.table_.clear();
   o.ordered_.clear();
+  o.release_large();
+  o.arena_ = Arena();
+  o.slots_->clear();
   return *this;
 }
 
-LwwMap::~LwwMap() = default;
+LwwMap::~LwwMap() { release_large(); }
 
-LwwMap::MergeResult LwwMap::merge(std::string_view key, const Entry& e) { return merge_impl(key, e); }
+EntryView LwwMap::view_of(uint32_t i) const {
+  const Slot& s = (*slots_)[i];
+  EntryView v;
+  v.hlc = Hlc{s.hlc};
+  v.dot = Dot{origin_of_[s.origin], s.seq};
+  v.tombstone = (s.flags & kTombstone) != 0;
+  v.vouched = (s.flags & kVouched) != 0;
+  v.unordered = (s.flags & kUnordered) != 0;
+  const char* p = s.bytes;
+  if (s.flags & kTtl) {
+    std::memcpy(&v.ttl_ms, p, 8);
+    p += 8;
+  }
+  v.value = std::string_view(p + s.key_len, s.value_len);
+  return v;
+}
 
-LwwMap::MergeResult LwwMap::merge(std::string&& key, Entry&& e) { return merge_impl(std::move(key), std::move(e)); }
+void LwwMap::store(Slot& s, std::string_view key, const EntryView& e, uint32_t origin_id) {
+  const uint32_t flags = (e.tombstone ? kTombstone : 0) | (e.vouched ? kVouched : 0) |
+                         (e.unordered ? kUnordered : 0) | (e.ttl_ms != 0 ? kTtl : 0);
+  const size_t ttl_bytes = e.ttl_ms != 0 ? 8 : 0;
+  const size_t n = ttl_bytes + key.size() + e.value.size();
+  char* p = s.bytes;
+  // A record of the same rounded size and layout is rewritten in place (the
+  // usual replacement: a newer value of like size); otherwise a new record
+  // is written before the old one goes, since `key` may lie in it.
+  const bool in_place = p != nullptr && (s.flags & kTtl) == (flags & kTtl) &&
+                        (record_bytes(s) + 7) / 8 == (n + 7) / 8 && n > 0;
+  if (!in_place) {
+    p = arena_.alloc(n);
+    std::memcpy(p + ttl_bytes, key.data(), key.size());
+    if (s.bytes != nullptr) release(s);
+  }
+  if (ttl_bytes != 0) std::memcpy(p, &e.ttl_ms, 8);
+  if (!e.value.empty()) std::memcpy(p + ttl_bytes + key.size(), e.value.data(), e.value.size());
+  s.hlc = e.hlc.raw;
+  s.seq = e.dot.seq;
+  s.bytes = p;
+  s.key_len = static_cast<uint32_t>(key.size());
+  s.value_len = static_cast<uint32_t>(e.value.size());
+  s.origin = origin_id;
+  s.flags = flags;
+}
 
-template <class K, class E>
-LwwMap::MergeResult LwwMap::merge_impl(K&& key, E&& e) {
-  auto it = table_.find(std::string_view(key));
+void LwwMap::release(Slot& s) {
+  arena_.release(s.bytes, record_bytes(s));
+  s.bytes = nullptr;
+}
+
+void LwwMap::compact_arena() {
+  Arena fresh;
+  for (size_t i = 0; i < slots_->size(); ++i) {
+    Slot& s = (*slots_)[i];
+    if (s.bytes == nullptr) continue;
+    const size_t n = record_bytes(s);
+    char* p = fresh.alloc(n);
+    std::memcpy(p, s.bytes, n);
+    // A large record is an allocation of its own, which the old arena's
+    // blocks do not take with them.
+    if (n > Arena::kMaxSmall) arena_.release(s.bytes, n);
+    s.bytes = p;
+  }
+  arena_ = std::move(fresh);
+}
+
+void LwwMap::release_large() {
+  if (arena_.large_records() == 0) return;  // the blocks go with the arena
+  for (size_t i = 0; i < slots_->size(); ++i) {
+    Slot& s = (*slots_)[i];
+    if (s.bytes != nullptr && record_bytes(s) > Arena::kMaxSmall) release(s);
+  }
+}
+
+LwwMap::MergeResult LwwMap::merge(std::string_view key, const EntryView& e) {
+  // The slot's bit fields hold these lengths (validate_entry() keeps every
+  // entry a node accepts inside them).
+  if (key.size() > kMaxKeyBytes || e.value.size() > kMaxValueBytes) {
+    throw std::length_error("LwwMap: key or value above its limit");
+  }
+  auto it = table_.find(key);
   if (it == table_.end()) {
     uint32_t i;
     if (!free_.empty()) {
       i = free_.back();
       free_.pop_back();
-      (*slots_)[i].key = std::forward<K>(key);
-      (*slots_)[i].entry = std::forward<E>(e);
     } else {
       i = static_cast<uint32_t>(slots_->size());
-      slots_->push_back(Slot{std::string(std::forward<K>(key)), std::forward<E>(e)});
+      slots_->push_back(Slot{});
     }
-    const Slot& s = (*slots_)[i];  // key and e may have been moved from
+    Slot& s = (*slots_)[i];
+    store(s, key, e, index(i, e.dot));
     table_.insert(i);
-    if (ordered_key(s.key)) ordered_.insert(i);
-    index(i);
-    digest_.add(s.key, s.entry);
-    if (s.entry.tombstone) ++tombstones_;
+    if (ordered_key(key)) ordered_.insert(i);
+    digest_.add(key, e);
+    if (e.tombstone) ++tombstones_;
     return MergeResult::kInserted;
   }
   const uint32_t i = *it;
-  Entry& cur = (*slots_)[i].entry;
+  Slot& s = (*slots_)[i];
+  const EntryView cur = view_of(i);
   if (!wins(e, cur)) return MergeResult::kStale;
+  const std::string_view k = key_in(s);  // `key` may be a view of the map
+  digest_.replace(k, cur, e);
   unindex(cur.dot);
-  digest_.remove(key, cur);
-  digest_.add(key, e);
   if (cur.tombstone) --tombstones_;
-  cur = std::forward<E>(e);
-  if (cur.tombstone) ++tombstones_;
-  index(i);
+  store(s, k, e, index(i, e.dot));
+  if (e.tombstone) ++tombstones_;
+  // Replaced records of drifting sizes pile up on free lists no new record
+  // takes: past a megabyte and half the arena, they are packed away (which
+  // moves the records: views from before this merge are stale, as the
+  // replaced entry's own always is).
+  if (arena_.free_bytes() > (size_t{1} << 20) && arena_.free_bytes() > arena_.live_bytes()) compact_arena();
   return MergeResult::kReplaced;
 }
 
-const Entry* LwwMap::find(std::string_view key) const {
+EntryPtr LwwMap::find(std::string_view key) const {
   auto it = table_.find(key);
-  return it == table_.end() ? nullptr : &(*slots_)[*it].entry;
+  return it == table_.end() ? EntryPtr() : EntryPtr(view_of(*it));
 }
 
 bool LwwMap::erase(std::string_view key) {
@@ -96,15 +254,16 @@ bool LwwMap::erase(std::string_view key) {
   if (it == table_.end()) return false;
   const uint32_t i = *it;
   Slot& s = (*slots_)[i];
-  unindex(s.entry.dot);
-  digest_.remove(key, s.entry);
-  if (s.entry.tombstone) --tombstones_;
+  const EntryView cur = view_of(i);
+  unindex(cur.dot);
+  digest_.remove(key_in(s), cur);
+  if (cur.tombstone) --tombstones_;
   table_.erase(it);
-  if (ordered_key(s.key)) ordered_.erase(i);  // before its key goes
-  // The slot keeps its place (others' numbers must not move); its strings'
-  // memory goes back now.
-  std::string().swap(s.key);
-  s.entry = Entry{};
+  if (ordered_key(key_in(s))) ordered_.erase(i);  // before its key goes
+  // The slot keeps its place (others' numbers must not move); its record
+  // goes back to the arena now.
+  release(s);
+  s = Slot{};
   free_.push_back(i);
   return true;
 }
@@ -126,6 +285,7 @@ void LwwMap::shrink() {
     }
     idx.slots.shrink_to_fit();
   }
+  if (arena_.free_bytes() > 0) compact_arena();
 }
 
 std::vector<Origin> LwwMap::origins() const {
@@ -145,20 +305,35 @@ std::vector<std::pair<uint64_t, uint32_t>>::const_iterator LwwMap::OriginIndex::
                           [](uint64_t s, const auto& slot) { return s < slot.first; });
 }
 
-void LwwMap::index(uint32_t slot) {
-  const Dot d = (*slots_)[slot].entry.dot;
-  auto& idx = by_origin_[d.origin];
+uint32_t LwwMap::index(uint32_t slot, Dot d) {
+  auto [o, added] = by_origin_.try_emplace(d.origin);
+  auto& idx = o->second;
+  if (added) {
+    if (!free_origins_.empty()) {
+      idx.id = free_origins_.back();
+      free_origins_.pop_back();
+      origin_of_[idx.id] = d.origin;
+    } else {
+      if (origin_of_.size() >= kMaxOrigins) {
+        by_origin_.erase(o);
+        throw std::length_error("LwwMap: too many origins");
+      }
+      idx.id = static_cast<uint32_t>(origin_of_.size());
+      origin_of_.push_back(d.origin);
+    }
+  }
   if (idx.slots.empty() || idx.slots.back().first < d.seq) {
     idx.slots.emplace_back(d.seq, slot);
-    return;
+    return idx.id;
   }
   auto pos = std::lower_bound(idx.slots.begin(), idx.slots.end(), d.seq, seq_less);
   if (pos != idx.slots.end() && pos->first == d.seq) {
     if (pos->second == kNoSlot) --idx.cleared;
     pos->second = slot;
-    return;
+    return idx.id;
   }
   idx.slots.insert(pos, {d.seq, slot});
+  return idx.id;
 }
 
 void LwwMap::unindex(Dot d) {
@@ -171,6 +346,7 @@ void LwwMap::unindex(Dot d) {
   ++idx.cleared;
   const size_t live = idx.slots.size() - idx.cleared;
   if (live == 0) {
+    free_origins_.push_back(idx.id);
     by_origin_.erase(o);
   } else if (idx.cleared > 64 && idx.cleared > live) {
     std::erase_if(idx.slots, [](const auto& slot) { return slot.second == kNoSlot; });

@@ -1,12 +1,16 @@
-// The last-writer-wins map: key -> winning Entry (value or tombstone).
+// The last-writer-wins map: key -> winning entry (value or tombstone).
 //
-// Entries live in numbered slots (in fixed chunks: a slot keeps its address
-// while others are added, so find() results stay valid like a node map's); the key
-// index is a flat open-addressing table of 4-byte slot numbers
+// Entries live in numbered slots of 32 bytes (hlc, seq, an origin's number in
+// a table of origins, flags, lengths and a pointer to the entry's bytes). The key and value bytes of
+// an entry (and its time to live, when it has one) are one record in an arena
+// of large blocks (Arena below): no heap block per string, no 32-byte
+// std::string per key. That took 1,000,000 keys of 36 bytes from about 200
+// bytes a key to about 100 (issue 19; figures in scripts/bench_mem.sh and
+// meshkv_bench --only merge). Readers get an EntryView of a slot: the value is
+// a view of the arena, valid until the map next changes.
+//
+// The key index is a flat open-addressing table of 4-byte slot numbers
 // (boost::unordered_flat_set), looked up by string_view through the slots.
-// That replaced std::unordered_map, whose node allocation, bucket array and
-// pointer chasing dominated merge time and took about 40 bytes a key
-// (issue 19; figures in scripts/bench_mem.sh and meshkv_bench --only merge).
 //
 // Besides the key index, an index per origin orders the current winners by
 // seq, so "winners of origin o above seq s" costs O(log n + answer), which
@@ -37,16 +41,61 @@ namespace meshkv::crdt {
 // The keys LwwMap also keeps in order (scan_ordered()).
 inline constexpr std::string_view kOrderedPrefix{"\0s", 2};
 
+// Bytes of stored entries, packed in blocks that grow to 8 MiB. Records are
+// rounded up to 8 bytes; a released record goes on a free list of its size
+// and is handed out again before the block grows, so replacing values of
+// like sizes reuses memory. Records above kMaxSmall get an allocation of
+// their own. LwwMap compacts when free bytes outgrow live ones (sizes that
+// drifted), moving records into a fresh arena.
+class Arena {
+ public:
+  static constexpr size_t kMaxSmall = 4096;
+
+  Arena() = default;
+  Arena(const Arena&) = delete;
+  Arena& operator=(const Arena&) = delete;
+  Arena(Arena&& o) noexcept { swap(o); }
+  Arena& operator=(Arena&& o) noexcept {
+    Arena taken(std::move(o));
+    swap(taken);  // the old contents go with `taken`
+    return *this;
+  }
+  ~Arena() = default;
+
+  char* alloc(size_t n);
+  void release(char* p, size_t n);
+
+  size_t live_bytes() const { return live_; }      // records handed out, rounded
+  size_t free_bytes() const { return free_; }      // on the free lists
+  size_t block_bytes() const { return blocks_bytes_; }  // small records' blocks
+  size_t large_records() const { return large_; }  // not in blocks: their owner releases them
+
+ private:
+  static size_t rounded(size_t n) { return n < 8 ? 8 : (n + 7) & ~size_t{7}; }
+  void swap(Arena& o) noexcept;
+
+  std::vector<std::unique_ptr<char[]>> blocks_;
+  char* cur_ = nullptr;  // the unused rest of the newest block
+  size_t left_ = 0;
+  std::vector<char*> heads_;  // free list per size / 8; each record starts with the next's address
+  size_t live_ = 0;
+  size_t free_ = 0;
+  size_t blocks_bytes_ = 0;
+  size_t large_ = 0;
+};
+
 class LwwMap {
  public:
   enum class MergeResult { kInserted, kReplaced, kStale };
 
   // Keeps the winner of `e` and the current entry for `key`. The only mutation
   // besides erase(); commutative, associative and idempotent.
-  MergeResult merge(std::string_view key, const Entry& e);
-  // The same, taking the key and entry's strings instead of copying them
-  // (loading a snapshot: a million keys, two copies each saved).
-  MergeResult merge(std::string&& key, Entry&& e);
+  // Takes a view, so a caller that only changes a mark (Replica::apply) does
+  // not copy the value first; an Entry converts to one.
+  MergeResult merge(std::string_view key, const EntryView& e);
+  // The same (kept for loading paths that hand over their strings; the bytes
+  // are copied into the arena either way).
+  MergeResult merge(std::string&& key, Entry&& e) { return merge(std::string_view(key), EntryView(e)); }
 
   LwwMap();
   LwwMap(const LwwMap& o);
@@ -55,11 +104,12 @@ class LwwMap {
   LwwMap& operator=(LwwMap&& o);
   ~LwwMap();
 
-  const Entry* find(std::string_view key) const;
+  EntryPtr find(std::string_view key) const;
   // Removes `key` (tombstone garbage collection). Returns whether it existed.
   bool erase(std::string_view key);
 
-  // Releases hash buckets and index slots left over from erased entries.
+  // Releases hash buckets, index slots and arena bytes left over from erased
+  // and replaced entries.
   void shrink();
 
   size_t size() const { return table_.size(); }  // values and tombstones
@@ -69,13 +119,17 @@ class LwwMap {
   // does not rehash the table over and over.
   void reserve(size_t n) { table_.reserve(n); }
 
-  // fn(const std::string& key, const Entry&) for every entry, in no order.
+  // The arena's bytes: records in use, and blocks held (tests, metrics).
+  size_t arena_live_bytes() const { return arena_.live_bytes(); }
+  size_t arena_block_bytes() const { return arena_.block_bytes(); }
+
+  // fn(std::string_view key, const EntryView&) for every entry, in no order.
   template <class F>
   void for_each(F&& fn) const {
-    for (uint32_t i : table_) fn((*slots_)[i].key, (*slots_)[i].entry);
+    for (uint32_t i : table_) fn(key_of(i), view_of(i));
   }
 
-  // fn(const std::string& key, const Entry&) -> bool for each winner of
+  // fn(std::string_view key, const EntryView&) -> bool for each winner of
   // `origin` with seq > `after`, in seq order, until fn returns false.
   template <class F>
   void scan_origin(Origin origin, uint64_t after, F&& fn) const {
@@ -83,17 +137,17 @@ class LwwMap {
     if (o == by_origin_.end()) return;
     const auto& slots = o->second.slots;
     for (auto it = o->second.after(after); it != slots.end(); ++it) {
-      if (it->second != kNoSlot && !fn((*slots_)[it->second].key, (*slots_)[it->second].entry)) return;
+      if (it->second != kNoSlot && !fn(key_of(it->second), view_of(it->second))) return;
     }
   }
 
-  // fn(const std::string& key, const Entry&) -> bool for each entry whose
+  // fn(std::string_view key, const EntryView&) -> bool for each entry whose
   // key begins with kOrderedPrefix and is >= `from`, in key order, until fn
   // returns false.
   template <class F>
   void scan_ordered(std::string_view from, F&& fn) const {
     for (auto it = ordered_.lower_bound(from); it != ordered_.end(); ++it) {
-      if (!fn((*slots_)[*it].key, (*slots_)[*it].entry)) return;
+      if (!fn(key_of(*it), view_of(*it))) return;
     }
   }
   size_t ordered_size() const { return ordered_.size(); }
@@ -105,36 +159,60 @@ class LwwMap {
   const Digest& digest() const { return digest_; }
 
  private:
+  // One stored entry. Its record in the arena: the time to live (8 bytes,
+  // only with kTtl), the key, the value.
   struct Slot {
-    std::string key;  // empty while the slot is free
-    Entry entry;
+    // No member initialisers: chunks of slots are allocated untouched
+    // (Slot{} is all zeros).
+    uint64_t hlc;
+    uint64_t seq;
+    char* bytes;  // nullptr while the slot is free
+    uint32_t key_len : 11;    // kMaxKeyBytes = 1024
+    uint32_t value_len : 21;  // kMaxValueBytes = 1 MiB
+    uint32_t origin : 24;     // a number in origin_of_
+    uint32_t flags : 8;
   };
-  // Slots in chunks of 4096 (about 400 KB): a slot keeps its address as
-  // others are added, and the store's memory comes in large blocks instead
-  // of std::deque's 512-byte ones, which the write path's short-lived
-  // allocations fragmented (1M keys loaded: 245 MB RSS with a deque, in
-  // memory; see the closing note of issue 19).
+  static_assert(sizeof(Slot) == 32);
+  static constexpr uint32_t kTombstone = 1, kVouched = 2, kUnordered = 4, kTtl = 8;
+  static constexpr uint32_t kMaxOrigins = uint32_t{1} << 24;
+  static size_t record_bytes(const Slot& s) { return ((s.flags & kTtl) ? 8 : 0) + s.key_len + s.value_len; }
+
+  // Slots in chunks: a slot keeps its address as others are added, and
+  // growth copies nothing. The first 16 chunks hold 4096 slots (128 KiB),
+  // so a small map stays small; later ones 65536 (2 MiB), which the
+  // allocator can back with huge pages (a restart of 1M keys spends its time
+  // in page faults otherwise; see start_again_with_huge_pages()). A vector
+  // was tried: its growth frees blocks that raise glibc's mmap threshold, and
+  // a synced node of 1M keys took 10 MB more.
   class Slots {
    public:
-    static constexpr size_t kChunk = 4096;
+    static constexpr size_t kSmall = 4096, kSmallChunks = 16, kLarge = 65536;
+    static constexpr size_t kInSmall = kSmall * kSmallChunks;
     Slots() = default;
     Slots(const Slots& o) : size_(o.size_) {
-      for (const auto& c : o.chunks_) {
-        chunks_.push_back(std::make_unique<Slot[]>(kChunk));
-        std::copy(c.get(), c.get() + kChunk, chunks_.back().get());
+      for (size_t c = 0, done = 0; c < o.chunks_.size(); done += chunk_size(c), ++c) {
+        chunks_.push_back(std::make_unique_for_overwrite<Slot[]>(chunk_size(c)));
+        const size_t n = std::min(chunk_size(c), size_ - std::min(size_, done));  // the slots in use
+        std::copy(o.chunks_[c].get(), o.chunks_[c].get() + n, chunks_.back().get());
       }
     }
     Slots& operator=(const Slots&) = delete;
-    Slot& operator[](size_t i) { return chunks_[i / kChunk][i % kChunk]; }
-    const Slot& operator[](size_t i) const { return chunks_[i / kChunk][i % kChunk]; }
+    Slot& operator[](size_t i) {
+      if (i < kInSmall) return chunks_[i / kSmall][i % kSmall];
+      i -= kInSmall;
+      return chunks_[kSmallChunks + i / kLarge][i % kLarge];
+    }
+    const Slot& operator[](size_t i) const { return const_cast<Slots&>(*this)[i]; }
     size_t size() const { return size_; }
     void push_back(Slot s) {
-      if (size_ == chunks_.size() * kChunk) chunks_.push_back(std::make_unique<Slot[]>(kChunk));
-      (*this)[size_++] = std::move(s);
+      if (size_ == capacity()) {
+        chunks_.push_back(std::make_unique_for_overwrite<Slot[]>(chunk_size(chunks_.size())));
+      }
+      (*this)[size_++] = s;
     }
     void pop_back() {
-      (*this)[--size_] = Slot{};
-      if (chunks_.size() * kChunk >= size_ + kChunk) chunks_.pop_back();
+      --size_;
+      if (!chunks_.empty() && capacity() - chunk_size(chunks_.size() - 1) >= size_ + kSmall) chunks_.pop_back();
     }
     void clear() {
       chunks_.clear();
@@ -143,10 +221,21 @@ class LwwMap {
     void shrink_to_fit() { chunks_.shrink_to_fit(); }
 
    private:
-    std::vector<std::unique_ptr<Slot[]>> chunks_;
+    static size_t chunk_size(size_t c) { return c < kSmallChunks ? kSmall : kLarge; }
+    size_t capacity() const {
+      const size_t n = chunks_.size();
+      return n <= kSmallChunks ? n * kSmall : kInSmall + (n - kSmallChunks) * kLarge;
+    }
+    std::vector<std::unique_ptr<Slot[]>> chunks_;  // not initialised: slots are written as they are added
     size_t size_ = 0;
   };
   static constexpr uint32_t kNoSlot = UINT32_MAX;
+
+  static std::string_view key_in(const Slot& s) {
+    return {s.bytes + ((s.flags & kTtl) ? 8 : 0), s.key_len};
+  }
+  std::string_view key_of(uint32_t i) const { return key_in((*slots_)[i]); }
+  EntryView view_of(uint32_t i) const;
 
   // The table holds slot numbers; hashing and comparing go through the slots,
   // and accept a string_view for lookups by key.
@@ -154,12 +243,12 @@ class LwwMap {
     using is_transparent = void;
     const Slots* slots;
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-    size_t operator()(uint32_t i) const { return (*this)(std::string_view((*slots)[i].key)); }
+    size_t operator()(uint32_t i) const { return (*this)(key_in((*slots)[i])); }
   };
   struct Eq {
     using is_transparent = void;
     const Slots* slots;
-    std::string_view key(uint32_t i) const { return (*slots)[i].key; }
+    std::string_view key(uint32_t i) const { return key_in((*slots)[i]); }
     std::string_view key(std::string_view s) const { return s; }
     template <class A, class B>
     bool operator()(const A& a, const B& b) const { return key(a) == key(b); }
@@ -169,7 +258,7 @@ class LwwMap {
   struct Less {
     using is_transparent = void;
     const Slots* slots;
-    std::string_view key(uint32_t i) const { return (*slots)[i].key; }
+    std::string_view key(uint32_t i) const { return key_in((*slots)[i]); }
     std::string_view key(std::string_view s) const { return s; }
     template <class A, class B>
     bool operator()(const A& a, const B& b) const { return key(a) < key(b); }
@@ -184,22 +273,33 @@ class LwwMap {
   struct OriginIndex {
     std::vector<std::pair<uint64_t, uint32_t>> slots;  // ascending seq; kNoSlot: cleared
     size_t cleared = 0;
+    uint32_t id = 0;  // its number in origin_of_ and in the slots
     std::vector<std::pair<uint64_t, uint32_t>>::const_iterator after(uint64_t seq) const;
   };
 
-  void index(uint32_t slot);
+  // Writes `e`'s fields into slot `s` and its bytes into a record (the key
+  // taken from `key`, which may lie in the slot's old record).
+  void store(Slot& s, std::string_view key, const EntryView& e, uint32_t origin_id);
+  void release(Slot& s);
+  // Moves every record into a fresh arena, dropping the free lists.
+  void compact_arena();
+  // Releases the records above Arena::kMaxSmall (the arena's blocks hold the
+  // rest and go with it).
+  void release_large();
+  uint32_t index(uint32_t slot, Dot d);  // returns the origin's number
   void unindex(Dot d);
-  template <class K, class E>
-  MergeResult merge_impl(K&& key, E&& e);
   Table fresh_table() const { return Table(0, Hash{slots_.get()}, Eq{slots_.get()}); }
 
   // Behind a pointer so that moving the map keeps the address the table's
   // hash and equality hold.
   std::unique_ptr<Slots> slots_;
+  Arena arena_;
   std::vector<uint32_t> free_;  // erased slots, reused first
   Table table_;
   Ordered ordered_;  // the slots whose keys are ordered_key()
   std::map<Origin, OriginIndex> by_origin_;
+  std::vector<Origin> origin_of_;        // origin numbers -> origins
+  std::vector<uint32_t> free_origins_;   // numbers of origins without winners
   Digest digest_;
   size_t tombstones_ = 0;
 };

@@ -40,7 +40,7 @@ std::string entry_key(std::string_view key, std::string_view m, char tag, Origin
 }
 
 // Folds one entry into the members it names.
-void fold(std::map<std::string, MemberView, std::less<>>& members, const SetKey& sk, const Entry& e, Origin self) {
+void fold(std::map<std::string, MemberView, std::less<>>& members, const SetKey& sk, const EntryView& e, Origin self) {
   if (e.tombstone) return;  // never written; from a bad peer it counts as absent
   if (sk.remove) {
     auto r = decode_remove(e.value);
@@ -58,7 +58,7 @@ void fold(std::map<std::string, MemberView, std::less<>>& members, const SetKey&
 
 // Decides presence once a member's entries are folded; `entries` finds the
 // add entries again for the newest surviving one.
-void judge(MemberView& v, const std::vector<std::pair<Origin, const Entry*>>& adds) {
+void judge(MemberView& v, const std::vector<std::pair<Origin, EntryPtr>>& adds) {
   v.present = false;
   v.newest = nullptr;
   for (const auto& [o, e] : adds) {
@@ -76,10 +76,10 @@ template <class In>
 std::map<std::string, SetView, std::less<>> scan(const LwwMap& m, std::string_view from, In&& in, Origin self) {
   std::map<std::string, SetView, std::less<>> out;
   // Per set, per member: its add entries, to find the newest surviving one.
-  std::map<std::string, std::map<std::string, std::vector<std::pair<Origin, const Entry*>>, std::less<>>,
+  std::map<std::string, std::map<std::string, std::vector<std::pair<Origin, EntryPtr>>, std::less<>>,
            std::less<>>
       adds;
-  m.scan_ordered(from, [&](const std::string& k, const Entry& e) {
+  m.scan_ordered(from, [&](std::string_view k, const EntryView& e) {
     auto sk = parse_set_key(k);
     if (!sk) return set_key(k);  // a malformed key inside the range: skipped
     const int verdict = in(sk->set);
@@ -88,7 +88,7 @@ std::map<std::string, SetView, std::less<>> scan(const LwwMap& m, std::string_vi
     SetView& s = out[std::string(sk->set)];
     fold(s.members, *sk, e, self);
     if (!sk->remove && !e.tombstone) {
-      if (auto a = decode_add(e.value)) adds[std::string(sk->set)][std::string(a->member)].emplace_back(sk->origin, &e);
+      if (auto a = decode_add(e.value)) adds[std::string(sk->set)][std::string(a->member)].emplace_back(sk->origin, EntryPtr(e));
     }
     return true;
   });
@@ -215,14 +215,14 @@ MemberView read_member(const LwwMap& m, std::string_view key, std::string_view m
   // One member's entries are adjacent: those of its hash, in the set's range.
   const std::string prefix = set_prefix(key) + member_hash(member);
   std::map<std::string, MemberView, std::less<>> members;
-  std::vector<std::pair<Origin, const Entry*>> adds;
-  m.scan_ordered(prefix, [&](const std::string& k, const Entry& e) {
+  std::vector<std::pair<Origin, EntryPtr>> adds;
+  m.scan_ordered(prefix, [&](std::string_view k, const EntryView& e) {
     if (!k.starts_with(prefix)) return false;
     auto sk = parse_set_key(k);
     if (!sk || sk->set != key) return true;
     fold(members, *sk, e, self);
     if (!sk->remove && !e.tombstone) {
-      if (auto a = decode_add(e.value); a && a->member == member) adds.emplace_back(sk->origin, &e);
+      if (auto a = decode_add(e.value); a && a->member == member) adds.emplace_back(sk->origin, EntryPtr(e));
     }
     return true;
   });

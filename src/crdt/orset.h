@@ -115,14 +115,14 @@ struct MemberView {
   Seen own_remove;  // R_self, this replica's own remove (for its next srem)
   // The newest add with a surviving tag (its HLC decides against a register
   // or counter of the same key), or nullptr.
-  const Entry* newest = nullptr;
+  EntryPtr newest = nullptr;
 };
 
 // A set as a replica holds it.
 struct SetView {
   std::map<std::string, MemberView, std::less<>> members;  // every member ever added, by bytes
   size_t present = 0;
-  const Entry* newest = nullptr;  // the newest surviving add of any member
+  EntryPtr newest = nullptr;  // the newest surviving add of any member
   bool live() const { return present > 0; }
   std::vector<std::string> present_members() const;
 };

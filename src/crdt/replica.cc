@@ -57,7 +57,7 @@ Result<KeyedEntry> Replica::write(std::string_view key, std::optional<std::strin
   // clock ran further ahead than the clock adopts (HlcClock::observe refuses
   // it): a writer that has seen a value must win over it, or an acknowledged
   // set or delete would be invisible where it was made.
-  const Entry* cur = map_.find(ke.key);
+  EntryPtr cur = map_.find(ke.key);
   if (cur != nullptr && !(ke.entry.hlc > cur->hlc)) {
     ke.entry.hlc = Hlc{cur->hlc.raw + 1};
   }
@@ -114,7 +114,7 @@ Replica::Applied Replica::apply(std::string_view key, const Entry& e, uint64_t p
       shadow_.erase(s);  // the delete came back, or something newer did
     }
   }
-  Entry v = e;
+  EntryView v = e;  // the marks change; the value is not copied
   v.unordered = false;
   // A copy of an entry quarantined here, from a node that holds it as a
   // winner without having to judge it, or that judged and could order it:
@@ -124,18 +124,18 @@ Replica::Applied Replica::apply(std::string_view key, const Entry& e, uint64_t p
       ctx_.add(e.dot);
       if (judge || e.unordered || e.vouched) v.vouched = true;
       const bool won = map_.merge(key, v) != LwwMap::MergeResult::kStale;
-      released_.push_back({KeyedEntry{std::string(key), v}, won, true});
+      released_.push_back({KeyedEntry{std::string(key), v.to_entry()}, won, true});
       if (won) order_quarantined(key);
       return won ? Applied::kWon : Applied::kLost;
     }
   }
   if (ctx_.covers(e.dot)) return Applied::kSkipped;
   if (judged && !(e.hlc > horizon_)) {
-    const Entry* cur = map_.find(key);
+    EntryPtr cur = map_.find(key);
     if (cur == nullptr) {
       // Its dot is not recorded: a node that holds it as a winner sends it
       // again, and that copy releases it.
-      quarantine_entry(key, v, /*report=*/true);
+      quarantine_entry(key, v.to_entry(), /*report=*/true);
       return Applied::kQuarantined;
     }
     if (!wins(v, *cur)) {
@@ -223,7 +223,7 @@ void Replica::order_quarantined(std::string_view key) {
     // back the row of an origin retired below it (crdt/version_vector.h), so
     // that peers that retired it take the write instead of refusing it.
     ctx_.add(x.dot);
-    const Entry* cur = map_.find(key);
+    EntryPtr cur = map_.find(key);
     if (cur != nullptr && cur->dot == x.dot) {
       released_.push_back({KeyedEntry{std::string(key), std::move(x)}, true, true});
       continue;
@@ -332,7 +332,7 @@ std::vector<Chunk> Replica::delta(const VersionVector& peer, size_t max_chunk_by
       }
     };
     bool full = false;
-    map_.scan_origin(o, theirs, [&](const std::string& key, const Entry& e) {
+    map_.scan_origin(o, theirs, [&](std::string_view key, const EntryView& e) {
       if (out.size() >= max_chunks) {
         full = true;  // the entries gathered since the last chunk wait for the next round
         return false;
@@ -355,7 +355,7 @@ std::vector<Chunk> Replica::delta(const VersionVector& peer, size_t max_chunk_by
           bytes = 0;
         }
       }
-      cur.entries.push_back(KeyedEntry{key, e});
+      cur.entries.push_back(KeyedEntry{std::string(key), e.to_entry()});
       bytes += sz;
       return true;
     });
@@ -372,7 +372,7 @@ std::vector<Chunk> Replica::delta(const VersionVector& peer, size_t max_chunk_by
 }
 
 bool Replica::collect(std::string_view key, Dot d) {
-  const Entry* e = map_.find(key);
+  EntryPtr e = map_.find(key);
   // An expired write is collected as a tombstone is (the caller checked that
   // it expired): its own HLC is what later writes of the key were above.
   if (!e || !(e->tombstone || e->ttl_ms != 0) || e->dot != d) return false;
@@ -381,7 +381,7 @@ bool Replica::collect(std::string_view key, Dot d) {
 }
 
 bool Replica::retract(std::string_view key, Dot d, const std::optional<Entry>& prev) {
-  const Entry* e = map_.find(key);
+  EntryPtr e = map_.find(key);
   if (!e || e->dot != d) return false;  // superseded meanwhile: nothing of it shows
   map_.erase(key);
   if (prev) map_.merge(key, *prev);
@@ -404,8 +404,8 @@ void Replica::reset_to(std::vector<KeyedEntry> keep) {
   }
 }
 
-void Replica::load_entry(std::string_view key, const Entry& e) {
-  Entry v = e;
+void Replica::load_entry(std::string_view key, const EntryView& e) {
+  EntryView v = e;
   v.unordered = false;
   map_.merge(key, v);
   clock_.restore(e.hlc);

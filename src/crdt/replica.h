@@ -147,8 +147,8 @@ class Replica {
   }
   // The entry of `key` that reads as live at `phys_ms`: not a tombstone and
   // not expired; nullptr otherwise.
-  const Entry* live(std::string_view key, uint64_t phys_ms) const {
-    const Entry* e = map_.find(key);
+  EntryPtr live(std::string_view key, uint64_t phys_ms) const {
+    EntryPtr e = map_.find(key);
     return e != nullptr && !dead(*e, reading(phys_ms)) ? e : nullptr;
   }
 
@@ -260,7 +260,7 @@ class Replica {
 
   // Loading a snapshot: the entry as it was (no dot recorded, the clock only
   // moved forward), and the vector as it was.
-  void load_entry(std::string_view key, const Entry& e);
+  void load_entry(std::string_view key, const EntryView& e);
   void load_entry(std::string&& key, Entry&& e);  // takes the strings
   // Room for `n` entries in all (loading a snapshot).
   void reserve(size_t n) { map_.reserve(n); }

@@ -213,9 +213,9 @@ void Engine::Impl::on_read_req(const Endpoint& from, uint64_t sender, const wire
   if (m.vector) {
     a.vector = true;
     a.vv = replica.vv();
-  } else if (const crdt::Entry* e = replica.map().find(m.key)) {
+  } else if (crdt::EntryPtr e = replica.map().find(m.key)) {
     a.chunk.origin = e->dot.origin;
-    a.chunk.entries.push_back({m.key, *e});
+    a.chunk.entries.push_back({m.key, e->to_entry()});
   }
   transport.send(from, std::move(a));
 }
@@ -270,7 +270,7 @@ void Engine::Impl::finish_read(uint64_t id, QuorumRead& r) {
                                        live_sets(replica, r.key, now.wall_ms)));
   } else {
     // The winner among this node's entry and the answers.
-    const crdt::Entry* local = replica.map().find(r.key);
+    crdt::EntryPtr local = replica.map().find(r.key);
     std::optional<crdt::Entry> best = local ? std::optional<crdt::Entry>(*local) : std::nullopt;
     const QuorumRead::Target* from = nullptr;
     for (const auto& t : r.targets) {

@@ -30,10 +30,10 @@ std::string prefix(CtlOp op) { return std::string(wire::op_name(op)) + ": "; }
 
 }  // namespace
 
-Value entry_view(const std::string& key, const crdt::Entry& e) {
+Value entry_view(std::string_view key, const crdt::EntryView& e) {
   Value v = Value::object();
-  v.set("key", key);
-  if (!e.tombstone) v.set("value", e.value);
+  v.set("key", std::string(key));
+  if (!e.tombstone) v.set("value", std::string(e.value));
   v.set("hlc", format_hlc(e.hlc));
   v.set("origin", format_uid(e.dot.origin));
   v.set("seq", e.dot.seq);
@@ -111,7 +111,7 @@ Value list_view(const std::vector<std::pair<std::string, crdt::Entry>>& values,
 
 namespace {
 
-Value entry_value(const std::string& key, const crdt::Entry& e) { return entry_view(key, e); }
+Value entry_value(std::string_view key, const crdt::EntryView& e) { return entry_view(key, e); }
 
 // How current this node's answers are (Engine::staleness_ms), or null.
 Value staleness(const Engine& engine, Now now) {
@@ -217,7 +217,7 @@ CtlResponse get_op(Engine& engine, const Value& args, Now now) {
     v.set("staleness_ms", st ? Value(*st) : Value(nullptr));
     return ok(std::move(v));
   }
-  const crdt::Entry* e = engine.live(key, now.wall_ms);
+  crdt::EntryPtr e = engine.live(key, now.wall_ms);
   if (!e) return fail(wire::kCtlNotFound, "key not found: " + key);
   Value v = entry_value(key, *e);
   v.set("type", "register");
@@ -332,9 +332,9 @@ CtlResponse expire_op(Engine& engine, const Value& args, Now now) {
   auto ttl = ttl_arg(args);
   if (!ttl.ok()) return fail(wire::kCtlBadRequest, prefix(CtlOp::kExpire) + ttl.status().message());
   if (auto refused = not_a_counter(engine, CtlOp::kExpire, key, now)) return *refused;
-  const crdt::Entry* e = engine.live(key, now.wall_ms);
+  crdt::EntryPtr e = engine.live(key, now.wall_ms);
   if (e == nullptr) return fail(wire::kCtlNotFound, prefix(CtlOp::kExpire) + "key not found: " + key);
-  const std::string value = e->value;  // the write below replaces *e
+  const std::string value(e->value);  // the write below replaces *e
   return written(CtlOp::kExpire, engine.set(key, value, now, *ttl));
 }
 
@@ -343,7 +343,7 @@ CtlResponse expire_op(Engine& engine, const Value& args, Now now) {
 CtlResponse ttl_op(Engine& engine, const Value& args, Now now) {
   const std::string& key = args.get("key").as_string();
   if (auto refused = not_a_counter(engine, CtlOp::kTtl, key, now)) return *refused;
-  const crdt::Entry* e = engine.live(key, now.wall_ms);
+  crdt::EntryPtr e = engine.live(key, now.wall_ms);
   if (e == nullptr) return fail(wire::kCtlNotFound, prefix(CtlOp::kTtl) + "key not found: " + key);
   Value v = Value::object();
   v.set("key", key);
@@ -483,7 +483,7 @@ CtlResponse bucket_op(Engine& engine, const Value& args, Now now) {
   }
   Value entries = Value::list();
   const crdt::Hlc at = engine.replica().reading(now.wall_ms);
-  engine.replica().map().for_each([&](const std::string& k, const crdt::Entry& e) {
+  engine.replica().map().for_each([&](std::string_view k, const crdt::EntryView& e) {
     const size_t b = crdt::bucket_of(k);
     if (!wanted[b]) return;
     Value v = entry_value(k, e);

@@ -66,7 +66,7 @@ wire::CtlResponse handle_control(Engine& engine, const wire::CtlRequest& req, No
 
 // An entry as get and list answer it: {key, value (absent when deleted),
 // hlc, origin, seq}.
-wire::Value entry_view(const std::string& key, const crdt::Entry& e);
+wire::Value entry_view(std::string_view key, const crdt::EntryView& e);
 
 // A counter as get and list answer it: {key, value (the total in decimal),
 // type: "counter", hlc, origin, seq (its newest part's)}.

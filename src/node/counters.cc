@@ -46,7 +46,7 @@ std::vector<std::pair<std::string, crdt::Entry>> live_values(const crdt::Replica
   std::vector<std::pair<std::string, crdt::Entry>> out;
   const crdt::Hlc at = replica.reading(wall_ms);
   bool any_counter = false;
-  replica.map().for_each([&](const std::string& k, const crdt::Entry& e) {
+  replica.map().for_each([&](std::string_view k, const crdt::EntryView& e) {
     if (crdt::internal_key(k)) {
       any_counter = true;
       return;
@@ -74,7 +74,7 @@ std::map<std::string, crdt::CounterView, std::less<>> live_counters(const crdt::
   auto cs = crdt::read_counters(replica.map(), prefix);
   std::erase_if(cs, [&](const auto& kv) {
     if (!kv.second.live) return true;
-    const crdt::Entry* r = replica.live(kv.first, wall_ms);
+    crdt::EntryPtr r = replica.live(kv.first, wall_ms);
     if (r != nullptr && !crdt::wins(*kv.second.newest, *r)) return true;
     // A newer set of the key (reading the set only when it has one).
     if (!crdt::any_sets(replica.map())) return false;

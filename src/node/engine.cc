@@ -139,7 +139,7 @@ Result<crdt::KeyedEntry> Engine::Impl::write(std::string_view key, std::optional
   if (Status st = write_refusal(); !st.ok()) return st;
   std::optional<crdt::Entry> prev;
   if (durable) {
-    if (const crdt::Entry* e = replica.map().find(key)) prev = *e;
+    if (crdt::EntryPtr e = replica.map().find(key)) prev = e->to_entry();
   }
   auto r = replica.write(key, value, n.wall_ms, ttl_ms);
   if (r.ok()) {

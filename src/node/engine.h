@@ -304,12 +304,12 @@ class Engine {
   size_t quarantine_drop(std::string_view key, Now now);
   // The winning entry, tombstones and expired writes included (callers
   // treat them as absent: live()).
-  const crdt::Entry* get(std::string_view key) const;
+  crdt::EntryPtr get(std::string_view key) const;
   // The entry of `key` if it reads as a live value at wall time `wall_ms`
   // (neither a tombstone nor expired by this node's HLC reading then; 0: by
   // the clock's last timestamp; not shadowed by a newer counter or set of
   // the key, see counter() and orset()), else nullptr. Internal keys never read as live.
-  const crdt::Entry* live(std::string_view key, uint64_t wall_ms = 0) const;
+  crdt::EntryPtr live(std::string_view key, uint64_t wall_ms = 0) const;
   // Live values under `prefix` (at `wall_ms`, as live()), sorted by key;
   // counters are not among them (counters()).
   std::vector<std::pair<std::string, crdt::Entry>> list(std::string_view prefix, uint64_t wall_ms = 0) const;

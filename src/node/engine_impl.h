@@ -45,7 +45,7 @@ std::map<std::string, crdt::SetView, std::less<>> live_sets(const crdt::Replica&
 // Which of a key's types it reads as: the type whose newest live write is
 // newest (by HLC). At most one of the three is non-null.
 struct KeyTypes {
-  const crdt::Entry* value = nullptr;
+  crdt::EntryPtr value = nullptr;
   std::optional<crdt::CounterView> counter;
   std::optional<crdt::SetView> set;
 };

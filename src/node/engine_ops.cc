@@ -275,62 +275,34 @@ Status Engine::load(Snapshot snap, Now now) {
   return Status::Ok();
 }
 
-// The entries of a snapshot as read from disk: one thread decodes record
-// after record while this one loads them, so the two halves of the work
-// (allocating and copying the strings; indexing them) overlap. Entries in
-// (origin, seq) order are loaded as they come, as snapshots are written;
-// any others are sorted and loaded at the end.
+// The entries of a snapshot as read from disk, decoded as views of its
+// records and copied once, into the map's arena. (A second thread used to
+// decode them into strings while this one loaded them; the map now copies
+// the bytes anyway, and freeing a million strings of another thread's
+// allocator cost more than decoding in place saves.) Entries in (origin,
+// seq) order are loaded as they come, as snapshots are written; any others
+// are sorted and loaded at the end.
 Status Engine::load_pending(Snapshot& snap) {
   Impl& s = *impl_;
   const SnapshotCounts counts{snap.pending_entries, snap.pending_quarantined};
-  const size_t n = snap.pending.size();
-  struct Batch {
-    std::vector<crdt::KeyedEntry> entries, quarantine;
-    Status status;
-  };
-  std::vector<Batch> batches(n);
-  size_t ready = 0;  // batches decoded, under `mu`
-  std::mutex mu;
-  std::condition_variable cv;
-  std::thread decoder([&] {
-    for (size_t i = 0; i < n; ++i) {
-      Batch& b = batches[i];
-      b.status = decode_snapshot_entries(snap.pending[i], i + 1, counts, b.entries, b.quarantine);
-      {
-        std::lock_guard<std::mutex> lock(mu);
-        ready = i + 1;
-      }
-      cv.notify_one();
-      if (!b.status.ok()) return;
-    }
-  });
-  Status result;
+  std::vector<EntryRef> entries, quarantine;
   std::vector<crdt::KeyedEntry> late;
   std::pair<crdt::Origin, uint64_t> last{0, 0};
-  for (size_t i = 0; i < n; ++i) {
-    {
-      std::unique_lock<std::mutex> lock(mu);
-      cv.wait(lock, [&] { return ready > i; });
-    }
-    Batch& b = batches[i];
-    if (!b.status.ok()) {
-      result = b.status;
-      break;
-    }
-    for (auto& ke : b.entries) {
+  for (size_t i = 0; i < snap.pending.size(); ++i) {
+    if (Status st = decode_snapshot_views(snap.pending[i], i + 1, counts, entries, quarantine); !st.ok()) return st;
+    for (const EntryRef& ke : entries) {
       const std::pair<crdt::Origin, uint64_t> d{ke.entry.dot.origin, ke.entry.dot.seq};
       if (d > last) {
         last = d;
-        s.replica.load_entry(std::move(ke.key), std::move(ke.entry));
+        s.replica.load_entry(ke.key, ke.entry);
       } else {
-        late.push_back(std::move(ke));
+        late.push_back(crdt::KeyedEntry{std::string(ke.key), ke.entry.to_entry()});
       }
     }
-    for (auto& ke : b.quarantine) snap.quarantine.push_back(std::move(ke));
-    b = Batch{};  // its memory goes back for the next ones
+    for (const EntryRef& ke : quarantine) {
+      snap.quarantine.push_back(crdt::KeyedEntry{std::string(ke.key), ke.entry.to_entry()});
+    }
   }
-  decoder.join();
-  if (!result.ok()) return result;
   std::sort(late.begin(), late.end(), by_dot);
   for (auto& ke : late) s.replica.load_entry(std::move(ke.key), std::move(ke.entry));
   snap.pending.clear();
@@ -389,8 +361,8 @@ Snapshot Engine::snapshot() const {
   // In (origin, seq) order, which load() then takes as it comes.
   snap.entries.reserve(s.replica.map().size());
   for (const crdt::Origin o : s.replica.map().origins()) {
-    s.replica.map().scan_origin(o, 0, [&](const std::string& k, const crdt::Entry& e) {
-      snap.entries.push_back(crdt::KeyedEntry{k, e});
+    s.replica.map().scan_origin(o, 0, [&](std::string_view k, const crdt::EntryView& e) {
+      snap.entries.push_back(crdt::KeyedEntry{std::string(k), e.to_entry()});
       return true;
     });
   }
@@ -433,9 +405,9 @@ wire::Value Engine::security() const { return impl_->sealing.describe(impl_->cfg
 
 // ---- queries ------------------------------------------------------------------------
 
-const crdt::Entry* Engine::get(std::string_view key) const { return impl_->replica.map().find(key); }
+crdt::EntryPtr Engine::get(std::string_view key) const { return impl_->replica.map().find(key); }
 
-const crdt::Entry* Engine::live(std::string_view key, uint64_t wall_ms) const {
+crdt::EntryPtr Engine::live(std::string_view key, uint64_t wall_ms) const {
   if (crdt::internal_key(key)) return nullptr;
   if (impl_->replica.live(key, wall_ms) == nullptr) return nullptr;
   return read_key(impl_->replica, key, wall_ms).value;

@@ -118,7 +118,7 @@ void AntiEntropy::gc_tick() {
   }
   if (!tombs_scanned_) {
     tombs_scanned_ = true;
-    replica_.map().for_each([&](const std::string& k, const crdt::Entry& e) {
+    replica_.map().for_each([&](std::string_view k, const crdt::EntryView& e) {
       if (e.tombstone || e.ttl_ms != 0) tomb_fifo_.emplace_back(now_.mono_us / kMs, k);
     });
   }
@@ -228,7 +228,7 @@ void AntiEntropy::collect() {
   uint64_t collected = 0;
   const uint64_t horizon_before = replica_.horizon().raw;
   std::erase_if(tomb_ripe_, [&](const std::string& key) {
-    const crdt::Entry* e = replica_.map().find(key);
+    crdt::EntryPtr e = replica_.map().find(key);
     if (!e || !(e->tombstone || e->ttl_ms != 0)) return true;  // overwritten, or collected already
     // An expiring write is a delete at its expiry instant: it waits (in the
     // ripe list, looked at again each round) until the grace period has
@@ -304,7 +304,7 @@ void AntiEntropy::resync_from(const Member& from) {
   uint64_t dropped_covered = 0;
   // A peer that retired the same origins as we did held their writes (retire.cc).
   const bool same = !replica_.context().retired().empty() && same_retired(peer);
-  replica_.map().for_each([&](const std::string& k, const crdt::Entry& e) {
+  replica_.map().for_each([&](std::string_view k, const crdt::EntryView& e) {
     // This node's own counter parts stay: its next increment reads its
     // totals from them, and one made before the peer sent them back would
     // start from zero and, being newer, replace all it had counted. Only
@@ -315,7 +315,7 @@ void AntiEntropy::resync_from(const Member& from) {
     if (auto ik = crdt::parse_internal_key(k);
         e.dot.origin == replica_.self() &&
         ((ik && ik->kind == crdt::InternalKey::Kind::kPart) || crdt::parse_set_key(k).has_value())) {
-      keep.push_back(crdt::KeyedEntry{k, e});
+      keep.push_back(crdt::KeyedEntry{std::string(k), e.to_entry()});
       return;
     }
     // Above every collected delete: kept, even where the peer's vector
@@ -324,12 +324,12 @@ void AntiEntropy::resync_from(const Member& from) {
     // generated history lost the last write of a key that way, two nodes
     // each dropping it for the other to send back).
     if (e.hlc > horizon) {
-      keep.push_back(crdt::KeyedEntry{k, e});
+      keep.push_back(crdt::KeyedEntry{std::string(k), e.to_entry()});
     } else if (theirs.covers(e.dot) || (same && replica_.context().retired_at(e.dot.origin) >= e.dot.seq)) {
       ++dropped_covered;  // the peer has it or what replaced it: it comes back if current
-      if (e.tombstone) shadows.emplace_back(k, e.hlc);
+      if (e.tombstone) shadows.emplace_back(std::string(k), e.hlc);
     } else {
-      aside.push_back(crdt::KeyedEntry{k, e});  // may be older than a collected delete
+      aside.push_back(crdt::KeyedEntry{std::string(k), e.to_entry()});  // may be older than a collected delete
     }
   });
   const size_t kept = keep.size();
@@ -442,13 +442,13 @@ void AntiEntropy::answer_asks(const Endpoint& from, const wire::Digest& d) {
   size_t n = 0;
   for (const crdt::Dot& want : d.quarantine_asks) {
     if (++n > wire::kMaxQuarantineAsks) break;
-    replica_.map().scan_origin(want.origin, want.seq - 1, [&](const std::string& k, const crdt::Entry& e) {
+    replica_.map().scan_origin(want.origin, want.seq - 1, [&](std::string_view k, const crdt::EntryView& e) {
       if (e.dot == want) {
         crdt::Chunk& c = chunks[want.origin];
         // Loose (from == to): the entries' dots are taken one by one, no range is claimed.
         c.origin = want.origin;
         c.from = c.to = 0;
-        c.entries.push_back(crdt::KeyedEntry{k, e});
+        c.entries.push_back(crdt::KeyedEntry{std::string(k), e.to_entry()});
       }
       return false;  // only the first winner at or above the seq
     });

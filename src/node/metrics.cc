@@ -70,7 +70,7 @@ void keys_by_type(Writer& w, const crdt::Replica& replica, uint64_t wall_ms) {
   const crdt::Hlc now = replica.reading(wall_ms);
   uint64_t registers = 0;
   std::unordered_set<std::string_view> counters;
-  replica.map().for_each([&](const std::string& k, const crdt::Entry& e) {
+  replica.map().for_each([&](std::string_view k, const crdt::EntryView& e) {
     if (!crdt::internal_key(k)) {
       registers += !crdt::dead(e, now);
     } else if (auto ik = crdt::parse_internal_key(k); ik && ik->kind == crdt::InternalKey::Kind::kPart) {
@@ -79,7 +79,7 @@ void keys_by_type(Writer& w, const crdt::Replica& replica, uint64_t wall_ms) {
   });
   uint64_t sets = 0;
   std::string_view last;
-  replica.map().scan_ordered(crdt::kOrderedPrefix, [&](const std::string& k, const crdt::Entry&) {
+  replica.map().scan_ordered(crdt::kOrderedPrefix, [&](std::string_view k, const crdt::EntryView&) {
     auto sk = crdt::parse_set_key(k);
     if (!sk) return crdt::set_key(k);
     if (sets == 0 || sk->set != last) ++sets;

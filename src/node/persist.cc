@@ -41,6 +41,20 @@ crdt::KeyedEntry get_entry(wire::Reader& r) {
   return ke;
 }
 
+EntryRef get_entry_view(wire::Reader& r) {
+  EntryRef ke;
+  ke.key = r.bytes_view(crdt::kMaxKeyBytes);
+  const uint8_t flags = r.u8();
+  ke.entry.tombstone = flags & 1;
+  ke.entry.vouched = flags & 2;
+  ke.entry.hlc.raw = r.varint();
+  ke.entry.dot.origin = r.u64();
+  ke.entry.dot.seq = r.varint();
+  if (flags & 4) ke.entry.ttl_ms = r.varint();
+  if (!ke.entry.tombstone) ke.entry.value = r.bytes_view(crdt::kMaxValueBytes);
+  return ke;
+}
+
 wire::Reader reader(std::string_view s) {
   return wire::Reader(reinterpret_cast<const uint8_t*>(s.data()), s.size());
 }
@@ -268,6 +282,30 @@ Status decode_snapshot_entries(std::string_view record, size_t i, const Snapshot
   if (!e.ok()) {
     entries.resize(had_entries);
     quarantine.resize(had_quarantine);
+    return Status::Corruption("snapshot record " + std::to_string(i) + ": " + e.error());
+  }
+  return Status::Ok();
+}
+
+Status decode_snapshot_views(std::string_view record, size_t i, const SnapshotCounts& counts,
+                             std::vector<EntryRef>& entries, std::vector<EntryRef>& quarantine) {
+  entries.clear();
+  quarantine.clear();
+  wire::Reader e = reader(record);
+  const uint64_t n = e.count(5);
+  if (e.ok() && n != snapshot_record_entries(i, counts)) {
+    return Status::Corruption("snapshot record " + std::to_string(i) + ": " + std::to_string(n) +
+                              " entries where " + std::to_string(snapshot_record_entries(i, counts)) +
+                              " belong");
+  }
+  uint64_t pos = static_cast<uint64_t>(i - 1) * kEntriesPerRecord;
+  for (uint64_t j = 0; j < n && e.ok(); ++j) {
+    EntryRef ke = get_entry_view(e);
+    if (e.ok()) (pos++ < counts.entries ? entries : quarantine).push_back(ke);
+  }
+  if (!e.ok()) {
+    entries.clear();
+    quarantine.clear();
     return Status::Corruption("snapshot record " + std::to_string(i) + ": " + e.error());
   }
   return Status::Ok();

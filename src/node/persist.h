@@ -97,6 +97,16 @@ Status decode_pending(Snapshot& s);
 // their positions), appending to the two vectors; adds nothing on error.
 Status decode_snapshot_entries(std::string_view record, size_t i, const SnapshotCounts& counts,
                                std::vector<crdt::KeyedEntry>& entries, std::vector<crdt::KeyedEntry>& quarantine);
+// An entry decoded in place: its key and value are views of the record.
+struct EntryRef {
+  std::string_view key;
+  crdt::EntryView entry;
+};
+// The same as views of `record`: no string is allocated (a restart copies
+// each key and value once, into the map's arena). Replaces the vectors'
+// contents; leaves them empty on error.
+Status decode_snapshot_views(std::string_view record, size_t i, const SnapshotCounts& counts,
+                             std::vector<EntryRef>& entries, std::vector<EntryRef>& quarantine);
 
 // The first record of every log segment: the snapshot that the segment
 // continues, so that a start notices a snapshot that is missing or not the

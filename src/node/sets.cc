@@ -12,8 +12,8 @@ namespace {
 
 // The newest write of whatever the key holds besides a set: its live
 // value and counter (nullptr: neither).
-const crdt::Entry* newest_other(const KeyTypes& t) {
-  const crdt::Entry* e = t.value;
+crdt::EntryPtr newest_other(const KeyTypes& t) {
+  crdt::EntryPtr e = t.value;
   if (t.counter && (e == nullptr || crdt::wins(*t.counter->newest, *e))) e = t.counter->newest;
   return e;
 }
@@ -23,7 +23,7 @@ bool has_set_entries(const crdt::LwwMap& m, std::string_view key) {
   if (!crdt::any_sets(m)) return false;
   const std::string prefix = crdt::set_prefix(key);
   bool found = false;
-  m.scan_ordered(prefix, [&](const std::string& k, const crdt::Entry&) {
+  m.scan_ordered(prefix, [&](std::string_view k, const crdt::EntryView&) {
     found = k.starts_with(prefix) && crdt::parse_set_key(k).has_value() && crdt::parse_set_key(k)->set == key;
     return false;
   });
@@ -59,7 +59,7 @@ KeyTypes read_key(const crdt::Replica& replica, std::string_view key, uint64_t w
   }
   // A value, a counter and a set of one key all live: they raced (a write
   // of one type did not see the other). The newest write decides.
-  const crdt::Entry* other = newest_other(t);
+  crdt::EntryPtr other = newest_other(t);
   if (t.set && other != nullptr) {
     if (crdt::wins(*t.set->newest, *other)) {
       t.value = nullptr;
@@ -84,7 +84,7 @@ std::map<std::string, crdt::SetView, std::less<>> live_sets(const crdt::Replica&
   auto ss = crdt::read_sets(replica.map(), prefix);
   std::erase_if(ss, [&](const auto& kv) {
     if (!kv.second.live()) return true;
-    const crdt::Entry* r = replica.live(kv.first, wall_ms);
+    crdt::EntryPtr r = replica.live(kv.first, wall_ms);
     const crdt::CounterView c = crdt::read_counter(replica.map(), kv.first);
     return (r != nullptr && !crdt::wins(*kv.second.newest, *r)) ||
            (c.live && !crdt::wins(*kv.second.newest, *c.newest));

@@ -261,8 +261,8 @@ bool Sim::converged() const {
     };
     if (!(covered(r) == covered(*first)) || r.map().size() != first->map().size()) return false;
     bool same = true;
-    first->map().for_each([&](const std::string& k, const crdt::Entry& e) {
-      const crdt::Entry* o = r.map().find(k);
+    first->map().for_each([&](std::string_view k, const crdt::EntryView& e) {
+      crdt::EntryPtr o = r.map().find(k);
       if (same && (!o || !crdt::same_write(*o, e))) same = false;
     });
     if (!same) return false;

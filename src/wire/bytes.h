@@ -111,6 +111,19 @@ class Reader {
     p_ += n;
     return s;
   }
+  // The same as a view of the input (valid while the input is).
+  std::string_view bytes_view(size_t max) {
+    uint64_t n = varint();
+    if (!ok_) return {};
+    if (n > max) {
+      fail("byte string over its limit");
+      return {};
+    }
+    if (!need(n, "truncated byte string")) return {};
+    std::string_view s(reinterpret_cast<const char*>(p_), static_cast<size_t>(n));
+    p_ += n;
+    return s;
+  }
   void raw(void* out, size_t n) {
     if (!need(n, "truncated field")) return;
     std::memcpy(out, p_, n);
