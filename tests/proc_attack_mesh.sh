@@ -149,6 +149,12 @@ verdict() {
 for i in $(seq 1 20); do "$MESHKV" set "doomed/$i" "v$i" --node "$A" >/dev/null || fail "set doomed/$i"; done
 keys_are() { [ "$(counter "$1" keys)" = "$2" ]; }
 for p in "$PA" "$PB" "$PC"; do wait_for 10 "the 20 keys on :$p" keys_are "$p" 20; done
+# The forgery is against an established mesh: every node has heard from every
+# member once (gc.settled). A node still joining when forged names reach it
+# settles only once they are reaped or forgotten (README, Tombstones), and
+# on a quick machine the names could otherwise arrive before that.
+settled() { status_json "$1" | grep -q '"settled":true'; }
+for p in "$PA" "$PB" "$PC"; do wait_for 10 ":$p settled" settled "$p"; done
 RSS0=$(max_rss)
 "$FORGE" fake "$A" 50 >"$RUN_DIR/forge4.out" 2>&1 || fail "meshkv_forge fake: $(cat "$RUN_DIR/forge4.out")"
 # Gossip carries the forgery on: wait until c lists ten of them too.
