@@ -843,3 +843,20 @@ TEST_CASE("wire: a digest asking about more quarantined writes than allowed is r
   REQUIRE(ok.ok());
   CHECK(std::get<Digest>(ok->msg).quarantine_asks.size() == kMaxQuarantineAsks);
 }
+
+TEST_CASE("wire: quarantine asks are bounded across repeats of their field") {
+  // Two fields of 10 asks each decode as 20, which no single field may
+  // carry: refused, so that whatever decodes also encodes back into one
+  // field that decodes (the fuzzer found the round trip broken).
+  Digest d;
+  for (uint64_t i = 1; i <= 10; ++i) d.quarantine_asks.push_back({i, i});
+  const Bytes one = encode(Envelope{kVersion, 7, d});
+  Digest empty;
+  const size_t bare = encode(Envelope{kVersion, 7, empty}).size();
+  Bytes twice = one;
+  twice.insert(twice.end(), one.begin() + static_cast<std::ptrdiff_t>(bare), one.end());
+  auto r = decode(twice);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.status().code() == Code::kCorruption);
+  REQUIRE(decode(one).ok());
+}

@@ -468,7 +468,9 @@ Digest get_body<Digest>(Reader& r) {
     }
     if (tag == kDigestExtAsks) {
       const uint64_t n = x.count(9);
-      if (n > kMaxQuarantineAsks) x.fail("too many quarantine asks");
+      // Counted across repeats of the field too: what decodes must encode
+      // back into one field that decodes.
+      if (n > kMaxQuarantineAsks - m.quarantine_asks.size()) x.fail("too many quarantine asks");
       for (uint64_t i = 0; i < n && x.ok(); ++i) {
         crdt::Dot d;
         d.origin = x.u64();
