@@ -149,6 +149,14 @@ class Node:
         """Types text and Enter; returns what was printed until the next prompt."""
         name = self.prompt
         marker = f"meshkv {name}> ".encode()
+        end = min(time.monotonic() + secs, DEADLINE)
+        # Typed before the line editor takes the terminal, a line can be
+        # flushed unread: wait for the first prompt (bounded) before typing.
+        while time.monotonic() < end:
+            with self.lock:
+                if marker in ANSI.sub(b"", bytes(self.out)):
+                    break
+            time.sleep(0.05)
         with self.lock:
             start = len(self.out)
         os.write(self.fd, text.encode() + b"\r")
