@@ -525,35 +525,32 @@ crdt::Judging AntiEntropy::judging(uint64_t uid, const Endpoint& from, uint64_t 
   return j;
 }
 
+namespace {
+// Raises `name`'s horizon in `m` to at least `h`; a new name beyond `cap`
+// names first pushes out the one with the lowest horizon.
+void raise_bounded(std::map<std::string, uint64_t, std::less<>>& m, const std::string& name, uint64_t h,
+                   size_t cap) {
+  auto it = m.find(name);
+  if (it != m.end()) {
+    it->second = std::max(it->second, h);
+    return;
+  }
+  if (m.size() >= cap) {
+    m.erase(std::min_element(m.begin(), m.end(), [](const auto& a, const auto& b) { return a.second < b.second; }));
+  }
+  m.emplace(name, h);
+}
+}  // namespace
+
 void AntiEntropy::note_heard_exclusion(uint64_t uid, const std::string& name, uint64_t h) {
   // Known to have reconciled past it already: nothing to judge.
   if (auto p = peer_vv_.find(uid); p != peer_vv_.end() && p->second.reconciled >= h) return;
-  auto it = heard_exclusions_.find(name);
-  if (it == heard_exclusions_.end()) {
-    if (heard_exclusions_.size() >= kMaxHeardExclusions) {
-      auto lowest = std::min_element(heard_exclusions_.begin(), heard_exclusions_.end(),
-                                     [](const auto& a, const auto& b) { return a.second < b.second; });
-      heard_exclusions_.erase(lowest);
-    }
-    heard_exclusions_.emplace(name, h);
-  } else {
-    it->second = std::max(it->second, h);
-  }
+  raise_bounded(heard_exclusions_, name, h, kMaxHeardExclusions);
   note_judged_to(name, h);
 }
 
 void AntiEntropy::note_judged_to(const std::string& name, uint64_t h) {
-  auto it = judged_to_.find(name);
-  if (it == judged_to_.end()) {
-    if (judged_to_.size() >= kMaxExcluded) {
-      auto lowest = std::min_element(judged_to_.begin(), judged_to_.end(),
-                                     [](const auto& a, const auto& b) { return a.second < b.second; });
-      judged_to_.erase(lowest);
-    }
-    judged_to_.emplace(name, h);
-  } else {
-    it->second = std::max(it->second, h);
-  }
+  raise_bounded(judged_to_, name, h, kMaxExcluded);
 }
 
 bool AntiEntropy::unreconciled(uint64_t uid, const Endpoint& from) const {
