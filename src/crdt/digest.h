@@ -38,12 +38,20 @@ uint64_t entry_hash_keyed(uint64_t key_hash, const EntryView& e);
 
 class Digest {
  public:
-  void add(std::string_view key, const EntryView& e) { buckets_[bucket_of(key)] ^= entry_hash(key, e); }
+  void add(std::string_view key, const EntryView& e) { add_hashed(hash64(key), key, e); }
   void remove(std::string_view key, const EntryView& e) { add(key, e); }  // XOR is its own inverse
+  // The same, given hash64(key): LwwMap has it from its key index, and a
+  // merge then hashes the key once for the index and the bucket.
+  void add_hashed(uint64_t key_hash, std::string_view key, const EntryView& e) {
+    buckets_[key_hash >> 52] ^= entry_hash(key, e);
+  }
   // remove(key, old) and add(key, now), hashing the key once for both.
   void replace(std::string_view key, const EntryView& old, const EntryView& now) {
+    replace_hashed(hash64(key), key, old, now);
+  }
+  void replace_hashed(uint64_t key_hash, std::string_view key, const EntryView& old, const EntryView& now) {
     const uint64_t kh = hash64(key, 1);
-    buckets_[bucket_of(key)] ^= entry_hash_keyed(kh, old) ^ entry_hash_keyed(kh, now);
+    buckets_[key_hash >> 52] ^= entry_hash_keyed(kh, old) ^ entry_hash_keyed(kh, now);
   }
 
   uint64_t bucket(size_t b) const { return buckets_[b]; }

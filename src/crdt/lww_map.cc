@@ -208,7 +208,8 @@ LwwMap::MergeResult LwwMap::merge(std::string_view key, const EntryView& e) {
   if (key.size() > kMaxKeyBytes || e.value.size() > kMaxValueBytes) {
     throw std::length_error("LwwMap: key or value above its limit");
   }
-  auto it = table_.find(key);
+  const uint64_t h = hash64(key);
+  auto it = table_.find(Hashed{key, h});
   if (it == table_.end()) {
     uint32_t i;
     if (!free_.empty()) {
@@ -220,9 +221,19 @@ LwwMap::MergeResult LwwMap::merge(std::string_view key, const EntryView& e) {
     }
     Slot& s = (*slots_)[i];
     store(s, key, e, index(i, e.dot));
-    table_.insert(i);
+    {
+      // Cleared however insert() leaves (a throw included): slot numbers
+      // are reused for other keys.
+      struct Known {
+        Slots& slots;
+        ~Known() { slots.hashed_slot = kNoSlot; }
+      } known{*slots_};
+      slots_->hashed_slot = i;
+      slots_->hashed_hash = h;
+      table_.insert(i);
+    }
     if (ordered_key(key)) ordered_.insert(i);
-    digest_.add(key, e);
+    digest_.add_hashed(h, key, e);
     if (e.tombstone) ++tombstones_;
     return MergeResult::kInserted;
   }
@@ -231,7 +242,7 @@ LwwMap::MergeResult LwwMap::merge(std::string_view key, const EntryView& e) {
   const EntryView cur = view_of(i);
   if (!wins(e, cur)) return MergeResult::kStale;
   const std::string_view k = key_in(s);  // `key` may be a view of the map
-  digest_.replace(k, cur, e);
+  digest_.replace_hashed(h, k, cur, e);
   unindex(cur.dot);
   if (cur.tombstone) --tombstones_;
   store(s, k, e, index(i, e.dot));

@@ -220,6 +220,11 @@ class LwwMap {
     }
     void shrink_to_fit() { chunks_.shrink_to_fit(); }
 
+    // The slot merge() is adding to the key index, and its key's hash (see
+    // Hash); kNoSlot otherwise.
+    uint32_t hashed_slot = UINT32_MAX;
+    uint64_t hashed_hash = 0;
+
    private:
     static size_t chunk_size(size_t c) { return c < kSmallChunks ? kSmall : kLarge; }
     size_t capacity() const {
@@ -238,18 +243,32 @@ class LwwMap {
   EntryView view_of(uint32_t i) const;
 
   // The table holds slot numbers; hashing and comparing go through the slots,
-  // and accept a string_view for lookups by key.
+  // and accept a key (a string_view, or a Hashed whose hash was taken once
+  // for the index and the digest). hash64 mixes its output, so the table
+  // does not mix it again (is_avalanching).
+  struct Hashed {
+    std::string_view key;
+    uint64_t hash;
+  };
   struct Hash {
     using is_transparent = void;
+    using is_avalanching = void;
     const Slots* slots;
-    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-    size_t operator()(uint32_t i) const { return (*this)(key_in((*slots)[i])); }
+    size_t operator()(std::string_view s) const { return hash64(s); }
+    size_t operator()(const Hashed& h) const { return h.hash; }
+    size_t operator()(uint32_t i) const {
+      // The slot being inserted: its key's hash is known (merge()), and the
+      // table asks for it once more on insert.
+      if (i == slots->hashed_slot) return slots->hashed_hash;
+      return (*this)(key_in((*slots)[i]));
+    }
   };
   struct Eq {
     using is_transparent = void;
     const Slots* slots;
     std::string_view key(uint32_t i) const { return key_in((*slots)[i]); }
     std::string_view key(std::string_view s) const { return s; }
+    std::string_view key(const Hashed& h) const { return h.key; }
     template <class A, class B>
     bool operator()(const A& a, const B& b) const { return key(a) == key(b); }
   };
