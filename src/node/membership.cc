@@ -27,6 +27,9 @@ constexpr size_t kMaxUidNames = 8192;
 // while no member is in reach.
 constexpr size_t kMaxBroadcasts = 1024;
 constexpr size_t kUnverifiedRemindersPerRound = 8;
+// Greetings (greet()) a gossip interval: a forged list of thousands of
+// names gets them one ping each, a few dozen a second, as it gets probes.
+constexpr size_t kGreetingsPerRound = 8;
 constexpr uint64_t kMinGossipGapUs = 20 * kMs;
 // Introductions are limited to one a second per process: older records of
 // them limit nothing.
@@ -363,6 +366,30 @@ void Membership::add(const MemberUpdate& u) {
   hooks_.log(LogLevel::kInfo, describe(e));
   queue_broadcast(u);
   hooks_.changed(e);
+  greet(members_.at(u.name));
+}
+
+void Membership::greet(const Member& m) {
+  if (m.verified || !m.reachable() || to_greet_.size() >= kMaxMembers) return;
+  to_greet_.push_back(m.name);
+  greet_due();
+}
+
+void Membership::greet_due() {
+  const uint64_t t = now_.mono_us;
+  if (t >= greet_window_us_ + cfg_.gossip_interval_ms * kMs) {
+    greet_window_us_ = t;
+    greeted_ = 0;
+  }
+  while (!to_greet_.empty() && greeted_ < kGreetingsPerRound) {
+    const Member* m = find(to_greet_.front());
+    to_greet_.pop_front();
+    if (!m || m->verified || !m->reachable()) continue;
+    ++greeted_;
+    // A seq of its own, so that the answer matches neither the probe in
+    // flight nor a relay: heard_from() is all it is for.
+    hooks_.sender->send(m->addr, wire::Ping{++probe_seq_, 0, {}});
+  }
 }
 
 void Membership::apply_update(const MemberUpdate& u, const Endpoint* from) {
@@ -433,6 +460,7 @@ void Membership::apply_update(const MemberUpdate& u, const Endpoint* from) {
   name_uid(u.uid, u.name);
   change(*m, u.state, u.incarnation, new_process, was_verified);
   queue_broadcast(m->update());
+  if (was_verified && !m->verified) greet(*m);
   // Left while we had given up on it: what `meshkv forget` says somewhere
   // (or a graceful leave we heard of late). Nothing is left to show or to
   // wait for: removed at once. (A member seen alive that leaves stays
@@ -681,6 +709,8 @@ void Membership::gossip_tick() {
   last_gossip_us_ = now_.mono_us;
   next_gossip_us_ = now_.mono_us + cfg_.gossip_interval_ms * kMs;
   arm_gossip();
+  // Greetings beyond a round's share (many members learned at once).
+  greet_due();
   // A suspect hears the rumour about itself every round until it refutes or
   // is declared dead: a refutation that is never provoked cannot happen.
   // Of the suspects never heard from directly, only a few a round: a forged

@@ -232,6 +232,12 @@ class Membership {
   void change(Member& m, wire::MemberState s, uint64_t incarnation, bool new_process, bool was_verified);
   // Heard from directly: reports that it now counts.
   void verify(Member& m);
+  // A member we were told of and have not heard from gets a ping at once
+  // (within kGreetingsPerRound a gossip interval; the rest at the next
+  // gossip rounds): its answer verifies it here, and the ping verifies us
+  // there. Until then neither side pushes writes to the other.
+  void greet(const Member& m);
+  void greet_due();
   void refute(uint64_t seen_incarnation);
   void queue_broadcast(const wire::MemberUpdate& u);
   std::vector<wire::MemberUpdate> take_piggyback(size_t budget_bytes);
@@ -309,6 +315,11 @@ class Membership {
   std::unordered_map<uint64_t, uint64_t> introduced_us_;  // unknown uid -> when we asked it (last second)
   uint64_t last_intro_us_ = 0;
   uint64_t last_gossip_us_ = 0;
+  // Members to greet (greet()), oldest first; may be stale. Greetings sent
+  // in the gossip interval from greet_window_us_.
+  std::deque<std::string> to_greet_;
+  uint64_t greet_window_us_ = 0;
+  size_t greeted_ = 0;
 
   // Periodic work (monotonic us).
   uint64_t next_probe_us_ = 0, next_gossip_us_ = 0, next_reconnect_us_ = 0;
