@@ -4,8 +4,13 @@
 // bytes freed by replacements and erasures are used again.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <map>
+#include <random>
+#include <set>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "crdt/lww_map.h"
 
@@ -165,4 +170,58 @@ TEST_CASE("lww map: past the small chunks of slots, copies and shrinking keep ev
   CHECK(m.find("k65537")->value == "v65537");
   check_self_consistent(m);
   check_self_consistent(c);
+}
+
+TEST_CASE("lww map: the origin index answers scans across seqs of every size") {
+  // Seqs are kept as their lower 32 bits under groups of their upper 32:
+  // scans must cross groups, and start inside one, at every boundary.
+  std::mt19937_64 rng(1919);
+  const uint64_t two32 = uint64_t{1} << 32;
+  auto random_seq = [&]() -> uint64_t {
+    switch (rng() % 5) {
+      case 0: return 1 + rng() % 2000;
+      case 1: return two32 - 1000 + rng() % 2000;
+      case 2: return 3 * two32 + rng() % 100;
+      case 3: return UINT64_MAX - rng() % 100;
+      default: return rng();
+    }
+  };
+  LwwMap m;
+  std::map<std::string, Dot> winner;  // the reference: each key's winning dot
+  std::set<std::pair<uint64_t, uint64_t>> used;
+  for (uint64_t step = 1; step <= 20'000; ++step) {
+    const std::string key = "k" + std::to_string(rng() % 3000);
+    if (rng() % 8 == 0) {
+      CHECK(m.erase(key) == (winner.erase(key) == 1));
+      continue;
+    }
+    Dot d{1 + rng() % 3, random_seq()};
+    if (!used.insert({d.origin, d.seq}).second) continue;  // dots are unique
+    m.merge(key, Entry{Hlc::make(1000 + step, 0), d, false, "v"});  // later hlc: always wins
+    winner[key] = d;
+    if (step % 5000 == 0) m.shrink();
+  }
+  for (uint64_t origin = 1; origin <= 3; ++origin) {
+    std::vector<uint64_t> want_all;
+    for (const auto& [k, d] : winner) {
+      if (d.origin == origin) want_all.push_back(d.seq);
+    }
+    std::sort(want_all.begin(), want_all.end());
+    for (uint64_t after : {uint64_t{0}, uint64_t{1000}, two32 - 1, two32, two32 + 5, 3 * two32 + 50,
+                           UINT64_MAX - 50, UINT64_MAX, want_all.empty() ? 0 : want_all[want_all.size() / 2]}) {
+      INFO("origin " << origin << " after " << after);
+      std::vector<uint64_t> got;
+      m.scan_origin(origin, after, [&](std::string_view k, const EntryView& e) {
+        CHECK(winner.at(std::string(k)) == e.dot);
+        got.push_back(e.dot.seq);
+        return true;
+      });
+      std::vector<uint64_t> want;
+      for (uint64_t s : want_all) {
+        if (s > after) want.push_back(s);
+      }
+      CHECK(got == want);
+    }
+  }
+  check_self_consistent(m);
 }

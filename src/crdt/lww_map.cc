@@ -290,11 +290,8 @@ void LwwMap::shrink() {
   slots_->shrink_to_fit();
   free_.shrink_to_fit();
   for (auto& [o, idx] : by_origin_) {
-    if (idx.cleared > 0) {
-      std::erase_if(idx.slots, [](const auto& slot) { return slot.second == kNoSlot; });
-      idx.cleared = 0;
-    }
-    idx.slots.shrink_to_fit();
+    if (idx.cleared > 0) idx.drop_cleared();
+    for (auto& [hi, seg] : idx.segs) seg.shrink_to_fit();
   }
   if (arena_.free_bytes() > 0) compact_arena();
 }
@@ -307,13 +304,16 @@ std::vector<Origin> LwwMap::origins() const {
 }
 
 namespace {
-auto seq_less = [](const auto& slot, uint64_t seq) { return slot.first < seq; };
+auto low_less = [](const auto& pair, uint32_t low) { return pair.first < low; };
 }  // namespace
 
-std::vector<std::pair<uint64_t, uint32_t>>::const_iterator LwwMap::OriginIndex::after(
-    uint64_t seq) const {
-  return std::upper_bound(slots.begin(), slots.end(), seq,
-                          [](uint64_t s, const auto& slot) { return s < slot.first; });
+void LwwMap::OriginIndex::drop_cleared() {
+  for (auto seg = segs.begin(); seg != segs.end();) {
+    std::erase_if(seg->second, [](const auto& pair) { return pair.second == kNoSlot; });
+    seg = seg->second.empty() ? segs.erase(seg) : std::next(seg);
+  }
+  pairs -= cleared;
+  cleared = 0;
 }
 
 uint32_t LwwMap::index(uint32_t slot, Dot d) {
@@ -333,17 +333,22 @@ uint32_t LwwMap::index(uint32_t slot, Dot d) {
       origin_of_.push_back(d.origin);
     }
   }
-  if (idx.slots.empty() || idx.slots.back().first < d.seq) {
-    idx.slots.emplace_back(d.seq, slot);
+  const uint32_t hi = high_of(d.seq), lo = low_of(d.seq);
+  // The newest group is the usual one.
+  SeqSlots& seg = !idx.segs.empty() && idx.segs.rbegin()->first == hi ? idx.segs.rbegin()->second : idx.segs[hi];
+  if (seg.empty() || seg.back().first < lo) {
+    seg.emplace_back(lo, slot);
+    ++idx.pairs;
     return idx.id;
   }
-  auto pos = std::lower_bound(idx.slots.begin(), idx.slots.end(), d.seq, seq_less);
-  if (pos != idx.slots.end() && pos->first == d.seq) {
+  auto pos = std::lower_bound(seg.begin(), seg.end(), lo, low_less);
+  if (pos != seg.end() && pos->first == lo) {
     if (pos->second == kNoSlot) --idx.cleared;
     pos->second = slot;
     return idx.id;
   }
-  idx.slots.insert(pos, {d.seq, slot});
+  seg.insert(pos, {lo, slot});
+  ++idx.pairs;
   return idx.id;
 }
 
@@ -351,17 +356,19 @@ void LwwMap::unindex(Dot d) {
   auto o = by_origin_.find(d.origin);
   if (o == by_origin_.end()) return;
   auto& idx = o->second;
-  auto pos = std::lower_bound(idx.slots.begin(), idx.slots.end(), d.seq, seq_less);
-  if (pos == idx.slots.end() || pos->first != d.seq || pos->second == kNoSlot) return;
+  auto seg = idx.segs.find(high_of(d.seq));
+  if (seg == idx.segs.end()) return;
+  const uint32_t lo = low_of(d.seq);
+  auto pos = std::lower_bound(seg->second.begin(), seg->second.end(), lo, low_less);
+  if (pos == seg->second.end() || pos->first != lo || pos->second == kNoSlot) return;
   pos->second = kNoSlot;
   ++idx.cleared;
-  const size_t live = idx.slots.size() - idx.cleared;
+  const size_t live = idx.pairs - idx.cleared;
   if (live == 0) {
     free_origins_.push_back(idx.id);
     by_origin_.erase(o);
   } else if (idx.cleared > 64 && idx.cleared > live) {
-    std::erase_if(idx.slots, [](const auto& slot) { return slot.second == kNoSlot; });
-    idx.cleared = 0;
+    idx.drop_cleared();
   }
 }
 
