@@ -59,6 +59,7 @@ struct Counters {
   uint64_t queue_drops = 0;    // bounded queues overflowed
   uint64_t fragments_dropped = 0;  // pieces refused or partial messages evicted or expired (reassembly bounds)
   uint64_t retransmits = 0;
+  uint64_t retransmits_deferred = 0;  // expiries not resent: the member silent with many pushes in flight
   uint64_t push_gave_up = 0;   // retransmissions exhausted; anti-entropy repairs
   uint64_t duplicates = 0;     // pushes received twice (acked, not re-applied)
   uint64_t ae_rounds = 0;      // digests sent

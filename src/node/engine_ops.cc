@@ -485,6 +485,7 @@ void add(Counters& c, const Membership::Counters& m) {
 
 void add(Counters& c, const Replication::Counters& r) {
   c.retransmits = r.retransmits;
+  c.retransmits_deferred = r.retransmits_deferred;
   c.push_gave_up = r.push_gave_up;
   c.duplicates = r.duplicates;
   c.dropped += r.dropped;

@@ -138,6 +138,7 @@ Value datagram_counts(const Counters& c, uint64_t skew_rejections) {
   d.set("fragments_dropped", c.fragments_dropped);
   d.set("duplicates", c.duplicates);
   d.set("retransmits", c.retransmits);
+  d.set("retransmits_deferred", c.retransmits_deferred);
   d.set("push_gave_up", c.push_gave_up);
   d.set("anti_entropy_rounds", c.ae_rounds);
   d.set("chunks_sent", c.chunks_sent);

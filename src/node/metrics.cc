@@ -134,6 +134,9 @@ void traffic(Writer& w, const Counters& c) {
 void protocol(Writer& w, const Counters& c) {
   w.single("meshkv_duplicate_pushes_total", "counter", "Pushes received again (acknowledged, not re-applied).", c.duplicates);
   w.single("meshkv_retransmits_total", "counter", "Pushes sent again for want of an acknowledgement.", c.retransmits);
+  w.single("meshkv_retransmits_deferred_total", "counter",
+           "Retransmission timers waited out: the member was silent with many pushes in flight.",
+           c.retransmits_deferred);
   w.single("meshkv_push_gave_up_total", "counter", "Pushes whose retransmissions ran out (anti-entropy repairs them).", c.push_gave_up);
   w.single("meshkv_anti_entropy_rounds_total", "counter", "Digests sent.", c.ae_rounds);
   w.family("meshkv_anti_entropy_bytes_sent_total", "counter", "Bytes of digests and delta chunks sent.");

@@ -37,6 +37,7 @@ class Replication {
  public:
   struct Counters {
     uint64_t retransmits = 0;
+    uint64_t retransmits_deferred = 0;  // expiries waited out: the member was silent, many in flight
     uint64_t push_gave_up = 0;  // retransmissions exhausted; anti-entropy repairs
     uint64_t duplicates = 0;    // pushes received twice (acked, not re-applied)
     uint64_t dropped = 0;       // pushes refused (bad chunk, not the sender's writes)
@@ -121,6 +122,7 @@ class Replication {
     size_t in_flight = 0;                     // pending entries sent and not acknowledged
     std::deque<uint64_t> waiting;             // msg_seqs not sent yet, oldest first
     uint64_t answered_us = 0;                 // the last acknowledgement (or the first push sent)
+    uint64_t highest_acked = 0;               // the highest msg_seq acknowledged
   };
   // A traced write: when it was pushed, and when each member acknowledged.
   struct Trace {
