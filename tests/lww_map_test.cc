@@ -225,3 +225,26 @@ TEST_CASE("lww map: the origin index answers scans across seqs of every size") {
   }
   check_self_consistent(m);
 }
+
+TEST_CASE("lww map: counts the internal keys outside sets through merge, erase, copy and move") {
+  // Writes skip looking for a counter while the map holds none of its keys.
+  LwwMap m;
+  m.merge("plain", val(1, "v"));
+  m.merge(std::string("\0sset-entry", 11), val(2, "v"));
+  CHECK(m.other_internal() == 0);
+  const std::string part("\0p0000000000000003key", 21);
+  m.merge(part, val(3, "1"));
+  m.merge(part, val(4, "2"));  // a newer value of the same key
+  m.merge(std::string("\0rkey", 5), val(5, "r"));
+  CHECK(m.other_internal() == 2);
+  LwwMap copy(m);
+  CHECK(copy.other_internal() == 2);
+  CHECK(m.erase(part));
+  CHECK(m.other_internal() == 1);
+  CHECK(copy.other_internal() == 2);
+  LwwMap moved(std::move(copy));
+  CHECK(moved.other_internal() == 2);
+  CHECK(copy.other_internal() == 0);  // NOLINT: a moved-from map is empty and usable
+  CHECK(m.erase(std::string("\0rkey", 5)));
+  CHECK(m.other_internal() == 0);
+}

@@ -137,6 +137,9 @@ std::optional<Baseline> decode_baseline(std::string_view v) {
 
 CounterView read_counter(const LwwMap& m, std::string_view key) {
   Found f;
+  // Every set and del asks: without a counter in the map, the answer is
+  // known without building and looking up a part key per origin.
+  if (m.other_internal() == 0) return evaluate(f);
   for (Origin o : m.origins()) {
     const std::string pk = counter_part_key(key, o);
     if (EntryPtr e = m.find(pk)) f.parts.emplace_back(o, e);
@@ -165,6 +168,7 @@ std::map<std::string, CounterView, std::less<>> read_counters(const LwwMap& m, s
 
 Baseline counter_totals(const LwwMap& m, std::string_view key) {
   Baseline b;
+  if (m.other_internal() == 0) return b;
   for (Origin o : m.origins()) {
     EntryPtr e = m.find(counter_part_key(key, o));
     if (e == nullptr || e->tombstone) continue;

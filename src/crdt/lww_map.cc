@@ -79,7 +79,8 @@ LwwMap::LwwMap(const LwwMap& o)
       origin_of_(o.origin_of_),
       free_origins_(o.free_origins_),
       digest_(o.digest_),
-      tombstones_(o.tombstones_) {
+      tombstones_(o.tombstones_),
+      other_internal_(o.other_internal_) {
   // The slots were copied with the other map's record addresses: each gets
   // a record of its own here.
   for (size_t i = 0; i < slots_->size(); ++i) {
@@ -117,6 +118,7 @@ LwwMap& LwwMap::operator=(LwwMap&& o) {
   free_origins_ = std::exchange(o.free_origins_, {});
   digest_ = std::exchange(o.digest_, {});
   tombstones_ = std::exchange(o.tombstones_, 0);
+  other_internal_ = std::exchange(o.other_internal_, 0);
   // This map's old entries, now o's, go: records first (the large ones are
   // allocations of their own), then the slots that point at them.
   o.table_.clear();
@@ -233,6 +235,7 @@ LwwMap::MergeResult LwwMap::merge(std::string_view key, const EntryView& e) {
       table_.insert(i);
     }
     if (ordered_key(key)) ordered_.insert(i);
+    if (other_internal_key(key)) ++other_internal_;
     digest_.add_hashed(h, key, e);
     if (e.tombstone) ++tombstones_;
     return MergeResult::kInserted;
@@ -271,6 +274,7 @@ bool LwwMap::erase(std::string_view key) {
   if (cur.tombstone) --tombstones_;
   table_.erase(it);
   if (ordered_key(key_in(s))) ordered_.erase(i);  // before its key goes
+  if (other_internal_key(key_in(s))) --other_internal_;
   // The slot keeps its place (others' numbers must not move); its record
   // goes back to the arena now.
   release(s);

@@ -159,6 +159,10 @@ class LwwMap {
     }
   }
   size_t ordered_size() const { return ordered_.size(); }
+  // How many keys begin with a 0 byte but not with kOrderedPrefix: the
+  // parts and resets of counters (crdt/counter.h). While there are none, no
+  // key is a counter, and a write need not look for one.
+  size_t other_internal() const { return other_internal_; }
 
   // Origins that currently hold at least one winning entry, ascending.
   std::vector<Origin> origins() const;
@@ -292,6 +296,7 @@ class LwwMap {
   };
   using Ordered = std::set<uint32_t, Less>;
   static bool ordered_key(std::string_view k) { return k.starts_with(kOrderedPrefix); }
+  static bool other_internal_key(std::string_view k) { return !k.empty() && k[0] == '\0' && !ordered_key(k); }
 
   // One origin's winners in seq order. Writes of one origin mostly arrive in
   // seq order, so indexing is an append; a superseded winner's slot is
@@ -338,6 +343,7 @@ class LwwMap {
   std::vector<uint32_t> free_origins_;   // numbers of origins without winners
   Digest digest_;
   size_t tombstones_ = 0;
+  size_t other_internal_ = 0;
 };
 
 }  // namespace meshkv::crdt
