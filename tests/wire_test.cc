@@ -860,3 +860,20 @@ TEST_CASE("wire: quarantine asks are bounded across repeats of their field") {
   CHECK(r.status().code() == Code::kCorruption);
   REQUIRE(decode(one).ok());
 }
+
+TEST_CASE("wire: an empty reconciled extension on a push or chunk is refused cleanly") {
+  // Found by fuzzing under UBSan: an extension of length 0 was copied out
+  // with memcpy from a null buffer.
+  crdt::Chunk c;
+  c.origin = 7;
+  c.from = c.to = 1;
+  c.entries.push_back({"k", crdt::Entry{crdt::Hlc{5}, crdt::Dot{7, 1}, false, "v"}});
+  for (const Message& m : {Message{ChunkMsg{c}}, Message{Push{1, c}}}) {
+    Bytes b = encode(Envelope{kVersion, 1, m});
+    REQUIRE(decode(b).ok());
+    b.push_back(1);  // the reconciled extension's tag
+    b.push_back(0);  // length 0
+    auto r = decode(b);
+    CHECK_FALSE(r.ok());
+  }
+}

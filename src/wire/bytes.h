@@ -125,7 +125,9 @@ class Reader {
     return s;
   }
   void raw(void* out, size_t n) {
-    if (!need(n, "truncated field")) return;
+    // memcpy's pointers must not be null even for 0 bytes, and an empty
+    // vector's data() may be (a fuzzer found one: an empty extension field).
+    if (n == 0 || !need(n, "truncated field")) return;
     std::memcpy(out, p_, n);
     p_ += n;
   }
