@@ -17,6 +17,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <optional>
 #include <random>
 #include <set>
 #include <string>
@@ -60,6 +61,11 @@ class AntiEntropy {
   void on_applied(const crdt::KeyedEntry& ke);
   // Runs what is due: collection, the periodic round, follow-ups.
   void tick();
+  // The periodic round's digest for a probe of `target` to carry, when a
+  // round is due and the digest fits in `budget` bytes (one piece); a
+  // longer one is sent to `target` on its own. A round no probe takes
+  // within ride_wait_us() goes to a random member.
+  std::optional<wire::Digest> ride_along(const Member& target, size_t budget);
   // The wall time (ms) this node last saw a majority, from its data
   // directory (snapshot or log); only ever raised.
   void restore_quorum_ms(uint64_t wall_ms);
@@ -132,6 +138,10 @@ class AntiEntropy {
   // A full digest, or, when `peer` is given and our last word from it says
   // it holds what we hold, a summary (one hash) asking it to confirm.
   void send_digest(const Endpoint& to, bool counter, const Member* peer = nullptr, bool ask_back = false);
+  // The pieces send_digest() sends.
+  std::vector<wire::Digest> digests(const Endpoint& to, bool counter, const Member* peer, bool ask_back);
+  uint64_t ride_wait_us() const;
+  void next_round();
   void answer(const Endpoint& from, const wire::Digest& d);
   // The collection fields of a full digest (gc.cc's rule); true when the
   // digest told us to reconcile and was handled.

@@ -15,6 +15,9 @@ using wire::MemberUpdate;
 namespace {
 constexpr uint64_t kMs = 1000;
 constexpr size_t kPiggybackBytes = 400;
+// A ping without its updates and digest, with room to spare: header,
+// sequence, flags, counts and the extension field's tag and length.
+constexpr size_t kPingBytes = 64;
 constexpr uint64_t kWallEveryUs = 2000 * 1000;
 // Relay requests beyond this are refused (counted as queue drops).
 constexpr size_t kMaxRelays = 1024;
@@ -59,7 +62,8 @@ void Membership::probe_tick() {
                                                         take_piggyback(kPiggybackBytes)});
       }
       // Try directly once more: the first ping or its ack may simply be lost.
-      hooks_.sender->send(target->addr, wire::Ping{probe_.seq, target->uid, take_piggyback(kPiggybackBytes)});
+      hooks_.sender->send(target->addr,
+                          wire::Ping{probe_.seq, target->uid, take_piggyback(kPiggybackBytes), std::nullopt});
     } else if (probe_.indirect_sent && t >= probe_.fail_at_us) {
       probe_timeout(*target);
     }
@@ -99,14 +103,20 @@ void Membership::start_probe() {
     }
     const Member* m = find(probe_order_[probe_index_++]);
     if (!m || !m->reachable()) continue;
-    probe_ = Probe{m->name, ++probe_seq_, t, t + cfg_.probe_timeout_ms * kMs,
-                   t + cfg_.probe_interval_ms * kMs, false, true};
+    // The indirect probes get twice the direct timeout beyond it (their path
+    // is two round trips), not the whole interval: the interval can then
+    // grow, to send fewer datagrams, without detection slowing with it.
+    const uint64_t fail_ms = std::min(cfg_.probe_interval_ms, 3 * cfg_.probe_timeout_ms);
+    probe_ = Probe{m->name, ++probe_seq_, t, t + cfg_.probe_timeout_ms * kMs, t + fail_ms * kMs, false, true};
     arm_probe();
     ++counters_.probes_sent;
     // A direct ping names no target (8 bytes a ping): the answer says who
     // answered, and an answer from another process at that address is
-    // ignored in on_ping_ack().
-    hooks_.sender->send(m->addr, wire::Ping{probe_.seq, 0, take_piggyback(kPiggybackBytes)});
+    // ignored in on_ping_ack(). The periodic digest rides along when due:
+    // on an idle mesh the headers of its own datagram cost more than it.
+    wire::Ping ping{probe_.seq, 0, take_piggyback(kPiggybackBytes), std::nullopt};
+    if (hooks_.digest) ping.digest = hooks_.digest(*m, cfg_.mtu - kPiggybackBytes - kPingBytes);
+    hooks_.sender->send(m->addr, std::move(ping));
     return;
   }
 }
@@ -136,7 +146,7 @@ void Membership::on_ping_req(const Endpoint& from, const wire::PingReq& p) {
   const uint64_t seq = ++probe_seq_;
   relays_[seq] = Relay{from, p.probe_seq, p.target_uid, now_.mono_us + cfg_.probe_interval_ms * kMs};
   timers_.set(TimerKind::kRelay, seq, relays_[seq].expires_us);
-  hooks_.sender->send(p.target_addr, wire::Ping{seq, p.target_uid, {}});
+  hooks_.sender->send(p.target_addr, wire::Ping{seq, p.target_uid, {}, std::nullopt});
 }
 
 void Membership::on_ping_ack(uint64_t sender, const wire::PingAck& a) {
