@@ -32,6 +32,7 @@ AntiEntropy::AntiEntropy(const Config& cfg, const Now& now, std::mt19937_64& rng
                          const Membership& members, Timers& timers, Hooks hooks)
     : cfg_(cfg),
       now_(now),
+      rng_(rng),
       replica_(replica),
       members_(members),
       timers_(timers),
@@ -40,6 +41,7 @@ AntiEntropy::AntiEntropy(const Config& cfg, const Now& now, std::mt19937_64& rng
   // Spread rounds so that nodes started together do not digest together.
   started_us_ = now_.mono_us;
   next_ae_us_ = now_.mono_us + (rng() % (cfg_.anti_entropy_interval_ms * kMs + 1));
+  next_period_us_ = next_ae_us_;
   timers_.set(TimerKind::kAntiEntropy, 0, next_ae_us_ + ride_wait_us());
   timers_.set(TimerKind::kCollect, 0, next_gc_us_);
 }
@@ -129,8 +131,15 @@ uint64_t AntiEntropy::ride_wait_us() const { return 2 * cfg_.probe_interval_ms *
 void AntiEntropy::next_round() {
   // From when the round was due, not when a probe took it: rounds keep their
   // rate, each only shifted to the probe after it.
-  next_ae_us_ += cfg_.anti_entropy_interval_ms * kMs;
-  if (next_ae_us_ <= now_.mono_us) next_ae_us_ = now_.mono_us + cfg_.anti_entropy_interval_ms * kMs;
+  const uint64_t period_us = cfg_.anti_entropy_interval_ms * kMs;
+  next_period_us_ += period_us;
+  if (next_period_us_ <= now_.mono_us) next_period_us_ = now_.mono_us;
+  // At a random point of the period: the probe that takes the round is
+  // then any of the period's. Rounds due at a fixed pace took every second
+  // probe, and start_probe() can repeat its order round after round (a
+  // silent member first): a node's digests then went to the same two of
+  // its four peers, and the other two never learned its state.
+  next_ae_us_ = next_period_us_ + (period_us == 0 ? 0 : rng_() % period_us);
   timers_.set(TimerKind::kAntiEntropy, 0, next_ae_us_ + ride_wait_us());
 }
 

@@ -49,8 +49,8 @@ class AntiEntropy {
     LogFn log;
   };
 
-  // Draws the first round's jitter from `rng` (construction order matters
-  // for a reproducible simulation).
+  // Draws each round's jitter from `rng` (construction order matters for a
+  // reproducible simulation).
   AntiEntropy(const Config& cfg, const Now& now, std::mt19937_64& rng, crdt::Replica& replica,
               const Membership& members, Timers& timers, Hooks hooks);
 
@@ -197,6 +197,7 @@ class AntiEntropy {
 
   const Config& cfg_;
   const Now& now_;
+  std::mt19937_64& rng_;
   crdt::Replica& replica_;
   const Membership& members_;
   Timers& timers_;
@@ -204,6 +205,9 @@ class AntiEntropy {
   Counters counters_;
   const bool durable_;
 
+  // The period of the next round starts at next_period_us_; the round is
+  // due at next_ae_us_, a random point of it (next_round()).
+  uint64_t next_period_us_ = 0;
   uint64_t next_ae_us_ = 0;
   struct FollowUp {
     uint64_t at_us = 0;

@@ -21,6 +21,10 @@ constexpr size_t kPingBytes = 64;
 constexpr uint64_t kWallEveryUs = 2000 * 1000;
 // Relay requests beyond this are refused (counted as queue drops).
 constexpr size_t kMaxRelays = 1024;
+// How far start_probe() looks ahead in the round for the member heard from
+// least recently: bounded, as a mesh of thousands probes in rounds of
+// thousands.
+constexpr size_t kProbeLookahead = 8;
 // Beyond a round trip, what a clock offset sample may be off by: the
 // answerer's and our scheduling delays (ms).
 constexpr double kOffsetSlackMs = 50;
@@ -93,7 +97,8 @@ void Membership::probe_timeout(Member& target) {
 
 void Membership::start_probe() {
   const uint64_t t = now_.mono_us;
-  // Round-robin over a shuffled order: every member is probed once per round.
+  // Rounds over a shuffled order: every member is probed once per round (a
+  // clock offset sample a round, offset_fresh_us()).
   for (size_t tries = 0; tries <= probe_order_.size(); ++tries) {
     if (probe_index_ >= probe_order_.size()) {
       std::erase_if(probe_order_, [&](const std::string& n) { return !members_.count(n); });
@@ -101,6 +106,25 @@ void Membership::start_probe() {
       probe_index_ = 0;
       if (probe_order_.empty()) return;
     }
+    // Of the members left in this round (the next few), the one heard from
+    // least recently goes first. A dead member falls silent: it is then
+    // probed first by every node that has not yet probed it this round,
+    // rather than in its random place (with the 500 ms interval, 4 probes a
+    // round at N = 5, the first probe of a killed node came up to 1.5 s
+    // late). Live members are heard from often, by their probes and
+    // answers, so this costs no datagram. One never heard from is not drawn
+    // forward: a forged list must not draw every probe to its addresses.
+    const size_t end = std::min(probe_order_.size(), probe_index_ + kProbeLookahead);
+    size_t pick = probe_index_;
+    uint64_t oldest = ~uint64_t{0};
+    for (size_t i = probe_index_; i < end; ++i) {
+      const Member* c = find(probe_order_[i]);
+      if (c && c->reachable() && c->last_contact_us != 0 && c->last_contact_us < oldest) {
+        oldest = c->last_contact_us;
+        pick = i;
+      }
+    }
+    std::swap(probe_order_[probe_index_], probe_order_[pick]);
     const Member* m = find(probe_order_[probe_index_++]);
     if (!m || !m->reachable()) continue;
     // The indirect probes get twice the direct timeout beyond it (their path
