@@ -31,14 +31,16 @@ struct Config {
   // spreads news faster at the cost of idle traffic.
   uint64_t gossip_interval_ms = 200;
   // Failure detection: one member is probed per interval (ms), and the
-  // periodic anti-entropy digest rides in a probe. Detection time is about
-  // half an interval (until someone probes the dead member: each of N-1
-  // members probes it once in N-1 intervals), plus the probe's failure
+  // periodic anti-entropy digest rides in a probe. Detection time is the
+  // wait until someone probes the dead member (each of N-1 members probes
+  // it once a round of N-1 intervals, the least recently heard from first:
+  // a dead member falls silent), plus the probe's failure
   // (min(probe_interval, 3 * probe_timeout)), plus the suspicion timeout.
-  // 500: 4 datagrams a second per idle node (2 pings and 2 answers, 248 B/s
-  // on the wire at N = 5); at 30 % loss detection in 0.9-1.5 s (real
-  // processes, two kills) and 1.67 s mean, 2.31 s worst in the simulator
-  // (10 seeds), against 1.49 s and 1.96 s with 250 and 9 datagrams.
+  // 500: 4 datagrams a second per idle node (2 pings and 2 answers, 245-254
+  // B/s on the wire at N = 5); at 30 % loss detection in 1.2-1.6 s (real
+  // processes, three kills) and 1.41 s mean, 1.88 s worst in the simulator
+  // (40 seeds), against 1.49 s and 1.96 s (10 seeds) with 250 and 9
+  // datagrams.
   uint64_t probe_interval_ms = 500;
   // Wait for a direct ack before asking others to probe indirectly (ms).
   uint64_t probe_timeout_ms = 80;
