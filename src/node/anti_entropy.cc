@@ -154,7 +154,12 @@ void AntiEntropy::round() {
 }
 
 std::optional<wire::Digest> AntiEntropy::ride_along(const Member& target, size_t budget) {
-  if (now_.mono_us < next_ae_us_ || target.state != MemberState::kAlive) return std::nullopt;
+  // Only to a member heard from directly: probes go to every member listed,
+  // forged ones too (50 forged names among 3 members took nearly every
+  // digest, and tombstones were not collected: tests/proc_attack_mesh.sh).
+  // The round waits for a probe of such a member, or goes on its own to
+  // one (round(), random_members() preferring them).
+  if (now_.mono_us < next_ae_us_ || target.state != MemberState::kAlive || !target.verified) return std::nullopt;
   std::vector<wire::Digest> pieces = digests(target.addr, false, cfg_.ae_summaries ? &target : nullptr, false);
   next_round();
   ++counters_.ae_rounds;
