@@ -319,7 +319,7 @@ Handler setup_node(CLI::App& sub) {
       sub.add_option("--gossip-interval", o->gossip_ms, "membership gossip period (default 200)")
           ->type_name("MS");
   g["--probe-interval"] =
-      sub.add_option("--probe-interval", o->probe_ms, "failure-detector probe period (default 250)")
+      sub.add_option("--probe-interval", o->probe_ms, "failure-detector probe period (default 500)")
           ->type_name("MS");
   g["--probe-timeout"] =
       sub.add_option("--probe-timeout", o->probe_timeout_ms, "direct probe timeout (default 80)")

@@ -118,7 +118,7 @@ TEST_CASE("membership: introductions to unknown processes leave no growing table
   // 10,000 unknown processes, each sending one ping, 100 a second.
   size_t joins = 0;
   for (uint64_t i = 0; i < 10'000; ++i) {
-    deliver(a, addr_of(i), 500'000 + i, wire::Ping{i, 0, {}}, at(i * 10));
+    deliver(a, addr_of(i), 500'000 + i, wire::Ping{i, 0, {}, std::nullopt}, at(i * 10));
     for (const auto& d : testing::drain(a).datagrams) {
       auto env = wire::decode(d.bytes.data(), d.bytes.size() - node::kChecksumBytes);
       if (env.ok() && std::holds_alternative<wire::Join>(env->msg)) ++joins;

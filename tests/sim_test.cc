@@ -169,6 +169,32 @@ TEST_CASE("sim: a crashed node is declared dead by all, and no live node is at 3
   report("failure detection at 30% loss (kill to all agree)", m.secs, m.dgrams);
 }
 
+TEST_CASE("sim: an idle mesh of 5 sends at most 4 datagrams a second per node, under 250 B/s on the wire") {
+  // Two probes and two answers a second, the anti-entropy digest riding in a
+  // probe: before, nine datagrams (four probes every 250 ms, their answers,
+  // a digest of its own), 480 B/s with IP and UDP headers.
+  for (uint64_t seed : seeds(4100, 4)) {
+    INFO("seed " << seed << " (replay: MESHKV_SIM_SEED=" << seed << ")");
+    sim::Sim s(options(5, seed, 0.0, 0.0));
+    REQUIRE(s.run_until([&] { return s.membership_converged(); }, 30 * kSec));
+    Workload w;
+    w.run(s, 50, kSec, 10);  // every origin in the vectors, as in a mesh that was written to
+    REQUIRE(s.run_until([&] { return s.converged(); }, 30 * kSec));
+    s.run_for(10 * kSec);
+    const uint64_t d0 = s.stats().delivered + s.stats().dropped, b0 = s.stats().bytes;
+    const uint64_t secs = 30;
+    s.run_for(secs * kSec);
+    const double per_node_s = static_cast<double>(s.size() * secs);
+    const double dgrams = static_cast<double>(s.stats().delivered + s.stats().dropped - d0) / per_node_s;
+    const double bytes = static_cast<double>(s.stats().bytes - b0) / per_node_s;
+    MESSAGE("idle, per node: " << dgrams << " datagrams/s, " << bytes << " B/s of payload, "
+                               << bytes + 28 * dgrams << " B/s with IPv4/UDP headers");
+    CHECK(dgrams <= 4.1);
+    CHECK(bytes + 28 * dgrams < 250);
+    CHECK(w.check(s) == "");
+  }
+}
+
 TEST_CASE("sim: a crashed node restarts as a new process, rejoins and catches up") {
   for (uint64_t seed : seeds(5000, 10)) {
     INFO("seed " << seed << " (replay: MESHKV_SIM_SEED=" << seed << ")");

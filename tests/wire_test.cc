@@ -159,6 +159,7 @@ class Gen {
         if (chance(30)) {  // a summary carries its hash only
           d.summary = true;
           d.context_hash = next();
+          if (chance(50)) d.vv_sum = u64();  // an extension field (absent when 0)
           return d;
         }
         if (!chance(30)) {  // else the whole range, which is left out on the wire
@@ -178,7 +179,11 @@ class Gen {
         return d;
       }
       case 3: return ChunkMsg{chunk(/*loose=*/false)};
-      case 4: return Ping{u64(), chance(50) ? next() : 0, members()};
+      case 4: {
+        Ping p{u64(), chance(50) ? next() : 0, members(), std::nullopt};
+        if (chance(30)) p.digest = std::get<Digest>(message(2));  // riding along (an extension field)
+        return p;
+      }
       case 5: return PingReq{u64(), next(), endpoint(), members()};
       case 6: return PingAck{u64(), next(), chance(50) ? u64() : 0, members()};
       case 7: {
@@ -278,8 +283,8 @@ TEST_CASE("wire: the idle messages are small") {
   summary.context_hash = 0xffffffffffffffffULL;
   CHECK(encode(Envelope{kVersion, me, summary}).size() == 12 + 1 + 8);
   CHECK(encode(Envelope{kVersion, me, Digest{}}).size() == 12 + 1 + 1);  // whole range, empty
-  CHECK(encode(Envelope{kVersion, me, Ping{300, 0, {}}}).size() == 12 + 2 + 1 + 1);  // direct
-  CHECK(encode(Envelope{kVersion, me, Ping{300, peer, {}}}).size() == 12 + 2 + 1 + 8 + 1);  // relayed
+  CHECK(encode(Envelope{kVersion, me, Ping{300, 0, {}, std::nullopt}}).size() == 12 + 2 + 1 + 1);  // direct
+  CHECK(encode(Envelope{kVersion, me, Ping{300, peer, {}, std::nullopt}}).size() == 12 + 2 + 1 + 8 + 1);  // relayed
   // A direct answer without a clock reading: sequence, flags, no updates.
   CHECK(encode(Envelope{kVersion, me, PingAck{300, me, 0, {}}}).size() == 12 + 2 + 1 + 1);
   // Relayed, with a clock reading: the answerer and the reading are there.
@@ -289,6 +294,48 @@ TEST_CASE("wire: the idle messages are small") {
   REQUIRE(r.ok());
   CHECK(std::get<PingAck>(r->msg).target_uid == peer);
   CHECK(std::get<PingAck>(r->msg).wall_ms == 1795450159887);
+}
+
+TEST_CASE("wire: a digest rides along in a ping, and a malformed one fails the ping") {
+  const uint64_t me = 0xfedcba9876543210ULL;
+  Digest summary;
+  summary.summary = true;
+  summary.context_hash = 0x0123456789abcdefULL;
+  Ping p{300, 0, {}, summary};
+  const Bytes b = encode(Envelope{kVersion, me, p});
+  // The ping, then tag, length and the digest's body (flags and hash).
+  CHECK(b.size() == 12 + 2 + 1 + 1 + 1 + 1 + 1 + 8);
+  summary.vv_sum = 300;  // and the vector's sum: tag, length, varint
+  CHECK(encode(Envelope{kVersion, me, summary}).size() == 12 + 1 + 8 + 1 + 1 + 2);
+  auto r = decode(b);
+  REQUIRE(r.ok());
+  CHECK(std::get<Ping>(r->msg) == p);
+  SUBCASE("a byte beyond the summary inside the field: a tag without a length") {
+    Bytes bad = encode(Envelope{kVersion, me, Ping{300, 0, {}, std::nullopt}});
+    Writer w(bad);
+    w.varint(1);
+    w.varint(10);
+    w.u8(8);  // a summary
+    w.u64(5);
+    w.u8(0);
+    CHECK(is_corruption(decode(bad)));
+  }
+  SUBCASE("a digest cut short inside the field") {
+    Bytes bad = encode(Envelope{kVersion, me, Ping{300, 0, {}, std::nullopt}});
+    Writer w(bad);
+    w.varint(1);
+    w.varint(5);
+    w.u8(8);  // a summary whose hash is cut
+    w.raw("1234", 4);
+    CHECK(is_corruption(decode(bad)));
+  }
+  SUBCASE("a version 2 ping (no digest) still decodes") {
+    Bytes old = encode(Envelope{kVersion, me, Ping{300, 0, {}, std::nullopt}});
+    old[2] = 2;
+    auto o = decode(old);
+    REQUIRE(o.ok());
+    CHECK_FALSE(std::get<Ping>(o->msg).digest.has_value());
+  }
 }
 
 TEST_CASE("wire: version 1 messages are refused") {
@@ -341,6 +388,10 @@ TEST_CASE("wire: every strict prefix of a valid message fails") {
             bare.quarantine_asks.clear();
             had = true;
           }
+          if (ext == 0 && bare.vv_sum != 0) {  // a summary's only field
+            bare.vv_sum = 0;
+            had = true;
+          }
           if (ext == 1 && bare.mesh_size != 0) {
             bare.mesh_size = 0;
             had = true;
@@ -357,6 +408,15 @@ TEST_CASE("wire: every strict prefix of a valid message fails") {
           CHECK(std::get<Digest>(r->msg) == bare);
           ++optional;
         }
+      }
+      if (const auto* p = std::get_if<Ping>(&env.msg); p && p->digest) {
+        // The digest riding along is an extension field too.
+        const Ping bare{p->probe_seq, p->target_uid, p->updates, std::nullopt};
+        const Bytes without = encode(Envelope{env.version, env.sender, bare});
+        auto r = decode(b.data(), without.size());
+        REQUIRE(r.ok());
+        CHECK(std::get<Ping>(r->msg) == bare);
+        ++optional;
       }
       INFO("type=" << type_name(static_cast<MsgType>(t + 1)) << " instance=" << i
                    << " size=" << b.size());
@@ -714,7 +774,7 @@ TEST_CASE("wire: entry_size_bound is an upper bound of an entry's encoded size")
 }
 
 TEST_CASE("wire: peek_header reads a valid header and rejects a short one") {
-  const Bytes b = encode(Envelope{kVersion, 0x0102030405060708, Ping{1, 2, {}}});
+  const Bytes b = encode(Envelope{kVersion, 0x0102030405060708, Ping{1, 2, {}, std::nullopt}});
   auto h = peek_header(b.data(), b.size());
   REQUIRE(h.ok());
   CHECK(h->version == kVersion);
@@ -799,7 +859,7 @@ TEST_CASE("wire: an entry with a time to live travels in an extended type that o
   CHECK(ext[3] > 15);
   // The layout, pinned (tests/corpus/decode/*_ext_ttl.bin are built the
   // same way): flags 8, then the ttl varint after the seq.
-  const char* hex = "6d6b02104d00000000000000094d00000000000000000001016b08838080c0d6fcf3c50105d00f0176";
+  const char* hex = "6d6b03104d00000000000000094d00000000000000000001016b08838080c0d6fcf3c50105d00f0176";
   Bytes pinned;
   for (size_t i = 0; hex[i] != 0; i += 2) pinned.push_back(static_cast<uint8_t>(std::stoi(std::string(hex + i, 2), nullptr, 16)));
   CHECK(ext == pinned);

@@ -12,6 +12,12 @@ using wire::MemberState;
 
 namespace {
 constexpr uint64_t kMs = 1000;
+// A summary's check on the receiver's record of the sender's vector.
+uint64_t vv_sum(const crdt::VersionVector& vv) {
+  uint64_t sum = 0;
+  for (const auto& [o, s] : vv.items()) sum += s;
+  return sum;
+}
 // Chunks one digest is answered with. A peer that still misses more asks
 // again as soon as the answer advanced its vector, so a large sync proceeds
 // in RTT-clocked rounds instead of one burst that overflows socket buffers.
@@ -26,6 +32,7 @@ AntiEntropy::AntiEntropy(const Config& cfg, const Now& now, std::mt19937_64& rng
                          const Membership& members, Timers& timers, Hooks hooks)
     : cfg_(cfg),
       now_(now),
+      rng_(rng),
       replica_(replica),
       members_(members),
       timers_(timers),
@@ -34,7 +41,8 @@ AntiEntropy::AntiEntropy(const Config& cfg, const Now& now, std::mt19937_64& rng
   // Spread rounds so that nodes started together do not digest together.
   started_us_ = now_.mono_us;
   next_ae_us_ = now_.mono_us + (rng() % (cfg_.anti_entropy_interval_ms * kMs + 1));
-  timers_.set(TimerKind::kAntiEntropy, 0, next_ae_us_);
+  next_period_us_ = next_ae_us_;
+  timers_.set(TimerKind::kAntiEntropy, 0, next_ae_us_ + ride_wait_us());
   timers_.set(TimerKind::kCollect, 0, next_gc_us_);
 }
 
@@ -111,17 +119,57 @@ void AntiEntropy::restore_quorum_ms(uint64_t wall_ms) {
 void AntiEntropy::tick() {
   const uint64_t t = now_.mono_us;
   if (t >= next_gc_us_) gc_tick();
-  if (t >= next_ae_us_) round();
+  if (t >= next_ae_us_ + ride_wait_us()) round();
   follow_up();
 }
 
+// A due round's digest waits this long for a probe to carry it (ride_along):
+// a probe starts every probe interval, unless the one before is still out,
+// which it is for at most another interval.
+uint64_t AntiEntropy::ride_wait_us() const { return 2 * cfg_.probe_interval_ms * kMs; }
+
+void AntiEntropy::next_round() {
+  // From when the round was due, not when a probe took it: rounds keep their
+  // rate, each only shifted to the probe after it.
+  const uint64_t period_us = cfg_.anti_entropy_interval_ms * kMs;
+  next_period_us_ += period_us;
+  if (next_period_us_ <= now_.mono_us) next_period_us_ = now_.mono_us;
+  // At a random point of the period: the probe that takes the round is
+  // then any of the period's. Rounds due at a fixed pace took every second
+  // probe, and start_probe() can repeat its order round after round (a
+  // silent member first): a node's digests then went to the same two of
+  // its four peers, and the other two never learned its state.
+  next_ae_us_ = next_period_us_ + (period_us == 0 ? 0 : rng_() % period_us);
+  timers_.set(TimerKind::kAntiEntropy, 0, next_ae_us_ + ride_wait_us());
+}
+
 void AntiEntropy::round() {
-  next_ae_us_ = now_.mono_us + cfg_.anti_entropy_interval_ms * kMs;
-  timers_.set(TimerKind::kAntiEntropy, 0, next_ae_us_);
+  // No probe took the digest in time (this node probes nobody, or its
+  // probes keep failing): it goes on its own.
+  next_round();
   auto peers = members_.random_members(1, "");
   if (!peers.empty() && peers[0]->state == MemberState::kAlive) {
     send_digest(peers[0]->addr, false, cfg_.ae_summaries ? peers[0] : nullptr);
   }
+}
+
+std::optional<wire::Digest> AntiEntropy::ride_along(const Member& target, size_t budget) {
+  // Only to a member heard from directly: probes go to every member listed,
+  // forged ones too (50 forged names among 3 members took nearly every
+  // digest, and tombstones were not collected: tests/proc_attack_mesh.sh).
+  // The round waits for a probe of such a member, or goes on its own to
+  // one (round(), random_members() preferring them).
+  if (now_.mono_us < next_ae_us_ || target.state != MemberState::kAlive || !target.verified) return std::nullopt;
+  std::vector<wire::Digest> pieces = digests(target.addr, false, cfg_.ae_summaries ? &target : nullptr, false);
+  next_round();
+  ++counters_.ae_rounds;
+  if (pieces.size() == 1 && wire::encode(wire::Envelope{wire::kVersion, 0, pieces[0]}).size() <= budget) {
+    return std::move(pieces[0]);
+  }
+  // A vector too long for the ping's spare room goes beside it, on its own
+  // and in pieces: now, not when the round would give up on probes.
+  for (wire::Digest& d : pieces) hooks_.sender->send(target.addr, std::move(d));
+  return std::nullopt;
 }
 
 void AntiEntropy::follow_up() {
@@ -139,6 +187,12 @@ void AntiEntropy::follow_up() {
 
 void AntiEntropy::send_digest(const Endpoint& to, bool counter, const Member* peer, bool ask_back) {
   ++counters_.ae_rounds;
+  for (wire::Digest& d : digests(to, counter, peer, ask_back)) hooks_.sender->send(to, std::move(d));
+}
+
+std::vector<wire::Digest> AntiEntropy::digests(const Endpoint& to, bool counter, const Member* peer,
+                                               bool ask_back) {
+  std::vector<wire::Digest> out;
   // In sync as far as we know (its last digest, or its confirmation of our
   // summary, showed our vector): ask with the context's hash only. Any
   // difference, in the vector or in the dots beyond gaps, makes the peer
@@ -150,8 +204,9 @@ void AntiEntropy::send_digest(const Endpoint& to, bool counter, const Member* pe
       wire::Digest d;
       d.summary = true;
       d.context_hash = replica_.context().fingerprint();
-      hooks_.sender->send(to, std::move(d));
-      return;
+      d.vv_sum = vv_sum(replica_.vv());
+      out.push_back(std::move(d));
+      return out;
     }
   }
   // A member left out of our collections is told so in every full digest.
@@ -208,8 +263,9 @@ void AntiEntropy::send_digest(const Endpoint& to, bool counter, const Member* pe
     for (; i < end; ++i) d.vv.raise(items[i].first, items[i].second);
     d.origin_hi = i < items.size() ? items[i - 1].first : ~uint64_t{0};
     lo = d.origin_hi + 1;
-    hooks_.sender->send(to, std::move(d));
+    out.push_back(std::move(d));
   } while (i < items.size());
+  return out;
 }
 
 // ---- answering -----------------------------------------------------------------------
@@ -222,11 +278,35 @@ void AntiEntropy::on_digest(const Endpoint& from, uint64_t sender, const wire::D
   if (d.summary) {
     if (d.context_hash == replica_.context().fingerprint()) {
       note_peer_in_sync(sender);
-    } else {
-      // Our full vector, and theirs back in any case: equal vectors with
-      // different dots beyond gaps need both sides' deltas.
-      send_digest(from, /*counter=*/false, nullptr, /*ask_back=*/true);
+      return;
     }
+    // What made summaries slow repair: a summary that finds a difference
+    // used to cost a round trip more than a full digest. The full digest's
+    // receiver answers at once with what the sender lacks; the summary's
+    // receiver knew only that something differs, sent its vector, and the
+    // sender had to send its own back before anything it lacked came (four
+    // datagrams instead of two, each exposed to loss, and a lost one waits
+    // a whole round). At the end of a burst of writes, when a node that
+    // missed some sends a summary to one that has them, that was a second
+    // or more. Now, when our last record of the sender's vector (from its
+    // digests or its confirmed summaries, and vectors only grow) has the
+    // sum the summary states, it is the sender's vector: what it lacks goes
+    // now (dots beyond its gaps included), and our full digest asks only
+    // for what we lack. When the record is stale, nothing is lost but the
+    // shortcut: the exchange runs as before.
+    if (auto p = peer_vv_.find(sender); p != peer_vv_.end() && d.vv_sum != 0 && !p->second.resyncing &&
+                                        p->second.retired_known && vv_sum(p->second.vv) == d.vv_sum) {
+      wire::Digest known;
+      known.vv = p->second.vv;
+      known.retired_count = p->second.retired_count;
+      known.retired_hash = p->second.retired_hash;
+      answer(from, known);
+      send_digest(from, /*counter=*/false);
+      return;
+    }
+    // Our full vector, and theirs back in any case: equal vectors with
+    // different dots beyond gaps need both sides' deltas.
+    send_digest(from, /*counter=*/false, nullptr, /*ask_back=*/true);
     return;
   }
   note_peer_vv(sender, d);

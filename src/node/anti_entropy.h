@@ -17,6 +17,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <optional>
 #include <random>
 #include <set>
 #include <string>
@@ -48,8 +49,8 @@ class AntiEntropy {
     LogFn log;
   };
 
-  // Draws the first round's jitter from `rng` (construction order matters
-  // for a reproducible simulation).
+  // Draws each round's jitter from `rng` (construction order matters for a
+  // reproducible simulation).
   AntiEntropy(const Config& cfg, const Now& now, std::mt19937_64& rng, crdt::Replica& replica,
               const Membership& members, Timers& timers, Hooks hooks);
 
@@ -60,6 +61,11 @@ class AntiEntropy {
   void on_applied(const crdt::KeyedEntry& ke);
   // Runs what is due: collection, the periodic round, follow-ups.
   void tick();
+  // The periodic round's digest for a probe of `target` to carry, when a
+  // round is due and the digest fits in `budget` bytes (one piece); a
+  // longer one is sent to `target` on its own. A round no probe takes
+  // within ride_wait_us() goes to a random member.
+  std::optional<wire::Digest> ride_along(const Member& target, size_t budget);
   // The wall time (ms) this node last saw a majority, from its data
   // directory (snapshot or log); only ever raised.
   void restore_quorum_ms(uint64_t wall_ms);
@@ -132,6 +138,10 @@ class AntiEntropy {
   // A full digest, or, when `peer` is given and our last word from it says
   // it holds what we hold, a summary (one hash) asking it to confirm.
   void send_digest(const Endpoint& to, bool counter, const Member* peer = nullptr, bool ask_back = false);
+  // The pieces send_digest() sends.
+  std::vector<wire::Digest> digests(const Endpoint& to, bool counter, const Member* peer, bool ask_back);
+  uint64_t ride_wait_us() const;
+  void next_round();
   void answer(const Endpoint& from, const wire::Digest& d);
   // The collection fields of a full digest (gc.cc's rule); true when the
   // digest told us to reconcile and was handled.
@@ -187,6 +197,7 @@ class AntiEntropy {
 
   const Config& cfg_;
   const Now& now_;
+  std::mt19937_64& rng_;
   crdt::Replica& replica_;
   const Membership& members_;
   Timers& timers_;
@@ -194,6 +205,9 @@ class AntiEntropy {
   Counters counters_;
   const bool durable_;
 
+  // The period of the next round starts at next_period_us_; the round is
+  // due at next_ae_us_, a random point of it (next_round()).
+  uint64_t next_period_us_ = 0;
   uint64_t next_ae_us_ = 0;
   struct FollowUp {
     uint64_t at_us = 0;

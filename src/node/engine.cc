@@ -58,7 +58,8 @@ Sealing::Hooks Engine::Impl::sealing_hooks() {
 
 Membership::Hooks Engine::Impl::membership_hooks() {
   return {&transport, [this](uint64_t u, const Endpoint& a) { return sealing.admit(u, a); },
-          [this](const MemberEvent& e) { member_changed(e); }, logger()};
+          [this](const MemberEvent& e) { member_changed(e); }, logger(),
+          [this](const Member& m, size_t budget) { return anti_entropy.ride_along(m, budget); }};
 }
 
 Replication::Hooks Engine::Impl::replication_hooks() {
@@ -255,6 +256,7 @@ void Engine::Impl::dispatch(const Endpoint& from, wire::Envelope env) {
           anti_entropy.on_chunk(from, sender, m);
         } else if constexpr (std::is_same_v<T, wire::Ping>) {
           membership.on_ping(from, sender, m);
+          if (m.digest) anti_entropy.on_digest(from, sender, *m.digest);
         } else if constexpr (std::is_same_v<T, wire::PingReq>) {
           membership.on_ping_req(from, m);
         } else if constexpr (std::is_same_v<T, wire::PingAck>) {

@@ -388,7 +388,7 @@ void Membership::greet_due() {
     ++greeted_;
     // A seq of its own, so that the answer matches neither the probe in
     // flight nor a relay: heard_from() is all it is for.
-    hooks_.sender->send(m->addr, wire::Ping{++probe_seq_, 0, {}});
+    hooks_.sender->send(m->addr, wire::Ping{++probe_seq_, 0, {}, std::nullopt});
   }
 }
 

@@ -33,6 +33,7 @@
 #include <functional>
 #include <map>
 #include <random>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -95,6 +96,9 @@ class Membership {
     std::function<bool(uint64_t uid, const Endpoint& addr)> admit;
     std::function<void(const MemberEvent&)> changed;
     LogFn log;
+    // The anti-entropy digest to ride in a direct probe of `target` (at most
+    // `budget` bytes encoded), when one is due; none otherwise.
+    std::function<std::optional<wire::Digest>(const Member& target, size_t budget)> digest;
   };
   struct Self {
     std::string name;

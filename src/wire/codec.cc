@@ -133,7 +133,8 @@ constexpr uint8_t kDigestReply = 1, kDigestCounter = 2, kDigestResyncing = 4, kD
                   kDigestGc = 64,  // the collection fields follow the vector
                   kDigestExclusions = 128;  // and then the exclusions
 // Digest extension fields (tags below 64; tests/wire_test.cc treats the rest as unknown).
-constexpr uint64_t kDigestExtRetired = 1, kDigestExtRoster = 2, kDigestExtAsks = 3;
+// 1-3 in full digests, 4 in summaries (version 3).
+constexpr uint64_t kDigestExtRetired = 1, kDigestExtRoster = 2, kDigestExtAsks = 3, kDigestExtSum = 4;
 void put_body(Writer& w, const Digest& m) {
   const bool whole = m.origin_lo == 0 && m.origin_hi == ~uint64_t{0};
   const bool excl = !m.summary && !m.exclusions.empty();
@@ -144,6 +145,13 @@ void put_body(Writer& w, const Digest& m) {
                             (m.ask_back ? kDigestAskBack : 0) | (gc ? kDigestGc : 0) | (excl ? kDigestExclusions : 0)));
   if (m.summary) {
     w.u64(m.context_hash);
+    if (m.vv_sum != 0) {
+      Bytes ext;
+      Writer x(ext);
+      x.varint(m.vv_sum);
+      w.varint(kDigestExtSum);
+      w.bytes(std::string_view(reinterpret_cast<const char*>(ext.data()), ext.size()));
+    }
     return;
   }
   if (!whole) {
@@ -205,11 +213,20 @@ void put_body(Writer& w, const ChunkMsg& m) {
 }
 // Ping flags: the target is spelled out only when named (not 0).
 constexpr uint8_t kPingTarget = 1;
+// Ping extension fields (tags below 64, as for digests).
+constexpr uint64_t kPingExtDigest = 1;
 void put_body(Writer& w, const Ping& m) {
   w.varint(m.probe_seq);
   w.u8(m.target_uid != 0 ? kPingTarget : 0);
   if (m.target_uid != 0) w.u64(m.target_uid);
   put_members(w, m.updates);
+  if (m.digest) {
+    Bytes ext;
+    Writer x(ext);
+    put_body(x, *m.digest);
+    w.varint(kPingExtDigest);
+    w.bytes(std::string_view(reinterpret_cast<const char*>(ext.data()), ext.size()));
+  }
 }
 void put_body(Writer& w, const PingReq& m) {
   w.varint(m.probe_seq);
@@ -417,40 +434,43 @@ Digest get_body<Digest>(Reader& r) {
   m.ask_back = flags & kDigestAskBack;
   if (m.summary) {
     m.context_hash = r.u64();
-    return m;
-  }
-  if (!(flags & kDigestWholeRange)) {
-    m.origin_lo = r.u64();
-    m.origin_hi = r.u64();
-  }
-  uint64_t n = r.count(9);
-  uint64_t prev = 0;
-  for (uint64_t i = 0; i < n && r.ok(); ++i) {
-    uint64_t o = r.u64();
-    uint64_t s = r.varint();
-    if (i > 0 && o <= prev) r.fail("digest origins not ascending");
-    prev = o;
-    m.vv.raise(o, s);
-  }
-  if (flags & kDigestGc) {
-    m.horizon = r.varint();
-    m.reconciled = r.varint();
-    m.excluded = r.u8() & 1;
-  }
-  if (flags & kDigestExclusions) {
-    const uint64_t n = r.count(2);
+  } else {
+    if (!(flags & kDigestWholeRange)) {
+      m.origin_lo = r.u64();
+      m.origin_hi = r.u64();
+    }
+    uint64_t n = r.count(9);
+    uint64_t prev = 0;
     for (uint64_t i = 0; i < n && r.ok(); ++i) {
-      std::string name = r.bytes(kMaxNameBytes);
-      const uint64_t h = r.varint();
-      m.exclusions.emplace_back(std::move(name), h);
+      uint64_t o = r.u64();
+      uint64_t s = r.varint();
+      if (i > 0 && o <= prev) r.fail("digest origins not ascending");
+      prev = o;
+      m.vv.raise(o, s);
+    }
+    if (flags & kDigestGc) {
+      m.horizon = r.varint();
+      m.reconciled = r.varint();
+      m.excluded = r.u8() & 1;
+    }
+    if (flags & kDigestExclusions) {
+      const uint64_t n = r.count(2);
+      for (uint64_t i = 0; i < n && r.ok(); ++i) {
+        std::string name = r.bytes(kMaxNameBytes);
+        const uint64_t h = r.varint();
+        m.exclusions.emplace_back(std::move(name), h);
+      }
     }
   }
-  // Extension fields: the retired origins and the roster report; unknown
-  // tags are skipped.
+  // Extension fields: the retired origins, the roster report and the
+  // quarantine asks (full digests), the vector's sum (summaries); unknown
+  // tags, and tags of the other kind, are skipped.
   while (r.ok() && r.remaining() > 0) {
     const uint64_t tag = r.varint();
     const uint64_t len = r.varint();
-    if ((tag != kDigestExtRetired && tag != kDigestExtRoster && tag != kDigestExtAsks) || m.summary) {
+    const bool known = m.summary ? tag == kDigestExtSum
+                                 : (tag == kDigestExtRetired || tag == kDigestExtRoster || tag == kDigestExtAsks);
+    if (!known) {
       r.skip(len);
       continue;
     }
@@ -461,6 +481,11 @@ Digest get_body<Digest>(Reader& r) {
     std::vector<uint8_t> payload(static_cast<size_t>(len));
     r.raw(payload.data(), payload.size());
     Reader x(payload.data(), payload.size());
+    if (tag == kDigestExtSum) {
+      m.vv_sum = x.varint();
+      if (!x.ok()) r.fail(x.error());
+      continue;
+    }
     if (tag == kDigestExtRoster) {
       m.mesh_size = x.varint();
       if (!x.ok()) r.fail(x.error());
@@ -499,6 +524,28 @@ Ping get_body<Ping>(Reader& r) {
   m.probe_seq = r.varint();
   if (r.u8() & kPingTarget) m.target_uid = r.u64();
   m.updates = get_members(r);
+  // Extension fields: a digest riding along; unknown tags are skipped.
+  while (r.ok() && r.remaining() > 0) {
+    const uint64_t tag = r.varint();
+    const uint64_t len = r.varint();
+    if (tag != kPingExtDigest) {
+      r.skip(len);
+      continue;
+    }
+    if (len > r.remaining()) {
+      r.fail("truncated extension");
+      break;
+    }
+    std::vector<uint8_t> payload(static_cast<size_t>(len));
+    r.raw(payload.data(), payload.size());
+    Reader x(payload.data(), payload.size());
+    Digest d = get_body<Digest>(x);  // reads to the field's end (its own extensions)
+    if (!x.ok()) {
+      r.fail(x.error());
+      break;
+    }
+    m.digest = std::move(d);
+  }
   return m;
 }
 template <>
