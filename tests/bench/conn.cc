@@ -156,7 +156,7 @@ NodeCounters sum(const std::vector<NodeCounters>& v) {
 
 void print_counters(Conns& ctl, const char* label) {
   static const char* const kNames[] = {"sent", "received", "bytes_sent", "retransmits", "duplicates",
-                                       "anti_entropy_rounds", "queue_drops", "awaiting_identity",
+                                       "anti_entropy_rounds", "chunks_received", "dropped", "push_gave_up", "queue_drops", "awaiting_identity",
                                        "unknown_sender", "replayed", "auth_failed", "stale_session"};
   std::map<std::string, uint64_t> total;
   for (auto& c : ctl) {
