@@ -75,6 +75,10 @@ struct Member {
   // either changes). Until then it may exist only in a forged datagram: it
   // does not count toward the majority (anti_entropy.cc).
   bool verified = false;
+  // Greeting pings sent while it was not verified (Membership::greet_due):
+  // at most kMaxGreetings, so a forged name costs a few datagrams, not a
+  // stream of them.
+  uint8_t greetings = 0;
 
   bool reachable() const { return MemberEvent::reachable(state); }
   wire::MemberUpdate update() const { return {name, uid, addr, incarnation, state}; }
