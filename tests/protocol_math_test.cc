@@ -1,6 +1,8 @@
 // Table tests of the protocol's pure functions.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+
 #include "node/protocol_math.h"
 #include "node/seq_window.h"
 
@@ -39,6 +41,27 @@ TEST_CASE("protocol math: RTO starts conservative, follows samples, stays clampe
   CHECK(r.rto_us() >= 200'000);
   for (int i = 0; i < 50; ++i) r.sample(10'000'000);
   CHECK(r.rto_us() == RttEstimator::kMaxRtoUs);
+}
+
+TEST_CASE("protocol math: expiries double the RTO once, until the next sample") {
+  // At 30 % loss an expiry is mostly a loss: backing off to the ceiling
+  // made every retry at N=64 wait (p50 202-231 ms, against 84-86 ms).
+  RttEstimator fresh;  // no round trip yet: 50 ms, then 100 ms
+  for (uint64_t round = 1; round <= 6; ++round) fresh.expired(round * 1000, round * 1000 + 1);
+  CHECK(fresh.rto_us() == 2 * RttEstimator::kInitialRtoUs);
+  RttEstimator r;
+  r.sample(20'000);
+  const uint64_t base = r.rto_us();
+  r.expired(1000, 1001);
+  CHECK(r.rto_us() == 2 * base);
+  for (uint64_t round = 2; round <= 6; ++round) r.expired(round * 1000, round * 1000 + 1);
+  CHECK(r.rto_us() == 2 * base);
+  r.sample(20'000);  // a sample ends the back-off
+  CHECK(r.rto_us() < 2 * base);
+  // A long round trip is learnt from a sample (a probe's or a greeting's
+  // answer), not from backing off.
+  r.sample(300'000);
+  CHECK(r.rto_us() > 50'000);
 }
 
 TEST_CASE("protocol math: backoff doubles per attempt up to a cap") {

@@ -38,6 +38,7 @@ constexpr size_t kGreetingsPerRound = 8;
 // With 5 greetings 300-321 ms, with 10 203-223 ms (1 pair in 1,000 is left
 // to the probes).
 constexpr uint8_t kMaxGreetings = 10;
+constexpr size_t kMaxGreetingsInFlight = 256;
 constexpr uint64_t kMinGossipGapUs = 20 * kMs;
 // Introductions are limited to one a second per process: older records of
 // them limit nothing.
@@ -396,8 +397,11 @@ void Membership::greet_due() {
     ++greeted_;
     ++m->greetings;
     // A seq of its own, so that the answer matches neither the probe in
-    // flight nor a relay: heard_from() is all it is for.
+    // flight nor a relay: it verifies the member (heard_from()) and
+    // measures a round trip (on_ping_ack()).
     hooks_.sender->send(m->addr, wire::Ping{++probe_seq_, 0, {}, std::nullopt});
+    greetings_in_flight_[probe_seq_] = {m->name, now_.mono_us};
+    if (greetings_in_flight_.size() > kMaxGreetingsInFlight) greetings_in_flight_.erase(greetings_in_flight_.begin());
   }
 }
 

@@ -328,6 +328,10 @@ class Membership {
   std::deque<std::string> to_greet_;
   uint64_t greet_window_us_ = 0;
   size_t greeted_ = 0;
+  // Greetings in flight by probe seq: whom, and when. Their answers are
+  // round-trip samples, so a member's RTO is measured before its first
+  // probe (a round of N probes). The oldest go past kMaxGreetingsInFlight.
+  std::map<uint64_t, std::pair<std::string, uint64_t>> greetings_in_flight_;
 
   // Periodic work (monotonic us).
   uint64_t next_probe_us_ = 0, next_gossip_us_ = 0, next_reconnect_us_ = 0;

@@ -185,6 +185,13 @@ void Membership::on_ping_ack(uint64_t sender, const wire::PingAck& a) {
     relays_.erase(relay);
     return;
   }
+  if (auto g = greetings_in_flight_.find(a.probe_seq); g != greetings_in_flight_.end()) {
+    // A greeting's answer: a round trip like a probe's, never retransmitted.
+    Member* greeted = find_mut(g->second.first);
+    if (greeted && sender == greeted->uid) greeted->rtt.sample(now_.mono_us - g->second.second);
+    greetings_in_flight_.erase(g);
+    return;
+  }
   if (!probe_.active || a.probe_seq != probe_.seq) return;
   Member* m = find_mut(probe_.target);
   if (!m || m->uid != a.target_uid) return;
