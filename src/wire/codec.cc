@@ -423,6 +423,30 @@ template <>
 ReadResp get_body<ReadResp>(Reader& r) {
   return get_read_resp(r, false);
 }
+// Reads extension fields (tag, length, bytes) to the end of `r`: a field
+// whose tag `wanted` accepts is read by `read(tag, x)` from a Reader of its
+// own bytes, whose failure fails `r`; any other is skipped.
+template <class Wanted, class Read>
+void read_extensions(Reader& r, Wanted&& wanted, Read&& read) {
+  while (r.ok() && r.remaining() > 0) {
+    const uint64_t tag = r.varint();
+    const uint64_t len = r.varint();
+    if (!wanted(tag)) {
+      r.skip(len);
+      continue;
+    }
+    if (len > r.remaining()) {
+      r.fail("truncated extension");
+      break;
+    }
+    std::vector<uint8_t> payload(static_cast<size_t>(len));
+    r.raw(payload.data(), payload.size());
+    Reader x(payload.data(), payload.size());
+    read(tag, x);
+    if (!x.ok()) r.fail(x.error());
+  }
+}
+
 template <>
 Digest get_body<Digest>(Reader& r) {
   Digest m;
@@ -465,57 +489,40 @@ Digest get_body<Digest>(Reader& r) {
   // Extension fields: the retired origins, the roster report and the
   // quarantine asks (full digests), the vector's sum (summaries); unknown
   // tags, and tags of the other kind, are skipped.
-  while (r.ok() && r.remaining() > 0) {
-    const uint64_t tag = r.varint();
-    const uint64_t len = r.varint();
-    const bool known = m.summary ? tag == kDigestExtSum
-                                 : (tag == kDigestExtRetired || tag == kDigestExtRoster || tag == kDigestExtAsks);
-    if (!known) {
-      r.skip(len);
-      continue;
-    }
-    if (len > r.remaining()) {
-      r.fail("truncated extension");
-      break;
-    }
-    std::vector<uint8_t> payload(static_cast<size_t>(len));
-    r.raw(payload.data(), payload.size());
-    Reader x(payload.data(), payload.size());
-    if (tag == kDigestExtSum) {
-      m.vv_sum = x.varint();
-      if (!x.ok()) r.fail(x.error());
-      continue;
-    }
-    if (tag == kDigestExtRoster) {
-      m.mesh_size = x.varint();
-      if (!x.ok()) r.fail(x.error());
-      continue;
-    }
-    if (tag == kDigestExtAsks) {
-      const uint64_t n = x.count(9);
-      // Counted across repeats of the field too: what decodes must encode
-      // back into one field that decodes.
-      if (n > kMaxQuarantineAsks - m.quarantine_asks.size()) x.fail("too many quarantine asks");
-      for (uint64_t i = 0; i < n && x.ok(); ++i) {
-        crdt::Dot d;
-        d.origin = x.u64();
-        d.seq = x.varint();
-        if (d.origin == 0 || d.seq == 0) x.fail("quarantine ask without a dot");
-        m.quarantine_asks.push_back(d);
-      }
-      if (!x.ok()) r.fail(x.error());
-      continue;
-    }
-    m.retired_count = x.varint();
-    m.retired_hash = x.u64();
-    const uint64_t n = x.count(9);
-    for (uint64_t i = 0; i < n && x.ok(); ++i) {
-      const uint64_t o = x.u64();
-      const uint64_t f = x.varint();
-      m.retired.emplace_back(o, f);
-    }
-    if (!x.ok()) r.fail(x.error());
-  }
+  read_extensions(
+      r,
+      [&](uint64_t tag) {
+        return m.summary ? tag == kDigestExtSum
+                         : (tag == kDigestExtRetired || tag == kDigestExtRoster || tag == kDigestExtAsks);
+      },
+      [&](uint64_t tag, Reader& x) {
+        if (tag == kDigestExtSum) {
+          m.vv_sum = x.varint();
+        } else if (tag == kDigestExtRoster) {
+          m.mesh_size = x.varint();
+        } else if (tag == kDigestExtAsks) {
+          const uint64_t n = x.count(9);
+          // Counted across repeats of the field too: what decodes must encode
+          // back into one field that decodes.
+          if (n > kMaxQuarantineAsks - m.quarantine_asks.size()) x.fail("too many quarantine asks");
+          for (uint64_t i = 0; i < n && x.ok(); ++i) {
+            crdt::Dot d;
+            d.origin = x.u64();
+            d.seq = x.varint();
+            if (d.origin == 0 || d.seq == 0) x.fail("quarantine ask without a dot");
+            m.quarantine_asks.push_back(d);
+          }
+        } else {
+          m.retired_count = x.varint();
+          m.retired_hash = x.u64();
+          const uint64_t n = x.count(9);
+          for (uint64_t i = 0; i < n && x.ok(); ++i) {
+            const uint64_t o = x.u64();
+            const uint64_t f = x.varint();
+            m.retired.emplace_back(o, f);
+          }
+        }
+      });
   return m;
 }
 template <>
@@ -525,27 +532,12 @@ Ping get_body<Ping>(Reader& r) {
   if (r.u8() & kPingTarget) m.target_uid = r.u64();
   m.updates = get_members(r);
   // Extension fields: a digest riding along; unknown tags are skipped.
-  while (r.ok() && r.remaining() > 0) {
-    const uint64_t tag = r.varint();
-    const uint64_t len = r.varint();
-    if (tag != kPingExtDigest) {
-      r.skip(len);
-      continue;
-    }
-    if (len > r.remaining()) {
-      r.fail("truncated extension");
-      break;
-    }
-    std::vector<uint8_t> payload(static_cast<size_t>(len));
-    r.raw(payload.data(), payload.size());
-    Reader x(payload.data(), payload.size());
-    Digest d = get_body<Digest>(x);  // reads to the field's end (its own extensions)
-    if (!x.ok()) {
-      r.fail(x.error());
-      break;
-    }
-    m.digest = std::move(d);
-  }
+  read_extensions(
+      r, [](uint64_t tag) { return tag == kPingExtDigest; },
+      [&](uint64_t, Reader& x) {
+        Digest d = get_body<Digest>(x);  // reads to the field's end (its own extensions)
+        if (x.ok()) m.digest = std::move(d);
+      });
   return m;
 }
 template <>
@@ -615,31 +607,17 @@ CtlResponse get_body<CtlResponse>(Reader& r) {
   return m;
 }
 
-// Skips extension fields up to the end; none are defined yet.
 // The extension fields of a Push or ChunkMsg: the reconciled horizon (0 if
 // absent); unknown tags are skipped.
 uint64_t get_reconciled(Reader& r) {
   uint64_t out = 0;
-  while (r.ok() && r.remaining() > 0) {
-    const uint64_t tag = r.varint();
-    const uint64_t len = r.varint();
-    if (tag != kEntriesExtReconciled) {
-      r.skip(len);
-      continue;
-    }
-    if (len > r.remaining()) {
-      r.fail("truncated extension");
-      break;
-    }
-    std::vector<uint8_t> payload(static_cast<size_t>(len));
-    r.raw(payload.data(), payload.size());
-    Reader x(payload.data(), payload.size());
-    out = x.varint();
-    if (!x.ok()) r.fail(x.error());
-  }
+  read_extensions(
+      r, [](uint64_t tag) { return tag == kEntriesExtReconciled; },
+      [&](uint64_t, Reader& x) { out = x.varint(); });
   return out;
 }
 
+// Skips extension fields up to the end.
 void skip_extensions(Reader& r) {
   while (r.ok() && r.remaining() > 0) {
     r.varint();  // tag
