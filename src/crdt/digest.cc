@@ -21,8 +21,19 @@ uint64_t hash64(std::string_view bytes, uint64_t seed) {
     std::memcpy(&w, bytes.data() + i, 8);
     h = mix64(h ^ w) + 0x9e3779b97f4a7c15ULL;
   }
+  // The last 0-7 bytes as a little-endian word (what a memcpy into a zeroed
+  // word gives), from two overlapping loads instead of a call.
+  const auto* p = reinterpret_cast<const unsigned char*>(bytes.data() + i);
+  const size_t r = bytes.size() - i;
   uint64_t tail = 0;
-  std::memcpy(&tail, bytes.data() + i, bytes.size() - i);
+  if (r >= 4) {
+    uint32_t lo, hi;
+    std::memcpy(&lo, p, 4);
+    std::memcpy(&hi, p + r - 4, 4);
+    tail = lo | (static_cast<uint64_t>(hi) << ((r - 4) * 8));
+  } else if (r > 0) {
+    tail = p[0] | (static_cast<uint64_t>(p[r / 2]) << (r / 2 * 8)) | (static_cast<uint64_t>(p[r - 1]) << ((r - 1) * 8));
+  }
   return mix64(h ^ tail ^ (static_cast<uint64_t>(bytes.size() - i) << 56));
 }
 

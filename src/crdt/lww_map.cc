@@ -213,6 +213,7 @@ LwwMap::MergeResult LwwMap::merge(std::string_view key, const EntryView& e) {
   const uint64_t h = hash64(key);
   auto it = table_.find(Hashed{key, h});
   if (it == table_.end()) {
+    if (table_.size() >= table_.max_load()) grow_table();
     uint32_t i;
     if (!free_.empty()) {
       i = free_.back();
@@ -256,6 +257,21 @@ LwwMap::MergeResult LwwMap::merge(std::string_view key, const EntryView& e) {
   // replaced entry's own always is).
   if (arena_.free_bytes() > (size_t{1} << 20) && arena_.free_bytes() > arena_.live_bytes()) compact_arena();
   return MergeResult::kReplaced;
+}
+
+void LwwMap::grow_table() {
+  // The table's own growth rehashes its slot numbers in table order, which
+  // reads each slot and its record at random: two cache misses a key, a
+  // third of the time of merging a million new keys. Slots and records lie
+  // in the order they were added, so rebuilding from the slots reads both
+  // in order. Every slot with a record is in the table (erase() clears a
+  // slot it removes), and the key being added has no slot yet.
+  Table grown = fresh_table();
+  grown.reserve(std::max<size_t>(2 * table_.size(), 16));
+  for (size_t i = 0; i < slots_->size(); ++i) {
+    if ((*slots_)[i].bytes != nullptr) grown.insert(static_cast<uint32_t>(i));
+  }
+  table_ = std::move(grown);
 }
 
 EntryPtr LwwMap::find(std::string_view key) const {

@@ -329,6 +329,8 @@ class LwwMap {
   void release_large();
   uint32_t index(uint32_t slot, Dot d);  // returns the origin's number
   void unindex(Dot d);
+  // Grows the key index before it would rehash itself (see the .cc).
+  void grow_table();
   Table fresh_table() const { return Table(0, Hash{slots_.get()}, Eq{slots_.get()}); }
 
   // Behind a pointer so that moving the map keeps the address the table's
