@@ -17,6 +17,7 @@
 #include <memory>
 #include <optional>
 
+#include "crypto/seal.h"
 #include "net/ctl_seal.h"
 #include "wire/codec.h"
 #include "wire/frame.h"
@@ -349,6 +350,25 @@ Status Connection::send(const wire::CtlRequest& req, std::chrono::milliseconds t
   wire::Bytes msg = wire::encode(wire::Envelope{wire::kVersion, 0, req});
   if (s_->session) msg = s_->session->seal(msg);
   return write_frame(x, s_->fd.get(), msg);
+}
+
+Status Connection::send(std::span<const wire::CtlRequest> reqs, std::chrono::milliseconds timeout) {
+  const Exchange x{s_->node, Clock::now() + timeout, timeout};
+  std::vector<wire::Bytes> msgs;
+  msgs.reserve(reqs.size());
+  for (const auto& req : reqs) {
+    msgs.push_back(wire::encode(wire::Envelope{wire::kVersion, 0, req}));
+    // Checked before any is sealed: a sealed one not sent would leave a gap
+    // in the session's sequence.
+    if (Status s = check_request_size(msgs.back().size() + (s_->session ? crypto::kSealOverhead : 0)); !s.ok()) return s;
+  }
+  wire::Bytes all;
+  for (wire::Bytes& msg : msgs) {
+    if (s_->session) msg = s_->session->seal(msg);
+    const wire::Bytes f = wire::frame(msg);
+    all.insert(all.end(), f.begin(), f.end());
+  }
+  return all.empty() ? Status::Ok() : write_all(x, s_->fd.get(), all);
 }
 
 Status Connection::receive(std::vector<wire::CtlResponse>& out) {

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "common/endpoint.h"
@@ -66,6 +67,10 @@ class Connection {
   // the connection is unusable after an error. kTooLarge, with nothing sent
   // and the connection still usable, for a request over the frame limit.
   Status send(const wire::CtlRequest& req, std::chrono::milliseconds timeout = kDefaultControlTimeout);
+  // Writes several requests at once, in order (one system call for the lot
+  // where they fit the socket's buffer). Errors as for send(); kTooLarge
+  // sends none.
+  Status send(std::span<const wire::CtlRequest> reqs, std::chrono::milliseconds timeout = kDefaultControlTimeout);
 
   // Reads what has arrived, without blocking, and appends every complete
   // response to `out` (none if nothing arrived). kUnavailable once the node

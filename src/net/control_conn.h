@@ -149,6 +149,9 @@ struct Conn : std::enable_shared_from_this<Conn> {
   size_t in_pos = 0;
   wire::Bytes body;  // the frame being answered
   wire::Bytes out;
+  // Answers to pipelined requests not yet written (ControlPort::send_response).
+  wire::Bytes pending;
+  size_t pending_count = 0;
   bool watching = false;
   bool waiting = false;  // its request is answered later (ControlPort::complete)
   bool idle_armed = false;

@@ -226,7 +226,18 @@ bool ControlPort::open_frame(const std::shared_ptr<Conn>& c) {
 void ControlPort::respond(std::shared_ptr<Conn> c) {
   if (!open_frame(c)) return;
   const Reply r = hooks_.answer(c->body);
-  if (r.watch) return watches_->start(std::move(c), r.resp, r.resp.body.get("prefix").as_string());
+  if (r.watch) {
+    std::string prefix = r.resp.body.get("prefix").as_string();
+    if (c->pending.empty()) return watches_->start(std::move(c), r.resp, std::move(prefix));
+    // The answers to the requests before it go first.
+    c->out = std::exchange(c->pending, {});
+    c->pending_count = 0;
+    c->write(c->out, [this, c, resp = r.resp, prefix = std::move(prefix)](std::error_code ec) mutable {
+      if (ec) return c->close();
+      watches_->start(c, resp, std::move(prefix));
+    });
+    return;
+  }
   if (r.deferred != 0) {
     if (auto e = early_.find(r.deferred); e != early_.end()) {
       wire::CtlResponse resp = std::move(e->second);
@@ -257,22 +268,56 @@ void ControlPort::complete(uint64_t id, wire::CtlResponse resp) {
   send_response(std::move(c), resp, false);
 }
 
+bool ControlPort::next_buffered(const Conn& c) const {
+  if (c.refusing || c.evicted || (keys_->sealed() && !c.authed)) return false;
+  const auto cut = wire::cut_frame(std::span<const uint8_t>(c.in.data() + c.in_pos, c.in.size() - c.in_pos),
+                                   wire::kMaxFrameBytes);
+  return cut.kind == wire::FrameCut::kWhole;
+}
+
+// A client that pipelines its requests finds several in one read. Their
+// answers are collected while the next request is already read whole, and
+// written together: one system call for up to kMaxPipelined answers instead
+// of one each. Collected answers never wait for input: the last request
+// read flushes them all.
 void ControlPort::send_response(std::shared_ptr<Conn> c, const wire::CtlResponse& resp, bool close_after) {
-  c->out = c->frame(uid_, resp);
-  if (c->out.size() - wire::kFrameHeaderBytes > wire::kMaxFrameBytes) {
+  constexpr size_t kMaxPipelined = 64, kMaxPipelinedBytes = 256 * 1024;
+  wire::Bytes frame = c->frame(uid_, resp);
+  if (frame.size() - wire::kFrameHeaderBytes > wire::kMaxFrameBytes) {
     const wire::CtlResponse too_big =
         wire::ctl_error(resp.req_id, wire::kCtlBadRequest, "response too large for one frame");
-    c->out = c->frame(uid_, too_big);
+    frame = c->frame(uid_, too_big);
   }
-  if (storage_ && storage_->sync_pending()) {
+  // A request that was answered before this one's sync became due (sync
+  // off, a read, or synced already) is safe to acknowledge whatever this
+  // one's sync does.
+  const bool sync_due = storage_ && storage_->sync_pending();
+  if (!close_after && !sync_due && c->pending_count < kMaxPipelined &&
+      c->pending.size() + frame.size() <= kMaxPipelinedBytes && next_buffered(*c)) {
+    c->pending.insert(c->pending.end(), frame.begin(), frame.end());
+    ++c->pending_count;
+    return read(std::move(c));
+  }
+  c->pending_count = 0;
+  if (sync_due) {
     // Never acknowledge a write that is not on disk. A failed sync withdrew
     // the request's writes (net/storage.h): it is refused, not left
     // uncertain.
-    storage_->after_sync([this, c = std::move(c), close_after, req_id = resp.req_id](const Status& synced) {
-      if (!synced.ok()) c->out = c->frame(uid_, wire::ctl_error(req_id, wire::kCtlUnavailable, synced.message()));
+    storage_->after_sync([this, c = std::move(c), close_after, req_id = resp.req_id,
+                          frame = std::move(frame)](const Status& synced) mutable {
+      c->out = std::exchange(c->pending, {});
+      const wire::Bytes last =
+          synced.ok() ? std::move(frame) : c->frame(uid_, wire::ctl_error(req_id, wire::kCtlUnavailable, synced.message()));
+      c->out.insert(c->out.end(), last.begin(), last.end());
       write(c, close_after);
     });
     return;
+  }
+  if (c->pending.empty()) {
+    c->out = std::move(frame);
+  } else {
+    c->out = std::exchange(c->pending, {});
+    c->out.insert(c->out.end(), frame.begin(), frame.end());
   }
   write(std::move(c), close_after);
 }

@@ -114,6 +114,9 @@ class ControlPort {
   // Frames `resp` for `c` and writes it once the storage's pending sync
   // (if any) succeeded.
   void send_response(std::shared_ptr<Conn> c, const wire::CtlResponse& resp, bool close_after);
+  // Whether the next request is already read whole (pipelined behind the
+  // one being answered).
+  bool next_buffered(const Conn& c) const;
 
   asio::ip::tcp::acceptor acceptor_;
   asio::steady_timer accept_retry_;

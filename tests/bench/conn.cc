@@ -39,6 +39,17 @@ bool Conn::send(const std::string& op, wire::Value args) {
   return !closed_;
 }
 
+void Conn::queue(const std::string& op, wire::Value args) {
+  queued_.push_back(wire::CtlRequest{++id_, op, std::move(args)});
+}
+
+bool Conn::flush() {
+  if (!c_ || closed_) return false;
+  if (!c_->send(std::span<const wire::CtlRequest>(queued_)).ok()) closed_ = true;
+  queued_.clear();
+  return !closed_;
+}
+
 std::vector<wire::CtlResponse> Conn::read_some() {
   std::vector<wire::CtlResponse> out;
   if (!c_ || closed_) return out;

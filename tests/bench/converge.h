@@ -38,6 +38,7 @@ struct Args {
   double throughput = 0;  // > 0: closed-loop throughput for this many seconds
   int clients = 16;       // connections per node in throughput mode
   int batch_size = 1;     // writes per request in throughput mode (> 1: `mset`)
+  int pipeline = 1;       // requests in flight per connection in throughput mode
   bool incr = false;     // throughput: `incr` of one counter instead of `set` of new keys
   std::string key_file;   // sealed mesh: passed to every node as --key-file
   bool counters = false;  // print the nodes' summed datagram counters to stderr
@@ -72,6 +73,9 @@ class Conn {
   uint64_t last_id() const { return id_; }
   bool closed() const { return closed_; }
   bool send(const std::string& op, wire::Value args);
+  // Holds a request back until flush(), which writes all held in one call.
+  void queue(const std::string& op, wire::Value args);
+  bool flush();
   // What has arrived, without blocking; call when fd() is readable.
   std::vector<wire::CtlResponse> read_some();
   // Sends a request and waits for its response; responses to earlier
@@ -84,6 +88,7 @@ class Conn {
   std::optional<net::Connection> c_;
   uint64_t id_ = 0;
   bool closed_ = false;
+  std::vector<wire::CtlRequest> queued_;
 };
 using Conns = std::vector<std::unique_ptr<Conn>>;
 

@@ -37,6 +37,8 @@ constexpr Option kOptions[] = {
      [](Args& a, const std::string& v) { a.clients = std::stoi(v); }},
     {"--batch-size", "K", "throughput: writes per request, > 1 sends mset (1)",
      [](Args& a, const std::string& v) { a.batch_size = std::stoi(v); }},
+    {"--pipeline", "P", "throughput: requests in flight per connection, sent together (1)",
+     [](Args& a, const std::string& v) { a.pipeline = std::stoi(v); }},
     {"--incr", "0|1", "throughput: every request increments one counter, tp/hits (0)",
      [](Args& a, const std::string& v) { a.incr = v != "0"; }},
     {"--key-file", "FILE", "a cluster key: nodes and control connections sealed",

@@ -1,7 +1,8 @@
 // --throughput S: replicated write throughput. --clients closed-loop
 // connections per node, each sending its next `set` (or, with --batch-size
 // K > 1, an `mset` of K writes, what `meshkv set --batch` sends) as soon as
-// the previous one is acknowledged, for S seconds; then the time until every
+// the previous one is acknowledged, for S seconds (with --pipeline P, each
+// keeps P requests in flight and writes the ones it owes in one call); then the time until every
 // node holds every acknowledged write. With --incr every request is an
 // `incr` of one counter, and replicated means every node reads the total.
 #include <sys/epoll.h>
@@ -31,13 +32,13 @@ void Load::send_one(Conn& c) {
   if (a.incr) {
     args.set("key", "tp/hits");
     args.set("by", 1);
-    c.send("incr", std::move(args));
+    c.queue("incr", std::move(args));
     return;
   }
   if (a.batch_size <= 1) {
     args.set("key", "tp/" + std::to_string(next_key++));
     args.set("value", "0123456789abcdef");
-    c.send("set", std::move(args));
+    c.queue("set", std::move(args));
     return;
   }
   wire::Value entries = wire::Value::list();
@@ -48,7 +49,7 @@ void Load::send_one(Conn& c) {
     entries.push(std::move(kv));
   }
   args.set("entries", std::move(entries));
-  c.send("mset", std::move(args));
+  c.queue("mset", std::move(args));
 }
 
 // Keeps every connection, each with one request out, busy until `end`.
@@ -74,6 +75,7 @@ void drive(Load& load, Conns& conns, double end) {
         }
         if (now_ms() < end) load.send_one(c);
       }
+      c.flush();
     }
   }
   close(ep);
@@ -121,6 +123,7 @@ void record(Cluster& c, uint64_t acked, double secs, double replicated_ms) {
   r.count("datagrams_received", n.received);
   r.count("retransmits", n.retransmits);
   r.count("batch_size", static_cast<uint64_t>(std::max(1, a.batch_size)));
+  r.count("pipeline", static_cast<uint64_t>(std::max(1, a.pipeline)));
 }
 
 }  // namespace
@@ -135,7 +138,10 @@ int run_throughput(Cluster& c) {
     }
   }
   Load load{a};
-  for (auto& conn : conns) load.send_one(*conn);
+  for (auto& conn : conns) {
+    for (int k = 0; k < std::max(1, a.pipeline); ++k) load.send_one(*conn);
+    conn->flush();
+  }
   const double start = now_ms();
   drive(load, conns, start + a.throughput * 1000);
   const double secs = (now_ms() - start) / 1000.0;

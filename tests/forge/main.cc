@@ -10,10 +10,17 @@
 //   meshkv_forge fake NODE COUNT
 //       One Members datagram listing COUNT alive members, f00, f01, ..., at
 //       addresses where nothing listens (127.0.0.3).
+//   meshkv_forge pipeline NODE COUNT
+//       Not an attack: COUNT sets (the middle one waiting for all members),
+//       then COUNT gets of the same keys, then a watch, all written to one
+//       control connection at once; prints each answer as it arrives:
+//       "ID CODE VALUE" (VALUE of a get, "-" otherwise). Sealed with the
+//       key in $MESHKV_KEY_FILE, if set.
 //
 // It prints what it sent.
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -25,9 +32,12 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "common/crc32c.h"
 #include "common/endpoint.h"
+#include "crypto/keys.h"
+#include "net/control_client.h"
 #include "wire/codec.h"
 
 namespace {
@@ -37,7 +47,8 @@ using namespace meshkv;
 [[noreturn]] void usage() {
   std::fprintf(stderr,
                "usage: meshkv_forge flood NODE SECONDS RATE\n"
-               "       meshkv_forge fake NODE COUNT\n");
+               "       meshkv_forge fake NODE COUNT\n"
+               "       meshkv_forge pipeline NODE COUNT\n");
   std::exit(2);
 }
 
@@ -126,6 +137,65 @@ int fake(const Endpoint& node, int count) {
 
 }  // namespace
 
+int pipeline(const Endpoint& node, int count) {
+  // A sealed node's client: the key in MESHKV_KEY_FILE, as meshkv reads it.
+  if (const char* file = std::getenv("MESHKV_KEY_FILE"); file != nullptr && *file != '\0') {
+    auto key = crypto::load_cluster_key(file);
+    if (!key.ok()) {
+      std::fprintf(stderr, "pipeline: %s\n", key.status().message().c_str());
+      return 1;
+    }
+    net::set_client_key(*key);
+  }
+  auto conn = net::Connection::open(node);
+  if (!conn.ok()) {
+    std::fprintf(stderr, "pipeline: %s\n", conn.status().message().c_str());
+    return 1;
+  }
+  std::vector<wire::CtlRequest> reqs;
+  uint64_t id = 0;
+  for (int i = 0; i < count; ++i) {
+    wire::Value args = wire::Value::object();
+    args.set("key", "pl/" + std::to_string(i));
+    args.set("value", "v" + std::to_string(i));
+    if (i == count / 2) args.set("wait", "all");
+    reqs.push_back(wire::CtlRequest{++id, "set", std::move(args)});
+  }
+  for (int i = 0; i < count; ++i) {
+    wire::Value args = wire::Value::object();
+    args.set("key", "pl/" + std::to_string(i));
+    reqs.push_back(wire::CtlRequest{++id, "get", std::move(args)});
+  }
+  wire::Value args = wire::Value::object();
+  args.set("prefix", "pl/");
+  reqs.push_back(wire::CtlRequest{++id, "watch", std::move(args)});
+  if (Status s = conn->send(std::span<const wire::CtlRequest>(reqs)); !s.ok()) {
+    std::fprintf(stderr, "pipeline: %s\n", s.message().c_str());
+    return 1;
+  }
+  std::printf("sent %zu requests in one write\n", reqs.size());
+  size_t got = 0;
+  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (got < reqs.size() && std::chrono::steady_clock::now() < end) {
+    pollfd p{conn->fd(), POLLIN, 0};
+    if (poll(&p, 1, 100) <= 0) continue;
+    std::vector<wire::CtlResponse> out;
+    if (Status s = conn->receive(out); !s.ok()) {
+      std::fprintf(stderr, "pipeline: %s\n", s.message().c_str());
+      return 1;
+    }
+    for (const auto& r : out) {
+      const wire::Value& v = r.body.get("value");
+      std::printf("%llu %d %s\n", static_cast<unsigned long long>(r.req_id), static_cast<int>(r.code),
+                  v.is_string() ? v.as_string().c_str() : "-");
+      if (r.code != wire::kCtlOk) std::printf("  error: %s\n", r.error.c_str());
+      ++got;
+    }
+  }
+  std::fflush(stdout);
+  return got == reqs.size() ? 0 : 1;
+}
+
 int main(int argc, char** argv) {
   if (argc < 4) usage();
   const std::string mode = argv[1];
@@ -133,5 +203,6 @@ int main(int argc, char** argv) {
   if (!node || node->family != 4) usage();
   if (mode == "flood" && argc == 5) return flood(*node, std::atof(argv[3]), std::max(1.0, std::atof(argv[4])));
   if (mode == "fake" && argc == 4) return fake(*node, std::atoi(argv[3]));
+  if (mode == "pipeline" && argc == 4) return pipeline(*node, std::max(1, std::atoi(argv[3])));
   usage();
 }
