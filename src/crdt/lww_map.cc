@@ -8,62 +8,76 @@ namespace meshkv::crdt {
 
 void Arena::swap(Arena& o) noexcept {
   std::swap(blocks_, o.blocks_);
-  std::swap(cur_, o.cur_);
-  std::swap(left_, o.left_);
+  std::swap(used_, o.used_);
+  std::swap(block_size_, o.block_size_);
   std::swap(heads_, o.heads_);
+  std::swap(large_, o.large_);
+  std::swap(free_large_, o.free_large_);
   std::swap(live_, o.live_);
   std::swap(free_, o.free_);
   std::swap(blocks_bytes_, o.blocks_bytes_);
-  std::swap(large_, o.large_);
 }
 
-char* Arena::alloc(size_t n) {
+Arena::Ref Arena::alloc(size_t n) {
   n = rounded(n);
-  live_ += n;
   if (n > kMaxSmall) {
-    ++large_;
-    return new char[n];
+    Ref i;
+    if (!free_large_.empty()) {
+      i = free_large_.back();
+      free_large_.pop_back();
+    } else {
+      if (large_.size() >= kLarge) throw std::length_error("Arena: too many large records");
+      i = static_cast<Ref>(large_.size());
+      large_.emplace_back();
+    }
+    large_[i] = std::make_unique_for_overwrite<char[]>(n);
+    live_ += n;
+    return kLarge | i;
   }
   const size_t c = n / 8;
-  if (c < heads_.size() && heads_[c] != nullptr) {
-    char* p = heads_[c];
-    std::memcpy(&heads_[c], p, sizeof(char*));
+  if (c < heads_.size() && heads_[c] != 0) {
+    const Ref r = heads_[c];
+    std::memcpy(&heads_[c], at(r), sizeof(Ref));
     free_ -= n;
-    return p;
+    live_ += n;
+    return r;
   }
-  if (left_ < n) {
-    // The rest of the old block serves a record of its size later.
-    if (left_ >= 8) {
-      live_ += left_;
-      release(cur_, left_);
+  if (block_size_ - used_ < n) {
+    if (blocks_.size() >= kMaxBlocks) throw std::length_error("Arena: full");
+    // The rest of the old block (under n <= kMaxSmall bytes) serves a
+    // record of its size later.
+    if (const size_t left = block_size_ - used_; left >= 8) {
+      live_ += left;
+      release(ref_of(blocks_.size() - 1, used_), left);
     }
     // Blocks double from 4 KiB to 8 MiB: a small map stays small, a large
     // one asks the allocator for big blocks (mmap'd, returned whole, and
-    // large enough for huge pages: see start_again_with_huge_pages()).
-    const size_t size = std::clamp<size_t>(blocks_bytes_, 4096, size_t{8} << 20);
-    blocks_.push_back(std::make_unique_for_overwrite<char[]>(size));
-    blocks_bytes_ += size;
-    cur_ = blocks_.back().get();
-    left_ = size;
+    // large enough for huge pages: see start_again_with_huge_pages() in
+    // cli/cmd_node.cc).
+    block_size_ = std::clamp<size_t>(blocks_bytes_, 4096, size_t{8} << 20);
+    blocks_.push_back(std::make_unique_for_overwrite<char[]>(block_size_));
+    blocks_bytes_ += block_size_;
+    used_ = 0;
   }
-  char* p = cur_;
-  cur_ += n;
-  left_ -= n;
-  return p;
+  const Ref r = ref_of(blocks_.size() - 1, used_);
+  used_ += n;
+  live_ += n;
+  return r;
 }
 
-void Arena::release(char* p, size_t n) {
+void Arena::release(Ref r, size_t n) {
   n = rounded(n);
   live_ -= n;
   if (n > kMaxSmall) {
-    --large_;
-    delete[] p;
+    const Ref i = r & ~kLarge;
+    large_[i].reset();
+    free_large_.push_back(i);
     return;
   }
   const size_t c = n / 8;
-  if (c >= heads_.size()) heads_.resize(c + 1, nullptr);
-  std::memcpy(p, &heads_[c], sizeof(char*));
-  heads_[c] = p;
+  if (c >= heads_.size()) heads_.resize(c + 1, 0);
+  std::memcpy(at(r), &heads_[c], sizeof(Ref));
+  heads_[c] = r;
   free_ += n;
 }
 
@@ -81,15 +95,15 @@ LwwMap::LwwMap(const LwwMap& o)
       digest_(o.digest_),
       tombstones_(o.tombstones_),
       other_internal_(o.other_internal_) {
-  // The slots were copied with the other map's record addresses: each gets
+  // The slots were copied with refs to the other map's records: each gets
   // a record of its own here.
   for (size_t i = 0; i < slots_->size(); ++i) {
     Slot& s = (*slots_)[i];
-    if (s.bytes == nullptr) continue;
-    const size_t n = record_bytes(s);
-    char* p = arena_.alloc(n);
-    std::memcpy(p, s.bytes, n);
-    s.bytes = p;
+    if (s.ref == 0) continue;
+    const size_t n = o.slots_->record_bytes(s);
+    const Arena::Ref r = slots_->arena.alloc(n);
+    std::memcpy(slots_->arena.at(r), o.slots_->arena.at(s.ref), n);
+    s.ref = r;
   }
   table_.reserve(o.table_.size());
   for (uint32_t i : o.table_) table_.insert(i);
@@ -109,7 +123,6 @@ LwwMap& LwwMap::operator=(LwwMap&& o) {
   // Swapping the slot stores with the tables keeps each table beside the
   // slots its hash and equality point at; the arenas go with their slots.
   std::swap(slots_, o.slots_);
-  std::swap(arena_, o.arena_);
   std::swap(table_, o.table_);
   std::swap(ordered_, o.ordered_);  // comparators included
   free_ = std::exchange(o.free_, {});
@@ -119,17 +132,15 @@ LwwMap& LwwMap::operator=(LwwMap&& o) {
   digest_ = std::exchange(o.digest_, {});
   tombstones_ = std::exchange(o.tombstones_, 0);
   other_internal_ = std::exchange(o.other_internal_, 0);
-  // This map's old entries, now o's, go: records first (the large ones are
-  // allocations of their own), then the slots that point at them.
+  // This map's old entries, now o's, go.
   o.table_.clear();
   o.ordered_.clear();
-  o.release_large();
-  o.arena_ = Arena();
+  o.slots_->arena = Arena();
   o.slots_->clear();
   return *this;
 }
 
-LwwMap::~LwwMap() { release_large(); }
+LwwMap::~LwwMap() = default;
 
 EntryView LwwMap::view_of(uint32_t i) const {
   const Slot& s = (*slots_)[i];
@@ -139,69 +150,67 @@ EntryView LwwMap::view_of(uint32_t i) const {
   v.tombstone = (s.flags & kTombstone) != 0;
   v.vouched = (s.flags & kVouched) != 0;
   v.unordered = (s.flags & kUnordered) != 0;
-  const char* p = s.bytes;
+  const char* p = slots_->arena.at(s.ref);
+  const uint32_t lens = Slots::lens_in(p);
+  p += kLensBytes;
   if (s.flags & kTtl) {
     std::memcpy(&v.ttl_ms, p, 8);
     p += 8;
   }
-  v.value = std::string_view(p + s.key_len, s.value_len);
+  const size_t key_len = lens & ((1u << kKeyLenBits) - 1);
+  v.value = std::string_view(p + key_len, lens >> kKeyLenBits);
   return v;
 }
 
 void LwwMap::store(Slot& s, std::string_view key, const EntryView& e, uint32_t origin_id) {
   const uint32_t flags = (e.tombstone ? kTombstone : 0) | (e.vouched ? kVouched : 0) |
                          (e.unordered ? kUnordered : 0) | (e.ttl_ms != 0 ? kTtl : 0);
-  const size_t ttl_bytes = e.ttl_ms != 0 ? 8 : 0;
-  const size_t n = ttl_bytes + key.size() + e.value.size();
-  char* p = s.bytes;
+  const size_t ttl = e.ttl_ms != 0 ? 8 : 0;
+  const size_t n = kLensBytes + ttl + key.size() + e.value.size();
+  Arena& arena = slots_->arena;
+  Arena::Ref r = s.ref;
   // A record of the same rounded size and layout is rewritten in place (the
-  // usual replacement: a newer value of like size); otherwise a new record
-  // is written before the old one goes, since `key` may lie in it.
-  const bool in_place = p != nullptr && (s.flags & kTtl) == (flags & kTtl) &&
-                        (record_bytes(s) + 7) / 8 == (n + 7) / 8 && n > 0;
-  if (!in_place) {
-    p = arena_.alloc(n);
-    std::memcpy(p + ttl_bytes, key.data(), key.size());
-    if (s.bytes != nullptr) release(s);
+  // usual replacement: a newer value of like size; the key is the same);
+  // otherwise a new record is written before the old one goes, since `key`
+  // may lie in it.
+  const bool in_place = r != 0 && (s.flags & kTtl) == (flags & kTtl) &&
+                        (slots_->record_bytes(s) + 7) / 8 == (n + 7) / 8;
+  char* p;
+  if (in_place) {
+    p = arena.at(r);
+  } else {
+    r = arena.alloc(n);
+    p = arena.at(r);
+    std::memcpy(p + kLensBytes + ttl, key.data(), key.size());
+    if (s.ref != 0) release(s);
   }
-  if (ttl_bytes != 0) std::memcpy(p, &e.ttl_ms, 8);
-  if (!e.value.empty()) std::memcpy(p + ttl_bytes + key.size(), e.value.data(), e.value.size());
+  const uint32_t lens = static_cast<uint32_t>(key.size() | (e.value.size() << kKeyLenBits));
+  std::memcpy(p, &lens, sizeof lens);
+  if (ttl != 0) std::memcpy(p + kLensBytes, &e.ttl_ms, 8);
+  if (!e.value.empty()) std::memcpy(p + kLensBytes + ttl + key.size(), e.value.data(), e.value.size());
   s.hlc = e.hlc.raw;
   s.seq = e.dot.seq;
-  s.bytes = p;
-  s.key_len = static_cast<uint32_t>(key.size());
-  s.value_len = static_cast<uint32_t>(e.value.size());
+  s.ref = r;
   s.origin = origin_id;
   s.flags = flags;
 }
 
 void LwwMap::release(Slot& s) {
-  arena_.release(s.bytes, record_bytes(s));
-  s.bytes = nullptr;
+  slots_->arena.release(s.ref, slots_->record_bytes(s));
+  s.ref = 0;
 }
 
 void LwwMap::compact_arena() {
   Arena fresh;
   for (size_t i = 0; i < slots_->size(); ++i) {
     Slot& s = (*slots_)[i];
-    if (s.bytes == nullptr) continue;
-    const size_t n = record_bytes(s);
-    char* p = fresh.alloc(n);
-    std::memcpy(p, s.bytes, n);
-    // A large record is an allocation of its own, which the old arena's
-    // blocks do not take with them.
-    if (n > Arena::kMaxSmall) arena_.release(s.bytes, n);
-    s.bytes = p;
+    if (s.ref == 0) continue;
+    const size_t n = slots_->record_bytes(s);
+    const Arena::Ref r = fresh.alloc(n);
+    std::memcpy(fresh.at(r), slots_->arena.at(s.ref), n);
+    s.ref = r;
   }
-  arena_ = std::move(fresh);
-}
-
-void LwwMap::release_large() {
-  if (arena_.large_records() == 0) return;  // the blocks go with the arena
-  for (size_t i = 0; i < slots_->size(); ++i) {
-    Slot& s = (*slots_)[i];
-    if (s.bytes != nullptr && record_bytes(s) > Arena::kMaxSmall) release(s);
-  }
+  slots_->arena = std::move(fresh);
 }
 
 LwwMap::MergeResult LwwMap::merge(std::string_view key, const EntryView& e) {
@@ -245,7 +254,7 @@ LwwMap::MergeResult LwwMap::merge(std::string_view key, const EntryView& e) {
   Slot& s = (*slots_)[i];
   const EntryView cur = view_of(i);
   if (!wins(e, cur)) return MergeResult::kStale;
-  const std::string_view k = key_in(s);  // `key` may be a view of the map
+  const std::string_view k = slots_->key(s);  // `key` may be a view of the map
   digest_.replace_hashed(h, k, cur, e);
   unindex(cur.dot);
   if (cur.tombstone) --tombstones_;
@@ -255,7 +264,9 @@ LwwMap::MergeResult LwwMap::merge(std::string_view key, const EntryView& e) {
   // takes: past a megabyte and half the arena, they are packed away (which
   // moves the records: views from before this merge are stale, as the
   // replaced entry's own always is).
-  if (arena_.free_bytes() > (size_t{1} << 20) && arena_.free_bytes() > arena_.live_bytes()) compact_arena();
+  if (const Arena& a = slots_->arena; a.free_bytes() > (size_t{1} << 20) && a.free_bytes() > a.live_bytes()) {
+    compact_arena();
+  }
   return MergeResult::kReplaced;
 }
 
@@ -269,7 +280,7 @@ void LwwMap::grow_table() {
   Table grown = fresh_table();
   grown.reserve(std::max<size_t>(2 * table_.size(), 16));
   for (size_t i = 0; i < slots_->size(); ++i) {
-    if ((*slots_)[i].bytes != nullptr) grown.insert(static_cast<uint32_t>(i));
+    if ((*slots_)[i].ref != 0) grown.insert(static_cast<uint32_t>(i));
   }
   table_ = std::move(grown);
 }
@@ -286,11 +297,11 @@ bool LwwMap::erase(std::string_view key) {
   Slot& s = (*slots_)[i];
   const EntryView cur = view_of(i);
   unindex(cur.dot);
-  digest_.remove(key_in(s), cur);
+  digest_.remove(slots_->key(s), cur);
   if (cur.tombstone) --tombstones_;
   table_.erase(it);
-  if (ordered_key(key_in(s))) ordered_.erase(i);  // before its key goes
-  if (other_internal_key(key_in(s))) --other_internal_;
+  if (ordered_key(slots_->key(s))) ordered_.erase(i);  // before its key goes
+  if (other_internal_key(slots_->key(s))) --other_internal_;
   // The slot keeps its place (others' numbers must not move); its record
   // goes back to the arena now.
   release(s);
@@ -313,7 +324,7 @@ void LwwMap::shrink() {
     if (idx.cleared > 0) idx.drop_cleared();
     for (auto& [hi, seg] : idx.segs) seg.shrink_to_fit();
   }
-  if (arena_.free_bytes() > 0) compact_arena();
+  if (slots_->arena.free_bytes() > 0) compact_arena();
 }
 
 std::vector<Origin> LwwMap::origins() const {

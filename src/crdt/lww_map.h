@@ -1,12 +1,12 @@
 // The last-writer-wins map: key -> winning entry (value or tombstone).
 //
-// Entries live in numbered slots of 32 bytes (hlc, seq, an origin's number in
-// a table of origins, flags, lengths and a pointer to the entry's bytes). The key and value bytes of
-// an entry (and its time to live, when it has one) are one record in an arena
-// of large blocks (Arena below): no heap block per string, no 32-byte
-// std::string per key. That took 1,000,000 keys of 36 bytes from about 200
-// bytes a key to about 100 (issue 19; figures in scripts/bench_mem.sh and
-// meshkv_bench --only merge). Readers get an EntryView of a slot: the value is
+// Entries live in numbered slots of 24 bytes (hlc, seq, an origin's number in
+// a table of origins, flags and a 4-byte reference to the entry's record).
+// The lengths, key and value bytes of an entry (and its time to live, when it
+// has one) are one record in an arena of large blocks (Arena below): no heap
+// block per string, no 32-byte std::string per key. That took 1,000,000 keys
+// of 36 bytes from about 200 bytes a key to about 90 (issue 19; figures in
+// scripts/bench_mem.sh and meshkv_bench --only merge). Readers get an EntryView of a slot: the value is
 // a view of the arena, valid until the map next changes.
 //
 // The key index is a flat open-addressing table of 4-byte slot numbers
@@ -23,6 +23,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <algorithm>
 #include <map>
 #include <memory>
@@ -47,9 +48,15 @@ inline constexpr std::string_view kOrderedPrefix{"\0s", 2};
 // like sizes reuses memory. Records above kMaxSmall get an allocation of
 // their own. LwwMap compacts when free bytes outgrow live ones (sizes that
 // drifted), moving records into a fresh arena.
+//
+// A record is named by a 4-byte Ref, half a pointer: a block's number and
+// the record's offset in it in 8-byte units (20 bits: blocks of up to 8 MiB,
+// 2,047 of them, 16 GiB), or, with the top bit, a number in the table of
+// large records. 0 names none.
 class Arena {
  public:
   static constexpr size_t kMaxSmall = 4096;
+  using Ref = uint32_t;
 
   Arena() = default;
   Arena(const Arena&) = delete;
@@ -62,26 +69,39 @@ class Arena {
   }
   ~Arena() = default;
 
-  char* alloc(size_t n);
-  void release(char* p, size_t n);
+  // Throws std::length_error when the arena is full (16 GiB of records).
+  Ref alloc(size_t n);
+  void release(Ref r, size_t n);
+  char* at(Ref r) const {
+    if (r & kLarge) return large_[r & ~kLarge].get();
+    return blocks_[(r >> kOffsetBits) - 1].get() + (size_t{r & kOffsetMask} << 3);
+  }
 
   size_t live_bytes() const { return live_; }      // records handed out, rounded
   size_t free_bytes() const { return free_; }      // on the free lists
   size_t block_bytes() const { return blocks_bytes_; }  // small records' blocks
-  size_t large_records() const { return large_; }  // not in blocks: their owner releases them
+  size_t large_records() const { return large_.size() - free_large_.size(); }  // not in blocks
 
  private:
+  static constexpr Ref kLarge = Ref{1} << 31;
+  static constexpr unsigned kOffsetBits = 20;
+  static constexpr Ref kOffsetMask = (Ref{1} << kOffsetBits) - 1;
+  static constexpr size_t kMaxBlocks = (kLarge >> kOffsetBits) - 1;
   static size_t rounded(size_t n) { return n < 8 ? 8 : (n + 7) & ~size_t{7}; }
+  static Ref ref_of(size_t block, size_t offset) {
+    return static_cast<Ref>(((block + 1) << kOffsetBits) | (offset >> 3));
+  }
   void swap(Arena& o) noexcept;
 
   std::vector<std::unique_ptr<char[]>> blocks_;
-  char* cur_ = nullptr;  // the unused rest of the newest block
-  size_t left_ = 0;
-  std::vector<char*> heads_;  // free list per size / 8; each record starts with the next's address
+  size_t used_ = 0;        // bytes handed out of the newest block
+  size_t block_size_ = 0;  // the newest block's
+  std::vector<Ref> heads_;  // free list per size / 8; each record starts with the next's Ref
+  std::vector<std::unique_ptr<char[]>> large_;
+  std::vector<Ref> free_large_;  // numbers in large_ not in use
   size_t live_ = 0;
   size_t free_ = 0;
   size_t blocks_bytes_ = 0;
-  size_t large_ = 0;
 };
 
 class LwwMap {
@@ -120,8 +140,8 @@ class LwwMap {
   void reserve(size_t n) { table_.reserve(n); }
 
   // The arena's bytes: records in use, and blocks held (tests, metrics).
-  size_t arena_live_bytes() const { return arena_.live_bytes(); }
-  size_t arena_block_bytes() const { return arena_.block_bytes(); }
+  size_t arena_live_bytes() const { return slots_->arena.live_bytes(); }
+  size_t arena_block_bytes() const { return slots_->arena.block_bytes(); }
 
   // fn(std::string_view key, const EntryView&) for every entry, in no order.
   template <class F>
@@ -171,25 +191,30 @@ class LwwMap {
   const Digest& digest() const { return digest_; }
 
  private:
-  // One stored entry. Its record in the arena: the time to live (8 bytes,
-  // only with kTtl), the key, the value.
+  // One stored entry. Its record in the arena: the lengths (4 bytes: the
+  // key's in the low 11 bits, kMaxKeyBytes = 1024; the value's in the upper
+  // 21, kMaxValueBytes = 1 MiB), the time to live (8 bytes, only with kTtl),
+  // the key, the value. The lengths moved from the slot into the record
+  // with the 4-byte Ref: 32 bytes a slot became 24, and records of like
+  // keys and values round to the same 8 bytes as before.
   struct Slot {
     // No member initialisers: chunks of slots are allocated untouched
     // (Slot{} is all zeros).
     uint64_t hlc;
     uint64_t seq;
-    char* bytes;  // nullptr while the slot is free
-    uint32_t key_len : 11;    // kMaxKeyBytes = 1024
-    uint32_t value_len : 21;  // kMaxValueBytes = 1 MiB
-    uint32_t origin : 24;     // a number in origin_of_
+    Arena::Ref ref;        // 0 while the slot is free
+    uint32_t origin : 24;  // a number in origin_of_
     uint32_t flags : 8;
   };
-  static_assert(sizeof(Slot) == 32);
+  static_assert(sizeof(Slot) == 24);
   static constexpr uint32_t kTombstone = 1, kVouched = 2, kUnordered = 4, kTtl = 8;
   static constexpr uint32_t kMaxOrigins = uint32_t{1} << 24;
-  static size_t record_bytes(const Slot& s) { return ((s.flags & kTtl) ? 8 : 0) + s.key_len + s.value_len; }
+  static constexpr size_t kLensBytes = 4;
+  static constexpr uint32_t kKeyLenBits = 11;
+  static size_t ttl_bytes(const Slot& s) { return (s.flags & kTtl) ? 8 : 0; }
 
-  // Slots in chunks: a slot keeps its address as others are added, and
+  // Slots in chunks, and the arena their records are in: a slot keeps its
+  // address as others are added, and
   // growth copies nothing. The first 16 chunks hold 4096 slots (128 KiB),
   // so a small map stays small; later ones 65536 (2 MiB), which the
   // allocator can back with huge pages (a restart of 1M keys spends its time
@@ -201,6 +226,7 @@ class LwwMap {
     static constexpr size_t kSmall = 4096, kSmallChunks = 16, kLarge = 65536;
     static constexpr size_t kInSmall = kSmall * kSmallChunks;
     Slots() = default;
+    // The slots only: their refs still name records in o's arena.
     Slots(const Slots& o) : size_(o.size_) {
       for (size_t c = 0, done = 0; c < o.chunks_.size(); done += chunk_size(c), ++c) {
         chunks_.push_back(std::make_unique_for_overwrite<Slot[]>(chunk_size(c)));
@@ -232,6 +258,23 @@ class LwwMap {
     }
     void shrink_to_fit() { chunks_.shrink_to_fit(); }
 
+    static uint32_t lens_in(const char* record) {
+      uint32_t lens;
+      std::memcpy(&lens, record, sizeof lens);
+      return lens;
+    }
+    size_t record_bytes(const Slot& s) const {
+      const uint32_t lens = lens_in(arena.at(s.ref));
+      return kLensBytes + ttl_bytes(s) + (lens & ((1u << kKeyLenBits) - 1)) + (lens >> kKeyLenBits);
+    }
+    std::string_view key(const Slot& s) const {
+      const char* p = arena.at(s.ref);
+      return {p + kLensBytes + ttl_bytes(s), lens_in(p) & ((1u << kKeyLenBits) - 1)};
+    }
+    std::string_view key(uint32_t i) const { return key((*this)[i]); }
+
+    Arena arena;
+
     // The slot merge() is adding to the key index, and its key's hash (see
     // Hash); kNoSlot otherwise.
     uint32_t hashed_slot = UINT32_MAX;
@@ -248,10 +291,7 @@ class LwwMap {
   };
   static constexpr uint32_t kNoSlot = UINT32_MAX;
 
-  static std::string_view key_in(const Slot& s) {
-    return {s.bytes + ((s.flags & kTtl) ? 8 : 0), s.key_len};
-  }
-  std::string_view key_of(uint32_t i) const { return key_in((*slots_)[i]); }
+  std::string_view key_of(uint32_t i) const { return slots_->key(i); }
   EntryView view_of(uint32_t i) const;
 
   // The table holds slot numbers; hashing and comparing go through the slots,
@@ -272,13 +312,13 @@ class LwwMap {
       // The slot being inserted: its key's hash is known (merge()), and the
       // table asks for it once more on insert.
       if (i == slots->hashed_slot) return slots->hashed_hash;
-      return (*this)(key_in((*slots)[i]));
+      return (*this)(slots->key(i));
     }
   };
   struct Eq {
     using is_transparent = void;
     const Slots* slots;
-    std::string_view key(uint32_t i) const { return key_in((*slots)[i]); }
+    std::string_view key(uint32_t i) const { return slots->key(i); }
     std::string_view key(std::string_view s) const { return s; }
     std::string_view key(const Hashed& h) const { return h.key; }
     template <class A, class B>
@@ -289,7 +329,7 @@ class LwwMap {
   struct Less {
     using is_transparent = void;
     const Slots* slots;
-    std::string_view key(uint32_t i) const { return key_in((*slots)[i]); }
+    std::string_view key(uint32_t i) const { return slots->key(i); }
     std::string_view key(std::string_view s) const { return s; }
     template <class A, class B>
     bool operator()(const A& a, const B& b) const { return key(a) < key(b); }
@@ -324,9 +364,6 @@ class LwwMap {
   void release(Slot& s);
   // Moves every record into a fresh arena, dropping the free lists.
   void compact_arena();
-  // Releases the records above Arena::kMaxSmall (the arena's blocks hold the
-  // rest and go with it).
-  void release_large();
   uint32_t index(uint32_t slot, Dot d);  // returns the origin's number
   void unindex(Dot d);
   // Grows the key index before it would rehash itself (see the .cc).
@@ -336,7 +373,6 @@ class LwwMap {
   // Behind a pointer so that moving the map keeps the address the table's
   // hash and equality hold.
   std::unique_ptr<Slots> slots_;
-  Arena arena_;
   std::vector<uint32_t> free_;  // erased slots, reused first
   Table table_;
   Ordered ordered_;  // the slots whose keys are ordered_key()
