@@ -32,6 +32,8 @@ step "real-process tests against the sanitizer build"
 bash tests/proc_mesh.sh build-asan/meshkv
 bash tests/proc_tools.sh build-asan/meshkv
 bash tests/proc_prompt.sh build-asan/meshkv
+# Pipelined requests: answers collected across requests, sealed and not.
+bash tests/proc_pipeline.sh build-asan/meshkv
 # The attacks: a sanitized node takes several times the memory and time of
 # a release one for the same work (shadow memory, redzones, the allocator's
 # quarantine of freed blocks, here made smaller), so the bounds are raised;

@@ -226,6 +226,99 @@ TEST_CASE("lww map: the origin index answers scans across seqs of every size") {
   check_self_consistent(m);
 }
 
+TEST_CASE("lww map: the origin index goes sparse when its winners spread out, and dense again") {
+  // Origin 1 writes 3,000 keys in order (dense), then rewrites 10 hot keys
+  // over and over (its cold winners spread out: sparse) and writes 2,000
+  // new keys; then origin 2 rewrites the cold and hot keys, and origin 1's
+  // winners, the new keys, are close again: dense after a compaction.
+  // Late and out-of-order writes, gaps and erasures all along; every phase
+  // checked against a reference of each key's winning dot.
+  std::mt19937_64 rng(2024);
+  LwwMap m;
+  std::map<std::string, Dot> winner;
+  uint64_t hlc = 1000;
+  uint64_t next[3] = {0, 1, 1};
+  auto write = [&](const std::string& key, uint64_t origin, uint64_t seq) {
+    m.merge(key, Entry{Hlc::make(++hlc, 0), Dot{origin, seq}, false, "v" + std::to_string(seq)});
+    winner[key] = Dot{origin, seq};
+  };
+  auto check_scans = [&](const char* phase) {
+    INFO(phase);
+    std::set<Origin> have;
+    for (const auto& [k, d] : winner) have.insert(d.origin);
+    CHECK(m.origins() == std::vector<Origin>(have.begin(), have.end()));
+    for (uint64_t origin = 1; origin <= 2; ++origin) {
+      std::vector<uint64_t> all;
+      for (const auto& [k, d] : winner) {
+        if (d.origin == origin) all.push_back(d.seq);
+      }
+      std::sort(all.begin(), all.end());
+      const uint64_t afters[] = {0, 1, 500, all.empty() ? 7 : all[all.size() / 3], all.empty() ? 9 : all.back(),
+                                 UINT64_MAX};
+      for (uint64_t after : afters) {
+        INFO("origin " << origin << " after " << after);
+        std::vector<uint64_t> got, want;
+        m.scan_origin(origin, after, [&](std::string_view k, const EntryView& e) {
+          CHECK(winner.at(std::string(k)) == e.dot);
+          got.push_back(e.dot.seq);
+          return true;
+        });
+        for (uint64_t q : all) {
+          if (q > after) want.push_back(q);
+        }
+        CHECK(got == want);
+      }
+    }
+    check_self_consistent(m);
+  };
+  // Phase 1: in order, with a few gaps and a few writes arriving late.
+  std::vector<uint64_t> late;
+  for (int i = 0; i < 3000; ++i) {
+    const uint64_t seq = next[1]++;
+    if (i % 500 == 7) continue;  // a gap: a write of another key, lost
+    if (i % 300 == 5) {
+      late.push_back(seq);
+      continue;
+    }
+    write("c" + std::to_string(i), 1, seq);
+  }
+  for (uint64_t seq : late) write("late" + std::to_string(seq), 1, seq);
+  CHECK(m.index_form(1) == LwwMap::IndexForm::kDense);
+  check_scans("in order");
+  // Phase 2: hot keys rewritten by origin 1; a few cold keys erased.
+  for (int i = 0; i < 30'000; ++i) {
+    write("hot" + std::to_string(rng() % 10), 1, next[1]++);
+    if (i % 3000 == 0) {
+      const std::string k = "c" + std::to_string(rng() % 3000);
+      CHECK(m.erase(k) == (winner.erase(k) == 1));
+    }
+  }
+  CHECK(m.index_form(1) == LwwMap::IndexForm::kSparse);
+  for (int i = 0; i < 2000; ++i) write("n" + std::to_string(i), 1, next[1]++);
+  check_scans("spread out");
+  // Phase 3: origin 2 takes the cold and hot keys over, in order.
+  for (int i = 0; i < 3000; ++i) {
+    if (winner.count("c" + std::to_string(i))) write("c" + std::to_string(i), 2, next[2]++);
+  }
+  for (uint64_t seq : late) write("late" + std::to_string(seq), 2, next[2]++);
+  for (int i = 0; i < 10; ++i) write("hot" + std::to_string(i), 2, next[2]++);
+  CHECK(m.index_form(2) == LwwMap::IndexForm::kDense);
+  check_scans("taken over");
+  m.shrink();
+  CHECK(m.index_form(1) == LwwMap::IndexForm::kDense);
+  check_scans("close again");
+  // Phase 4: everything of origin 1 goes: its number is freed.
+  for (int i = 0; i < 2000; ++i) {
+    const std::string k = "n" + std::to_string(i);
+    CHECK(m.erase(k) == (winner.erase(k) == 1));
+  }
+  CHECK(m.index_form(1) == LwwMap::IndexForm::kNone);
+  m.shrink();
+  check_scans("origin 1 gone");
+  LwwMap copy(m);
+  check_self_consistent(copy);
+}
+
 TEST_CASE("lww map: counts the internal keys outside sets through merge, erase, copy and move") {
   // Writes skip looking for a counter while the map holds none of its keys.
   LwwMap m;

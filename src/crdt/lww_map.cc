@@ -320,10 +320,7 @@ void LwwMap::shrink() {
   }
   slots_->shrink_to_fit();
   free_.shrink_to_fit();
-  for (auto& [o, idx] : by_origin_) {
-    if (idx.cleared > 0) idx.drop_cleared();
-    for (auto& [hi, seg] : idx.segs) seg.shrink_to_fit();
-  }
+  for (auto& [o, idx] : by_origin_) idx.shrink();
   if (slots_->arena.free_bytes() > 0) compact_arena();
 }
 
@@ -345,6 +342,146 @@ void LwwMap::OriginIndex::drop_cleared() {
   }
   pairs -= cleared;
   cleared = 0;
+  // Close together again (the old winners that kept it sparse went): back
+  // to the dense form, half the bytes.
+  if (pairs > 0) {
+    const uint64_t first = (uint64_t{segs.begin()->first} << 32) | segs.begin()->second.front().first;
+    const uint64_t last = (uint64_t{segs.rbegin()->first} << 32) | segs.rbegin()->second.back().first;
+    if (last - first < 2 * live) go_dense();
+  }
+}
+
+void LwwMap::OriginIndex::go_sparse() {
+  for (size_t k = front; k < dense.size(); ++k) {
+    if (dense[k] != kNoSlot) add_sparse(base + k, dense[k]);
+  }
+  dense = {};
+  front = 0;
+  is_dense = false;
+}
+
+void LwwMap::OriginIndex::go_dense() {
+  std::vector<std::pair<uint64_t, uint32_t>> all;
+  all.reserve(pairs - cleared);
+  for (const auto& [hi, seg] : segs) {
+    for (const auto& [lo, slot] : seg) {
+      if (slot != kNoSlot) all.emplace_back((uint64_t{hi} << 32) | lo, slot);
+    }
+  }
+  segs.clear();
+  pairs = cleared = 0;
+  is_dense = true;
+  front = 0;
+  dense.clear();
+  if (all.empty()) return;
+  base = all.front().first;
+  dense.assign(all.back().first - base + 1, kNoSlot);
+  for (const auto& [seq, slot] : all) dense[seq - base] = slot;
+}
+
+bool LwwMap::OriginIndex::add_sparse(uint64_t seq, uint32_t slot) {
+  const uint32_t hi = high_of(seq), lo = low_of(seq);
+  // The newest group is the usual one.
+  SeqSlots& seg = !segs.empty() && segs.rbegin()->first == hi ? segs.rbegin()->second : segs[hi];
+  if (seg.empty() || seg.back().first < lo) {
+    seg.emplace_back(lo, slot);
+    ++pairs;
+    return true;
+  }
+  auto pos = std::lower_bound(seg.begin(), seg.end(), lo, low_less);
+  if (pos != seg.end() && pos->first == lo) {
+    const bool was_cleared = pos->second == kNoSlot;
+    if (was_cleared) --cleared;
+    pos->second = slot;
+    return was_cleared;
+  }
+  seg.insert(pos, {lo, slot});
+  ++pairs;
+  return true;
+}
+
+void LwwMap::OriginIndex::add(uint64_t seq, uint32_t slot) {
+  // A seq is one write, so it is normally not indexed yet (its slot was
+  // cleared before the key's next winner came). A seq already indexed (two
+  // keys claiming one dot: a faulty peer) takes the new slot, and `live`
+  // stays exact either way: the origin's number is freed when it reaches 0.
+  if (!is_dense) {
+    if (add_sparse(seq, slot)) ++live;
+    return;
+  }
+  if (dense.empty()) {
+    base = seq;
+    front = 0;
+  }
+  if (seq >= base && seq - base < dense.size()) {
+    const size_t k = seq - base;
+    if (dense[k] == kNoSlot) ++live;
+    dense[k] = slot;
+    front = std::min(front, k);
+    return;
+  }
+  ++live;  // a seq outside the span
+  if (seq >= base) {
+    const uint64_t k = seq - base;
+    if (dense_fits(k + 1 - front)) {
+      dense.resize(k + 1, kNoSlot);  // an append, as a rule
+      dense[k] = slot;
+      return;
+    }
+  } else if (dense_fits(dense.size() - front + (base - seq))) {
+    // Below the span (a write that arrived late): rare, and a copy.
+    dense.insert(dense.begin(), base - seq, kNoSlot);
+    base = seq;
+    dense[0] = slot;
+    front = 0;
+    return;
+  }
+  go_sparse();
+  add_sparse(seq, slot);
+}
+
+bool LwwMap::OriginIndex::remove(uint64_t seq) {
+  if (is_dense) {
+    if (seq < base || seq - base >= dense.size() || dense[seq - base] == kNoSlot) return false;
+    const size_t k = seq - base;
+    dense[k] = kNoSlot;
+    --live;
+    while (!dense.empty() && dense.back() == kNoSlot) dense.pop_back();
+    if (k == front) {
+      while (front < dense.size() && dense[front] == kNoSlot) ++front;
+    }
+    if (front >= 64 && 2 * front >= dense.size()) {
+      dense.erase(dense.begin(), dense.begin() + static_cast<std::ptrdiff_t>(front));
+      base += front;
+      front = 0;
+    }
+    if (live > 0 && !dense_fits(dense.size() - front)) go_sparse();
+    return true;
+  }
+  auto seg = segs.find(high_of(seq));
+  if (seg == segs.end()) return false;
+  const uint32_t lo = low_of(seq);
+  auto pos = std::lower_bound(seg->second.begin(), seg->second.end(), lo, low_less);
+  if (pos == seg->second.end() || pos->first != lo || pos->second == kNoSlot) return false;
+  pos->second = kNoSlot;
+  ++cleared;
+  --live;
+  if (live > 0 && cleared > 64 && cleared > live) drop_cleared();
+  return true;
+}
+
+void LwwMap::OriginIndex::shrink() {
+  if (is_dense) {
+    if (front > 0) {
+      dense.erase(dense.begin(), dense.begin() + static_cast<std::ptrdiff_t>(front));
+      base += front;
+      front = 0;
+    }
+    dense.shrink_to_fit();
+    return;
+  }
+  if (cleared > 0) drop_cleared();
+  for (auto& [hi, seg] : segs) seg.shrink_to_fit();
 }
 
 uint32_t LwwMap::index(uint32_t slot, Dot d) {
@@ -364,22 +501,7 @@ uint32_t LwwMap::index(uint32_t slot, Dot d) {
       origin_of_.push_back(d.origin);
     }
   }
-  const uint32_t hi = high_of(d.seq), lo = low_of(d.seq);
-  // The newest group is the usual one.
-  SeqSlots& seg = !idx.segs.empty() && idx.segs.rbegin()->first == hi ? idx.segs.rbegin()->second : idx.segs[hi];
-  if (seg.empty() || seg.back().first < lo) {
-    seg.emplace_back(lo, slot);
-    ++idx.pairs;
-    return idx.id;
-  }
-  auto pos = std::lower_bound(seg.begin(), seg.end(), lo, low_less);
-  if (pos != seg.end() && pos->first == lo) {
-    if (pos->second == kNoSlot) --idx.cleared;
-    pos->second = slot;
-    return idx.id;
-  }
-  seg.insert(pos, {lo, slot});
-  ++idx.pairs;
+  idx.add(d.seq, slot);
   return idx.id;
 }
 
@@ -387,19 +509,10 @@ void LwwMap::unindex(Dot d) {
   auto o = by_origin_.find(d.origin);
   if (o == by_origin_.end()) return;
   auto& idx = o->second;
-  auto seg = idx.segs.find(high_of(d.seq));
-  if (seg == idx.segs.end()) return;
-  const uint32_t lo = low_of(d.seq);
-  auto pos = std::lower_bound(seg->second.begin(), seg->second.end(), lo, low_less);
-  if (pos == seg->second.end() || pos->first != lo || pos->second == kNoSlot) return;
-  pos->second = kNoSlot;
-  ++idx.cleared;
-  const size_t live = idx.pairs - idx.cleared;
-  if (live == 0) {
+  if (!idx.remove(d.seq)) return;
+  if (idx.live == 0) {
     free_origins_.push_back(idx.id);
     by_origin_.erase(o);
-  } else if (idx.cleared > 64 && idx.cleared > live) {
-    idx.drop_cleared();
   }
 }
 

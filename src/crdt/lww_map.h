@@ -155,7 +155,20 @@ class LwwMap {
   void scan_origin(Origin origin, uint64_t after, F&& fn) const {
     auto o = by_origin_.find(origin);
     if (o == by_origin_.end()) return;
-    const auto& segs = o->second.segs;
+    const OriginIndex& idx = o->second;
+    if (idx.is_dense) {
+      size_t k = idx.front;
+      if (after >= idx.base) {
+        if (after - idx.base >= idx.dense.size()) return;
+        k = std::max<size_t>(k, after - idx.base + 1);
+      }
+      for (; k < idx.dense.size(); ++k) {
+        const uint32_t i = idx.dense[k];
+        if (i != kNoSlot && !fn(key_of(i), view_of(i))) return;
+      }
+      return;
+    }
+    const auto& segs = idx.segs;
     const uint32_t hi = high_of(after);
     for (auto seg = segs.lower_bound(hi); seg != segs.end(); ++seg) {
       auto it = seg->second.begin();
@@ -186,6 +199,14 @@ class LwwMap {
 
   // Origins that currently hold at least one winning entry, ascending.
   std::vector<Origin> origins() const;
+
+  // How the origin's winners are indexed (see OriginIndex; for tests).
+  enum class IndexForm { kNone, kDense, kSparse };
+  IndexForm index_form(Origin o) const {
+    auto it = by_origin_.find(o);
+    if (it == by_origin_.end()) return IndexForm::kNone;
+    return it->second.is_dense ? IndexForm::kDense : IndexForm::kSparse;
+  }
 
   // The digest of every entry, kept current by merge() and erase().
   const Digest& digest() const { return digest_; }
@@ -338,24 +359,52 @@ class LwwMap {
   static bool ordered_key(std::string_view k) { return k.starts_with(kOrderedPrefix); }
   static bool other_internal_key(std::string_view k) { return !k.empty() && k[0] == '\0' && !ordered_key(k); }
 
-  // One origin's winners in seq order. Writes of one origin mostly arrive in
-  // seq order, so indexing is an append; a superseded winner's slot is
-  // cleared in place (found by binary search) and the pairs are compacted
-  // once cleared ones outnumber live ones. No allocation per entry.
+  // One origin's winners in seq order, in one of two forms. No allocation
+  // per entry in either.
   //
-  // A pair holds the lower 32 bits of a seq and the slot: 8 bytes, where a
-  // 64-bit seq took 16 with padding (1,000,000 keys of one origin: 16.8 MB
-  // -> 8.4 MB). Seqs are grouped by their upper 32 bits, one vector each;
-  // an origin has one group until it passes 4 billion writes.
+  // Dense (the usual one): the slot of seq base + k at dense[k], kNoSlot
+  // where that seq is no winner here; 4 bytes a seq of the span. Writes of
+  // one origin mostly arrive in seq order (its own, a push stream, a full
+  // sync), so indexing is an append, and the older ones are superseded from
+  // the front, which is dropped once it is half the vector. The form holds
+  // while at least a quarter of the span is live (and always below 64).
+  //
+  // Sparse: (lower 32 bits of a seq, slot) pairs, 8 bytes each, grouped by
+  // the seqs' upper 32 bits; a superseded winner's slot is cleared in place
+  // (found by binary search) and the pairs are compacted once cleared ones
+  // outnumber live ones. An origin goes sparse when its winners are too
+  // spread out for the dense form (a few keys written long ago and many
+  // superseded since), and dense again when a compaction finds them close.
+  //
+  // 1,000,000 keys of one origin: 8.4 MB of pairs, 4.2 MB dense.
   using SeqSlots = std::vector<std::pair<uint32_t, uint32_t>>;  // ascending; kNoSlot: cleared
   static uint32_t high_of(uint64_t seq) { return static_cast<uint32_t>(seq >> 32); }
   static uint32_t low_of(uint64_t seq) { return static_cast<uint32_t>(seq); }
   struct OriginIndex {
+    bool is_dense = true;
+    // Dense form: seqs base .. base + dense.size() - 1; dense[0, front) are
+    // all kNoSlot.
+    uint64_t base = 0;
+    size_t front = 0;
+    std::vector<uint32_t> dense;
+    // Sparse form.
     std::map<uint32_t, SeqSlots> segs;  // by the seqs' upper 32 bits
     size_t pairs = 0;                   // in all segs, cleared ones included
     size_t cleared = 0;
+    size_t live = 0;  // winners indexed, in either form
     uint32_t id = 0;  // its number in origin_of_ and in the slots
+
+    // Whether the dense form still fits once it spans `span` seqs.
+    bool dense_fits(uint64_t span) const { return span <= 64 || span <= 4 * live; }
+    void add(uint64_t seq, uint32_t slot);
+    // Clears seq's slot; false if it was not indexed.
+    bool remove(uint64_t seq);
+    // Whether the pair is new (or was cleared).
+    bool add_sparse(uint64_t seq, uint32_t slot);
     void drop_cleared();
+    void go_sparse();
+    void go_dense();
+    void shrink();
   };
 
   // Writes `e`'s fields into slot `s` and its bytes into a record (the key
