@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <string>
 
+#include "common/crc32c.h"
 #include "engine_util.h"
 #include "node/engine.h"
 #include "wire/codec.h"
@@ -315,6 +316,77 @@ TEST_CASE("engine: with summaries on, an in-sync peer is asked with a hash, and 
   p.exchange();
   CHECK(p.a.get("k2") != nullptr);
   CHECK(p.a.replica().map().digest().root() == p.b.replica().map().digest().root());
+}
+
+namespace {
+// The digest a datagram carries, on its own or riding in a probe.
+const wire::Digest* digest_in(const wire::Envelope& env) {
+  if (const auto* ping = std::get_if<wire::Ping>(&env.msg); ping && ping->digest) return &*ping->digest;
+  return std::get_if<wire::Digest>(&env.msg);
+}
+}  // namespace
+
+TEST_CASE("engine: summaries state the collection fields, and go only to a peer that reads them") {
+  Pair p(/*summaries=*/true);
+  p.join();
+  REQUIRE(p.a.set("k1", "v", at(10)).ok());
+  p.exchange();
+  // Rounds of a's digests from t on: the summaries among them.
+  auto a_round = [&](uint64_t t) {
+    p.t = t;
+    p.a.tick(at(p.t));
+    std::vector<wire::Digest> sent;
+    for (auto& d : datagrams(p.a)) {
+      auto env = wire::decode(d.bytes.data(), d.bytes.size() - 4);  // less the checksum
+      REQUIRE(env.ok());
+      if (const wire::Digest* dg = digest_in(*env)) sent.push_back(*dg);
+      p.b.handle_datagram(p.a_addr, d.bytes.data(), d.bytes.size(), at(p.t));
+    }
+    p.exchange();
+    return sent;
+  };
+  SUBCASE("b's full digests do not say it reads them (a node that predates the field): full digests only") {
+    // b's vector reaches a with the mark taken out, as an older node sends it.
+    p.t = 1500;
+    p.b.tick(at(p.t));
+    for (auto& d : datagrams(p.b)) {
+      auto env = wire::decode(d.bytes.data(), d.bytes.size() - 4);
+      REQUIRE(env.ok());
+      if (auto* ping = std::get_if<wire::Ping>(&env->msg); ping && ping->digest) ping->digest->reads_summary_gc = false;
+      if (auto* dg = std::get_if<wire::Digest>(&env->msg)) dg->reads_summary_gc = false;
+      wire::Bytes b = wire::encode(*env);
+      const uint32_t c = crc32c(b.data(), b.size());
+      for (int i = 0; i < 4; ++i) b.push_back(static_cast<uint8_t>(c >> (8 * i)));
+      p.a.handle_datagram(p.b_addr, b.data(), b.size(), at(p.t));
+    }
+    size_t digests = 0;
+    for (uint64_t t : {3000, 4500, 6000}) {
+      for (const wire::Digest& d : a_round(t)) {
+        CHECK_FALSE(d.summary);
+        ++digests;
+      }
+    }
+    CHECK(digests > 0);
+  }
+  SUBCASE("b's full digests say so: a summary, with a's horizon, reconciled and roster report") {
+    p.t = 1500;
+    p.a.tick(at(p.t));
+    p.b.tick(at(p.t));
+    p.exchange();
+    size_t summaries = 0;
+    for (uint64_t t : {3000, 4500, 6000}) {
+      for (const wire::Digest& d : a_round(t)) {
+        if (!d.summary) continue;
+        ++summaries;
+        CHECK(d.gc_stated);
+        CHECK(d.mesh_size == 2);
+        const wire::Value gc = p.a.status(at(p.t)).get("gc");
+        CHECK(d.horizon == static_cast<uint64_t>(gc.get("horizon").as_int()));
+        CHECK(d.reconciled == static_cast<uint64_t>(gc.get("reconciled").as_int()));
+      }
+    }
+    CHECK(summaries > 0);
+  }
 }
 
 TEST_CASE("engine: a partition drops traffic to and from the named member only") {

@@ -160,6 +160,12 @@ class Gen {
           d.summary = true;
           d.context_hash = next();
           if (chance(50)) d.vv_sum = u64();  // an extension field (absent when 0)
+          if (chance(50)) {  // the collection fields (an extension field)
+            d.gc_stated = true;
+            d.horizon = u64();
+            d.reconciled = u64();
+            d.mesh_size = below(1000);
+          }
           return d;
         }
         if (!chance(30)) {  // else the whole range, which is left out on the wire
@@ -176,6 +182,7 @@ class Gen {
         if (chance(30)) {  // quarantine asks (an extension field)
           for (uint64_t i = below(kMaxQuarantineAsks) + 1; i > 0; --i) d.quarantine_asks.push_back({next() | 1, u64() | 1});
         }
+        d.reads_summary_gc = chance(50);  // an empty extension field
         return d;
       }
       case 3: return ChunkMsg{chunk(/*loose=*/false)};
@@ -307,6 +314,10 @@ TEST_CASE("wire: a digest rides along in a ping, and a malformed one fails the p
   CHECK(b.size() == 12 + 2 + 1 + 1 + 1 + 1 + 1 + 8);
   summary.vv_sum = 300;  // and the vector's sum: tag, length, varint
   CHECK(encode(Envelope{kVersion, me, summary}).size() == 12 + 1 + 8 + 1 + 1 + 2);
+  // And the collection fields: tag, length, three varints.
+  summary.gc_stated = true;
+  summary.mesh_size = 5;
+  CHECK(encode(Envelope{kVersion, me, summary}).size() == 12 + 1 + 8 + 1 + 1 + 2 + 1 + 1 + 3);
   auto r = decode(b);
   REQUIRE(r.ok());
   CHECK(std::get<Ping>(r->msg) == p);
@@ -336,6 +347,58 @@ TEST_CASE("wire: a digest rides along in a ping, and a malformed one fails the p
     REQUIRE(o.ok());
     CHECK_FALSE(std::get<Ping>(o->msg).digest.has_value());
   }
+}
+
+TEST_CASE("wire: a summary states the collection fields, or says nothing of them") {
+  const uint64_t me = 0xfedcba9876543210ULL;
+  Digest summary;
+  summary.summary = true;
+  summary.context_hash = 0x0123456789abcdefULL;
+  summary.vv_sum = 4000;
+  summary.gc_stated = true;
+  summary.horizon = 0x18c2f6a1b2c30001ULL;
+  summary.reconciled = 0x18c2f6a1b2c30000ULL;
+  summary.mesh_size = 5;
+  const Bytes b = encode(Envelope{kVersion, me, Ping{300, 0, {}, summary}});
+  auto r = decode(b);
+  REQUIRE(r.ok());
+  const Digest& d = *std::get<Ping>(r->msg).digest;
+  CHECK(d == summary);
+  CHECK(d.horizon == summary.horizon);
+  CHECK(d.mesh_size == 5);
+  // All zeros are stated too: "collected nothing, counts five" is news.
+  Digest zeros = summary;
+  zeros.horizon = zeros.reconciled = 0;
+  auto z = decode(encode(Envelope{kVersion, me, zeros}));
+  REQUIRE(z.ok());
+  CHECK(std::get<Digest>(z->msg).gc_stated);
+  // A summary without the field (from a sender that predates it) states
+  // nothing: its receiver must keep what it last heard.
+  Digest older = summary;
+  older.gc_stated = false;
+  auto o = decode(encode(Envelope{kVersion, me, older}));
+  REQUIRE(o.ok());
+  CHECK_FALSE(std::get<Digest>(o->msg).gc_stated);
+  CHECK(std::get<Digest>(o->msg).horizon == 0);
+  CHECK(std::get<Digest>(o->msg).vv_sum == 4000);
+  // In a full digest the same tag, empty, says the sender reads the field
+  // (2 bytes); a payload there is for later versions and is skipped.
+  Digest full;
+  full.vv.raise(7, 3);
+  const size_t bare = encode(Envelope{kVersion, me, full}).size();
+  full.reads_summary_gc = true;
+  Bytes f = encode(Envelope{kVersion, me, full});
+  CHECK(f.size() == bare + 2);
+  auto fr = decode(f);
+  REQUIRE(fr.ok());
+  CHECK(std::get<Digest>(fr->msg) == full);
+  f.resize(bare);
+  Writer w(f);
+  w.varint(5);
+  w.bytes(std::string_view("\x01\x02\x03", 3));
+  fr = decode(f);
+  REQUIRE(fr.ok());
+  CHECK(std::get<Digest>(fr->msg) == full);
 }
 
 TEST_CASE("wire: version 1 messages are refused") {
@@ -384,6 +447,15 @@ TEST_CASE("wire: every strict prefix of a valid message fails") {
         Digest bare = *d;
         for (int ext = 0; ext < 3; ++ext) {
           bool had = false;
+          if (ext == 0 && (bare.gc_stated || bare.reads_summary_gc)) {  // the last field
+            bare.gc_stated = bare.reads_summary_gc = false;
+            if (bare.summary) bare.horizon = bare.reconciled = bare.mesh_size = 0;
+            const Bytes without = encode(Envelope{env.version, env.sender, bare});
+            auto r = decode(b.data(), without.size());
+            REQUIRE(r.ok());
+            CHECK(std::get<Digest>(r->msg) == bare);
+            ++optional;
+          }
           if (ext == 0 && !bare.quarantine_asks.empty()) {
             bare.quarantine_asks.clear();
             had = true;

@@ -197,14 +197,25 @@ std::vector<wire::Digest> AntiEntropy::digests(const Endpoint& to, bool counter,
   // summary, showed our vector): ask with the context's hash only. Any
   // difference, in the vector or in the dots beyond gaps, makes the peer
   // answer with its full digest, and the exchange runs as below.
-  if (peer && !counter && !must_resync_ && !excluded_.count(peer->name)) {
+  // A summary states the collection fields a full digest would carry
+  // (horizon, reconciled, the roster report), so it is sent only while
+  // there is nothing else to tell: no member left out (their names go
+  // round in full digests, a few at a time) and nothing in quarantine to
+  // ask about. Without them, a receiver kept the roster report of the last
+  // full digest: two survivors of a mesh of five each held the other's
+  // stale "5 members", never settled, and never collected again.
+  if (peer && !counter && !must_resync_ && excluded_.empty() && replica_.quarantined() == 0) {
     auto p = peer_vv_.find(peer->uid);
-    if (p != peer_vv_.end() && !p->second.resyncing && p->second.vv == replica_.vv() &&
+    if (p != peer_vv_.end() && p->second.reads_summary_gc && !p->second.resyncing && p->second.vv == replica_.vv() &&
         same_retired(p->second)) {
       wire::Digest d;
       d.summary = true;
       d.context_hash = replica_.context().fingerprint();
       d.vv_sum = vv_sum(replica_.vv());
+      d.gc_stated = true;
+      d.horizon = replica_.horizon().raw;
+      d.reconciled = reconciled_;
+      d.mesh_size = 1 + roster_.size();
       out.push_back(std::move(d));
       return out;
     }
@@ -256,6 +267,7 @@ std::vector<wire::Digest> AntiEntropy::digests(const Endpoint& to, bool counter,
     d.retired_count = retired.retired_count;
     d.retired_hash = retired.retired_hash;
     d.mesh_size = 1 + roster_.size();
+    d.reads_summary_gc = true;
     if (lo == 0) d.retired = retired.retired;
     if (lo == 0) d.quarantine_asks = std::move(asks);
     d.origin_lo = lo;
@@ -276,10 +288,18 @@ void AntiEntropy::on_digest(const Endpoint& from, uint64_t sender, const wire::D
     return;
   }
   if (d.summary) {
-    if (d.context_hash == replica_.context().fingerprint()) {
-      note_peer_in_sync(sender);
-      return;
+    const bool same = d.context_hash == replica_.context().fingerprint();
+    if (same) note_peer_in_sync(sender);
+    // Its collection fields, taken as from a full digest. A summary never
+    // tells its receiver it was left out, so nothing here starts a resync.
+    if (d.gc_stated) {
+      if (auto p = peer_vv_.find(sender); p != peer_vv_.end()) {
+        p->second.horizon = std::max(p->second.horizon, d.horizon);
+      }
+      note_settled_report(sender, d);
+      on_gc_fields(from, sender, d);
     }
+    if (same) return;
     // What made summaries slow repair: a summary that finds a difference
     // used to cost a round trip more than a full digest. The full digest's
     // receiver answers at once with what the sender lacks; the summary's
@@ -462,6 +482,7 @@ void AntiEntropy::note_peer_vv(uint64_t uid, const wire::Digest& d) {
   p.retired_known = true;
   p.retired_count = d.retired_count;
   p.retired_hash = d.retired_hash;
+  p.reads_summary_gc = d.reads_summary_gc;
   if (crdt::covers_all(replica_.vv(), p.vv)) p.covered_us = now_.mono_us;
   note_settled_report(uid, d);
 }

@@ -124,7 +124,7 @@ class AntiEntropy {
     uint64_t updated_us = 0;  // when a digest last changed or confirmed it
     uint64_t covered_us = 0;  // when our vector last covered it (staleness)
     bool resyncing = false;   // the peer said it is starting over
-    uint64_t horizon = 0;     // its horizon, from its last full digest
+    uint64_t horizon = 0;     // its horizon, from its full digests and summaries
     uint64_t reconciled = 0;  // the horizon it reconciled with or collected to
     // Its retired origins (count and hash, crdt/version_vector.h), from its
     // last full digest; `retired_known` once one said.
@@ -133,6 +133,9 @@ class AntiEntropy {
     // Its roster report (gc.cc, settled()): how many members it counts,
     // itself included (0: not said).
     uint64_t mesh_size = 0;
+    // Its full digests say it reads a summary's collection fields: only
+    // then does it get summaries.
+    bool reads_summary_gc = false;
   };
 
   // A full digest, or, when `peer` is given and our last word from it says
@@ -143,8 +146,9 @@ class AntiEntropy {
   uint64_t ride_wait_us() const;
   void next_round();
   void answer(const Endpoint& from, const wire::Digest& d);
-  // The collection fields of a full digest (gc.cc's rule); true when the
-  // digest told us to reconcile and was handled.
+  // The collection fields of a full digest, or of a summary that states
+  // them (gc.cc's rule); true when the digest told us to reconcile and was
+  // handled (a summary never does).
   bool on_gc_fields(const Endpoint& from, uint64_t sender, const wire::Digest& d);
   void round();
   void follow_up();

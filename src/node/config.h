@@ -55,9 +55,9 @@ struct Config {
   // eager pushes missed; traffic is proportional to what is missing.
   uint64_t anti_entropy_interval_ms = 1000;
   // Periodic anti-entropy with a member believed in sync sends a summary
-  // (a hash of the causal context, and the vector's sum) instead of the
-  // vector: about 30 B/s less idle traffic per node at N = 5 (riding in a
-  // probe, 217 instead of 248 B/s on the wire). It was off because a
+  // (a hash of the causal context, the vector's sum, and the collection
+  // fields horizon, reconciled and roster size) instead of the vector:
+  // about 40 B/s less idle traffic per node at N = 5. It was off because a
   // 1,000-node simulation converged 1.3-3 s later after the last write. Two
   // causes: most of that figure was membership convergence after the mass
   // join, which moves by seconds either way with any change to the random
@@ -66,13 +66,14 @@ struct Config {
   // every repair a summary started, fixed by the vector's sum (on_digest in
   // anti_entropy.cc; data convergence at 200 nodes, seeds 1-4, mean after
   // the last write: 0.65 s with full digests and 0.77 s with summaries
-  // before the fix, 0.69 s and 0.65 s after). It stays off because a
-  // summary carries none of the
-  // collection fields: with it on, the simulated mesh of five that loses
-  // three (sim_test.cc) never collects its tombstones after the reap (not
-  // yet understood: putting the horizon and roster size into the hash did
-  // not help). Nodes always answer summaries.
-  bool ae_summaries = false;
+  // before the fix, 0.69 s and 0.65 s after). It then stayed off because a
+  // summary carried none of the collection fields: the simulated mesh of
+  // five that loses three (sim_test.cc) never collected its tombstones
+  // after the reap, each survivor holding the other's last full report of
+  // five members. Summaries now state those fields (wire/messages.h), and
+  // are sent only while there are no exclusions or quarantine asks to
+  // tell. Nodes always answer summaries.
+  bool ae_summaries = true;
   // Retransmissions of an unacknowledged push before anti-entropy is left to
   // repair it.
   unsigned max_retransmits = 12;

@@ -133,8 +133,9 @@ constexpr uint8_t kDigestReply = 1, kDigestCounter = 2, kDigestResyncing = 4, kD
                   kDigestGc = 64,  // the collection fields follow the vector
                   kDigestExclusions = 128;  // and then the exclusions
 // Digest extension fields (tags below 64; tests/wire_test.cc treats the rest as unknown).
-// 1-3 in full digests, 4 in summaries (version 3).
-constexpr uint64_t kDigestExtRetired = 1, kDigestExtRoster = 2, kDigestExtAsks = 3, kDigestExtSum = 4;
+// 1-3 and 5 in full digests, 4 and 5 in summaries (version 3).
+constexpr uint64_t kDigestExtRetired = 1, kDigestExtRoster = 2, kDigestExtAsks = 3, kDigestExtSum = 4,
+                   kDigestExtSummaryGc = 5;
 void put_body(Writer& w, const Digest& m) {
   const bool whole = m.origin_lo == 0 && m.origin_hi == ~uint64_t{0};
   const bool excl = !m.summary && !m.exclusions.empty();
@@ -150,6 +151,15 @@ void put_body(Writer& w, const Digest& m) {
       Writer x(ext);
       x.varint(m.vv_sum);
       w.varint(kDigestExtSum);
+      w.bytes(std::string_view(reinterpret_cast<const char*>(ext.data()), ext.size()));
+    }
+    if (m.gc_stated) {
+      Bytes ext;
+      Writer x(ext);
+      x.varint(m.horizon);
+      x.varint(m.reconciled);
+      x.varint(m.mesh_size);
+      w.varint(kDigestExtSummaryGc);
       w.bytes(std::string_view(reinterpret_cast<const char*>(ext.data()), ext.size()));
     }
     return;
@@ -205,6 +215,10 @@ void put_body(Writer& w, const Digest& m) {
     }
     w.varint(kDigestExtAsks);
     w.bytes(std::string_view(reinterpret_cast<const char*>(ext.data()), ext.size()));
+  }
+  if (m.reads_summary_gc) {
+    w.varint(kDigestExtSummaryGc);
+    w.varint(0);  // no payload
   }
 }
 void put_body(Writer& w, const ChunkMsg& m) {
@@ -487,17 +501,27 @@ Digest get_body<Digest>(Reader& r) {
     }
   }
   // Extension fields: the retired origins, the roster report and the
-  // quarantine asks (full digests), the vector's sum (summaries); unknown
+  // quarantine asks and the mark that summaries' collection fields are read
+  // (full digests), the vector's sum and the collection fields (summaries);
+  // unknown
   // tags, and tags of the other kind, are skipped.
   read_extensions(
       r,
       [&](uint64_t tag) {
-        return m.summary ? tag == kDigestExtSum
-                         : (tag == kDigestExtRetired || tag == kDigestExtRoster || tag == kDigestExtAsks);
+        return m.summary ? (tag == kDigestExtSum || tag == kDigestExtSummaryGc)
+                         : (tag == kDigestExtRetired || tag == kDigestExtRoster || tag == kDigestExtAsks ||
+                            tag == kDigestExtSummaryGc);
       },
       [&](uint64_t tag, Reader& x) {
         if (tag == kDigestExtSum) {
           m.vv_sum = x.varint();
+        } else if (tag == kDigestExtSummaryGc && m.summary) {
+          m.horizon = x.varint();
+          m.reconciled = x.varint();
+          m.mesh_size = x.varint();
+          m.gc_stated = true;
+        } else if (tag == kDigestExtSummaryGc) {
+          m.reads_summary_gc = true;  // its payload, if any, is for later versions
         } else if (tag == kDigestExtRoster) {
           m.mesh_size = x.varint();
         } else if (tag == kDigestExtAsks) {

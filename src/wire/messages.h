@@ -136,6 +136,20 @@ struct Digest {
   // knows the sender's vector and answers with what it lacks at once,
   // instead of a round trip later (node/anti_entropy.cc).
   uint64_t vv_sum = 0;
+  // In summaries only: the sender states its collection fields, horizon,
+  // reconciled and mesh_size (below), as extension field 5 (version 3; a
+  // reader that predates it skips it). A summary is sent only when the
+  // sender has no exclusions to tell and no quarantine asks, and never to
+  // a member it left out, so these are all a full digest's collection
+  // fields would say. Without it (an older sender) a summary says nothing
+  // of them: its receiver keeps what it last heard, never reads zeros.
+  bool gc_stated = false;
+  // In full digests only, as extension field 5 (empty): "I read a
+  // summary's collection fields". Summaries go only to a member whose full
+  // digests say so: one that predates the field would keep its last record
+  // of the sender's roster report while summaries flow, and could take
+  // itself for settled on a stale count.
+  bool reads_summary_gc = false;
   // Set on the full digest that answers a summary whose hash differed: the
   // receiver sends its own vector back in any case (a counter digest), so
   // that both sides learn what they lack, also beyond gaps in the vector.
