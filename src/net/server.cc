@@ -232,6 +232,32 @@ void Server::Impl::compact() {
   // it. Then the allocator returns freed pages to the system.
   if (storage) storage->compact();
   ::malloc_trim(0);
+  churn_bytes = churn_at_check = 0;
+}
+
+void Server::Impl::note_churn(size_t n) {
+  churn_bytes += n;
+  if (trim_armed || churn_bytes < kTrimAfterBytes) return;
+  trim_armed = true;
+  churn_at_check = churn_bytes;
+  trim_timer.expires_after(std::chrono::milliseconds(250));
+  trim_timer.async_wait([this](std::error_code ec) {
+    if (!ec) check_trim();
+  });
+}
+
+void Server::Impl::check_trim() {
+  if (churn_bytes - churn_at_check >= kQuietBytes) {  // still busy: look again later
+    churn_at_check = churn_bytes;
+    trim_timer.expires_after(std::chrono::milliseconds(250));
+    trim_timer.async_wait([this](std::error_code ec) {
+      if (!ec) check_trim();
+    });
+    return;
+  }
+  ::malloc_trim(0);
+  churn_bytes = churn_at_check = 0;
+  trim_armed = false;
 }
 
 void Server::Impl::arm_timer(uint64_t deadline_us) {
@@ -259,7 +285,10 @@ void Server::Impl::on_timer(std::error_code ec) {
 void Server::Impl::start_receive() {
   usock.async_receive_from(asio::buffer(rbufs.get(), kRecvSlotBytes), rfrom, [this](std::error_code ec, size_t n) {
     if (ec == asio::error::operation_aborted || !usock.is_open()) return;
-    if (!ec) engine->handle_datagram(from_asio(rfrom.address(), rfrom.port()), rbufs.get(), n, clock());
+    if (!ec) {
+      engine->handle_datagram(from_asio(rfrom.address(), rfrom.port()), rbufs.get(), n, clock());
+      note_churn(n);
+    }
     receive_more();
   });
 }
@@ -286,6 +315,7 @@ void Server::Impl::receive_more() {
       from.resize(len);
       engine->handle_datagram(from_asio(from.address(), from.port()), rbufs.get() + i * kRecvSlotBytes,
                               rhdrs[i].msg_len, clock());
+      note_churn(rhdrs[i].msg_len);
     }
     more = static_cast<size_t>(n) == kRecvBatch;
     if (!more) break;
@@ -311,6 +341,7 @@ void Server::Impl::start_control() {
 }
 
 ControlPort::Reply Server::Impl::answer(const wire::Bytes& body) {
+  note_churn(body.size());
   auto env = wire::decode(body);
   if (!env.ok()) {
     return {wire::ctl_error(0, wire::kCtlBadRequest, "malformed control frame: " + env.status().message()), true};

@@ -71,6 +71,7 @@ struct Server::Impl {
   ControlPort ctl{io};
   asio::steady_timer timer{io};       // the engine's one timer
   asio::steady_timer stop_timer{io};  // ends the loop after a leave
+  asio::steady_timer trim_timer{io};  // see note_churn()
   MetricsHttp metrics{io};
   std::unique_ptr<asio::signal_set> signals;
   std::vector<std::unique_ptr<asio::posix::stream_descriptor>> watched;
@@ -127,6 +128,17 @@ struct Server::Impl {
   void ready(asio::posix::stream_descriptor* d, std::function<bool()> cb);
   void stop();
   void compact();
+  // Bytes of requests and datagrams handled. Their decoding leaves freed
+  // small blocks that glibc keeps mapped (a batch load of 1,000,000 keys:
+  // 6-7 MB, scripts/bench_mem.sh); once kTrimAfterBytes have passed, the
+  // allocator hands free pages back when a quarter-second check finds
+  // under kQuietBytes more.
+  static constexpr uint64_t kTrimAfterBytes = 2 << 20, kQuietBytes = 1 << 20;
+  uint64_t churn_bytes = 0;       // since the last trim
+  uint64_t churn_at_check = 0;    // churn_bytes at the last check
+  bool trim_armed = false;
+  void note_churn(size_t n);
+  void check_trim();
   // What /metrics serves: the engine's figures, then the shell's.
   std::string metrics_body() const;
 };
