@@ -170,5 +170,7 @@ int run_join_time(Cluster& c);
 int run_false_positives(Cluster& c);
 int run_full_sync(Cluster& c);
 int run_consistency(Cluster& c);
+// Each latency in ms, one a line (nothing when `path` is empty).
+void write_latency_file(const std::string& path, const std::vector<double>& lat);
 
 }  // namespace meshkv::bench

@@ -155,6 +155,8 @@ Idle idle_phase(Cluster& c) {
   return d;
 }
 
+}  // namespace
+
 void write_latency_file(const std::string& path, const std::vector<double>& lat) {
   if (path.empty()) return;
   std::ofstream f(path);
@@ -164,6 +166,8 @@ void write_latency_file(const std::string& path, const std::vector<double>& lat)
     f << b;
   }
 }
+
+namespace {
 
 // The bytes and datagrams one applied write cost, cluster-wide, less the
 // idle rate over the write phase; -1 when no write was applied.
