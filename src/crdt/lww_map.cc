@@ -445,7 +445,13 @@ bool LwwMap::OriginIndex::remove(uint64_t seq) {
     if (seq < base || seq - base >= dense.size() || dense[seq - base] == kNoSlot) return false;
     const size_t k = seq - base;
     dense[k] = kNoSlot;
-    --live;
+    if (--live == 0) {  // the caller frees the origin's number
+      dense.clear();
+      front = 0;
+      return true;
+    }
+    // The last entry is always live: an added seq past the span is
+    // appended, and cleared ones at the end go at once.
     while (!dense.empty() && dense.back() == kNoSlot) dense.pop_back();
     if (k == front) {
       while (front < dense.size() && dense[front] == kNoSlot) ++front;
@@ -455,7 +461,7 @@ bool LwwMap::OriginIndex::remove(uint64_t seq) {
       base += front;
       front = 0;
     }
-    if (live > 0 && !dense_fits(dense.size() - front)) go_sparse();
+    if (!dense_fits(dense.size() - front)) go_sparse();
     return true;
   }
   auto seg = segs.find(high_of(seq));
