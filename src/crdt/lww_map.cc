@@ -157,8 +157,7 @@ EntryView LwwMap::view_of(uint32_t i) const {
     std::memcpy(&v.ttl_ms, p, 8);
     p += 8;
   }
-  const size_t key_len = lens & ((1u << kKeyLenBits) - 1);
-  v.value = std::string_view(p + key_len, lens >> kKeyLenBits);
+  v.value = std::string_view(p + key_len_of(lens), value_len_of(lens));
   return v;
 }
 
@@ -184,7 +183,7 @@ void LwwMap::store(Slot& s, std::string_view key, const EntryView& e, uint32_t o
     std::memcpy(p + kLensBytes + ttl, key.data(), key.size());
     if (s.ref != 0) release(s);
   }
-  const uint32_t lens = static_cast<uint32_t>(key.size() | (e.value.size() << kKeyLenBits));
+  const uint32_t lens = lens_of(key.size(), e.value.size());
   std::memcpy(p, &lens, sizeof lens);
   if (ttl != 0) std::memcpy(p + kLensBytes, &e.ttl_ms, 8);
   if (!e.value.empty()) std::memcpy(p + kLensBytes + ttl + key.size(), e.value.data(), e.value.size());
@@ -347,7 +346,7 @@ void LwwMap::OriginIndex::drop_cleared() {
   if (pairs > 0) {
     const uint64_t first = (uint64_t{segs.begin()->first} << 32) | segs.begin()->second.front().first;
     const uint64_t last = (uint64_t{segs.rbegin()->first} << 32) | segs.rbegin()->second.back().first;
-    if (last - first < 2 * live) go_dense();
+    if (last - first < 2 * live) go_dense(first, last);
   }
 }
 
@@ -360,23 +359,18 @@ void LwwMap::OriginIndex::go_sparse() {
   is_dense = false;
 }
 
-void LwwMap::OriginIndex::go_dense() {
-  std::vector<std::pair<uint64_t, uint32_t>> all;
-  all.reserve(pairs - cleared);
+void LwwMap::OriginIndex::go_dense(uint64_t first, uint64_t last) {
+  // Called with no pair cleared (drop_cleared()), first and last the seqs
+  // of the first and last pair.
+  base = first;
+  front = 0;
+  dense.assign(last - first + 1, kNoSlot);
   for (const auto& [hi, seg] : segs) {
-    for (const auto& [lo, slot] : seg) {
-      if (slot != kNoSlot) all.emplace_back((uint64_t{hi} << 32) | lo, slot);
-    }
+    for (const auto& [lo, slot] : seg) dense[((uint64_t{hi} << 32) | lo) - base] = slot;
   }
   segs.clear();
-  pairs = cleared = 0;
+  pairs = 0;
   is_dense = true;
-  front = 0;
-  dense.clear();
-  if (all.empty()) return;
-  base = all.front().first;
-  dense.assign(all.back().first - base + 1, kNoSlot);
-  for (const auto& [seq, slot] : all) dense[seq - base] = slot;
 }
 
 bool LwwMap::OriginIndex::add_sparse(uint64_t seq, uint32_t slot) {

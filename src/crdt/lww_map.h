@@ -232,6 +232,11 @@ class LwwMap {
   static constexpr uint32_t kMaxOrigins = uint32_t{1} << 24;
   static constexpr size_t kLensBytes = 4;
   static constexpr uint32_t kKeyLenBits = 11;
+  static uint32_t lens_of(size_t key_len, size_t value_len) {
+    return static_cast<uint32_t>(key_len | (value_len << kKeyLenBits));
+  }
+  static size_t key_len_of(uint32_t lens) { return lens & ((1u << kKeyLenBits) - 1); }
+  static size_t value_len_of(uint32_t lens) { return lens >> kKeyLenBits; }
   static size_t ttl_bytes(const Slot& s) { return (s.flags & kTtl) ? 8 : 0; }
 
   // Slots in chunks, and the arena their records are in: a slot keeps its
@@ -286,11 +291,11 @@ class LwwMap {
     }
     size_t record_bytes(const Slot& s) const {
       const uint32_t lens = lens_in(arena.at(s.ref));
-      return kLensBytes + ttl_bytes(s) + (lens & ((1u << kKeyLenBits) - 1)) + (lens >> kKeyLenBits);
+      return kLensBytes + ttl_bytes(s) + key_len_of(lens) + value_len_of(lens);
     }
     std::string_view key(const Slot& s) const {
       const char* p = arena.at(s.ref);
-      return {p + kLensBytes + ttl_bytes(s), lens_in(p) & ((1u << kKeyLenBits) - 1)};
+      return {p + kLensBytes + ttl_bytes(s), key_len_of(lens_in(p))};
     }
     std::string_view key(uint32_t i) const { return key((*this)[i]); }
 
@@ -403,7 +408,7 @@ class LwwMap {
     bool add_sparse(uint64_t seq, uint32_t slot);
     void drop_cleared();
     void go_sparse();
-    void go_dense();
+    void go_dense(uint64_t first, uint64_t last);
     void shrink();
   };
 
