@@ -3,7 +3,6 @@
 // stdin and stdout (in the foreground) the node runs the prompt, otherwise it
 // runs headless until SIGINT or SIGTERM; either way it leaves the mesh
 // gracefully and exits 0.
-#include <malloc.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -256,14 +255,6 @@ int run_node(const NodeOptions& o) {
   auto cfg = build_config(o);
   if (!cfg.ok()) return fatal(cfg.status().message());
   start_again_with_huge_pages();
-  // Fixed thresholds, not glibc's sliding ones: freeing one large block
-  // (a connection's buffer for a 4 MB batch request, a vector that grew)
-  // raised the mmap threshold to its size and the heap-top trim threshold
-  // to twice that, and blocks of that size then came from the heap and
-  // stayed mapped once freed: 8 MB more resident after a batch load of
-  // 1,000,000 keys, some runs (scripts/bench_mem.sh).
-  ::mallopt(M_MMAP_THRESHOLD, 1 << 20);
-  ::mallopt(M_TRIM_THRESHOLD, 4 << 20);
   std::signal(SIGPIPE, SIG_IGN);  // a vanished control client is not fatal
   const node::LogLevel threshold = level_of(cfg->log_level);
   auto sec = load_security(*cfg);

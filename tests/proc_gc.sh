@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Tombstone garbage collection with real processes: 100,000 keys are written
+# Tombstone garbage collection with real processes: 300,000 keys are written
 # into a 3-node cluster (data directories, a 4 s grace period) and deleted
 # while n3 is cut off. Past the grace period n1 and n2 have dropped every
 # tombstone: their memory and snapshot return to about their size before the
@@ -10,7 +10,7 @@
 set -uo pipefail
 MESHKV=$(realpath "$1")
 source "$(dirname "$0")/lib_proc.sh"
-KEYS=${MESHKV_GC_KEYS:-100000}
+KEYS=${MESHKV_GC_KEYS:-300000}
 BASE=$(free_base_port 3)
 P1=$BASE P2=$((BASE + 1)) P3=$((BASE + 2))
 GC=(--tombstone-grace 4000 --log-level info)
